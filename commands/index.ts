@@ -1,0 +1,12 @@
+import type { Command } from './types.js';
+import { help } from './help.js';
+import { status } from './status.js';
+
+/** Every /etcd subcommand. Adding a command is adding a file and a line here. */
+export const COMMANDS: readonly Command[] = [status, help];
+
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+export type { Command, CommandContext, CommandResult } from './types.js';

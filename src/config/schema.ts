@@ -1,0 +1,138 @@
+import { z } from 'zod';
+
+// Names end up in shell commands and file names on master hosts, so they are
+// restricted to what etcd and Kubernetes accept for a member or node name.
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+const name = z.string().regex(NAME_PATTERN, 'a lowercase DNS-style name (a-z, 0-9, "-", ".")');
+
+// Paths reach shell commands on the hosts; only plain absolute paths are allowed.
+const absolutePath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._/-]*$/, 'an absolute path of letters, digits, ".", "_", "-" and "/"')
+  .refine((p) => !p.split('/').includes('..'), 'a path without ".."');
+
+const url = z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'a URL like https://10.0.0.1:2379');
+const host = z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name or IPv4 address');
+const fingerprint = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH fingerprint like SHA256:… (as `ssh-keygen -lf` prints it)');
+
+// Slack user IDs (U…/W…) and user-group IDs (S…); "*" means everyone in an allowed channel.
+const principal = z.string().regex(/^(\*|[UWS][A-Z0-9]{2,})$/, 'a Slack user ID (U…), user-group ID (S…) or "*"');
+
+const hostPaths = {
+  manifestsDir: absolutePath.optional(),
+  dataDir: absolutePath.optional(),
+  pkiDir: absolutePath.optional(),
+};
+
+const platform = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('kubeadm'),
+      manifestsDir: absolutePath.default('/etc/kubernetes/manifests'),
+      dataDir: absolutePath.default('/var/lib/etcd'),
+      pkiDir: absolutePath.default('/etc/kubernetes/pki/etcd'),
+    })
+    .strict(),
+]);
+
+const member = z
+  .object({
+    name,
+    host,
+    ssh: z
+      .object({
+        port: z.number().int().min(1).max(65535).default(22),
+        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
+        keyFile: absolutePath,
+        hostKeyFingerprint: fingerprint,
+      })
+      .strict(),
+    ...hostPaths,
+  })
+  .strict();
+
+const cluster = z
+  .object({
+    name,
+    etcd: z
+      .object({
+        endpoints: z.array(url).min(1),
+        tls: z.object({ ca: absolutePath, cert: absolutePath, key: absolutePath }).strict().optional(),
+        callTimeoutMs: z.number().int().min(100).max(60_000).default(2000),
+        lagWarnEntries: z.number().int().min(1).default(1000),
+        quotaBytes: z.number().int().min(1).default(2 * 1024 ** 3),
+      })
+      .strict(),
+    platform: platform.default({
+      kind: 'kubeadm',
+      manifestsDir: '/etc/kubernetes/manifests',
+      dataDir: '/var/lib/etcd',
+      pkiDir: '/etc/kubernetes/pki/etcd',
+    }),
+    members: z.array(member).min(1),
+    kubeconfig: absolutePath.optional(),
+  })
+  .strict();
+
+const roles = z
+  .object({
+    read: z.array(principal).default(['*']),
+    operate: z.array(principal).default([]),
+    destroy: z.array(principal).default([]),
+    approve: z.array(principal).default([]),
+  })
+  .strict();
+
+export const inventorySchema = z
+  .object({
+    workspace: z
+      .object({
+        allowedChannels: z.array(z.string().regex(/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel ID (C…)')).default([]),
+        roles: roles.default({ read: ['*'], operate: [], destroy: [], approve: [] }),
+        approvalTtlMinutes: z.number().int().min(1).max(24 * 60).default(15),
+      })
+      .strict()
+      .default({
+        allowedChannels: [],
+        roles: { read: ['*'], operate: [], destroy: [], approve: [] },
+        approvalTtlMinutes: 15,
+      }),
+    defaultCluster: name.optional(),
+    clusters: z.array(cluster).min(1),
+  })
+  .strict()
+  .superRefine((inv, ctx) => {
+    const seen = new Set<string>();
+    inv.clusters.forEach((c, i) => {
+      if (seen.has(c.name)) {
+        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster name "${c.name}"` });
+      }
+      seen.add(c.name);
+      const memberNames = new Set<string>();
+      c.members.forEach((m, j) => {
+        if (memberNames.has(m.name)) {
+          ctx.addIssue({ code: 'custom', path: ['clusters', i, 'members', j, 'name'], message: `duplicate member name "${m.name}"` });
+        }
+        memberNames.add(m.name);
+      });
+    });
+    if (inv.defaultCluster && !inv.clusters.some((c) => c.name === inv.defaultCluster)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultCluster'], message: `no cluster named "${inv.defaultCluster}"` });
+    }
+  });
+
+export type Inventory = z.infer<typeof inventorySchema>;
+export type ClusterConfig = Inventory['clusters'][number];
+export type MemberConfig = ClusterConfig['members'][number];
+export type Role = keyof Inventory['workspace']['roles'];
+
+/** The paths of one member's host, with the platform's defaults filled in. */
+export function hostPathsOf(cluster: ClusterConfig, m: MemberConfig) {
+  return {
+    manifestsDir: m.manifestsDir ?? cluster.platform.manifestsDir,
+    dataDir: m.dataDir ?? cluster.platform.dataDir,
+    pkiDir: m.pkiDir ?? cluster.platform.pkiDir,
+  };
+}

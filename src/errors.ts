@@ -1,0 +1,71 @@
+/**
+ * Errors carry a stable code so that handlers, the timeline and tests can tell
+ * them apart without matching message text.
+ */
+export enum ErrorCode {
+  Config = 'config',
+  Usage = 'usage',
+  UnknownCluster = 'unknown_cluster',
+  NotAllowed = 'not_allowed',
+  EtcdUnreachable = 'etcd_unreachable',
+  HostKeyMismatch = 'host_key_mismatch',
+  SshFailed = 'ssh_failed',
+  SlackApi = 'slack_api',
+}
+
+export class MedicError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends MedicError {
+  constructor(message: string) {
+    super(ErrorCode.Config, message);
+  }
+}
+
+/** Bad input from a person: the message says what was wrong, `usage` how to write it. */
+export class UsageError extends MedicError {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(ErrorCode.Usage, message);
+  }
+}
+
+export class UnknownClusterError extends MedicError {
+  constructor(
+    readonly cluster: string,
+    readonly known: string[],
+  ) {
+    super(ErrorCode.UnknownCluster, `unknown cluster "${cluster}"; known clusters: ${known.join(', ')}`);
+  }
+}
+
+export class NotAllowedError extends MedicError {
+  constructor(message: string) {
+    super(ErrorCode.NotAllowed, message);
+  }
+}
+
+export class HostKeyMismatch extends MedicError {
+  constructor(
+    readonly host: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(ErrorCode.HostKeyMismatch, `host key of ${host} is ${actual}, but the inventory pins ${expected}; refusing to connect`);
+  }
+}
+
+export class SshFailed extends MedicError {
+  constructor(message: string) {
+    super(ErrorCode.SshFailed, message);
+  }
+}

@@ -1,0 +1,263 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { makeCa, makeCert } from './certs.js';
+import { etcdManifest } from './manifest.js';
+import { run, waitFor, type RunResult } from './proc.js';
+import { makeSshKey, startSshd, type SshHost } from './sshd.js';
+import { StaticPodSupervisor } from './supervisor.js';
+
+export interface LabOptions {
+  /** Everything the lab writes lives below this directory; it is wiped at start. */
+  root: string;
+  /** Hosts get addresses 127.0.<subnet>.1, .2, … so several labs can coexist. */
+  subnet: number;
+  members?: number;
+  sshPort?: number;
+  clusterName?: string;
+  log?: (s: string) => void;
+}
+
+export interface LabHost {
+  name: string;
+  ip: string;
+  root: string;
+  manifestsDir: string;
+  dataDir: string;
+  pkiDir: string;
+  /** Where a fault moves the manifest to, outside the kubelet's view. */
+  parkedDir: string;
+  logDir: string;
+  supervisor: StaticPodSupervisor;
+  ssh: SshHost;
+  clientUrl: string;
+  peerUrl: string;
+}
+
+export class Lab {
+  constructor(
+    readonly opts: Required<Omit<LabOptions, 'log'>> & { log: (s: string) => void },
+    readonly hosts: LabHost[],
+    readonly tls: { ca: string; cert: string; key: string },
+    readonly sshKey: string,
+    readonly inventoryPath: string,
+  ) {}
+
+  get endpoints(): string[] {
+    return this.hosts.map((h) => h.clientUrl);
+  }
+
+  host(name: string): LabHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no lab host ${name}`);
+    return h;
+  }
+
+  /** etcdctl with the lab's client cert, against the given endpoints (all by default). */
+  etcdctl(args: string[], endpoints: string[] = this.endpoints, allowFail = false): Promise<RunResult> {
+    return run(
+      'etcdctl',
+      [`--endpoints=${endpoints.join(',')}`, `--cacert=${this.tls.ca}`, `--cert=${this.tls.cert}`, `--key=${this.tls.key}`, '--command-timeout=5s', '--dial-timeout=2s', ...args],
+      { env: { ...process.env, ETCDCTL_API: '3' }, allowFail, timeoutMs: 30_000 },
+    );
+  }
+
+  /** The member list exactly as `etcdctl member list` prints it (IDs in hex). */
+  async memberList(): Promise<{ id: string; status: string; name: string; peer: string; client: string; learner: boolean }[]> {
+    const healthy = await this.firstAnswering();
+    const { stdout } = await this.etcdctl(['member', 'list'], [healthy]);
+    return stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [id, status, name, peer, client, learner] = line.split(', ');
+        return { id: id!, status: status!, name: name!, peer: peer!, client: client!, learner: learner === 'true' };
+      });
+  }
+
+  /** The hex ID of the leader, from `etcdctl endpoint status`. */
+  async leaderHex(): Promise<string> {
+    const { stdout } = await this.etcdctl(['endpoint', 'status', '-w', 'json'], [await this.firstAnswering()]);
+    // etcdctl prints uint64 IDs as bare JSON numbers: JSON.parse would round them, so read the digits.
+    const leader = /"leader":(\d+)/.exec(stdout)?.[1];
+    if (!leader) throw new Error(`no leader in etcdctl output: ${stdout.slice(0, 200)}`);
+    return BigInt(leader).toString(16);
+  }
+
+  private async firstAnswering(): Promise<string> {
+    for (const h of this.hosts) if (await portOpen(h.ip, 2379)) return h.clientUrl;
+    throw new Error('no lab member is listening');
+  }
+
+  /** Fault: stop a member the way an operator does, by moving its manifest away; waits until it is down. */
+  async stopMember(name: string): Promise<void> {
+    const h = this.host(name);
+    const manifest = join(h.manifestsDir, 'etcd.yaml');
+    if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
+    await waitFor(`${name} to stop`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, 2379)), 15_000);
+  }
+
+  /** Fault: the member dies at once (SIGKILL), and its kubelet will not restart it. */
+  async killMember(name: string): Promise<void> {
+    const h = this.host(name);
+    const pid = h.supervisor.pid();
+    const manifest = join(h.manifestsDir, 'etcd.yaml');
+    if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
+    if (pid) process.kill(pid, 'SIGKILL');
+    await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, 2379)), 15_000);
+  }
+
+  /** Puts a parked manifest back and waits until the member answers on its client port. */
+  async startMember(name: string): Promise<void> {
+    const h = this.host(name);
+    const parked = join(h.parkedDir, 'etcd.yaml');
+    if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
+    await waitFor(`${name} to start`, () => portOpen(h.ip, 2379), 20_000);
+  }
+
+  /** Waits until every member reports healthy through etcdctl (not through the code under test). */
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    await waitFor('every lab member healthy', async () => (await this.etcdctl(['endpoint', 'health'], this.endpoints, true)).code === 0, timeoutMs, 250);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.supervisor.stop()));
+    for (const h of this.hosts) h.ssh.process.kill('SIGTERM');
+    await Promise.all(
+      this.hosts.map((h) =>
+        h.ssh.process.exitCode === null && h.ssh.process.signalCode === null
+          ? new Promise((r) => h.ssh.process.once('exit', r))
+          : undefined,
+      ),
+    );
+  }
+}
+
+export function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** Kills processes a previous, crashed run of this lab left behind (they hold its addresses). */
+function killLeftovers(root: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline.includes(`${root}/`) && Number(pid) !== process.pid) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+export async function startLab(options: LabOptions): Promise<Lab> {
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', log: () => undefined, ...options };
+  const { root, subnet } = opts;
+  killLeftovers(root);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+
+  const caDir = join(root, 'ca');
+  const ca = await makeCa(caDir);
+  const client = await makeCert(caDir, 'etcd-medic-client', ca, []);
+  const sshKey = join(root, 'ssh', 'id_ed25519');
+  mkdirSync(join(root, 'ssh'), { recursive: true });
+  await makeSshKey(sshKey, 'etcd-medic-lab');
+  const authorizedKeys = join(root, 'ssh', 'authorized_keys');
+  copyFileSync(`${sshKey}.pub`, authorizedKeys);
+
+  const names = Array.from({ length: opts.members }, (_, i) => `m${i + 1}`);
+  const ipOf = (i: number) => `127.0.${subnet}.${i + 1}`;
+  const initialCluster = names.map((n, i) => `${n}=https://${ipOf(i)}:2380`).join(',');
+  const token = `lab-${subnet}-${Date.now().toString(36)}`;
+
+  const hosts: LabHost[] = [];
+  for (const [i, name] of names.entries()) {
+    const ip = ipOf(i);
+    const hostRoot = join(root, 'hosts', name);
+    const manifestsDir = join(hostRoot, 'etc/kubernetes/manifests');
+    const pkiDir = join(hostRoot, 'etc/kubernetes/pki/etcd');
+    const dataDir = join(hostRoot, 'var/lib/etcd');
+    const parkedDir = join(hostRoot, 'parked');
+    const logDir = join(hostRoot, 'var/log');
+    for (const d of [manifestsDir, pkiDir, parkedDir, logDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
+    // kubeadm's layout: one CA, server and peer certs per member.
+    copyFileSync(ca.cert, join(pkiDir, 'ca.crt'));
+    copyFileSync(ca.key, join(pkiDir, 'ca.key'));
+    for (const kind of ['server', 'peer']) {
+      // Loopback connections leave from 127.0.0.1 whatever address they target, and etcd
+      // checks a peer's certificate against the address the connection came from.
+      const c = await makeCert(join(hostRoot, 'tmp'), `${name}-${kind}`, ca, [ip, '127.0.0.1']);
+      copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
+      copyFileSync(c.key, join(pkiDir, `${kind}.key`));
+    }
+    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys);
+    const supervisor = new StaticPodSupervisor(name, manifestsDir, logDir);
+    hosts.push({
+      name,
+      ip,
+      root: hostRoot,
+      manifestsDir,
+      dataDir,
+      pkiDir,
+      parkedDir,
+      logDir,
+      supervisor,
+      ssh,
+      clientUrl: `https://${ip}:2379`,
+      peerUrl: `https://${ip}:2380`,
+    });
+    writeFileSync(join(manifestsDir, 'etcd.yaml'), etcdManifest({ name, ip, dataDir, pkiDir, initialCluster, state: 'new', token }));
+  }
+
+  const inventoryPath = join(root, 'inventory.yaml');
+  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort));
+
+  const lab = new Lab(opts, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, inventoryPath);
+  for (const h of hosts) h.supervisor.start();
+  try {
+    await lab.waitHealthy(60_000);
+    for (const h of hosts) await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, opts.sshPort), 10_000);
+  } catch (err) {
+    await lab.stop();
+    throw err;
+  }
+  opts.log(`lab up: ${hosts.map((h) => `${h.name}@${h.ip}`).join(', ')}`);
+  return lab;
+}
+
+/** The inventory the bot reads for this lab: what an operator would write for a real cluster. */
+function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number): string {
+  return stringify({
+    workspace: {
+      allowedChannels: [],
+      roles: { read: ['*'], operate: ['*'], destroy: ['*'], approve: ['*'] },
+      approvalTtlMinutes: 15,
+    },
+    defaultCluster: cluster,
+    clusters: [
+      {
+        name: cluster,
+        etcd: { endpoints: hosts.map((h) => h.clientUrl), tls, callTimeoutMs: 2000 },
+        platform: { kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' },
+        members: hosts.map((h) => ({
+          name: h.name,
+          host: h.ip,
+          ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint },
+          manifestsDir: h.manifestsDir,
+          dataDir: h.dataDir,
+          pkiDir: h.pkiDir,
+        })),
+      },
+    ],
+  });
+}

@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs';
+import { run } from './proc.js';
+
+/** The Debian packages the lab runs, and a binary each one provides. */
+export const LAB_PACKAGES: Record<string, string> = {
+  'etcd-server': '/usr/bin/etcd',
+  'etcd-client': '/usr/bin/etcdctl',
+  'openssh-server': '/usr/sbin/sshd',
+  'redis-server': '/usr/bin/redis-server',
+  openssl: '/usr/bin/openssl',
+};
+
+/** Installs whatever lab package is missing (as root, with apt-get), or says exactly what to run. */
+export async function ensureLabPackages(log: (s: string) => void = () => undefined): Promise<void> {
+  const missing = Object.entries(LAB_PACKAGES)
+    .filter(([, bin]) => !existsSync(bin))
+    .map(([pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`the lab needs Debian packages ${missing.join(', ')}: run \`sudo apt-get install -y ${missing.join(' ')}\``);
+  }
+  log(`installing ${missing.join(', ')} with apt-get…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await run('apt-get', ['update', '-qq'], { env, timeoutMs: 600_000 });
+  await run('apt-get', ['install', '-y', '-qq', ...missing], { env, timeoutMs: 900_000 });
+}

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+interface Pod {
+  file: string;
+  hash: string;
+  command: string[];
+  child: ChildProcess | null;
+  exitedAt: number | null;
+  backoffMs: number;
+  stopping: Promise<void> | null;
+}
+
+/**
+ * Plays the kubelet for one host's static pods: every `*.yaml` in the manifests
+ * directory is a pod whose first container's command is run; a manifest moved
+ * away stops its pod, a changed one restarts it, and a pod that exits is
+ * restarted with backoff (restartPolicy: Always). So the bot stops and starts
+ * etcd exactly as an operator does on a kubeadm master: by moving manifests.
+ */
+export class StaticPodSupervisor {
+  private readonly pods = new Map<string, Pod>();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+
+  constructor(
+    readonly host: string,
+    private readonly manifestsDir: string,
+    private readonly logDir: string,
+    private readonly pollMs = 200,
+  ) {
+    mkdirSync(logDir, { recursive: true });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.pollMs);
+    void this.tick();
+  }
+
+  /** The PID running a manifest's pod, or null when none runs. */
+  pid(file = 'etcd.yaml'): number | null {
+    const c = this.pods.get(file)?.child;
+    return c && c.exitCode === null && c.signalCode === null ? (c.pid ?? null) : null;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all([...this.pods.values()].map((p) => this.stopPod(p, 'SIGKILL')));
+    this.pods.clear();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const files = existsSync(this.manifestsDir) ? readdirSync(this.manifestsDir).filter((f) => f.endsWith('.yaml')) : [];
+      for (const [file, pod] of this.pods) {
+        if (!files.includes(file)) {
+          await this.stopPod(pod, 'SIGTERM');
+          this.pods.delete(file);
+        }
+      }
+      for (const file of files) await this.reconcile(file);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async reconcile(file: string): Promise<void> {
+    let text: string;
+    try {
+      text = readFileSync(join(this.manifestsDir, file), 'utf8');
+    } catch {
+      return; // moved away between readdir and read
+    }
+    const hash = createHash('sha256').update(text).digest('hex');
+    let pod = this.pods.get(file);
+    if (pod && pod.hash !== hash) {
+      await this.stopPod(pod, 'SIGTERM');
+      pod = undefined;
+    }
+    if (!pod) {
+      const command = commandOf(text);
+      if (!command) return; // not a pod manifest we can run; the kubelet would log and skip it too
+      pod = { file, hash, command, child: null, exitedAt: null, backoffMs: 500, stopping: null };
+      this.pods.set(file, pod);
+      this.launch(pod);
+      return;
+    }
+    if (!pod.child && pod.exitedAt !== null && Date.now() - pod.exitedAt >= pod.backoffMs && !pod.stopping) {
+      pod.backoffMs = Math.min(pod.backoffMs * 2, 8000);
+      this.launch(pod);
+    }
+  }
+
+  private launch(pod: Pod): void {
+    const log = openSync(join(this.logDir, `${pod.file.replace(/\.yaml$/, '')}.log`), 'a');
+    const [cmd, ...args] = pod.command;
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    pod.child = child;
+    pod.exitedAt = null;
+    child.on('exit', () => {
+      if (pod.child === child) {
+        pod.child = null;
+        pod.exitedAt = Date.now();
+      }
+    });
+    child.on('error', () => undefined); // reported through 'exit'; a missing binary shows in the log
+  }
+
+  private stopPod(pod: Pod, signal: NodeJS.Signals): Promise<void> {
+    const child = pod.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    if (pod.stopping) return pod.stopping;
+    pod.stopping = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(hard);
+        resolve();
+      };
+      child.once('exit', done);
+      // The kubelet's grace period, shortened: etcd can hang on SIGTERM while its peers die.
+      const hard = setTimeout(() => child.kill('SIGKILL'), signal === 'SIGKILL' ? 0 : 3000);
+      child.kill(signal);
+    }).finally(() => {
+      pod.stopping = null;
+    });
+    return pod.stopping;
+  }
+}
+
+function commandOf(text: string): string[] | null {
+  try {
+    const doc = parseYaml(text) as { spec?: { containers?: { command?: unknown[] }[] } };
+    const cmd = doc?.spec?.containers?.[0]?.command;
+    return Array.isArray(cmd) && cmd.length > 0 ? cmd.map(String) : null;
+  } catch {
+    return null;
+  }
+}

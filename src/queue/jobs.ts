@@ -1,0 +1,15 @@
+/** The work the Slack side can ask of a worker. Each kind of job is one entry here. */
+export type JobRequest = { name: 'status'; data: { cluster: string } };
+
+export type JobName = JobRequest['name'];
+
+/** What travels on the queue: the request plus who asked, where to answer. */
+export interface JobEnvelope {
+  request: JobRequest;
+  requestId: string;
+  userId: string;
+  channelId: string;
+  /** Slack's response_url for this command: a way to answer even where the bot may not post. */
+  responseUrl?: string;
+  requestedAt: string;
+}

@@ -1,0 +1,80 @@
+import { formatBytes, type MemberRow, type StatusReport, type Verdict } from '../status/assess.js';
+
+export interface SlackMessage {
+  text: string; // notification and screen-reader fallback
+  blocks: Record<string, unknown>[];
+}
+
+const VERDICT_ICON: Record<Verdict, string> = {
+  HEALTHY: ':large_green_circle:',
+  DEGRADED: ':large_orange_circle:',
+  QUORUM_LOST: ':red_circle:',
+  UNREACHABLE: ':black_circle:',
+};
+
+const verdictLabel = (r: StatusReport) =>
+  r.verdict === 'DEGRADED' ? `DEGRADED (can lose ${r.tolerance} more)` : r.verdict.replace('_', ' ');
+
+const mrkdwn = (text: string) => ({ type: 'mrkdwn', text });
+const SECTION_MAX = 3000;
+
+/** Keeps a text under Slack's limit, saying that something was cut rather than silently dropping it. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 20)}\n… (cut, ${text.length - max + 20} more characters)`;
+}
+
+export function memberLine(m: MemberRow): string {
+  const id = m.idHex ? `\`${m.idHex}\`` : '`?`';
+  const role = m.learner ? 'learner' : 'voter';
+  const head = `${m.isLeader ? ':star: ' : ''}*${m.name}* ${id} · ${role} · ${m.started ? 'started' : 'unstarted'}${m.isLeader ? ' · *leader*' : ''}`;
+  const urls = `peer ${m.peerURLs.join(', ') || '—'} · client ${m.clientURLs.join(', ') || '—'}`;
+  if (!m.status) {
+    return `${head}\n${urls}\n:x: *unreachable* (${m.error?.kind ?? 'error'}): ${m.error?.message ?? 'no answer'}`;
+  }
+  const s = m.status;
+  const figures = `term ${s.raftTerm} · index ${s.raftIndex} · applied ${s.raftAppliedIndex} · db ${formatBytes(s.dbSize)} (in use ${formatBytes(s.dbSizeInUse)}) · v${s.version}`;
+  const alarms = m.alarms.length ? `:rotating_light: alarms: ${m.alarms.join(', ')}` : 'alarms: none';
+  const errors = s.errors.length ? `\n:warning: ${s.errors.join('; ')}` : '';
+  return `${head}\n${urls}\n:white_check_mark: reachable · ${figures}\n${alarms}${errors}`;
+}
+
+/** One message every responder can read: verdict first, a row per member, then warnings. */
+export function renderStatus(r: StatusReport, footer: string): SlackMessage {
+  const blocks: Record<string, unknown>[] = [
+    { type: 'header', text: { type: 'plain_text', text: clip(`etcd ${r.cluster}: ${verdictLabel(r)}`, 150) } },
+    {
+      type: 'section',
+      text: mrkdwn(clip(`${VERDICT_ICON[r.verdict]} *${verdictLabel(r)}*: ${r.summary}\n*Next:* ${r.next}`, SECTION_MAX)),
+    },
+    { type: 'divider' },
+  ];
+
+  // One section per member while the 50-block budget allows; beyond that rows share sections.
+  const lines = r.members.map(memberLine);
+  const memberBudget = 50 - blocks.length - 2;
+  if (lines.length <= memberBudget) {
+    for (const l of lines) blocks.push({ type: 'section', text: mrkdwn(clip(l, SECTION_MAX)) });
+  } else {
+    let chunk = '';
+    for (const l of lines) {
+      if (chunk && chunk.length + l.length + 2 > SECTION_MAX) {
+        blocks.push({ type: 'section', text: mrkdwn(chunk) });
+        chunk = '';
+      }
+      chunk = chunk ? `${chunk}\n\n${l}` : clip(l, SECTION_MAX);
+    }
+    if (chunk) blocks.push({ type: 'section', text: mrkdwn(chunk) });
+  }
+
+  if (r.warnings.length) {
+    blocks.push({ type: 'section', text: mrkdwn(clip(`*Warnings*\n${r.warnings.map((w) => `• ${w}`).join('\n')}`, SECTION_MAX)) });
+  }
+  const quorumLine = `quorum ${r.quorum} of ${r.voters} voters · ${r.healthyVoters} up`;
+  blocks.push({
+    type: 'context',
+    elements: [mrkdwn(clip(`${quorumLine} · cluster ID ${r.clusterIdHex ?? '?'} · checked ${r.at.toISOString()} in ${r.tookMs} ms · ${footer}`, 2000))],
+  });
+
+  const text = `etcd ${r.cluster}: ${verdictLabel(r)}. ${r.summary}`;
+  return { text: clip(text, 3000), blocks };
+}

@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App } from '@slack/bolt';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Inventory } from '../config/schema.js';
+import type { Settings } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { JobEnvelope } from '../queue/jobs.js';
+import { enqueue } from '../queue/queue.js';
+import { liveWorkers } from '../worker/heartbeat.js';
+import { cachedGroups } from './authorize.js';
+import { boltLogger } from './bolt-logger.js';
+import { handleSlashCommand } from './slash-command.js';
+
+export interface BotDeps {
+  settings: Settings;
+  inventory: Inventory;
+  queue: Queue<JobEnvelope>;
+  redis: Redis;
+  log: Logger;
+}
+
+export interface Bot {
+  app: App;
+  /** The HTTP port actually bound (HTTP mode), useful when 0 was asked for. */
+  port: number | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Slack side: Bolt in HTTP mode (POST /slack/events) or Socket Mode when an
+ * app token is set. It parses, authorizes, acks, and hands work to the queue;
+ * it never talks to etcd, SSH or Kubernetes.
+ */
+export async function startBot(deps: BotDeps): Promise<Bot> {
+  const { settings, log } = deps;
+  const { botToken, signingSecret, appToken, apiUrl } = settings.slack;
+  if (!botToken || !signingSecret) throw new Error('SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are required to run the bot');
+  const socketMode = Boolean(appToken);
+
+  const health = async (_req: IncomingMessage, res: ServerResponse) => {
+    const [redisOk, workers] = await Promise.all([
+      deps.redis.ping().then(() => true, () => false),
+      liveWorkers(deps.redis, settings.queuePrefix).catch(() => 0),
+    ]);
+    const ok = redisOk && workers > 0;
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok, redis: redisOk ? 'up' : 'down', workers }));
+  };
+
+  const app = new App({
+    token: botToken,
+    signingSecret,
+    appToken,
+    socketMode,
+    logger: boltLogger(log),
+    clientOptions: { slackApiUrl: apiUrl },
+    customRoutes: [{ path: '/healthz', method: ['GET'], handler: (req, res) => void health(req, res) }],
+    installerOptions: socketMode ? { port: settings.port } : undefined,
+  });
+
+  const groupMembers = cachedGroups(async (id) => {
+    const res = await app.client.usergroups.users.list({ usergroup: id });
+    return res.users ?? [];
+  });
+
+  app.command('/etcd', async ({ command, ack, respond }) => {
+    const outcome = await handleSlashCommand(
+      { text: command.text ?? '', userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url },
+      { inventory: deps.inventory, enqueue: (env) => enqueue(deps.queue, env), groupMembers, log },
+    );
+    await ack(outcome.ack);
+    const problem = await outcome.after?.();
+    if (problem) await respond({ response_type: 'ephemeral', text: problem });
+  });
+
+  app.error(async (err) => {
+    log.error({ err: err.message, code: (err as { code?: string }).code }, 'slack handler error');
+  });
+
+  let port: number | null = null;
+  if (socketMode) {
+    await app.start();
+    port = settings.port;
+  } else {
+    const server = await app.start({ port: settings.port, host: settings.host });
+    const addr = server.address();
+    port = typeof addr === 'object' && addr ? addr.port : settings.port;
+  }
+  log.info({ mode: socketMode ? 'socket' : 'http', port }, 'bot listening');
+  return { app, port, stop: () => app.stop().then(() => undefined) };
+}

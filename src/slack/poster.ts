@@ -1,0 +1,49 @@
+import { WebClient, LogLevel } from '@slack/web-api';
+import type { JobEnvelope } from '../queue/jobs.js';
+import type { SlackMessage } from '../render/status-message.js';
+import type { Logger } from '../log.js';
+
+/**
+ * Posts what a worker produced to the channel that asked. When the bot is not
+ * a member of that channel, Slack refuses chat.postMessage; the command's
+ * response_url still works there, so the answer is not lost.
+ */
+export class SlackPoster {
+  readonly client: WebClient;
+
+  constructor(
+    token: string,
+    apiUrl: string | undefined,
+    private readonly log: Logger,
+  ) {
+    this.client = new WebClient(token, {
+      slackApiUrl: apiUrl,
+      logLevel: LogLevel.ERROR,
+      retryConfig: { retries: 5, factor: 2, minTimeout: 200, maxTimeout: 5000 },
+    });
+  }
+
+  async post(env: JobEnvelope, msg: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
+    try {
+      const res = await this.client.chat.postMessage({ channel: env.channelId, text: msg.text, blocks: msg.blocks as never });
+      return { ts: res.ts, via: 'chat' };
+    } catch (err) {
+      const code = (err as { data?: { error?: string } }).data?.error;
+      if ((code === 'not_in_channel' || code === 'channel_not_found') && env.responseUrl) {
+        this.log.warn({ channel: env.channelId, code }, 'bot cannot post in channel; answering through response_url');
+        await postToResponseUrl(env.responseUrl, { response_type: 'in_channel', ...msg });
+        return { via: 'response_url' };
+      }
+      throw err;
+    }
+  }
+
+  async ephemeral(env: JobEnvelope, text: string): Promise<void> {
+    if (env.responseUrl) await postToResponseUrl(env.responseUrl, { response_type: 'ephemeral', text });
+  }
+}
+
+export async function postToResponseUrl(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`response_url answered ${res.status}`);
+}

@@ -1,0 +1,27 @@
+import type { Inventory } from '../../config/schema.js';
+import type { EtcdPool } from '../../etcd/pool.js';
+import { probeCluster } from '../../etcd/probe.js';
+import type { JobEnvelope } from '../../queue/jobs.js';
+import { renderStatus } from '../../render/status-message.js';
+import { assessCluster, type StatusReport } from '../../status/assess.js';
+import type { SlackPoster } from '../../slack/poster.js';
+
+export interface StatusDeps {
+  inventory: Inventory;
+  pool: EtcdPool;
+  slack: SlackPoster;
+}
+
+/** Asks every member, judges the answers, posts one message to the channel. */
+export async function runStatus(env: JobEnvelope & { request: { name: 'status' } }, deps: StatusDeps): Promise<StatusReport> {
+  const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
+  if (!cluster) {
+    // The inventory changed between the ack and the job (a worker with another config).
+    await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    throw new Error(`unknown cluster ${env.request.data.cluster}`);
+  }
+  const probe = await probeCluster(cluster, deps.pool);
+  const report = assessCluster(cluster, probe);
+  await deps.slack.post(env, renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
+  return report;
+}
