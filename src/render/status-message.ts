@@ -26,7 +26,9 @@ export function clip(text: string, max: number): string {
 export function memberLine(m: MemberRow): string {
   const id = m.idHex ? `\`${m.idHex}\`` : '`?`';
   const role = m.learner ? 'learner' : 'voter';
-  const head = `${m.isLeader ? ':star: ' : ''}*${m.name}* ${id} · ${role} · ${m.started ? 'started' : 'unstarted'}${m.isLeader ? ' · *leader*' : ''}`;
+  // A leader that does not answer is only the last one its peers saw: say so rather than star it.
+  const leaderMark = m.isLeader ? (m.status ? ' · *leader*' : ' · *leader* (last seen by its peers, not answering)') : '';
+  const head = `${m.isLeader && m.status ? ':star: ' : ''}*${m.name}* ${id} · ${role} · ${m.started ? 'started' : 'unstarted'}${leaderMark}`;
   const urls = `peer ${m.peerURLs.join(', ') || '—'} · client ${m.clientURLs.join(', ') || '—'}`;
   if (!m.status) {
     return `${head}\n${urls}\n:x: *unreachable* (${m.error?.kind ?? 'error'}): ${m.error?.message ?? 'no answer'}`;

@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { portOpen } from './harness.js';
+import { waitFor } from './proc.js';
+
+export interface LabRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A port nobody listens on right now (the OS picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real redis-server of our own, with append-only persistence so a restart keeps what was written. */
+export async function startRedis(dir: string, port?: number): Promise<LabRedis> {
+  mkdirSync(dir, { recursive: true });
+  const p = port ?? (await freePort());
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--logfile', `${dir}/redis.log`],
+    { stdio: 'ignore' },
+  );
+  await waitFor(`redis on port ${p}`, () => portOpen('127.0.0.1', p), 10_000, 50);
+  return {
+    url: `redis://127.0.0.1:${p}`,
+    port: p,
+    process: proc,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}

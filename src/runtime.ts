@@ -1,0 +1,57 @@
+import type { Config } from './config/load.js';
+import type { Logger } from './log.js';
+import { openQueue } from './queue/queue.js';
+import { connectRedis } from './queue/redis.js';
+import { startBot, type Bot } from './slack/app.js';
+import { SlackPoster } from './slack/poster.js';
+import { startWorker, type MedicWorker } from './worker/worker.js';
+
+export interface Medic {
+  bot: Bot | null;
+  worker: MedicWorker | null;
+  /** Graceful: stop taking requests, let the worker finish (or release) its job, close connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the bot, the worker, or both in this process. `npm start` runs both;
+ * `npm run bot` and `npm run worker` run them apart on the same Redis, so
+ * workers scale out. Tests start it the same way.
+ */
+export async function startMedic(config: Config, log: Logger, parts: { bot: boolean; worker: boolean }): Promise<Medic> {
+  const { settings, inventory } = config;
+  const redis = connectRedis(settings.redisUrl);
+  const queue = openQueue(redis, settings.queuePrefix);
+  let worker: MedicWorker | null = null;
+  let bot: Bot | null = null;
+  const workerRedis = parts.worker ? connectRedis(settings.redisUrl, { forWorker: true }) : null;
+  try {
+    if (workerRedis) {
+      if (!settings.slack.botToken) throw new Error('SLACK_BOT_TOKEN is required for the worker to post answers');
+      const slack = new SlackPoster(settings.slack.botToken, settings.slack.apiUrl, log);
+      worker = await startWorker({ inventory, redis: workerRedis, prefix: settings.queuePrefix, slack, log, concurrency: settings.workerConcurrency });
+    }
+    if (parts.bot) bot = await startBot({ settings, inventory, queue, redis, log });
+  } catch (err) {
+    await worker?.close();
+    await queue.close();
+    redis.disconnect();
+    workerRedis?.disconnect();
+    throw err;
+  }
+  let stopping: Promise<void> | null = null;
+  return {
+    bot,
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        await bot?.stop();
+        await worker?.close();
+        await queue.close();
+        await redis.quit().catch(() => undefined);
+        await workerRedis?.quit().catch(() => undefined);
+      })();
+      return stopping;
+    },
+  };
+}
