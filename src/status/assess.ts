@@ -118,7 +118,7 @@ export function assessCluster(cluster: ClusterConfig, probe: ClusterProbe): Stat
       verdict: 'HEALTHY',
       tolerance,
       summary: `All ${members.length} members answer and agree on leader ${base.leaderHex}; the cluster can lose ${tolerance} more voting member${tolerance === 1 ? '' : 's'}.`,
-      next: 'Nothing to repair. `/etcd backup` takes a verified snapshot now.',
+      next: 'Nothing to repair.',
     };
   }
   const parts: string[] = [];

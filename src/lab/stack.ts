@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { FakeSlack } from './fake-slack.js';
+import { startLab, type Lab } from './harness.js';
+import { ensureLabPackages } from './packages.js';
+import { startRedis, type LabRedis } from './redis.js';
+
+export interface LabStack {
+  lab: Lab;
+  redis: LabRedis;
+  slack: FakeSlack;
+  secret: string;
+  /** The environment that points the bot at this lab. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Everything the bot needs around it, all local: Redis, the etcd lab, and a Slack stand-in. */
+export async function startLabStack(root: string, subnet: number, log: (s: string) => void): Promise<LabStack> {
+  await ensureLabPackages(log);
+  const redis = await startRedis(join(root, 'redis'));
+  const lab = await startLab({ root: join(root, 'lab'), subnet, log });
+  const slack = new FakeSlack();
+  await slack.start();
+  const secret = randomBytes(16).toString('hex');
+  const env = {
+    ETCD_MEDIC_INVENTORY: lab.inventoryPath,
+    REDIS_URL: redis.url,
+    SLACK_BOT_TOKEN: `xoxb-lab-${randomBytes(8).toString('hex')}`,
+    SLACK_SIGNING_SECRET: secret,
+    SLACK_API_URL: slack.apiUrl,
+  };
+  return {
+    lab,
+    redis,
+    slack,
+    secret,
+    env,
+    async stop() {
+      await slack.stop();
+      await lab.stop();
+      await redis.stop();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { startLabStack } from '../lab/stack.js';
+import { postSigned, slashCommandBody } from '../lab/signed-requests.js';
+import { createLogger } from '../log.js';
+import { startMedic } from '../runtime.js';
+
+const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
+
+/**
+ * The built-in default when no Slack workspace is configured: the lab, the real
+ * bot and worker pointed at a local Slack stand-in, and a web page that plays
+ * the incident channel (signed slash commands and clicks, Block Kit rendered).
+ */
+export async function runPlayground(): Promise<void> {
+  const say = (s: string) => console.log(`[playground] ${s}`);
+  const port = Number(process.env.PORT ?? 3000);
+  const root = process.env.LAB_ROOT ?? join(tmpdir(), 'etcd-medic-playground');
+  say('starting Redis, three TLS etcd members with sshd and a kubelet stand-in, and a local Slack…');
+  const stack = await startLabStack(root, Number(process.env.LAB_SUBNET ?? 20), say);
+  const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const medic = await startMedic(config, createLogger(config.settings.logLevel), { bot: true, worker: true });
+  const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+  let n = 0;
+
+  const server = createServer((req, res) => void route(req, res).catch((err) => json(res, 500, { error: (err as Error).message })));
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'GET' && url.pathname === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return void res.end(PAGE);
+    }
+    if (req.method === 'GET' && url.pathname === '/api/records') {
+      const since = Number(url.searchParams.get('since') ?? 0);
+      return json(res, 200, stack.slack.records.filter((r) => r.seq > since));
+    }
+    if (req.method === 'GET' && url.pathname === '/api/lab') {
+      return json(res, 200, stack.lab.hosts.map((h) => ({ name: h.name, ip: h.ip, running: h.supervisor.pid() !== null })));
+    }
+    const body = req.method === 'POST' ? (JSON.parse((await readAll(req)) || '{}') as Record<string, string>) : {};
+    const user = /^U[A-Z0-9]+$/.test(body.user ?? '') ? body.user! : 'UALICE';
+    if (req.method === 'POST' && url.pathname === '/api/command') {
+      const form = slashCommandBody({ text: String(body.text ?? ''), userId: user, channelId: 'CINCIDENT', responseUrl: stack.slack.responseUrl(`play-${++n}`) });
+      const r = await postSigned(eventsUrl, stack.secret, form);
+      let ack = r.body;
+      try {
+        ack = (JSON.parse(r.body) as { text?: string }).text ?? '';
+      } catch {
+        /* an empty ack */
+      }
+      return json(res, 200, { status: r.status, ack, ms: r.ms });
+    }
+    if (req.method === 'POST' && url.pathname === '/api/click') {
+      const payload = {
+        type: 'block_actions',
+        user: { id: user, username: user.toLowerCase() },
+        team: { id: 'TLAB' },
+        api_app_id: 'ALAB',
+        channel: { id: body.channel ?? 'CINCIDENT' },
+        container: { type: 'message', message_ts: body.ts, channel_id: body.channel ?? 'CINCIDENT' },
+        message: { ts: body.ts },
+        response_url: stack.slack.responseUrl(`click-${++n}`),
+        trigger_id: `${Date.now()}.trigger`,
+        actions: [{ type: 'button', action_id: body.action_id, block_id: body.block_id, value: body.value, action_ts: String(Date.now() / 1000) }],
+      };
+      const r = await postSigned(eventsUrl, stack.secret, new URLSearchParams({ payload: JSON.stringify(payload) }).toString());
+      return json(res, 200, { status: r.status });
+    }
+    const op = /^\/api\/lab\/(stop|start)$/.exec(url.pathname);
+    if (req.method === 'POST' && op) {
+      const member = stack.lab.hosts.find((h) => h.name === body.member);
+      if (!member) return json(res, 404, { error: `no member ${body.member}` });
+      await (op[1] === 'stop' ? stack.lab.stopMember(member.name) : stack.lab.startMember(member.name));
+      return json(res, 200, { ok: true });
+    }
+    json(res, 404, { error: 'not found' });
+  }
+
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  say(`ready. Open http://127.0.0.1:${port}/ and type /etcd status (Ctrl-C stops everything).`);
+  say(`bot events URL ${eventsUrl}; inventory ${stack.lab.inventoryPath}`);
+
+  const stop = async () => {
+    say('stopping…');
+    server.closeAllConnections();
+    server.close();
+    await medic.stop();
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function readAll(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let s = '';
+    req.on('data', (d) => (s += d));
+    req.on('end', () => resolve(s));
+    req.on('error', reject);
+  });
+}
