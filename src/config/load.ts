@@ -87,7 +87,7 @@ export function parseInventory(text: string, file: string): Inventory {
 }
 
 function describeIssue(i: z.core.$ZodIssue): string {
-  if (i.code === 'invalid_type') return `expected ${i.expected}${i.input === undefined ? ', but it is missing' : ''}`;
+  if (i.code === 'invalid_type') return `expected ${i.expected}${/received undefined/.test(i.message) ? ', but it is missing' : ''}`;
   if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
   if (i.code === 'custom') return i.message;
   // Our own messages name what is expected ("a Unix user name"); zod's start with "Invalid" or "Too".

@@ -9,7 +9,7 @@ const name = z.string().regex(NAME_PATTERN, 'a lowercase DNS-style name (a-z, 0-
 const absolutePath = z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]*$/, 'an absolute path of letters, digits, ".", "_", "-" and "/"')
-  .refine((p) => !p.split('/').includes('..'), 'a path without ".."');
+  .refine((p) => !p.split('/').includes('..'), 'expected a path without ".."');
 
 const url = z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'a URL like https://10.0.0.1:2379');
 const host = z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name or IPv4 address');

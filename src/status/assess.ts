@@ -43,10 +43,16 @@ export function assessCluster(cluster: ClusterConfig, probe: ClusterProbe): Stat
   const answered = probe.endpoints.filter((e): e is Extract<EndpointProbe, { ok: true }> => e.ok);
   const warnings: string[] = [];
 
+  // When endpoints disagree on the cluster ID, the cluster is the one most endpoints belong to:
+  // a stale member of an old cluster may well think it leads a cluster of its own.
+  const byCluster = new Map<string, number>();
+  for (const e of answered) byCluster.set(e.status.clusterId, (byCluster.get(e.status.clusterId) ?? 0) + 1);
+  const mainId = [...byCluster.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+
   // The member list is taken from the freshest view: the leader itself if it answered,
   // else the member with the highest term and index.
   const source = [...answered]
-    .filter((e) => e.members)
+    .filter((e) => e.members && e.status.clusterId === mainId)
     .sort(
       (a, b) =>
         Number(b.status.memberId === b.status.leader) - Number(a.status.memberId === a.status.leader) ||
