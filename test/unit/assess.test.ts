@@ -30,7 +30,7 @@ const members = (n: number): ProbedMember[] =>
     isLearner: false,
   }));
 
-function up(i: number, n: number, over: Partial<EndpointProbe & { ok: true }['status']> = {}): EndpointProbe {
+function up(i: number, n: number, over: Partial<Extract<EndpointProbe, { ok: true }>['status']> = {}): EndpointProbe {
   return {
     endpoint: `https://10.0.0.${i + 1}:2379`,
     ok: true,

@@ -1,0 +1,84 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
+import { run } from '../src/lab/proc.js';
+import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
+import { startLabStack } from '../src/lab/stack.js';
+import { createLogger } from '../src/log.js';
+import { startMedic } from '../src/runtime.js';
+import { printTable, summarize, type Summary } from './stats.js';
+
+/**
+ * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
+ * operator gets from `etcdctl endpoint status` on the same lab in the same run.
+ * Numbers are printed, never asserted: this machine's load varies.
+ */
+const HEALTHY_RUNS = Number(process.env.BENCH_RUNS ?? 60);
+const DEAD_RUNS = Number(process.env.BENCH_DEAD_RUNS ?? 15);
+
+async function main(): Promise<void> {
+  const root = join(tmpdir(), 'etcd-medic-bench');
+  const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`));
+  const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: 'bench', LOG_LEVEL: 'silent' });
+  const medic = await startMedic(config, createLogger('silent'), { bot: true, worker: true });
+  const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+  const rows: [string, Summary, Summary][] = [];
+  const rssBefore = process.memoryUsage().rss;
+
+  // One request at a time, each in its own channel so its answer is told apart.
+  async function botRuns(n: number, label: string): Promise<{ ack: Summary; done: Summary }> {
+    const acks: number[] = [];
+    const dones: number[] = [];
+    for (let i = 0; i < n + 2; i++) {
+      const channel = `CB${label.toUpperCase()}${i}`;
+      const since = stack.slack.lastSeq;
+      const t0 = performance.now();
+      const body = slashCommandBody({ text: 'status', userId: 'UBENCH', channelId: channel, responseUrl: stack.slack.responseUrl(`b${i}`) });
+      const res = await postSigned(eventsUrl, stack.secret, body);
+      if (res.status !== 200) throw new Error(`ack ${res.status}`);
+      await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 30_000, since);
+      if (i >= 2) {
+        // the first two warm up connections and JIT
+        acks.push(res.ms);
+        dones.push(performance.now() - t0);
+      }
+    }
+    return { ack: summarize(acks), done: summarize(dones) };
+  }
+
+  async function etcdctlRuns(n: number): Promise<Summary> {
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await stack.lab.etcdctl(['endpoint', 'status', '--command-timeout=2s', '--dial-timeout=2s'], stack.lab.endpoints, true);
+      times.push(performance.now() - t0);
+    }
+    return summarize(times);
+  }
+
+  const healthyBaseline = await etcdctlRuns(HEALTHY_RUNS);
+  const healthy = await botRuns(HEALTHY_RUNS, 'h');
+  rows.push(['status, 3 healthy: completion', healthy.done, healthyBaseline]);
+  rows.push(['status, 3 healthy: ack', healthy.ack, healthyBaseline]);
+
+  await stack.lab.killMember('m2');
+  await stack.lab.killMember('m3');
+  const deadBaseline = await etcdctlRuns(DEAD_RUNS);
+  const dead = await botRuns(DEAD_RUNS, 'd');
+  rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
+  rows.push(['status, 2 of 3 dead: ack', dead.ack, deadBaseline]);
+
+  printTable('etcd-medic bench: bot vs `etcdctl endpoint status` (ms; ratio = bot median / etcdctl median)', rows);
+  console.log(`\nRSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
+
+  await medic.stop();
+  await stack.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
