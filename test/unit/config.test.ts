@@ -82,3 +82,11 @@ describe('inventory', () => {
     expect(cfg.settings.redisUrl).toBe('redis://127.0.0.1:6379');
   });
 });
+
+describe('examples/inventory.yaml', () => {
+  it('is a valid inventory', async () => {
+    const { readFileSync } = await import('node:fs');
+    const inv = parseInventory(readFileSync(new URL('../../examples/inventory.yaml', import.meta.url), 'utf8'), 'examples/inventory.yaml');
+    expect(inv.clusters[0]!.members.map((m) => m.name)).toEqual(['master-1', 'master-2', 'master-3']);
+  });
+});

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { startLab, type Lab } from '../../src/lab/harness.js';
+import { waitFor } from '../../src/lab/proc.js';
+import { freePort } from '../../src/lab/redis.js';
+import { postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
+
+interface Proc {
+  child: ChildProcess;
+  out: string[];
+  exit: Promise<number | null>;
+}
+
+function startMain(mode: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', mode], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  child.stdout!.on('data', (d) => out.push(String(d)));
+  child.stderr!.on('data', (d) => out.push(String(d)));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, out, exit };
+}
+
+describe('bot and worker as separate processes', () => {
+  let lab: Lab;
+  let slack: FakeSlack;
+  let env: Record<string, string>;
+  let port: number;
+  const procs: Proc[] = [];
+
+  beforeAll(async () => {
+    lab = await startLab({ root: join(inject('labRoot'), 'processes'), subnet: 32 });
+    slack = new FakeSlack();
+    await slack.start();
+    port = await freePort();
+    env = {
+      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `t-proc-${randomBytes(3).toString('hex')}`,
+      SLACK_BOT_TOKEN: 'xoxb-proc-test',
+      SLACK_SIGNING_SECRET: 'proc-secret',
+      SLACK_API_URL: slack.apiUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    };
+  });
+
+  afterAll(async () => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await slack?.stop();
+    await lab?.stop();
+  });
+
+  const health = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return { status: res.status, body: (await res.json()) as { ok: boolean; workers: number } };
+  };
+
+  it('`bot` and `worker` answer /etcd status together, and each stops cleanly on SIGTERM', async () => {
+    const bot = startMain('bot', env);
+    const worker = startMain('worker', env);
+    procs.push(bot, worker);
+
+    await waitFor('the bot to report a live worker', async () => (await health()).status === 200, 30_000, 200);
+
+    const since = slack.lastSeq;
+    const body = slashCommandBody({ text: 'status', userId: 'UALICE', channelId: 'CPROC', responseUrl: slack.responseUrl('proc') });
+    const ack = await postSigned(`http://127.0.0.1:${port}/slack/events`, 'proc-secret', body);
+    expect(ack.status).toBe(200);
+    const post = await slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === 'CPROC', 20_000, since);
+    expect(String(post.body.text)).toContain('etcd lab: HEALTHY');
+
+    // The worker leaves on SIGTERM: exit code 0, and the bot's health check notices.
+    worker.child.kill('SIGTERM');
+    expect(await worker.exit).toBe(0);
+    expect(await health()).toEqual({ status: 503, body: { ok: false, redis: 'up', workers: 0 } });
+
+    bot.child.kill('SIGTERM');
+    expect(await bot.exit).toBe(0);
+    // Logs are JSON lines; none carries the bot token.
+    const logLines = [...bot.out, ...worker.out].join('').split('\n').filter((l) => l.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const l of logLines) expect(() => JSON.parse(l)).not.toThrow();
+    expect([...bot.out, ...worker.out].join('')).not.toContain('xoxb-proc-test');
+  });
+
+  it('refuses to start on a broken inventory, naming the file and the path inside it', async () => {
+    const broken = join(inject('labRoot'), 'broken-inventory.yaml');
+    writeFileSync(broken, 'clusters:\n  - name: lab\n    etcd: { endpoints: [https://127.0.0.1:2379] }\n    members:\n      - { name: m1, host: 127.0.0.1, ssh: { user: root, keyFile: /k, hostKeyFingerprint: nope } }\n');
+    const p = startMain('all', { ...env, ETCD_MEDIC_INVENTORY: broken });
+    procs.push(p);
+    expect(await p.exit).toBe(2);
+    expect(p.out.join('')).toContain(`${broken}: clusters[0].members[0].ssh.hostKeyFingerprint: expected an OpenSSH fingerprint`);
+  });
+});
