@@ -1,0 +1,19 @@
+/**
+ * Builds shell command lines from values that were already validated, quoting
+ * every interpolated value so that nothing in it is read by the shell.
+ * Usage: sh`mv ${from} ${to}` → mv 'from' 'to'
+ */
+export function quote(value: string | number): string {
+  const s = String(value);
+  // A newline or NUL in a value has no business in a path, name or URL: refuse rather than quote.
+  if (/[\0\n\r]/.test(s)) throw new Error('refusing to put a value with a newline or NUL into a shell command');
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function sh(strings: TemplateStringsArray, ...values: (string | number)[]): string {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    out += quote(v) + strings[i + 1]!;
+  });
+  return out;
+}
