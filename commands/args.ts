@@ -21,3 +21,16 @@ export function resolveCluster(inventory: Inventory, name: string | undefined, u
 export function atMost(args: string[], n: number, usage: string): void {
   if (args.length > n) throw new UsageError(`unexpected argument "${args[n]}"`, usage);
 }
+
+/** Separates `--flags` from positional arguments, refusing flags the command does not know. */
+export function splitFlags(args: string[], known: string[], usage: string): { positional: string[]; flags: Set<string> } {
+  const flags = new Set<string>();
+  const positional: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('-')) {
+      if (!known.includes(a.toLowerCase())) throw new UsageError(`unknown option "${a}"`, usage);
+      flags.add(a.toLowerCase());
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}

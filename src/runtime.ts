@@ -29,7 +29,16 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
     if (workerRedis) {
       if (!settings.slack.botToken) throw new Error('SLACK_BOT_TOKEN is required for the worker to post answers');
       const slack = new SlackPoster(settings.slack.botToken, settings.slack.apiUrl, log);
-      worker = await startWorker({ inventory, redis: workerRedis, prefix: settings.queuePrefix, slack, log, concurrency: settings.workerConcurrency });
+      worker = await startWorker({
+        inventory,
+        redis: workerRedis,
+        prefix: settings.queuePrefix,
+        slack,
+        log,
+        concurrency: settings.workerConcurrency,
+        lockMs: settings.workerLockMs,
+        killAfter: settings.faultKillAfter,
+      });
     }
     if (parts.bot) bot = await startBot({ settings, inventory, queue, redis, log });
   } catch (err) {

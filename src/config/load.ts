@@ -18,6 +18,10 @@ const envSchema = z.object({
   // Points every Web API call at another base URL (a local fake Slack in tests and the playground).
   SLACK_API_URL: z.string().url().optional(),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  // A crashed worker's job is taken over by another after about this long.
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  // Fault injection for tests only: the worker kills itself right after a step of this kind acts.
+  MEDIC_FAULT_KILL_AFTER: z.enum(['snapshot', 'member-remove', 'stop-and-move-aside', 'member-add-learner', 'write-manifest', 'wait-caught-up', 'promote', 'verify']).optional(),
 });
 
 export interface Settings {
@@ -29,6 +33,8 @@ export interface Settings {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   slack: { botToken?: string; signingSecret?: string; appToken?: string; apiUrl?: string };
   workerConcurrency: number;
+  workerLockMs: number;
+  faultKillAfter?: z.infer<typeof envSchema>['MEDIC_FAULT_KILL_AFTER'];
 }
 
 export interface Config {
@@ -59,6 +65,8 @@ export function readSettings(env: Env): Settings {
       apiUrl: e.SLACK_API_URL || undefined,
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerLockMs: e.WORKER_LOCK_MS,
+    faultKillAfter: e.MEDIC_FAULT_KILL_AFTER,
   };
 }
 

@@ -100,6 +100,8 @@ export const inventorySchema = z
         approvalTtlMinutes: 15,
       }),
     defaultCluster: name.optional(),
+    // Where snapshots go: taken before every membership change, and by /etcd backup.
+    backups: z.object({ dir: absolutePath.default('/var/lib/etcd-medic/backups') }).strict().default({ dir: '/var/lib/etcd-medic/backups' }),
     clusters: z.array(cluster).min(1),
   })
   .strict()

@@ -5,6 +5,8 @@ import { classifyError, type EndpointErrorKind, type EtcdPool } from './pool.js'
 export interface EndpointStatus {
   memberId: string; // decimal, as the API returns it
   clusterId: string;
+  /** The store revision when the member answered. */
+  revision: number;
   version: string;
   dbSize: number;
   dbSizeInUse: number;
@@ -80,6 +82,7 @@ async function probeEndpoint(cluster: ClusterConfig, pool: EtcdPool, endpoint: s
     status: {
       memberId: s.header.member_id,
       clusterId: s.header.cluster_id,
+      revision: Number(s.header.revision),
       version: s.version,
       dbSize: Number(s.dbSize),
       dbSizeInUse: Number(s.dbSizeInUse),

@@ -108,6 +108,18 @@ export class Lab {
     await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, 2379)), 15_000);
   }
 
+  /**
+   * Fault: the member's disk is damaged. Its etcd dies, its database is overwritten
+   * with garbage, and the kubelet keeps restarting it from the same manifest, so it
+   * crash-loops exactly as a member on a broken disk does.
+   */
+  async corruptMember(name: string): Promise<void> {
+    await this.killMember(name);
+    const h = this.host(name);
+    writeFileSync(join(h.dataDir, 'member/snap/db'), Buffer.alloc(64 * 1024, 0x5a));
+    renameSync(join(h.parkedDir, 'etcd.yaml'), join(h.manifestsDir, 'etcd.yaml'));
+  }
+
   /** Puts a parked manifest back and waits until the member answers on its client port. */
   async startMember(name: string): Promise<void> {
     const h = this.host(name);
@@ -220,7 +232,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
 
   const inventoryPath = join(root, 'inventory.yaml');
-  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort));
+  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort, join(root, 'backups')));
 
   const lab = new Lab(opts, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, inventoryPath);
   for (const h of hosts) h.supervisor.start();
@@ -236,7 +248,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 }
 
 /** The inventory the bot reads for this lab: what an operator would write for a real cluster. */
-function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number): string {
+function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number, backupsDir: string): string {
   return stringify({
     workspace: {
       allowedChannels: [],
@@ -244,6 +256,7 @@ function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert
       approvalTtlMinutes: 15,
     },
     defaultCluster: cluster,
+    backups: { dir: backupsDir },
     clusters: [
       {
         name: cluster,

@@ -1,5 +1,9 @@
 /** The work the Slack side can ask of a worker. Each kind of job is one entry here. */
-export type JobRequest = { name: 'status'; data: { cluster: string } };
+export type JobRequest =
+  | { name: 'status'; data: { cluster: string } }
+  | { name: 'plan-replace'; data: { cluster: string; target: string; force: boolean } }
+  | { name: 'step'; data: { runId: string; index: number } }
+  | { name: 'cancel'; data: { runId: string } };
 
 export type JobName = JobRequest['name'];
 

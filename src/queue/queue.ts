@@ -22,6 +22,22 @@ export function openQueue(connection: ConnectionOptions, prefix: string): Queue<
   });
 }
 
+/**
+ * The job that runs one step of a run. Its ID is derived from the run, the step
+ * and a tag, so the same step is never queued twice for the same reason.
+ * A step job retries while another job of the same run holds the run's lease.
+ */
+export async function enqueueStep(queue: Queue<JobEnvelope>, runId: string, index: number, by: { userId: string; channelId: string }, tag?: string): Promise<void> {
+  const env: JobEnvelope = {
+    request: { name: 'step', data: { runId, index } },
+    requestId: `${runId}-s${index}${tag ? `-${tag}` : ''}`,
+    userId: by.userId,
+    channelId: by.channelId,
+    requestedAt: new Date().toISOString(),
+  };
+  await queue.add('step', env, { jobId: env.requestId, attempts: 600, backoff: { type: 'fixed', delay: 500 } });
+}
+
 export async function enqueue(queue: Queue<JobEnvelope>, env: JobEnvelope, timeoutMs = 5000): Promise<void> {
   // The request ID is the job ID, so a resent request cannot run twice.
   // Bounded: with Redis down ioredis would queue the command and the user would wait for nothing.

@@ -6,10 +6,13 @@ import type { Inventory } from '../config/schema.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
-import { enqueue } from '../queue/queue.js';
+import { enqueue, enqueueStep } from '../queue/queue.js';
+import { APPROVE_ACTION, REJECT_ACTION } from '../render/run-message.js';
+import { RunStore } from '../runbook/store.js';
 import { liveWorkers } from '../worker/heartbeat.js';
 import { cachedGroups } from './authorize.js';
 import { boltLogger } from './bolt-logger.js';
+import { handleClick } from './clicks.js';
 import { handleSlashCommand } from './slash-command.js';
 
 export interface BotDeps {
@@ -72,6 +75,36 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     await ack(outcome.ack);
     const problem = await outcome.after?.();
     if (problem) await respond({ response_type: 'ephemeral', text: problem });
+  });
+
+  const store = new RunStore(deps.redis, settings.queuePrefix);
+  const clickDeps = {
+    store,
+    workspace: deps.inventory.workspace,
+    groupMembers,
+    enqueueStep: (runId: string, index: number, by: { userId: string; channelId: string }, tag: string) => enqueueStep(deps.queue, runId, index, by, tag),
+    now: () => new Date(),
+    log,
+  };
+  for (const [actionId, decision] of [
+    [APPROVE_ACTION, 'approve'],
+    [REJECT_ACTION, 'reject'],
+  ] as const) {
+    app.action(actionId, async ({ ack, body, action, respond }) => {
+      await ack();
+      const who = { userId: body.user.id, channelId: (body as { channel?: { id?: string } }).channel?.id ?? '' };
+      const text = await handleClick(decision, (action as { value?: unknown }).value, who, clickDeps).catch((err: Error) => {
+        log.error({ err: err.message }, 'click failed');
+        return `:x: The click could not be handled (${err.message.slice(0, 200)}); nothing was done. Try again.`;
+      });
+      await respond({ response_type: 'ephemeral', replace_original: false, text });
+    });
+  }
+  // Any other action ID is not ours (an old message, a forged payload): say so, do nothing.
+  app.action(/^(?!medic_approve$|medic_reject$).*/, async ({ ack, respond, body }) => {
+    await ack();
+    log.warn({ user: body.user.id }, 'unknown action id');
+    await respond({ response_type: 'ephemeral', replace_original: false, text: ':no_entry: That button is not one this bot knows; nothing was done.' });
   });
 
   app.error(async (err) => {

@@ -38,6 +38,17 @@ export class SlackPoster {
     }
   }
 
+  /** A message in a channel, or in a thread under `threadTs`. */
+  async postTo(channel: string, msg: SlackMessage, threadTs?: string): Promise<string | undefined> {
+    const res = await this.client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, thread_ts: threadTs });
+    return res.ts;
+  }
+
+  /** Redraws a message in place. */
+  async update(channel: string, ts: string, msg: SlackMessage): Promise<void> {
+    await this.client.chat.update({ channel, ts, text: msg.text, blocks: msg.blocks as never });
+  }
+
   async ephemeral(env: JobEnvelope, text: string): Promise<void> {
     if (env.responseUrl) await postToResponseUrl(env.responseUrl, { response_type: 'ephemeral', text });
   }

@@ -17,3 +17,9 @@ export function sh(strings: TemplateStringsArray, ...values: (string | number)[]
   });
   return out;
 }
+
+/** Quotes a whole script for `bash -c`: newlines are fine inside single quotes; a NUL is not. */
+export function quoteScript(script: string): string {
+  if (script.includes('\0')) throw new Error('refusing a script with a NUL byte');
+  return `'${script.replace(/'/g, `'\\''`)}'`;
+}

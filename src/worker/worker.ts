@@ -6,10 +6,20 @@ import type { Inventory } from '../config/schema.js';
 import { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
-import { QUEUE_NAME } from '../queue/queue.js';
+import { enqueueStep, openQueue, QUEUE_NAME } from '../queue/queue.js';
+import type { EngineDeps } from '../runbook/engine.js';
+import { RunStore } from '../runbook/store.js';
+import type { StepKind } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
-import { runStatus } from './jobs/status.js';
+import { viewCluster } from './cluster-view.js';
+import type { WorkerContext } from './context.js';
+import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
+import { runCancel } from './jobs/cancel.js';
+import { runPlanReplace } from './jobs/replace.js';
+import { runStatus } from './jobs/status.js';
+import { RunBusy, runStep } from './jobs/step.js';
+import { slackRunNotifier } from './run-notifier.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -18,6 +28,10 @@ export interface WorkerDeps {
   slack: SlackPoster;
   log: Logger;
   concurrency: number;
+  /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
+  lockMs: number;
+  /** Fault injection for tests: kill this process right after a step of this kind acts. */
+  killAfter?: StepKind;
 }
 
 export interface MedicWorker {
@@ -30,6 +44,37 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const id = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const pool = new EtcdPool();
   const log = deps.log.child({ worker: id });
+  const store = new RunStore(deps.redis, deps.prefix);
+  const queue = openQueue(deps.redis, deps.prefix);
+  const notifier = slackRunNotifier(deps.slack, store, log);
+  const ctx: WorkerContext = {
+    workerId: id,
+    inventory: deps.inventory,
+    pool,
+    slack: deps.slack,
+    store,
+    notifier,
+    enqueueStep: async (runId, index, tag) => {
+      const run = await store.get(runId);
+      await enqueueStep(queue, runId, index, { userId: run?.requestedBy ?? 'worker', channelId: run?.channelId ?? '' }, tag);
+    },
+    log,
+  };
+  const engine: EngineDeps = {
+    store,
+    executors: stepExecutors(deps.inventory, pool, log),
+    observe: async (clusterName) => {
+      const cluster = deps.inventory.clusters.find((c) => c.name === clusterName);
+      if (!cluster) throw new Error(`cluster ${clusterName} is not in this worker's inventory`);
+      return (await viewCluster(cluster, pool)).state;
+    },
+    notify: notifier,
+    enqueueStep: ctx.enqueueStep,
+    approvalTtlMs: deps.inventory.workspace.approvalTtlMinutes * 60_000,
+    now: () => new Date(),
+    log,
+    killAfter: deps.killAfter,
+  };
 
   const worker = new Worker<JobEnvelope>(
     QUEUE_NAME,
@@ -37,25 +82,43 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       const env = job.data;
       const jlog = log.child({ job: env.requestId, cmd: env.request.name, user: env.userId, channel: env.channelId });
       const t0 = Date.now();
-      jlog.info('job started');
       try {
+        let outcome: string;
         switch (env.request.name) {
-          case 'status': {
-            const report = await runStatus(env, { inventory: deps.inventory, pool, slack: deps.slack });
-            jlog.info({ verdict: report.verdict, ms: Date.now() - t0 }, 'job done');
-            return { verdict: report.verdict };
-          }
+          case 'status':
+            outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack })).verdict;
+            break;
+          case 'plan-replace':
+            outcome = await runPlanReplace({ ...env, request: env.request }, ctx);
+            break;
+          case 'step':
+            outcome = await runStep({ ...env, request: env.request }, ctx, engine, deps.lockMs);
+            break;
+          case 'cancel':
+            outcome = await runCancel({ ...env, request: env.request }, ctx);
+            break;
           default: {
-            const unknown: never = env.request.name;
-            throw new Error(`unknown job ${String(unknown)}`);
+            const unknown: never = env.request;
+            throw new Error(`unknown job ${JSON.stringify(unknown)}`);
           }
         }
+        jlog.info({ ms: Date.now() - t0, outcome }, 'job done');
+        return outcome;
       } catch (err) {
-        jlog.error({ err: (err as Error).message }, 'job failed');
+        if (err instanceof RunBusy) jlog.debug(err.message);
+        else jlog.error({ err: (err as Error).message }, 'job failed');
         throw err;
       }
     },
-    { connection: deps.redis, prefix: deps.prefix, concurrency: deps.concurrency, autorun: false },
+    {
+      connection: deps.redis,
+      prefix: deps.prefix,
+      concurrency: deps.concurrency,
+      autorun: false,
+      lockDuration: deps.lockMs,
+      stalledInterval: Math.max(1000, Math.floor(deps.lockMs / 2)),
+      maxStalledCount: 3,
+    },
   );
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
   await worker.waitUntilReady();
@@ -68,6 +131,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     async close() {
       heartbeat.stop();
       await worker.close();
+      await queue.close();
       await pool.close();
       await heartbeat.clear();
       log.info('worker stopped');

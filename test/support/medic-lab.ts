@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml, stringify } from 'yaml';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
@@ -20,12 +22,26 @@ export interface MedicLab {
   logs: string[];
   /** A person typing `/etcd <text>` in a channel: a real signed request to the bot's receiver. */
   command(text: string, opts?: { user?: string; channel?: string }): Promise<SignedPostResult & { responseUrl: string }>;
+  /** A person clicking a button: a real signed block_actions payload. */
+  click(p: { user: string; channel?: string; messageTs: string; actionId: string; blockId: string; value: string }): Promise<SignedPostResult & { responseUrl: string }>;
   stop(): Promise<void>;
 }
 
 /** A lab (etcd, sshd, kubelet stand-in), a fake Slack and a real bot and worker wired to them. */
-export async function startMedicLab(name: string, subnet: number): Promise<MedicLab> {
+export interface MedicLabOptions {
+  /** Replaces workspace.roles in the lab's inventory (the lab allows everyone by default). */
+  roles?: Partial<Record<'read' | 'operate' | 'destroy' | 'approve', string[]>>;
+  /** Start only the bot in this process (workers then run as separate processes). */
+  botOnly?: boolean;
+}
+
+export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
   const lab = await startLab({ root: join(inject('labRoot'), name), subnet });
+  if (opts.roles) {
+    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> } };
+    inv.workspace.roles = { ...inv.workspace.roles, ...opts.roles };
+    writeFileSync(lab.inventoryPath, stringify(inv));
+  }
   const slack = new FakeSlack();
   await slack.start();
   const secret = randomBytes(16).toString('hex');
@@ -47,7 +63,7 @@ export async function startMedicLab(name: string, subnet: number): Promise<Medic
     SLACK_API_URL: slack.apiUrl,
     LOG_LEVEL: 'info',
   });
-  const medic = await startMedic(config, createLogger('info', sink), { bot: true, worker: true });
+  const medic = await startMedic(config, createLogger('info', sink), { bot: true, worker: !opts.botOnly });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   let n = 0;
   return {
@@ -61,6 +77,25 @@ export async function startMedicLab(name: string, subnet: number): Promise<Medic
     async command(text, opts = {}) {
       const responseUrl = slack.responseUrl(`cmd-${++n}`);
       const body = slashCommandBody({ text, userId: opts.user ?? 'UALICE', channelId: opts.channel ?? 'CINCIDENT', responseUrl });
+      return { ...(await postSigned(eventsUrl, secret, body)), responseUrl };
+    },
+    async click(p) {
+      const responseUrl = slack.responseUrl(`click-${++n}`);
+      const channel = p.channel ?? 'CINCIDENT';
+      const payload = {
+        type: 'block_actions',
+        user: { id: p.user, username: p.user.toLowerCase(), team_id: 'TLAB' },
+        team: { id: 'TLAB', domain: 'lab' },
+        api_app_id: 'ALAB',
+        token: 'deprecated',
+        trigger_id: `${Date.now()}.trigger`,
+        channel: { id: channel, name: 'incident' },
+        container: { type: 'message', message_ts: p.messageTs, channel_id: channel, is_ephemeral: false },
+        message: { type: 'message', ts: p.messageTs, text: '' },
+        response_url: responseUrl,
+        actions: [{ type: 'button', action_id: p.actionId, block_id: p.blockId, value: p.value, action_ts: String(Date.now() / 1000) }],
+      };
+      const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
       return { ...(await postSigned(eventsUrl, secret, body)), responseUrl };
     },
     async stop() {

@@ -39,6 +39,7 @@ function up(i: number, n: number, over: Partial<Extract<EndpointProbe, { ok: tru
     status: {
       memberId: ID(i),
       clusterId: '1234567890123456789',
+      revision: 42,
       version: '3.4.23',
       dbSize: 20480,
       dbSizeInUse: 16384,

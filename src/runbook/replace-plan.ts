@@ -1,0 +1,169 @@
+import { dirname } from 'node:path';
+import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
+import type { StatusReport } from '../status/assess.js';
+import { planHash } from './hash.js';
+import type { ObservedState, Run, StepSpec } from './types.js';
+
+export interface ReplaceRequest {
+  runId: string;
+  target: string; // name, hex ID or host, as typed
+  force: boolean;
+  requestedBy: string;
+  channelId: string;
+}
+
+export type PlanOutcome = { ok: true; run: Run } | { ok: false; reason: string };
+
+const hostOf = (u: string) => u.replace(/^https?:\/\//, '').replace(/:\d+$/, '');
+
+/**
+ * The "replace a failed member" procedure of the vendor runbooks as data: pure,
+ * from the live report. Refuses, with the reason, whatever the safety rules of
+ * etcd forbid.
+ */
+export function planReplace(
+  inventory: Inventory,
+  cluster: ClusterConfig,
+  report: StatusReport,
+  state: ObservedState,
+  req: ReplaceRequest,
+  now: Date,
+): PlanOutcome {
+  if (report.verdict === 'QUORUM_LOST' || report.verdict === 'UNREACHABLE') {
+    return { ok: false, reason: `the cluster has no quorum (${report.healthyVoters} of ${report.voters} voters up). A replace needs a working quorum; use \`/etcd restore-quorum ${cluster.name}\` first.` };
+  }
+  const ref = req.target.toLowerCase();
+  const live = report.members.find((m) => m.name === ref) ?? report.members.find((m) => m.idHex === ref) ?? report.members.find((m) => [...m.peerURLs, ...m.clientURLs].some((u) => hostOf(u) === ref));
+  const conf = cluster.members.find((m) => m.name === (live?.name ?? ref) || m.host === ref);
+  const known = report.members.map((m) => `${m.name} (${m.idHex})`).join(', ');
+  if (!live && !conf) return { ok: false, reason: `no member "${req.target}" in ${cluster.name}. Members: ${known}. Name one by name, hex ID or host.` };
+  if (!conf) {
+    return { ok: false, reason: `${live!.name} (${live!.idHex}) is in the member list but not in the inventory, so the bot has no SSH access to its host. Add it to clusters[].members first.` };
+  }
+
+  const peerUrl = live?.peerURLs[0] ?? `https://${conf.host}:2380`;
+  const voters = report.members.filter((m) => !m.learner);
+  const healthyOthers = voters.filter((m) => m !== live && m.reachable && m.status && m.status.leader !== '0');
+  if (live && !live.learner) {
+    if (voters.length <= 2) {
+      return { ok: false, reason: `${cluster.name} has ${voters.length} voting members; removing one from a cluster of two or fewer loses it. Add a member first.` };
+    }
+    const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
+    if (healthyOthers.length < quorumAfter) {
+      return {
+        ok: false,
+        reason: `removing ${live.name} would leave ${healthyOthers.length} healthy voters of ${voters.length - 1}, below the quorum of ${quorumAfter}. Bring another member back first, or use \`/etcd restore-quorum\` if the majority is gone.`,
+      };
+    }
+  }
+  if (live?.reachable && live.started && !req.force) {
+    return {
+      ok: false,
+      reason: `${live.name} (${live.idHex}) is healthy: it answers, raft index ${live.status?.raftIndex}. Replacing a healthy member is rarely right; if you mean it, type \`/etcd replace ${live.name} ${cluster.name} --force\` (the plan will say it was forced).`,
+    };
+  }
+  const source = healthyOthers.find((m) => m.isLeader) ?? healthyOthers[0];
+  if (!source) return { ok: false, reason: 'no healthy member is left to take a snapshot from before the membership change.' };
+  const sourceUrl = source.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? source.clientURLs[0]!;
+
+  const paths = hostPathsOf(cluster, conf);
+  const manifest = `${paths.manifestsDir}/etcd.yaml`;
+  const asideDir = `${dirname(paths.manifestsDir)}/etcd-medic-aside`;
+  const manifestAside = `${asideDir}/etcd.yaml.${req.runId}`;
+  const dataAside = `${paths.dataDir}.before-${req.runId}`;
+  const ssh = `${conf.ssh.user}@${conf.host}:${conf.ssh.port}`;
+  const others = report.members.filter((m) => m !== live && m.started);
+  const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const snapshotFile = `${inventory.backups.dir}/${cluster.name}/snapshot_${stamp}_${req.runId}.db`;
+
+  const steps: StepSpec[] = [
+    {
+      kind: 'snapshot',
+      title: 'Take and verify a snapshot',
+      destructive: false,
+      operation: `maintenance.snapshot() from ${source.name} (${sourceUrl}) → ${snapshotFile}; verify its sha256 trailer`,
+      params: { endpoint: sourceUrl, from: source.name, file: snapshotFile },
+    },
+  ];
+  if (live) {
+    steps.push({
+      kind: 'member-remove',
+      title: `Remove ${conf.name} from the member list`,
+      destructive: true,
+      operation: `cluster.memberRemove(${live.idHex}) (as \`etcdctl member remove ${live.idHex}\`)`,
+      params: { idHex: live.idHex!, name: conf.name, peerUrl },
+    });
+  }
+  steps.push(
+    {
+      kind: 'stop-and-move-aside',
+      title: `Stop etcd on ${conf.name} and move its data dir aside`,
+      destructive: true,
+      host: conf.name,
+      operation: `on ${ssh}: mv ${manifest} ${manifestAside}; wait until nothing listens on ${conf.host}:2379; mv ${paths.dataDir} ${dataAside}`,
+      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOf(live?.clientURLs[0] ?? `https://${conf.host}:2379`) },
+    },
+    {
+      kind: 'member-add-learner',
+      title: `Add ${conf.name} back as a learner`,
+      destructive: false,
+      operation: `cluster.memberAdd(peerURLs=[${peerUrl}], isLearner=true) (as \`etcdctl member add ${conf.name} --peer-urls=${peerUrl} --learner\`), retried while the cluster says "unhealthy cluster"`,
+      params: { name: conf.name, peerUrl },
+    },
+    {
+      kind: 'write-manifest',
+      title: `Start etcd on ${conf.name} with state "existing"`,
+      destructive: false,
+      host: conf.name,
+      operation: `on ${ssh}: write ${manifest} from ${manifestAside} with --initial-cluster-state=existing --initial-cluster=${initialCluster}; the kubelet starts etcd on an empty ${paths.dataDir}`,
+      params: { manifest, manifestAside, name: conf.name, peerUrl, initialCluster, dataDir: paths.dataDir },
+    },
+    {
+      kind: 'wait-caught-up',
+      title: `Wait until ${conf.name} has caught up`,
+      destructive: false,
+      operation: `poll ${conf.name}'s status until it is started and its raft index is within ${cluster.etcd.lagWarnEntries} entries of the leader's (at most 180 s)`,
+      params: { name: conf.name, peerUrl },
+    },
+    {
+      kind: 'promote',
+      title: `Promote ${conf.name} to voter`,
+      destructive: false,
+      operation: `cluster.memberPromote(<new ID of ${conf.name}>), retried with backoff while it lags (at most 120 s)`,
+      params: { name: conf.name, peerUrl },
+    },
+    {
+      kind: 'verify',
+      title: 'Verify every member healthy and the revision intact',
+      destructive: false,
+      operation: `every member answers with one leader, ${voters.length + (live?.learner ? 1 : live ? 0 : 1)} voters, no learner; revision ≥ ${state.revision}`,
+      params: { voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision },
+    },
+  );
+  if (req.force) steps[0]!.operation += ` (FORCED: ${conf.name} was healthy when planned)`;
+
+  const base = {
+    runId: req.runId,
+    cluster: cluster.name,
+    target: conf.name,
+    steps,
+    plannedState: state,
+  };
+  const approvers = inventory.workspace.roles.approve;
+  const run: Run = {
+    version: 0,
+    ...base,
+    runbook: 'replace',
+    force: req.force,
+    requestedBy: req.requestedBy,
+    channelId: req.channelId,
+    createdAt: now.toISOString(),
+    status: 'running',
+    current: 0,
+    records: steps.map(() => ({ status: 'pending' })),
+    planHash: planHash(base),
+    approvers,
+  };
+  return { ok: true, run };
+}

@@ -1,0 +1,102 @@
+/**
+ * A runbook run as data: the plan (ordered steps, each an exact operation), the
+ * cluster state it was planned against, and what has happened to each step.
+ * It is stored in Redis and is the single source of truth for bot and workers.
+ */
+
+export type StepKind =
+  | 'snapshot'
+  | 'member-remove'
+  | 'stop-and-move-aside'
+  | 'member-add-learner'
+  | 'write-manifest'
+  | 'wait-caught-up'
+  | 'promote'
+  | 'verify';
+
+export type Param = string | number | boolean;
+
+export interface StepSpec {
+  kind: StepKind;
+  title: string;
+  /** A destructive step runs only after a second person approves it. */
+  destructive: boolean;
+  /** The exact operation: the etcd API call, or the shell command and the host it runs on. */
+  operation: string;
+  /** The member whose host the step touches over SSH, if any. */
+  host?: string;
+  params: Record<string, Param>;
+}
+
+/** What the bot saw of the cluster; a gate's approval is bound to it. */
+export interface ObservedMember {
+  idHex: string;
+  name: string;
+  peerURLs: string[];
+  learner: boolean;
+  started: boolean;
+  reachable: boolean;
+}
+
+export interface ObservedState {
+  members: ObservedMember[];
+  leaderHex: string | null;
+  raftIndex: number;
+  revision: number;
+  at: string;
+}
+
+export type StepStatus = 'pending' | 'awaiting_approval' | 'approved' | 'running' | 'done' | 'skipped' | 'failed' | 'not_run';
+
+export interface StepRecord {
+  status: StepStatus;
+  startedAt?: string;
+  endedAt?: string;
+  summary?: string;
+  output?: string;
+  error?: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  attempts?: number;
+}
+
+export interface Gate {
+  step: number;
+  /** sha256 of the run's plan hash, the step, and the state observed when the gate opened. */
+  hash: string;
+  state: ObservedState;
+  openedAt: string;
+  expiresAt: string;
+  /** How many times this step's gate was opened (re-opened after expiry or a changed state). */
+  round: number;
+}
+
+export type RunStatus = 'running' | 'awaiting_approval' | 'done' | 'failed' | 'cancelled' | 'rejected';
+
+export const TERMINAL: readonly RunStatus[] = ['done', 'failed', 'cancelled', 'rejected'];
+
+export interface Run {
+  version: number;
+  runId: string;
+  runbook: 'replace';
+  cluster: string;
+  target: string;
+  force: boolean;
+  requestedBy: string;
+  channelId: string;
+  messageTs?: string;
+  createdAt: string;
+  status: RunStatus;
+  /** Index of the step to run next (steps.length once all ran). */
+  current: number;
+  steps: StepSpec[];
+  records: StepRecord[];
+  plannedState: ObservedState;
+  planHash: string;
+  /** Who may approve, as shown in the plan. */
+  approvers: string[];
+  gate?: Gate;
+  /** Set by a click or `/etcd cancel`; the worker ends the run at the next step boundary. */
+  stopRequest?: { kind: 'cancel' | 'reject'; by: string; at: string };
+  ended?: { at: string; reason: string };
+}

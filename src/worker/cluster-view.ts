@@ -1,0 +1,52 @@
+import type { ClusterConfig } from '../config/schema.js';
+import type { EtcdPool } from '../etcd/pool.js';
+import { probeCluster } from '../etcd/probe.js';
+import type { ObservedState } from '../runbook/types.js';
+import { assessCluster, type MemberRow, type StatusReport } from '../status/assess.js';
+
+export interface ClusterView {
+  report: StatusReport;
+  state: ObservedState;
+  /** A client URL of a member that answered and has a leader: where API calls go. */
+  healthyEndpoint: string | null;
+}
+
+/** Asks every member (each with its deadline) and condenses what they said. */
+export async function viewCluster(cluster: ClusterConfig, pool: EtcdPool, now: () => Date = () => new Date()): Promise<ClusterView> {
+  const report = assessCluster(cluster, await probeCluster(cluster, pool));
+  const up = report.members.filter((m) => m.status && m.status.leader !== '0' && m.clientURLs.length > 0);
+  const leader = up.find((m) => m.isLeader) ?? up[0];
+  return {
+    report,
+    state: {
+      members: report.members.map((m) => ({
+        idHex: m.idHex ?? '?',
+        name: m.started ? m.name : '',
+        peerURLs: m.peerURLs,
+        learner: m.learner,
+        started: m.started,
+        reachable: m.reachable,
+      })),
+      leaderHex: report.leaderHex,
+      raftIndex: Math.max(0, ...report.members.map((m) => m.status?.raftIndex ?? 0)),
+      revision: Math.max(0, ...report.members.map((m) => m.status?.revision ?? 0)),
+      at: now().toISOString(),
+    },
+    healthyEndpoint: leader ? clientUrlOf(cluster, leader) : null,
+  };
+}
+
+/** The configured endpoint for a member (the one the TLS setup expects), else its advertised URL. */
+export function clientUrlOf(cluster: ClusterConfig, m: Pick<MemberRow, 'clientURLs'>): string {
+  return m.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? m.clientURLs[0]!;
+}
+
+/** Finds a member by name, hex ID (as etcdctl prints it) or host address. */
+export function findMember<T extends { name: string; idHex: string | null; peerURLs: string[]; clientURLs?: string[] }>(members: T[], ref: string): T | undefined {
+  const hostOf = (u: string) => u.replace(/^https?:\/\//, '').replace(/:\d+$/, '');
+  return (
+    members.find((m) => m.name === ref) ??
+    members.find((m) => m.idHex === ref.toLowerCase()) ??
+    members.find((m) => [...m.peerURLs, ...(m.clientURLs ?? [])].some((u) => hostOf(u) === ref))
+  );
+}

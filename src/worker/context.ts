@@ -1,0 +1,18 @@
+import type { Inventory } from '../config/schema.js';
+import type { EtcdPool } from '../etcd/pool.js';
+import type { Logger } from '../log.js';
+import type { RunNotifier } from '../runbook/engine.js';
+import type { RunStore } from '../runbook/store.js';
+import type { SlackPoster } from '../slack/poster.js';
+
+/** What every job handler of a worker can use. */
+export interface WorkerContext {
+  workerId: string;
+  inventory: Inventory;
+  pool: EtcdPool;
+  slack: SlackPoster;
+  store: RunStore;
+  notifier: RunNotifier;
+  enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
+  log: Logger;
+}

@@ -1,0 +1,49 @@
+import type { ClusterConfig, Inventory } from '../config/schema.js';
+import type { EtcdPool } from '../etcd/pool.js';
+import type { Logger } from '../log.js';
+import type { StepExecutor } from '../runbook/engine.js';
+import type { Run, StepKind } from '../runbook/types.js';
+import type { SshTarget } from '../ssh/exec.js';
+import { viewCluster } from './cluster-view.js';
+import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
+import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
+
+/** Every step kind, wired to the adapters it needs. */
+export function stepExecutors(inventory: Inventory, pool: EtcdPool, log: Logger): Record<StepKind, StepExecutor> {
+  const clusterOf = (run: Run): ClusterConfig => {
+    const c = inventory.clusters.find((x) => x.name === run.cluster);
+    if (!c) throw new Error(`cluster ${run.cluster} is not in this worker's inventory`);
+    return c;
+  };
+  const etcd = (run: Run): EtcdStepContext => ({ cluster: clusterOf(run), pool, log: log.child({ run: run.runId }) });
+  const host = (run: Run): HostStepContext => {
+    const cluster = clusterOf(run);
+    return {
+      cluster,
+      target(name: string): SshTarget {
+        const m = cluster.members.find((x) => x.name === name);
+        if (!m) throw new Error(`member ${name} is not in the inventory`);
+        return { host: m.host, port: m.ssh.port, user: m.ssh.user, keyFile: m.ssh.keyFile, hostKeyFingerprint: m.ssh.hostKeyFingerprint };
+      },
+    };
+  };
+  return {
+    snapshot: (run, step) => snapshot(etcd(run), step),
+    'member-remove': (run, step) => memberRemove(etcd(run), step),
+    'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
+    'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),
+    'write-manifest': async (run, step) => {
+      const view = await viewCluster(clusterOf(run), pool);
+      // The exact --initial-cluster `member add` prints: every member by name, the new one by the name it will take.
+      const peerUrl = String(step.params.peerUrl);
+      const initial = view.report.members
+        .map((m) => `${m.started ? m.name : m.peerURLs.includes(peerUrl) ? String(step.params.name) : '(unstarted)'}=${m.peerURLs[0]}`)
+        .sort()
+        .join(',');
+      return writeManifest(host(run), step, initial);
+    },
+    'wait-caught-up': (run, step) => waitCaughtUp(etcd(run), step),
+    promote: (run, step) => promote(etcd(run), step),
+    verify: (run, step) => verify(etcd(run), step),
+  };
+}

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ClusterConfig } from '../../config/schema.js';
+import { hexId, type EtcdPool } from '../../etcd/pool.js';
+import type { StepResult } from '../../runbook/engine.js';
+import { retryWhile } from '../../runbook/retry.js';
+import type { StepSpec } from '../../runbook/types.js';
+import { viewCluster, clientUrlOf } from '../cluster-view.js';
+import type { Logger } from '../../log.js';
+
+export interface EtcdStepContext {
+  cluster: ClusterConfig;
+  pool: EtcdPool;
+  log: Logger;
+}
+
+const str = (s: StepSpec, k: string) => String(s.params[k]);
+
+/** etcd appends the sha256 of the database to a snapshot; a file whose tail does not match is damaged. */
+export function verifySnapshotFile(file: string): { bytes: number; sha256: string } {
+  const buf = readFileSync(file);
+  if (buf.length < 33) throw new Error(`${file} is ${buf.length} bytes: not a snapshot`);
+  const body = buf.subarray(0, buf.length - 32);
+  const trailer = buf.subarray(buf.length - 32);
+  const sum = createHash('sha256').update(body).digest();
+  if (!sum.equals(trailer)) throw new Error(`${file}: sha256 trailer does not match its contents (truncated or corrupted)`);
+  return { bytes: buf.length, sha256: sum.toString('hex') };
+}
+
+export async function snapshot(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const file = str(step, 'file');
+  if (existsSync(file)) {
+    const v = verifySnapshotFile(file);
+    return { skipped: true, summary: `already taken: ${file} (${v.bytes} bytes, sha256 ${v.sha256.slice(0, 16)}…, verified)` };
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.partial`;
+  const client = ctx.pool.client(ctx.cluster, str(step, 'endpoint'));
+  // etcd 3.4 leaves the snapshot stream's header empty: the revision is read just before.
+  const revision = Number((await client.maintenance.status()).header.revision);
+  const stream = await client.maintenance.snapshot();
+  const fd = openSync(tmp, 'w');
+  let bytes = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: { blob: Buffer }) => {
+        writeSync(fd, chunk.blob);
+        bytes += chunk.blob.length;
+      });
+      stream.on('end', () => resolve());
+      stream.on('error', reject);
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const v = verifySnapshotFile(tmp);
+  renameSync(tmp, file);
+  return {
+    summary: `${file}: ${v.bytes} bytes from ${str(step, 'from')} at revision ≥ ${revision}, sha256 ${v.sha256.slice(0, 16)}… verified`,
+    output: `bytes=${bytes} revision=${revision} sha256=${v.sha256}`,
+  };
+}
+
+export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const idHex = str(step, 'idHex');
+  const view = await viewCluster(ctx.cluster, ctx.pool);
+  const target = view.report.members.find((m) => m.idHex === idHex);
+  if (!target) return { skipped: true, summary: `member ${idHex} is no longer in the member list: already removed, nothing done` };
+  // Re-check the quorum rule against the live state, not the plan's.
+  const voters = view.report.members.filter((m) => !m.learner);
+  const healthyOthers = voters.filter((m) => m !== target && m.reachable && m.status && m.status.leader !== '0');
+  const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
+  if (!target.learner && (voters.length <= 2 || healthyOthers.length < quorumAfter)) {
+    throw new Error(`refusing to remove ${idHex}: ${healthyOthers.length} healthy voters would remain of ${voters.length - 1}, quorum needs ${quorumAfter}`);
+  }
+  if (!view.healthyEndpoint) throw new Error('no healthy member to send member remove to');
+  const res = await ctx.pool.client(ctx.cluster, view.healthyEndpoint).cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() });
+  return {
+    summary: `removed ${str(step, 'name')} (${idHex}); ${res.members.length} members remain`,
+    output: res.members.map((m) => `${hexId(m.ID)}, ${m.name || '(unstarted)'}, ${m.peerURLs.join(',')}${m.isLearner ? ', learner' : ''}`).join('\n'),
+  };
+}
+
+const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
+
+export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const peerUrl = str(step, 'peerUrl');
+  const view = await viewCluster(ctx.cluster, ctx.pool);
+  const existing = view.report.members.find((m) => m.peerURLs.includes(peerUrl));
+  if (existing) {
+    return { skipped: true, summary: `a member with peer URL ${peerUrl} is already in the list (${existing.idHex}, ${existing.learner ? 'learner' : 'voter'}, ${existing.started ? 'started' : 'not started'}): nothing added` };
+  }
+  if (!view.healthyEndpoint) throw new Error('no healthy member to send member add to');
+  const endpoint = view.healthyEndpoint;
+  // Right after a leader (re)start etcd refuses member add for a few seconds: retry, bounded.
+  const res = await retryWhile(() => ctx.pool.client(ctx.cluster, endpoint).cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }), unhealthy, {
+    maxMs: 60_000,
+    onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member add retried'),
+  });
+  const id = hexId(res.member.ID);
+  const initial = res.members.map((m) => `${m.name || str(step, 'name')}=${m.peerURLs[0]}`).join(',');
+  return { summary: `added ${str(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${str(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
+}
+
+export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const peerUrl = str(step, 'peerUrl');
+  const deadline = Date.now() + 180_000;
+  let last = 'not yet seen';
+  while (Date.now() < deadline) {
+    const view = await viewCluster(ctx.cluster, ctx.pool);
+    const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
+    const leaderIndex = Math.max(0, ...view.report.members.filter((x) => x.isLeader).map((x) => x.status?.raftIndex ?? 0));
+    if (!m) throw new Error(`no member with peer URL ${peerUrl} in the member list any more`);
+    if (m.started && m.status) {
+      const lag = leaderIndex - m.status.raftIndex;
+      if (lag <= ctx.cluster.etcd.lagWarnEntries) {
+        return { summary: `${m.name} (${m.idHex}) is started at raft index ${m.status.raftIndex}, ${Math.max(0, lag)} behind the leader` };
+      }
+      last = `started, ${lag} entries behind`;
+    } else {
+      last = m.started ? `started but not answering (${m.error?.message})` : 'not started yet';
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${str(step, 'name')} did not catch up within 180 s (last: ${last})`);
+}
+
+export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const peerUrl = str(step, 'peerUrl');
+  const view = await viewCluster(ctx.cluster, ctx.pool);
+  const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
+  if (!m) throw new Error(`no member with peer URL ${peerUrl} to promote`);
+  if (!m.learner) return { skipped: true, summary: `${m.name} (${m.idHex}) is already a voter: nothing done` };
+  if (!view.healthyEndpoint) throw new Error('no healthy member to send member promote to');
+  const endpoint = view.healthyEndpoint;
+  let tries = 0;
+  // "can only promote a learner member which is in sync with leader" until it has caught up.
+  await retryWhile(
+    () => {
+      tries++;
+      return ctx.pool.client(ctx.cluster, endpoint).cluster.memberPromote({ ID: BigInt(`0x${m.idHex}`).toString() });
+    },
+    (e) => /in sync with leader|not ready|unhealthy cluster|leader changed|deadline/i.test(e.message),
+    { maxMs: 120_000, startMs: 250 },
+  );
+  return { summary: `promoted ${m.name} (${m.idHex}) to voter after ${tries} attempt${tries === 1 ? '' : 's'}` };
+}
+
+export async function verify(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+  const expectVoters = Number(step.params.voters);
+  const minRevision = Number(step.params.minRevision);
+  const deadline = Date.now() + 60_000;
+  let problems: string[] = [];
+  while (Date.now() < deadline) {
+    const view = await viewCluster(ctx.cluster, ctx.pool);
+    const r = view.report;
+    problems = [];
+    if (r.verdict !== 'HEALTHY') problems.push(`verdict ${r.verdict}: ${r.summary}`);
+    const voters = r.members.filter((m) => !m.learner).length;
+    if (voters !== expectVoters) problems.push(`${voters} voters, expected ${expectVoters}`);
+    if (r.members.some((m) => m.learner)) problems.push('a learner is still in the list');
+    const leaders = new Set(r.members.filter((m) => m.status).map((m) => m.status!.leader));
+    if (leaders.size !== 1) problems.push('members disagree on the leader');
+    if (view.state.revision < minRevision) problems.push(`revision ${view.state.revision} is below ${minRevision}, the revision when planned`);
+    if (problems.length === 0) {
+      return {
+        summary: `HEALTHY: ${voters} voters, leader ${r.leaderHex}, revision ${view.state.revision} (planned at ${minRevision})`,
+        output: r.members.map((m) => `${m.idHex}, ${m.name}, ${clientUrlOf(ctx.cluster, m)}, index ${m.status?.raftIndex}`).join('\n'),
+      };
+    }
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`the cluster did not verify within 60 s: ${problems.join('; ')}`);
+}
