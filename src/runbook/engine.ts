@@ -120,9 +120,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
   await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${excerpt}`);
   if (last) {
+    // The thread line first: once the message says DONE, the thread already says why.
     await store.unlockCluster(after.cluster, after.runId);
-    await notify.planChanged(after);
     await notify.thread(after, `:tada: Run \`${after.runId}\` finished: every step done.`);
+    await notify.planChanged(after);
     return;
   }
   await notify.planChanged(after);
@@ -171,8 +172,8 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps): Prom
   });
   deps.log.error({ run: run.runId, step: index, err: err.message }, 'step failed');
   await deps.store.unlockCluster(failed.cluster, failed.runId);
-  await deps.notify.planChanged(failed);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
+  await deps.notify.planChanged(failed);
 }
 
 async function finish(run: Run, status: 'cancelled' | 'rejected', deps: EngineDeps): Promise<void> {
@@ -185,8 +186,8 @@ async function finish(run: Run, status: 'cancelled' | 'rejected', deps: EngineDe
   });
   if (!changed) return;
   await deps.store.unlockCluster(ended.cluster, ended.runId);
-  await deps.notify.planChanged(ended);
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
+  await deps.notify.planChanged(ended);
 }
 
 function markNotRun(r: Run): void {

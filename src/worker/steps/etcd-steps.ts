@@ -62,6 +62,8 @@ export async function snapshot(ctx: EtcdStepContext, step: StepSpec): Promise<St
   };
 }
 
+const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
+
 export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
   const idHex = str(step, 'idHex');
   const view = await viewCluster(ctx.cluster, ctx.pool);
@@ -75,14 +77,24 @@ export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promis
     throw new Error(`refusing to remove ${idHex}: ${healthyOthers.length} healthy voters would remain of ${voters.length - 1}, quorum needs ${quorumAfter}`);
   }
   if (!view.healthyEndpoint) throw new Error('no healthy member to send member remove to');
-  const res = await ctx.pool.client(ctx.cluster, view.healthyEndpoint).cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() });
+  const endpoint = view.healthyEndpoint;
+  // etcd refuses to remove a voter while its peers have been connected for only a few seconds
+  // ("unhealthy cluster"): retry, bounded. A retry after a success finds the member gone below.
+  const res = await retryWhile(
+    async () => {
+      const again = await viewCluster(ctx.cluster, ctx.pool);
+      if (!again.report.members.some((m) => m.idHex === idHex)) return null;
+      return ctx.pool.client(ctx.cluster, endpoint).cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() });
+    },
+    unhealthy,
+    { maxMs: 30_000, onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member remove retried') },
+  );
+  if (!res) return { skipped: true, summary: `member ${idHex} left the member list while retrying: nothing more done` };
   return {
     summary: `removed ${str(step, 'name')} (${idHex}); ${res.members.length} members remain`,
     output: res.members.map((m) => `${hexId(m.ID)}, ${m.name || '(unstarted)'}, ${m.peerURLs.join(',')}${m.isLearner ? ', learner' : ''}`).join('\n'),
   };
 }
-
-const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
 
 export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
   const peerUrl = str(step, 'peerUrl');
