@@ -151,12 +151,12 @@ async function openGate(run: Run, index: number, deps: EngineDeps, why: string |
     return r;
   });
   if (!changed) return;
-  await deps.notify.planChanged(gated);
   const step = gated.steps[index]!;
   await deps.notify.thread(
     gated,
     `${why ? `:warning: ${why}\n` : ''}:lock: Step ${index + 1} (${step.title}) waits for approval by someone other than <@${gated.requestedBy}>. Approval expires ${gated.gate!.expiresAt}.`,
   );
+  await deps.notify.planChanged(gated);
 }
 
 async function fail(run: Run, index: number, err: Error, deps: EngineDeps): Promise<void> {

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,31 +7,14 @@ import { startLab, type Lab } from '../../src/lab/harness.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { freePort } from '../../src/lab/redis.js';
 import { postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
-
-interface Proc {
-  child: ChildProcess;
-  out: string[];
-  exit: Promise<number | null>;
-}
-
-function startMain(mode: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', mode], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: string[] = [];
-  child.stdout!.on('data', (d) => out.push(String(d)));
-  child.stderr!.on('data', (d) => out.push(String(d)));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, out, exit };
-}
+import { startMain, type MainProcess } from '../support/main-process.js';
 
 describe('bot and worker as separate processes', () => {
   let lab: Lab;
   let slack: FakeSlack;
   let env: Record<string, string>;
   let port: number;
-  const procs: Proc[] = [];
+  const procs: MainProcess[] = [];
 
   beforeAll(async () => {
     lab = await startLab({ root: join(inject('labRoot'), 'processes'), subnet: 32 });
@@ -78,11 +60,11 @@ describe('bot and worker as separate processes', () => {
 
     // The worker leaves on SIGTERM: exit code 0, and the bot's health check notices.
     worker.child.kill('SIGTERM');
-    expect(await worker.exit).toBe(0);
+    expect((await worker.exit).code).toBe(0);
     expect(await health()).toEqual({ status: 503, body: { ok: false, redis: 'up', workers: 0 } });
 
     bot.child.kill('SIGTERM');
-    expect(await bot.exit).toBe(0);
+    expect((await bot.exit).code).toBe(0);
     // Logs are JSON lines; none carries the bot token.
     const logLines = [...bot.out, ...worker.out].join('').split('\n').filter((l) => l.startsWith('{'));
     expect(logLines.length).toBeGreaterThan(0);
@@ -95,7 +77,7 @@ describe('bot and worker as separate processes', () => {
     writeFileSync(broken, 'clusters:\n  - name: lab\n    etcd: { endpoints: [https://127.0.0.1:2379] }\n    members:\n      - { name: m1, host: 127.0.0.1, ssh: { user: root, keyFile: /k, hostKeyFingerprint: nope } }\n');
     const p = startMain('all', { ...env, ETCD_MEDIC_INVENTORY: broken });
     procs.push(p);
-    expect(await p.exit).toBe(2);
+    expect((await p.exit).code).toBe(2);
     expect(p.out.join('')).toContain(`${broken}: clusters[0].members[0].ssh.hostKeyFingerprint: expected an OpenSSH fingerprint`);
   });
 });

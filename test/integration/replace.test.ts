@@ -146,6 +146,27 @@ describe('/etcd replace against the lab', () => {
     expect((await t.lab.memberList()).filter((m) => m.status === 'started' && !m.learner)).toHaveLength(3);
   });
 
+  it('voids an approval when the cluster changed before the step ran, and asks again against the new state', async () => {
+    const { ts, runId } = await planFor('replace m3 --force');
+    const b = await waitForGate(t.slack, ts, 1);
+    // The world moves between approval and execution: m2 goes down.
+    await t.lab.stopMember('m2');
+    try {
+      expect(await answerAt(t.slack, (await click('UBOB', ts, b, 'approve')).responseUrl)).toContain('Approved step 2');
+      const b2 = await waitForGate(t.slack, ts, 1, 2);
+      expect(b2.approve).not.toBe(b.approve);
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(thread).toContain('The cluster changed since the approval (m2 became unreachable): the approval is void');
+      // Nothing was removed.
+      expect((await t.lab.etcdctl(['member', 'list'], [t.lab.host('m1').clientUrl])).stdout.split('\n').filter(Boolean)).toHaveLength(3);
+      await t.command(`cancel ${runId}`, { user: 'UBOB' });
+      await waitForRunStatus(t.slack, ts, 'CANCELLED');
+    } finally {
+      await t.lab.startMember('m2');
+      await t.lab.waitHealthy();
+    }
+  });
+
   it('cancel stops a run waiting for approval and says what was done', async () => {
     const { ts, runId } = await planFor('replace m2 --force');
     await waitForGate(t.slack, ts, 1);

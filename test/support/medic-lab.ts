@@ -16,6 +16,8 @@ export interface MedicLab {
   slack: FakeSlack;
   medic: Medic;
   config: Config;
+  /** The environment the bot was configured from: a worker process started with it joins the same queue. */
+  env: Record<string, string>;
   secret: string;
   eventsUrl: string;
   /** Everything the bot logged, for tests that search it. */
@@ -52,7 +54,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
       cb();
     },
   });
-  const config = loadConfig({
+  const env: Record<string, string> = {
     ETCD_MEDIC_INVENTORY: lab.inventoryPath,
     REDIS_URL: inject('redisUrl'),
     QUEUE_PREFIX: `t-${name}-${randomBytes(3).toString('hex')}`,
@@ -62,7 +64,8 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
     SLACK_SIGNING_SECRET: secret,
     SLACK_API_URL: slack.apiUrl,
     LOG_LEVEL: 'info',
-  });
+  };
+  const config = loadConfig(env);
   const medic = await startMedic(config, createLogger('info', sink), { bot: true, worker: !opts.botOnly });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   let n = 0;
@@ -71,6 +74,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
     slack,
     medic,
     config,
+    env,
     secret,
     eventsUrl,
     logs,

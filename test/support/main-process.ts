@@ -1,0 +1,20 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface MainProcess {
+  child: ChildProcess;
+  out: string[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `src/main.ts <mode>` as its own process, the way `npm run bot|worker` does. */
+export function startMain(mode: string, env: Record<string, string>): MainProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', mode], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  child.stdout!.on('data', (d) => out.push(String(d)));
+  child.stderr!.on('data', (d) => out.push(String(d)));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return { child, out, exit };
+}
