@@ -6,6 +6,7 @@ import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
 import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';
 import { startMedic } from '../src/runtime.js';
+import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { printTable, summarize, type Summary } from './stats.js';
 
 /**
@@ -15,6 +16,8 @@ import { printTable, summarize, type Summary } from './stats.js';
  */
 const HEALTHY_RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const DEAD_RUNS = Number(process.env.BENCH_DEAD_RUNS ?? 15);
+const REPLACE_RUNS = Number(process.env.BENCH_REPLACE_RUNS ?? 2);
+const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 20);
 
 async function main(): Promise<void> {
   const root = join(tmpdir(), 'etcd-medic-bench');
@@ -61,6 +64,20 @@ async function main(): Promise<void> {
   rows.push(['status, 3 healthy: completion', healthy.done, healthyBaseline]);
   rows.push(['status, 3 healthy: ack', healthy.ack, healthyBaseline]);
 
+  // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
+  const keys = await fillDb(config.inventory.clusters[0]!, FILL_MB);
+  const botTimes: number[] = [];
+  const scriptTimes: number[] = [];
+  for (let i = 0; i < REPLACE_RUNS; i++) {
+    await stack.lab.corruptMember('m3');
+    botTimes.push(await botReplace(stack, eventsUrl, 'm3'));
+    await stack.lab.waitHealthy();
+    await stack.lab.corruptMember('m3');
+    scriptTimes.push(await scriptReplace(stack, 'm3'));
+    await stack.lab.waitHealthy();
+  }
+  rows.push([`replace m3 (${FILL_MB} MB, ${keys} keys)`, summarize(botTimes), summarize(scriptTimes)]);
+
   await stack.lab.killMember('m2');
   await stack.lab.killMember('m3');
   const deadBaseline = await etcdctlRuns(DEAD_RUNS);
@@ -68,7 +85,7 @@ async function main(): Promise<void> {
   rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
   rows.push(['status, 2 of 3 dead: ack', dead.ack, deadBaseline]);
 
-  printTable('etcd-medic bench: bot vs `etcdctl endpoint status` (ms; ratio = bot median / etcdctl median)', rows);
+  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, or an etcdctl/ssh script for replace; ratio = bot median / base median)', rows);
   console.log(`\nRSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
 
   await medic.stop();

@@ -70,3 +70,31 @@ export function ackText(body: string): string {
     return body;
   }
 }
+
+export interface ClickParams {
+  userId: string;
+  channelId: string;
+  messageTs: string;
+  actionId: string;
+  blockId: string;
+  value: string;
+  responseUrl: string;
+}
+
+/** A button click as Slack sends it: a form body with a JSON `payload` of type block_actions. */
+export function blockActionsBody(p: ClickParams): string {
+  const payload = {
+    type: 'block_actions',
+    user: { id: p.userId, username: p.userId.toLowerCase(), team_id: 'TLAB' },
+    team: { id: 'TLAB', domain: 'lab' },
+    api_app_id: 'ALAB',
+    token: 'deprecated-verification-token',
+    trigger_id: `${Date.now()}.trigger`,
+    channel: { id: p.channelId, name: 'incident' },
+    container: { type: 'message', message_ts: p.messageTs, channel_id: p.channelId, is_ephemeral: false },
+    message: { type: 'message', ts: p.messageTs, text: '' },
+    response_url: p.responseUrl,
+    actions: [{ type: 'button', action_id: p.actionId, block_id: p.blockId, value: p.value, action_ts: String(Date.now() / 1000) }],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { startLabStack } from '../lab/stack.js';
-import { postSigned, slashCommandBody } from '../lab/signed-requests.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../lab/signed-requests.js';
 import { createLogger } from '../log.js';
 import { startMedic } from '../runtime.js';
 
@@ -54,19 +54,16 @@ export async function runPlayground(): Promise<void> {
       return json(res, 200, { status: r.status, ack, ms: r.ms });
     }
     if (req.method === 'POST' && url.pathname === '/api/click') {
-      const payload = {
-        type: 'block_actions',
-        user: { id: user, username: user.toLowerCase() },
-        team: { id: 'TLAB' },
-        api_app_id: 'ALAB',
-        channel: { id: body.channel ?? 'CINCIDENT' },
-        container: { type: 'message', message_ts: body.ts, channel_id: body.channel ?? 'CINCIDENT' },
-        message: { ts: body.ts },
-        response_url: stack.slack.responseUrl(`click-${++n}`),
-        trigger_id: `${Date.now()}.trigger`,
-        actions: [{ type: 'button', action_id: body.action_id, block_id: body.block_id, value: body.value, action_ts: String(Date.now() / 1000) }],
-      };
-      const r = await postSigned(eventsUrl, stack.secret, new URLSearchParams({ payload: JSON.stringify(payload) }).toString());
+      const form = blockActionsBody({
+        userId: user,
+        channelId: body.channel ?? 'CINCIDENT',
+        messageTs: String(body.ts ?? ''),
+        actionId: String(body.action_id ?? ''),
+        blockId: String(body.block_id ?? ''),
+        value: String(body.value ?? ''),
+        responseUrl: stack.slack.responseUrl(`click-${++n}`),
+      });
+      const r = await postSigned(eventsUrl, stack.secret, form);
       return json(res, 200, { status: r.status });
     }
     const op = /^\/api\/lab\/(stop|start)$/.exec(url.pathname);

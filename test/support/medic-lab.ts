@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
 import { startLab, type Lab } from '../../src/lab/harness.js';
-import { postSigned, slashCommandBody, type SignedPostResult } from '../../src/lab/signed-requests.js';
+import { blockActionsBody, postSigned, slashCommandBody, type SignedPostResult } from '../../src/lab/signed-requests.js';
 import { createLogger } from '../../src/log.js';
 import { startMedic, type Medic } from '../../src/runtime.js';
 
@@ -85,21 +85,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
     },
     async click(p) {
       const responseUrl = slack.responseUrl(`click-${++n}`);
-      const channel = p.channel ?? 'CINCIDENT';
-      const payload = {
-        type: 'block_actions',
-        user: { id: p.user, username: p.user.toLowerCase(), team_id: 'TLAB' },
-        team: { id: 'TLAB', domain: 'lab' },
-        api_app_id: 'ALAB',
-        token: 'deprecated',
-        trigger_id: `${Date.now()}.trigger`,
-        channel: { id: channel, name: 'incident' },
-        container: { type: 'message', message_ts: p.messageTs, channel_id: channel, is_ephemeral: false },
-        message: { type: 'message', ts: p.messageTs, text: '' },
-        response_url: responseUrl,
-        actions: [{ type: 'button', action_id: p.actionId, block_id: p.blockId, value: p.value, action_ts: String(Date.now() / 1000) }],
-      };
-      const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+      const body = blockActionsBody({ ...p, userId: p.user, channelId: p.channel ?? 'CINCIDENT', responseUrl });
       return { ...(await postSigned(eventsUrl, secret, body)), responseUrl };
     },
     async stop() {

@@ -1,65 +1,7 @@
 import { expect } from 'vitest';
-import type { FakeSlack, SlackRecord } from '../../src/lab/fake-slack.js';
+import type { FakeSlack } from '../../src/lab/fake-slack.js';
 
-type Block = { type: string; block_id?: string; text?: { text?: string }; elements?: { action_id?: string; value?: string; text?: { text?: string } }[] };
-
-/** The text a person reads in a message: every block's text, in order. */
-export function textOf(r: SlackRecord): string {
-  const blocks = (r.body.blocks as Block[] | undefined) ?? [];
-  if (!blocks.length) return String(r.body.text ?? '');
-  return blocks.map((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text?.text ?? '')].join('\n')).join('\n');
-}
-
-/** How a message looks now: the last post or update with that ts. */
-export function latest(slack: FakeSlack, ts: string): SlackRecord {
-  const all = slack.messages((r) => r.kind === 'api' && (r.method === 'chat.postMessage' || r.method === 'chat.update') && r.ts === ts);
-  return all[all.length - 1]!;
-}
-
-export interface Buttons {
-  blockId: string;
-  approve: string;
-  reject: string;
-  round: number;
-}
-
-/** Waits until the plan message shows the Approve/Reject buttons of a step, and returns them. */
-export async function waitForGate(slack: FakeSlack, ts: string, step: number, minRound = 1, timeoutMs = 60_000): Promise<Buttons> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const blocks = (latest(slack, ts).body.blocks as Block[]) ?? [];
-    const actions = blocks.find((b) => b.type === 'actions' && new RegExp(`^gate-r-[0-9a-f]{8}-${step}-\\d+$`).test(b.block_id ?? ''));
-    if (actions) {
-      const round = Number(actions.block_id!.split('-').pop());
-      if (round >= minRound) {
-        const approve = actions.elements!.find((e) => e.action_id === 'medic_approve')!;
-        const reject = actions.elements!.find((e) => e.action_id === 'medic_reject')!;
-        return { blockId: actions.block_id!, approve: approve.value!, reject: reject.value!, round };
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`no buttons for step ${step + 1} (round ≥ ${minRound}) within ${timeoutMs} ms; message now:\n${textOf(latest(slack, ts))}`);
-    await slack.waitFor(() => true, Math.max(1, deadline - Date.now()), slack.lastSeq).catch(() => undefined);
-  }
-}
-
-/** Waits until the plan message's header says the run ended with `status`. */
-export async function waitForRunStatus(slack: FakeSlack, ts: string, status: string, timeoutMs = 120_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = textOf(latest(slack, ts));
-    if (text.split('\n')[0]!.endsWith(`: ${status}`)) return text;
-    if (/: (FAILED|CANCELLED|REJECTED|DONE)$/.test(text.split('\n')[0]!) && !text.split('\n')[0]!.endsWith(status)) {
-      throw new Error(`run ended otherwise than ${status}:\n${text}\n--- thread ---\n${threadOf(slack, ts).join('\n')}`);
-    }
-    if (Date.now() > deadline) throw new Error(`run not ${status} within ${timeoutMs} ms; message now:\n${text}\n--- thread ---\n${threadOf(slack, ts).join('\n')}`);
-    await slack.waitFor(() => true, Math.max(1, deadline - Date.now()), slack.lastSeq).catch(() => undefined);
-  }
-}
-
-/** Every reply in the message's thread, as text. */
-export function threadOf(slack: FakeSlack, ts: string): string[] {
-  return slack.messages((r) => r.kind === 'api' && r.method === 'chat.postMessage' && r.body.thread_ts === ts).map(textOf);
-}
+export { latest, textOf, threadOf, waitForGate, waitForRunStatus, type Buttons } from '../../src/lab/slack-view.js';
 
 /** The ephemeral answer a click or command got through its response_url. */
 export async function answerAt(slack: FakeSlack, responseUrl: string): Promise<string> {

@@ -133,7 +133,7 @@ export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec): Promis
     } else {
       last = m.started ? `started but not answering (${m.error?.message})` : 'not started yet';
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${str(step, 'name')} did not catch up within 180 s (last: ${last})`);
 }
@@ -154,7 +154,7 @@ export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<Ste
       return ctx.pool.client(ctx.cluster, endpoint).cluster.memberPromote({ ID: BigInt(`0x${m.idHex}`).toString() });
     },
     (e) => /in sync with leader|not ready|unhealthy cluster|leader changed|deadline/i.test(e.message),
-    { maxMs: 120_000, startMs: 250 },
+    { maxMs: 120_000, startMs: 100, capMs: 2000 },
   );
   return { summary: `promoted ${m.name} (${m.idHex}) to voter after ${tries} attempt${tries === 1 ? '' : 's'}` };
 }
@@ -181,7 +181,7 @@ export async function verify(ctx: EtcdStepContext, step: StepSpec): Promise<Step
         output: r.members.map((m) => `${m.idHex}, ${m.name}, ${clientUrlOf(ctx.cluster, m)}, index ${m.status?.raftIndex}`).join('\n'),
       };
     }
-    await new Promise((res) => setTimeout(res, 500));
+    await new Promise((res) => setTimeout(res, 200));
   }
   throw new Error(`the cluster did not verify within 60 s: ${problems.join('; ')}`);
 }

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { parseInventory } from '../../src/config/load.js';
+import { decideClick } from '../../src/approvals/decide.js';
+import { decodeClick, encodeClick, renderRun } from '../../src/render/run-message.js';
+import { blockLimitViolations } from '../../src/render/block-limits.js';
+import { doneAndNotDone } from '../../src/runbook/engine.js';
+import { gateHash, membershipFingerprint } from '../../src/runbook/hash.js';
+import { planReplace } from '../../src/runbook/replace-plan.js';
+import type { ObservedState, Run } from '../../src/runbook/types.js';
+import type { MemberRow, StatusReport } from '../../src/status/assess.js';
+
+const FP = 'SHA256:' + 'A'.repeat(43);
+const inventory = parseInventory(
+  `workspace: { roles: { approve: [UBOB, SONCALL], destroy: [UALICE] } }
+backups: { dir: /backups }
+clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] }
+    members:
+${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i}, ssh: { user: core, keyFile: /k, hostKeyFingerprint: ${FP} } }`).join('\n')}
+`,
+  't.yaml',
+);
+const cluster = inventory.clusters[0]!;
+
+function row(i: number, up: boolean, over: Partial<MemberRow> = {}): MemberRow {
+  return {
+    name: `m${i}`,
+    idHex: `a${i}`,
+    peerURLs: [`https://10.0.0.${i}:2380`],
+    clientURLs: [`https://10.0.0.${i}:2379`],
+    started: true,
+    learner: false,
+    reachable: up,
+    error: up ? null : { kind: 'refused', message: 'connection refused' },
+    isLeader: i === 1,
+    status: up
+      ? { memberId: String(i), clusterId: '1', revision: 50, version: '3.4.23', dbSize: 1, dbSizeInUse: 1, leader: '161', raftIndex: 100, raftTerm: 2, raftAppliedIndex: 100, isLearner: false, errors: [] }
+      : null,
+    alarms: [],
+    ...over,
+  };
+}
+function report(members: MemberRow[], verdict: StatusReport['verdict'] = 'DEGRADED'): StatusReport {
+  return { cluster: 'prod', at: new Date(), tookMs: 1, verdict, summary: '', next: '', voters: members.length, quorum: 2, healthyVoters: 2, tolerance: 0, clusterIdHex: '1', leaderHex: 'a1', members, warnings: [] };
+}
+const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 100, revision: 50, at: '2026-11-23T03:00:00.000Z' };
+const req = (target: string, force = false) => ({ runId: 'r-0000abcd', target, force, requestedBy: 'UALICE', channelId: 'CINC' });
+const now = new Date('2026-11-23T03:00:00Z');
+
+describe('planReplace', () => {
+  it('plans the vendor procedure for a failed member, in order, with the exact operations', () => {
+    const out = planReplace(inventory, cluster, report([row(1, true), row(2, true), row(3, false)]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.map((s) => [s.kind, s.destructive])).toEqual([
+      ['snapshot', false],
+      ['member-remove', true],
+      ['stop-and-move-aside', true],
+      ['member-add-learner', false],
+      ['write-manifest', false],
+      ['wait-caught-up', false],
+      ['promote', false],
+      ['verify', false],
+    ]);
+    expect(out.run.steps[0]!.operation).toBe('maintenance.snapshot() from m1 (https://10.0.0.1:2379) → /backups/prod/snapshot_20261123T030000Z_r-0000abcd.db; verify its sha256 trailer');
+    expect(out.run.steps[1]!.operation).toBe('cluster.memberRemove(a3) (as `etcdctl member remove a3`)');
+    expect(out.run.steps[2]!.operation).toBe(
+      'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until nothing listens on 10.0.0.3:2379; mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',
+    );
+    expect(out.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
+    expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50 });
+  });
+
+  it('finds the member by hex ID or host as well as by name', () => {
+    const r = report([row(1, true), row(2, true), row(3, false)]);
+    for (const ref of ['m3', 'a3', '10.0.0.3']) {
+      const out = planReplace(inventory, cluster, r, state, req(ref), now);
+      expect(out.ok && out.run.target).toBe('m3');
+    }
+  });
+
+  it('refuses what the safety rules forbid, saying why', () => {
+    const reason = (r: StatusReport, ref: string, force = false) => {
+      const out = planReplace(inventory, cluster, r, state, req(ref, force), now);
+      return out.ok ? 'planned' : out.reason;
+    };
+    expect(reason(report([row(1, true), row(2, false), row(3, false)], 'QUORUM_LOST'), 'm3')).toContain('no quorum');
+    expect(reason(report([row(1, true), row(2, true), row(3, true)], 'HEALTHY'), 'm3')).toContain('is healthy');
+    expect(reason(report([row(1, true), row(2, true), row(3, true)], 'HEALTHY'), 'm3', true)).toBe('planned');
+    expect(reason(report([row(1, true), row(2, false)]), 'm2')).toContain('removing one from a cluster of two or fewer');
+    // Five members, two down: removing a third would leave 2 healthy of 4, below 3.
+    const five = [1, 2, 3, 4, 5].map((i) => row(i, i <= 3, i > 3 ? {} : {}));
+    const inv5 = structuredClone(inventory);
+    inv5.clusters[0]!.members.push({ ...inv5.clusters[0]!.members[0]!, name: 'm4', host: '10.0.0.4' }, { ...inv5.clusters[0]!.members[0]!, name: 'm5', host: '10.0.0.5' });
+    const out5 = planReplace(inv5, inv5.clusters[0]!, report(five), state, req('m1', true), now);
+    expect(out5.ok ? 'planned' : out5.reason).toContain('below the quorum of 3');
+    expect(reason(report([row(1, true), row(2, true), row(3, false)]), 'm7')).toContain('no member "m7" in prod');
+    const stranger = row(3, false, { name: 'm9', idHex: 'a9', peerURLs: ['https://10.0.0.9:2380'], clientURLs: ['https://10.0.0.9:2379'] });
+    expect(reason(report([row(1, true), row(2, true), stranger]), 'm9')).toContain('not in the inventory');
+  });
+
+  it('plans no member remove for a member already gone from the list', () => {
+    const out = planReplace(inventory, cluster, report([row(1, true), row(2, true)]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.map((s) => s.kind)).not.toContain('member-remove');
+    expect(out.run.steps.at(-1)!.params.voters).toBe(3);
+  });
+});
+
+describe('approval decisions', () => {
+  const planned = () => {
+    const out = planReplace(inventory, cluster, report([row(1, true), row(2, true), row(3, false)]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    const run: Run = out.run;
+    run.current = 1;
+    run.status = 'awaiting_approval';
+    run.records[1]!.status = 'awaiting_approval';
+    run.gate = { step: 1, hash: gateHash(run, 1, state, 1), state, openedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 900_000).toISOString(), round: 1 };
+    return run;
+  };
+  const groups = async (id: string) => (id === 'SONCALL' ? ['UCAROL'] : []);
+  const ask = (run: Run, user: string, decision: 'approve' | 'reject' = 'approve', at = now, channel = 'CINC') =>
+    decideClick(run, { runId: run.runId, step: 1, hash: run.gate!.hash }, decision, { userId: user, channelId: channel }, inventory.workspace, groups, at);
+
+  it('lets a second approver approve, by ID or through a user group', async () => {
+    expect(await ask(planned(), 'UBOB')).toEqual({ ok: true });
+    expect(await ask(planned(), 'UCAROL')).toEqual({ ok: true });
+  });
+
+  it('refuses the requester, strangers, late clicks and other channels', async () => {
+    expect(await ask(planned(), 'UALICE')).toMatchObject({ ok: false, reason: expect.stringContaining('second person') });
+    expect(await ask(planned(), 'UEVE')).toMatchObject({ ok: false, reason: expect.stringContaining('*approve* role') });
+    expect(await ask(planned(), 'UBOB', 'approve', new Date(now.getTime() + 901_000))).toMatchObject({ ok: false, reopen: true });
+    expect(await ask(planned(), 'UBOB', 'approve', now, 'COTHER')).toMatchObject({ ok: false, reason: expect.stringContaining('belongs to <#CINC>') });
+    expect(await ask(planned(), 'UALICE', 'reject')).toEqual({ ok: true });
+  });
+
+  it('binds an approval to the state: a different membership gives a different gate', () => {
+    const other: ObservedState = { ...state, members: [{ idHex: 'a1', name: 'm1', peerURLs: [], learner: false, started: true, reachable: false }] };
+    expect(membershipFingerprint(other)).not.toBe(membershipFingerprint(state));
+    const run = planned();
+    expect(gateHash(run, 1, other, 1)).not.toBe(gateHash(run, 1, state, 1));
+    expect(gateHash(run, 1, state, 2)).not.toBe(gateHash(run, 1, state, 1));
+    // Leader and indexes move by themselves: they do not void an approval.
+    expect(membershipFingerprint({ ...state, leaderHex: 'a2', raftIndex: 999 })).toBe(membershipFingerprint(state));
+  });
+
+  it('renders within Block Kit limits, with a danger button and a confirm dialog on the gate', () => {
+    const msg = renderRun(planned());
+    expect(blockLimitViolations(msg.blocks)).toEqual([]);
+    const actions = msg.blocks.find((b) => b.type === 'actions') as { elements: { style?: string; confirm?: unknown; value: string }[] };
+    expect(actions.elements[0]).toMatchObject({ style: 'danger', confirm: expect.any(Object) });
+    expect(decodeClick(actions.elements[0]!.value)).toEqual({ runId: 'r-0000abcd', step: 1, hash: planned().gate!.hash });
+    expect(decodeClick('{"r":"r-0000abcd","s":1,"h":"zz"}')).toBeNull();
+    expect(decodeClick(encodeClick({ runId: 'x; rm -rf /', step: 1, hash: 'a'.repeat(64) }))).toBeNull();
+  });
+
+  it('says exactly what was done and what was not', () => {
+    const run = planned();
+    run.records[0]!.status = 'done';
+    expect(doneAndNotDone(run)).toBe(
+      'Done: 1. Take and verify a snapshot. Not done: 2. Remove m3 from the member list; 3. Stop etcd on m3 and move its data dir aside; 4. Add m3 back as a learner; 5. Start etcd on m3 with state "existing"; 6. Wait until m3 has caught up; 7. Promote m3 to voter; 8. Verify every member healthy and the revision intact.',
+    );
+  });
+});
