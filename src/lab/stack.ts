@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSlack } from './fake-slack.js';
 import { startLab, type Lab } from './harness.js';
@@ -18,6 +19,8 @@ export interface LabStack {
 /** Everything the bot needs around it, all local: Redis, the etcd lab, and a Slack stand-in. */
 export async function startLabStack(root: string, subnet: number, log: (s: string) => void): Promise<LabStack> {
   await ensureLabPackages(log);
+  // A new lab is a new cluster: runs and locks from an earlier lab would only mislead.
+  rmSync(join(root, 'redis'), { recursive: true, force: true });
   const redis = await startRedis(join(root, 'redis'));
   const lab = await startLab({ root: join(root, 'lab'), subnet, log });
   const slack = new FakeSlack();

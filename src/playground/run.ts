@@ -66,11 +66,13 @@ export async function runPlayground(): Promise<void> {
       const r = await postSigned(eventsUrl, stack.secret, form);
       return json(res, 200, { status: r.status });
     }
-    const op = /^\/api\/lab\/(stop|start)$/.exec(url.pathname);
+    const op = /^\/api\/lab\/(stop|start|break)$/.exec(url.pathname);
     if (req.method === 'POST' && op) {
       const member = stack.lab.hosts.find((h) => h.name === body.member);
       if (!member) return json(res, 404, { error: `no member ${body.member}` });
-      await (op[1] === 'stop' ? stack.lab.stopMember(member.name) : stack.lab.startMember(member.name));
+      if (op[1] === 'stop') await stack.lab.stopMember(member.name);
+      else if (op[1] === 'start') await stack.lab.startMember(member.name);
+      else await stack.lab.corruptMember(member.name); // a broken disk: crash-loops until replaced
       return json(res, 200, { ok: true });
     }
     json(res, 404, { error: 'not found' });

@@ -85,7 +85,7 @@ export function renderRun(run: Run): SlackMessage {
       type: 'section',
       text: {
         type: 'mrkdwn',
-        text: clip(`${ICON[rec.status]} *${i + 1}. ${s.title}*${s.destructive ? ' · :warning: destructive' : ''}\n\`${s.operation}\`${approved}${outcome}`, 3000),
+        text: clip(`${ICON[rec.status]} *${i + 1}. ${s.title}*${s.destructive ? ' · :warning: destructive' : ''}\n\`${s.operation.replace(/`/g, "'")}\`${approved}${outcome}`, 3000),
       },
     });
     if (gateStep === i && run.gate) {

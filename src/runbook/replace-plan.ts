@@ -91,7 +91,7 @@ export function planReplace(
       kind: 'member-remove',
       title: `Remove ${conf.name} from the member list`,
       destructive: true,
-      operation: `cluster.memberRemove(${live.idHex}) (as \`etcdctl member remove ${live.idHex}\`)`,
+      operation: `cluster.memberRemove(${live.idHex}), as etcdctl member remove ${live.idHex}`,
       params: { idHex: live.idHex!, name: conf.name, peerUrl },
     });
   }
@@ -108,7 +108,7 @@ export function planReplace(
       kind: 'member-add-learner',
       title: `Add ${conf.name} back as a learner`,
       destructive: false,
-      operation: `cluster.memberAdd(peerURLs=[${peerUrl}], isLearner=true) (as \`etcdctl member add ${conf.name} --peer-urls=${peerUrl} --learner\`), retried while the cluster says "unhealthy cluster"`,
+      operation: `cluster.memberAdd(peerURLs=[${peerUrl}], isLearner=true), as etcdctl member add ${conf.name} --peer-urls=${peerUrl} --learner; retried while etcd answers "unhealthy cluster"`,
       params: { name: conf.name, peerUrl },
     },
     {

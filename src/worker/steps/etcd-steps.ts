@@ -108,6 +108,7 @@ export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Pr
   // Right after a leader (re)start etcd refuses member add for a few seconds: retry, bounded.
   const res = await retryWhile(() => ctx.pool.client(ctx.cluster, endpoint).cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }), unhealthy, {
     maxMs: 60_000,
+    capMs: 1000,
     onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member add retried'),
   });
   const id = hexId(res.member.ID);

@@ -66,7 +66,12 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   }
   const target = ctx.target(step.host!);
   const current = await runScript(target, sh`if [ -e ${p('manifest')} ]; then cat ${p('manifest')}; fi`);
-  const template = await runScript(target, sh`cat ${p('manifestAside')}`);
+  const template = await runScript(target, sh`if [ -e ${p('manifestAside')} ]; then cat ${p('manifestAside')}; fi`);
+  if (!template) {
+    throw new Error(
+      `no manifest to start ${p('name')} from: ${p('manifestAside')} does not exist (the host had no etcd manifest when it was stopped). Put the member's etcd manifest at that path (for example another master's, adapted to this host) and run the replace again.`,
+    );
+  }
   const doc = parseYaml(template) as { spec: { containers: { name: string; command: string[] }[] } };
   const container = doc.spec.containers.find((c) => c.name === 'etcd') ?? doc.spec.containers[0];
   if (!container?.command) throw new Error(`${p('manifestAside')} has no etcd container command`);
