@@ -101,7 +101,18 @@ export const inventorySchema = z
       }),
     defaultCluster: name.optional(),
     // Where snapshots go: taken before every membership change, and by /etcd backup.
-    backups: z.object({ dir: absolutePath.default('/var/lib/etcd-medic/backups') }).strict().default({ dir: '/var/lib/etcd-medic/backups' }),
+    backups: z
+      .object({
+        dir: absolutePath.default('/var/lib/etcd-medic/backups'),
+        // Scheduled backups of every cluster: a cron pattern (with an optional seconds field), e.g. "0 */6 * * *".
+        schedule: z.string().regex(/^[0-9*/,\- ]+$/, 'a cron pattern like "0 */6 * * *"').optional(),
+        // How many backups to keep per cluster; older ones are deleted after each new backup.
+        keep: z.number().int().min(1).max(10_000).default(48),
+        // Where scheduled backups report (a channel ID); none: they only log.
+        channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel ID (C…)').optional(),
+      })
+      .strict()
+      .default({ dir: '/var/lib/etcd-medic/backups', keep: 48 }),
     clusters: z.array(cluster).min(1),
   })
   .strict()

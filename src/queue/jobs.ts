@@ -3,7 +3,9 @@ export type JobRequest =
   | { name: 'status'; data: { cluster: string } }
   | { name: 'plan-replace'; data: { cluster: string; target: string; force: boolean } }
   | { name: 'step'; data: { runId: string; index: number } }
-  | { name: 'cancel'; data: { runId: string } };
+  | { name: 'cancel'; data: { runId: string } }
+  | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
+  | { name: 'list-backups'; data: { cluster: string } };
 
 export type JobName = JobRequest['name'];
 

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
+import { backupId } from '../backup/store.js';
 import { planHash } from './hash.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
 
@@ -74,16 +75,14 @@ export function planReplace(
   const ssh = `${conf.ssh.user}@${conf.host}:${conf.ssh.port}`;
   const others = report.members.filter((m) => m !== live && m.started);
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const snapshotFile = `${inventory.backups.dir}/${cluster.name}/snapshot_${stamp}_${req.runId}.db`;
-
+  const backup = backupId(now);
   const steps: StepSpec[] = [
     {
       kind: 'snapshot',
       title: 'Take and verify a snapshot',
       destructive: false,
-      operation: `maintenance.snapshot() from ${source.name} (${sourceUrl}) → ${snapshotFile}; verify its sha256 trailer`,
-      params: { endpoint: sourceUrl, from: source.name, file: snapshotFile },
+      operation: `maintenance.snapshot() from ${source.name} (${sourceUrl}) → backup ${backup} in ${inventory.backups.dir}/${cluster.name} (snapshot_${backup}.db and static_kuberesources_${backup}.tar.gz); verified by its sha256 trailer and etcdctl snapshot status`,
+      params: { from: source.name, backupId: backup },
     },
   ];
   if (live) {

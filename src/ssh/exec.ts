@@ -13,7 +13,9 @@ export interface SshTarget {
 
 export interface ExecOptions {
   /** Sent on the command's stdin (file contents travel this way, never on the command line). */
-  input?: string | Buffer;
+  input?: string | Buffer | NodeJS.ReadableStream;
+  /** Binary stdout (an archive) goes here, whole, instead of into the capped `stdout` string. */
+  stdoutTo?: NodeJS.WritableStream;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   /** Bytes of stdout and of stderr kept; the rest is counted and dropped. */
@@ -75,13 +77,15 @@ export function sshExec(target: SshTarget, command: string, opts: ExecOptions = 
           stream.close();
           finish(new SshFailed(`${where}: command did not finish within ${commandTimeoutMs} ms and was stopped`));
         }, commandTimeoutMs);
-        stream.on('data', (d: Buffer) => (stdout = keep(stdout, d)));
+        if (opts.stdoutTo) stream.pipe(opts.stdoutTo, { end: false });
+        else stream.on('data', (d: Buffer) => (stdout = keep(stdout, d)));
         stream.stderr.on('data', (d: Buffer) => (stderr = keep(stderr, d)));
         stream.on('close', (code: number | null, signal: string | null) => {
           finish(null, { code: code ?? null, signal: signal ?? null, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), truncated, ms: Date.now() - t0 });
         });
-        if (opts.input !== undefined) stream.end(opts.input);
-        else stream.end();
+        if (opts.input === undefined) stream.end();
+        else if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) stream.end(opts.input);
+        else opts.input.pipe(stream);
       });
     });
     conn.on('error', (err) => {

@@ -1,3 +1,4 @@
+import type { BackupStore } from '../backup/store.js';
 import type { Inventory } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
@@ -12,6 +13,7 @@ export interface WorkerContext {
   pool: EtcdPool;
   slack: SlackPoster;
   store: RunStore;
+  backups: BackupStore;
   notifier: RunNotifier;
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
   log: Logger;

@@ -1,3 +1,4 @@
+import type { BackupStore } from '../backup/store.js';
 import type { ClusterConfig, Inventory } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
@@ -5,17 +6,18 @@ import type { StepExecutor } from '../runbook/engine.js';
 import type { Run, StepKind } from '../runbook/types.js';
 import type { SshTarget } from '../ssh/exec.js';
 import { viewCluster } from './cluster-view.js';
+import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
 import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
 
 /** Every step kind, wired to the adapters it needs. */
-export function stepExecutors(inventory: Inventory, pool: EtcdPool, log: Logger): Record<StepKind, StepExecutor> {
+export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): Record<StepKind, StepExecutor> {
   const clusterOf = (run: Run): ClusterConfig => {
     const c = inventory.clusters.find((x) => x.name === run.cluster);
     if (!c) throw new Error(`cluster ${run.cluster} is not in this worker's inventory`);
     return c;
   };
-  const etcd = (run: Run): EtcdStepContext => ({ cluster: clusterOf(run), pool, log: log.child({ run: run.runId }) });
+  const etcd = (run: Run): EtcdStepContext => ({ cluster: clusterOf(run), pool, store, keep: inventory.backups.keep, log: log.child({ run: run.runId }) });
   const host = (run: Run): HostStepContext => {
     const cluster = clusterOf(run);
     return {
@@ -23,12 +25,12 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, log: Logger)
       target(name: string): SshTarget {
         const m = cluster.members.find((x) => x.name === name);
         if (!m) throw new Error(`member ${name} is not in the inventory`);
-        return { host: m.host, port: m.ssh.port, user: m.ssh.user, keyFile: m.ssh.keyFile, hostKeyFingerprint: m.ssh.hostKeyFingerprint };
+        return sshTargetOf(m);
       },
     };
   };
   return {
-    snapshot: (run, step) => snapshot(etcd(run), step),
+    snapshot: (run, step) => snapshot(etcd(run), step, run.requestedBy),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
     'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
     'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),

@@ -9,17 +9,20 @@ import type { JobEnvelope } from '../queue/jobs.js';
 import { enqueueStep, openQueue, QUEUE_NAME } from '../queue/queue.js';
 import type { EngineDeps } from '../runbook/engine.js';
 import { RunStore } from '../runbook/store.js';
+import { DirectoryBackupStore } from '../backup/store.js';
 import type { StepKind } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
 import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
+import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
+import { scheduleBackups } from './schedule.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -47,12 +50,14 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const store = new RunStore(deps.redis, deps.prefix);
   const queue = openQueue(deps.redis, deps.prefix);
   const notifier = slackRunNotifier(deps.slack, store, log);
+  const backups = new DirectoryBackupStore(deps.inventory.backups.dir);
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
     pool,
     slack: deps.slack,
     store,
+    backups,
     notifier,
     enqueueStep: async (runId, index, tag) => {
       const run = await store.get(runId);
@@ -62,7 +67,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   };
   const engine: EngineDeps = {
     store,
-    executors: stepExecutors(deps.inventory, pool, log),
+    executors: stepExecutors(deps.inventory, pool, backups, log),
     observe: async (clusterName) => {
       const cluster = deps.inventory.clusters.find((c) => c.name === clusterName);
       if (!cluster) throw new Error(`cluster ${clusterName} is not in this worker's inventory`);
@@ -97,6 +102,12 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
           case 'cancel':
             outcome = await runCancel({ ...env, request: env.request }, ctx);
             break;
+          case 'backup':
+            outcome = await runBackup({ ...env, request: env.request }, ctx);
+            break;
+          case 'list-backups':
+            outcome = await runListBackups({ ...env, request: env.request }, ctx);
+            break;
           default: {
             const unknown: never = env.request;
             throw new Error(`unknown job ${JSON.stringify(unknown)}`);
@@ -122,6 +133,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   );
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
   await worker.waitUntilReady();
+  await scheduleBackups(queue, deps.inventory, log);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   log.info({ concurrency: deps.concurrency }, 'worker ready');

@@ -74,8 +74,9 @@ describe('/etcd replace against the lab', () => {
     const aside = `${m3.dataDir}.before-${runId}`;
     expect(readFileSync(join(aside, 'member/snap/db'))[0]).toBe(0x5a);
     expect(existsSync(join(dirname(m3.manifestsDir), 'etcd-medic-aside', `etcd.yaml.${runId}`))).toBe(true);
+    const backupId = /→ backup (\d{4}-\d{2}-\d{2}_\d{6})/.exec(planText)![1]!;
     const backups = readdirSync(join(t.lab.opts.root, 'backups', 'lab'));
-    expect(backups.some((f) => f.startsWith('snapshot_') && f.endsWith(`_${runId}.db`))).toBe(true);
+    expect(backups).toEqual(expect.arrayContaining([`snapshot_${backupId}.db`, `static_kuberesources_${backupId}.tar.gz`, `backup_${backupId}.json`]));
     // The thread tells each step's outcome, in order.
     const thread = threadOf(t.slack, ts).join('\n');
     for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(thread).toMatch(new RegExp(`Step ${n}: `));

@@ -62,7 +62,9 @@ describe('planReplace', () => {
       ['promote', false],
       ['verify', false],
     ]);
-    expect(out.run.steps[0]!.operation).toBe('maintenance.snapshot() from m1 (https://10.0.0.1:2379) → /backups/prod/snapshot_20261123T030000Z_r-0000abcd.db; verify its sha256 trailer');
+    expect(out.run.steps[0]!.operation).toBe(
+      'maintenance.snapshot() from m1 (https://10.0.0.1:2379) → backup 2026-11-23_030000 in /backups/prod (snapshot_2026-11-23_030000.db and static_kuberesources_2026-11-23_030000.tar.gz); verified by its sha256 trailer and etcdctl snapshot status',
+    );
     expect(out.run.steps[1]!.operation).toBe('cluster.memberRemove(a3), as etcdctl member remove a3');
     expect(out.run.steps[2]!.operation).toBe(
       'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until nothing listens on 10.0.0.3:2379; mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',

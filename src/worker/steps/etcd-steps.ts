@@ -1,65 +1,29 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type { BackupStore } from '../../backup/store.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { retryWhile } from '../../runbook/retry.js';
 import type { StepSpec } from '../../runbook/types.js';
+import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
 import type { Logger } from '../../log.js';
 
 export interface EtcdStepContext {
   cluster: ClusterConfig;
   pool: EtcdPool;
+  store: BackupStore;
+  keep: number;
   log: Logger;
 }
 
 const str = (s: StepSpec, k: string) => String(s.params[k]);
 
-/** etcd appends the sha256 of the database to a snapshot; a file whose tail does not match is damaged. */
-export function verifySnapshotFile(file: string): { bytes: number; sha256: string } {
-  const buf = readFileSync(file);
-  if (buf.length < 33) throw new Error(`${file} is ${buf.length} bytes: not a snapshot`);
-  const body = buf.subarray(0, buf.length - 32);
-  const trailer = buf.subarray(buf.length - 32);
-  const sum = createHash('sha256').update(body).digest();
-  if (!sum.equals(trailer)) throw new Error(`${file}: sha256 trailer does not match its contents (truncated or corrupted)`);
-  return { bytes: buf.length, sha256: sum.toString('hex') };
-}
-
-export async function snapshot(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
-  const file = str(step, 'file');
-  if (existsSync(file)) {
-    const v = verifySnapshotFile(file);
-    return { skipped: true, summary: `already taken: ${file} (${v.bytes} bytes, sha256 ${v.sha256.slice(0, 16)}…, verified)` };
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.partial`;
-  const client = ctx.pool.client(ctx.cluster, str(step, 'endpoint'));
-  // etcd 3.4 leaves the snapshot stream's header empty: the revision is read just before.
-  const revision = Number((await client.maintenance.status()).header.revision);
-  const stream = await client.maintenance.snapshot();
-  const fd = openSync(tmp, 'w');
-  let bytes = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: { blob: Buffer }) => {
-        writeSync(fd, chunk.blob);
-        bytes += chunk.blob.length;
-      });
-      stream.on('end', () => resolve());
-      stream.on('error', reject);
-    });
-  } finally {
-    closeSync(fd);
-  }
-  const v = verifySnapshotFile(tmp);
-  renameSync(tmp, file);
-  return {
-    summary: `${file}: ${v.bytes} bytes from ${str(step, 'from')} at revision ≥ ${revision}, sha256 ${v.sha256.slice(0, 16)}… verified`,
-    output: `bytes=${bytes} revision=${revision} sha256=${v.sha256}`,
-  };
+export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy: string): Promise<StepResult> {
+  const id = str(step, 'backupId');
+  const existing = await ctx.store.get(ctx.cluster.name, id);
+  if (existing) return { skipped: true, summary: `backup ${id} was already taken: ${existing.bytes} bytes, revision ${existing.revision}, verified` };
+  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: str(step, 'from'), keep: ctx.keep });
+  return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
 const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);

@@ -1,0 +1,90 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What a backup is known to contain, checked when it was taken. */
+export interface BackupFacts {
+  id: string; // 2026-11-23_031500, as OpenShift names its backups
+  cluster: string;
+  takenAt: string;
+  takenBy: string; // a Slack user ID, or "schedule"
+  fromMember: string;
+  snapshotFile: string; // snapshot_<id>.db
+  resourcesFile: string | null; // static_kuberesources_<id>.tar.gz, null when the host could not be reached
+  bytes: number;
+  sha256: string;
+  revision: number;
+  totalKeys: number;
+  hash: number; // the database hash etcdctl snapshot status prints
+  note?: string;
+}
+
+/**
+ * Where backups live. A directory by default; the interface is what an object
+ * store would implement too: files are written to local paths first, then
+ * committed with their facts.
+ */
+export interface BackupStore {
+  /** Local paths to write a new backup's files into (the snapshot and the host-files archive). */
+  reserve(cluster: string, id: string): { snapshot: string; resources: string };
+  commit(facts: BackupFacts): Promise<void>;
+  list(cluster: string): Promise<BackupFacts[]>; // newest first
+  get(cluster: string, id: string): Promise<BackupFacts | null>;
+  /** A local path of the snapshot file to read from. */
+  snapshotPath(facts: BackupFacts): string;
+  remove(cluster: string, id: string): Promise<void>;
+}
+
+export const BACKUP_ID = /^\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?$/;
+
+/** The OpenShift-style timestamp: 2026-11-23_031500 (UTC). */
+export function backupId(at: Date): string {
+  return at.toISOString().replace('T', '_').replace(/:/g, '').replace(/\..*$/, '');
+}
+
+export class DirectoryBackupStore implements BackupStore {
+  constructor(private readonly root: string) {}
+
+  private dir(cluster: string): string {
+    return join(this.root, cluster);
+  }
+
+  reserve(cluster: string, id: string) {
+    const d = this.dir(cluster);
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    return { snapshot: join(d, `snapshot_${id}.db`), resources: join(d, `static_kuberesources_${id}.tar.gz`) };
+  }
+
+  async commit(facts: BackupFacts): Promise<void> {
+    const file = join(this.dir(facts.cluster), `backup_${facts.id}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(facts, null, 2), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+
+  async list(cluster: string): Promise<BackupFacts[]> {
+    const d = this.dir(cluster);
+    if (!existsSync(d)) return [];
+    return readdirSync(d)
+      .filter((f) => /^backup_.+\.json$/.test(f))
+      .map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')) as BackupFacts)
+      .sort((a, b) => b.takenAt.localeCompare(a.takenAt) || b.id.localeCompare(a.id));
+  }
+
+  async get(cluster: string, id: string): Promise<BackupFacts | null> {
+    if (!BACKUP_ID.test(id)) return null;
+    const file = join(this.dir(cluster), `backup_${id}.json`);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BackupFacts) : null;
+  }
+
+  snapshotPath(facts: BackupFacts): string {
+    return join(this.dir(facts.cluster), facts.snapshotFile);
+  }
+
+  async remove(cluster: string, id: string): Promise<void> {
+    const f = await this.get(cluster, id);
+    if (!f) return;
+    const d = this.dir(cluster);
+    rmSync(join(d, `backup_${id}.json`), { force: true });
+    rmSync(join(d, f.snapshotFile), { force: true });
+    if (f.resourcesFile) rmSync(join(d, f.resourcesFile), { force: true });
+  }
+}

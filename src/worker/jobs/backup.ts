@@ -1,0 +1,45 @@
+import type { JobEnvelope } from '../../queue/jobs.js';
+import { formatBytes } from '../../status/assess.js';
+import { backupCluster, describeBackup } from '../backups.js';
+import type { WorkerContext } from '../context.js';
+
+type BackupJob = JobEnvelope & { request: { name: 'backup' } };
+type ListJob = JobEnvelope & { request: { name: 'list-backups' } };
+
+const section = (text: string) => [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }];
+
+/** `/etcd backup` and scheduled backups: take, verify, archive host files, apply retention, tell the channel. */
+export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<string> {
+  const cluster = ctx.inventory.clusters.find((c) => c.name === env.request.data.cluster);
+  const who = env.request.data.scheduled ? 'the backup schedule' : `<@${env.userId}>`;
+  const tell = async (text: string) => {
+    if (env.channelId) await ctx.slack.postTo(env.channelId, { text, blocks: section(text) });
+    else ctx.log.info({ cluster: env.request.data.cluster }, text);
+  };
+  if (!cluster) {
+    await tell(`:x: Backup of ${env.request.data.cluster} failed: the cluster is not in this worker's inventory.`);
+    return 'unknown cluster';
+  }
+  try {
+    const { facts, removed } = await backupCluster(cluster, ctx.pool, ctx.backups, {
+      takenBy: env.request.data.scheduled ? 'schedule' : env.userId,
+      keep: ctx.inventory.backups.keep,
+    });
+    const retention = removed.length ? `\nRetention (keep ${ctx.inventory.backups.keep}): removed ${removed.join(', ')}.` : '';
+    await tell(`:floppy_disk: Backup taken for ${who}: ${describeBackup(facts)}${retention}\nRestore with \`/etcd restore ${facts.id} ${cluster.name}\` or \`/etcd restore-quorum ${cluster.name} --snapshot ${facts.id}\`.`);
+    return `backup ${facts.id}`;
+  } catch (err) {
+    await tell(`:x: Backup of ${cluster.name} for ${who} failed: ${(err as Error).message}. Nothing was kept.`);
+    throw err;
+  }
+}
+
+export async function runListBackups(env: ListJob, ctx: WorkerContext): Promise<string> {
+  const all = await ctx.backups.list(env.request.data.cluster);
+  const lines = all.slice(0, 30).map((f) => `• \`${f.id}\` ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} keys, from ${f.fromMember}, by ${f.takenBy === 'schedule' ? 'schedule' : `<@${f.takenBy}>`}${f.resourcesFile ? '' : ' (no host files)'}`);
+  const text = all.length
+    ? `*Backups of ${env.request.data.cluster}* (newest first, ${all.length} in all, keeping ${ctx.inventory.backups.keep}):\n${lines.join('\n')}${all.length > 30 ? `\n… and ${all.length - 30} older` : ''}`
+    : `No backups of ${env.request.data.cluster} yet. \`/etcd backup ${env.request.data.cluster}\` takes one.`;
+  await ctx.slack.ephemeral(env, text);
+  return `${all.length} backups`;
+}
