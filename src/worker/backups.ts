@@ -45,7 +45,7 @@ export async function backupCluster(
 /** The facts of a backup as the channel reads them. */
 export function describeBackup(f: BackupFacts): string {
   return [
-    `*${f.id}* of *${f.cluster}* from ${f.fromMember}: ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} keys, hash ${f.hash}, sha256 \`${f.sha256.slice(0, 16)}…\` verified`,
+    `*${f.id}* of *${f.cluster}* from ${f.fromMember}: ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys (all revisions), hash ${f.hash}, sha256 \`${f.sha256.slice(0, 16)}…\` verified`,
     `files: \`${f.snapshotFile}\`${f.resourcesFile ? `, \`${f.resourcesFile}\` (etcd manifest and pki)` : ''}${f.note ? `\n:warning: ${f.note}` : ''}`,
   ].join('\n');
 }

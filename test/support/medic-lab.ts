@@ -33,15 +33,18 @@ export interface MedicLab {
 export interface MedicLabOptions {
   /** Replaces workspace.roles in the lab's inventory (the lab allows everyone by default). */
   roles?: Partial<Record<'read' | 'operate' | 'destroy' | 'approve', string[]>>;
+  /** Merged into the inventory's backups section (schedule, keep, channel). */
+  backups?: Record<string, unknown>;
   /** Start only the bot in this process (workers then run as separate processes). */
   botOnly?: boolean;
 }
 
 export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
   const lab = await startLab({ root: join(inject('labRoot'), name), subnet });
-  if (opts.roles) {
-    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> } };
+  if (opts.roles || opts.backups) {
+    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> }; backups: Record<string, unknown> };
     inv.workspace.roles = { ...inv.workspace.roles, ...opts.roles };
+    inv.backups = { ...inv.backups, ...opts.backups };
     writeFileSync(lab.inventoryPath, stringify(inv));
   }
   const slack = new FakeSlack();

@@ -23,7 +23,7 @@ export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy
   const existing = await ctx.store.get(ctx.cluster.name, id);
   if (existing) return { skipped: true, summary: `backup ${id} was already taken: ${existing.bytes} bytes, revision ${existing.revision}, verified` };
   const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: str(step, 'from'), keep: ctx.keep });
-  return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
+  return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} db keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
 const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
