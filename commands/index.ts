@@ -3,10 +3,11 @@ import { backup, backups } from './backup.js';
 import { cancel } from './cancel.js';
 import { help } from './help.js';
 import { replace } from './replace.js';
+import { restoreQuorum } from './restore-quorum.js';
 import { status } from './status.js';
 
 /** Every /etcd subcommand. Adding a command is adding a file and a line here. */
-export const COMMANDS: readonly Command[] = [status, backup, backups, replace, cancel, help];
+export const COMMANDS: readonly Command[] = [status, backup, backups, replace, restoreQuorum, cancel, help];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

@@ -56,7 +56,7 @@ export function renderRun(run: Run): SlackMessage {
     run.status === 'awaiting_approval' && gateStep !== null ? `${STATUS_LABEL[run.status]} (step ${gateStep + 1})` : STATUS_LABEL[run.status];
 
   const blocks: Record<string, unknown>[] = [
-    { type: 'header', text: { type: 'plain_text', text: clip(`Replace ${run.target} in ${run.cluster}: ${headline}`, 150) } },
+    { type: 'header', text: { type: 'plain_text', text: clip(`${run.title}: ${headline}`, 150) } },
     {
       type: 'section',
       text: {
@@ -65,6 +65,7 @@ export function renderRun(run: Run): SlackMessage {
           [
             `Run \`${run.runId}\` asked by <@${run.requestedBy}>${run.force ? ' · *FORCED* (target was healthy)' : ''}`,
             `*Planned against* (${state.at}): ${members}; leader \`${state.leaderHex ?? 'none'}\`, raft index ${state.raftIndex}, revision ${state.revision}`,
+            run.rationale ? `*Why this plan:* ${run.rationale}` : '',
             `*Approvers:* ${run.approvers.map(who).join(', ') || 'nobody is configured (workspace.roles.approve)'}, never the requester. \`/etcd cancel ${run.runId}\` stops it between steps.`,
             run.ended ? `*Ended* ${run.ended.at}: ${run.ended.reason}` : '',
           ]
@@ -115,5 +116,5 @@ export function renderRun(run: Run): SlackMessage {
 
   const gate = run.gate ? ` · gate ${run.gate.hash.slice(0, 12)} (round ${run.gate.round}) expires ${run.gate.expiresAt}` : '';
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(`plan ${run.planHash.slice(0, 12)}${gate}`, 2000) }] });
-  return { text: `Replace ${run.target} in ${run.cluster}: ${headline} (run ${run.runId})`, blocks };
+  return { text: `${run.title}: ${headline} (run ${run.runId})`, blocks };
 }

@@ -154,6 +154,7 @@ export function planReplace(
     version: 0,
     ...base,
     runbook: 'replace',
+    title: `Replace ${conf.name} in ${cluster.name}`,
     force: req.force,
     requestedBy: req.requestedBy,
     channelId: req.channelId,

@@ -12,7 +12,11 @@ export type StepKind =
   | 'write-manifest'
   | 'wait-caught-up'
   | 'promote'
-  | 'verify';
+  | 'verify'
+  | 'fence'
+  | 'force-new-cluster'
+  | 'verify-backup'
+  | 'restore-snapshot';
 
 export type Param = string | number | boolean;
 
@@ -78,7 +82,11 @@ export const TERMINAL: readonly RunStatus[] = ['done', 'failed', 'cancelled', 'r
 export interface Run {
   version: number;
   runId: string;
-  runbook: 'replace';
+  runbook: 'replace' | 'restore-quorum';
+  /** "Replace m3 in prod", "Restore quorum of prod": the plan message's header. */
+  title: string;
+  /** Why this plan (the path taken and why, what it costs in data), shown above the steps. */
+  rationale?: string;
   cluster: string;
   target: string;
   force: boolean;

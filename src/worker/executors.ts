@@ -9,6 +9,7 @@ import { viewCluster } from './cluster-view.js';
 import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
 import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
+import { fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
 
 /** Every step kind, wired to the adapters it needs. */
 export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): Record<StepKind, StepExecutor> {
@@ -29,6 +30,8 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
       },
     };
   };
+  const quorum = (run: Run): QuorumStepContext => ({ ...host(run), pool, store });
+
   return {
     snapshot: (run, step) => snapshot(etcd(run), step, run.requestedBy),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
@@ -47,5 +50,9 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
     'wait-caught-up': (run, step) => waitCaughtUp(etcd(run), step),
     promote: (run, step) => promote(etcd(run), step),
     verify: (run, step) => verify(etcd(run), step),
+    fence: (run, step) => fence(quorum(run), step),
+    'force-new-cluster': (run, step) => forceNewCluster(quorum(run), step),
+    'verify-backup': (run, step) => verifyBackup(quorum(run), step),
+    'restore-snapshot': (run, step) => restoreSnapshot(quorum(run), step),
   };
 }

@@ -19,6 +19,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runPlanReplace } from './jobs/replace.js';
+import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
@@ -95,6 +96,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'plan-replace':
             outcome = await runPlanReplace({ ...env, request: env.request }, ctx);
+            break;
+          case 'plan-restore-quorum':
+            outcome = await runPlanRestoreQuorum({ ...env, request: env.request }, ctx);
             break;
           case 'step':
             outcome = await runStep({ ...env, request: env.request }, ctx, engine, deps.lockMs);

@@ -13,7 +13,7 @@ export interface HostStepContext {
 const str = (s: StepSpec, k: string) => String(s.params[k]);
 
 /** Runs a bash script remotely; every value in it was quoted by `sh`. Non-zero exit is an error with the output. */
-async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number } = {}) {
+export async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number } = {}) {
   const r = await sshExec(target, `bash -c ${quoteScript(script)}`, { input: opts.input, commandTimeoutMs: opts.timeoutMs ?? 60_000 });
   const out = `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim();
   if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${out.slice(0, 800)}`);
@@ -28,31 +28,54 @@ async function runScript(target: SshTarget, script: string, opts: { input?: stri
  */
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec): Promise<StepResult> {
   const p = (k: string) => str(step, k);
-  const script = [
-    'set -eu',
-    sh`mkdir -p ${p('asideDir')}`,
-    sh`if [ -e ${p('manifest')} ]; then`,
-    sh`  if [ -e ${p('manifestAside')} ]; then echo both ${p('manifest')} and ${p('manifestAside')} exist, refusing to overwrite >&2; exit 3; fi`,
-    sh`  mv ${p('manifest')} ${p('manifestAside')}; echo manifest moved to ${p('manifestAside')}`,
-    sh`else echo manifest already away from ${p('manifest')}; fi`,
-    // The kubelet stops the pod within seconds; wait for the port to close, bounded.
-    sh`for i in $(seq 1 120); do if ! (exec 3<>/dev/tcp/${p('clientHost')}/2379) 2>/dev/null; then break; fi; sleep 0.5; done`,
-    sh`if (exec 3<>/dev/tcp/${p('clientHost')}/2379) 2>/dev/null; then echo etcd still listens on ${p('clientHost')} port 2379 after 60 s >&2; exit 4; fi`,
-    'echo "etcd is stopped (nothing listens on the client port)"',
-    sh`if [ -e ${p('dataAside')} ]; then echo data dir already moved aside to ${p('dataAside')}`,
-    sh`elif [ -e ${p('dataDir')} ]; then mv ${p('dataDir')} ${p('dataAside')}; echo data dir moved to ${p('dataAside')}`,
-    sh`else echo no data dir at ${p('dataDir')}; fi`,
-  ].join('\n');
+  const script = moveAsideScript({ manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost'), waitSeconds: 60 });
   const out = await runScript(ctx.target(step.host!), script, { timeoutMs: 90_000 });
   const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
   return { summary: nothingDone ? 'already stopped with its data dir aside: nothing done' : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
 }
 
+/**
+ * The script that stops a member the kubeadm way and keeps its data: the
+ * manifest moves out of the kubelet's directory, the client port must close
+ * (bounded), the data dir moves aside under a name tied to the run. Each part
+ * looks first, so running it twice never moves a second directory aside.
+ */
+export function moveAsideScript(p: { manifest: string; manifestAside: string; asideDir: string; dataDir: string; dataAside: string; clientHost: string; waitSeconds: number }): string {
+  return [
+    'set -eu',
+    sh`mkdir -p ${p.asideDir}`,
+    sh`if [ -e ${p.manifest} ]; then`,
+    sh`  if [ -e ${p.manifestAside} ]; then echo both ${p.manifest} and ${p.manifestAside} exist, refusing to overwrite >&2; exit 3; fi`,
+    sh`  mv ${p.manifest} ${p.manifestAside}; echo manifest moved to ${p.manifestAside}`,
+    sh`else echo manifest already away from ${p.manifest}; fi`,
+    sh`for i in $(seq 1 ${p.waitSeconds * 2}); do if ! (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then break; fi; sleep 0.5; done`,
+    sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379 after ${p.waitSeconds} s >&2; exit 4; fi`,
+    'echo "etcd is stopped (nothing listens on the client port)"',
+    sh`if [ -e ${p.dataAside} ]; then echo data dir already moved aside to ${p.dataAside}`,
+    sh`elif [ -e ${p.dataDir} ]; then mv ${p.dataDir} ${p.dataAside}; echo data dir moved to ${p.dataAside}`,
+    sh`else echo no data dir at ${p.dataDir}; fi`,
+  ].join('\n');
+}
+
 /** Sets (or adds) `--flag=value` in an etcd command line. */
-function setFlag(command: string[], flag: string, value: string): string[] {
-  const out = command.filter((a) => !a.startsWith(`--${flag}=`));
+export function setFlag(command: string[], flag: string, value: string): string[] {
+  const out = withoutFlag(command, flag);
   out.push(`--${flag}=${value}`);
   return out;
+}
+
+/** Takes `--flag` and `--flag=…` out of an etcd command line. */
+export function withoutFlag(command: string[], flag: string): string[] {
+  return command.filter((a) => a !== `--${flag}` && !a.startsWith(`--${flag}=`));
+}
+
+/**
+ * Another master's manifest made into this host's: its address, data dir and
+ * pki dir replaced by this host's. For a member whose host had no manifest left.
+ */
+export function adaptManifest(text: string, from: { ip: string; dataDir: string; pkiDir: string }, to: { ip: string; dataDir: string; pkiDir: string }): string {
+  const ip = new RegExp(`(?<![\\d.])${from.ip.replace(/\./g, '\\.')}(?![\\d])`, 'g');
+  return text.split(from.dataDir).join(to.dataDir).split(from.pkiDir).join(to.pkiDir).replace(ip, to.ip);
 }
 
 /**
@@ -66,7 +89,15 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   }
   const target = ctx.target(step.host!);
   const current = await runScript(target, sh`if [ -e ${p('manifest')} ]; then cat ${p('manifest')}; fi`);
-  const template = await runScript(target, sh`if [ -e ${p('manifestAside')} ]; then cat ${p('manifestAside')}; fi`);
+  let template = await runScript(target, sh`if [ -e ${p('manifestAside')} ]; then cat ${p('manifestAside')}; fi`);
+  let source = p('manifestAside');
+  if (!template && step.params.templateFrom) {
+    // The host had no manifest left (a rebuilt or wiped master): start from the survivor's, adapted.
+    const peer = ctx.target(p('templateFrom'));
+    const theirs = await runScript(peer, sh`cat ${p('templateManifest')}`);
+    template = adaptManifest(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
+    source = `${p('templateFrom')}'s ${p('templateManifest')}, adapted`;
+  }
   if (!template) {
     throw new Error(
       `no manifest to start ${p('name')} from: ${p('manifestAside')} does not exist (the host had no etcd manifest when it was stopped). Put the member's etcd manifest at that path (for example another master's, adapted to this host) and run the replace again.`,
@@ -79,6 +110,7 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   cmd = setFlag(cmd, 'name', p('name'));
   cmd = setFlag(cmd, 'initial-cluster', p('initialCluster'));
   cmd = setFlag(cmd, 'initial-cluster-state', 'existing');
+  cmd = withoutFlag(cmd, 'force-new-cluster');
   container.command = cmd;
   const manifest = stringify(doc);
   if (current.trim() === manifest.trim()) return { skipped: true, summary: `${p('manifest')} is already written with state existing: nothing done` };
@@ -97,5 +129,5 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
     ].join('\n'),
     { input: manifest },
   );
-  return { summary: `manifest written with --initial-cluster-state=existing; the kubelet starts etcd`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
+  return { summary: `manifest written from ${source} with --initial-cluster-state=existing; the kubelet starts etcd`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
 }

@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import type { JobEnvelope } from '../../queue/jobs.js';
+import { planRestoreQuorum } from '../../runbook/restore-quorum-plan.js';
+import { viewCluster } from '../cluster-view.js';
+import type { WorkerContext } from '../context.js';
+import { probeHost } from '../host-probe.js';
+import { refuse, startRun } from './start-run.js';
+
+type PlanJob = JobEnvelope & { request: { name: 'plan-restore-quorum' } };
+
+/** Read-only preflight: every member over the etcd API and every host over SSH; then the plan for approval. */
+export async function runPlanRestoreQuorum(env: PlanJob, ctx: WorkerContext): Promise<string> {
+  const { cluster: clusterName, from, snapshot } = env.request.data;
+  const what = `/etcd restore-quorum${from ? ` --from ${from}` : ''}${snapshot ? ` --snapshot ${snapshot}` : ''}`;
+  const cluster = ctx.inventory.clusters.find((c) => c.name === clusterName);
+  if (!cluster) return refuse(ctx, env, what, `cluster "${clusterName}" is not in this worker's inventory.`);
+  const holder = await ctx.store.lockHolder(cluster.name);
+  if (holder) return refuse(ctx, env, what, `run \`${holder}\` is already working on ${cluster.name}. \`/etcd cancel ${holder}\` stops it.`);
+  const facts = snapshot ? await ctx.backups.get(cluster.name, snapshot) : undefined;
+  if (snapshot && !facts) return refuse(ctx, env, what, `no backup \`${snapshot}\` of ${cluster.name}; \`/etcd backups ${cluster.name}\` lists them.`);
+
+  const [view, hosts] = await Promise.all([viewCluster(cluster, ctx.pool), Promise.all(cluster.members.map((m) => probeHost(cluster, m)))]);
+  const runId = `r-${randomBytes(4).toString('hex')}`;
+  const outcome = planRestoreQuorum(ctx.inventory, cluster, view.report, view.state, hosts, { runId, from, snapshot: facts ?? undefined, requestedBy: env.userId, channelId: env.channelId }, new Date());
+  return startRun(ctx, env, what, outcome);
+}

@@ -1,0 +1,213 @@
+import { createReadStream } from 'node:fs';
+import { parse as parseYaml, stringify } from 'yaml';
+import type { BackupStore } from '../../backup/store.js';
+import { reverifyBackup } from '../../backup/take.js';
+import type { ClusterConfig } from '../../config/schema.js';
+import { hexId, type EtcdPool } from '../../etcd/pool.js';
+import type { StepResult } from '../../runbook/engine.js';
+import type { StepSpec } from '../../runbook/types.js';
+import { sshExec, type SshTarget } from '../../ssh/exec.js';
+import { quoteScript, sh } from '../../ssh/shell.js';
+import { moveAsideScript, runScript, setFlag, withoutFlag } from './host-steps.js';
+
+export interface QuorumStepContext {
+  cluster: ClusterConfig;
+  pool: EtcdPool;
+  store: BackupStore;
+  target(memberName: string): SshTarget;
+}
+
+const str = (s: StepSpec, k: string) => String(s.params[k]);
+
+interface Place {
+  name: string;
+  manifest: string;
+  manifestAside: string;
+  asideDir: string;
+  dataDir: string;
+  dataAside: string;
+  clientHost: string;
+}
+
+/**
+ * Fences the members that lost quorum: on each host, refuse if etcd still
+ * listens (before changing anything there), else move its manifest and data
+ * dir aside so the kubelet cannot bring an old member back. Hosts the approver
+ * confirmed down (unreachable over SSH) are left alone and named.
+ */
+export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+  const places = JSON.parse(str(step, 'hosts')) as Place[];
+  const unconfirmed = JSON.parse(str(step, 'unconfirmed')) as string[];
+  const lines: string[] = [];
+  for (const p of places) {
+    if (unconfirmed.includes(p.name)) {
+      lines.push(`${p.name}: confirmed down by the approver; not touched`);
+      continue;
+    }
+    const script = [
+      sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379: it is not dead, refusing to fence it >&2; exit 6; fi`,
+      moveAsideScript({ ...p, waitSeconds: 30 }),
+    ].join('\n');
+    const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 });
+    lines.push(`${p.name}: ${out.replace(/\n/g, '; ')}`);
+  }
+  return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
+}
+
+async function readManifest(target: SshTarget, path: string): Promise<string> {
+  return runScript(target, sh`if [ -e ${path} ]; then cat ${path}; fi`);
+}
+
+async function writeRemote(target: SshTarget, path: string, content: string): Promise<void> {
+  const tmp = `${path.replace(/\/[^/]+$/, '')}/.etcd.yaml.medic-tmp`;
+  await runScript(target, [sh`cat > ${tmp}`, sh`mv ${tmp} ${path}`].join('\n'), { input: content });
+}
+
+function editCommand(manifest: string, edit: (cmd: string[]) => string[]): string {
+  const doc = parseYaml(manifest) as { spec: { containers: { name: string; command: string[] }[] } };
+  const c = doc.spec.containers.find((x) => x.name === 'etcd') ?? doc.spec.containers[0];
+  if (!c?.command) throw new Error('the manifest has no etcd container command');
+  c.command = edit(c.command.map(String));
+  return stringify(doc);
+}
+
+/** Polls one member until it leads a one-member cluster (and, if given, with a raft term above `afterTerm`). */
+async function waitSingleLeader(ctx: QuorumStepContext, endpoint: string, afterTerm: number, timeoutMs: number): Promise<{ id: string; term: number; revision: number; clusterId: string }> {
+  const client = ctx.pool.client(ctx.cluster, endpoint);
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    try {
+      const [st, list] = await Promise.all([client.maintenance.status(), client.cluster.memberList({})]);
+      const term = Number(st.raftTerm);
+      if (list.members.length === 1 && st.leader === st.header.member_id && term > afterTerm) {
+        return { id: st.header.member_id, term, revision: Number(st.header.revision), clusterId: st.header.cluster_id };
+      }
+      last = `${list.members.length} members, leader ${hexId(st.leader)}, term ${term}`;
+    } catch (err) {
+      last = (err as Error).message.slice(0, 200);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${endpoint} did not come up as the leader of a one-member cluster within ${timeoutMs / 1000} s (last: ${last})`);
+}
+
+async function termOf(ctx: QuorumStepContext, endpoint: string): Promise<number> {
+  try {
+    return Number((await ctx.pool.client(ctx.cluster, endpoint).maintenance.status()).raftTerm);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The survivor becomes a one-member cluster: its manifest gets
+ * --force-new-cluster, etcd restarts and leads alone; then the flag is taken
+ * out and etcd restarts again. The flag never stays: the step ends by reading
+ * the manifest back.
+ */
+export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+  const p = (k: string) => str(step, k);
+  const target = ctx.target(p('name'));
+  const endpoint = p('endpoint');
+  const out: string[] = [];
+
+  // Keep the original once; every later write starts from it.
+  await runScript(target, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${p('manifestAside')} ]; then cp ${p('manifest')} ${p('manifestAside')}; fi`].join('\n'));
+  const original = await readManifest(target, p('manifestAside'));
+  if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifest')} to start from`);
+  const clean = editCommand(original, (cmd) => withoutFlag(cmd, 'force-new-cluster'));
+
+  let single: { id: string; term: number; revision: number; clusterId: string } | null = null;
+  try {
+    single = await waitSingleLeader(ctx, endpoint, -1, 1500);
+    out.push(`${p('name')} already leads a one-member cluster: not forced again`);
+  } catch {
+    const before = await termOf(ctx, endpoint);
+    await writeRemote(target, p('manifest'), editCommand(original, (cmd) => setFlag(withoutFlag(cmd, 'force-new-cluster'), 'force-new-cluster', 'true')));
+    out.push(`wrote ${p('manifest')} with --force-new-cluster`);
+    single = await waitSingleLeader(ctx, endpoint, before - 1, 120_000);
+    out.push(`${p('name')} (${hexId(single.id)}) leads a one-member cluster, term ${single.term}, revision ${single.revision}`);
+  }
+
+  const current = await readManifest(target, p('manifest'));
+  if (current.trim() !== clean.trim()) {
+    const before = await termOf(ctx, endpoint);
+    await writeRemote(target, p('manifest'), clean);
+    out.push(`wrote ${p('manifest')} without --force-new-cluster`);
+    // A restart shows as a new term; waiting for it avoids mistaking the old process for the new one.
+    single = await waitSingleLeader(ctx, endpoint, before, 120_000);
+    out.push(`restarted without the flag: term ${single.term}, revision ${single.revision}`);
+  }
+  const final = await readManifest(target, p('manifest'));
+  if (final.includes('--force-new-cluster')) throw new Error(`${p('manifest')} still has --force-new-cluster after it was written without it`);
+  return {
+    summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of the manifest`,
+    output: out.join('\n'),
+  };
+}
+
+export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+  const facts = await ctx.store.get(ctx.cluster.name, str(step, 'backupId'));
+  if (!facts) throw new Error(`backup ${str(step, 'backupId')} is not in the store`);
+  await reverifyBackup(ctx.store, facts);
+  return { summary: `backup ${facts.id} verified: ${facts.bytes} bytes, revision ${facts.revision}, sha256 ${facts.sha256.slice(0, 16)}… as recorded` };
+}
+
+/**
+ * The survivor's data replaced by a verified snapshot, as a one-member cluster
+ * with a new cluster token: stop it, move its data dir aside, upload the
+ * snapshot, `etcdctl snapshot restore` on the host, start it with that
+ * initial cluster.
+ */
+export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+  const p = (k: string) => str(step, k);
+  const target = ctx.target(p('name'));
+  const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
+  if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
+  const marker = `${p('asideDir')}/restored-${p('manifestAside').split('.').pop()}`;
+  const out: string[] = [];
+
+  const done = await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`);
+  if (!done) {
+    await reverifyBackup(ctx.store, facts);
+    out.push(await runScript(target, moveAsideScript({ ...place(step), waitSeconds: 60 }), { timeoutMs: 120_000 }));
+    const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
+    const up = await sshExec(target, `bash -c ${quoteScript(sh`cat > ${remote}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
+    if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
+    const initial = `${p('name')}=${p('peerUrl')}`;
+    out.push(
+      await runScript(
+        target,
+        [
+          'set -eu',
+          sh`ETCDCTL_API=3 etcdctl snapshot restore ${remote} --name ${p('name')} --initial-cluster ${initial} --initial-cluster-token ${p('token')} --initial-advertise-peer-urls ${p('peerUrl')} --data-dir ${p('dataDir')} 2>&1 | tail -n 3`,
+          sh`touch ${marker}`,
+        ].join('\n'),
+        { timeoutMs: 600_000 },
+      ),
+    );
+  } else {
+    out.push('snapshot already restored on the host');
+  }
+  const original = await readManifest(target, p('manifestAside'));
+  if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifestAside')} to start from`);
+  const manifest = editCommand(original, (cmd) => {
+    let c = withoutFlag(cmd, 'force-new-cluster');
+    c = setFlag(c, 'initial-cluster', `${p('name')}=${p('peerUrl')}`);
+    c = setFlag(c, 'initial-cluster-token', p('token'));
+    return setFlag(c, 'initial-cluster-state', 'new');
+  });
+  const current = await readManifest(target, p('manifest'));
+  if (current.trim() !== manifest.trim()) await writeRemote(target, p('manifest'), manifest);
+  const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000);
+  return {
+    summary: `backup ${facts.id} restored onto ${p('name')}: it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
+    output: out.join('\n'),
+  };
+}
+
+function place(step: StepSpec) {
+  const p = (k: string) => str(step, k);
+  return { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+}
