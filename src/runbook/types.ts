@@ -16,7 +16,8 @@ export type StepKind =
   | 'fence'
   | 'force-new-cluster'
   | 'verify-backup'
-  | 'restore-snapshot';
+  | 'restore-snapshot'
+  | 'apiservers';
 
 export type Param = string | number | boolean;
 
@@ -82,7 +83,7 @@ export const TERMINAL: readonly RunStatus[] = ['done', 'failed', 'cancelled', 'r
 export interface Run {
   version: number;
   runId: string;
-  runbook: 'replace' | 'restore-quorum';
+  runbook: 'replace' | 'restore-quorum' | 'restore';
   /** "Replace m3 in prod", "Restore quorum of prod": the plan message's header. */
   title: string;
   /** Why this plan (the path taken and why, what it costs in data), shown above the steps. */

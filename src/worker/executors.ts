@@ -9,7 +9,7 @@ import { viewCluster } from './cluster-view.js';
 import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
 import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
-import { fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
+import { apiservers, fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
 
 /** Every step kind, wired to the adapters it needs. */
 export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): Record<StepKind, StepExecutor> {
@@ -54,5 +54,6 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
     'force-new-cluster': (run, step) => forceNewCluster(quorum(run), step),
     'verify-backup': (run, step) => verifyBackup(quorum(run), step),
     'restore-snapshot': (run, step) => restoreSnapshot(quorum(run), step),
+    apiservers: (run, step) => apiservers(quorum(run), step),
   };
 }

@@ -20,6 +20,7 @@ import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
+import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
@@ -99,6 +100,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'plan-restore-quorum':
             outcome = await runPlanRestoreQuorum({ ...env, request: env.request }, ctx);
+            break;
+          case 'plan-restore':
+            outcome = await runPlanRestore({ ...env, request: env.request }, ctx);
             break;
           case 'step':
             outcome = await runStep({ ...env, request: env.request }, ctx, engine, deps.lockMs);

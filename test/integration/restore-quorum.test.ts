@@ -1,7 +1,9 @@
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import type { SlackRecord } from '../../src/lab/fake-slack.js';
+import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
@@ -29,7 +31,7 @@ describe('/etcd restore-quorum against the lab', () => {
   async function plan(text: string): Promise<{ ts: string; runId: string; msg: SlackRecord }> {
     const since = t.slack.lastSeq;
     await t.command(text, { user: 'UALICE' });
-    const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^(Restore quorum of lab|\/etcd restore-quorum.* refused)/.test(String(r.body.text)), 60_000, since);
+    const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^(Restore quorum of lab|Restore lab to backup|\/etcd restore.* refused)/.test(String(r.body.text)), 60_000, since);
     const runId = /run (r-[0-9a-f]{8})/.exec(String(msg.body.text))?.[1] ?? '';
     return { ts: msg.ts!, runId, msg };
   }
@@ -111,6 +113,39 @@ describe('/etcd restore-quorum against the lab', () => {
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     expect(await keys('/rq/', 'm2')).toBe(30);
     expect(await keys('/after/', 'm2')).toBe(0);
+  });
+
+  it('/etcd restore brings every member to the snapshot, with kube-apiserver stopped meanwhile and started after', async () => {
+    // A stand-in kube-apiserver static pod on every master, run by the same kubelet stand-in.
+    const apiManifest = stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'kube-apiserver' }, spec: { containers: [{ name: 'kube-apiserver', command: ['sleep', '3600'] }] } });
+    for (const h of t.lab.hosts) writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiManifest);
+    await waitFor('kube-apiservers up', () => t.lab.hosts.every((h) => h.supervisor.pid('kube-apiserver.yaml') !== null), 10_000);
+
+    await t.lab.etcdctl(['put', '/restore/marker', 'before']);
+    const since = t.slack.lastSeq;
+    await t.command('backup', { user: 'UALICE' });
+    const backupMsg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 30_000, since);
+    const id = /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*lab\*/.exec(textOf(backupMsg))![1]!;
+    const revision = Number(/revision (\d+),/.exec(textOf(backupMsg))![1]);
+    for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/later/k${i}`, `v${i}`]);
+
+    const { ts } = await plan(`restore ${id}`);
+    expect(textOf(latest(t.slack, ts))).toMatch(/Data loss: the last revision seen was \d+: [5-9]\d* revisions after the snapshot will be gone/);
+    await approve(ts, 2); // stop kube-apiserver
+    await approve(ts, 3); // stop etcd everywhere, data aside
+    await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
+
+    const thread = threadOf(t.slack, ts).join('\n');
+    expect(thread).toContain('kube-apiserver stopped on m1, m2, m3');
+    expect(thread).toContain('kube-apiserver started again on m1, m2, m3');
+    await waitFor('kube-apiservers back', () => t.lab.hosts.every((h) => h.supervisor.pid('kube-apiserver.yaml') !== null), 10_000);
+    expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    for (const h of t.lab.hosts) {
+      const { stdout } = await t.lab.etcdctl(['endpoint', 'status', '-w', 'json'], [h.clientUrl]);
+      expect(Number(/"revision":(\d+)/.exec(stdout)![1])).toBe(revision);
+    }
+    expect(await keys('/later/', 'm1')).toBe(0);
+    expect(await keys('/restore/marker', 'm3')).toBe(1);
   });
 
   it('is refused while quorum holds, and explains its arguments', async () => {

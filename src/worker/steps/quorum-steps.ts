@@ -44,8 +44,11 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<Ste
       lines.push(`${p.name}: confirmed down by the approver; not touched`);
       continue;
     }
+    const refuseIfRunning = step.params.stopRunning !== true;
     const script = [
-      sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379: it is not dead, refusing to fence it >&2; exit 6; fi`,
+      refuseIfRunning
+        ? sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379: it is not dead, refusing to fence it >&2; exit 6; fi`
+        : '',
       moveAsideScript({ ...p, waitSeconds: 30 }),
     ].join('\n');
     const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 });
@@ -175,7 +178,8 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
     const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
     const up = await sshExec(target, `bash -c ${quoteScript(sh`cat > ${remote}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
     if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
-    const initial = `${p('name')}=${p('peerUrl')}`;
+    // One member alone (restore-quorum), or every member from the same snapshot (restore).
+    const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
     out.push(
       await runScript(
         target,
@@ -194,12 +198,16 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
   if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifestAside')} to start from`);
   const manifest = editCommand(original, (cmd) => {
     let c = withoutFlag(cmd, 'force-new-cluster');
-    c = setFlag(c, 'initial-cluster', `${p('name')}=${p('peerUrl')}`);
+    c = setFlag(c, 'initial-cluster', step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`);
     c = setFlag(c, 'initial-cluster-token', p('token'));
     return setFlag(c, 'initial-cluster-state', 'new');
   });
   const current = await readManifest(target, p('manifest'));
   if (current.trim() !== manifest.trim()) await writeRemote(target, p('manifest'), manifest);
+  if (step.params.initialCluster) {
+    // The other members start from the same snapshot; the verify step waits for all of them.
+    return { summary: `backup ${facts.id} restored onto ${p('name')} as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
+  }
   const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000);
   return {
     summary: `backup ${facts.id} restored onto ${p('name')}: it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
@@ -210,4 +218,21 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
 function place(step: StepSpec) {
   const p = (k: string) => str(step, k);
   return { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+}
+
+/**
+ * Stops or starts the kube-apiserver static pods (where the platform has them) by
+ * moving their manifests aside and back, so nothing writes to etcd mid-restore.
+ */
+export async function apiservers(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+  const hosts = JSON.parse(str(step, 'hosts')) as { name: string; manifest: string; aside: string; asideDir: string }[];
+  const start = str(step, 'action') === 'start';
+  const lines: string[] = [];
+  for (const h of hosts) {
+    const script = start
+      ? sh`if [ -e ${h.aside} ]; then mv ${h.aside} ${h.manifest}; echo kube-apiserver manifest put back; else echo no kube-apiserver manifest was moved aside; fi`
+      : [sh`mkdir -p ${h.asideDir}`, sh`if [ -e ${h.manifest} ]; then mv ${h.manifest} ${h.aside}; echo kube-apiserver stopped, manifest moved to ${h.aside}; else echo no kube-apiserver manifest here; fi`].join('\n');
+    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), script)}`);
+  }
+  return { summary: `kube-apiserver ${start ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }

@@ -1,0 +1,132 @@
+import { dirname } from 'node:path';
+import type { BackupFacts } from '../backup/store.js';
+import { backupId } from '../backup/store.js';
+import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
+import type { StatusReport } from '../status/assess.js';
+import { planHash } from './hash.js';
+import type { PlanOutcome } from './replace-plan.js';
+import { hostPlaces } from './restore-quorum-plan.js';
+import type { ObservedState, Run, StepSpec } from './types.js';
+
+export interface RestoreRequest {
+  runId: string;
+  backup: BackupFacts;
+  requestedBy: string;
+  channelId: string;
+}
+
+/**
+ * The whole cluster back to a previous state: every member restored from the
+ * same verified snapshot with the same initial cluster and a new token, with
+ * kube-apiserver stopped meanwhile. One approval covers the stop, since from
+ * there on the old data is aside and only the restore brings the cluster back.
+ */
+export function planRestore(inventory: Inventory, cluster: ClusterConfig, report: StatusReport, state: ObservedState, req: RestoreRequest, now: Date): PlanOutcome {
+  const b = req.backup;
+  const places = cluster.members.map((m) => hostPlaces(cluster, m, req.runId));
+  const initialCluster = places.map((p) => `${p.name}=${p.peerUrl}`).sort().join(',');
+  const token = `${cluster.name}-${req.runId}`;
+  const answering = report.members.find((m) => m.status && m.isLeader) ?? report.members.find((m) => m.status);
+  const apis = cluster.members.map((m) => {
+    const p = hostPathsOf(cluster, m);
+    const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
+    return { name: m.name, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${asideDir}/kube-apiserver.yaml.${req.runId}`, asideDir };
+  });
+  const lastSeen = Math.max(state.revision, ...report.members.map((m) => m.status?.revision ?? 0));
+  const ssh = (name: string) => {
+    const m = cluster.members.find((x) => x.name === name)!;
+    return `${m.ssh.user}@${m.host}:${m.ssh.port}`;
+  };
+
+  const steps: StepSpec[] = [
+    {
+      kind: 'verify-backup',
+      title: `Verify backup ${b.id}`,
+      destructive: false,
+      operation: `sha256 trailer and etcdctl snapshot status of ${b.snapshotFile} must still match what was recorded (revision ${b.revision}, sha256 ${b.sha256.slice(0, 16)}…)`,
+      params: { backupId: b.id },
+    },
+  ];
+  if (answering) {
+    steps.push({
+      kind: 'snapshot',
+      title: 'Back up the current state first',
+      destructive: false,
+      operation: `maintenance.snapshot() from ${answering.name} → backup ${backupId(now)}; verified (so this restore can itself be undone)`,
+      params: { from: answering.name, backupId: backupId(now) },
+    });
+  }
+  steps.push(
+    {
+      kind: 'apiservers',
+      title: 'Stop kube-apiserver on every master',
+      destructive: true,
+      operation: apis.map((a) => `on ${ssh(a.name)}: mv ${a.manifest} ${a.aside} (if present)`).join(' | '),
+      params: { action: 'stop', hosts: JSON.stringify(apis) },
+    },
+    {
+      kind: 'fence',
+      title: `Stop etcd on ${places.map((p) => p.name).join(', ')} and move their data aside`,
+      destructive: true,
+      operation: places.map((p) => `on ${ssh(p.name)}: mv ${p.manifest} ${p.manifestAside}; wait until nothing listens on ${p.host}:2379; mv ${p.dataDir} ${p.dataAside}`).join(' | '),
+      params: { hosts: JSON.stringify(places), unconfirmed: '[]', stopRunning: true },
+    },
+    ...places.map(
+      (p): StepSpec => ({
+        kind: 'restore-snapshot',
+        title: `Restore backup ${b.id} on ${p.name}`,
+        destructive: false,
+        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; write ${p.manifest} with that initial cluster and token`,
+        params: {
+          name: p.name,
+          manifest: p.manifest,
+          manifestAside: p.manifestAside,
+          asideDir: p.asideDir,
+          dataDir: p.dataDir,
+          dataAside: p.dataAside,
+          clientHost: p.clientHost,
+          peerUrl: p.peerUrl,
+          backupId: b.id,
+          token,
+          endpoint: p.clientUrl,
+          initialCluster,
+        },
+      }),
+    ),
+    {
+      kind: 'verify',
+      title: 'Verify every member healthy at the snapshot',
+      destructive: false,
+      operation: `every member answers with one leader, ${places.length} voters; revision ≥ ${b.revision} (the snapshot's)`,
+      params: { voters: places.length, minRevision: b.revision },
+    },
+    {
+      kind: 'apiservers',
+      title: 'Start kube-apiserver again',
+      destructive: false,
+      operation: apis.map((a) => `on ${ssh(a.name)}: mv ${a.aside} ${a.manifest} (if it was moved)`).join(' | '),
+      params: { action: 'start', hosts: JSON.stringify(apis) },
+    },
+  );
+
+  const lost = Math.max(0, lastSeen - b.revision);
+  const rationale = `every member restored from backup ${b.id} (revision ${b.revision}, taken ${b.takenAt}) with a new cluster token. Data loss: the last revision seen was ${lastSeen}: ${lost} revision${lost === 1 ? '' : 's'} after the snapshot will be gone. Pause whatever manages the control plane's machines until this ends.`;
+  const base = { runId: req.runId, cluster: cluster.name, target: b.id, steps, plannedState: state };
+  const run: Run = {
+    version: 0,
+    ...base,
+    runbook: 'restore',
+    title: `Restore ${cluster.name} to backup ${b.id}`,
+    rationale,
+    force: false,
+    requestedBy: req.requestedBy,
+    channelId: req.channelId,
+    createdAt: now.toISOString(),
+    status: 'running',
+    current: 0,
+    records: steps.map(() => ({ status: 'pending' })),
+    planHash: planHash(base),
+    approvers: inventory.workspace.roles.approve,
+  };
+  return { ok: true, run };
+}
