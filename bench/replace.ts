@@ -33,6 +33,7 @@ export async function botReplace(stack: LabStack, eventsUrl: string, member: str
     await postSigned(eventsUrl, stack.secret, click);
   }
   await waitForRunStatus(stack.slack, plan.ts!, 'DONE', 300_000);
+  if (process.env.BENCH_VERBOSE) printStepTimes(stack, plan.ts!);
   return performance.now() - t0;
 }
 
@@ -65,4 +66,12 @@ until etcdctl ${tls} --endpoints=${lab.endpoints.join(',')} endpoint health >/de
   const t0 = performance.now();
   await run('bash', ['-c', script], { timeoutMs: 300_000 });
   return performance.now() - t0;
+}
+
+/** With BENCH_VERBOSE set: when each step's outcome reached the thread, from the plan's post. */
+export function printStepTimes(stack: LabStack, ts: string): void {
+  const start = stack.slack.messages((r) => r.ts === ts)[0]!.at;
+  for (const r of stack.slack.messages((x) => x.body.thread_ts === ts && /^:(white_check_mark|fast_forward):/.test(String(x.body.text)))) {
+    console.error(`  +${String(r.at - start).padStart(6)} ms  ${String(r.body.text).split('\n')[0]!.slice(0, 100)}`);
+  }
 }

@@ -6,6 +6,7 @@ import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
 import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';
 import { startMedic } from '../src/runtime.js';
+import { botRestoreQuorum, loseMajority, scriptRestoreQuorum, snapshotRuns } from './quorum.js';
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { printTable, summarize, type Summary } from './stats.js';
 
@@ -17,7 +18,9 @@ import { printTable, summarize, type Summary } from './stats.js';
 const HEALTHY_RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const DEAD_RUNS = Number(process.env.BENCH_DEAD_RUNS ?? 15);
 const REPLACE_RUNS = Number(process.env.BENCH_REPLACE_RUNS ?? 2);
-const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 20);
+const QUORUM_RUNS = Number(process.env.BENCH_QUORUM_RUNS ?? 1);
+const SNAPSHOT_RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
+const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 100);
 
 async function main(): Promise<void> {
   const root = join(tmpdir(), 'etcd-medic-bench');
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
   const medic = await startMedic(config, createLogger('silent'), { bot: true, worker: true });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   const rows: [string, Summary, Summary][] = [];
+  let throughput = '';
   const rssBefore = process.memoryUsage().rss;
 
   // One request at a time, each in its own channel so its answer is told apart.
@@ -65,7 +69,14 @@ async function main(): Promise<void> {
   rows.push(['status, 3 healthy: ack', healthy.ack, healthyBaseline]);
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
-  const keys = await fillDb(config.inventory.clusters[0]!, FILL_MB);
+  const cluster = config.inventory.clusters[0]!;
+  const keys = await fillDb(cluster, FILL_MB);
+
+  // Snapshot throughput: the API stream the bot uses vs etcdctl snapshot save, same member.
+  const snaps = await snapshotRuns(stack, cluster, SNAPSHOT_RUNS);
+  const mb = snaps.bytes / 1024 ** 2;
+  rows.push([`snapshot ${mb.toFixed(0)} MB (API stream)`, summarize(snaps.bot), summarize(snaps.etcdctl)]);
+  throughput = `snapshot throughput: ${(mb / (summarize(snaps.bot).median / 1000)).toFixed(0)} MB/s through the API vs ${(mb / (summarize(snaps.etcdctl).median / 1000)).toFixed(0)} MB/s with etcdctl snapshot save`;
   const botTimes: number[] = [];
   const scriptTimes: number[] = [];
   for (let i = 0; i < REPLACE_RUNS; i++) {
@@ -78,6 +89,19 @@ async function main(): Promise<void> {
   }
   rows.push([`replace m3 (${FILL_MB} MB, ${keys} keys)`, summarize(botTimes), summarize(scriptTimes)]);
 
+  // Majority lost (m2, m3 dead, data gone): restore-quorum by the bot vs an etcdctl/ssh script.
+  const rqBot: number[] = [];
+  const rqScript: number[] = [];
+  for (let i = 0; i < QUORUM_RUNS; i++) {
+    await loseMajority(stack);
+    rqBot.push(await botRestoreQuorum(stack, eventsUrl));
+    await stack.lab.waitHealthy();
+    await loseMajority(stack);
+    rqScript.push(await scriptRestoreQuorum(stack));
+    await stack.lab.waitHealthy();
+  }
+  rows.push([`restore-quorum (${FILL_MB} MB)`, summarize(rqBot), summarize(rqScript)]);
+
   await stack.lab.killMember('m2');
   await stack.lab.killMember('m3');
   const deadBaseline = await etcdctlRuns(DEAD_RUNS);
@@ -85,8 +109,9 @@ async function main(): Promise<void> {
   rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
   rows.push(['status, 2 of 3 dead: ack', dead.ack, deadBaseline]);
 
-  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, or an etcdctl/ssh script for replace; ratio = bot median / base median)', rows);
-  console.log(`\nRSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
+  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, `etcdctl snapshot save`, or an etcdctl/ssh script doing the same steps; ratio = bot median / base median)', rows);
+  console.log(`\n${throughput}`);
+  console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
 
   await medic.stop();
   await stack.stop();

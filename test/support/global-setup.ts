@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -25,5 +25,6 @@ export default async function setup(project: TestProject) {
   project.provide('labRoot', root);
   return async () => {
     await redis?.stop();
+    rmSync(root, { recursive: true, force: true });
   };
 }

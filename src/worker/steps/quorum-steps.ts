@@ -79,7 +79,7 @@ async function waitSingleLeader(ctx: QuorumStepContext, endpoint: string, afterT
   const client = ctx.pool.client(ctx.cluster, endpoint);
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
-  while (Date.now() < deadline) {
+  for (let first = true; first || Date.now() < deadline; first = false) {
     try {
       const [st, list] = await Promise.all([client.maintenance.status(), client.cluster.memberList({})]);
       const term = Number(st.raftTerm);
@@ -123,7 +123,8 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec): P
 
   let single: { id: string; term: number; revision: number; clusterId: string } | null = null;
   try {
-    single = await waitSingleLeader(ctx, endpoint, -1, 1500);
+    // One look (a retry after a crash may find the work done): not a wait.
+    single = await waitSingleLeader(ctx, endpoint, -1, 1);
     out.push(`${p('name')} already leads a one-member cluster: not forced again`);
   } catch {
     const before = await termOf(ctx, endpoint);
