@@ -14,7 +14,10 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-# No shell tools are needed here: etcd is reached over gRPC, hosts over SSH (ssh2), Kubernetes over HTTPS.
+# etcd is reached over gRPC, hosts over SSH (ssh2), Kubernetes over HTTPS. The one tool needed is
+# etcdctl, which reads a snapshot's revision, key count and hash offline to verify backups.
+RUN apt-get update && apt-get install -y --no-install-recommends etcd-client && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /var/lib/etcd-medic/backups && chown node /var/lib/etcd-medic/backups
 USER node
 EXPOSE 3000
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -22,6 +22,12 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- define "etcd-medic.volumes" -}}
 - name: inventory
   configMap: { name: {{ .Release.Name }}-inventory }
+- name: backups
+  {{- if .Values.backups.existingClaim }}
+  persistentVolumeClaim: { claimName: {{ .Values.backups.existingClaim }} }
+  {{- else }}
+  emptyDir: {}
+  {{- end }}
 - name: files
   secret: { secretName: {{ .Values.secrets.files }}, defaultMode: 0400 }
 {{- end -}}
@@ -29,6 +35,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- define "etcd-medic.mounts" -}}
 - { name: inventory, mountPath: /etc/etcd-medic/inventory, readOnly: true }
 - { name: files, mountPath: /etc/etcd-medic/secrets, readOnly: true }
+- { name: backups, mountPath: /var/lib/etcd-medic/backups }
 {{- end -}}
 
 {{- define "etcd-medic.securityContext" -}}
