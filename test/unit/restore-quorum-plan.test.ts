@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { parseInventory } from '../../src/config/load.js';
+import type { BackupFacts } from '../../src/backup/store.js';
+import { adaptManifest } from '../../src/worker/steps/host-steps.js';
+import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
+import { planRestore } from '../../src/runbook/restore-plan.js';
+import type { ObservedState } from '../../src/runbook/types.js';
+import type { MemberRow, StatusReport } from '../../src/status/assess.js';
+
+const FP = 'SHA256:' + 'A'.repeat(43);
+const inventory = parseInventory(
+  `workspace: { roles: { approve: [UBOB] } }
+backups: { dir: /backups }
+clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] }
+    members:
+${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i}, ssh: { user: core, keyFile: /k, hostKeyFingerprint: ${FP} } }`).join('\n')}
+`,
+  't.yaml',
+);
+const cluster = inventory.clusters[0]!;
+const now = new Date('2026-11-23T03:00:00Z');
+const state: ObservedState = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: now.toISOString() };
+
+function row(i: number, status: { raftIndex: number; applied?: number; revision: number } | null): MemberRow {
+  return {
+    name: `m${i}`,
+    idHex: `a${i}`,
+    peerURLs: [`https://10.0.0.${i}:2380`],
+    clientURLs: [`https://10.0.0.${i}:2379`],
+    started: true,
+    learner: false,
+    reachable: !!status,
+    error: status ? null : { kind: 'refused', message: 'connection refused' },
+    isLeader: false,
+    status: status
+      ? { memberId: String(i), clusterId: '1', revision: status.revision, version: '3.4.23', dbSize: 1, dbSizeInUse: 1, leader: '0', raftIndex: status.raftIndex, raftTerm: 2, raftAppliedIndex: status.applied ?? status.raftIndex, isLearner: false, errors: ['etcdserver: no leader'] }
+      : null,
+    alarms: [],
+  };
+}
+const lost = (members: MemberRow[]): StatusReport => ({ cluster: 'prod', at: now, tookMs: 1, verdict: 'QUORUM_LOST', summary: '', next: '', voters: 3, quorum: 2, healthyVoters: 0, tolerance: 0, clusterIdHex: '1', leaderHex: null, members, warnings: [] });
+const down = (name: string, over: Partial<Extract<HostView, { reachable: true }>> = {}): HostView => ({ name, reachable: true, listening: false, hasManifest: false, hasData: false, offlineRevision: null, ...over });
+const req = (over: Partial<Parameters<typeof planRestoreQuorum>[5]> = {}) => ({ runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC', ...over });
+const plan = (report: StatusReport, hosts: HostView[], over = {}) => planRestoreQuorum(inventory, cluster, report, state, hosts, req(over), now);
+const reason = (o: ReturnType<typeof plan>) => (o.ok ? 'planned' : o.reason);
+
+describe('planRestoreQuorum', () => {
+  it('picks the running member with the highest raft index, ties by applied index, and plans force-new-cluster then growth', () => {
+    const out = plan(lost([row(1, { raftIndex: 90, revision: 40 }), row(2, { raftIndex: 95, applied: 94, revision: 41 }), row(3, null)]), [down('m3')], {});
+    // m2 answers too: it is not dead, so the plan is refused rather than fencing a running member.
+    expect(reason(out)).toContain('m1 still answers');
+
+    const two = plan(lost([row(1, { raftIndex: 90, revision: 40 }), row(2, null), row(3, null)]), [down('m2'), down('m3')]);
+    if (!two.ok) throw new Error(two.reason);
+    expect(two.run.target).toBe('m1');
+    expect(two.run.steps.map((s) => [s.kind, s.destructive])).toEqual([
+      ['snapshot', false],
+      ['fence', true],
+      ['force-new-cluster', true],
+      ['member-add-learner', false],
+      ['write-manifest', false],
+      ['wait-caught-up', false],
+      ['promote', false],
+      ['member-add-learner', false],
+      ['write-manifest', false],
+      ['wait-caught-up', false],
+      ['promote', false],
+      ['verify', false],
+    ]);
+    expect(two.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380');
+    expect(two.run.steps[8]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
+    expect(two.run.rationale).toContain('force-new-cluster path: m1 is the most up-to-date survivor (raft index 90, applied 90)');
+  });
+
+  it('ranks stopped members by the revision of their database when none runs, and states the loss', () => {
+    const out = plan(lost([row(1, null), row(2, null), row(3, null)]), [
+      down('m1', { hasData: true, hasManifest: true, offlineRevision: 642 }),
+      down('m2', { hasData: true, hasManifest: true, offlineRevision: 643 }),
+      down('m3', { hasData: true, hasManifest: true, offlineRevision: 641 }),
+    ]);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.target).toBe('m2');
+    expect(out.run.steps[0]!.kind).toBe('fence'); // no snapshot: the survivor does not run
+    expect(out.run.rationale).toContain('(stopped; its database is at revision 643)');
+    expect(out.run.rationale).toContain('Data loss: none seen');
+  });
+
+  it('refuses a hung member, a cluster with nothing to restore from, and a quorum that holds', () => {
+    expect(reason(plan(lost([row(1, { raftIndex: 9, revision: 5 }), row(2, null), row(3, null)]), [down('m2', { listening: true }), down('m3')]))).toContain(
+      'm2 is supposed to be dead, but etcd still listens on 10.0.0.2:2379',
+    );
+    expect(reason(plan(lost([row(1, null), row(2, null), row(3, null)]), [down('m1'), down('m2'), down('m3')]))).toContain('no member has data left');
+    expect(reason(plan({ ...lost([]), verdict: 'DEGRADED' }, []))).toContain('quorum holds');
+  });
+
+  it('asks the approver to confirm hosts it cannot reach', () => {
+    const out = plan(lost([row(1, { raftIndex: 9, revision: 5 }), row(2, null), row(3, null)]), [down('m2'), { name: 'm3', reachable: false, error: 'no SSH handshake within 5000 ms' }]);
+    if (!out.ok) throw new Error(out.reason);
+    const fence = out.run.steps.find((s) => s.kind === 'fence')!;
+    expect(JSON.parse(String(fence.params.unconfirmed))).toEqual(['m3']);
+    expect(fence.operation).toContain('m3: host unreachable over SSH (no SSH handshake within 5000 ms); approving confirms it is down');
+  });
+
+  it('restores a snapshot onto the survivor and counts the revisions lost', () => {
+    const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const out = plan(lost([row(1, { raftIndex: 9, revision: 42 }), row(2, null), row(3, null)]), [down('m2'), down('m3')], { snapshot: backup });
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.slice(0, 3).map((s) => s.kind)).toEqual(['verify-backup', 'fence', 'restore-snapshot']);
+    expect(out.run.rationale).toContain('Data loss: the last revision seen was 42; the restored state is at revision 30: 12 revisions lost.');
+  });
+});
+
+describe('planRestore', () => {
+  it('stops kube-apiserver and etcd everywhere behind approvals, restores every member with one initial cluster, starts kube-apiserver again', () => {
+    const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const out = planRestore(inventory, cluster, lost([row(1, { raftIndex: 9, revision: 42 }), row(2, null), row(3, null)]), state, { runId: 'r-0000abcd', backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.map((s) => [s.kind, s.destructive])).toEqual([
+      ['verify-backup', false],
+      ['snapshot', false],
+      ['apiservers', true],
+      ['fence', true],
+      ['restore-snapshot', false],
+      ['restore-snapshot', false],
+      ['restore-snapshot', false],
+      ['verify', false],
+      ['apiservers', false],
+    ]);
+    const initial = new Set(out.run.steps.filter((s) => s.kind === 'restore-snapshot').map((s) => s.params.initialCluster));
+    expect([...initial]).toEqual(['m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380']);
+    expect(out.run.rationale).toContain('12 revisions after the snapshot will be gone');
+  });
+});
+
+describe('adaptManifest', () => {
+  it("makes another master's manifest this host's: address, data dir and pki dir", () => {
+    const theirs = '- --listen-client-urls=https://10.0.0.1:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1';
+    const mine = adaptManifest(theirs, { ip: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }, { ip: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
+    expect(mine).toBe('- --listen-client-urls=https://10.0.0.3:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1');
+  });
+});
