@@ -1,7 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
-import { run } from '../src/lab/proc.js';
 import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
 import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';

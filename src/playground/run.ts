@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
+import { readBody } from '../lab/fake-slack.js';
 import { startLabStack } from '../lab/stack.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../lab/signed-requests.js';
 import { createLogger } from '../log.js';
@@ -40,7 +41,7 @@ export async function runPlayground(): Promise<void> {
     if (req.method === 'GET' && url.pathname === '/api/lab') {
       return json(res, 200, stack.lab.hosts.map((h) => ({ name: h.name, ip: h.ip, running: h.supervisor.pid() !== null })));
     }
-    const body = req.method === 'POST' ? (JSON.parse((await readAll(req)) || '{}') as Record<string, string>) : {};
+    const body = req.method === 'POST' ? (JSON.parse((await readBody(req)) || '{}') as Record<string, string>) : {};
     const user = /^U[A-Z0-9]+$/.test(body.user ?? '') ? body.user! : 'UALICE';
     if (req.method === 'POST' && url.pathname === '/api/command') {
       const form = slashCommandBody({ text: String(body.text ?? ''), userId: user, channelId: 'CINCIDENT', responseUrl: stack.slack.responseUrl(`play-${++n}`) });
@@ -97,13 +98,4 @@ export async function runPlayground(): Promise<void> {
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
-}
-
-function readAll(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = '';
-    req.on('data', (d) => (s += d));
-    req.on('end', () => resolve(s));
-    req.on('error', reject);
-  });
 }

@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
 import { backupId } from '../backup/store.js';
-import { planHash } from './hash.js';
+import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
 
 export interface ReplaceRequest {
@@ -142,28 +142,10 @@ export function planReplace(
   );
   if (req.force) steps[0]!.operation += ` (FORCED: ${conf.name} was healthy when planned)`;
 
-  const base = {
-    runId: req.runId,
-    cluster: cluster.name,
-    target: conf.name,
-    steps,
-    plannedState: state,
-  };
-  const approvers = inventory.workspace.roles.approve;
-  const run: Run = {
-    version: 0,
-    ...base,
-    runbook: 'replace',
-    title: `Replace ${conf.name} in ${cluster.name}`,
-    force: req.force,
-    requestedBy: req.requestedBy,
-    channelId: req.channelId,
-    createdAt: now.toISOString(),
-    status: 'running',
-    current: 0,
-    records: steps.map(() => ({ status: 'pending' })),
-    planHash: planHash(base),
-    approvers,
-  };
+  const run = newRun(
+    inventory,
+    { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+    now,
+  );
   return { ok: true, run };
 }

@@ -1,12 +1,11 @@
 import { dirname } from 'node:path';
-import type { BackupFacts } from '../backup/store.js';
-import { backupId } from '../backup/store.js';
+import { backupId, type BackupFacts } from '../backup/store.js';
 import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
-import { planHash } from './hash.js';
+import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import { hostPlaces } from './restore-quorum-plan.js';
-import type { ObservedState, Run, StepSpec } from './types.js';
+import type { ObservedState, StepSpec } from './types.js';
 
 export interface RestoreRequest {
   runId: string;
@@ -111,22 +110,10 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
 
   const lost = Math.max(0, lastSeen - b.revision);
   const rationale = `every member restored from backup ${b.id} (revision ${b.revision}, taken ${b.takenAt}) with a new cluster token. Data loss: the last revision seen was ${lastSeen}: ${lost} revision${lost === 1 ? '' : 's'} after the snapshot will be gone. Pause whatever manages the control plane's machines until this ends.`;
-  const base = { runId: req.runId, cluster: cluster.name, target: b.id, steps, plannedState: state };
-  const run: Run = {
-    version: 0,
-    ...base,
-    runbook: 'restore',
-    title: `Restore ${cluster.name} to backup ${b.id}`,
-    rationale,
-    force: false,
-    requestedBy: req.requestedBy,
-    channelId: req.channelId,
-    createdAt: now.toISOString(),
-    status: 'running',
-    current: 0,
-    records: steps.map(() => ({ status: 'pending' })),
-    planHash: planHash(base),
-    approvers: inventory.workspace.roles.approve,
-  };
+  const run = newRun(
+    inventory,
+    { runId: req.runId, runbook: 'restore', title: `Restore ${cluster.name} to backup ${b.id}`, rationale, cluster: cluster.name, target: b.id, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+    now,
+  );
   return { ok: true, run };
 }

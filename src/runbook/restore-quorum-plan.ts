@@ -1,11 +1,10 @@
 import { dirname } from 'node:path';
-import type { BackupFacts } from '../backup/store.js';
-import { backupId } from '../backup/store.js';
+import { backupId, type BackupFacts } from '../backup/store.js';
 import { hostPathsOf, type ClusterConfig, type Inventory, type MemberConfig } from '../config/schema.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
-import { planHash } from './hash.js';
+import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
-import type { ObservedState, Run, StepSpec } from './types.js';
+import type { ObservedState, StepSpec } from './types.js';
 
 /** What a read-only look at each host found (see worker/host-probe). */
 export type HostView =
@@ -253,23 +252,11 @@ export function planRestoreQuorum(
   const loss = lost > 0 ? `Data loss: the last revision seen was ${lastSeen}; the restored state is at revision ${restoredRevision}: ${lost} revision${lost === 1 ? '' : 's'} lost.` : `Data loss: none seen (restored revision ${restoredRevision}, last seen ${lastSeen}).`;
   const rationale = `${why} ${loss} Pause whatever manages the control plane's machines (Cluster API, autoscaling groups) until this ends.${unconfirmed.length ? ` Unreachable hosts (${unconfirmed.join(', ')}) must be confirmed down by whoever approves the fence.` : ''}`;
 
-  const base = { runId: req.runId, cluster: cluster.name, target: survivor.name, steps, plannedState: state };
-  const run: Run = {
-    version: 0,
-    ...base,
-    runbook: 'restore-quorum',
-    title: `Restore quorum of ${cluster.name}`,
-    rationale,
-    force: false,
-    requestedBy: req.requestedBy,
-    channelId: req.channelId,
-    createdAt: now.toISOString(),
-    status: 'running',
-    current: 0,
-    records: steps.map(() => ({ status: 'pending' })),
-    planHash: planHash(base),
-    approvers: inventory.workspace.roles.approve,
-  };
+  const run = newRun(
+    inventory,
+    { runId: req.runId, runbook: 'restore-quorum', title: `Restore quorum of ${cluster.name}`, rationale, cluster: cluster.name, target: survivor.name, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+    now,
+  );
   return { ok: true, run };
 }
 

@@ -106,6 +106,7 @@ describe('/etcd restore-quorum against the lab', () => {
     const planText = textOf(latest(t.slack, ts));
     expect(planText).toContain(`snapshot path: backup ${id}`);
     expect(planText).toMatch(/Data loss: the last revision seen was \d+; the restored state is at revision \d+: [1-9]\d* revisions? lost\./);
+    await waitFor('the path in the thread', () => threadOf(t.slack, ts).some((l) => l.includes(`snapshot path: backup ${id}`) && /revisions? lost/.test(l)), 10_000);
     await approve(ts, 1); // fence m2, m3
     await approve(ts, 2); // restore onto m1
     await waitForRunStatus(t.slack, ts, 'DONE', 240_000);

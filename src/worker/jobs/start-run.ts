@@ -19,6 +19,8 @@ export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: strin
   if (taken) return refuse(ctx, env, what, `run \`${taken}\` started on ${run.cluster} a moment ago; one membership change at a time.`);
   await ctx.store.create(run);
   await ctx.notifier.planChanged(run);
+  // The thread is the incident's record: it says which path was taken, why, and what it costs.
+  if (run.rationale) await ctx.notifier.thread(run, `:compass: ${run.rationale}`);
   await ctx.enqueueStep(run.runId, 0);
   return `planned ${run.runId}`;
 }

@@ -1,0 +1,38 @@
+import type { Inventory } from '../config/schema.js';
+import { planHash } from './hash.js';
+import type { ObservedState, Run, StepSpec } from './types.js';
+
+export interface NewRun {
+  runId: string;
+  runbook: Run['runbook'];
+  title: string;
+  rationale?: string;
+  cluster: string;
+  target: string;
+  force?: boolean;
+  steps: StepSpec[];
+  plannedState: ObservedState;
+  requestedBy: string;
+  channelId: string;
+}
+
+/** A planned run, before its first step: every step pending, its plan hashed, its approvers named. */
+export function newRun(inventory: Inventory, p: NewRun, now: Date): Run {
+  const base = { runId: p.runId, cluster: p.cluster, target: p.target, steps: p.steps, plannedState: p.plannedState };
+  return {
+    version: 0,
+    ...base,
+    runbook: p.runbook,
+    title: p.title,
+    rationale: p.rationale,
+    force: p.force ?? false,
+    requestedBy: p.requestedBy,
+    channelId: p.channelId,
+    createdAt: now.toISOString(),
+    status: 'running',
+    current: 0,
+    records: p.steps.map(() => ({ status: 'pending' })),
+    planHash: planHash(base),
+    approvers: inventory.workspace.roles.approve,
+  };
+}
