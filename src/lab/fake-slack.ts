@@ -30,6 +30,9 @@ export class FakeSlack {
   private faults: Fault[] = [];
   private waiters: (() => void)[] = [];
   readonly groups = new Map<string, string[]>();
+  /** Uploaded file contents by file ID (what a person would download). */
+  readonly uploads = new Map<string, string>();
+  private fileSeq = 0;
   port = 0;
 
   get apiUrl(): string {
@@ -110,6 +113,11 @@ export class FakeSlack {
       this.record({ kind: 'response_url', method: id, body });
       return send(200, { ok: true });
     }
+    if (url.pathname.startsWith('/upload/')) {
+      // The file's bytes, sent to the upload_url files.getUploadURLExternal handed out.
+      this.uploads.set(url.pathname.slice('/upload/'.length), raw);
+      return send(200, { ok: true });
+    }
     if (!url.pathname.startsWith('/api/')) return send(404, { ok: false, error: 'unknown_path' });
     const method = url.pathname.slice('/api/'.length);
 
@@ -133,6 +141,15 @@ export class FakeSlack {
         const ts = method === 'chat.update' ? String(body.ts) : `${Math.floor(Date.now() / 1000)}.${String(this.seq + 1).padStart(6, '0')}`;
         this.record({ kind: 'api', method, body, ts });
         return send(200, { ok: true, channel: body.channel, ts, message: { text: body.text, ts } });
+      }
+      case 'files.getUploadURLExternal': {
+        const id = `F${String(++this.fileSeq).padStart(6, '0')}`;
+        return send(200, { ok: true, upload_url: `http://127.0.0.1:${this.port}/upload/${id}`, file_id: id });
+      }
+      case 'files.completeUploadExternal': {
+        const files = (typeof body.files === 'string' ? JSON.parse(body.files) : (body.files ?? [])) as { id: string; title?: string }[];
+        this.record({ kind: 'api', method, body: { ...body, contents: files.map((f) => this.uploads.get(f.id) ?? '') } });
+        return send(200, { ok: true, files: files.map((f) => ({ id: f.id, title: f.title })) });
       }
       case 'usergroups.users.list':
         return send(200, { ok: true, users: this.groups.get(String(body.usergroup)) ?? [] });

@@ -7,7 +7,8 @@ export type JobRequest =
   | { name: 'step'; data: { runId: string; index: number } }
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
-  | { name: 'list-backups'; data: { cluster: string } };
+  | { name: 'list-backups'; data: { cluster: string } }
+  | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } };
 
 export type JobName = JobRequest['name'];
 

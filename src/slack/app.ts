@@ -13,7 +13,9 @@ import { liveWorkers } from '../worker/heartbeat.js';
 import { cachedGroups } from './authorize.js';
 import { boltLogger } from './bolt-logger.js';
 import { handleClick } from './clicks.js';
-import { handleSlashCommand } from './slash-command.js';
+import { handleSlashCommand, sanitize } from './slash-command.js';
+import { recorder } from '../incident/record.js';
+import { IncidentStore } from '../incident/store.js';
 
 export interface BotDeps {
   settings: Settings;
@@ -62,6 +64,7 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     installerOptions: socketMode ? { port: settings.port } : undefined,
   });
 
+  const record = recorder(new IncidentStore(deps.redis, settings.queuePrefix), log);
   const groupMembers = cachedGroups(async (id) => {
     const res = await app.client.usergroups.users.list({ usergroup: id });
     return res.users ?? [];
@@ -75,6 +78,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     await ack(outcome.ack);
     const problem = await outcome.after?.();
     if (problem) await respond({ response_type: 'ephemeral', text: problem });
+    // After the ack: who typed what, and any denial, on the incident's timeline.
+    await record(command.channel_id, { kind: 'command', actor: command.user_id, text: `/etcd ${sanitize(command.text ?? '')}` });
+    if (outcome.denied) await record(command.channel_id, { kind: 'denied', actor: command.user_id, text: outcome.denied });
   });
 
   const store = new RunStore(deps.redis, settings.queuePrefix);
@@ -85,6 +91,7 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     enqueueStep: (runId: string, index: number, by: { userId: string; channelId: string }, tag: string) => enqueueStep(deps.queue, runId, index, by, tag),
     now: () => new Date(),
     log,
+    record,
   };
   for (const [actionId, decision] of [
     [APPROVE_ACTION, 'approve'],

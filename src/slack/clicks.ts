@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { decodeClick } from '../render/run-message.js';
 import type { RunStore } from '../runbook/store.js';
 import type { GroupMembers } from './authorize.js';
+import type { Recorder } from '../incident/record.js';
 
 export interface ClickDeps {
   store: RunStore;
@@ -12,6 +13,7 @@ export interface ClickDeps {
   enqueueStep(runId: string, index: number, by: { userId: string; channelId: string }, tag: string): Promise<void>;
   now: () => Date;
   log: Logger;
+  record: Recorder;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function handleClick(
   const d = await decideClick(run, click, decision, who, deps.workspace, deps.groupMembers, deps.now());
   if (!d.ok) {
     deps.log.warn({ run: click.runId, step: click.step, user: who.userId, decision, reason: d.reason }, 'click refused');
+    await deps.record(who.channelId, { kind: 'denied', actor: who.userId, runId: run?.runId, text: `${decision} of step ${click.step + 1} of \`${click.runId}\` refused: ${d.reason}` });
     if (d.reopen) {
       const { changed } = await deps.store.update(click.runId, (r) => {
         const rec = r.records[click.step];
@@ -48,6 +51,7 @@ export async function handleClick(
     if (!changed) return ':information_source: This run is already stopping.';
     await deps.enqueueStep(click.runId, run!.current, who, 'stop');
     deps.log.info({ run: click.runId, step: click.step, user: who.userId }, 'run rejected');
+    await deps.record(who.channelId, { kind: 'rejection', actor: who.userId, runId: click.runId, text: `rejected step ${click.step + 1} of \`${click.runId}\` (plan ${run!.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
     return `:no_entry_sign: Rejected step ${click.step + 1} of run \`${click.runId}\`: the run stops and nothing more is done.`;
   }
 
@@ -65,5 +69,6 @@ export async function handleClick(
   }
   await deps.enqueueStep(click.runId, click.step, who, `approved-${click.hash.slice(0, 12)}`);
   deps.log.info({ run: click.runId, step: click.step, user: who.userId, gate: click.hash }, 'step approved');
+  await deps.record(who.channelId, { kind: 'approval', actor: who.userId, runId: click.runId, text: `approved step ${click.step + 1} (${after.steps[click.step]!.title}) of \`${click.runId}\` (plan ${after.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
   return `:white_check_mark: Approved step ${click.step + 1} of run \`${click.runId}\` (gate ${click.hash.slice(0, 12)}). It runs once the live cluster is confirmed unchanged.`;
 }

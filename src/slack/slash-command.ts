@@ -23,6 +23,8 @@ export interface SlashDeps {
 /** What to ack with at once, and the work to do after the ack has gone out. */
 export interface SlashOutcome {
   ack: { response_type: 'ephemeral'; text: string };
+  /** Set when the user lacked a role: the denial goes on the timeline too. */
+  denied?: string;
   after?: () => Promise<string | void>; // returns an ephemeral follow-up text if something went wrong
 }
 
@@ -50,7 +52,7 @@ export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Pr
   const decision = await authorize(deps.inventory.workspace, cmd.role, input.userId, input.channelId, deps.groupMembers);
   if (!decision.ok) {
     deps.log.warn({ user: input.userId, channel: input.channelId, cmd: cmd.name }, 'command denied');
-    return { ack: ephemeral(`Not allowed: \`/etcd ${cmd.name}\` ${decision.reason}.`) };
+    return { ack: ephemeral(`Not allowed: \`/etcd ${cmd.name}\` ${decision.reason}.`), denied: `refused \`/etcd ${cmd.name}\`: ${decision.reason}` };
   }
 
   let result;
@@ -90,6 +92,6 @@ export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Pr
 }
 
 /** User text echoed back is kept short and cannot ping channels or users. */
-function sanitize(s: string): string {
+export function sanitize(s: string): string {
   return s.slice(0, 200).replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 }

@@ -1,5 +1,6 @@
 import type { BackupStore } from '../backup/store.js';
 import type { Inventory } from '../config/schema.js';
+import type { IncidentStore } from '../incident/store.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
 import type { RunNotifier } from '../runbook/engine.js';
@@ -14,6 +15,7 @@ export interface WorkerContext {
   slack: SlackPoster;
   store: RunStore;
   backups: BackupStore;
+  incidents: IncidentStore;
   notifier: RunNotifier;
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
   log: Logger;

@@ -4,13 +4,16 @@ import type { RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
 import type { Run } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
+import type { IncidentStore } from '../incident/store.js';
+import { recorder } from '../incident/record.js';
 
 /**
  * The plan message in the channel, redrawn as the run moves, and its thread
  * for each step's outcome. A Slack failure is logged, never fatal to a step:
  * the run's state in Redis is the record, the message is its view.
  */
-export function slackRunNotifier(slack: SlackPoster, store: RunStore, log: Logger): RunNotifier {
+export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents: IncidentStore, log: Logger): RunNotifier {
+  const record = recorder(incidents, log);
   return {
     async planChanged(run: Run) {
       const latest = (await store.get(run.runId)) ?? run;
@@ -27,6 +30,8 @@ export function slackRunNotifier(slack: SlackPoster, store: RunStore, log: Logge
     },
     async thread(run: Run, text: string) {
       const latest = (await store.get(run.runId)) ?? run;
+      // Every line of a run's thread is also an entry of the incident's timeline.
+      await record(latest.channelId, { kind: 'step', actor: 'bot', text, runId: latest.runId });
       try {
         await slack.postTo(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
       } catch (err) {

@@ -10,6 +10,7 @@ import { enqueueStep, openQueue, QUEUE_NAME } from '../queue/queue.js';
 import type { EngineDeps } from '../runbook/engine.js';
 import { RunStore } from '../runbook/store.js';
 import { DirectoryBackupStore } from '../backup/store.js';
+import { IncidentStore } from '../incident/store.js';
 import type { StepKind } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
@@ -18,12 +19,14 @@ import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
+import { runIncident } from './jobs/incident.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
 import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
+import { startTimelineMirror } from './timeline-mirror.js';
 import { scheduleBackups } from './schedule.js';
 
 export interface WorkerDeps {
@@ -51,7 +54,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const log = deps.log.child({ worker: id });
   const store = new RunStore(deps.redis, deps.prefix);
   const queue = openQueue(deps.redis, deps.prefix);
-  const notifier = slackRunNotifier(deps.slack, store, log);
+  const incidents = new IncidentStore(deps.redis, deps.prefix);
+  const notifier = slackRunNotifier(deps.slack, store, incidents, log);
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir);
   const ctx: WorkerContext = {
     workerId: id,
@@ -60,6 +64,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     slack: deps.slack,
     store,
     backups,
+    incidents,
     notifier,
     enqueueStep: async (runId, index, tag) => {
       const run = await store.get(runId);
@@ -116,6 +121,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
           case 'list-backups':
             outcome = await runListBackups({ ...env, request: env.request }, ctx);
             break;
+          case 'incident':
+            outcome = await runIncident({ ...env, request: env.request }, ctx);
+            break;
           default: {
             const unknown: never = env.request;
             throw new Error(`unknown job ${JSON.stringify(unknown)}`);
@@ -144,6 +152,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   await scheduleBackups(queue, deps.inventory, log);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
+  const mirror = startTimelineMirror(incidents, deps.slack, log, id);
   log.info({ concurrency: deps.concurrency }, 'worker ready');
 
   return {
@@ -151,6 +160,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     async close() {
       heartbeat.stop();
       await worker.close();
+      await mirror.stop();
       await queue.close();
       await pool.close();
       await heartbeat.clear();

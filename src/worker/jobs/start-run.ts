@@ -1,6 +1,8 @@
 import type { JobEnvelope } from '../../queue/jobs.js';
 import type { PlanOutcome } from '../../runbook/replace-plan.js';
 import type { WorkerContext } from '../context.js';
+import { recorder } from '../../incident/record.js';
+import { openIncident } from '../incidents.js';
 
 /** Tells the channel a runbook was refused, and why: everyone in the incident sees it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
@@ -18,6 +20,13 @@ export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: strin
   const taken = await ctx.store.lockCluster(run.cluster, run.runId);
   if (taken) return refuse(ctx, env, what, `run \`${taken}\` started on ${run.cluster} a moment ago; one membership change at a time.`);
   await ctx.store.create(run);
+  // The first runbook in a channel without an incident opens one.
+  await openIncident(ctx.incidents, ctx.slack, run.channelId, run.title, run.requestedBy);
+  const record = recorder(ctx.incidents, ctx.log);
+  const steps = run.steps.map((s, i) => `${i + 1}. ${s.title}${s.destructive ? ' (destructive)' : ''}`).join('; ');
+  const members = run.plannedState.members.map((m) => `${m.name || '?'} ${m.idHex} ${m.learner ? 'learner' : 'voter'} ${m.reachable ? 'up' : 'DOWN'}`).join(', ');
+  await record(run.channelId, { kind: 'plan', actor: run.requestedBy, runId: run.runId, text: `Plan \`${run.runId}\` (${run.title}), hash ${run.planHash.slice(0, 12)}: ${steps}` });
+  await record(run.channelId, { kind: 'state', actor: 'bot', runId: run.runId, text: `Planned against: ${members}; leader ${run.plannedState.leaderHex ?? 'none'}, raft index ${run.plannedState.raftIndex}, revision ${run.plannedState.revision}` });
   await ctx.notifier.planChanged(run);
   // The thread is the incident's record: it says which path was taken, why, and what it costs.
   if (run.rationale) await ctx.notifier.thread(run, `:compass: ${run.rationale}`);
