@@ -35,16 +35,19 @@ export interface MedicLabOptions {
   roles?: Partial<Record<'read' | 'operate' | 'destroy' | 'approve', string[]>>;
   /** Merged into the inventory's backups section (schedule, keep, channel). */
   backups?: Record<string, unknown>;
+  /** Any other change to the lab's inventory before the bot reads it (a fault to inject). */
+  editInventory?: (inventory: Record<string, any>) => void;
   /** Start only the bot in this process (workers then run as separate processes). */
   botOnly?: boolean;
 }
 
 export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
   const lab = await startLab({ root: join(inject('labRoot'), name), subnet });
-  if (opts.roles || opts.backups) {
+  if (opts.roles || opts.backups || opts.editInventory) {
     const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> }; backups: Record<string, unknown> };
     inv.workspace.roles = { ...inv.workspace.roles, ...opts.roles };
     inv.backups = { ...inv.backups, ...opts.backups };
+    opts.editInventory?.(inv);
     writeFileSync(lab.inventoryPath, stringify(inv));
   }
   const slack = new FakeSlack();

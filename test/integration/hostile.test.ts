@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis } from '../../src/queue/redis.js';
+import { ackText, blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
+import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+
+const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
+const WRONG_KEY = 'SHA256:' + 'Q'.repeat(43);
+
+describe('hostile and broken input', () => {
+  let t: MedicLab;
+  const pwned = '/tmp/etcd-medic-pwned';
+
+  beforeAll(async () => {
+    t = await startMedicLab('hostile', 41, { roles: ROLES });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('refuses every one of them with a clear message, and nothing runs', async () => {
+    const since = t.slack.lastSeq;
+    const slash = async (text: string, user = 'UALICE') => ackText((await t.command(text, { user })).body);
+    const clickAnswer = async (actionId: string, value: string, channel = 'CINCIDENT') =>
+      answerAt(t.slack, (await t.click({ user: 'UBOB', channel, messageTs: '1.1', actionId, blockId: 'b', value })).responseUrl);
+    const body = slashCommandBody({ text: 'status', userId: 'UALICE', channelId: 'CINCIDENT', responseUrl: t.slack.responseUrl('forged') });
+
+    // What was sent, and what the answer must say. Each row is one attempt.
+    const table: [string, () => Promise<string>, string][] = [
+      ['shell in a cluster name', () => slash('status lab;reboot'), 'is not a cluster name'],
+      ['a second argument smuggled in', () => slash(`status lab ${pwned}`), 'unexpected argument'],
+      ['command substitution in a member', () => slash(`replace m3$(touch${pwned})`), 'is not a member name, hex ID or host'],
+      ['path trick as a member', () => slash('replace ../../etc/passwd'), 'is not a member name, hex ID or host'],
+      ['backticks as a member', () => slash('replace `id`'), 'is not a member name, hex ID or host'],
+      ['glued option', () => slash('replace m3 --force;rm'), 'unknown option "--force;rm"'],
+      ['path trick as a backup', () => slash('restore ../../../../etc/shadow'), 'is not a backup ID'],
+      ['shell in --from', () => slash('restore-quorum --from m1&&reboot'), 'is not a member name'],
+      ['bad run ID', () => slash('cancel r-$(id)'), 'is not a run ID'],
+      ['oversize payload', () => slash(`status ${'x'.repeat(5000)}`), 'the limit is 1000'],
+      ['unknown subcommand', () => slash('rm -rf /'), 'Unknown subcommand `rm`'],
+      ['unknown action ID', () => clickAnswer('medic_format_disk', '{}'), 'not one this bot knows'],
+      ['forged button value', () => clickAnswer('medic_approve', `{"r":"r-deadbeef","s":1,"h":"${'0'.repeat(64)}"}`), 'there is no run `r-deadbeef`'],
+      ['malformed button value', () => clickAnswer('medic_approve', 'x'.repeat(5000)), "not one of this bot's current buttons"],
+      ['forged signature', async () => String((await postSigned(t.eventsUrl, 'guess', body)).status), '401'],
+      ['replayed request (10 min old)', async () => String((await postSigned(t.eventsUrl, t.secret, body, { timestamp: Math.floor(Date.now() / 1000) - 600 })).status), '401'],
+      ['click signed with a wrong secret', async () => String((await postSigned(t.eventsUrl, 'guess', blockActionsBody({ userId: 'UBOB', channelId: 'CINCIDENT', messageTs: '1.1', actionId: 'medic_approve', blockId: 'b', value: '{}', responseUrl: t.slack.responseUrl('x') }))).status), '401'],
+    ];
+    const results: { attempt: string; refused: boolean; answer: string }[] = [];
+    for (const [label, attempt, expected] of table) {
+      const answer = await attempt();
+      results.push({ attempt: label, refused: answer.includes(expected), answer: answer.slice(0, 90) });
+    }
+    console.table(results);
+    expect(results.filter((r) => !r.refused)).toEqual([]);
+    expect(results).toHaveLength(17);
+
+    // Nothing ran: no file on any host, no message in the channel, no run in Redis.
+    expect(existsSync(pwned)).toBe(false);
+    expect(t.slack.messages((r) => r.seq > since && r.method === 'chat.postMessage')).toEqual([]);
+    const redis = connectRedis(t.config.settings.redisUrl);
+    expect(await redis.keys(`${t.config.settings.queuePrefix}:run:*`)).toEqual([]);
+    redis.disconnect();
+  });
+});
+
+describe('an SSH host key that changed', () => {
+  let t: MedicLab;
+
+  beforeAll(async () => {
+    // The fault: m3's host key no longer matches the inventory (a rebuilt host, or someone in the middle).
+    t = await startMedicLab('hostkey', 42, {
+      roles: ROLES,
+      editInventory: (inv) => {
+        inv.clusters[0].members.find((m: { name: string }) => m.name === 'm3').ssh.hostKeyFingerprint = WRONG_KEY;
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('stops the run at the first SSH step with a clear error, and nothing is executed on that host', async () => {
+    await t.lab.corruptMember('m3');
+    const since = t.slack.lastSeq;
+    await t.command('replace m3', { user: 'UALICE' });
+    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
+    for (const step of [1, 2]) {
+      const g = await waitForGate(t.slack, plan.ts!, step);
+      await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
+    }
+    const failed = await waitForRunStatus(t.slack, plan.ts!, 'FAILED');
+    const real = t.lab.host('m3').ssh.fingerprint;
+    expect(failed).toContain(`host key of root@127.0.42.3:2222 is ${real}, but the inventory pins ${WRONG_KEY}; refusing to connect`);
+    expect(threadOf(t.slack, plan.ts!).join('\n')).toContain('Done: 1. Take and verify a snapshot; 2. Remove m3 from the member list. Not done: 3. Stop etcd on m3');
+    // Nothing ran on m3: its manifest and its data dir are where they were.
+    expect(existsSync(join(t.lab.host('m3').manifestsDir, 'etcd.yaml'))).toBe(true);
+    expect(existsSync(t.lab.host('m3').dataDir)).toBe(true);
+    expect(textOf(latest(t.slack, plan.ts!))).toContain(':x: *3. Stop etcd on m3');
+  });
+});
