@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
 import { startLab, type Lab } from '../../src/lab/harness.js';
+import { startRedis, type LabRedis } from '../../src/lab/redis.js';
 import { blockActionsBody, postSigned, slashCommandBody, type SignedPostResult } from '../../src/lab/signed-requests.js';
 import { createLogger } from '../../src/log.js';
 import { startMedic, type Medic } from '../../src/runtime.js';
@@ -14,6 +15,8 @@ import { startMedic, type Medic } from '../../src/runtime.js';
 export interface MedicLab {
   lab: Lab;
   slack: FakeSlack;
+  /** The lab's own Redis, when asked for. */
+  redis: LabRedis | null;
   medic: Medic;
   config: Config;
   /** The environment the bot was configured from: a worker process started with it joins the same queue. */
@@ -37,6 +40,8 @@ export interface MedicLabOptions {
   backups?: Record<string, unknown>;
   /** Any other change to the lab's inventory before the bot reads it (a fault to inject). */
   editInventory?: (inventory: Record<string, any>) => void;
+  /** Use a Redis of this lab's own (a test that restarts Redis must not take the others' down). */
+  ownRedis?: boolean;
   /** Start only the bot in this process (workers then run as separate processes). */
   botOnly?: boolean;
 }
@@ -52,6 +57,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
   }
   const slack = new FakeSlack();
   await slack.start();
+  const redis = opts.ownRedis ? await startRedis(join(lab.opts.root, 'redis')) : null;
   const secret = randomBytes(16).toString('hex');
   const logs: string[] = [];
   const sink = new Writable({
@@ -62,7 +68,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
   });
   const env: Record<string, string> = {
     ETCD_MEDIC_INVENTORY: lab.inventoryPath,
-    REDIS_URL: inject('redisUrl'),
+    REDIS_URL: redis?.url ?? inject('redisUrl'),
     QUEUE_PREFIX: `t-${name}-${randomBytes(3).toString('hex')}`,
     PORT: '0',
     HOST: '127.0.0.1',
@@ -78,6 +84,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
   return {
     lab,
     slack,
+    redis,
     medic,
     config,
     env,
@@ -98,6 +105,8 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
       await medic.stop();
       await slack.stop();
       await lab.stop();
+      // `this.redis`: a test may have restarted the lab's Redis and put the new one here.
+      await this.redis?.stop();
     },
   };
 }
