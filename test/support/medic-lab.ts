@@ -81,7 +81,7 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
   const medic = await startMedic(config, createLogger('info', sink), { bot: true, worker: !opts.botOnly });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   let n = 0;
-  return {
+  const t: MedicLab = {
     lab,
     slack,
     redis,
@@ -106,7 +106,8 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
       await slack.stop();
       await lab.stop();
       // `this.redis`: a test may have restarted the lab's Redis and put the new one here.
-      await this.redis?.stop();
+      await t.redis?.stop();
     },
   };
+  return t;
 }
