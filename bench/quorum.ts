@@ -51,7 +51,7 @@ export async function botRestoreQuorum(stack: LabStack, eventsUrl: string): Prom
   const since = stack.slack.lastSeq;
   const channel = 'CBENCHQUORUM';
   await postSigned(eventsUrl, stack.secret, slashCommandBody({ text: 'restore-quorum', userId: 'UALICE', channelId: channel, responseUrl: stack.slack.responseUrl('bench-rq') }));
-  const plan = await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 60_000, since);
+  const plan = await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel && /^(Restore quorum|.*refused)/.test(String(r.body.text)), 60_000, since);
   if (!String(plan.body.text).startsWith('Restore quorum')) throw new Error(`restore-quorum was refused: ${String(plan.body.text)}`);
   for (const step of [1, 2]) {
     const b = await waitForGate(stack.slack, plan.ts!, step);

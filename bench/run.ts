@@ -20,6 +20,7 @@ const REPLACE_RUNS = Number(process.env.BENCH_REPLACE_RUNS ?? 2);
 const QUORUM_RUNS = Number(process.env.BENCH_QUORUM_RUNS ?? 1);
 const SNAPSHOT_RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
 const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 100);
+const BURST = Number(process.env.BENCH_BURST ?? 100);
 
 async function main(): Promise<void> {
   const root = join(tmpdir(), 'etcd-medic-bench');
@@ -62,10 +63,32 @@ async function main(): Promise<void> {
     return summarize(times);
   }
 
+  // 100 people in 10 incident channels type /etcd status at the same moment.
+  async function burst(n: number): Promise<{ ack: Summary; done: Summary }> {
+    const since = stack.slack.lastSeq;
+    const t0 = performance.now();
+    const acks: number[] = [];
+    const dones = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const channel = `CBURST${i % 10}X${i}`;
+        const body = slashCommandBody({ text: 'status', userId: `UB${i}`, channelId: channel, responseUrl: stack.slack.responseUrl(`burst-${i}`) });
+        const res = await postSigned(eventsUrl, stack.secret, body);
+        if (res.status !== 200) throw new Error(`ack ${res.status}`);
+        acks.push(performance.now() - t0);
+        await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 60_000, since);
+        return performance.now() - t0;
+      }),
+    );
+    return { ack: summarize(acks), done: summarize(dones) };
+  }
+
   const healthyBaseline = await etcdctlRuns(HEALTHY_RUNS);
   const healthy = await botRuns(HEALTHY_RUNS, 'h');
   rows.push(['status, 3 healthy: completion', healthy.done, healthyBaseline]);
   rows.push(['status, 3 healthy: ack', healthy.ack, healthyBaseline]);
+  const concurrent = await burst(BURST);
+  rows.push([`${BURST} concurrent status: ack`, concurrent.ack, healthyBaseline]);
+  rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
   const cluster = config.inventory.clusters[0]!;
