@@ -18,8 +18,10 @@ export type StepExecutor = (run: Run, step: StepSpec, index: number) => Promise<
 export interface RunNotifier {
   /** Redraws the plan message in place (posts it the first time). */
   planChanged(run: Run): Promise<void>;
-  /** A line in the plan message's thread. */
+  /** A line in the plan message's thread (and on the incident timeline). */
   thread(run: Run, text: string): Promise<void>;
+  /** A timeline entry only, for what would crowd the thread (a step starting). */
+  record(run: Run, text: string): Promise<void>;
 }
 
 export interface EngineDeps {
@@ -89,6 +91,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     return;
   }
   const resumed = rec.status === 'running';
+  await notify.record(started.run, `Step ${index + 1} (${step.title}) started${resumed ? ' again' : ''}: ${step.operation}`);
   await notify.planChanged(started.run);
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
@@ -118,7 +121,8 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     return r;
   });
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
-  await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${excerpt}`);
+  const took = after.records[index]!.startedAt ? ` (${((Date.parse(after.records[index]!.endedAt!) - Date.parse(after.records[index]!.startedAt!)) / 1000).toFixed(1)} s)` : '';
+  await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`);
   if (last) {
     // The thread line first: once the message says DONE, the thread already says why.
     await store.unlockCluster(after.cluster, after.runId);

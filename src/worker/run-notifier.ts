@@ -28,6 +28,9 @@ export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents:
         log.error({ run: run.runId, err: (err as Error).message }, 'could not draw the plan message');
       }
     },
+    async record(run: Run, text: string) {
+      await record(run.channelId, { kind: 'step', actor: 'bot', text, runId: run.runId });
+    },
     async thread(run: Run, text: string) {
       const latest = (await store.get(run.runId)) ?? run;
       // Every line of a run's thread is also an entry of the incident's timeline.

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from '../../src/queue/redis.js';
+import { freePort } from '../../src/lab/redis.js';
 import { ackText, blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
@@ -98,5 +100,41 @@ describe('an SSH host key that changed', () => {
     expect(existsSync(join(t.lab.host('m3').manifestsDir, 'etcd.yaml'))).toBe(true);
     expect(existsSync(t.lab.host('m3').dataDir)).toBe(true);
     expect(textOf(latest(t.slack, plan.ts!))).toContain(':x: *3. Stop etcd on m3');
+  });
+});
+
+describe('an SSH host that does not answer', () => {
+  let t: MedicLab;
+  let silent: Server;
+  let port = 0;
+
+  beforeAll(async () => {
+    // The fault: m3's SSH port accepts connections and then says nothing (a hung host).
+    port = await freePort('127.0.44.3');
+    silent = createServer(() => undefined).listen(port, '127.0.44.3');
+    t = await startMedicLab('hung-host', 44, {
+      roles: ROLES,
+      editInventory: (inv) => {
+        inv.clusters[0].members.find((m: { name: string }) => m.name === 'm3').ssh.port = port;
+      },
+    });
+  });
+  afterAll(async () => {
+    silent?.close();
+    await t?.stop();
+  });
+
+  it('fails the SSH step within its timeout with a clear message', async () => {
+    await t.lab.corruptMember('m3');
+    const since = t.slack.lastSeq;
+    await t.command('replace m3', { user: 'UALICE' });
+    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
+    for (const step of [1, 2]) {
+      const g = await waitForGate(t.slack, plan.ts!, step);
+      await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
+    }
+    const failed = await waitForRunStatus(t.slack, plan.ts!, 'FAILED', 60_000);
+    expect(failed).toContain(`root@127.0.44.3:${port}: no SSH handshake within 5000 ms`);
+    expect(threadOf(t.slack, plan.ts!).join('\n')).toContain('Not done: 3. Stop etcd on m3');
   });
 });
