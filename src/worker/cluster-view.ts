@@ -13,7 +13,13 @@ export interface ClusterView {
 
 /** Asks every member (each with its deadline) and condenses what they said. */
 export async function viewCluster(cluster: ClusterConfig, pool: EtcdPool, now: () => Date = () => new Date()): Promise<ClusterView> {
-  const report = assessCluster(cluster, await probeCluster(cluster, pool));
+  let report = assessCluster(cluster, await probeCluster(cluster, pool));
+  // Enough voters answer but none knows a leader: an election is running (the leader just died).
+  // A decision taken now would read "no quorum"; look again for up to about two election timeouts.
+  for (let i = 0; i < 6 && electing(report); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    report = assessCluster(cluster, await probeCluster(cluster, pool));
+  }
   const up = report.members.filter((m) => m.status && m.status.leader !== '0' && m.clientURLs.length > 0);
   const leader = up.find((m) => m.isLeader) ?? up[0];
   return {
@@ -34,6 +40,11 @@ export async function viewCluster(cluster: ClusterConfig, pool: EtcdPool, now: (
     },
     healthyEndpoint: leader ? clientUrlOf(cluster, leader) : null,
   };
+}
+
+function electing(r: StatusReport): boolean {
+  const answering = r.members.filter((m) => !m.learner && m.status).length;
+  return r.verdict === 'QUORUM_LOST' && answering >= r.quorum;
 }
 
 /** The configured endpoint for a member (the one the TLS setup expects), else its advertised URL. */

@@ -35,13 +35,30 @@ describe('a worker killed at each step boundary of a replace', () => {
     // The fault: this worker kills itself (SIGKILL) right after the step acts, before recording it.
     const doomed = worker({ MEDIC_FAULT_KILL_AFTER: kind });
     let rescuer: MainProcess | null = null;
+    let ending = false;
     void doomed.exit.then(() => {
-      rescuer = worker();
+      if (!ending) rescuer = worker();
     });
 
+    try {
+      await replaceThroughCrash(kind, doomed, () => rescuer);
+    } finally {
+      // Whatever happened, no worker of this round may take part in the next one.
+      ending = true;
+      for (const w of [doomed, rescuer as MainProcess | null]) if (w && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+      await Promise.all([doomed.exit, (rescuer as MainProcess | null)?.exit]);
+    }
+  });
+
+  async function replaceThroughCrash(kind: StepKind, doomed: MainProcess, rescuerOf: () => MainProcess | null): Promise<void> {
     const since = t.slack.lastSeq;
     await t.command('replace m3', { user: 'UALICE' });
-    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
+    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since).catch((e) => {
+      console.log('DEBUG records', JSON.stringify(t.slack.records).slice(0, 2000));
+      for (const w of workers) console.log('DEBUG worker', w.child.pid, w.child.exitCode, w.child.signalCode, w.out.join('').slice(-3000));
+      console.log('DEBUG logs', t.logs.join('').slice(-3000));
+      throw e;
+    });
     const ts = plan.ts!;
 
     // Approve each gate as it appears, until the run ends.
@@ -65,7 +82,7 @@ describe('a worker killed at each step boundary of a replace', () => {
     const thread = threadOf(t.slack, ts).join('\n');
     expect(message.split('\n')[0]).toBe('Replace m3 in lab: DONE');
     expect((await doomed.exit).signal).toBe('SIGKILL');
-    expect(rescuer).not.toBeNull();
+    expect(rescuerOf()).not.toBeNull();
     const index = STEPS.indexOf(kind) + 1;
     expect(thread).toContain(`Step ${index} (`);
     expect(thread).toMatch(new RegExp(`Step ${index} \\([^)]*\\) was interrupted; resuming`));
@@ -81,10 +98,5 @@ describe('a worker killed at each step boundary of a replace', () => {
     expect(members).toHaveLength(3);
     const { stdout } = await t.lab.etcdctl(['get', '/crash/', '--prefix', '--keys-only', '--consistency=s'], [t.lab.host('m3').clientUrl]);
     expect(stdout.split('\n').filter(Boolean)).toHaveLength(10);
-
-    // Both workers leave before the next round.
-    const r = rescuer as MainProcess | null;
-    r?.child.kill('SIGTERM');
-    await r?.exit;
-  });
+  }
 });

@@ -1,9 +1,9 @@
 import type { Inventory } from '../../config/schema.js';
 import type { EtcdPool } from '../../etcd/pool.js';
-import { probeCluster } from '../../etcd/probe.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderStatus } from '../../render/status-message.js';
-import { assessCluster, type StatusReport } from '../../status/assess.js';
+import type { StatusReport } from '../../status/assess.js';
+import { viewCluster } from '../cluster-view.js';
 import type { SlackPoster } from '../../slack/poster.js';
 
 export interface StatusDeps {
@@ -20,8 +20,8 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
     await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
-  const probe = await probeCluster(cluster, deps.pool);
-  const report = assessCluster(cluster, probe);
+  // Through viewCluster: an election in progress is waited out instead of reported as a lost quorum.
+  const { report } = await viewCluster(cluster, deps.pool);
   await deps.slack.post(env, renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
   return report;
 }
