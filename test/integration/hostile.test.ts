@@ -6,7 +6,7 @@ import { connectRedis } from '../../src/queue/redis.js';
 import { freePort } from '../../src/lab/redis.js';
 import { ackText, blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { answerAt, latest, replaceWithApprovals, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
 const WRONG_KEY = 'SHA256:' + 'Q'.repeat(43);
@@ -84,22 +84,15 @@ describe('an SSH host key that changed', () => {
   });
 
   it('stops the run at the first SSH step with a clear error, and nothing is executed on that host', async () => {
-    await t.lab.corruptMember('m3');
-    const since = t.slack.lastSeq;
-    await t.command('replace m3', { user: 'UALICE' });
-    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
-    for (const step of [1, 2]) {
-      const g = await waitForGate(t.slack, plan.ts!, step);
-      await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
-    }
-    const failed = await waitForRunStatus(t.slack, plan.ts!, 'FAILED');
+    const ts = await replaceWithApprovals(t, 'm3', { requester: 'UALICE', approver: 'UBOB' });
+    const failed = await waitForRunStatus(t.slack, ts, 'FAILED');
     const real = t.lab.host('m3').ssh.fingerprint;
     expect(failed).toContain(`host key of root@127.0.42.3:2222 is ${real}, but the inventory pins ${WRONG_KEY}; refusing to connect`);
-    expect(threadOf(t.slack, plan.ts!).join('\n')).toContain('Done: 1. Take and verify a snapshot; 2. Remove m3 from the member list. Not done: 3. Stop etcd on m3');
+    expect(threadOf(t.slack, ts).join('\n')).toContain('Done: 1. Take and verify a snapshot; 2. Remove m3 from the member list. Not done: 3. Stop etcd on m3');
     // Nothing ran on m3: its manifest and its data dir are where they were.
     expect(existsSync(join(t.lab.host('m3').manifestsDir, 'etcd.yaml'))).toBe(true);
     expect(existsSync(t.lab.host('m3').dataDir)).toBe(true);
-    expect(textOf(latest(t.slack, plan.ts!))).toContain(':x: *3. Stop etcd on m3');
+    expect(textOf(latest(t.slack, ts))).toContain(':x: *3. Stop etcd on m3');
   });
 });
 
@@ -125,16 +118,9 @@ describe('an SSH host that does not answer', () => {
   });
 
   it('fails the SSH step within its timeout with a clear message', async () => {
-    await t.lab.corruptMember('m3');
-    const since = t.slack.lastSeq;
-    await t.command('replace m3', { user: 'UALICE' });
-    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
-    for (const step of [1, 2]) {
-      const g = await waitForGate(t.slack, plan.ts!, step);
-      await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
-    }
-    const failed = await waitForRunStatus(t.slack, plan.ts!, 'FAILED', 60_000);
+    const ts = await replaceWithApprovals(t, 'm3', { requester: 'UALICE', approver: 'UBOB' });
+    const failed = await waitForRunStatus(t.slack, ts, 'FAILED', 60_000);
     expect(failed).toContain(`root@127.0.44.3:${port}: no SSH handshake within 5000 ms`);
-    expect(threadOf(t.slack, plan.ts!).join('\n')).toContain('Not done: 3. Stop etcd on m3');
+    expect(threadOf(t.slack, ts).join('\n')).toContain('Not done: 3. Stop etcd on m3');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInventory } from '../../src/config/load.js';
+import { threeMasters } from '../support/fixtures.js';
 import { decideClick } from '../../src/approvals/decide.js';
 import { decodeClick, encodeClick, renderRun } from '../../src/render/run-message.js';
 import { blockLimitViolations } from '../../src/render/block-limits.js';
@@ -9,19 +9,7 @@ import { planReplace } from '../../src/runbook/replace-plan.js';
 import type { ObservedState, Run } from '../../src/runbook/types.js';
 import type { MemberRow, StatusReport } from '../../src/status/assess.js';
 
-const FP = 'SHA256:' + 'A'.repeat(43);
-const inventory = parseInventory(
-  `workspace: { roles: { approve: [UBOB, SONCALL], destroy: [UALICE] } }
-backups: { dir: /backups }
-clusters:
-  - name: prod
-    etcd: { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] }
-    members:
-${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i}, ssh: { user: core, keyFile: /k, hostKeyFingerprint: ${FP} } }`).join('\n')}
-`,
-  't.yaml',
-);
-const cluster = inventory.clusters[0]!;
+const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB, SONCALL], destroy: [UALICE] } }');
 
 function row(i: number, up: boolean, over: Partial<MemberRow> = {}): MemberRow {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInventory } from '../../src/config/load.js';
+import { threeMasters } from '../support/fixtures.js';
 import type { BackupFacts } from '../../src/backup/store.js';
 import { adaptManifest } from '../../src/worker/steps/host-steps.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
@@ -7,19 +7,7 @@ import { planRestore } from '../../src/runbook/restore-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
 import type { MemberRow, StatusReport } from '../../src/status/assess.js';
 
-const FP = 'SHA256:' + 'A'.repeat(43);
-const inventory = parseInventory(
-  `workspace: { roles: { approve: [UBOB] } }
-backups: { dir: /backups }
-clusters:
-  - name: prod
-    etcd: { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] }
-    members:
-${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i}, ssh: { user: core, keyFile: /k, hostKeyFingerprint: ${FP} } }`).join('\n')}
-`,
-  't.yaml',
-);
-const cluster = inventory.clusters[0]!;
+const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB] } }');
 const now = new Date('2026-11-23T03:00:00Z');
 const state: ObservedState = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: now.toISOString() };
 
