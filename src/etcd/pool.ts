@@ -44,6 +44,8 @@ export function openEndpoint(cluster: ClusterConfig, endpoint: string, deadlineM
           privateKey: readFileSync(tls.key),
         }
       : undefined,
+    // A 64 KB HTTP/2 window (grpc-js's default) makes a snapshot stream wait on round trips.
+    grpcOptions: { 'grpc-node.flow_control_window': 16 * 1024 * 1024 },
     // No retry policy: a failure is reported as it is, for this endpoint only.
     faultHandling: { host: () => noop, global: noop },
     // Streams (snapshots) have no deadline; every unary call does.
