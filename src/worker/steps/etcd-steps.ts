@@ -3,6 +3,7 @@ import type { ClusterConfig } from '../../config/schema.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { retryWhile } from '../../runbook/retry.js';
+import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
@@ -16,20 +17,19 @@ export interface EtcdStepContext {
   log: Logger;
 }
 
-const str = (s: StepSpec, k: string) => String(s.params[k]);
 
 export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy: string): Promise<StepResult> {
-  const id = str(step, 'backupId');
+  const id = param(step, 'backupId');
   const existing = await ctx.store.get(ctx.cluster.name, id);
   if (existing) return { skipped: true, summary: `backup ${id} was already taken: ${existing.bytes} bytes, revision ${existing.revision}, verified` };
-  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: str(step, 'from'), keep: ctx.keep });
+  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep });
   return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} db keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
 const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
 
 export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
-  const idHex = str(step, 'idHex');
+  const idHex = param(step, 'idHex');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const target = view.report.members.find((m) => m.idHex === idHex);
   if (!target) return { skipped: true, summary: `member ${idHex} is no longer in the member list: already removed, nothing done` };
@@ -55,13 +55,13 @@ export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promis
   );
   if (!res) return { skipped: true, summary: `member ${idHex} left the member list while retrying: nothing more done` };
   return {
-    summary: `removed ${str(step, 'name')} (${idHex}); ${res.members.length} members remain`,
+    summary: `removed ${param(step, 'name')} (${idHex}); ${res.members.length} members remain`,
     output: res.members.map((m) => `${hexId(m.ID)}, ${m.name || '(unstarted)'}, ${m.peerURLs.join(',')}${m.isLearner ? ', learner' : ''}`).join('\n'),
   };
 }
 
 export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
-  const peerUrl = str(step, 'peerUrl');
+  const peerUrl = param(step, 'peerUrl');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const existing = view.report.members.find((m) => m.peerURLs.includes(peerUrl));
   if (existing) {
@@ -76,12 +76,12 @@ export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Pr
     onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member add retried'),
   });
   const id = hexId(res.member.ID);
-  const initial = res.members.map((m) => `${m.name || str(step, 'name')}=${m.peerURLs[0]}`).join(',');
-  return { summary: `added ${str(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${str(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
+  const initial = res.members.map((m) => `${m.name || param(step, 'name')}=${m.peerURLs[0]}`).join(',');
+  return { summary: `added ${param(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${param(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
 }
 
 export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
-  const peerUrl = str(step, 'peerUrl');
+  const peerUrl = param(step, 'peerUrl');
   const deadline = Date.now() + 180_000;
   let last = 'not yet seen';
   while (Date.now() < deadline) {
@@ -100,11 +100,11 @@ export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec): Promis
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${str(step, 'name')} did not catch up within 180 s (last: ${last})`);
+  throw new Error(`${param(step, 'name')} did not catch up within 180 s (last: ${last})`);
 }
 
 export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
-  const peerUrl = str(step, 'peerUrl');
+  const peerUrl = param(step, 'peerUrl');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
   if (!m) throw new Error(`no member with peer URL ${peerUrl} to promote`);

@@ -1,6 +1,7 @@
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig } from '../../config/schema.js';
 import type { StepResult } from '../../runbook/engine.js';
+import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
@@ -10,7 +11,6 @@ export interface HostStepContext {
   target(memberName: string): SshTarget;
 }
 
-const str = (s: StepSpec, k: string) => String(s.params[k]);
 
 /** Runs a bash script remotely; every value in it was quoted by `sh`. Non-zero exit is an error with the output. */
 export async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number } = {}) {
@@ -27,7 +27,7 @@ export async function runScript(target: SshTarget, script: string, opts: { input
  * first, so a retry never moves a second directory aside.
  */
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec): Promise<StepResult> {
-  const p = (k: string) => str(step, k);
+  const p = (k: string) => param(step, k);
   const script = moveAsideScript({ manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost'), waitSeconds: 60 });
   const out = await runScript(ctx.target(step.host!), script, { timeoutMs: 90_000 });
   const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
@@ -83,7 +83,7 @@ export function adaptManifest(text: string, from: { ip: string; dataDir: string;
  * member joining an existing cluster needs; the kubelet then starts etcd.
  */
 export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveInitialCluster: string): Promise<StepResult> {
-  const p = (k: string) => str(step, k);
+  const p = (k: string) => param(step, k);
   if (liveInitialCluster !== p('initialCluster')) {
     throw new Error(`the member list changed since planning: it now gives --initial-cluster=${liveInitialCluster}, the plan said ${p('initialCluster')}`);
   }

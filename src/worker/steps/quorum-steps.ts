@@ -5,6 +5,7 @@ import { reverifyBackup } from '../../backup/take.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
+import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
@@ -17,7 +18,6 @@ export interface QuorumStepContext {
   target(memberName: string): SshTarget;
 }
 
-const str = (s: StepSpec, k: string) => String(s.params[k]);
 
 interface Place {
   name: string;
@@ -36,8 +36,8 @@ interface Place {
  * confirmed down (unreachable over SSH) are left alone and named.
  */
 export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
-  const places = JSON.parse(str(step, 'hosts')) as Place[];
-  const unconfirmed = JSON.parse(str(step, 'unconfirmed')) as string[];
+  const places = JSON.parse(param(step, 'hosts')) as Place[];
+  const unconfirmed = JSON.parse(param(step, 'unconfirmed')) as string[];
   const lines: string[] = [];
   for (const p of places) {
     if (unconfirmed.includes(p.name)) {
@@ -110,7 +110,7 @@ async function termOf(ctx: QuorumStepContext, endpoint: string): Promise<number>
  * the manifest back.
  */
 export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
-  const p = (k: string) => str(step, k);
+  const p = (k: string) => param(step, k);
   const target = ctx.target(p('name'));
   const endpoint = p('endpoint');
   const out: string[] = [];
@@ -152,8 +152,8 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec): P
 }
 
 export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
-  const facts = await ctx.store.get(ctx.cluster.name, str(step, 'backupId'));
-  if (!facts) throw new Error(`backup ${str(step, 'backupId')} is not in the store`);
+  const facts = await ctx.store.get(ctx.cluster.name, param(step, 'backupId'));
+  if (!facts) throw new Error(`backup ${param(step, 'backupId')} is not in the store`);
   await reverifyBackup(ctx.store, facts);
   return { summary: `backup ${facts.id} verified: ${facts.bytes} bytes, revision ${facts.revision}, sha256 ${facts.sha256.slice(0, 16)}… as recorded` };
 }
@@ -165,7 +165,7 @@ export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Prom
  * initial cluster.
  */
 export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
-  const p = (k: string) => str(step, k);
+  const p = (k: string) => param(step, k);
   const target = ctx.target(p('name'));
   const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
   if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
@@ -217,7 +217,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
 }
 
 function place(step: StepSpec) {
-  const p = (k: string) => str(step, k);
+  const p = (k: string) => param(step, k);
   return { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
 }
 
@@ -226,8 +226,8 @@ function place(step: StepSpec) {
  * moving their manifests aside and back, so nothing writes to etcd mid-restore.
  */
 export async function apiservers(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
-  const hosts = JSON.parse(str(step, 'hosts')) as { name: string; manifest: string; aside: string; asideDir: string }[];
-  const start = str(step, 'action') === 'start';
+  const hosts = JSON.parse(param(step, 'hosts')) as { name: string; manifest: string; aside: string; asideDir: string }[];
+  const start = param(step, 'action') === 'start';
   const lines: string[] = [];
   for (const h of hosts) {
     const script = start
