@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { threeMasters } from '../support/fixtures.js';
+import { memberRow, threeMasters } from '../support/fixtures.js';
 import { decideClick } from '../../src/approvals/decide.js';
 import { decodeClick, encodeClick, renderRun } from '../../src/render/run-message.js';
 import { blockLimitViolations } from '../../src/render/block-limits.js';
@@ -11,24 +11,9 @@ import type { MemberRow, StatusReport } from '../../src/status/assess.js';
 
 const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB, SONCALL], destroy: [UALICE] } }');
 
-function row(i: number, up: boolean, over: Partial<MemberRow> = {}): MemberRow {
-  return {
-    name: `m${i}`,
-    idHex: `a${i}`,
-    peerURLs: [`https://10.0.0.${i}:2380`],
-    clientURLs: [`https://10.0.0.${i}:2379`],
-    started: true,
-    learner: false,
-    reachable: up,
-    error: up ? null : { kind: 'refused', message: 'connection refused' },
-    isLeader: i === 1,
-    status: up
-      ? { memberId: String(i), clusterId: '1', revision: 50, version: '3.4.23', dbSize: 1, dbSizeInUse: 1, leader: '161', raftIndex: 100, raftTerm: 2, raftAppliedIndex: 100, isLearner: false, errors: [] }
-      : null,
-    alarms: [],
-    ...over,
-  };
-}
+// Member 1 leads; the others answer with the same figures, or refuse connections.
+const row = (i: number, up: boolean, over: Partial<MemberRow> = {}): MemberRow =>
+  memberRow(i, up ? { raftIndex: 100, revision: 50, leader: '161' } : null, { isLeader: i === 1, ...over });
 function report(members: MemberRow[], verdict: StatusReport['verdict'] = 'DEGRADED'): StatusReport {
   return { cluster: 'prod', at: new Date(), tookMs: 1, verdict, summary: '', next: '', voters: members.length, quorum: 2, healthyVoters: 2, tolerance: 0, clusterIdHex: '1', leaderHex: 'a1', members, warnings: [] };
 }

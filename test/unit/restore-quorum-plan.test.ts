@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { threeMasters } from '../support/fixtures.js';
+import { memberRow, threeMasters } from '../support/fixtures.js';
 import type { BackupFacts } from '../../src/backup/store.js';
 import { adaptManifest } from '../../src/worker/steps/host-steps.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
@@ -11,23 +11,9 @@ const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB] } }');
 const now = new Date('2026-11-23T03:00:00Z');
 const state: ObservedState = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: now.toISOString() };
 
-function row(i: number, status: { raftIndex: number; applied?: number; revision: number } | null): MemberRow {
-  return {
-    name: `m${i}`,
-    idHex: `a${i}`,
-    peerURLs: [`https://10.0.0.${i}:2380`],
-    clientURLs: [`https://10.0.0.${i}:2379`],
-    started: true,
-    learner: false,
-    reachable: !!status,
-    error: status ? null : { kind: 'refused', message: 'connection refused' },
-    isLeader: false,
-    status: status
-      ? { memberId: String(i), clusterId: '1', revision: status.revision, version: '3.4.23', dbSize: 1, dbSizeInUse: 1, leader: '0', raftIndex: status.raftIndex, raftTerm: 2, raftAppliedIndex: status.applied ?? status.raftIndex, isLearner: false, errors: ['etcdserver: no leader'] }
-      : null,
-    alarms: [],
-  };
-}
+// Survivors of a lost quorum: they answer, but know no leader.
+const row = (i: number, status: { raftIndex: number; applied?: number; revision: number } | null): MemberRow =>
+  memberRow(i, status && { ...status, leader: '0', errors: ['etcdserver: no leader'] });
 const lost = (members: MemberRow[]): StatusReport => ({ cluster: 'prod', at: now, tookMs: 1, verdict: 'QUORUM_LOST', summary: '', next: '', voters: 3, quorum: 2, healthyVoters: 0, tolerance: 0, clusterIdHex: '1', leaderHex: null, members, warnings: [] });
 const down = (name: string, over: Partial<Extract<HostView, { reachable: true }>> = {}): HostView => ({ name, reachable: true, listening: false, hasManifest: false, hasData: false, offlineRevision: null, ...over });
 const req = (over: Partial<Parameters<typeof planRestoreQuorum>[5]> = {}) => ({ runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC', ...over });
