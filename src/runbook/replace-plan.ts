@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
+import { afterRemoval, findMember, hostOfUrl } from '../status/members.js';
 import { backupId } from '../backup/store.js';
 import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
@@ -15,7 +16,6 @@ export interface ReplaceRequest {
 
 export type PlanOutcome = { ok: true; run: Run } | { ok: false; reason: string };
 
-const hostOf = (u: string) => u.replace(/^https?:\/\//, '').replace(/:\d+$/, '');
 
 /**
  * The "replace a failed member" procedure of the vendor runbooks as data: pure,
@@ -34,7 +34,7 @@ export function planReplace(
     return { ok: false, reason: `the cluster has no quorum (${report.healthyVoters} of ${report.voters} voters up). A replace needs a working quorum; use \`/etcd restore-quorum ${cluster.name}\` first.` };
   }
   const ref = req.target.toLowerCase();
-  const live = report.members.find((m) => m.name === ref) ?? report.members.find((m) => m.idHex === ref) ?? report.members.find((m) => [...m.peerURLs, ...m.clientURLs].some((u) => hostOf(u) === ref));
+  const live = findMember(report.members, ref);
   const conf = cluster.members.find((m) => m.name === (live?.name ?? ref) || m.host === ref);
   const known = report.members.map((m) => `${m.name} (${m.idHex})`).join(', ');
   if (!live && !conf) return { ok: false, reason: `no member "${req.target}" in ${cluster.name}. Members: ${known}. Name one by name, hex ID or host.` };
@@ -45,17 +45,15 @@ export function planReplace(
   const peerUrl = live?.peerURLs[0] ?? `https://${conf.host}:2380`;
   const voters = report.members.filter((m) => !m.learner);
   const healthyOthers = voters.filter((m) => m !== live && m.reachable && m.status && m.status.leader !== '0');
-  if (live && !live.learner) {
-    if (voters.length <= 2) {
-      return { ok: false, reason: `${cluster.name} has ${voters.length} voting members; removing one from a cluster of two or fewer loses it. Add a member first.` };
+  const removal = live ? afterRemoval(report.members, live) : null;
+  if (live && removal && !removal.ok) {
+    if (removal.voters <= 2) {
+      return { ok: false, reason: `${cluster.name} has ${removal.voters} voting members; removing one from a cluster of two or fewer loses it. Add a member first.` };
     }
-    const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
-    if (healthyOthers.length < quorumAfter) {
-      return {
-        ok: false,
-        reason: `removing ${live.name} would leave ${healthyOthers.length} healthy voters of ${voters.length - 1}, below the quorum of ${quorumAfter}. Bring another member back first, or use \`/etcd restore-quorum\` if the majority is gone.`,
-      };
-    }
+    return {
+      ok: false,
+      reason: `removing ${live.name} would leave ${removal.healthyLeft} healthy voters of ${removal.voters - 1}, below the quorum of ${removal.quorumAfter}. Bring another member back first, or use \`/etcd restore-quorum\` if the majority is gone.`,
+    };
   }
   if (live?.reachable && live.started && !req.force) {
     return {
@@ -101,7 +99,7 @@ export function planReplace(
       destructive: true,
       host: conf.name,
       operation: `on ${ssh}: mv ${manifest} ${manifestAside}; wait until nothing listens on ${conf.host}:2379; mv ${paths.dataDir} ${dataAside}`,
-      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOf(live?.clientURLs[0] ?? `https://${conf.host}:2379`) },
+      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`) },
     },
     {
       kind: 'member-add-learner',

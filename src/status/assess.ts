@@ -1,6 +1,7 @@
 import type { ClusterConfig } from '../config/schema.js';
 import { hexId, type EndpointErrorKind } from '../etcd/pool.js';
 import type { ClusterProbe, EndpointProbe, EndpointStatus, ProbedMember } from '../etcd/probe.js';
+import { hostOfUrl as hostOf } from './members.js';
 
 export type Verdict = 'HEALTHY' | 'DEGRADED' | 'QUORUM_LOST' | 'UNREACHABLE';
 
@@ -36,7 +37,6 @@ export interface StatusReport {
   warnings: string[];
 }
 
-const hostOf = (url: string) => url.replace(/^https?:\/\//, '').replace(/:\d+$/, '');
 
 /** Pure: turns what the members said into a verdict, rows and warnings. */
 export function assessCluster(cluster: ClusterConfig, probe: ClusterProbe): StatusReport {

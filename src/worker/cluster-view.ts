@@ -51,13 +51,3 @@ function electing(r: StatusReport): boolean {
 export function clientUrlOf(cluster: ClusterConfig, m: Pick<MemberRow, 'clientURLs'>): string {
   return m.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? m.clientURLs[0]!;
 }
-
-/** Finds a member by name, hex ID (as etcdctl prints it) or host address. */
-export function findMember<T extends { name: string; idHex: string | null; peerURLs: string[]; clientURLs?: string[] }>(members: T[], ref: string): T | undefined {
-  const hostOf = (u: string) => u.replace(/^https?:\/\//, '').replace(/:\d+$/, '');
-  return (
-    members.find((m) => m.name === ref) ??
-    members.find((m) => m.idHex === ref.toLowerCase()) ??
-    members.find((m) => [...m.peerURLs, ...(m.clientURLs ?? [])].some((u) => hostOf(u) === ref))
-  );
-}

@@ -7,6 +7,7 @@ import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
+import { afterRemoval } from '../../status/members.js';
 import type { Logger } from '../../log.js';
 
 export interface EtcdStepContext {
@@ -34,20 +35,20 @@ export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promis
   const target = view.report.members.find((m) => m.idHex === idHex);
   if (!target) return { skipped: true, summary: `member ${idHex} is no longer in the member list: already removed, nothing done` };
   // Re-check the quorum rule against the live state, not the plan's.
-  const voters = view.report.members.filter((m) => !m.learner);
-  const healthyOthers = voters.filter((m) => m !== target && m.reachable && m.status && m.status.leader !== '0');
-  const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
-  if (!target.learner && (voters.length <= 2 || healthyOthers.length < quorumAfter)) {
-    throw new Error(`refusing to remove ${idHex}: ${healthyOthers.length} healthy voters would remain of ${voters.length - 1}, quorum needs ${quorumAfter}`);
+  const removal = afterRemoval(view.report.members, target);
+  if (!removal.ok) {
+    throw new Error(`refusing to remove ${idHex}: ${removal.healthyLeft} healthy voters would remain of ${removal.voters - 1}, quorum needs ${removal.quorumAfter}`);
   }
   if (!view.healthyEndpoint) throw new Error('no healthy member to send member remove to');
   const endpoint = view.healthyEndpoint;
   // etcd refuses to remove a voter while its peers have been connected for only a few seconds
-  // ("unhealthy cluster"): retry, bounded. A retry after a success finds the member gone below.
+  // ("unhealthy cluster"): retry, bounded. A retry (not the first try: the view above is fresh)
+  // looks again first, since the remove may have gone through before its answer was lost.
+  let first = true;
   const res = await retryWhile(
     async () => {
-      const again = await viewCluster(ctx.cluster, ctx.pool);
-      if (!again.report.members.some((m) => m.idHex === idHex)) return null;
+      if (!first && !(await viewCluster(ctx.cluster, ctx.pool)).report.members.some((m) => m.idHex === idHex)) return null;
+      first = false;
       return ctx.pool.client(ctx.cluster, endpoint).cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() });
     },
     unhealthy,
