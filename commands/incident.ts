@@ -1,4 +1,5 @@
 import { UsageError } from '../src/errors.js';
+import { escapeMrkdwn } from '../src/render/escape.js';
 import type { Command } from './types.js';
 import { atMost } from './args.js';
 
@@ -6,7 +7,7 @@ const usage = '/etcd incident start <title> | /etcd incident close';
 
 /** Free text typed by a person: kept short, and unable to ping the channel or forge a mention. */
 export function plainText(words: string[], max: number): string {
-  return words.join(' ').slice(0, max).replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
+  return escapeMrkdwn(words.join(' ').slice(0, max));
 }
 
 export const incident: Command = {

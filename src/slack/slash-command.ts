@@ -4,6 +4,7 @@ import { MedicError, UnknownClusterError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
 import { newRequestId } from '../queue/queue.js';
+import { escapeMrkdwn } from '../render/escape.js';
 import { authorize, type GroupMembers } from './authorize.js';
 
 export interface SlashInput {
@@ -93,5 +94,5 @@ export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Pr
 
 /** User text echoed back is kept short and cannot ping channels or users. */
 export function sanitize(s: string): string {
-  return s.slice(0, 200).replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
+  return escapeMrkdwn(s.slice(0, 200));
 }
