@@ -6,11 +6,8 @@ export enum ErrorCode {
   Config = 'config',
   Usage = 'usage',
   UnknownCluster = 'unknown_cluster',
-  NotAllowed = 'not_allowed',
-  EtcdUnreachable = 'etcd_unreachable',
   HostKeyMismatch = 'host_key_mismatch',
   SshFailed = 'ssh_failed',
-  SlackApi = 'slack_api',
 }
 
 export class MedicError extends Error {
@@ -45,12 +42,6 @@ export class UnknownClusterError extends MedicError {
     readonly known: string[],
   ) {
     super(ErrorCode.UnknownCluster, `unknown cluster "${cluster}"; known clusters: ${known.join(', ')}`);
-  }
-}
-
-export class NotAllowedError extends MedicError {
-  constructor(message: string) {
-    super(ErrorCode.NotAllowed, message);
   }
 }
 

@@ -10,8 +10,6 @@ export type JobRequest =
   | { name: 'list-backups'; data: { cluster: string } }
   | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } };
 
-export type JobName = JobRequest['name'];
-
 /** What travels on the queue: the request plus who asked, where to answer. */
 export interface JobEnvelope {
   request: JobRequest;
