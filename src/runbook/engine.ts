@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { describeChange, gateHash, membershipFingerprint } from './hash.js';
-import type { RunStore } from './store.js';
+import { describeChange, membershipFingerprint } from './hash.js';
+import type { LeaseGuard, RunLease, RunStore } from './store.js';
 import { TERMINAL, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
 
 export interface StepResult {
@@ -39,20 +40,22 @@ export interface EngineDeps {
   killAfter?: StepKind;
 }
 
-const iso = (d: Date) => d.toISOString();
-
 /**
  * Moves a run forward by one step. Called for every step job; safe to call
  * twice for the same step, after a crash, or out of order: it reads the run,
  * decides from its stored state, and each executor looks at the world before
- * it acts.
+ * it acts. Every change goes through `transition`; with a `lease` (the worker
+ * always passes one) each write also needs the run lease to still be this
+ * attempt's, so a worker that lost it records nothing and unlocks nothing.
  */
-export async function processStep(runId: string, index: number, deps: EngineDeps): Promise<void> {
+export async function processStep(runId: string, index: number, deps: EngineDeps, lease?: RunLease): Promise<void> {
   const { store, notify } = deps;
+  const guard: LeaseGuard | undefined = lease ? { owner: lease.token } : undefined;
+  const token = lease?.token ?? `local/${randomBytes(4).toString('hex')}`;
   const run = await store.get(runId);
   if (!run || TERMINAL.includes(run.status)) return;
 
-  if (run.stopRequest) return finish(run, run.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected', deps);
+  if (run.stopRequest) return finish(run, deps, guard);
   if (run.current !== index) {
     // A stale or duplicate job. If the run moved on but its next job was lost
     // (a crash between saving and enqueueing), put that job back.
@@ -63,31 +66,30 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   const rec = run.records[index]!;
 
   if (step.destructive) {
-    if (rec.status === 'pending') return openGate(run, index, deps, null);
+    if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     if (rec.status === 'awaiting_approval') return; // waiting for a click
     if (rec.status === 'approved') {
+      // An approval holds only within its window, counted up to the moment the step runs.
+      const lapsed = await store.apply(runId, { kind: 'expire', step: index }, deps.now(), guard);
+      if (lapsed.changed) {
+        return openGate(lapsed.run, index, deps, guard, `The approval of step ${index + 1} by <@${rec.approvedBy}> expired at ${run.gate!.expiresAt}, before the step could run: it is void. Re-checked the cluster; approve again.`);
+      }
       // The approval holds only for the state it was given against.
       const now = await deps.observe(run.cluster);
       if (membershipFingerprint(now) !== membershipFingerprint(run.gate!.state)) {
-        return openGate(run, index, deps, `The cluster changed since the approval (${describeChange(run.gate!.state, now)}): the approval is void. Re-planned against the new state; approve again.`, now);
+        return openGate(run, index, deps, guard, `The cluster changed since the approval (${describeChange(run.gate!.state, now)}): the approval is void. Re-planned against the new state; approve again.`, now);
       }
       await notify.thread(run, `:ballot_box_with_check: Step ${index + 1} approved by <@${rec.approvedBy}> at ${rec.approvedAt} (gate ${run.gate!.hash.slice(0, 12)}); the live cluster matches the approved state. Running.`);
     }
   }
 
-  const started = await store.update(runId, (r) => {
-    if (r.current !== index || TERMINAL.includes(r.status) || r.stopRequest) return null;
-    const x = r.records[index]!;
-    x.attempts = (x.attempts ?? 0) + 1;
-    if (x.status !== 'running') x.startedAt = iso(deps.now());
-    x.status = 'running';
-    r.status = 'running';
-    return r;
-  });
+  const started = await store.apply(runId, { kind: 'start-step', step: index, token }, deps.now(), guard);
   if (!started.changed) {
-    // The run changed under us (a stop request, another job): act on what it is now.
+    // The run changed under us (a stop request, another job, a lapsed approval): act on what it is now.
+    deps.log.info({ run: runId, step: index, reason: started.refused }, 'step not started');
     const latest = await store.get(runId);
-    if (latest?.stopRequest && !TERMINAL.includes(latest.status)) return finish(latest, latest.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected', deps);
+    if (latest?.stopRequest && !TERMINAL.includes(latest.status)) return finish(latest, deps, guard);
+    if (latest && latest.current === index && latest.records[index]?.status === 'approved') await deps.enqueueStep(runId, index, `regate-${latest.gate?.round ?? 0}`);
     return;
   }
   const resumed = rec.status === 'running';
@@ -99,27 +101,17 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   try {
     result = await deps.executors[step.kind](started.run, step, index);
   } catch (err) {
-    return fail(started.run, index, err as Error, deps);
+    return fail(started.run, index, err as Error, deps, token, guard);
   }
   if (deps.killAfter === step.kind && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
     process.kill(process.pid, 'SIGKILL');
   }
 
-  const last = index === run.steps.length - 1;
-  const { run: after } = await store.update(runId, (r) => {
-    const x = r.records[index]!;
-    x.status = result.skipped ? 'skipped' : 'done';
-    x.endedAt = iso(deps.now());
-    x.summary = result.summary;
-    x.output = result.output?.slice(0, 1500);
-    r.current = index + 1;
-    if (last) {
-      r.status = 'done';
-      r.ended = { at: iso(deps.now()), reason: 'every step done' };
-    }
-    return r;
-  });
+  const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped }, deps.now(), guard);
+  if (!done.changed) return lateResult(runId, index, done.refused, deps);
+  const after = done.run;
+  const last = after.status === 'done';
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
   const took = after.records[index]!.startedAt ? ` (${((Date.parse(after.records[index]!.endedAt!) - Date.parse(after.records[index]!.startedAt!)) / 1000).toFixed(1)} s)` : '';
   await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`);
@@ -134,26 +126,14 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await deps.enqueueStep(runId, index + 1);
 }
 
-async function openGate(run: Run, index: number, deps: EngineDeps, why: string | null, observed?: ObservedState): Promise<void> {
+/** A result this attempt may not record (its lease lapsed and another worker took the step over): dropped, said in the log. */
+function lateResult(runId: string, index: number, why: string | undefined, deps: EngineDeps): void {
+  deps.log.warn({ run: runId, step: index, reason: why }, 'step result not recorded: this worker no longer owns the step');
+}
+
+async function openGate(run: Run, index: number, deps: EngineDeps, guard: LeaseGuard | undefined, why: string | null, observed?: ObservedState): Promise<void> {
   const state = observed ?? (await deps.observe(run.cluster));
-  const now = deps.now();
-  const { run: gated, changed } = await deps.store.update(run.runId, (r) => {
-    if (r.current !== index || TERMINAL.includes(r.status) || r.stopRequest) return null;
-    const round = (r.gate?.step === index ? r.gate.round : 0) + 1;
-    r.gate = {
-      step: index,
-      hash: gateHash(r, index, state, round),
-      state,
-      openedAt: iso(now),
-      expiresAt: iso(new Date(now.getTime() + deps.approvalTtlMs)),
-      round,
-    };
-    r.records[index]!.status = 'awaiting_approval';
-    delete r.records[index]!.approvedBy;
-    delete r.records[index]!.approvedAt;
-    r.status = 'awaiting_approval';
-    return r;
-  });
+  const { run: gated, changed } = await deps.store.apply(run.runId, { kind: 'open-gate', step: index, state, ttlMs: deps.approvalTtlMs }, deps.now(), guard);
   if (!changed) return;
   const step = gated.steps[index]!;
   await deps.notify.thread(
@@ -163,39 +143,22 @@ async function openGate(run: Run, index: number, deps: EngineDeps, why: string |
   await deps.notify.planChanged(gated);
 }
 
-async function fail(run: Run, index: number, err: Error, deps: EngineDeps): Promise<void> {
-  const { run: failed } = await deps.store.update(run.runId, (r) => {
-    const x = r.records[index]!;
-    x.status = 'failed';
-    x.endedAt = iso(deps.now());
-    x.error = err.message.slice(0, 1500);
-    r.status = 'failed';
-    r.ended = { at: iso(deps.now()), reason: `step ${index + 1} failed: ${err.message.slice(0, 300)}` };
-    markNotRun(r);
-    return r;
-  });
+async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const res = await deps.store.apply(run.runId, { kind: 'fail-step', step: index, token, error: err.message }, deps.now(), guard);
+  if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
+  const failed = res.run;
   deps.log.error({ run: run.runId, step: index, err: err.message }, 'step failed');
   await deps.store.unlockCluster(failed.cluster, failed.runId);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
   await deps.notify.planChanged(failed);
 }
 
-async function finish(run: Run, status: 'cancelled' | 'rejected', deps: EngineDeps): Promise<void> {
-  const { run: ended, changed } = await deps.store.update(run.runId, (r) => {
-    if (TERMINAL.includes(r.status)) return null;
-    r.status = status;
-    r.ended = { at: iso(deps.now()), reason: `${status} by <@${r.stopRequest?.by}>` };
-    markNotRun(r);
-    return r;
-  });
+async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
+  const { run: ended, changed } = await deps.store.apply(run.runId, { kind: 'end-stopped' }, deps.now(), guard);
   if (!changed) return;
   await deps.store.unlockCluster(ended.cluster, ended.runId);
-  await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
+  await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
   await deps.notify.planChanged(ended);
-}
-
-function markNotRun(r: Run): void {
-  for (const x of r.records) if (['pending', 'awaiting_approval', 'approved'].includes(x.status)) x.status = 'not_run';
 }
 
 /** Exactly what was done and what was not, for a run that stopped early. */

@@ -93,6 +93,8 @@ export interface Run {
   force: boolean;
   requestedBy: string;
   channelId: string;
+  /** The incident this run belongs to, fixed at the start: every entry of the run goes to its timeline, even after it is closed. */
+  incidentId?: string;
   messageTs?: string;
   createdAt: string;
   status: RunStatus;
@@ -105,6 +107,11 @@ export interface Run {
   /** Who may approve, as shown in the plan. */
   approvers: string[];
   gate?: Gate;
+  /**
+   * Who executes the current step: the token of the run lease taken for this attempt.
+   * Only the holder of this token may record the step's result (see transition.ts, store.ts).
+   */
+  attempt?: { step: number; token: string; at: string };
   /** Set by a click or `/etcd cancel`; the worker ends the run at the next step boundary. */
   stopRequest?: { kind: 'cancel' | 'reject'; by: string; at: string };
   ended?: { at: string; reason: string };
