@@ -49,11 +49,15 @@ export async function decideClick(
     return d.ok ? d : { ok: false, reason: `only approvers or <@${run.requestedBy}> may reject: ${d.reason}` };
   }
 
-  if (now.getTime() > Date.parse(run.gate.expiresAt)) {
-    return { ok: false, reason: `the approval window closed at ${run.gate.expiresAt}; the bot re-checks the cluster and asks again`, reopen: true };
-  }
+  // Who may approve is checked before the window: a click by someone who could not
+  // approve anyway must not make the bot re-plan and ask again.
   if (who.userId === run.requestedBy) {
     return { ok: false, reason: 'you asked for this run; a destructive step needs a second person to approve it' };
   }
-  return authorize(workspace, 'approve', who.userId, who.channelId, groupMembers);
+  const d = await authorize(workspace, 'approve', who.userId, who.channelId, groupMembers);
+  if (!d.ok) return d;
+  if (now.getTime() > Date.parse(run.gate.expiresAt)) {
+    return { ok: false, reason: `the approval window closed at ${run.gate.expiresAt}; the bot re-checks the cluster and asks again`, reopen: true };
+  }
+  return d;
 }

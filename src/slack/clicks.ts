@@ -32,43 +32,31 @@ export async function handleClick(
   const d = await decideClick(run, click, decision, who, deps.workspace, deps.groupMembers, deps.now());
   if (!d.ok) {
     deps.log.warn({ run: click.runId, step: click.step, user: who.userId, decision, reason: d.reason }, 'click refused');
-    await deps.record(who.channelId, { kind: 'denied', actor: who.userId, runId: run?.runId, text: `${decision} of step ${click.step + 1} of \`${click.runId}\` refused: ${d.reason}` });
+    await deps.record(who.channelId, { kind: 'denied', actor: who.userId, runId: run?.runId, incidentId: run?.incidentId, text: `${decision} of step ${click.step + 1} of \`${click.runId}\` refused: ${d.reason}` });
     if (d.reopen) {
-      const { changed } = await deps.store.update(click.runId, (r) => {
-        const rec = r.records[click.step];
-        if (!rec || rec.status !== 'awaiting_approval' || r.gate?.hash !== click.hash) return null;
-        rec.status = 'pending';
-        return r;
-      });
+      const { changed } = await deps.store.apply(click.runId, { kind: 'reopen', step: click.step, hash: click.hash }, deps.now());
       if (changed) await deps.enqueueStep(click.runId, click.step, who, `reopen-${run!.gate!.round}`);
     }
     return `:no_entry: Not ${decision === 'approve' ? 'approved' : 'rejected'}: ${d.reason}.`;
   }
 
-  const at = deps.now().toISOString();
   if (decision === 'reject') {
-    const { changed } = await deps.store.update(click.runId, (r) => (r.stopRequest ? null : { ...r, stopRequest: { kind: 'reject', by: who.userId, at } }));
+    const { changed } = await deps.store.apply(click.runId, { kind: 'stop', how: 'reject', by: who.userId }, deps.now());
     if (!changed) return ':information_source: This run is already stopping.';
     await deps.enqueueStep(click.runId, run!.current, who, 'stop');
     deps.log.info({ run: click.runId, step: click.step, user: who.userId }, 'run rejected');
-    await deps.record(who.channelId, { kind: 'rejection', actor: who.userId, runId: click.runId, text: `rejected step ${click.step + 1} of \`${click.runId}\` (plan ${run!.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
+    await deps.record(who.channelId, { kind: 'rejection', actor: who.userId, runId: click.runId, incidentId: run!.incidentId, text: `rejected step ${click.step + 1} of \`${click.runId}\` (plan ${run!.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
     return `:no_entry_sign: Rejected step ${click.step + 1} of run \`${click.runId}\`: the run stops and nothing more is done.`;
   }
 
-  const { changed, run: after } = await deps.store.update(click.runId, (r) => {
-    const rec = r.records[click.step];
-    if (!rec || rec.status !== 'awaiting_approval' || r.gate?.hash !== click.hash || r.stopRequest) return null;
-    rec.status = 'approved';
-    rec.approvedBy = who.userId;
-    rec.approvedAt = at;
-    return r;
-  });
+  const { changed, run: after, refused } = await deps.store.apply(click.runId, { kind: 'approve', step: click.step, hash: click.hash, by: who.userId }, deps.now());
   if (!changed) {
     const by = after.records[click.step]?.approvedBy;
-    return `:information_source: Step ${click.step + 1} was already approved${by ? ` by <@${by}>` : ''}; it runs once.`;
+    if (by) return `:information_source: Step ${click.step + 1} was already approved by <@${by}>; it runs once.`;
+    return `:no_entry: Not approved: ${refused ?? 'the run changed meanwhile'}.`;
   }
   await deps.enqueueStep(click.runId, click.step, who, `approved-${click.hash.slice(0, 12)}`);
   deps.log.info({ run: click.runId, step: click.step, user: who.userId, gate: click.hash }, 'step approved');
-  await deps.record(who.channelId, { kind: 'approval', actor: who.userId, runId: click.runId, text: `approved step ${click.step + 1} (${after.steps[click.step]!.title}) of \`${click.runId}\` (plan ${after.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
+  await deps.record(who.channelId, { kind: 'approval', actor: who.userId, runId: click.runId, incidentId: after.incidentId, text: `approved step ${click.step + 1} (${after.steps[click.step]!.title}) of \`${click.runId}\` (plan ${after.planHash.slice(0, 12)}, gate ${click.hash.slice(0, 12)})` });
   return `:white_check_mark: Approved step ${click.step + 1} of run \`${click.runId}\` (gate ${click.hash.slice(0, 12)}). It runs once the live cluster is confirmed unchanged.`;
 }
