@@ -29,12 +29,13 @@ export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents:
       }
     },
     async record(run: Run, text: string) {
-      await record(run.channelId, { kind: 'step', actor: 'bot', text, runId: run.runId });
+      await record(run.channelId, { kind: 'step', actor: 'bot', text, runId: run.runId, incidentId: run.incidentId });
     },
     async thread(run: Run, text: string) {
       const latest = (await store.get(run.runId)) ?? run;
-      // Every line of a run's thread is also an entry of the incident's timeline.
-      await record(latest.channelId, { kind: 'step', actor: 'bot', text, runId: latest.runId });
+      // Every line of a run's thread is also an entry of its incident's timeline (the one it
+      // started in, even if the channel's incident was closed since).
+      await record(latest.channelId, { kind: 'step', actor: 'bot', text, runId: latest.runId, incidentId: latest.incidentId });
       try {
         await slack.postTo(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
       } catch (err) {

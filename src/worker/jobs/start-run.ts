@@ -13,23 +13,43 @@ export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string,
   return `refused: ${reason}`;
 }
 
-/** Takes the cluster's lock for a planned run, stores it, posts the plan and queues its first step. */
+/**
+ * Stores a planned run together with its cluster's lock (one atomic write), posts
+ * the plan and queues its first step. If that fails half-way the run is ended
+ * and the lock released, so no lock is left without a run that will release it.
+ */
 export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: string, outcome: PlanOutcome): Promise<string> {
   if (!outcome.ok) return refuse(ctx, env, what, outcome.reason);
-  const run = outcome.run;
-  const taken = await ctx.store.lockCluster(run.cluster, run.runId);
-  if (taken) return refuse(ctx, env, what, `run \`${taken}\` started on ${run.cluster} a moment ago; one membership change at a time.`);
-  await ctx.store.create(run);
-  // The first runbook in a channel without an incident opens one.
-  await openIncident(ctx.incidents, ctx.slack, run.channelId, run.title, run.requestedBy);
-  const record = recorder(ctx.incidents, ctx.log);
-  const steps = run.steps.map((s, i) => `${i + 1}. ${s.title}${s.destructive ? ' (destructive)' : ''}`).join('; ');
-  const members = run.plannedState.members.map((m) => `${m.name || '?'} ${m.idHex} ${m.learner ? 'learner' : 'voter'} ${m.reachable ? 'up' : 'DOWN'}`).join(', ');
-  await record(run.channelId, { kind: 'plan', actor: run.requestedBy, runId: run.runId, text: `Plan \`${run.runId}\` (${run.title}), hash ${run.planHash.slice(0, 12)}: ${steps}` });
-  await record(run.channelId, { kind: 'state', actor: 'bot', runId: run.runId, text: `Planned against: ${members}; leader ${run.plannedState.leaderHex ?? 'none'}, raft index ${run.plannedState.raftIndex}, revision ${run.plannedState.revision}` });
-  await ctx.notifier.planChanged(run);
-  // The thread is the incident's record: it says which path was taken, why, and what it costs.
-  if (run.rationale) await ctx.notifier.thread(run, `:compass: ${run.rationale}`);
-  await ctx.enqueueStep(run.runId, 0);
+  // The first runbook in a channel without an incident opens one; the run keeps its ID
+  // so that its entries go there even if the channel's incident is closed mid-run.
+  const { incident } = await openIncident(ctx.incidents, ctx.slack, env.channelId, outcome.run.title, outcome.run.requestedBy);
+  const run = { ...outcome.run, incidentId: incident.id };
+  const taken = await ctx.store.createLocked(run);
+  if (taken) return refuse(ctx, env, what, `run \`${taken}\` is working on ${run.cluster}; one membership change at a time. \`/etcd cancel ${taken}\` stops it.`);
+  try {
+    const record = recorder(ctx.incidents, ctx.log);
+    const steps = run.steps.map((s, i) => `${i + 1}. ${s.title}${s.destructive ? ' (destructive)' : ''}`).join('; ');
+    const members = run.plannedState.members.map((m) => `${m.name || '?'} ${m.idHex} ${m.learner ? 'learner' : 'voter'} ${m.reachable ? 'up' : 'DOWN'}`).join(', ');
+    await record(run.channelId, { kind: 'plan', actor: run.requestedBy, runId: run.runId, incidentId: run.incidentId, text: `Plan \`${run.runId}\` (${run.title}), hash ${run.planHash.slice(0, 12)}: ${steps}` });
+    await record(run.channelId, { kind: 'state', actor: 'bot', runId: run.runId, incidentId: run.incidentId, text: `Planned against: ${members}; leader ${run.plannedState.leaderHex ?? 'none'}, raft index ${run.plannedState.raftIndex}, revision ${run.plannedState.revision}` });
+    await ctx.notifier.planChanged(run);
+    // The thread is the incident's record: it says which path was taken, why, and what it costs.
+    if (run.rationale) await ctx.notifier.thread(run, `:compass: ${run.rationale}`);
+    await ctx.enqueueStep(run.runId, 0);
+  } catch (err) {
+    await undoStart(ctx, run.runId, run.cluster, (err as Error).message);
+    throw err;
+  }
   return `planned ${run.runId}`;
+}
+
+/** Ends a run that could not be started and frees its lock. If this fails too (Redis gone), the sweeper finishes the job. */
+async function undoStart(ctx: WorkerContext, runId: string, cluster: string, why: string): Promise<void> {
+  try {
+    const { run, changed } = await ctx.store.apply(runId, { kind: 'abandon', reason: `the run could not be started: ${why}` }, new Date());
+    await ctx.store.unlockCluster(cluster, runId);
+    if (changed) await ctx.notifier.thread(run, `:x: Run \`${runId}\` could not be started (${why.slice(0, 300)}); nothing was done and ${cluster} is free again.`);
+  } catch (err) {
+    ctx.log.error({ run: runId, err: (err as Error).message }, 'could not undo a half-started run; the sweeper will');
+  }
 }
