@@ -7,7 +7,7 @@ const usage = '/etcd cancel <run-id>';
 export const cancel: Command = {
   name: 'cancel',
   usage,
-  summary: 'stop a run between steps; the thread says exactly what was done and what was not',
+  summary: 'stop a run between steps; the thread says exactly what was done and what was not. Also releases a cluster lock left by a run that is gone or has ended',
   role: 'destroy',
   run(args) {
     if (args.length === 0) throw new UsageError('name the run to cancel (its ID, r-…, is on the plan message)', usage);

@@ -1,3 +1,4 @@
+import { recorder } from '../../incident/record.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { TERMINAL } from '../../runbook/types.js';
 import type { WorkerContext } from '../context.js';
@@ -6,7 +7,8 @@ type CancelJob = JobEnvelope & { request: { name: 'cancel' } };
 
 /**
  * Marks the run to stop; the step in hand (if any) finishes, then the run ends
- * and its thread says exactly what was done and what was not.
+ * and its thread says exactly what was done and what was not. A cluster lock
+ * left by a run that is gone or has ended is released here too, on the record.
  */
 export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<string> {
   const { runId } = env.request.data;
@@ -15,11 +17,27 @@ export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<str
     await ctx.slack.ephemeral(env, text);
     return text;
   };
-  if (!run) return tell(`There is no run \`${runId}\`. The run ID is on the plan message (\`r-…\`).`);
+  if (!run || TERMINAL.includes(run.status)) {
+    const cleared = await clearOrphanedLocks(ctx, runId, env, run?.incidentId, run ? `it has ended (${run.status})` : 'that run does not exist');
+    if (cleared.length) return tell(`Run \`${runId}\` ${run ? `had already ended (${run.status})` : 'does not exist'} but still held the lock of ${cleared.join(', ')}: released, and noted on the timeline. A new run can start there now.`);
+    if (!run) return tell(`There is no run \`${runId}\`. The run ID is on the plan message (\`r-…\`).`);
+    return tell(`Run \`${runId}\` has already ended (${run.status}); nothing to cancel.`);
+  }
   if (run.channelId !== env.channelId) return tell(`Run \`${runId}\` belongs to <#${run.channelId}>; cancel it there.`);
-  if (TERMINAL.includes(run.status)) return tell(`Run \`${runId}\` has already ended (${run.status}); nothing to cancel.`);
-  const { changed } = await ctx.store.update(runId, (r) => (r.stopRequest || TERMINAL.includes(r.status) ? null : { ...r, stopRequest: { kind: 'cancel', by: env.userId, at: new Date().toISOString() } }));
+  const { changed } = await ctx.store.apply(runId, { kind: 'stop', how: 'cancel', by: env.userId }, new Date());
   if (!changed) return tell(`Run \`${runId}\` is already stopping.`);
   await ctx.enqueueStep(runId, run.current, 'stop');
   return tell(`Cancel requested for run \`${runId}\`: it stops before its next step; the thread will say what was done.`);
+}
+
+/** Releases every cluster lock that names `runId` (a run that is missing or ended); returns the clusters. */
+async function clearOrphanedLocks(ctx: WorkerContext, runId: string, env: JobEnvelope, incidentId: string | undefined, why: string): Promise<string[]> {
+  const cleared: string[] = [];
+  for (const l of await ctx.store.locks()) {
+    if (l.runId !== runId || !(await ctx.store.unlockCluster(l.cluster, runId))) continue;
+    cleared.push(l.cluster);
+    ctx.log.warn({ run: runId, cluster: l.cluster, by: env.userId }, 'orphaned cluster lock released by /etcd cancel');
+    await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: env.userId, runId, incidentId, text: `Released the lock of ${l.cluster} held by run \`${runId}\` (${why}).` });
+  }
+  return cleared;
 }
