@@ -37,6 +37,7 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
         log,
         concurrency: settings.workerConcurrency,
         lockMs: settings.workerLockMs,
+        sweepMs: settings.sweepMs,
         killAfter: settings.faultKillAfter,
       });
     }

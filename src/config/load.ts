@@ -20,6 +20,8 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   // A crashed worker's job is taken over by another after about this long.
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  // How often a worker looks for runs nobody works on and locks nobody holds (one worker at a time).
+  MEDIC_SWEEP_MS: z.coerce.number().int().min(200).max(3_600_000).default(15_000),
   // Fault injection for tests only: the worker kills itself right after a step of this kind acts.
   MEDIC_FAULT_KILL_AFTER: z.enum(['snapshot', 'member-remove', 'stop-and-move-aside', 'member-add-learner', 'write-manifest', 'wait-caught-up', 'promote', 'verify']).optional(),
 });
@@ -34,6 +36,7 @@ export interface Settings {
   slack: { botToken?: string; signingSecret?: string; appToken?: string; apiUrl?: string };
   workerConcurrency: number;
   workerLockMs: number;
+  sweepMs: number;
   faultKillAfter?: z.infer<typeof envSchema>['MEDIC_FAULT_KILL_AFTER'];
 }
 
@@ -66,6 +69,7 @@ export function readSettings(env: Env): Settings {
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerLockMs: e.WORKER_LOCK_MS,
+    sweepMs: e.MEDIC_SWEEP_MS,
     faultKillAfter: e.MEDIC_FAULT_KILL_AFTER,
   };
 }

@@ -27,6 +27,8 @@ import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
 import { startTimelineMirror } from './timeline-mirror.js';
+import { startSweeper } from './sweeper.js';
+import { tellJobFailed } from './job-failed.js';
 import { scheduleBackups } from './schedule.js';
 
 export interface WorkerDeps {
@@ -38,6 +40,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
   lockMs: number;
+  /** How often the sweeper looks for runs nobody works on and locks nobody holds. */
+  sweepMs?: number;
   /** Fault injection for tests: kill this process right after a step of this kind acts. */
   killAfter?: StepKind;
 }
@@ -133,7 +137,11 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
         return outcome;
       } catch (err) {
         if (err instanceof RunBusy) jlog.debug(err.message);
-        else jlog.error({ err: (err as Error).message }, 'job failed');
+        else {
+          jlog.error({ err: (err as Error).message }, 'job failed');
+          // Whoever asked hears what failed, and the timeline keeps it.
+          await tellJobFailed(env, err as Error, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }, ctx).catch((e: Error) => jlog.warn({ err: e.message }, 'could not tell the requester'));
+        }
         throw err;
       }
     },
@@ -148,6 +156,11 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     },
   );
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  const sweeper = startSweeper({ store, queue, notify: notifier, enqueueStep: ctx.enqueueStep, log, owner: id, everyMs: deps.sweepMs ?? 15_000, now: () => new Date() });
+  // A step job that gave up for good: the sweeper ends its run now rather than at its next pass.
+  worker.on('failed', (job) => {
+    if (job?.data.request.name === 'step' && job.attemptsMade >= (job.opts.attempts ?? 1)) void sweeper.sweep().catch(() => undefined);
+  });
   await worker.waitUntilReady();
   await scheduleBackups(queue, deps.inventory, log);
   void worker.run();
@@ -159,6 +172,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     id,
     async close() {
       heartbeat.stop();
+      await sweeper.stop();
       await worker.close();
       await mirror.stop();
       await queue.close();
