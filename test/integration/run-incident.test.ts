@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IncidentStore } from '../../src/incident/store.js';
+import { connectRedis } from '../../src/queue/redis.js';
+import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { answerAt, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+
+describe('a run keeps the incident it started in', () => {
+  let t: MedicLab;
+
+  beforeAll(async () => {
+    t = await startMedicLab('run-incident', 61, { roles: { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('writes every remaining step to the original incident after that incident is closed mid-run', async () => {
+    const redis = connectRedis(t.env.REDIS_URL!);
+    const incidents = new IncidentStore(redis, t.config.settings.queuePrefix);
+    const say = async (text: string) => answerAt(t.slack, (await t.command(text, { user: 'UALICE' })).responseUrl);
+    expect(await say('incident start m3 disk broke')).toMatch(/opened/);
+    const inc = (await incidents.current('CINCIDENT'))!;
+
+    await t.lab.corruptMember('m3');
+    const since = t.slack.lastSeq;
+    await t.command('replace m3', { user: 'UALICE' });
+    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
+    const g1 = await waitForGate(t.slack, plan.ts!, 1);
+    const runId = g1.blockId.match(/r-[0-9a-f]{8}/)![0];
+    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g1.blockId, value: g1.approve })).responseUrl);
+    const g2 = await waitForGate(t.slack, plan.ts!, 2);
+
+    // Someone closes the incident while the run still has six steps to go.
+    expect(await say('incident close')).toMatch(new RegExp(`Incident \`${inc.id}\` closed`));
+    expect(await incidents.current('CINCIDENT')).toBeNull();
+
+    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g2.blockId, value: g2.approve })).responseUrl);
+    await waitForRunStatus(t.slack, plan.ts!, 'DONE', 120_000);
+
+    const entries = (await incidents.entries(inc.id)).filter((e) => e.runId === runId);
+    const closedAt = (await incidents.entries(inc.id)).findIndex((e) => e.text === 'Incident closed');
+    const after = (await incidents.entries(inc.id)).slice(closedAt + 1).map((e) => e.text);
+    // The approval given after the close, and every step from 3 to 8, started and done, then the end.
+    expect(after.some((s) => s.startsWith(`approved step 3 (`))).toBe(true);
+    for (const n of [3, 4, 5, 6, 7, 8]) {
+      expect(after.some((s) => s.startsWith(`Step ${n} (`) && s.includes('started')), `step ${n} started`).toBe(true);
+      expect(after.some((s) => s.startsWith(`:white_check_mark: Step ${n}: `)), `step ${n} done`).toBe(true);
+    }
+    expect(entries[entries.length - 1]!.text).toBe(`:tada: Run \`${runId}\` finished: every step done.`);
+    expect(await incidents.verify(inc.id)).toMatchObject({ ok: true });
+    redis.disconnect();
+  });
+});
