@@ -67,7 +67,7 @@ export function moveAsideScript(p: { manifest: string; manifestAside: string; as
     sh`  mv ${p.manifest} ${p.manifestAside}; echo manifest moved to ${p.manifestAside}`,
     sh`else echo manifest already away from ${p.manifest}; fi`,
     sh`for i in $(seq 1 ${p.waitSeconds * 2}); do if ! medic_etcd_alive >/dev/null; then break; fi; sleep 0.5; done`,
-    sh`if why=$(medic_etcd_alive); then echo "etcd of this member still $why after ${p.waitSeconds} s: its data dir is left in place" >&2; exit 4; fi`,
+    sh`if why=$(medic_etcd_alive); then echo "etcd of this member still $why after "${p.waitSeconds}" s: its data dir is left in place" >&2; exit 4; fi`,
     'echo "etcd is stopped (nothing on its client and peer addresses, no etcd process on its data dir)"',
     sh`if [ -e ${p.dataAside} ]; then echo data dir already moved aside to ${p.dataAside}`,
     sh`elif [ -e ${p.dataDir} ]; then mv ${p.dataDir} ${p.dataAside}; echo data dir moved to ${p.dataAside}`,
@@ -90,9 +90,9 @@ export function checkedWriteScript(path: string, content: string | Buffer, guard
     ...guard,
     sh`cat > ${tmp}`,
     sh`got=$(wc -c < ${tmp}); sum=$(sha256sum < ${tmp} | cut -d' ' -f1)`,
-    sh`if [ "$got" != ${buf.length} ] || [ "$sum" != ${sha} ]; then rm -f ${tmp}; echo "the copy of ${path} that reached the host is $got bytes (sha256 \${sum:0:16}), not the ${buf.length} bytes sent (sha256 ${sha.slice(0, 16)}): ${path} left as it was" >&2; exit 7; fi`,
+    sh`if [ "$got" != ${buf.length} ] || [ "$sum" != ${sha} ]; then rm -f ${tmp}; echo "the copy of "${path}" that reached the host is $got bytes (sha256 \${sum:0:16}), not the "${buf.length}" bytes sent (sha256 "${sha.slice(0, 16)}"): "${path}" left as it was" >&2; exit 7; fi`,
     sh`mv ${tmp} ${path}`,
-    sh`echo wrote ${path} (${buf.length} bytes, sha256 ${sha.slice(0, 16)})`,
+    sh`echo wrote ${path}: ${buf.length} bytes, sha256 ${sha.slice(0, 16)}`,
   ].join('\n');
 }
 

@@ -52,7 +52,7 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<Ste
     const script = [
       aliveFunction(alive),
       refuseIfRunning
-        ? sh`if why=$(medic_etcd_alive); then echo "etcd of ${p.name} still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
+        ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
         : '',
       moveAsideScript({ ...p, alive, waitSeconds: 30 }),
     ].join('\n');
@@ -227,16 +227,16 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
 export function restoreScript(r: { remote: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string }): string {
   return [
     'set -euo pipefail',
-    sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to ${r.remote} is $got bytes, the backup ${r.bytes}" >&2; exit 8; fi`,
+    sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to "${r.remote}" is $got bytes, the backup "${r.bytes} >&2; exit 8; fi`,
     // A data dir here can only be what an interrupted restore left: kept aside, never reused or deleted.
     sh`if [ -e ${r.dataDir} ]; then aside=${r.partialAside}-$(date +%Y%m%d%H%M%S); mv ${r.dataDir} "$aside"; echo "a data dir left by an earlier, unfinished restore was moved aside to $aside"; fi`,
     'rc=0',
     sh`ETCDCTL_API=3 etcdctl snapshot restore ${r.remote} --name ${r.name} --initial-cluster ${r.initialCluster} --initial-cluster-token ${r.token} --initial-advertise-peer-urls ${r.peerUrl} --data-dir ${r.dataDir} > ${r.log} 2>&1 || rc=$?`,
-    sh`if [ "$rc" != 0 ]; then echo "etcdctl snapshot restore failed (exit $rc); etcd was not started. Its last lines (all in ${r.log}):" >&2; tail -n 5 ${r.log} >&2; exit "$rc"; fi`,
+    sh`if [ "$rc" != 0 ]; then echo "etcdctl snapshot restore failed (exit $rc); etcd was not started. Its last lines (all in "${r.log}"):" >&2; tail -n 5 ${r.log} >&2; exit "$rc"; fi`,
     sh`tail -n 2 ${r.log}`,
-    sh`st=$(ETCDCTL_API=3 etcdctl snapshot status ${r.dataDir}/member/snap/db -w json 2>&1) || { echo "etcdctl snapshot status of the restored ${r.dataDir}/member/snap/db failed: $st" >&2; exit 8; }`,
+    sh`st=$(ETCDCTL_API=3 etcdctl snapshot status ${r.dataDir}/member/snap/db -w json 2>&1) || { echo "etcdctl snapshot status of the restored "${r.dataDir}"/member/snap/db failed: $st" >&2; exit 8; }`,
     `rev=$(printf '%s' "$st" | grep -oE '"revision":[0-9]+' | cut -d: -f2 || true)`,
-    sh`if [ "$rev" != ${r.revision} ]; then echo "the restored database in ${r.dataDir} is at revision \${rev:-unknown}, the backup at ${r.revision}: etcd was not started on it" >&2; exit 8; fi`,
+    sh`if [ "$rev" != ${r.revision} ]; then echo "the restored database in "${r.dataDir}" is at revision \${rev:-unknown}, the backup at "${r.revision}": etcd was not started on it" >&2; exit 8; fi`,
     sh`echo "restored database checked offline: revision $rev, as the backup"`,
     sh`touch ${r.marker}`,
   ].join('\n');
