@@ -83,6 +83,8 @@ export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => 
     throw err;
   }
   if (v.bytes !== bytes) throw new Error(`snapshot is ${v.bytes} bytes on disk but ${bytes} were received`);
+  // The KV hash at the snapshot's revision, for a restore to compare with; a member that compacted past it has none.
+  const hashKv = await t.client.maintenance.hashKV({ revision: v.revision }).then((h) => Number(h.hash), () => undefined);
 
   let resourcesFile: string | null = null;
   let note: string | undefined;
@@ -112,6 +114,7 @@ export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => 
     revision: v.revision,
     totalKeys: v.totalKeys,
     hash: v.hash,
+    ...(hashKv === undefined ? {} : { hashKv }),
     note,
   };
   await store.commit(facts);

@@ -212,10 +212,25 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
     return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
   }
   const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000);
+  const kv = await checkHashKv(ctx, p('endpoint'), facts);
   return {
-    summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline): it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
+    summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline${kv}): it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
     output: out.join('\n'),
   };
+}
+
+/**
+ * The restored member's KV hash at the backup's revision against the one recorded
+ * when the backup was taken: the same keys and values, not only the same revision.
+ * Backups taken before the hash was recorded are checked by revision alone.
+ */
+async function checkHashKv(ctx: QuorumStepContext, endpoint: string, facts: { id: string; revision: number; hashKv?: number }): Promise<string> {
+  if (facts.hashKv === undefined) return '';
+  const got = Number((await ctx.pool.client(ctx.cluster, endpoint).maintenance.hashKV({ revision: facts.revision })).hash);
+  if (got !== facts.hashKv) {
+    throw new Error(`the restored member's KV hash at revision ${facts.revision} is ${got}, backup ${facts.id} recorded ${facts.hashKv}: its data is not the backup's. It runs as a one-member cluster; do not add members to it, restore again from another backup`);
+  }
+  return `, KV hash ${got} as recorded`;
 }
 
 /**
