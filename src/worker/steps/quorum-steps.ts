@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { BackupStore } from '../../backup/store.js';
-import { reverifyBackup } from '../../backup/take.js';
+import { hashKvAt, reverifyBackup } from '../../backup/take.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
@@ -226,7 +226,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
  */
 async function checkHashKv(ctx: QuorumStepContext, endpoint: string, facts: { id: string; revision: number; hashKv?: number }): Promise<string> {
   if (facts.hashKv === undefined) return '';
-  const got = Number((await ctx.pool.client(ctx.cluster, endpoint).maintenance.hashKV({ revision: facts.revision })).hash);
+  const got = await hashKvAt(ctx.pool.client(ctx.cluster, endpoint), facts.revision);
   if (got !== facts.hashKv) {
     throw new Error(`the restored member's KV hash at revision ${facts.revision} is ${got}, backup ${facts.id} recorded ${facts.hashKv}: its data is not the backup's. It runs as a one-member cluster; do not add members to it, restore again from another backup`);
   }
