@@ -15,6 +15,7 @@ export interface BackupFacts {
   revision: number;
   totalKeys: number;
   hash: number; // the database hash etcdctl snapshot status prints
+  hashKv?: number; // maintenance.hashKV at `revision` on the member the snapshot came from: a restore must give the same
   note?: string;
 }
 

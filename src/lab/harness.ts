@@ -16,6 +16,9 @@ export interface LabOptions {
   members?: number;
   sshPort?: number;
   clusterName?: string;
+  /** etcd's client and peer ports on every host (default 2379, 2380). */
+  clientPort?: number;
+  peerPort?: number;
   log?: (s: string) => void;
 }
 
@@ -29,6 +32,8 @@ export interface LabHost {
   /** Where a fault moves the manifest to, outside the kubelet's view. */
   parkedDir: string;
   logDir: string;
+  /** First on the PATH of commands run over SSH on this host: a fault puts a broken tool here. */
+  binDir: string;
   supervisor: StaticPodSupervisor;
   ssh: SshHost;
   clientUrl: string;
@@ -86,7 +91,7 @@ export class Lab {
   }
 
   private async firstAnswering(): Promise<string> {
-    for (const h of this.hosts) if (await portOpen(h.ip, 2379)) return h.clientUrl;
+    for (const h of this.hosts) if (await portOpen(h.ip, this.opts.clientPort)) return h.clientUrl;
     throw new Error('no lab member is listening');
   }
 
@@ -95,7 +100,7 @@ export class Lab {
     const h = this.host(name);
     const manifest = join(h.manifestsDir, 'etcd.yaml');
     if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
-    await waitFor(`${name} to stop`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, 2379)), 15_000);
+    await waitFor(`${name} to stop`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
   /** Fault: the member dies at once (SIGKILL), and its kubelet will not restart it. */
@@ -105,7 +110,7 @@ export class Lab {
     const manifest = join(h.manifestsDir, 'etcd.yaml');
     if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
     if (pid) process.kill(pid, 'SIGKILL');
-    await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, 2379)), 15_000);
+    await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
   /**
@@ -125,7 +130,7 @@ export class Lab {
     const h = this.host(name);
     const parked = join(h.parkedDir, 'etcd.yaml');
     if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
-    await waitFor(`${name} to start`, () => portOpen(h.ip, 2379), 20_000);
+    await waitFor(`${name} to start`, () => portOpen(h.ip, this.opts.clientPort), 20_000);
   }
 
   /** Waits until every member reports healthy through etcdctl (not through the code under test). */
@@ -172,7 +177,7 @@ function killLeftovers(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, log: () => undefined, ...options };
   const { root, subnet } = opts;
   killLeftovers(root);
   rmSync(root, { recursive: true, force: true });
@@ -189,7 +194,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
   const names = Array.from({ length: opts.members }, (_, i) => `m${i + 1}`);
   const ipOf = (i: number) => `127.0.${subnet}.${i + 1}`;
-  const initialCluster = names.map((n, i) => `${n}=https://${ipOf(i)}:2380`).join(',');
+  const initialCluster = names.map((n, i) => `${n}=https://${ipOf(i)}:${opts.peerPort}`).join(',');
   const token = `lab-${subnet}-${Date.now().toString(36)}`;
 
   const hosts: LabHost[] = [];
@@ -201,7 +206,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const dataDir = join(hostRoot, 'var/lib/etcd');
     const parkedDir = join(hostRoot, 'parked');
     const logDir = join(hostRoot, 'var/log');
-    for (const d of [manifestsDir, pkiDir, parkedDir, logDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
+    const binDir = join(hostRoot, 'usr/local/bin');
+    for (const d of [manifestsDir, pkiDir, parkedDir, logDir, binDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
     // kubeadm's layout: one CA, server and peer certs per member.
     copyFileSync(ca.cert, join(pkiDir, 'ca.crt'));
     copyFileSync(ca.key, join(pkiDir, 'ca.key'));
@@ -212,7 +218,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
       copyFileSync(c.key, join(pkiDir, `${kind}.key`));
     }
-    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys);
+    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`);
     const supervisor = new StaticPodSupervisor(name, manifestsDir, logDir);
     hosts.push({
       name,
@@ -223,12 +229,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       pkiDir,
       parkedDir,
       logDir,
+      binDir,
       supervisor,
       ssh,
-      clientUrl: `https://${ip}:2379`,
-      peerUrl: `https://${ip}:2380`,
+      clientUrl: `https://${ip}:${opts.clientPort}`,
+      peerUrl: `https://${ip}:${opts.peerPort}`,
     });
-    writeFileSync(join(manifestsDir, 'etcd.yaml'), etcdManifest({ name, ip, dataDir, pkiDir, initialCluster, state: 'new', token }));
+    writeFileSync(join(manifestsDir, 'etcd.yaml'), etcdManifest({ name, ip, dataDir, pkiDir, initialCluster, state: 'new', token, clientPort: opts.clientPort, peerPort: opts.peerPort }));
   }
 
   const inventoryPath = join(root, 'inventory.yaml');

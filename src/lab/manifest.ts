@@ -8,12 +8,15 @@ export interface EtcdManifestParams {
   initialCluster: string; // name=https://ip:2380,…
   state: 'new' | 'existing';
   token: string;
+  /** etcd's defaults (2379, 2380) unless a lab asks for others. */
+  clientPort?: number;
+  peerPort?: number;
 }
 
 /** An etcd static-pod manifest shaped like the one kubeadm writes. */
 export function etcdManifest(p: EtcdManifestParams): string {
-  const peer = `https://${p.ip}:2380`;
-  const client = `https://${p.ip}:2379`;
+  const peer = `https://${p.ip}:${p.peerPort ?? 2380}`;
+  const client = `https://${p.ip}:${p.clientPort ?? 2379}`;
   return stringify({
     apiVersion: 'v1',
     kind: 'Pod',

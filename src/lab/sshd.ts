@@ -17,7 +17,7 @@ export async function makeSshKey(path: string, comment: string): Promise<string>
 }
 
 /** Starts a real sshd, as root, on its own loopback address: one per lab host. */
-export async function startSshd(dir: string, address: string, port: number, authorizedKeys: string): Promise<SshHost> {
+export async function startSshd(dir: string, address: string, port: number, authorizedKeys: string, path?: string): Promise<SshHost> {
   mkdirSync(dir, { recursive: true });
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = join(dir, 'ssh_host_ed25519_key');
@@ -37,6 +37,8 @@ export async function startSshd(dir: string, address: string, port: number, auth
       `PidFile ${join(dir, 'sshd.pid')}`,
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
+      // The host's own tools first (a fault can put a broken one there), then the usual PATH.
+      ...(path ? [`SetEnv PATH=${path}`] : []),
       '',
     ].join('\n'),
   );

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
-import { afterRemoval, findMember, hostOfUrl } from '../status/members.js';
+import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
 import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
@@ -42,6 +42,15 @@ export function planReplace(
     return { ok: false, reason: `${live!.name} (${live!.idHex}) is in the member list but not in the inventory, so the bot has no SSH access to its host. Add it to clusters[].members first.` };
   }
 
+  // The bot stops etcd and moves the data dir on the inventory host: it must be the member's machine.
+  const mismatch = live ? peerHostMismatch(live, conf.host) : null;
+  if (mismatch) {
+    return {
+      ok: false,
+      reason: `${mismatch} (SSH ${conf.ssh.user}@${conf.host}:${conf.ssh.port}): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.`,
+    };
+  }
+
   const peerUrl = live?.peerURLs[0] ?? `https://${conf.host}:2380`;
   const voters = report.members.filter((m) => !m.learner);
   const healthyOthers = voters.filter((m) => m !== live && m.reachable && m.status && m.status.leader !== '0');
@@ -74,6 +83,7 @@ export function planReplace(
   const others = report.members.filter((m) => m !== live && m.started);
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
   const backup = backupId(now);
+  const listen = listenAddrsOf(cluster.etcd.endpoints, conf, report.members);
   const steps: StepSpec[] = [
     {
       kind: 'snapshot',
@@ -98,8 +108,8 @@ export function planReplace(
       title: `Stop etcd on ${conf.name} and move its data dir aside`,
       destructive: true,
       host: conf.name,
-      operation: `on ${ssh}: mv ${manifest} ${manifestAside}; wait until nothing listens on ${conf.host}:2379; mv ${paths.dataDir} ${dataAside}`,
-      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`) },
+      operation: `on ${ssh}: mv ${manifest} ${manifestAside}; wait until etcd is gone (nothing on ${listen.join(', ')}, no etcd process on ${paths.dataDir}); mv ${paths.dataDir} ${dataAside}`,
+      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen: JSON.stringify(listen) },
     },
     {
       kind: 'member-add-learner',

@@ -1,10 +1,9 @@
-import { dirname } from 'node:path';
 import { backupId, type BackupFacts } from '../backup/store.js';
-import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
+import type { ClusterConfig, Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
-import { hostPlaces } from './restore-quorum-plan.js';
+import { apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
 
 export interface RestoreRequest {
@@ -22,15 +21,11 @@ export interface RestoreRequest {
  */
 export function planRestore(inventory: Inventory, cluster: ClusterConfig, report: StatusReport, state: ObservedState, req: RestoreRequest, now: Date): PlanOutcome {
   const b = req.backup;
-  const places = cluster.members.map((m) => hostPlaces(cluster, m, req.runId));
+  const places = cluster.members.map((m) => hostPlaces(cluster, m, req.runId, report.members));
   const initialCluster = places.map((p) => `${p.name}=${p.peerUrl}`).sort().join(',');
   const token = `${cluster.name}-${req.runId}`;
   const answering = report.members.find((m) => m.status && m.isLeader) ?? report.members.find((m) => m.status);
-  const apis = cluster.members.map((m) => {
-    const p = hostPathsOf(cluster, m);
-    const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
-    return { name: m.name, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${asideDir}/kube-apiserver.yaml.${req.runId}`, asideDir };
-  });
+  const apis = apiserverPlaces(cluster, cluster.members, req.runId);
   const lastSeen = Math.max(state.revision, ...report.members.map((m) => m.status?.revision ?? 0));
   const ssh = (name: string) => {
     const m = cluster.members.find((x) => x.name === name)!;
@@ -67,7 +62,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
       kind: 'fence',
       title: `Stop etcd on ${places.map((p) => p.name).join(', ')} and move their data aside`,
       destructive: true,
-      operation: places.map((p) => `on ${ssh(p.name)}: mv ${p.manifest} ${p.manifestAside}; wait until nothing listens on ${p.host}:2379; mv ${p.dataDir} ${p.dataAside}`).join(' | '),
+      operation: places.map((p) => `on ${ssh(p.name)}: mv ${p.manifest} ${p.manifestAside}; wait until etcd is gone (nothing on ${p.listen.join(', ')}, no etcd process on ${p.dataDir}); mv ${p.dataDir} ${p.dataAside}`).join(' | '),
       params: { hosts: JSON.stringify(places), unconfirmed: '[]', stopRunning: true },
     },
     ...places.map(
@@ -75,7 +70,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
         kind: 'restore-snapshot',
         title: `Restore backup ${b.id} on ${p.name}`,
         destructive: false,
-        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; write ${p.manifest} with that initial cluster and token`,
+        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.manifest} with that initial cluster and token`,
         params: {
           name: p.name,
           manifest: p.manifest,
@@ -85,6 +80,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
           dataAside: p.dataAside,
           clientHost: p.clientHost,
           peerUrl: p.peerUrl,
+          listen: JSON.stringify(p.listen),
           backupId: b.id,
           token,
           endpoint: p.clientUrl,

@@ -2,13 +2,14 @@ import { dirname } from 'node:path';
 import { backupId, type BackupFacts } from '../backup/store.js';
 import { hostPathsOf, type ClusterConfig, type Inventory, type MemberConfig } from '../config/schema.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
+import { hostOfUrl, listenAddrsOf } from '../status/members.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
 
 /** What a read-only look at each host found (see worker/host-probe). */
 export type HostView =
-  | { name: string; reachable: true; listening: boolean; hasManifest: boolean; hasData: boolean; offlineRevision: number | null }
+  | { name: string; reachable: true; listening: boolean; why?: string; hasManifest: boolean; hasData: boolean; offlineRevision: number | null }
   | { name: string; reachable: false; error: string };
 
 export interface RestoreQuorumRequest {
@@ -19,9 +20,14 @@ export interface RestoreQuorumRequest {
   channelId: string;
 }
 
-/** The places on one host a step touches, all derived from the inventory and the run. */
-export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: string) {
+/**
+ * The places on one host a step touches, derived from the inventory and the
+ * run; its URLs and the addresses its etcd may serve on also from the member
+ * list, when the member is in it (a member on other ports than 2379/2380).
+ */
+export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: string, rows: MemberRow[] = []) {
   const p = hostPathsOf(cluster, m);
+  const row = rows.find((r) => r.name === m.name) ?? rows.find((r) => r.peerURLs.some((u) => hostOfUrl(u) === m.host));
   const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
   return {
     name: m.name,
@@ -33,9 +39,19 @@ export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: strin
     dataAside: `${p.dataDir}.before-${runId}`,
     pkiDir: p.pkiDir,
     clientHost: m.host,
-    peerUrl: `https://${m.host}:2380`,
-    clientUrl: `https://${m.host}:2379`,
+    peerUrl: row?.peerURLs[0] ?? `https://${m.host}:2380`,
+    clientUrl: cluster.etcd.endpoints.find((e) => hostOfUrl(e) === m.host) ?? row?.clientURLs[0] ?? `https://${m.host}:2379`,
+    listen: listenAddrsOf(cluster.etcd.endpoints, m, rows),
   };
+}
+
+/** Where each master's kube-apiserver manifest is, and where a run moves it while etcd is restored. */
+export function apiserverPlaces(cluster: ClusterConfig, members: MemberConfig[], runId: string) {
+  return members.map((m) => {
+    const p = hostPathsOf(cluster, m);
+    const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
+    return { name: m.name, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${asideDir}/kube-apiserver.yaml.${runId}`, asideDir };
+  });
 }
 
 /**
@@ -103,13 +119,13 @@ export function planRestoreQuorum(
   const unconfirmed: string[] = [];
   for (const m of others) {
     if (row(m.name)) {
-      return { ok: false, reason: `${m.name} still answers on https://${m.host}:2379: it is running, not dead. Stop it first, or name it with \`--from ${m.name}\`. Nothing was changed.` };
+      return { ok: false, reason: `${m.name} still answers on ${hostPlaces(cluster, m, req.runId, report.members).clientUrl}: it is running, not dead. Stop it first, or name it with \`--from ${m.name}\`. Nothing was changed.` };
     }
     const h = hostOf(m.name);
     if (h?.reachable && h.listening) {
       return {
         ok: false,
-        reason: `${m.name} is supposed to be dead, but etcd still listens on ${m.host}:2379 (seen over SSH) though it does not answer: it is hung, not dead. Stop it on the host (or fix it: it may be the better survivor), then ask again. Nothing was changed.`,
+        reason: `${m.name} is supposed to be dead, but etcd still ${h.why ?? `listens on ${m.host}:2379`} (seen over SSH) though it does not answer: it is hung, not dead. Stop it on the host (or fix it: it may be the better survivor), then ask again. Nothing was changed.`,
       };
     }
     if (!h?.reachable) unconfirmed.push(m.name);
@@ -127,7 +143,7 @@ export function planRestoreQuorum(
   const restoredRevision = req.snapshot ? req.snapshot.revision : survivorRevision;
   const lost = Math.max(0, lastSeen - restoredRevision);
 
-  const s = hostPlaces(cluster, survivor, req.runId);
+  const s = hostPlaces(cluster, survivor, req.runId, report.members);
   const sUrl = cluster.etcd.endpoints.find((e) => e.includes(`//${survivor!.host}:`)) ?? s.clientUrl;
   const ssh = (m: MemberConfig) => `${m.ssh.user}@${m.host}:${m.ssh.port}`;
   const steps: StepSpec[] = [];
@@ -151,7 +167,19 @@ export function planRestoreQuorum(
     });
   }
 
-  const fenced = others.map((m) => hostPlaces(cluster, m, req.runId));
+  // As /etcd restore does: nothing may write to (or serve from) etcd while a backup replaces its data.
+  const apis = req.snapshot ? apiserverPlaces(cluster, cluster.members.filter((m) => !unconfirmed.includes(m.name)), req.runId) : [];
+  if (req.snapshot) {
+    steps.push({
+      kind: 'apiservers',
+      title: 'Stop kube-apiserver on every reachable master',
+      destructive: true,
+      operation: apis.map((a) => `on ${ssh(cluster.members.find((m) => m.name === a.name)!)}: mv ${a.manifest} ${a.aside} (if present)`).join(' | '),
+      params: { action: 'stop', hosts: JSON.stringify(apis) },
+    });
+  }
+
+  const fenced = others.map((m) => hostPlaces(cluster, m, req.runId, report.members));
   steps.push({
     kind: 'fence',
     title: `Fence ${others.map((m) => m.name).join(', ')}`,
@@ -159,7 +187,7 @@ export function planRestoreQuorum(
     operation: [
       ...fenced
         .filter((f) => !unconfirmed.includes(f.name))
-        .map((f) => `on ${ssh(others.find((m) => m.name === f.name)!)}: refuse if anything listens on ${f.host}:2379; mv ${f.manifest} ${f.manifestAside}; mv ${f.dataDir} ${f.dataAside}`),
+        .map((f) => `on ${ssh(others.find((m) => m.name === f.name)!)}: refuse if etcd still runs (anything on ${f.listen.join(', ')}, an etcd process on ${f.dataDir}); mv ${f.manifest} ${f.manifestAside}; mv ${f.dataDir} ${f.dataAside}`),
       ...unconfirmed.map((n) => `${n}: host unreachable over SSH (${(hostOf(n) as { error?: string } | undefined)?.error ?? 'unknown'}); approving confirms it is down and will stay down until it is rebuilt`),
     ].join(' | '),
     params: { hosts: JSON.stringify(fenced), unconfirmed: JSON.stringify(unconfirmed) },
@@ -170,7 +198,7 @@ export function planRestoreQuorum(
       kind: 'restore-snapshot',
       title: `Restore backup ${req.snapshot.id} onto ${survivor.name} as a one-member cluster`,
       destructive: true,
-      operation: `on ${ssh(survivor)}: mv ${s.manifest} ${s.manifestAside}; mv ${s.dataDir} ${s.dataAside}; upload ${req.snapshot.snapshotFile}; etcdctl snapshot restore --name ${survivor.name} --initial-cluster ${survivor.name}=${s.peerUrl} --initial-cluster-token ${token} --initial-advertise-peer-urls ${s.peerUrl} --data-dir ${s.dataDir}; write ${s.manifest} with that initial cluster and token; wait until it leads`,
+      operation: `on ${ssh(survivor)}: mv ${s.manifest} ${s.manifestAside}; mv ${s.dataDir} ${s.dataAside}; upload ${req.snapshot.snapshotFile}; etcdctl snapshot restore --name ${survivor.name} --initial-cluster ${survivor.name}=${s.peerUrl} --initial-cluster-token ${token} --initial-advertise-peer-urls ${s.peerUrl} --data-dir ${s.dataDir}; refuse unless the restored database reads revision ${req.snapshot.revision} offline (etcdctl snapshot status); write ${s.manifest} with that initial cluster and token; wait until it leads`,
       params: { ...pick(s), backupId: req.snapshot.id, token, endpoint: sUrl },
     });
   } else {
@@ -186,10 +214,10 @@ export function planRestoreQuorum(
   // Grow back one member at a time: learner, start with state existing, catch up, promote.
   const members = [survivor, ...others];
   others.forEach((m, i) => {
-    const f = hostPlaces(cluster, m, req.runId);
+    const f = hostPlaces(cluster, m, req.runId, report.members);
     const initialCluster = members
       .slice(0, i + 2)
-      .map((x) => `${x.name}=https://${x.host}:2380`)
+      .map((x) => `${x.name}=${hostPlaces(cluster, x, req.runId, report.members).peerUrl}`)
       .sort()
       .join(',');
     steps.push(
@@ -245,6 +273,15 @@ export function planRestoreQuorum(
     operation: `every member answers with one leader, ${cluster.members.length} voters, no learner; revision ≥ ${restoredRevision}`,
     params: { voters: cluster.members.length, minRevision: restoredRevision },
   });
+  if (req.snapshot) {
+    steps.push({
+      kind: 'apiservers',
+      title: 'Start kube-apiserver again',
+      destructive: false,
+      operation: apis.map((a) => `on ${ssh(cluster.members.find((m) => m.name === a.name)!)}: mv ${a.aside} ${a.manifest} (if it was moved)`).join(' | '),
+      params: { action: 'start', hosts: JSON.stringify(apis) },
+    });
+  }
 
   const why = req.snapshot
     ? `snapshot path: backup ${req.snapshot.id} (revision ${req.snapshot.revision}, taken ${req.snapshot.takenAt}) restored onto ${survivor.name}${req.from ? ' (named with --from)' : ''} with a new cluster token.`
@@ -270,5 +307,6 @@ function pick(s: ReturnType<typeof hostPlaces>) {
     dataAside: s.dataAside,
     clientHost: s.clientHost,
     peerUrl: s.peerUrl,
+    listen: JSON.stringify(s.listen),
   };
 }

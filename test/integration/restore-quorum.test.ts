@@ -107,10 +107,16 @@ describe('/etcd restore-quorum against the lab', () => {
     expect(planText).toContain(`snapshot path: backup ${id}`);
     expect(planText).toMatch(/Data loss: the last revision seen was \d+; the restored state is at revision \d+: [1-9]\d* revisions? lost\./);
     await waitFor('the path in the thread', () => threadOf(t.slack, ts).some((l) => l.includes(`snapshot path: backup ${id}`) && /revisions? lost/.test(l)), 10_000);
-    await approve(ts, 1); // fence m2, m3
-    await approve(ts, 2); // restore onto m1
+    await approve(ts, 1); // stop kube-apiserver on the masters
+    await approve(ts, 2); // fence m2, m3
+    await approve(ts, 3); // restore onto m1
     await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
 
+    // The restored member holds the backup's data: its revision read offline and its KV hash as recorded.
+    const thread = threadOf(t.slack, ts).join('\n');
+    expect(thread).toMatch(/restored onto m1 \(revision \d+, checked offline, KV hash \d+ as recorded\): it leads a one-member cluster/);
+    expect(thread).toContain('kube-apiserver stopped on m1, m2, m3');
+    expect(thread).toContain('kube-apiserver started again on m1, m2, m3');
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     expect(await keys('/rq/', 'm2')).toBe(30);
     expect(await keys('/after/', 'm2')).toBe(0);

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
-import { startLab, type Lab } from '../../src/lab/harness.js';
+import { startLab, type Lab, type LabOptions } from '../../src/lab/harness.js';
 import { startRedis, type LabRedis } from '../../src/lab/redis.js';
 import { blockActionsBody, postSigned, slashCommandBody, type SignedPostResult } from '../../src/lab/signed-requests.js';
 import { createLogger } from '../../src/log.js';
@@ -44,10 +44,12 @@ export interface MedicLabOptions {
   ownRedis?: boolean;
   /** Start only the bot in this process (workers then run as separate processes). */
   botOnly?: boolean;
+  /** Lab options beyond root and subnet (etcd on other ports). */
+  lab?: Omit<LabOptions, 'root' | 'subnet'>;
 }
 
 export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
-  const lab = await startLab({ root: join(inject('labRoot'), name), subnet });
+  const lab = await startLab({ ...opts.lab, root: join(inject('labRoot'), name), subnet });
   if (opts.roles || opts.backups || opts.editInventory) {
     const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> }; backups: Record<string, unknown> };
     inv.workspace.roles = { ...inv.workspace.roles, ...opts.roles };

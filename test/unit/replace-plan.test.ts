@@ -40,7 +40,7 @@ describe('planReplace', () => {
     );
     expect(out.run.steps[1]!.operation).toBe('cluster.memberRemove(a3), as etcdctl member remove a3');
     expect(out.run.steps[2]!.operation).toBe(
-      'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until nothing listens on 10.0.0.3:2379; mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',
+      'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until etcd is gone (nothing on 10.0.0.3:2379, 10.0.0.3:2380, no etcd process on /var/lib/etcd); mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',
     );
     expect(out.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
     expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50 });
@@ -136,5 +136,25 @@ describe('approval decisions', () => {
     expect(doneAndNotDone(run)).toBe(
       'Done: 1. Take and verify a snapshot. Not done: 2. Remove m3 from the member list; 3. Stop etcd on m3 and move its data dir aside; 4. Add m3 back as a learner; 5. Start etcd on m3 with state "existing"; 6. Wait until m3 has caught up; 7. Promote m3 to voter; 8. Verify every member healthy and the revision intact.',
     );
+  });
+});
+
+describe('planReplace: the member and its inventory host must be one machine', () => {
+  it('refuses before anything runs when the peer URL points elsewhere, naming both', () => {
+    // The fault: the inventory says m3 is 10.0.0.3, but the member list has m3 on 10.0.0.9.
+    const moved = row(3, false, { peerURLs: ['https://10.0.0.9:2380'], clientURLs: ['https://10.0.0.9:2379'] });
+    const out = planReplace(inventory, cluster, report([row(1, true), row(2, true), moved]), state, req('m3'), now);
+    expect(out.ok).toBe(false);
+    expect(!out.ok && out.reason).toBe(
+      "m3's peer URL https://10.0.0.9:2380 points at 10.0.0.9, but the inventory puts m3 on 10.0.0.3 (SSH core@10.0.0.3:22): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.",
+    );
+  });
+
+  it('plans when they agree, whatever the ports, and waits for etcd on those ports', () => {
+    const odd = row(3, false, { peerURLs: ['https://10.0.0.3:12380'], clientURLs: ['https://10.0.0.3:12379'] });
+    const out = planReplace(inventory, cluster, report([row(1, true), row(2, true), odd]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    const stop = out.run.steps.find((s) => s.kind === 'stop-and-move-aside')!;
+    expect(JSON.parse(String(stop.params.listen))).toEqual(['10.0.0.3:2379', '10.0.0.3:12379', '10.0.0.3:12380']);
   });
 });

@@ -12,8 +12,8 @@ const now = new Date('2026-11-23T03:00:00Z');
 const state: ObservedState = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: now.toISOString() };
 
 // Survivors of a lost quorum: they answer, but know no leader.
-const row = (i: number, status: { raftIndex: number; applied?: number; revision: number } | null): MemberRow =>
-  memberRow(i, status && { ...status, leader: '0', errors: ['etcdserver: no leader'] });
+const row = (i: number, status: { raftIndex: number; applied?: number; revision: number } | null, over: Partial<MemberRow> = {}): MemberRow =>
+  memberRow(i, status && { ...status, leader: '0', errors: ['etcdserver: no leader'] }, over);
 const lost = (members: MemberRow[]): StatusReport => ({ cluster: 'prod', at: now, tookMs: 1, verdict: 'QUORUM_LOST', summary: '', next: '', voters: 3, quorum: 2, healthyVoters: 0, tolerance: 0, clusterIdHex: '1', leaderHex: null, members, warnings: [] });
 const down = (name: string, over: Partial<Extract<HostView, { reachable: true }>> = {}): HostView => ({ name, reachable: true, listening: false, hasManifest: false, hasData: false, offlineRevision: null, ...over });
 const req = (over: Partial<Parameters<typeof planRestoreQuorum>[5]> = {}) => ({ runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC', ...over });
@@ -81,7 +81,20 @@ describe('planRestoreQuorum', () => {
     const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
     const out = plan(lost([row(1, { raftIndex: 9, revision: 42 }), row(2, null), row(3, null)]), [down('m2'), down('m3')], { snapshot: backup });
     if (!out.ok) throw new Error(out.reason);
-    expect(out.run.steps.slice(0, 3).map((s) => s.kind)).toEqual(['verify-backup', 'fence', 'restore-snapshot']);
+    expect(out.run.steps.map((s) => [s.kind, s.destructive])).toEqual([
+      ['verify-backup', false],
+      ['apiservers', true],
+      ['fence', true],
+      ['restore-snapshot', true],
+      ...[2, 3].flatMap(() => [['member-add-learner', false], ['write-manifest', false], ['wait-caught-up', false], ['promote', false]]),
+      ['verify', false],
+      ['apiservers', false],
+    ]);
+    // kube-apiserver stopped on the masters before the restore and started after, as /etcd restore does.
+    expect(out.run.steps[1]!.params.action).toBe('stop');
+    expect(out.run.steps.at(-1)!.params.action).toBe('start');
+    expect(JSON.parse(String(out.run.steps[1]!.params.hosts)).map((h: { name: string }) => h.name)).toEqual(['m1', 'm2', 'm3']);
+    expect(out.run.steps[3]!.operation).toContain('refuse unless the restored database reads revision 30 offline (etcdctl snapshot status)');
     expect(out.run.rationale).toContain('Data loss: the last revision seen was 42; the restored state is at revision 30: 12 revisions lost.');
   });
 });
@@ -105,6 +118,19 @@ describe('planRestore', () => {
     const initial = new Set(out.run.steps.filter((s) => s.kind === 'restore-snapshot').map((s) => s.params.initialCluster));
     expect([...initial]).toEqual(['m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380']);
     expect(out.run.rationale).toContain('12 revisions after the snapshot will be gone');
+  });
+
+  it('looks for etcd on the ports the member list gives, not only 2379/2380', () => {
+    const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const odd = (i: number) => ({ peerURLs: [`https://10.0.0.${i}:12380`], clientURLs: [`https://10.0.0.${i}:12379`] });
+    const r = lost([row(1, { raftIndex: 9, revision: 42 }, odd(1)), row(2, null, odd(2)), row(3, null, odd(3))]);
+    const out = planRestore(inventory, cluster, r, state, { runId: 'r-0000abcd', backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
+    if (!out.ok) throw new Error(out.reason);
+    const fence = out.run.steps.find((s) => s.kind === 'fence')!;
+    expect(JSON.parse(String(fence.params.hosts))[1].listen).toEqual(['10.0.0.2:2379', '10.0.0.2:12379', '10.0.0.2:12380']);
+    expect(fence.operation).toContain('nothing on 10.0.0.2:2379, 10.0.0.2:12379, 10.0.0.2:12380, no etcd process on /var/lib/etcd');
+    const restore = out.run.steps.find((s) => s.kind === 'restore-snapshot')!;
+    expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');
   });
 });
 

@@ -61,21 +61,61 @@ export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promis
   };
 }
 
+/**
+ * An error after which a membership call may or may not have taken effect: the
+ * request may have reached the leader although its answer was lost.
+ */
+export const ambiguous = (e: Error) => /timed out|deadline|socket closed|ECONNRESET|EPIPE|UNAVAILABLE|other side closed|cancelled|connection (reset|closed)/i.test(e.message);
+
+/**
+ * Retries a membership call (member add, promote) while `retryable` says so;
+ * before every retry `check` looks at the member list, and when it finds the
+ * first try took effect (its answer lost to a timeout), that ends it: nothing is
+ * done twice.
+ */
+export async function retryUnlessDone<T, D>(
+  call: () => Promise<T>,
+  check: () => Promise<D | null>,
+  retryable: (e: Error) => boolean,
+  opts: { maxMs: number; startMs?: number; capMs?: number; onRetry?: (err: Error, attempt: number) => void },
+): Promise<{ result: T; tries: number } | { done: D; tries: number }> {
+  let tries = 0;
+  return retryWhile(async () => {
+    if (tries > 0) {
+      const d = await check();
+      if (d !== null) return { done: d, tries };
+    }
+    tries++;
+    return { result: await call(), tries };
+  }, retryable, opts);
+}
+
+/** The member with this peer URL in a member list, as a learner or a voter. */
+export function memberWithPeer<M extends { peerURLs: string[] }>(members: M[], peerUrl: string): M | undefined {
+  return members.find((m) => m.peerURLs.includes(peerUrl));
+}
+
 export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
   const peerUrl = param(step, 'peerUrl');
   const view = await viewCluster(ctx.cluster, ctx.pool);
-  const existing = view.report.members.find((m) => m.peerURLs.includes(peerUrl));
+  const existing = memberWithPeer(view.report.members, peerUrl);
   if (existing) {
     return { skipped: true, summary: `a member with peer URL ${peerUrl} is already in the list (${existing.idHex}, ${existing.learner ? 'learner' : 'voter'}, ${existing.started ? 'started' : 'not started'}): nothing added` };
   }
   if (!view.healthyEndpoint) throw new Error('no healthy member to send member add to');
   const endpoint = view.healthyEndpoint;
   // Right after a leader (re)start etcd refuses member add for a few seconds: retry, bounded.
-  const res = await retryWhile(() => ctx.pool.client(ctx.cluster, endpoint).cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }), unhealthy, {
-    maxMs: 60_000,
-    capMs: 1000,
-    onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member add retried'),
-  });
+  // A try that timed out may have added the learner all the same: each retry looks first.
+  const out = await retryUnlessDone(
+    () => ctx.pool.client(ctx.cluster, endpoint).cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }),
+    async () => memberWithPeer((await viewCluster(ctx.cluster, ctx.pool)).report.members, peerUrl) ?? null,
+    (e) => unhealthy(e) || ambiguous(e),
+    { maxMs: 60_000, capMs: 1000, onRetry: (e, n) => ctx.log.warn({ attempt: n, err: e.message }, 'member add retried') },
+  );
+  if ('done' in out) {
+    return { summary: `${param(step, 'name')} is in the list as ${out.done.learner ? 'learner' : 'voter'} ${out.done.idHex}: an earlier try went through though its answer was lost, so it was not added again` };
+  }
+  const res = out.result;
   const id = hexId(res.member.ID);
   const initial = res.members.map((m) => `${m.name || param(step, 'name')}=${m.peerURLs[0]}`).join(',');
   return { summary: `added ${param(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${param(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
@@ -112,17 +152,19 @@ export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<Ste
   if (!m.learner) return { skipped: true, summary: `${m.name} (${m.idHex}) is already a voter: nothing done` };
   if (!view.healthyEndpoint) throw new Error('no healthy member to send member promote to');
   const endpoint = view.healthyEndpoint;
-  let tries = 0;
   // "can only promote a learner member which is in sync with leader" until it has caught up.
-  await retryWhile(
-    () => {
-      tries++;
-      return ctx.pool.client(ctx.cluster, endpoint).cluster.memberPromote({ ID: BigInt(`0x${m.idHex}`).toString() });
+  // A try that timed out may have promoted it all the same: each retry looks first.
+  const out = await retryUnlessDone(
+    () => ctx.pool.client(ctx.cluster, endpoint).cluster.memberPromote({ ID: BigInt(`0x${m.idHex}`).toString() }),
+    async () => {
+      const now = memberWithPeer((await viewCluster(ctx.cluster, ctx.pool)).report.members, peerUrl);
+      return now && !now.learner ? now : null;
     },
-    (e) => /in sync with leader|not ready|unhealthy cluster|leader changed|deadline/i.test(e.message),
+    (e) => /in sync with leader|not ready|unhealthy cluster|leader changed/i.test(e.message) || ambiguous(e),
     { maxMs: 120_000, startMs: 100, capMs: 2000 },
   );
-  return { summary: `promoted ${m.name} (${m.idHex}) to voter after ${tries} attempt${tries === 1 ? '' : 's'}` };
+  if ('done' in out) return { summary: `${m.name} (${m.idHex}) is a voter: an earlier try went through though its answer was lost, so it was not promoted again` };
+  return { summary: `promoted ${m.name} (${m.idHex}) to voter after ${out.tries} attempt${out.tries === 1 ? '' : 's'}` };
 }
 
 export async function verify(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {

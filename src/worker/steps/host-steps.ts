@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { basename, dirname } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig } from '../../config/schema.js';
 import type { StepResult } from '../../runbook/engine.js';
@@ -5,6 +7,7 @@ import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
+import { aliveFunction, type AliveCheck } from '../etcd-alive.js';
 
 export interface HostStepContext {
   cluster: ClusterConfig;
@@ -12,49 +15,123 @@ export interface HostStepContext {
 }
 
 
-/** Runs a bash script remotely; every value in it was quoted by `sh`. Non-zero exit is an error with the output. */
+/**
+ * Runs a bash script remotely; every value in it was quoted by `sh`. It runs
+ * under `set -euo pipefail`, so a failed command (also inside a pipe) stops it.
+ * Non-zero exit is an error with the output.
+ */
 export async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number } = {}) {
-  const r = await sshExec(target, `bash -c ${quoteScript(script)}`, { input: opts.input, commandTimeoutMs: opts.timeoutMs ?? 60_000 });
+  const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${script}`)}`, { input: opts.input, commandTimeoutMs: opts.timeoutMs ?? 60_000 });
   const out = `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim();
   if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${out.slice(0, 800)}`);
   return out;
 }
 
+/** Where a member's etcd may still be found on its host, from a step's parameters (older plans: the default ports). */
+export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; manifest: string; manifestAside: string }): AliveCheck {
+  const listen = step.params.listen;
+  const addrs = typeof listen === 'string' ? (JSON.parse(listen) as string[]) : Array.isArray(listen) ? (listen as string[]) : [`${place.clientHost}:2379`, `${place.clientHost}:2380`];
+  return { addrs, dataDir: place.dataDir, configs: [place.manifest, place.manifestAside], host: place.clientHost };
+}
+
 /**
  * Stops the member the kubeadm way (its static-pod manifest moved out of the
- * kubelet's directory), confirms nothing listens on its client port any more,
- * and moves its data dir aside under a name tied to this run. Each part looks
- * first, so a retry never moves a second directory aside.
+ * kubelet's directory), confirms its etcd is gone (nothing on its client and
+ * peer addresses, no etcd process on its data dir), and moves its data dir
+ * aside under a name tied to this run. Each part looks first, so a retry never
+ * moves a second directory aside.
  */
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec): Promise<StepResult> {
   const p = (k: string) => param(step, k);
-  const script = moveAsideScript({ manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost'), waitSeconds: 60 });
-  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: 90_000 });
+  const place = { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+  const script = moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: 60 });
+  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: 120_000 });
   const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
   return { summary: nothingDone ? 'already stopped with its data dir aside: nothing done' : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
 }
 
 /**
  * The script that stops a member the kubeadm way and keeps its data: the
- * manifest moves out of the kubelet's directory, the client port must close
- * (bounded), the data dir moves aside under a name tied to the run. Each part
- * looks first, so running it twice never moves a second directory aside.
+ * manifest moves out of the kubelet's directory, etcd must be gone (bounded
+ * wait; see aliveFunction), the data dir moves aside under a name tied to the
+ * run. Each part looks first, so running it twice never moves a second
+ * directory aside.
  */
-export function moveAsideScript(p: { manifest: string; manifestAside: string; asideDir: string; dataDir: string; dataAside: string; clientHost: string; waitSeconds: number }): string {
+export function moveAsideScript(p: { manifest: string; manifestAside: string; asideDir: string; dataDir: string; dataAside: string; alive: AliveCheck; waitSeconds: number }): string {
   return [
-    'set -eu',
+    'set -euo pipefail',
+    aliveFunction(p.alive),
     sh`mkdir -p ${p.asideDir}`,
     sh`if [ -e ${p.manifest} ]; then`,
     sh`  if [ -e ${p.manifestAside} ]; then echo both ${p.manifest} and ${p.manifestAside} exist, refusing to overwrite >&2; exit 3; fi`,
     sh`  mv ${p.manifest} ${p.manifestAside}; echo manifest moved to ${p.manifestAside}`,
     sh`else echo manifest already away from ${p.manifest}; fi`,
-    sh`for i in $(seq 1 ${p.waitSeconds * 2}); do if ! (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then break; fi; sleep 0.5; done`,
-    sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379 after ${p.waitSeconds} s >&2; exit 4; fi`,
-    'echo "etcd is stopped (nothing listens on the client port)"',
+    sh`for i in $(seq 1 ${p.waitSeconds * 2}); do if ! medic_etcd_alive >/dev/null; then break; fi; sleep 0.5; done`,
+    sh`if why=$(medic_etcd_alive); then echo "etcd of this member still $why after "${p.waitSeconds}" s: its data dir is left in place" >&2; exit 4; fi`,
+    'echo "etcd is stopped (nothing on its client and peer addresses, no etcd process on its data dir)"',
     sh`if [ -e ${p.dataAside} ]; then echo data dir already moved aside to ${p.dataAside}`,
     sh`elif [ -e ${p.dataDir} ]; then mv ${p.dataDir} ${p.dataAside}; echo data dir moved to ${p.dataAside}`,
     sh`else echo no data dir at ${p.dataDir}; fi`,
   ].join('\n');
+}
+
+/**
+ * The script that installs a file on a host only if it arrived whole: stdin goes
+ * to a temp file beside it, whose size and sha256 must be what was sent before
+ * it is moved into place. A failed or cut-off `cat` leaves the old file as it was.
+ * `guard` lines run first and may refuse (exit non-zero) before anything is written.
+ */
+export function checkedWriteScript(path: string, content: string | Buffer, guard: string[] = []): string {
+  const buf = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
+  const sha = createHash('sha256').update(buf).digest('hex');
+  const tmp = `${dirname(path)}/.${basename(path)}.medic-tmp`;
+  return [
+    'set -euo pipefail',
+    ...guard,
+    sh`cat > ${tmp}`,
+    sh`got=$(wc -c < ${tmp}); sum=$(sha256sum < ${tmp} | cut -d' ' -f1)`,
+    sh`if [ "$got" != ${buf.length} ] || [ "$sum" != ${sha} ]; then rm -f ${tmp}; echo "the copy of "${path}" that reached the host is $got bytes (sha256 \${sum:0:16}), not the "${buf.length}" bytes sent (sha256 "${sha.slice(0, 16)}"): "${path}" left as it was" >&2; exit 7; fi`,
+    sh`mv ${tmp} ${path}`,
+    sh`echo wrote ${path}: ${buf.length} bytes, sha256 ${sha.slice(0, 16)}`,
+  ].join('\n');
+}
+
+/** Writes a file on a host through checkedWriteScript. */
+export async function writeRemote(target: SshTarget, path: string, content: string, guard: string[] = []): Promise<string> {
+  return runScript(target, checkedWriteScript(path, content, guard), { input: content });
+}
+
+/** The script that prints a file with its byte count and sha256 first, or `absent`. */
+export function checkedReadScript(path: string): string {
+  return [
+    'set -euo pipefail',
+    sh`if [ ! -e ${path} ]; then echo absent; exit 0; fi`,
+    sh`echo "present $(wc -c < ${path}) $(sha256sum < ${path} | cut -d' ' -f1)"`,
+    sh`cat ${path}`,
+  ].join('\n');
+}
+
+/** A checkedReadScript's output as the file's text (null: absent); output that is not exactly what the host counted is refused. */
+export function parseCheckedRead(path: string, stdout: string): string | null {
+  const nl = stdout.indexOf('\n');
+  const head = nl < 0 ? stdout.trim() : stdout.slice(0, nl);
+  if (head === 'absent') return null;
+  const m = /^present (\d+) ([0-9a-f]{64})$/.exec(head);
+  if (!m || nl < 0) throw new Error(`reading ${path} gave output the bot does not recognise (${JSON.stringify(stdout.slice(0, 80))}): not trusted`);
+  const body = Buffer.from(stdout.slice(nl + 1), 'utf8');
+  const sha = createHash('sha256').update(body).digest('hex');
+  if (body.length !== Number(m[1]) || sha !== m[2]) {
+    throw new Error(`reading ${path} gave ${body.length} bytes (sha256 ${sha.slice(0, 16)}) where the host counted ${m[1]} (sha256 ${m[2]!.slice(0, 16)}): truncated or changed on the way, not trusted`);
+  }
+  return body.toString('utf8');
+}
+
+/** Reads a text file on a host whole (null when it does not exist), checked against the host's byte count and sha256. */
+export async function readRemote(target: SshTarget, path: string): Promise<string | null> {
+  const r = await sshExec(target, `bash -c ${quoteScript(checkedReadScript(path))}`, { commandTimeoutMs: 60_000, maxOutputBytes: 4 * 1024 * 1024 });
+  if (r.code !== 0) throw new Error(`on ${target.host}: reading ${path} failed with exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr.trim().slice(0, 400)}`);
+  if (r.truncated) throw new Error(`on ${target.host}: ${path} is larger than the bot reads (4 MiB): not trusted`);
+  return parseCheckedRead(path, r.stdout);
 }
 
 /** Sets (or adds) `--flag=value` in an etcd command line. */
@@ -88,13 +165,14 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
     throw new Error(`the member list changed since planning: it now gives --initial-cluster=${liveInitialCluster}, the plan said ${p('initialCluster')}`);
   }
   const target = ctx.target(step.host!);
-  const current = await runScript(target, sh`if [ -e ${p('manifest')} ]; then cat ${p('manifest')}; fi`);
-  let template = await runScript(target, sh`if [ -e ${p('manifestAside')} ]; then cat ${p('manifestAside')}; fi`);
+  const current = (await readRemote(target, p('manifest'))) ?? '';
+  let template = (await readRemote(target, p('manifestAside'))) ?? '';
   let source = p('manifestAside');
   if (!template && step.params.templateFrom) {
     // The host had no manifest left (a rebuilt or wiped master): start from the survivor's, adapted.
     const peer = ctx.target(p('templateFrom'));
-    const theirs = await runScript(peer, sh`cat ${p('templateManifest')}`);
+    const theirs = await readRemote(peer, p('templateManifest'));
+    if (theirs === null) throw new Error(`${p('templateFrom')} has no manifest at ${p('templateManifest')} to adapt for ${p('name')}`);
     template = adaptManifest(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
     source = `${p('templateFrom')}'s ${p('templateManifest')}, adapted`;
   }
@@ -117,17 +195,8 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   if (current) throw new Error(`${p('manifest')} exists with other contents; refusing to overwrite it (move it away or check the host)`);
 
   // The new member must start from an empty data dir, or it would come up as the removed member.
-  const tmp = `${p('manifest').replace(/\/[^/]+$/, '')}/.etcd.yaml.medic-tmp`;
-  const out = await runScript(
-    target,
-    [
-      'set -eu',
-      sh`if [ -e ${p('dataDir')} ] && [ -n "$(ls -A ${p('dataDir')})" ]; then echo ${p('dataDir')} is not empty, refusing to start a removed member on old data >&2; exit 5; fi`,
-      sh`cat > ${tmp}`,
-      sh`mv ${tmp} ${p('manifest')}`,
-      sh`echo wrote ${p('manifest')}`,
-    ].join('\n'),
-    { input: manifest },
-  );
+  const out = await writeRemote(target, p('manifest'), manifest, [
+    sh`if [ -e ${p('dataDir')} ] && [ -n "$(ls -A ${p('dataDir')})" ]; then echo ${p('dataDir')} is not empty, refusing to start a removed member on old data >&2; exit 5; fi`,
+  ]);
   return { summary: `manifest written from ${source} with --initial-cluster-state=existing; the kubelet starts etcd`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
 }

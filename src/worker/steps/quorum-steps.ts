@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { BackupStore } from '../../backup/store.js';
-import { reverifyBackup } from '../../backup/take.js';
+import { hashKvAt, reverifyBackup } from '../../backup/take.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
@@ -9,7 +9,8 @@ import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
-import { moveAsideScript, runScript, setFlag, withoutFlag } from './host-steps.js';
+import { aliveFunction } from '../etcd-alive.js';
+import { aliveCheckOf, moveAsideScript, readRemote, runScript, setFlag, withoutFlag, writeRemote } from './host-steps.js';
 
 export interface QuorumStepContext {
   cluster: ClusterConfig;
@@ -27,6 +28,8 @@ interface Place {
   dataDir: string;
   dataAside: string;
   clientHost: string;
+  /** host:port of its client and peer URLs, as planned. */
+  listen?: string[];
 }
 
 /**
@@ -45,11 +48,13 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<Ste
       continue;
     }
     const refuseIfRunning = step.params.stopRunning !== true;
+    const alive = aliveCheckOf({ params: { listen: p.listen } }, p);
     const script = [
+      aliveFunction(alive),
       refuseIfRunning
-        ? sh`if (exec 3<>/dev/tcp/${p.clientHost}/2379) 2>/dev/null; then echo etcd still listens on ${p.clientHost} port 2379: it is not dead, refusing to fence it >&2; exit 6; fi`
+        ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
         : '',
-      moveAsideScript({ ...p, waitSeconds: 30 }),
+      moveAsideScript({ ...p, alive, waitSeconds: 30 }),
     ].join('\n');
     const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 });
     lines.push(`${p.name}: ${out.replace(/\n/g, '; ')}`);
@@ -58,12 +63,7 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<Ste
 }
 
 async function readManifest(target: SshTarget, path: string): Promise<string> {
-  return runScript(target, sh`if [ -e ${path} ]; then cat ${path}; fi`);
-}
-
-async function writeRemote(target: SshTarget, path: string, content: string): Promise<void> {
-  const tmp = `${path.replace(/\/[^/]+$/, '')}/.etcd.yaml.medic-tmp`;
-  await runScript(target, [sh`cat > ${tmp}`, sh`mv ${tmp} ${path}`].join('\n'), { input: content });
+  return (await readRemote(target, path)) ?? '';
 }
 
 function editCommand(manifest: string, edit: (cmd: string[]) => string[]): string {
@@ -160,60 +160,101 @@ export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Prom
 
 /**
  * The survivor's data replaced by a verified snapshot, as a one-member cluster
- * with a new cluster token: stop it, move its data dir aside, upload the
- * snapshot, `etcdctl snapshot restore` on the host, start it with that
- * initial cluster.
+ * with a new cluster token (or, for /etcd restore, as one member of the
+ * restored cluster): stop it, move its data dir aside, upload the snapshot,
+ * `etcdctl snapshot restore` on the host, check the restored database offline
+ * against the backup's revision, and only then write the manifest that starts
+ * etcd. A data dir left by an interrupted restore is moved aside, never reused.
  */
 export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   const target = ctx.target(p('name'));
   const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
   if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
-  const marker = `${p('asideDir')}/restored-${p('manifestAside').split('.').pop()}`;
+  const runId = p('manifestAside').split('.').pop()!;
+  const marker = `${p('asideDir')}/restored-${runId}`;
   const out: string[] = [];
+  // One member alone (restore-quorum), or every member from the same snapshot (restore).
+  const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
 
   const done = await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`);
   if (!done) {
     await reverifyBackup(ctx.store, facts);
-    out.push(await runScript(target, moveAsideScript({ ...place(step), waitSeconds: 60 }), { timeoutMs: 120_000 }));
+    const pl = place(step);
+    out.push(await runScript(target, moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: 60 }), { timeoutMs: 120_000 }));
     const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
-    const up = await sshExec(target, `bash -c ${quoteScript(sh`cat > ${remote}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
+    const up = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sh`cat > ${remote}`}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
     if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
-    // One member alone (restore-quorum), or every member from the same snapshot (restore).
-    const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
-    out.push(
-      await runScript(
-        target,
-        [
-          'set -eu',
-          sh`ETCDCTL_API=3 etcdctl snapshot restore ${remote} --name ${p('name')} --initial-cluster ${initial} --initial-cluster-token ${p('token')} --initial-advertise-peer-urls ${p('peerUrl')} --data-dir ${p('dataDir')} 2>&1 | tail -n 3`,
-          sh`touch ${marker}`,
-        ].join('\n'),
-        { timeoutMs: 600_000 },
-      ),
-    );
+    out.push(await runScript(target, restoreScript({ remote, bytes: facts.bytes, revision: facts.revision, name: p('name'), initialCluster: initial, token: p('token'), peerUrl: p('peerUrl'), dataDir: p('dataDir'), log: `${p('asideDir')}/restore-${runId}.log`, partialAside: `${p('dataDir')}.partial-${runId}`, marker }), { timeoutMs: 600_000 }));
   } else {
-    out.push('snapshot already restored on the host');
+    out.push('snapshot already restored and verified on the host');
   }
   const original = await readManifest(target, p('manifestAside'));
   if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifestAside')} to start from`);
   const manifest = editCommand(original, (cmd) => {
     let c = withoutFlag(cmd, 'force-new-cluster');
-    c = setFlag(c, 'initial-cluster', step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`);
+    c = setFlag(c, 'initial-cluster', initial);
     c = setFlag(c, 'initial-cluster-token', p('token'));
     return setFlag(c, 'initial-cluster-state', 'new');
   });
   const current = await readManifest(target, p('manifest'));
-  if (current.trim() !== manifest.trim()) await writeRemote(target, p('manifest'), manifest);
+  if (current.trim() !== manifest.trim()) {
+    // etcd starts only on the database this run restored and checked, never on an empty or partial one.
+    out.push(
+      await writeRemote(target, p('manifest'), manifest, [
+        sh`if [ ! -e ${marker} ]; then echo no verified restore of backup ${facts.id} on this host: not starting etcd >&2; exit 9; fi`,
+        sh`if [ ! -s ${p('dataDir')}/member/snap/db ]; then echo ${p('dataDir')} holds no database: not starting etcd >&2; exit 9; fi`,
+      ]),
+    );
+  }
   if (step.params.initialCluster) {
     // The other members start from the same snapshot; the verify step waits for all of them.
-    return { summary: `backup ${facts.id} restored onto ${p('name')} as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
+    return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
   }
   const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000);
+  const kv = await checkHashKv(ctx, p('endpoint'), facts);
   return {
-    summary: `backup ${facts.id} restored onto ${p('name')}: it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
+    summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline${kv}): it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
     output: out.join('\n'),
   };
+}
+
+/**
+ * The restored member's KV hash at the backup's revision against the one recorded
+ * when the backup was taken: the same keys and values, not only the same revision.
+ * Backups taken before the hash was recorded are checked by revision alone.
+ */
+async function checkHashKv(ctx: QuorumStepContext, endpoint: string, facts: { id: string; revision: number; hashKv?: number }): Promise<string> {
+  if (facts.hashKv === undefined) return '';
+  const got = await hashKvAt(ctx.pool.client(ctx.cluster, endpoint), facts.revision);
+  if (got !== facts.hashKv) {
+    throw new Error(`the restored member's KV hash at revision ${facts.revision} is ${got}, backup ${facts.id} recorded ${facts.hashKv}: its data is not the backup's. It runs as a one-member cluster; do not add members to it, restore again from another backup`);
+  }
+  return `, KV hash ${got} as recorded`;
+}
+
+/**
+ * The host side of a restore. Every status counts: the uploaded file must be
+ * the backup's size, `etcdctl snapshot restore` must succeed (its log is kept
+ * and its last lines shown), and the restored database, read offline, must be
+ * at the backup's revision. The marker that lets etcd start is written last.
+ */
+export function restoreScript(r: { remote: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string }): string {
+  return [
+    'set -euo pipefail',
+    sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to "${r.remote}" is $got bytes, the backup "${r.bytes} >&2; exit 8; fi`,
+    // A data dir here can only be what an interrupted restore left: kept aside, never reused or deleted.
+    sh`if [ -e ${r.dataDir} ]; then aside=${r.partialAside}-$(date +%Y%m%d%H%M%S); mv ${r.dataDir} "$aside"; echo "a data dir left by an earlier, unfinished restore was moved aside to $aside"; fi`,
+    'rc=0',
+    sh`ETCDCTL_API=3 etcdctl snapshot restore ${r.remote} --name ${r.name} --initial-cluster ${r.initialCluster} --initial-cluster-token ${r.token} --initial-advertise-peer-urls ${r.peerUrl} --data-dir ${r.dataDir} > ${r.log} 2>&1 || rc=$?`,
+    sh`if [ "$rc" != 0 ]; then echo "etcdctl snapshot restore failed (exit $rc); etcd was not started. Its last lines (all in "${r.log}"):" >&2; tail -n 5 ${r.log} >&2; exit "$rc"; fi`,
+    sh`tail -n 2 ${r.log}`,
+    sh`st=$(ETCDCTL_API=3 etcdctl snapshot status ${r.dataDir}/member/snap/db -w json 2>&1) || { echo "etcdctl snapshot status of the restored "${r.dataDir}"/member/snap/db failed: $st" >&2; exit 8; }`,
+    `rev=$(printf '%s' "$st" | grep -oE '"revision":[0-9]+' | cut -d: -f2 || true)`,
+    sh`if [ "$rev" != ${r.revision} ]; then echo "the restored database in "${r.dataDir}" is at revision \${rev:-unknown}, the backup at "${r.revision}": etcd was not started on it" >&2; exit 8; fi`,
+    sh`echo "restored database checked offline: revision $rev, as the backup"`,
+    sh`touch ${r.marker}`,
+  ].join('\n');
 }
 
 function place(step: StepSpec) {

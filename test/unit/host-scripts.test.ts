@@ -1,0 +1,191 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aliveFunction } from '../../src/worker/etcd-alive.js';
+import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
+import { restoreScript } from '../../src/worker/steps/quorum-steps.js';
+
+// The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
+const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
+  const r = spawnSync('bash', ['-c', script], { input: opts.input, encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'medic-scripts-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('medic_etcd_alive', () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  const closedPort = async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    const p = (s.address() as { port: number }).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return p;
+  };
+  const ask = (c: Parameters<typeof aliveFunction>[0]) => bash(`set -euo pipefail\n${aliveFunction(c)}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`);
+
+  it('sees a listener on any port of the member, not only 2379', async () => {
+    const r = ask({ addrs: [`127.0.0.1:${await closedPort()}`, `127.0.0.1:${port}`], dataDir: join(dir, 'none'), configs: [], host: '127.0.0.1' });
+    expect(r.stdout.trim()).toBe(`ALIVE: listens on 127.0.0.1:${port}`);
+  });
+
+  it('reads the listen URLs of the manifest too (0.0.0.0 means the member host)', async () => {
+    const manifest = join(dir, 'etcd.yaml');
+    writeFileSync(manifest, `spec:\n  containers:\n  - command:\n    - etcd\n    - --listen-client-urls=https://0.0.0.0:${port}\n    - --listen-peer-urls=https://127.0.0.1:${await closedPort()}\n`);
+    const r = ask({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir: join(dir, 'none'), configs: [manifest, join(dir, 'missing.yaml')], host: '127.0.0.1' });
+    expect(r.stdout.trim()).toBe(`ALIVE: listens on 127.0.0.1:${port}`);
+  });
+
+  it('sees an etcd process on the data dir even with every port closed, and only that data dir', async () => {
+    const dataDir = join(dir, 'var-lib-etcd');
+    // A process that looks like etcd to /proc: argv[0] "etcd", the member's --data-dir among its arguments.
+    const child = spawn('bash', ['-c', 'sleep 30; true', `--data-dir=${dataDir}/`], { argv0: 'etcd', stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // exec done: /proc shows the new command line
+      const addrs = [`127.0.0.1:${await closedPort()}`];
+      expect(ask({ addrs, dataDir, configs: [], host: '127.0.0.1' }).stdout.trim()).toBe(`ALIVE: runs (process ${child.pid} with --data-dir=${dataDir})`);
+      expect(ask({ addrs, dataDir: `${dataDir}-other`, configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('DOWN');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('stop-and-move-aside leaves the data dir where it is while etcd still serves on its port', async () => {
+    const root = join(dir, 'host1');
+    const places = { manifest: join(root, 'manifests/etcd.yaml'), manifestAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
+    mkdirSync(join(root, 'manifests'), { recursive: true });
+    mkdirSync(join(places.dataDir, 'member'), { recursive: true });
+    writeFileSync(places.manifest, 'x');
+    const held = bash(moveAsideScript({ ...places, alive: { addrs: [`127.0.0.1:${port}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
+    expect(held.code).toBe(4);
+    expect(held.stderr).toContain(`etcd of this member still listens on 127.0.0.1:${port} after 1 s: its data dir is left in place`);
+    expect(existsSync(places.dataDir)).toBe(true);
+    const gone = bash(moveAsideScript({ ...places, alive: { addrs: [`127.0.0.1:${await closedPort()}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
+    expect(gone.code).toBe(0);
+    expect(gone.stdout).toContain(`data dir moved to ${places.dataAside}`);
+    expect(existsSync(join(places.dataAside, 'member'))).toBe(true);
+  });
+
+  it('is unsure (so refuses) when a listen address has no port', () => {
+    expect(ask({ addrs: ['127.0.0.1:'], dataDir: join(dir, 'none'), configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('ALIVE: may run (cannot tell: no port in listen address 127.0.0.1:)');
+  });
+});
+
+describe('checked remote writes and reads', () => {
+  const manifest = 'apiVersion: v1\nkind: Pod\nspec: { containers: [ { name: etcd, command: [etcd, --name=m1] } ] }\n';
+
+  it('installs the file only when every byte arrived', () => {
+    const path = join(dir, 'w1.yaml');
+    writeFileSync(path, 'old\n');
+    // The fault: the transfer is cut short (half the bytes reach cat).
+    const cut = bash(checkedWriteScript(path, manifest), { input: manifest.slice(0, 20) });
+    expect(cut.code).toBe(7);
+    expect(cut.stderr).toContain(`the copy of ${path} that reached the host is 20 bytes`);
+    expect(cut.stderr).toContain(`not the ${Buffer.byteLength(manifest)} bytes sent`);
+    expect(readFileSync(path, 'utf8')).toBe('old\n');
+    expect(readdirSync(dir).filter((f) => f.includes('medic-tmp'))).toEqual([]);
+    const whole = bash(checkedWriteScript(path, manifest), { input: manifest });
+    expect(whole.code).toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe(manifest);
+  });
+
+  it('writes nothing when cat fails or a guard refuses', () => {
+    const path = join(dir, 'nodir', 'w2.yaml'); // cat cannot create the temp file here
+    expect(bash(checkedWriteScript(path, manifest), { input: manifest }).code).not.toBe(0);
+    const p2 = join(dir, 'w3.yaml');
+    const r = bash(checkedWriteScript(p2, manifest, ['echo data dir not empty >&2; exit 5']), { input: manifest });
+    expect(r.code).toBe(5);
+    expect(existsSync(p2)).toBe(false);
+  });
+
+  it('reads a file back only when the bytes match what the host counted', () => {
+    const path = join(dir, 'r1.yaml');
+    writeFileSync(path, manifest);
+    const out = bash(checkedReadScript(path)).stdout;
+    expect(parseCheckedRead(path, out)).toBe(manifest);
+    expect(parseCheckedRead(path, bash(checkedReadScript(join(dir, 'absent.yaml'))).stdout)).toBeNull();
+    // The fault: the output is cut off on the way (a dropped connection, a capped buffer).
+    expect(() => parseCheckedRead(path, out.slice(0, out.length - 10))).toThrow(/truncated or changed on the way, not trusted/);
+    expect(() => parseCheckedRead(path, 'apiVersion: v1\n')).toThrow(/output the bot does not recognise/);
+    expect(() => parseCheckedRead(path, '')).toThrow(/not trusted/);
+  });
+});
+
+describe('the restore script', () => {
+  const bin = () => join(dir, 'bin');
+  // A stand-in etcdctl: `snapshot restore` does what $RESTORE says, `snapshot status` prints $REVISION.
+  beforeAll(() => {
+    mkdirSync(bin(), { recursive: true });
+    writeFileSync(
+      join(bin(), 'etcdctl'),
+      `#!/bin/bash
+if [ "$1 $2" = "snapshot restore" ]; then
+  dd=; while [ $# -gt 0 ]; do [ "$1" = --data-dir ] && dd=$2; shift; done
+  mkdir -p "$dd/member/snap"; echo partial > "$dd/member/snap/db"
+  if [ "$RESTORE" = fail ]; then echo "Error: write $dd/member/snap/db: no space left on device" >&2; exit 1; fi
+  echo '{"level":"info","msg":"restored snapshot"}'; exit 0
+fi
+if [ "$1 $2" = "snapshot status" ]; then echo "{\\"hash\\":1,\\"revision\\":$REVISION,\\"totalKey\\":3,\\"totalSize\\":9}"; exit 0; fi
+exit 2
+`,
+    );
+    chmodSync(join(bin(), 'etcdctl'), 0o755);
+  });
+  const setup = (name: string) => {
+    const root = join(dir, name);
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'snap.db'), 'x'.repeat(100));
+    return {
+      root,
+      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1') }),
+    };
+  };
+  const run = (script: string, env: Record<string, string>) => bash(script, { env: { PATH: `${bin()}:${process.env.PATH}`, ...env } });
+
+  it("fails with etcdctl's own message and writes no marker when the restore fails", () => {
+    const { root, script } = setup('fails');
+    const r = run(script, { RESTORE: 'fail', REVISION: '42' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('etcdctl snapshot restore failed (exit 1); etcd was not started');
+    expect(r.stderr).toContain('no space left on device');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(false);
+    // A retry moves the partial data dir aside (never deletes it) before restoring again.
+    const again = run(script, { RESTORE: 'ok', REVISION: '42' });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/a data dir left by an earlier, unfinished restore was moved aside to .*etcd\.partial-r1-\d{14}/);
+    expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toHaveLength(1);
+    expect(again.stdout).toContain('restored database checked offline: revision 42, as the backup');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+  });
+
+  it('refuses a restored database whose revision is not the backup’s', () => {
+    const { root, script } = setup('wrongrev');
+    const r = run(script, { RESTORE: 'ok', REVISION: '7' });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain('is at revision 7, the backup at 42: etcd was not started on it');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(false);
+  });
+
+  it('refuses an upload of the wrong size before touching anything', () => {
+    const { root, script } = setup('short');
+    writeFileSync(join(root, 'snap.db'), 'x'.repeat(60));
+    const r = run(script, { RESTORE: 'ok', REVISION: '42' });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain('is 60 bytes, the backup 100');
+    expect(existsSync(join(root, 'etcd'))).toBe(false);
+  });
+});
