@@ -3,9 +3,11 @@ import type { PlanOutcome } from '../../runbook/replace-plan.js';
 import type { WorkerContext } from '../context.js';
 import { recorder } from '../../incident/record.js';
 import { openIncident } from '../incidents.js';
+import { hostsNotReady } from '../host-readiness.js';
 
-/** Tells the channel a runbook was refused, and why: everyone in the incident sees it. */
+/** Tells the channel a runbook was refused, and why: everyone in the incident sees it, and its timeline keeps it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
+  await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'denied', actor: 'bot', text: `${what} (asked by <@${env.userId}>) refused: ${reason}` });
   await ctx.slack.postTo(env.channelId, {
     text: `${what} refused: ${reason}`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:no_entry: *\`${what}\` refused* (asked by <@${env.userId}>): ${reason}`.slice(0, 3000) } }],
@@ -17,6 +19,10 @@ export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string,
 export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: string, outcome: PlanOutcome): Promise<string> {
   if (!outcome.ok) return refuse(ctx, env, what, outcome.reason);
   const run = outcome.run;
+  // Every host the plan touches over SSH, looked at now: a plan that would stop halfway for want of a host or a tool is not started.
+  const cluster = ctx.inventory.clusters.find((c) => c.name === run.cluster);
+  const notReady = cluster ? await hostsNotReady(cluster, run.steps) : `cluster "${run.cluster}" is not in this worker's inventory.`;
+  if (notReady) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${notReady}\nFix it, then ask again.`);
   const taken = await ctx.store.lockCluster(run.cluster, run.runId);
   if (taken) return refuse(ctx, env, what, `run \`${taken}\` started on ${run.cluster} a moment ago; one membership change at a time.`);
   await ctx.store.create(run);
