@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
 import { etcdManifest } from './manifest.js';
 import { run, waitFor, type RunResult } from './proc.js';
-import { makeSshKey, startSshd, type SshHost } from './sshd.js';
+import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
 import { StaticPodSupervisor } from './supervisor.js';
 
 export interface LabOptions {
@@ -126,6 +126,25 @@ export class Lab {
     const parked = join(h.parkedDir, 'etcd.yaml');
     if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
     await waitFor(`${name} to start`, () => portOpen(h.ip, 2379), 20_000);
+  }
+
+  /** Fault: a host's sshd goes away (its port then refuses connections). */
+  async stopSshd(name: string): Promise<void> {
+    const h = this.host(name);
+    const p = h.ssh.process;
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+    await waitFor(`sshd on ${h.ip} to stop`, async () => !(await portOpen(h.ip, this.opts.sshPort)), 10_000);
+  }
+
+  /** Fault: a host's sshd restarts changed: with a new host key, or with tools missing from its sessions' PATH. */
+  async restartSshd(name: string, change: SshdChange): Promise<void> {
+    const h = this.host(name);
+    await this.stopSshd(name);
+    h.ssh = await startSshd(join(h.root, 'ssh'), h.ip, this.opts.sshPort, join(this.opts.root, 'ssh', 'authorized_keys'), change);
+    await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, this.opts.sshPort), 10_000);
   }
 
   /** Waits until every member reports healthy through etcdctl (not through the code under test). */
