@@ -166,7 +166,7 @@ describe('a host without etcdctl', () => {
     await nothingChanged();
     expect(t.lab.hosts.every((h) => existsSync(join(h.manifestsDir, 'etcd.yaml')))).toBe(true);
     await t.lab.waitHealthy();
-    expect(await timeline(t)).toContain(`denied: /etcd restore ${backupId} (asked by <@UALICE>) refused: a host the plan touches is not ready`);
+    expect(await timeline(t)).toContain(`denied: /etcd restore ${backupId} refused: a host the plan touches is not ready`);
   });
 
   it('/etcd restore-quorum --snapshot onto m2 is refused at planning; etcd is never started on an empty data dir', async () => {

@@ -7,7 +7,7 @@ import { hostsNotReady } from '../host-readiness.js';
 
 /** Tells the channel a runbook was refused, and why: everyone in the incident sees it, and its timeline keeps it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
-  await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'denied', actor: 'bot', text: `${what} (asked by <@${env.userId}>) refused: ${reason}` });
+  await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'denied', actor: env.userId, text: `${what} refused: ${reason}` });
   await ctx.slack.postTo(env.channelId, {
     text: `${what} refused: ${reason}`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:no_entry: *\`${what}\` refused* (asked by <@${env.userId}>): ${reason}`.slice(0, 3000) } }],
