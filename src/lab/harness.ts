@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
 import { etcdManifest } from './manifest.js';
 import { run, waitFor, type RunResult } from './proc.js';
-import { makeSshKey, startSshd, type SshHost } from './sshd.js';
+import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
 import { StaticPodSupervisor } from './supervisor.js';
 
 export interface LabOptions {
@@ -133,6 +133,25 @@ export class Lab {
     await waitFor(`${name} to start`, () => portOpen(h.ip, this.opts.clientPort), 20_000);
   }
 
+  /** Fault: a host's sshd goes away (its port then refuses connections). */
+  async stopSshd(name: string): Promise<void> {
+    const h = this.host(name);
+    const p = h.ssh.process;
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+    await waitFor(`sshd on ${h.ip} to stop`, async () => !(await portOpen(h.ip, this.opts.sshPort)), 10_000);
+  }
+
+  /** Fault: a host's sshd restarts changed: with a new host key, or with tools missing from its sessions' PATH. */
+  async restartSshd(name: string, change: SshdChange): Promise<void> {
+    const h = this.host(name);
+    await this.stopSshd(name);
+    h.ssh = await startSshd(join(h.root, 'ssh'), h.ip, this.opts.sshPort, join(this.opts.root, 'ssh', 'authorized_keys'), { binDir: h.binDir, ...change });
+    await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, this.opts.sshPort), 10_000);
+  }
+
   /** Waits until every member reports healthy through etcdctl (not through the code under test). */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
     await waitFor('every lab member healthy', async () => (await this.etcdctl(['endpoint', 'health'], this.endpoints, true)).code === 0, timeoutMs, 250);
@@ -218,7 +237,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
       copyFileSync(c.key, join(pkiDir, `${kind}.key`));
     }
-    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`);
+    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir });
     const supervisor = new StaticPodSupervisor(name, manifestsDir, logDir);
     hosts.push({
       name,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.js';
 
@@ -16,12 +16,45 @@ export async function makeSshKey(path: string, comment: string): Promise<string>
   return stdout.split(' ')[1]!;
 }
 
-/** Starts a real sshd, as root, on its own loopback address: one per lab host. */
-export async function startSshd(dir: string, address: string, port: number, authorizedKeys: string, path?: string): Promise<SshHost> {
+/** How a restarted host's sshd differs from the one before (faults a test injects). */
+export interface SshdChange {
+  /** A new host key: the host was rebuilt, or someone sits in between. */
+  newHostKey?: boolean;
+  /** SSH sessions get a PATH without these commands: a host without etcd-client, say. */
+  withoutTools?: string[];
+  /** The host's own tools, first on its sessions' PATH (a fault can put a broken one there). */
+  binDir?: string;
+}
+
+/**
+ * A directory of links to every command on the standard PATH but the given
+ * ones. (/bin is /usr/bin on Debian, so dropping directories from PATH cannot hide one tool.)
+ */
+function pathWithout(dir: string, tools: string[]): string {
+  const out = join(dir, `path-without-${tools.join('-')}`);
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const seen = new Set(tools);
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (!existsSync(d)) continue;
+    for (const name of readdirSync(d)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      symlinkSync(join(d, name), join(out, name));
+    }
+  }
+  return out;
+}
+
+/** Starts a real sshd, as root, on its own loopback address: one per lab host. A restart keeps the host key unless told otherwise. */
+export async function startSshd(dir: string, address: string, port: number, authorizedKeys: string, change: SshdChange = {}): Promise<SshHost> {
   mkdirSync(dir, { recursive: true });
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = join(dir, 'ssh_host_ed25519_key');
-  const fingerprint = await makeSshKey(hostKey, `lab-host-${address}`);
+  if (change.newHostKey) for (const f of [hostKey, `${hostKey}.pub`]) rmSync(f, { force: true });
+  const fingerprint = existsSync(hostKey)
+    ? (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', hostKey])).stdout.split(' ')[1]!
+    : await makeSshKey(hostKey, `lab-host-${address}`);
   const config = join(dir, 'sshd_config');
   writeFileSync(
     config,
@@ -37,8 +70,8 @@ export async function startSshd(dir: string, address: string, port: number, auth
       `PidFile ${join(dir, 'sshd.pid')}`,
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
-      // The host's own tools first (a fault can put a broken one there), then the usual PATH.
-      ...(path ? [`SetEnv PATH=${path}`] : []),
+      // The host's own tools first (a fault can put a broken one there), then the usual PATH, less any tools a fault hides.
+      `SetEnv PATH=${[change.binDir, change.withoutTools?.length ? pathWithout(dir, change.withoutTools) : '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':')}`,
       '',
     ].join('\n'),
   );

@@ -38,6 +38,12 @@ export interface EngineDeps {
   log: Logger;
   /** Fault injection for tests: a step kind after whose action this process is killed. */
   killAfter?: StepKind;
+  /**
+   * Asked right before an approved destructive step acts: why the hosts the
+   * rest of the run needs are not ready (null: they are). A reason stops the
+   * step before it does anything; its gate opens again.
+   */
+  beforeDestructive?(run: Run, index: number): Promise<string | null>;
 }
 
 /**
@@ -78,6 +84,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
       const now = await deps.observe(run.cluster);
       if (membershipFingerprint(now) !== membershipFingerprint(run.gate!.state)) {
         return openGate(run, index, deps, guard, `The cluster changed since the approval (${describeChange(run.gate!.state, now)}): the approval is void. Re-planned against the new state; approve again.`, now);
+      }
+      const notReady = await deps.beforeDestructive?.(run, index);
+      if (notReady) {
+        return openGate(run, index, deps, guard, `Step ${index + 1} did not run: a host this run needs is not ready.\n${notReady}\nNothing was done for step ${index + 1}. ${doneAndNotDone(run)} Fix the host and approve again, or \`/etcd cancel ${run.runId}\`.`, now);
       }
       await notify.thread(run, `:ballot_box_with_check: Step ${index + 1} approved by <@${rec.approvedBy}> at ${rec.approvedAt} (gate ${run.gate!.hash.slice(0, 12)}); the live cluster matches the approved state. Running.`);
     }

@@ -17,6 +17,7 @@ import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
 import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
+import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runIncident } from './jobs/incident.js';
@@ -90,6 +91,11 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,
+    // The planning probe again, for every host the steps from this one on touch.
+    beforeDestructive: async (run, index) => {
+      const cluster = deps.inventory.clusters.find((c) => c.name === run.cluster);
+      return cluster ? hostsNotReady(cluster, run.steps, index) : `cluster ${run.cluster} is not in this worker's inventory.`;
+    },
   };
 
   const worker = new Worker<JobEnvelope>(

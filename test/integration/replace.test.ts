@@ -183,7 +183,7 @@ describe('/etcd replace against the lab', () => {
     const refusal = async (text: string) => {
       const since = t.slack.lastSeq;
       await t.command(text);
-      return textOf(await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('refused'), 30_000, since));
+      return textOf(await t.slack.waitFor((r) => r.method === 'chat.postMessage' && !r.body.thread_ts && String(r.body.text).includes('refused'), 30_000, since));
     };
     expect(await refusal('replace m9')).toContain('no member "m9" in lab');
     expect(await refusal('replace m1')).toContain('is healthy');

@@ -4,6 +4,7 @@ import { planRestoreQuorum } from '../../runbook/restore-quorum-plan.js';
 import { viewCluster } from '../cluster-view.js';
 import type { WorkerContext } from '../context.js';
 import { probeHost } from '../host-probe.js';
+import { hostsNotReady, rankingNeeds } from '../host-readiness.js';
 import { refuse, startRun } from './start-run.js';
 
 type PlanJob = JobEnvelope & { request: { name: 'plan-restore-quorum' } };
@@ -20,6 +21,12 @@ export async function runPlanRestoreQuorum(env: PlanJob, ctx: WorkerContext): Pr
   if (snapshot && !facts) return refuse(ctx, env, what, `no backup \`${snapshot}\` of ${cluster.name}; \`/etcd backups ${cluster.name}\` lists them.`);
 
   const [view, hosts] = await Promise.all([viewCluster(cluster, ctx.pool), Promise.all(cluster.members.map((m) => probeHost(cluster, m)))]);
+  if (!snapshot && !from) {
+    // A stopped member whose database revision could not be read would be passed over as a survivor: find out why first.
+    const unread = hosts.filter((h) => h.reachable && !h.listening && h.hasData && h.offlineRevision === null).map((h) => h.name);
+    const blind = unread.length ? await hostsNotReady(cluster, rankingNeeds(unread)) : null;
+    if (blind) return refuse(ctx, env, what, `the most up-to-date member cannot be chosen safely, so nothing was changed.\n${blind}\nFix it and ask again, or name the survivor with \`--from <member>\`.`);
+  }
   const runId = `r-${randomBytes(4).toString('hex')}`;
   const outcome = planRestoreQuorum(ctx.inventory, cluster, view.report, view.state, hosts, { runId, from, snapshot: facts ?? undefined, requestedBy: env.userId, channelId: env.channelId }, new Date());
   return startRun(ctx, env, what, outcome);

@@ -3,9 +3,11 @@ import type { PlanOutcome } from '../../runbook/replace-plan.js';
 import type { WorkerContext } from '../context.js';
 import { recorder } from '../../incident/record.js';
 import { openIncident } from '../incidents.js';
+import { hostsNotReady } from '../host-readiness.js';
 
-/** Tells the channel a runbook was refused, and why: everyone in the incident sees it. */
+/** Tells the channel a runbook was refused, and why: everyone in the incident sees it, and its timeline keeps it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
+  await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'denied', actor: env.userId, text: `${what} refused: ${reason}` });
   await ctx.slack.postTo(env.channelId, {
     text: `${what} refused: ${reason}`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:no_entry: *\`${what}\` refused* (asked by <@${env.userId}>): ${reason}`.slice(0, 3000) } }],
@@ -20,6 +22,10 @@ export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string,
  */
 export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: string, outcome: PlanOutcome): Promise<string> {
   if (!outcome.ok) return refuse(ctx, env, what, outcome.reason);
+  // Every host the plan touches over SSH, looked at now: a plan that would stop halfway for want of a host or a tool is not started.
+  const cluster = ctx.inventory.clusters.find((c) => c.name === outcome.run.cluster);
+  const notReady = cluster ? await hostsNotReady(cluster, outcome.run.steps) : `cluster "${outcome.run.cluster}" is not in this worker's inventory.`;
+  if (notReady) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${notReady}\nFix it, then ask again.`);
   // The first runbook in a channel without an incident opens one; the run keeps its ID
   // so that its entries go there even if the channel's incident is closed mid-run.
   const { incident } = await openIncident(ctx.incidents, ctx.slack, env.channelId, outcome.run.title, outcome.run.requestedBy);
