@@ -12,7 +12,8 @@ export interface StepResult {
   skipped?: boolean;
 }
 
-export type StepExecutor = (run: Run, step: StepSpec, index: number) => Promise<StepResult>;
+/** `signal` fires when the run gets a stop request: a long step (snapshot, wait) stops early. */
+export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal) => Promise<StepResult>;
 
 /** How the engine tells people what happens; the worker backs it with Slack. */
 export interface RunNotifier {
@@ -37,6 +38,8 @@ export interface EngineDeps {
   log: Logger;
   /** Fault injection for tests: a step kind after whose action this process is killed. */
   killAfter?: StepKind;
+  /** Watches the run for a stop request while a step executes; its signal is passed to the executor. */
+  watchStop?: (runId: string) => { signal: AbortSignal; stop(): void };
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -96,10 +99,14 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
   let result: StepResult;
+  const watch = deps.watchStop?.(runId);
   try {
-    result = await deps.executors[step.kind](started.run, step, index);
+    result = await deps.executors[step.kind](started.run, step, index, watch?.signal);
   } catch (err) {
+    if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps);
     return fail(started.run, index, err as Error, deps);
+  } finally {
+    watch?.stop();
   }
   if (deps.killAfter === step.kind && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
@@ -178,6 +185,21 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps): Prom
   await deps.store.unlockCluster(failed.cluster, failed.runId);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
   await deps.notify.planChanged(failed);
+}
+
+/** A stop request cut a step short: the step did not complete, and the run ends as the request asked. */
+async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps): Promise<void> {
+  const { run: latest } = await deps.store.update(run.runId, (r) => {
+    const x = r.records[index]!;
+    if (TERMINAL.includes(r.status) || x.status !== 'running') return null;
+    x.status = 'failed';
+    x.endedAt = iso(deps.now());
+    x.error = `interrupted by the stop request: ${err.message.slice(0, 1400)}`;
+    return r;
+  });
+  await deps.notify.thread(latest, `:octagonal_sign: Step ${index + 1} (${latest.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);
+  if (latest.stopRequest) return finish(latest, latest.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected', deps);
+  return fail(latest, index, err, deps);
 }
 
 async function finish(run: Run, status: 'cancelled' | 'rejected', deps: EngineDeps): Promise<void> {

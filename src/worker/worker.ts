@@ -28,6 +28,8 @@ import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { scheduleBackups } from './schedule.js';
+import { watchForStop } from './abort-watcher.js';
+import { backupsInUse } from './backups.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -56,7 +58,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const queue = openQueue(deps.redis, deps.prefix);
   const incidents = new IncidentStore(deps.redis, deps.prefix);
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
-  const backups = new DirectoryBackupStore(deps.inventory.backups.dir);
+  // Retention never prunes a backup that an unfinished run on the cluster names.
+  const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
@@ -86,6 +89,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,
+    watchStop: (runId) => watchForStop(store, runId),
   };
 
   const worker = new Worker<JobEnvelope>(
