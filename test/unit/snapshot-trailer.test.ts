@@ -54,7 +54,7 @@ describe('the sha256 trailer check, as a stream', () => {
     const out = createWriteStream(big);
     for (let i = 0; i < 512; i++) {
       hash.update(block);
-      if (!out.write(block)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((r) => out.end(hash.digest(), () => r()));
 
