@@ -27,8 +27,9 @@ export class SlackPoster {
     token: string,
     apiUrl: string | undefined,
     private readonly log: Logger,
+    limits: typeof WORKER_WEB_API = WORKER_WEB_API,
   ) {
-    this.client = new WebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...WORKER_WEB_API });
+    this.client = new WebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits });
   }
 
   async post(env: JobEnvelope, msg: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
