@@ -6,6 +6,7 @@ import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';
 import { startMedic } from '../src/runtime.js';
 import { botRestoreQuorum, loseMajority, scriptRestoreQuorum, snapshotRuns } from './quorum.js';
+import { backupMemory, printBackupMemory, type BackupMemory } from './backup-memory.js';
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { printTable, summarize, type Summary } from './stats.js';
 
@@ -21,6 +22,9 @@ const QUORUM_RUNS = Number(process.env.BENCH_QUORUM_RUNS ?? 1);
 const SNAPSHOT_RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
 const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 100);
 const BURST = Number(process.env.BENCH_BURST ?? 100);
+const BIG_DB_MB = Number(process.env.BENCH_BIG_DB_MB ?? 1100);
+/** `BENCH_ONLY=backup-memory` runs only the big-database backup case. */
+const ONLY = process.env.BENCH_ONLY;
 
 async function main(): Promise<void> {
   const root = join(tmpdir(), 'etcd-medic-bench');
@@ -31,6 +35,15 @@ async function main(): Promise<void> {
   const rows: [string, Summary, Summary][] = [];
   let throughput = '';
   const rssBefore = process.memoryUsage().rss;
+  const cluster = config.inventory.clusters[0]!;
+  let bigBackup: BackupMemory | null = null;
+
+  if (ONLY === 'backup-memory') {
+    printBackupMemory(await backupMemory(stack, eventsUrl, cluster, BIG_DB_MB * 1024 ** 2));
+    await medic.stop();
+    await stack.stop();
+    return;
+  }
 
   // One request at a time, each in its own channel so its answer is told apart.
   async function botRuns(n: number, label: string): Promise<{ ack: Summary; done: Summary }> {
@@ -91,7 +104,6 @@ async function main(): Promise<void> {
   rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
-  const cluster = config.inventory.clusters[0]!;
   const keys = await fillDb(cluster, FILL_MB);
 
   // Snapshot throughput: the API stream the bot uses vs etcdctl snapshot save, same member.
@@ -124,6 +136,9 @@ async function main(): Promise<void> {
   }
   rows.push([`restore-quorum (${FILL_MB} MB)`, summarize(rqBot), summarize(rqScript)]);
 
+  // A backup of a database of more than 1 GB: the worker's memory stays flat while it streams and verifies.
+  bigBackup = await backupMemory(stack, eventsUrl, cluster, BIG_DB_MB * 1024 ** 2);
+
   await stack.lab.killMember('m2');
   await stack.lab.killMember('m3');
   const deadBaseline = await etcdctlRuns(DEAD_RUNS);
@@ -133,6 +148,7 @@ async function main(): Promise<void> {
 
   printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, `etcdctl snapshot save`, or an etcdctl/ssh script doing the same steps; ratio = bot median / base median)', rows);
   console.log(`\n${throughput}`);
+  if (bigBackup) printBackupMemory(bigBackup);
   console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
 
   await medic.stop();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What a backup is known to contain, checked when it was taken. */
@@ -33,7 +33,15 @@ export interface BackupStore {
   /** A local path of the snapshot file to read from. */
   snapshotPath(facts: BackupFacts): string;
   remove(cluster: string, id: string): Promise<void>;
+  /**
+   * Backups that retention must not prune, each with why (the unfinished run
+   * that names it). Throws when it cannot tell: retention then prunes nothing.
+   */
+  inUse?(cluster: string): Promise<Map<string, string>>;
 }
+
+/** Who tells the store which backups are in use (the worker asks its runs). */
+export type BackupsInUse = (cluster: string) => Promise<Map<string, string>>;
 
 export const BACKUP_ID = /^\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?$/;
 
@@ -42,8 +50,20 @@ export function backupId(at: Date): string {
   return at.toISOString().replace('T', '_').replace(/:/g, '').replace(/\..*$/, '');
 }
 
+/**
+ * Backups hold the whole key space (secrets included) and the host's pki: the
+ * files are 0600 and their directory 0700, whatever the umask or a directory
+ * left by an older version.
+ */
 export class DirectoryBackupStore implements BackupStore {
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly opts: { inUse?: BackupsInUse } = {},
+  ) {}
+
+  inUse(cluster: string): Promise<Map<string, string>> {
+    return this.opts.inUse ? this.opts.inUse(cluster) : Promise.resolve(new Map());
+  }
 
   private dir(cluster: string): string {
     return join(this.root, cluster);
@@ -52,12 +72,14 @@ export class DirectoryBackupStore implements BackupStore {
   reserve(cluster: string, id: string) {
     const d = this.dir(cluster);
     mkdirSync(d, { recursive: true, mode: 0o700 });
+    chmodSync(d, 0o700);
     return { snapshot: join(d, `snapshot_${id}.db`), resources: join(d, `static_kuberesources_${id}.tar.gz`) };
   }
 
   async commit(facts: BackupFacts): Promise<void> {
     const file = join(this.dir(facts.cluster), `backup_${facts.id}.json`);
     writeFileSync(`${file}.tmp`, JSON.stringify(facts, null, 2), { mode: 0o600 });
+    chmodSync(`${file}.tmp`, 0o600);
     renameSync(`${file}.tmp`, file);
   }
 

@@ -1,21 +1,15 @@
-import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { Writable } from 'node:stream';
 import type { Etcd3 } from 'etcd3';
 import { snapshotStatus } from '../etcd/etcdctl.js';
 import { sshExec, type SshTarget } from '../ssh/exec.js';
 import { sh } from '../ssh/shell.js';
+import { describeStreamError, streamSnapshot, type SnapshotStreamOptions } from './snapshot-stream.js';
 import type { BackupFacts, BackupStore } from './store.js';
+import { verifySnapshotFile } from './trailer.js';
 
-/** etcd appends the sha256 of the database to a snapshot; a file whose tail does not match is damaged. */
-export function verifySnapshotFile(file: string): { bytes: number; sha256: string } {
-  const buf = readFileSync(file);
-  if (buf.length < 33) throw new Error(`${basename(file)} is ${buf.length} bytes: not a snapshot`);
-  const body = buf.subarray(0, buf.length - 32);
-  const sum = createHash('sha256').update(body).digest();
-  if (!sum.equals(buf.subarray(buf.length - 32))) throw new Error(`${basename(file)}: its sha256 trailer does not match its contents (truncated or corrupted)`);
-  return { bytes: buf.length, sha256: sum.toString('hex') };
-}
+export { streamSnapshot, verifySnapshotFile };
 
 /**
  * maintenance.hashKV: the hash of the MVCC keys up to `revision`. etcd3 1.1.2's
@@ -27,37 +21,10 @@ export async function hashKvAt(client: Etcd3, revision: number): Promise<number>
   return Number((await m.client.exec('Maintenance', 'hashKv', { revision })).hash);
 }
 
-/** Streams a snapshot from one member to a file; the file appears only once complete. */
-export async function streamSnapshot(client: Etcd3, file: string): Promise<{ bytes: number; revisionBefore: number }> {
-  // etcd 3.4 leaves the snapshot stream's header empty: the revision is read just before.
-  const revisionBefore = Number((await client.maintenance.status()).header.revision);
-  const tmp = `${file}.partial`;
-  const stream = await client.maintenance.snapshot();
-  const fd = openSync(tmp, 'w', 0o600);
-  let bytes = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: { blob: Buffer }) => {
-        writeSync(fd, chunk.blob);
-        bytes += chunk.blob.length;
-      });
-      stream.on('end', () => resolve());
-      stream.on('error', reject);
-    });
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, file);
-  return { bytes, revisionBefore };
-}
-
 /** Integrity (sha256 trailer) and contents (revision, keys, hash read offline by etcdctl). */
-export async function verifySnapshot(file: string): Promise<{ bytes: number; sha256: string; revision: number; totalKeys: number; hash: number }> {
-  const integrity = verifySnapshotFile(file);
-  const status = await snapshotStatus(file);
+export async function verifySnapshot(file: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string; revision: number; totalKeys: number; hash: number }> {
+  const integrity = await verifySnapshotFile(file, signal);
+  const status = await snapshotStatus(file, 60_000, signal);
   return { ...integrity, revision: status.revision, totalKeys: status.totalKey, hash: status.hash };
 }
 
@@ -79,20 +46,22 @@ export interface TakeBackup {
   client: Etcd3;
   /** The member's host, for the manifest and pki archive; null to skip it. */
   host: { target: SshTarget; manifest: string; pkiDir: string } | null;
+  /** A stop request of the run, and the snapshot stream's watchdog. */
+  stream?: Pick<SnapshotStreamOptions, 'signal' | 'stallMs'>;
 }
 
 /** Snapshot through the API, verified, plus the host files needed to rebuild a member, committed to the store. */
 export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => new Date()): Promise<BackupFacts> {
   const paths = store.reserve(t.cluster, t.id);
-  const { bytes } = await streamSnapshot(t.client, paths.snapshot);
+  const { bytes } = await streamSnapshot(t.client, paths.snapshot, { ...t.stream, from: t.fromMember });
   let v;
   try {
-    v = await verifySnapshot(paths.snapshot);
+    v = await verifySnapshot(paths.snapshot, t.stream?.signal);
+    if (v.bytes !== bytes) throw new Error(`snapshot is ${v.bytes} bytes on disk but ${bytes} were received`);
   } catch (err) {
     rmSync(paths.snapshot, { force: true });
     throw err;
   }
-  if (v.bytes !== bytes) throw new Error(`snapshot is ${v.bytes} bytes on disk but ${bytes} were received`);
   // The KV hash at the snapshot's revision, for a restore to compare with; a member that compacted past it has none.
   const hashKv = await hashKvAt(t.client, v.revision).catch(() => undefined);
 
@@ -100,11 +69,7 @@ export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => 
   let note: string | undefined;
   if (t.host) {
     try {
-      const out = createWriteStream(paths.resources, { mode: 0o600 });
-      const r = await sshExec(t.host.target, sh`tar czf - ${t.host.manifest} ${t.host.pkiDir}`, { stdoutTo: out, commandTimeoutMs: 120_000 });
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      if (r.code !== 0) throw new Error(`tar exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
-      if (statSync(paths.resources).size === 0) throw new Error('the archive is empty');
+      await archiveHostFiles(t.host, paths.resources);
       resourcesFile = basename(paths.resources);
     } catch (err) {
       rmSync(paths.resources, { force: true });
@@ -131,10 +96,65 @@ export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => 
   return facts;
 }
 
-/** Keeps the newest `keep` backups of a cluster; returns the IDs removed. */
-export async function applyRetention(store: BackupStore, cluster: string, keep: number): Promise<string[]> {
+/**
+ * The host's etcd manifest and pki as a tar.gz, streamed over SSH into `file`.
+ * A failing disk does not stall the remote tar nor escape as a stream error:
+ * what cannot be written is dropped and the failure reported once tar ends.
+ */
+async function archiveHostFiles(host: NonNullable<TakeBackup['host']>, file: string): Promise<void> {
+  const out = createWriteStream(file, { mode: 0o600 });
+  let writeError: Error | null = null;
+  out.on('error', (err) => (writeError ??= err));
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (writeError || out.destroyed) return cb();
+      if (out.write(chunk)) cb();
+      else out.once('drain', () => cb()).once('error', () => cb());
+    },
+  });
+  try {
+    const r = await sshExec(host.target, sh`tar czf - ${host.manifest} ${host.pkiDir}`, { stdoutTo: sink, commandTimeoutMs: 120_000 });
+    if (!writeError) await new Promise<void>((resolve) => out.end(() => resolve()));
+    if (writeError) throw new Error(describeStreamError(writeError, file));
+    if (r.code !== 0) throw new Error(`tar exited ${r.code ?? `on signal ${r.signal}`}: ${r.stderr.trim().split('\n').pop()}`);
+    if (statSync(file).size === 0) throw new Error('the archive is empty');
+    chmodSync(file, 0o600);
+  } finally {
+    out.destroy();
+  }
+}
+
+export interface RetentionOutcome {
+  removed: string[];
+  /** Backups past `keep` that stayed, and why (an unfinished run uses them, or that could not be checked). */
+  kept: { id: string; why: string }[];
+}
+
+/**
+ * Keeps the newest `keep` backups of a cluster, and never one that an
+ * unfinished run names (a restore about to use it). When the runs cannot be
+ * read, nothing is pruned: a backup too many is cheaper than the one a
+ * restore needed.
+ */
+export async function applyRetention(store: BackupStore, cluster: string, keep: number): Promise<RetentionOutcome> {
   const all = await store.list(cluster);
   const old = all.slice(keep);
-  for (const f of old) await store.remove(cluster, f.id);
-  return old.map((f) => f.id);
+  if (old.length === 0) return { removed: [], kept: [] };
+  let inUse: Map<string, string>;
+  try {
+    inUse = (await store.inUse?.(cluster)) ?? new Map();
+  } catch (err) {
+    return { removed: [], kept: old.map((f) => ({ id: f.id, why: `could not check which runs use it (${(err as Error).message}), so nothing was pruned` })) };
+  }
+  const removed: string[] = [];
+  const kept: RetentionOutcome['kept'] = [];
+  for (const f of old) {
+    const why = inUse.get(f.id);
+    if (why) kept.push({ id: f.id, why });
+    else {
+      await store.remove(cluster, f.id);
+      removed.push(f.id);
+    }
+  }
+  return { removed, kept };
 }

@@ -11,12 +11,16 @@ export interface SnapshotStatus {
  * `etcdctl snapshot status`: reads a snapshot's database offline (revision,
  * key count, hash). The worker needs etcdctl (Debian: etcd-client) for it.
  */
-export function snapshotStatus(file: string, timeoutMs = 60_000): Promise<SnapshotStatus> {
+export function snapshotStatus(file: string, timeoutMs = 60_000, signal?: AbortSignal): Promise<SnapshotStatus> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error(`etcdctl snapshot status not run: ${String((signal.reason as Error)?.message ?? 'stop requested')}`));
     const child = spawn('etcdctl', ['snapshot', 'status', file, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } });
     let out = '';
     let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const onAbort = () => child.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('close', () => signal?.removeEventListener('abort', onAbort));
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', (e) => {

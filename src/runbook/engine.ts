@@ -13,7 +13,8 @@ export interface StepResult {
   skipped?: boolean;
 }
 
-export type StepExecutor = (run: Run, step: StepSpec, index: number) => Promise<StepResult>;
+/** `signal` fires when the run gets a stop request: a long step (snapshot, wait) stops early. */
+export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal) => Promise<StepResult>;
 
 /** How the engine tells people what happens; the worker backs it with Slack. */
 export interface RunNotifier {
@@ -44,6 +45,8 @@ export interface EngineDeps {
    * step before it does anything; its gate opens again.
    */
   beforeDestructive?(run: Run, index: number): Promise<string | null>;
+  /** Watches the run for a stop request while a step executes; its signal is passed to the executor. */
+  watchStop?: (runId: string) => { signal: AbortSignal; stop(): void };
 }
 
 /**
@@ -108,10 +111,14 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
   let result: StepResult;
+  const watch = deps.watchStop?.(runId);
   try {
-    result = await deps.executors[step.kind](started.run, step, index);
+    result = await deps.executors[step.kind](started.run, step, index, watch?.signal);
   } catch (err) {
+    if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps, token, guard);
     return fail(started.run, index, err as Error, deps, token, guard);
+  } finally {
+    watch?.stop();
   }
   if (deps.killAfter === step.kind && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
@@ -161,6 +168,17 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token
   await deps.store.unlockCluster(failed.cluster, failed.runId);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
   await deps.notify.planChanged(failed);
+}
+
+/** A stop request cut a step short: the step did not complete, and the run ends as the request asked. */
+async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const res = await deps.store.apply(run.runId, { kind: 'interrupt-step', step: index, token, error: err.message }, deps.now(), guard);
+  if (!res.changed) return fail(run, index, err, deps, token, guard);
+  const ended = res.run;
+  await deps.store.unlockCluster(ended.cluster, ended.runId);
+  await deps.notify.thread(ended, `:octagonal_sign: Step ${index + 1} (${ended.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);
+  await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
+  await deps.notify.planChanged(ended);
 }
 
 async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {

@@ -23,6 +23,8 @@ export type RunEvent =
   | { kind: 'start-step'; step: number; token: string }
   | { kind: 'complete-step'; step: number; token: string; summary: string; output?: string; skipped?: boolean }
   | { kind: 'fail-step'; step: number; token: string; error: string }
+  /** A stop request cut the running step short (`/etcd cancel` mid-snapshot): the step did not complete, the run ends as asked. */
+  | { kind: 'interrupt-step'; step: number; token: string; error: string }
   /** The run cannot go on and no worker holds it (attempts exhausted, its start undone): it ends failed. */
   | { kind: 'abandon'; reason: string };
 
@@ -156,6 +158,22 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
         r.status = 'done';
         r.ended = { at: iso(now), reason: 'every step done' };
       }
+      return { run: r };
+    }
+
+    case 'interrupt-step': {
+      if (!r.stopRequest) return refuse('nobody asked to stop the run; a step that fails is recorded as failed');
+      const x = stepOf(event.step);
+      if (!x || x.status !== 'running') return refuse(`step ${event.step + 1} is not the running step`);
+      if (r.attempt?.step !== event.step || r.attempt.token !== event.token) return refuse(`another worker took step ${event.step + 1} over; this result is not recorded`);
+      x.status = 'failed';
+      x.endedAt = iso(now);
+      x.error = `interrupted by the stop request: ${event.error}`.slice(0, 1500);
+      delete r.attempt;
+      const status = r.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected';
+      r.status = status;
+      r.ended = { at: iso(now), reason: `${status} by <@${r.stopRequest.by}> during step ${event.step + 1}` };
+      markNotRun(r);
       return { run: r };
     }
 

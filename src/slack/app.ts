@@ -11,6 +11,7 @@ import { APPROVE_ACTION, REJECT_ACTION } from '../render/run-message.js';
 import { RunStore } from '../runbook/store.js';
 import { liveWorkers } from '../worker/heartbeat.js';
 import { cachedGroups } from './authorize.js';
+import { BOT_WEB_API } from './poster.js';
 import { boltLogger } from './bolt-logger.js';
 import { handleClick } from './clicks.js';
 import { handleSlashCommand, sanitize } from './slash-command.js';
@@ -59,7 +60,7 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     appToken,
     socketMode,
     logger: boltLogger(log),
-    clientOptions: { slackApiUrl: apiUrl },
+    clientOptions: { slackApiUrl: apiUrl, ...BOT_WEB_API },
     customRoutes: [{ path: '/healthz', method: ['GET'], handler: (req, res) => void health(req, res) }],
     installerOptions: socketMode ? { port: settings.port } : undefined,
   });

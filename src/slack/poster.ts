@@ -4,6 +4,18 @@ import type { SlackMessage } from '../render/status-message.js';
 import type { Logger } from '../log.js';
 
 /**
+ * Every Web API call is bounded: a request gives up after `timeout` ms, and
+ * is retried a bounded number of times with backoff, so a Slack outage delays
+ * a worker's job by about a minute at most instead of holding it forever.
+ */
+export const WORKER_WEB_API = { timeout: 10_000, retryConfig: { retries: 5, factor: 2, minTimeout: 200, maxTimeout: 5000 } };
+
+/** The bot's own calls (a group lookup before an ack) must answer fast or fail. */
+export const BOT_WEB_API = { timeout: 2_500, retryConfig: { retries: 2, factor: 2, minTimeout: 100, maxTimeout: 1000 } };
+
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
+
+/**
  * Posts what a worker produced to the channel that asked. When the bot is not
  * a member of that channel, Slack refuses chat.postMessage; the command's
  * response_url still works there, so the answer is not lost.
@@ -15,12 +27,9 @@ export class SlackPoster {
     token: string,
     apiUrl: string | undefined,
     private readonly log: Logger,
+    limits: typeof WORKER_WEB_API = WORKER_WEB_API,
   ) {
-    this.client = new WebClient(token, {
-      slackApiUrl: apiUrl,
-      logLevel: LogLevel.ERROR,
-      retryConfig: { retries: 5, factor: 2, minTimeout: 200, maxTimeout: 5000 },
-    });
+    this.client = new WebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits });
   }
 
   async post(env: JobEnvelope, msg: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
@@ -55,6 +64,6 @@ export class SlackPoster {
 }
 
 export async function postToResponseUrl(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS) });
   if (!res.ok) throw new Error(`response_url answered ${res.status}`);
 }

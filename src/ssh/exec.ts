@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Client } from 'ssh2';
 import { HostKeyMismatch, SshFailed } from '../errors.js';
 import { opensshFingerprint } from './fingerprint.js';
@@ -85,7 +86,8 @@ export function sshExec(target: SshTarget, command: string, opts: ExecOptions = 
         });
         if (opts.input === undefined) stream.end();
         else if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) stream.end(opts.input);
-        else opts.input.pipe(stream);
+        // A failing source (an unreadable file) or a broken channel fails this command, never the process.
+        else pipeline(opts.input, stream).catch((e: Error) => finish(new SshFailed(`${where}: sending input failed: ${e.message}`)));
       });
     });
     conn.on('error', (err) => {

@@ -1,16 +1,20 @@
 import type { ClusterConfig } from '../config/schema.js';
 import { hostPathsOf } from '../config/schema.js';
 import { backupId, type BackupFacts, type BackupStore } from '../backup/store.js';
-import { applyRetention, takeBackup } from '../backup/take.js';
+import { applyRetention, takeBackup, type RetentionOutcome } from '../backup/take.js';
 import type { EtcdPool } from '../etcd/pool.js';
+import type { RunStore } from '../runbook/store.js';
+import { TERMINAL, type Run } from '../runbook/types.js';
 import { formatBytes } from '../status/assess.js';
 import { clientUrlOf, viewCluster } from './cluster-view.js';
 import { sshTargetOf } from './ssh-target.js';
 
-export interface BackupOutcome {
+export interface BackupOutcome extends RetentionOutcome {
   facts: BackupFacts;
-  removed: string[];
 }
+
+/** How long the snapshot stream may send nothing before the member counts as frozen. */
+export const stallMsOf = (cluster: ClusterConfig) => Math.max(10_000, 5 * cluster.etcd.callTimeoutMs);
 
 /**
  * Takes a backup of a cluster from its leader (or any member that answers):
@@ -20,7 +24,7 @@ export async function backupCluster(
   cluster: ClusterConfig,
   pool: EtcdPool,
   store: BackupStore,
-  opts: { takenBy: string; id?: string; fromMember?: string; keep?: number },
+  opts: { takenBy: string; id?: string; fromMember?: string; keep?: number; signal?: AbortSignal },
 ): Promise<BackupOutcome> {
   const view = await viewCluster(cluster, pool);
   const answering = view.report.members.filter((m) => m.status && m.clientURLs.length > 0);
@@ -37,9 +41,40 @@ export async function backupCluster(
     fromMember: source.name,
     client: pool.client(cluster, clientUrlOf(cluster, source)),
     host: conf && paths ? { target: sshTargetOf(conf), manifest: `${paths.manifestsDir}/etcd.yaml`, pkiDir: paths.pkiDir } : null,
+    stream: { signal: opts.signal, stallMs: stallMsOf(cluster) },
   });
-  const removed = opts.keep ? await applyRetention(store, cluster.name, opts.keep) : [];
-  return { facts, removed };
+  const retention = opts.keep ? await applyRetention(store, cluster.name, opts.keep) : { removed: [], kept: [] };
+  return { facts, ...retention };
+}
+
+/** The run that holds a cluster (one at a time), if it has not ended. */
+export async function unfinishedRunOn(runs: RunStore, cluster: string): Promise<Run | null> {
+  const holder = await runs.lockHolder(cluster);
+  const run = holder ? await runs.get(holder) : null;
+  return run && !TERMINAL.includes(run.status) ? run : null;
+}
+
+/**
+ * The backups an unfinished run on the cluster names in its steps (the one a
+ * restore restores, the one its first step takes): retention keeps them.
+ */
+export async function backupsInUse(runs: RunStore, cluster: string): Promise<Map<string, string>> {
+  const run = await unfinishedRunOn(runs, cluster);
+  const used = new Map<string, string>();
+  if (!run) return used;
+  for (const s of run.steps) {
+    const id = s.params.backupId;
+    if (typeof id === 'string' && !used.has(id)) used.set(id, `run \`${run.runId}\` (${run.title}, ${run.status.replace('_', ' ')}) uses it`);
+  }
+  return used;
+}
+
+/** What retention did, as the channel reads it; empty when it had nothing to do. */
+export function describeRetention(r: RetentionOutcome, keep: number): string {
+  const lines: string[] = [];
+  if (r.removed.length) lines.push(`Retention (keep ${keep}): removed ${r.removed.join(', ')}.`);
+  for (const k of r.kept) lines.push(`Retention (keep ${keep}) kept ${k.id}: ${k.why}.`);
+  return lines.join('\n');
 }
 
 /** The facts of a backup as the channel reads them. */

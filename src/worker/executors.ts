@@ -33,7 +33,7 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
   const quorum = (run: Run): QuorumStepContext => ({ ...host(run), pool, store });
 
   return {
-    snapshot: (run, step) => snapshot(etcd(run), step, run.requestedBy),
+    snapshot: (run, step, _i, signal) => snapshot(etcd(run), step, run.requestedBy, signal),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
     'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
     'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),
@@ -47,7 +47,7 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
         .join(',');
       return writeManifest(host(run), step, initial);
     },
-    'wait-caught-up': (run, step) => waitCaughtUp(etcd(run), step),
+    'wait-caught-up': (run, step, _i, signal) => waitCaughtUp(etcd(run), step, signal),
     promote: (run, step) => promote(etcd(run), step),
     verify: (run, step) => verify(etcd(run), step),
     fence: (run, step) => fence(quorum(run), step),

@@ -31,6 +31,8 @@ import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
 import { scheduleBackups } from './schedule.js';
+import { watchForStop } from './abort-watcher.js';
+import { backupsInUse } from './backups.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -61,7 +63,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const queue = openQueue(deps.redis, deps.prefix);
   const incidents = new IncidentStore(deps.redis, deps.prefix);
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
-  const backups = new DirectoryBackupStore(deps.inventory.backups.dir);
+  // Retention never prunes a backup that an unfinished run on the cluster names.
+  const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
@@ -96,6 +99,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       const cluster = deps.inventory.clusters.find((c) => c.name === run.cluster);
       return cluster ? hostsNotReady(cluster, run.steps, index) : `cluster ${run.cluster} is not in this worker's inventory.`;
     },
+    watchStop: (runId) => watchForStop(store, runId),
   };
 
   const worker = new Worker<JobEnvelope>(

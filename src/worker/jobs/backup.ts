@@ -1,6 +1,6 @@
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { formatBytes } from '../../status/assess.js';
-import { backupCluster, describeBackup } from '../backups.js';
+import { backupCluster, describeBackup, describeRetention, unfinishedRunOn } from '../backups.js';
 import type { WorkerContext } from '../context.js';
 
 type BackupJob = JobEnvelope & { request: { name: 'backup' } };
@@ -20,16 +20,28 @@ export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<str
     await tell(`:x: Backup of ${env.request.data.cluster} failed: the cluster is not in this worker's inventory.`);
     return 'unknown cluster';
   }
+  // A run on the cluster (replace, restore) stops etcd, fences or restores members and takes its own
+  // backup first: a scheduled snapshot in the middle would catch a half-changed cluster, or fail. The
+  // schedule skips while a run is open; a person asking explicitly (often right before approving a
+  // destructive step) gets the backup, and retention never prunes what the run uses.
+  const run = await unfinishedRunOn(ctx.store, cluster.name);
+  if (run && env.request.data.scheduled) {
+    await tell(`:fast_forward: Scheduled backup of ${cluster.name} skipped: run \`${run.runId}\` (${run.title}) is in progress on this cluster (${run.status.replace('_', ' ')}), and a snapshot in the middle of it could catch etcd stopped or half-restored. The schedule resumes after the run ends; \`/etcd backup ${cluster.name}\` takes one now if you need it.`);
+    return `skipped: run ${run.runId} in progress`;
+  }
   try {
-    const { facts, removed } = await backupCluster(cluster, ctx.pool, ctx.backups, {
+    const { facts, removed, kept } = await backupCluster(cluster, ctx.pool, ctx.backups, {
       takenBy: env.request.data.scheduled ? 'schedule' : env.userId,
       keep: ctx.inventory.backups.keep,
     });
-    const retention = removed.length ? `\nRetention (keep ${ctx.inventory.backups.keep}): removed ${removed.join(', ')}.` : '';
-    await tell(`:floppy_disk: Backup taken for ${who}: ${describeBackup(facts)}${retention}\nRestore with \`/etcd restore ${facts.id} ${cluster.name}\` or \`/etcd restore-quorum ${cluster.name} --snapshot ${facts.id}\`.`);
+    const retention = describeRetention({ removed, kept }, ctx.inventory.backups.keep);
+    const during = run ? `\nRun \`${run.runId}\` (${run.title}) is in progress on this cluster; the backups it uses are kept whatever the retention.` : '';
+    await tell(`:floppy_disk: Backup taken for ${who}: ${describeBackup(facts)}${retention ? `\n${retention}` : ''}${during}\nRestore with \`/etcd restore ${facts.id} ${cluster.name}\` or \`/etcd restore-quorum ${cluster.name} --snapshot ${facts.id}\`.`);
     return `backup ${facts.id}`;
   } catch (err) {
-    await tell(`:x: Backup of ${cluster.name} for ${who} failed: ${(err as Error).message}. Nothing was kept.`);
+    const msg = (err as Error).message;
+    const hint = /no space left|disk quota/i.test(msg) ? ` Free space where \`backups.dir\` lives (${ctx.inventory.backups.dir}) or lower \`backups.keep\`, then \`/etcd backup ${cluster.name}\` again.` : '';
+    await tell(`:x: Backup of ${cluster.name} for ${who} failed: ${msg}. Nothing was kept.${hint}`);
     throw err;
   }
 }

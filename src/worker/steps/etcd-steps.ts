@@ -19,11 +19,11 @@ export interface EtcdStepContext {
 }
 
 
-export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy: string): Promise<StepResult> {
+export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy: string, signal?: AbortSignal): Promise<StepResult> {
   const id = param(step, 'backupId');
   const existing = await ctx.store.get(ctx.cluster.name, id);
   if (existing) return { skipped: true, summary: `backup ${id} was already taken: ${existing.bytes} bytes, revision ${existing.revision}, verified` };
-  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep });
+  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep, signal });
   return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} db keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
@@ -121,11 +121,13 @@ export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Pr
   return { summary: `added ${param(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${param(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
 }
 
-export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const peerUrl = param(step, 'peerUrl');
   const deadline = Date.now() + 180_000;
   let last = 'not yet seen';
   while (Date.now() < deadline) {
+    // A stop request ends the wait now, not after 180 s.
+    if (signal?.aborted) throw new Error(`stopped waiting for ${param(step, 'name')} (last: ${last}): ${(signal.reason as Error).message}`);
     const view = await viewCluster(ctx.cluster, ctx.pool);
     const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
     const leaderIndex = Math.max(0, ...view.report.members.filter((x) => x.isLeader).map((x) => x.status?.raftIndex ?? 0));

@@ -1,0 +1,81 @@
+import { chmodSync, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Etcd3 } from 'etcd3';
+import { formatBytes } from '../status/assess.js';
+
+export interface SnapshotStreamOptions {
+  /** Fires when the run asks to stop: the stream is cut and the partial file removed. */
+  signal?: AbortSignal;
+  /** No byte from the member for this long fails the snapshot (a frozen member keeps its TCP connection open). */
+  stallMs?: number;
+  /** The member asked, for messages. */
+  from?: string;
+}
+
+export const DEFAULT_STALL_MS = 15_000;
+
+/** Why a signal fired, as a person reads it. */
+export function stopReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'stop requested';
+}
+
+/** Turns a stream failure into what an operator acts on. */
+export function describeStreamError(err: unknown, file: string): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOSPC') return `no space left on the device holding ${file}`;
+  if (e.code === 'EDQUOT') return `the disk quota is used up on the device holding ${file}`;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return `cannot write ${file} (${e.code})`;
+  return e.message ?? String(err);
+}
+
+/**
+ * Streams a snapshot from one member to `file`. The bytes go to `<file>.partial`
+ * through one pipeline with backpressure (memory stays flat), and the file
+ * appears under its name only once complete. Any failure (the disk full, the
+ * member frozen, a stop request) removes the partial file and rejects with a
+ * message; no error escapes as an unhandled stream event.
+ */
+export async function streamSnapshot(client: Etcd3, file: string, opts: SnapshotStreamOptions = {}): Promise<{ bytes: number; revisionBefore: number }> {
+  const { signal, stallMs = DEFAULT_STALL_MS, from = 'the member' } = opts;
+  if (signal?.aborted) throw new Error(`snapshot not started: ${stopReason(signal)}`);
+  // etcd 3.4 leaves the snapshot stream's header empty: the revision is read just before (a unary call, with its deadline).
+  const revisionBefore = Number((await client.maintenance.status()).header.revision);
+  const tmp = `${file}.partial`;
+  // grpc-js hands back a Readable (object mode, one { blob } per message) that can also cancel the call.
+  const source = (await client.maintenance.snapshot()) as unknown as Readable & { cancel?: () => void };
+  let bytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  // A progress watchdog rather than one deadline: a big database may take minutes, a frozen one sends nothing.
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      source.destroy(new Error(`no snapshot data from ${from} for ${stallMs / 1000} s after ${formatBytes(bytes)}: its etcd looks frozen (stopped process, stuck disk or network)`));
+    }, stallMs);
+  };
+  const blobs = new Transform({
+    writableObjectMode: true,
+    transform(chunk: { blob: Buffer }, _enc, cb) {
+      bytes += chunk.blob.length;
+      arm();
+      cb(null, chunk.blob);
+    },
+  });
+  arm();
+  try {
+    await pipeline(source, blobs, createWriteStream(tmp, { mode: 0o600 }), { signal });
+  } catch (err) {
+    // Cancel the gRPC call too: destroying the stream alone leaves it open on the member.
+    source.cancel?.();
+    rmSync(tmp, { force: true });
+    if (signal?.aborted) throw new Error(`snapshot stopped after ${formatBytes(bytes)}: ${stopReason(signal)}; the partial file was removed`);
+    throw new Error(`snapshot from ${from} failed after ${formatBytes(bytes)}: ${describeStreamError(err, tmp)}; the partial file was removed`);
+  } finally {
+    clearTimeout(timer);
+  }
+  // A leftover .partial from a crash keeps its old mode when reopened: set it.
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+  return { bytes, revisionBefore };
+}
