@@ -1,3 +1,4 @@
+import { approvalProblem } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { describeChange, gateHash, membershipFingerprint } from './hash.js';
 import type { RunStore } from './store.js';
@@ -33,6 +34,8 @@ export interface EngineDeps {
   /** Puts the job that runs step `index` on the queue; `tag` makes its job ID unique where needed. */
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
   approvalTtlMs: number;
+  /** The HMAC key (ETCD_MEDIC_HMAC_KEY) that approvals are signed with when the click is accepted. */
+  hmacKey: string;
   now: () => Date;
   log: Logger;
   /** Fault injection for tests: a step kind after whose action this process is killed. */
@@ -66,6 +69,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     if (rec.status === 'pending') return openGate(run, index, deps, null);
     if (rec.status === 'awaiting_approval') return; // waiting for a click
     if (rec.status === 'approved') {
+      // An approval that does not verify was not given through a click (someone wrote it into Redis):
+      // the step is refused and the run fails, on the record; nothing is done on the hosts.
+      const forged = approvalProblem(deps.hmacKey, run, index);
+      if (forged) return fail(run, index, new Error(`refused to run: ${forged}. Nothing was done by this step. The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run`), deps);
       // The approval holds only for the state it was given against.
       const now = await deps.observe(run.cluster);
       if (membershipFingerprint(now) !== membershipFingerprint(run.gate!.state)) {

@@ -1,5 +1,6 @@
 import type { Inventory } from '../config/schema.js';
 import { decideClick } from '../approvals/decide.js';
+import { signApproval } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { decodeClick } from '../render/run-message.js';
 import type { RunStore } from '../runbook/store.js';
@@ -14,6 +15,8 @@ export interface ClickDeps {
   now: () => Date;
   log: Logger;
   record: Recorder;
+  /** Signs an accepted approval (ETCD_MEDIC_HMAC_KEY); the engine verifies it before the step runs. */
+  hmacKey: string;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function handleClick(
     rec.status = 'approved';
     rec.approvedBy = who.userId;
     rec.approvedAt = at;
+    rec.approvalSig = signApproval(deps.hmacKey, { runId: r.runId, step: click.step, gateHash: click.hash, approver: who.userId, at });
     return r;
   });
   if (!changed) {

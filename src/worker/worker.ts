@@ -38,6 +38,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
   lockMs: number;
+  /** Signs and checks approvals and the timeline chain (ETCD_MEDIC_HMAC_KEY). */
+  hmacKey: string;
   /** Fault injection for tests: kill this process right after a step of this kind acts. */
   killAfter?: StepKind;
 }
@@ -54,7 +56,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const log = deps.log.child({ worker: id });
   const store = new RunStore(deps.redis, deps.prefix);
   const queue = openQueue(deps.redis, deps.prefix);
-  const incidents = new IncidentStore(deps.redis, deps.prefix);
+  const incidents = new IncidentStore(deps.redis, deps.prefix, deps.hmacKey);
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir);
   const ctx: WorkerContext = {
@@ -83,6 +85,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     notify: notifier,
     enqueueStep: ctx.enqueueStep,
     approvalTtlMs: deps.inventory.workspace.approvalTtlMinutes * 60_000,
+    hmacKey: deps.hmacKey,
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,
