@@ -121,8 +121,13 @@ export class IncidentStore {
 
   /** Appends an entry, chained to the one before; retries if another writer appended first. */
   async append(id: string, e: { kind: EntryKind; actor: string; text: string; runId?: string }, now = new Date()): Promise<TimelineEntry> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const [head, len] = await Promise.all([this.redis.get(this.k.head(id)), this.redis.llen(this.k.timeline(id))]);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      // Another writer got in first: back off a little, at random, so that busy writers take turns.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
+      // Head and length as one consistent pair (the entry is numbered and linked from them).
+      const res = await this.redis.multi().get(this.k.head(id)).llen(this.k.timeline(id)).exec();
+      const head = res?.[0]?.[1] as string | null;
+      const len = Number(res?.[1]?.[1] ?? 0);
       const body: Omit<TimelineEntry, 'hash'> = { seq: len + 1, at: now.toISOString(), kind: e.kind, actor: e.actor, text: maskSecrets(e.text).slice(0, 4000), prev: head ?? GENESIS };
       if (e.runId) body.runId = e.runId;
       const entry: TimelineEntry = { ...body, hash: entryHash(this.hmacKey, id, body) };
