@@ -1,13 +1,18 @@
 import { UsageError } from '../src/errors.js';
 import { escapeMrkdwn } from '../src/render/escape.js';
+import { maskSecrets } from '../src/secrets/mask.js';
 import type { Command } from './types.js';
 import { atMost } from './args.js';
 
 const usage = '/etcd incident start <title> | /etcd incident close';
 
-/** Free text typed by a person: kept short, and unable to ping the channel or forge a mention. */
+/**
+ * Free text typed by a person: secrets pasted into it masked before it goes
+ * anywhere (the queue, the timeline), kept short, and unable to ping the channel
+ * or forge a mention.
+ */
 export function plainText(words: string[], max: number): string {
-  return escapeMrkdwn(words.join(' ').slice(0, max));
+  return escapeMrkdwn(maskSecrets(words.join(' ')).slice(0, max));
 }
 
 export const incident: Command = {

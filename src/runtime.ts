@@ -1,7 +1,9 @@
 import type { Config } from './config/load.js';
+import { inventoryWarnings } from './config/schema.js';
 import type { Logger } from './log.js';
 import { openQueue } from './queue/queue.js';
 import { connectRedis } from './queue/redis.js';
+import { registerSecrets } from './secrets/mask.js';
 import { startBot, type Bot } from './slack/app.js';
 import { SlackPoster } from './slack/poster.js';
 import { startWorker, type MedicWorker } from './worker/worker.js';
@@ -20,11 +22,16 @@ export interface Medic {
  */
 export async function startMedic(config: Config, log: Logger, parts: { bot: boolean; worker: boolean }): Promise<Medic> {
   const { settings, inventory } = config;
-  const redis = connectRedis(settings.redisUrl);
+  // Everything written from here on (logs, Slack, the timeline) masks these.
+  registerSecrets(settings.slack.botToken, settings.slack.appToken, settings.slack.signingSecret, settings.hmacKey, settings.redisPassword, redisUrlPassword(settings.redisUrl));
+  if (settings.hmacKeyGenerated) log.warn('ETCD_MEDIC_HMAC_KEY is not set: using a key made for this process (a Slack stand-in is configured). Set it for a real workspace.');
+  for (const w of inventoryWarnings(inventory)) log.warn({ inventory: settings.inventoryPath }, w);
+  const auth = { password: settings.redisPassword, tlsCaFile: settings.redisTlsCaFile };
+  const redis = connectRedis(settings.redisUrl, auth);
   const queue = openQueue(redis, settings.queuePrefix);
   let worker: MedicWorker | null = null;
   let bot: Bot | null = null;
-  const workerRedis = parts.worker ? connectRedis(settings.redisUrl, { forWorker: true }) : null;
+  const workerRedis = parts.worker ? connectRedis(settings.redisUrl, { forWorker: true, ...auth }) : null;
   try {
     if (workerRedis) {
       if (!settings.slack.botToken) throw new Error('SLACK_BOT_TOKEN is required for the worker to post answers');
@@ -38,6 +45,7 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
         concurrency: settings.workerConcurrency,
         lockMs: settings.workerLockMs,
         sweepMs: settings.sweepMs,
+        hmacKey: settings.hmacKey,
         killAfter: settings.faultKillAfter,
       });
     }
@@ -64,4 +72,12 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
       return stopping;
     },
   };
+}
+
+function redisUrlPassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }

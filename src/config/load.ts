@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
@@ -23,6 +24,12 @@ const envSchema = z.object({
   // How often a worker looks for runs nobody works on and locks nobody holds (one worker at a time).
   MEDIC_SWEEP_MS: z.coerce.number().int().min(200).max(3_600_000).default(15_000),
   // Fault injection for tests only: the worker kills itself right after a step of this kind acts.
+  // --- Integrity and transport security (kept together) ---
+  // Signs approvals and the timeline's hash chain; never stored in Redis, never logged.
+  ETCD_MEDIC_HMAC_KEY: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -hex 32`)').optional(),
+  // Redis AUTH; a rediss:// URL turns on TLS, REDIS_TLS_CA names a private CA's certificate file.
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_TLS_CA: z.string().optional(),
   MEDIC_FAULT_KILL_AFTER: z.enum(['snapshot', 'member-remove', 'stop-and-move-aside', 'member-add-learner', 'write-manifest', 'wait-caught-up', 'promote', 'verify']).optional(),
 });
 
@@ -38,6 +45,12 @@ export interface Settings {
   workerLockMs: number;
   sweepMs: number;
   faultKillAfter?: z.infer<typeof envSchema>['MEDIC_FAULT_KILL_AFTER'];
+  /** The HMAC key for approvals and the timeline chain. */
+  hmacKey: string;
+  /** True when no key was set and one was made for this process (lab only: SLACK_API_URL points at a stand-in). */
+  hmacKeyGenerated: boolean;
+  redisPassword?: string;
+  redisTlsCaFile?: string;
 }
 
 export interface Config {
@@ -54,6 +67,7 @@ export function readSettings(env: Env): Settings {
     throw new ConfigError(`environment variable ${issue.path.join('.')}: ${issue.message}`);
   }
   const e = parsed.data;
+  const hmac = hmacKeyOf(e);
   return {
     inventoryPath: e.ETCD_MEDIC_INVENTORY,
     redisUrl: e.REDIS_URL,
@@ -71,7 +85,27 @@ export function readSettings(env: Env): Settings {
     workerLockMs: e.WORKER_LOCK_MS,
     sweepMs: e.MEDIC_SWEEP_MS,
     faultKillAfter: e.MEDIC_FAULT_KILL_AFTER,
+    hmacKey: hmac.key,
+    hmacKeyGenerated: hmac.generated,
+    redisPassword: e.REDIS_PASSWORD || undefined,
+    redisTlsCaFile: e.REDIS_TLS_CA || undefined,
   };
+}
+
+/**
+ * With a real Slack workspace (a bot token and Slack's own API) the key must come
+ * from the environment: approvals and timelines signed with a key that dies with
+ * the process could not be checked by another worker or after a restart. Against
+ * a Slack stand-in (SLACK_API_URL: the lab, the playground, the bench) one is made.
+ */
+function hmacKeyOf(e: z.infer<typeof envSchema>): { key: string; generated: boolean } {
+  if (e.ETCD_MEDIC_HMAC_KEY) return { key: e.ETCD_MEDIC_HMAC_KEY, generated: false };
+  if (e.SLACK_BOT_TOKEN && !e.SLACK_API_URL) {
+    throw new ConfigError(
+      'environment variable ETCD_MEDIC_HMAC_KEY is not set: it signs approvals and the incident timeline, and is required with a Slack workspace. Set it to a random secret of at least 32 characters (e.g. `openssl rand -hex 32`), the same for the bot and every worker, kept out of Redis.',
+    );
+  }
+  return { key: randomBytes(32).toString('hex'), generated: true };
 }
 
 /** Renders a zod issue path the way a person finds it in YAML: clusters[0].members[2].ssh.port */

@@ -92,6 +92,8 @@ export const inventorySchema = z
         allowedChannels: z.array(z.string().regex(/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel ID (C…)')).default([]),
         roles: roles.default({ read: ['*'], operate: [], destroy: [], approve: [] }),
         approvalTtlMinutes: z.number().int().min(1).max(24 * 60).default(15),
+        // The Slack workspace (team) ID: when set, commands and clicks from any other team are refused.
+        teamId: z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'a Slack team ID (T…)').optional(),
       })
       .strict()
       .default({
@@ -140,6 +142,21 @@ export type Inventory = z.infer<typeof inventorySchema>;
 export type ClusterConfig = Inventory['clusters'][number];
 export type MemberConfig = ClusterConfig['members'][number];
 export type Role = keyof Inventory['workspace']['roles'];
+
+/**
+ * Warnings about the inventory that do not stop the bot but that an operator
+ * must see at start: everyone in an allowed channel may destroy or approve.
+ */
+export function inventoryWarnings(inv: Inventory): string[] {
+  const out: string[] = [];
+  for (const role of ['destroy', 'approve'] as const) {
+    if (inv.workspace.roles[role].includes('*')) {
+      out.push(`workspace.roles.${role} contains "*": anyone in ${inv.workspace.allowedChannels.length ? 'the allowed channels' : 'any channel the bot is in'} may ${role === 'destroy' ? 'start destructive runbooks' : 'approve destructive steps'}; list user or user-group IDs instead`);
+    }
+  }
+  if (!inv.workspace.teamId) out.push('workspace.teamId is not set: requests are not checked against your Slack workspace; set it to your team ID (T…)');
+  return out;
+}
 
 /** The paths of one member's host, with the platform's defaults filled in. */
 export function hostPathsOf(cluster: ClusterConfig, m: MemberConfig) {

@@ -1,3 +1,4 @@
+import type { ChainCheck } from './chain.js';
 import type { Incident, TimelineEntry } from './store.js';
 
 const who = (actor: string) => (actor === 'bot' || actor === 'schedule' ? actor : `<@${actor}>`);
@@ -14,7 +15,7 @@ function duration(fromIso: string, toIso: string): string {
  * The timeline as a postmortem draft in Markdown: times in UTC, durations, who
  * approved what, what the recovery cost in data, and whether the record is intact.
  */
-export function renderPostmortem(inc: Incident, entries: TimelineEntry[], chain: { ok: true; count: number } | { ok: false; seq: number; reason: string }, now: Date): string {
+export function renderPostmortem(inc: Incident, entries: TimelineEntry[], chain: ChainCheck, now: Date): string {
   const end = inc.closedAt ?? now.toISOString();
   const approvals = entries.filter((e) => e.kind === 'approval' || e.kind === 'rejection');
   const losses = entries.filter((e) => /Data loss:/.test(e.text)).map((e) => e.text.slice(e.text.indexOf('Data loss:')).split(/(?<=\.)\s/)[0]!);
@@ -26,7 +27,7 @@ export function renderPostmortem(inc: Incident, entries: TimelineEntry[], chain:
     `- Opened: ${hms(inc.openedAt)} by ${who(inc.openedBy)}`,
     `- ${inc.closedAt ? `Closed: ${hms(inc.closedAt)} by ${who(inc.closedBy ?? '')}` : 'Still open'} (duration ${duration(inc.openedAt, end)})`,
     `- Runs: ${runs.length ? runs.map((r) => `\`${r}\``).join(', ') : 'none'}`,
-    `- Record: ${chain.ok ? `${chain.count} entries, hash chain intact` : `**hash chain broken at entry ${chain.seq}: ${chain.reason}**`}`,
+    `- Record: ${chain.ok ? `${chain.count} entries, hash chain intact (head \`${chain.head.slice(0, 12)}\`: the incident thread's last checkpoint must name an entry of this chain)` : `**hash chain broken at entry ${chain.seq}: ${chain.reason}**`}`,
     '',
     '## Data loss',
     '',

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { canonical } from '../runbook/hash.js';
+import { maskSecrets } from '../secrets/mask.js';
+import { checkChain, entryHash, GENESIS, headSignature, type ChainCheck } from './chain.js';
 
 export interface Incident {
   id: string; // inc-<8 hex>
@@ -25,17 +26,19 @@ export interface TimelineEntry {
   runId?: string;
   /** The hash of the entry before (64 zeros for the first): an edit anywhere breaks the chain from there on. */
   prev: string;
+  /** HMAC over the incident, this entry's content and `prev` (see chain.ts). */
   hash: string;
 }
 
-const GENESIS = '0'.repeat(64);
-
-// Appends only if the chain's head is still the one the entry was hashed against.
+// Appends only if the chain's head is still the one the entry was hashed against
+// and the chain has the length it was numbered for; writes the signed head with it.
 const APPEND = `
 local head = redis.call('GET', KEYS[2]) or '${GENESIS}'
 if head ~= ARGV[1] then return 0 end
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[5]) - 1 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[4])
 return 1`;
 
 // Takes the lease if it is free or already ours, and (re)sets its expiry.
@@ -45,20 +48,21 @@ if cur and cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
-export function entryHash(e: Omit<TimelineEntry, 'hash'>): string {
-  return createHash('sha256').update(canonical(e)).digest('hex');
-}
-
 /**
  * Incidents and their timelines, in Redis (run it with persistence): one open
  * incident per channel; each timeline an append-only list whose entries are
- * chained by hash, so that an edit or a deletion is detectable.
+ * chained by HMAC (the key is never in Redis), so that an edit, a deletion or a
+ * consistent rewrite by someone without the key is detectable. Text is masked
+ * for secrets before it is written.
  */
 export class IncidentStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+    private readonly hmacKey: string,
+  ) {
+    if (!hmacKey) throw new Error('IncidentStore needs the HMAC key (ETCD_MEDIC_HMAC_KEY)');
+  }
 
   private k = {
     open: (channel: string) => `${this.prefix}:incident:open:${channel}`,
@@ -66,6 +70,7 @@ export class IncidentStore {
     incident: (id: string) => `${this.prefix}:incident:${id}`,
     timeline: (id: string) => `${this.prefix}:timeline:${id}`,
     head: (id: string) => `${this.prefix}:timeline:${id}:head`,
+    headSig: (id: string) => `${this.prefix}:timeline:${id}:headsig`,
     mirrored: (id: string) => `${this.prefix}:timeline:${id}:mirrored`,
     openSet: () => `${this.prefix}:incidents:open`,
   };
@@ -90,11 +95,13 @@ export class IncidentStore {
 
   /** Opens an incident unless one is open in the channel; returns it and whether it is new. */
   async open(channelId: string, title: string, by: string, now = new Date()): Promise<{ incident: Incident; created: boolean }> {
-    const inc: Incident = { id: `inc-${randomBytes(4).toString('hex')}`, channelId, title, openedBy: by, openedAt: now.toISOString() };
+    const clean = maskSecrets(title);
+    const inc: Incident = { id: `inc-${randomBytes(4).toString('hex')}`, channelId, title: clean, openedBy: by, openedAt: now.toISOString() };
     const ok = await this.redis.set(this.k.open(channelId), inc.id, 'NX');
     if (ok !== 'OK') return { incident: (await this.current(channelId))!, created: false };
+    // The first entry before the record: an incident that can be read always has a timeline.
+    await this.append(inc.id, { kind: 'incident', actor: by, text: `Incident opened: ${clean}` }, now);
     await this.redis.multi().set(this.k.incident(inc.id), JSON.stringify(inc)).rpush(this.k.history(channelId), inc.id).sadd(this.k.openSet(), inc.id).exec();
-    await this.append(inc.id, { kind: 'incident', actor: by, text: `Incident opened: ${title}` }, now);
     return { incident: inc, created: true };
   }
 
@@ -114,12 +121,18 @@ export class IncidentStore {
 
   /** Appends an entry, chained to the one before; retries if another writer appended first. */
   async append(id: string, e: { kind: EntryKind; actor: string; text: string; runId?: string }, now = new Date()): Promise<TimelineEntry> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const [head, len] = await Promise.all([this.redis.get(this.k.head(id)), this.redis.llen(this.k.timeline(id))]);
-      const body: Omit<TimelineEntry, 'hash'> = { seq: len + 1, at: now.toISOString(), kind: e.kind, actor: e.actor, text: e.text.slice(0, 4000), prev: head ?? GENESIS };
+    for (let attempt = 0; attempt < 100; attempt++) {
+      // Another writer got in first: back off a little, at random, so that busy writers take turns.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
+      // Head and length as one consistent pair (the entry is numbered and linked from them).
+      const res = await this.redis.multi().get(this.k.head(id)).llen(this.k.timeline(id)).exec();
+      const head = res?.[0]?.[1] as string | null;
+      const len = Number(res?.[1]?.[1] ?? 0);
+      const body: Omit<TimelineEntry, 'hash'> = { seq: len + 1, at: now.toISOString(), kind: e.kind, actor: e.actor, text: maskSecrets(e.text).slice(0, 4000), prev: head ?? GENESIS };
       if (e.runId) body.runId = e.runId;
-      const entry: TimelineEntry = { ...body, hash: entryHash(body) };
-      const ok = (await this.redis.eval(APPEND, 2, this.k.timeline(id), this.k.head(id), entry.prev, entry.hash, JSON.stringify(entry))) as number;
+      const entry: TimelineEntry = { ...body, hash: entryHash(this.hmacKey, id, body) };
+      const headSig = `${entry.seq}:${headSignature(this.hmacKey, id, entry.seq, entry.hash)}`;
+      const ok = (await this.redis.eval(APPEND, 3, this.k.timeline(id), this.k.head(id), this.k.headSig(id), entry.prev, entry.hash, JSON.stringify(entry), headSig, String(entry.seq))) as number;
       if (ok === 1) return entry;
     }
     throw new Error(`timeline ${id}: too many concurrent appends`);
@@ -129,20 +142,44 @@ export class IncidentStore {
     return (await this.redis.lrange(this.k.timeline(id), fromSeq - 1, -1)).map((s) => JSON.parse(s) as TimelineEntry);
   }
 
-  /** Checks every link of the chain; names the first entry that does not hold. */
-  async verify(id: string): Promise<{ ok: true; count: number } | { ok: false; seq: number; reason: string }> {
-    const all = await this.entries(id);
-    let prev = GENESIS;
-    for (const [i, e] of all.entries()) {
-      const { hash, ...body } = e;
-      if (e.seq !== i + 1) return { ok: false, seq: i + 1, reason: `entry ${i + 1} says it is number ${e.seq}` };
-      if (e.prev !== prev) return { ok: false, seq: e.seq, reason: `entry ${e.seq} does not follow the one before it` };
-      if (entryHash(body) !== hash) return { ok: false, seq: e.seq, reason: `entry ${e.seq} was changed after it was written` };
-      prev = hash;
+  /**
+   * The timeline and the check of its chain, read in one atomic step (MULTI):
+   * an entry appended meanwhile (the `/etcd timeline` command's own) is either
+   * wholly in the read or wholly out of it, never half, so an untouched chain
+   * never reads as broken.
+   */
+  async readVerified(id: string): Promise<{ entries: TimelineEntry[]; chain: ChainCheck }> {
+    const res = await this.redis.multi().lrange(this.k.timeline(id), 0, -1).get(this.k.head(id)).get(this.k.headSig(id)).get(this.k.mirrored(id)).exec();
+    if (!res) throw new Error(`timeline ${id}: the read was aborted`);
+    for (const [err] of res) if (err) throw err;
+    const [list, head, headSig, mirrored] = res.map(([, v]) => v) as [string[], string | null, string | null, string | null];
+    const entries: TimelineEntry[] = [];
+    for (const [i, raw] of list.entries()) {
+      try {
+        entries.push(JSON.parse(raw) as TimelineEntry);
+      } catch {
+        return { entries, chain: { ok: false, seq: i + 1, reason: `entry ${i + 1} is not a timeline entry (it was overwritten)` } };
+      }
     }
-    const head = (await this.redis.get(this.k.head(id))) ?? GENESIS;
-    if (head !== prev) return { ok: false, seq: all.length, reason: 'entries were removed from the end' };
-    return { ok: true, count: all.length };
+    return { entries, chain: checkChain(this.hmacKey, id, { entries, head, headSig, mirrored: Number(mirrored ?? 0) }) };
+  }
+
+  /** Checks every link of the chain and its signed head; names the first entry that does not hold. */
+  async verify(id: string): Promise<{ ok: true; count: number } | { ok: false; seq: number; reason: string }> {
+    const { chain } = await this.readVerified(id);
+    return chain.ok ? { ok: true, count: chain.count } : chain;
+  }
+
+  /** The last incident in the channel's history whose record is gone (deleted in Redis), if any. */
+  async deletedLatest(channelId: string): Promise<string | null> {
+    const id = await this.redis.lindex(this.k.history(channelId), -1);
+    return id && !(await this.redis.exists(this.k.incident(id))) ? id : null;
+  }
+
+  /** Entry `seq` (1-based), or null. */
+  async entryAt(id: string, seq: number): Promise<TimelineEntry | null> {
+    const raw = await this.redis.lindex(this.k.timeline(id), seq - 1);
+    return raw ? (JSON.parse(raw) as TimelineEntry) : null;
   }
 
   /** Open incidents whose timelines may have entries not yet mirrored to Slack. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,9 @@ export async function runPlayground(): Promise<void> {
   const root = process.env.LAB_ROOT ?? join(tmpdir(), 'etcd-medic-playground');
   say('starting Redis, three TLS etcd members with sshd and a kubelet stand-in, and a local Slack…');
   const stack = await startLabStack(root, Number(process.env.LAB_SUBNET ?? 20), say);
-  const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  // A key for this playground only: approvals and the timeline are signed as in production.
+  const hmacKey = process.env.ETCD_MEDIC_HMAC_KEY ?? randomBytes(32).toString('hex');
+  const config = loadConfig({ ...process.env, ...stack.env, ETCD_MEDIC_HMAC_KEY: hmacKey, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const medic = await startMedic(config, createLogger(config.settings.logLevel), { bot: true, worker: true });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   let n = 0;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { approvalProblem } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { describeChange, membershipFingerprint } from './hash.js';
 import type { LeaseGuard, RunLease, RunStore } from './store.js';
@@ -35,6 +36,8 @@ export interface EngineDeps {
   /** Puts the job that runs step `index` on the queue; `tag` makes its job ID unique where needed. */
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
   approvalTtlMs: number;
+  /** The HMAC key (ETCD_MEDIC_HMAC_KEY) that approvals are signed with when the click is accepted. */
+  hmacKey: string;
   now: () => Date;
   log: Logger;
   /** Fault injection for tests: a step kind after whose action this process is killed. */
@@ -83,6 +86,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
       if (lapsed.changed) {
         return openGate(lapsed.run, index, deps, guard, `The approval of step ${index + 1} by <@${rec.approvedBy}> expired at ${run.gate!.expiresAt}, before the step could run: it is void. Re-checked the cluster; approve again.`);
       }
+      // An approval that does not verify was not given through a click (someone wrote it into Redis):
+      // the step is refused and the run ends failed, on the record; nothing is done on the hosts.
+      const forged = approvalProblem(deps.hmacKey, run, index);
+      if (forged) return refuseForged(run, index, forged, deps, guard);
       // The approval holds only for the state it was given against.
       const now = await deps.observe(run.cluster);
       if (membershipFingerprint(now) !== membershipFingerprint(run.gate!.state)) {
@@ -144,6 +151,16 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
 }
 
 /** A result this attempt may not record (its lease lapsed and another worker took the step over): dropped, said in the log. */
+async function refuseForged(run: Run, index: number, forged: string, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
+  const why = `step ${index + 1} refused to run: ${forged}. Nothing was done by this step. The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run`;
+  const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
+  if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
+  deps.log.error({ run: run.runId, step: index, err: forged }, 'approval does not verify');
+  await deps.store.unlockCluster(res.run.cluster, res.run.runId);
+  await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${why}.\n${doneAndNotDone(res.run)}`);
+  await deps.notify.planChanged(res.run);
+}
+
 function lateResult(runId: string, index: number, why: string | undefined, deps: EngineDeps): void {
   deps.log.warn({ run: runId, step: index, reason: why }, 'step result not recorded: this worker no longer owns the step');
 }

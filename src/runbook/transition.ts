@@ -10,7 +10,8 @@ import { TERMINAL, type ObservedState, type Run } from './types.js';
 export type RunEvent =
   /** A destructive step waits for a second person; the gate is bound to `state`. */
   | { kind: 'open-gate'; step: number; state: ObservedState; ttlMs: number }
-  | { kind: 'approve'; step: number; hash: string; by: string }
+  /** `sig`: the approval's HMAC (src/approvals/sign.ts), over the run, step, gate hash, approver and `now`. */
+  | { kind: 'approve'; step: number; hash: string; by: string; sig?: string }
   /** A click on a lapsed gate: the step goes back to pending and the engine opens a new gate. */
   | { kind: 'reopen'; step: number; hash: string }
   /** An approved step picked up after its gate lapsed: the approval is void, the step re-gates. */
@@ -64,6 +65,7 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
       x.status = 'awaiting_approval';
       delete x.approvedBy;
       delete x.approvedAt;
+      delete x.approvalSig;
       r.status = 'awaiting_approval';
       return { run: r };
     }
@@ -79,6 +81,8 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
       x.status = 'approved';
       x.approvedBy = event.by;
       x.approvedAt = iso(now);
+      if (event.sig) x.approvalSig = event.sig;
+      else delete x.approvalSig;
       return { run: r };
     }
 
@@ -98,6 +102,7 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
       x.status = 'pending';
       delete x.approvedBy;
       delete x.approvedAt;
+      delete x.approvalSig;
       return { run: r };
     }
 

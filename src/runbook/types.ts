@@ -62,6 +62,8 @@ export interface StepRecord {
   error?: string;
   approvedBy?: string;
   approvedAt?: string;
+  /** HMAC of the approval (src/approvals/sign.ts), checked right before the step runs. */
+  approvalSig?: string;
   attempts?: number;
 }
 

@@ -17,6 +17,7 @@ import { handleClick } from './clicks.js';
 import { handleSlashCommand, sanitize } from './slash-command.js';
 import { recorder } from '../incident/record.js';
 import { IncidentStore } from '../incident/store.js';
+import { maskDeep, maskSecrets } from '../secrets/mask.js';
 
 export interface BotDeps {
   settings: Settings;
@@ -44,10 +45,18 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
   if (!botToken || !signingSecret) throw new Error('SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are required to run the bot');
   const socketMode = Boolean(appToken);
 
-  const health = async (_req: IncomingMessage, res: ServerResponse) => {
+  // Liveness of the bot itself: it answers as long as it can take Slack's requests.
+  // It does not depend on workers or Redis: with no worker alive Slack must still
+  // reach the bot (to be told so, and for `/etcd cancel`), so the pod stays in service.
+  const health = (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: true }));
+  };
+  // Readiness of the whole: does Redis answer, is a worker alive. 503 when either is not.
+  const ready = async (_req: IncomingMessage, res: ServerResponse) => {
     const [redisOk, workers] = await Promise.all([
-      deps.redis.ping().then(() => true, () => false),
-      liveWorkers(deps.redis, settings.queuePrefix).catch(() => 0),
+      withTimeout(deps.redis.ping().then(() => true, () => false), 2000, false),
+      withTimeout(liveWorkers(deps.redis, settings.queuePrefix).catch(() => 0), 2000, 0),
     ]);
     const ok = redisOk && workers > 0;
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
@@ -61,11 +70,27 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     socketMode,
     logger: boltLogger(log),
     clientOptions: { slackApiUrl: apiUrl, ...BOT_WEB_API },
-    customRoutes: [{ path: '/healthz', method: ['GET'], handler: (req, res) => void health(req, res) }],
+    customRoutes: [
+      { path: '/healthz', method: ['GET'], handler: health },
+      { path: '/readyz', method: ['GET'], handler: (req, res) => void ready(req, res) },
+    ],
     installerOptions: socketMode ? { port: settings.port } : undefined,
   });
 
-  const record = recorder(new IncidentStore(deps.redis, settings.queuePrefix), log);
+  // Requests from another Slack workspace (team) are refused before anything else looks at them.
+  const teamId = deps.inventory.workspace.teamId;
+  if (teamId) {
+    app.use(async (args) => {
+      const b = args.body as { team_id?: string; team?: { id?: string }; user?: { id?: string; team_id?: string }; user_id?: string };
+      const from = b.team_id ?? b.team?.id ?? b.user?.team_id;
+      if (from === teamId) return args.next();
+      log.warn({ team: from ?? null, expected: teamId, user: b.user_id ?? b.user?.id ?? null }, 'request from another Slack team refused');
+      const ack = (args as { ack?: (m?: unknown) => Promise<void> }).ack;
+      if (ack) await ack(args.body && 'command' in (args.body as object) ? { response_type: 'ephemeral', text: ':no_entry: This bot serves another Slack workspace; nothing was done.' } : undefined);
+    });
+  }
+
+  const record = recorder(new IncidentStore(deps.redis, settings.queuePrefix, settings.hmacKey), log);
   const groupMembers = cachedGroups(async (id) => {
     const res = await app.client.usergroups.users.list({ usergroup: id });
     return res.users ?? [];
@@ -76,9 +101,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
       { text: command.text ?? '', userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url },
       { inventory: deps.inventory, enqueue: (env) => enqueue(deps.queue, env), groupMembers, log },
     );
-    await ack(outcome.ack);
+    await ack(maskDeep(outcome.ack));
     const problem = await outcome.after?.();
-    if (problem) await respond({ response_type: 'ephemeral', text: problem });
+    if (problem) await respond({ response_type: 'ephemeral', text: maskSecrets(problem) });
     // After the ack: who typed what, and any denial, on the incident's timeline.
     await record(command.channel_id, { kind: 'command', actor: command.user_id, text: `/etcd ${sanitize(command.text ?? '')}` });
     if (outcome.denied) await record(command.channel_id, { kind: 'denied', actor: command.user_id, text: outcome.denied });
@@ -93,6 +118,7 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     now: () => new Date(),
     log,
     record,
+    hmacKey: settings.hmacKey,
   };
   for (const [actionId, decision] of [
     [APPROVE_ACTION, 'approve'],
@@ -105,7 +131,7 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
         log.error({ err: err.message }, 'click failed');
         return `:x: The click could not be handled (${err.message.slice(0, 200)}); nothing was done. Try again.`;
       });
-      await respond({ response_type: 'ephemeral', replace_original: false, text });
+      await respond({ response_type: 'ephemeral', replace_original: false, text: maskSecrets(text) });
     });
   }
   // Any other action ID is not ours (an old message, a forged payload): say so, do nothing.
@@ -130,4 +156,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
   }
   log.info({ mode: socketMode ? 'socket' : 'http', port }, 'bot listening');
   return { app, port, stop: () => app.stop().then(() => undefined) };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import type { Inventory } from '../config/schema.js';
 import { decideClick } from '../approvals/decide.js';
+import { signApproval } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { decodeClick } from '../render/run-message.js';
 import type { RunStore } from '../runbook/store.js';
@@ -14,6 +15,8 @@ export interface ClickDeps {
   now: () => Date;
   log: Logger;
   record: Recorder;
+  /** Signs an accepted approval (ETCD_MEDIC_HMAC_KEY); the engine verifies it before the step runs. */
+  hmacKey: string;
 }
 
 /**
@@ -49,7 +52,10 @@ export async function handleClick(
     return `:no_entry_sign: Rejected step ${click.step + 1} of run \`${click.runId}\`: the run stops and nothing more is done.`;
   }
 
-  const { changed, run: after, refused } = await deps.store.apply(click.runId, { kind: 'approve', step: click.step, hash: click.hash, by: who.userId }, deps.now());
+  // The approval is signed with the key only bot and workers hold: one written into Redis by hand does not verify.
+  const approvedAt = deps.now();
+  const sig = signApproval(deps.hmacKey, { runId: click.runId, step: click.step, gateHash: click.hash, approver: who.userId, at: approvedAt.toISOString() });
+  const { changed, run: after, refused } = await deps.store.apply(click.runId, { kind: 'approve', step: click.step, hash: click.hash, by: who.userId, sig }, approvedAt);
   if (!changed) {
     const by = after.records[click.step]?.approvedBy;
     if (by) return `:information_source: Step ${click.step + 1} was already approved by <@${by}>; it runs once.`;

@@ -2,6 +2,7 @@ import { WebClient, LogLevel } from '@slack/web-api';
 import type { JobEnvelope } from '../queue/jobs.js';
 import type { SlackMessage } from '../render/status-message.js';
 import type { Logger } from '../log.js';
+import { maskDeep, maskSecrets } from '../secrets/mask.js';
 
 /**
  * Every Web API call is bounded: a request gives up after `timeout` ms, and
@@ -16,7 +17,8 @@ export const BOT_WEB_API = { timeout: 2_500, retryConfig: { retries: 2, factor: 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 /**
- * Posts what a worker produced to the channel that asked. When the bot is not
+ * Posts what a worker produced to the channel that asked. Every text it sends
+ * is masked for secrets first (see src/secrets/mask.ts). When the bot is not
  * a member of that channel, Slack refuses chat.postMessage; the command's
  * response_url still works there, so the answer is not lost.
  */
@@ -32,7 +34,8 @@ export class SlackPoster {
     this.client = new WebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits });
   }
 
-  async post(env: JobEnvelope, msg: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
+  async post(env: JobEnvelope, raw: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
+    const msg = maskDeep(raw);
     try {
       const res = await this.client.chat.postMessage({ channel: env.channelId, text: msg.text, blocks: msg.blocks as never });
       return { ts: res.ts, via: 'chat' };
@@ -48,22 +51,29 @@ export class SlackPoster {
   }
 
   /** A message in a channel, or in a thread under `threadTs`. */
-  async postTo(channel: string, msg: SlackMessage, threadTs?: string): Promise<string | undefined> {
+  async postTo(channel: string, raw: SlackMessage, threadTs?: string): Promise<string | undefined> {
+    const msg = maskDeep(raw);
     const res = await this.client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, thread_ts: threadTs });
     return res.ts;
   }
 
   /** Redraws a message in place. */
-  async update(channel: string, ts: string, msg: SlackMessage): Promise<void> {
+  async update(channel: string, ts: string, raw: SlackMessage): Promise<void> {
+    const msg = maskDeep(raw);
     await this.client.chat.update({ channel, ts, text: msg.text, blocks: msg.blocks as never });
   }
 
   async ephemeral(env: JobEnvelope, text: string): Promise<void> {
-    if (env.responseUrl) await postToResponseUrl(env.responseUrl, { response_type: 'ephemeral', text });
+    if (env.responseUrl) await postToResponseUrl(env.responseUrl, { response_type: 'ephemeral', text: maskSecrets(text) });
+  }
+
+  /** A file (a postmortem draft) into a channel or a thread. */
+  async upload(file: { channel_id: string; filename: string; title: string; content: string; initial_comment?: string; thread_ts?: string }): Promise<void> {
+    await this.client.filesUploadV2(maskDeep(file) as never);
   }
 }
 
 export async function postToResponseUrl(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(maskDeep(body)), signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS) });
   if (!res.ok) throw new Error(`response_url answered ${res.status}`);
 }

@@ -21,34 +21,60 @@ const ICON: Record<string, string> = {
  * batched in it. The pointer moves only after Slack took the message, so a
  * Slack outage (500s, 429 with Retry-After, which the Web API client waits out)
  * delays the mirror but loses nothing.
+ *
+ * Each message ends with a checkpoint: the chain's length and head so far. The
+ * thread is a copy outside Redis: whoever compares the export of `/etcd timeline`
+ * with the last checkpoint sees a chain that was cut or replaced. The mirror
+ * compares too: if an entry it posted no longer has the hash it had, it says so
+ * in the thread.
  */
 export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, log: Logger, owner: string, everyMs = 1000): { stop(): Promise<void> } {
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
+  // The last checkpoint this process posted per incident, and those already found rewritten.
+  const posted = new Map<string, { seq: number; hash: string }>();
+  const alarmed = new Set<string>();
   const tick = async () => {
     for (const id of await store.openIds()) {
       if (stopped) return;
       if (!(await store.leaseMirror(id, owner, everyMs * 5))) continue;
       const inc = await store.get(id);
       if (!inc?.rootTs) continue;
+      const cp = posted.get(id);
+      if (cp && !alarmed.has(id)) {
+        const now = await store.entryAt(id, cp.seq);
+        if (now?.hash !== cp.hash) {
+          alarmed.add(id);
+          log.error({ incident: id, seq: cp.seq }, 'timeline entry already posted to the thread was changed or removed in Redis');
+          const text = `:rotating_light: The timeline in Redis no longer matches this thread: entry ${cp.seq} (head \`${cp.hash.slice(0, 12)}\` in the checkpoint above) was ${now ? 'changed' : 'removed'}. Someone rewrote or deleted it; this thread is the copy to trust. \`/etcd timeline\` says where the chain breaks.`;
+          await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs).catch(() => undefined);
+        }
+      }
       const from = (await store.mirroredUpTo(id)) + 1;
       const pending = await store.entries(id, from);
       if (pending.length === 0) {
-        if (inc.closedAt) await store.doneMirroring(id);
+        if (inc.closedAt) {
+          await store.doneMirroring(id);
+          posted.delete(id);
+        }
         continue;
       }
       let text = '';
       let last = from - 1;
+      let head = '';
       for (const e of pending) {
         const line = `${ICON[e.kind] ?? ''} ${e.at.slice(11, 19)}Z ${e.actor === 'bot' || e.actor === 'schedule' ? e.actor : `<@${e.actor}>`}: ${e.text}`;
         const clipped = line.length > 2900 ? `${line.slice(0, 2880)}… (cut)` : line;
         if (text && text.length + clipped.length + 1 > 2900) break;
         text = text ? `${text}\n${clipped}` : clipped;
         last = e.seq;
+        head = e.hash;
       }
+      const checkpoint = `checkpoint: ${last} entries, head \`${head.slice(0, 12)}\``;
       try {
-        await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs);
+        await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, { type: 'context', elements: [{ type: 'mrkdwn', text: checkpoint }] }] }, inc.rootTs);
         await store.setMirrored(id, last);
+        posted.set(id, { seq: last, hash: head });
       } catch (err) {
         log.warn({ incident: id, err: (err as Error).message }, 'timeline mirror: Slack did not take the message; will retry');
       }

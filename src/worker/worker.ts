@@ -45,6 +45,8 @@ export interface WorkerDeps {
   lockMs: number;
   /** How often the sweeper looks for runs nobody works on and locks nobody holds. */
   sweepMs?: number;
+  /** Signs and checks approvals and the timeline chain (ETCD_MEDIC_HMAC_KEY). */
+  hmacKey: string;
   /** Fault injection for tests: kill this process right after a step of this kind acts. */
   killAfter?: StepKind;
 }
@@ -61,7 +63,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const log = deps.log.child({ worker: id });
   const store = new RunStore(deps.redis, deps.prefix);
   const queue = openQueue(deps.redis, deps.prefix);
-  const incidents = new IncidentStore(deps.redis, deps.prefix);
+  const incidents = new IncidentStore(deps.redis, deps.prefix, deps.hmacKey);
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
   // Retention never prunes a backup that an unfinished run on the cluster names.
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
@@ -91,6 +93,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     notify: notifier,
     enqueueStep: ctx.enqueueStep,
     approvalTtlMs: deps.inventory.workspace.approvalTtlMinutes * 60_000,
+    hmacKey: deps.hmacKey,
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,

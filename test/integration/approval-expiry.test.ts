@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { signApproval } from '../../src/approvals/sign.js';
 import { createLogger } from '../../src/log.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { processStep, type EngineDeps } from '../../src/runbook/engine.js';
@@ -12,6 +13,7 @@ const { inventory } = threeMasters('{ roles: { approve: [UBOB], destroy: [UALICE
 const state: ObservedState = { members: [{ idHex: 'a1', name: 'm1', peerURLs: [], learner: false, started: true, reachable: true }], leaderHex: 'a1', raftIndex: 1, revision: 1, at: new Date().toISOString() };
 const t0 = new Date('2026-11-23T03:00:00Z');
 const at = (min: number) => new Date(t0.getTime() + min * 60_000);
+const HMAC_KEY = randomBytes(32).toString('hex');
 
 describe('an approval is checked against its window when the approved step finally runs', () => {
   const redis = connectRedis(inject('redisUrl'));
@@ -33,11 +35,12 @@ describe('an approval is checked against its window when the approved step final
       approvalTtlMs: 15 * 60_000,
       now: () => now,
       log: createLogger('silent'),
+      hmacKey: HMAC_KEY,
     });
     await processStep(run.runId, 0, deps(at(0)));
     const gated = (await store.get(run.runId))!;
     expect(gated.gate).toMatchObject({ round: 1, expiresAt: at(15).toISOString() });
-    const ok = await store.apply(run.runId, { kind: 'approve', step: 0, hash: gated.gate!.hash, by: 'UBOB' }, at(14));
+    const ok = await store.apply(run.runId, { kind: 'approve', step: 0, hash: gated.gate!.hash, by: 'UBOB', sig: signApproval(HMAC_KEY, { runId: run.runId, step: 0, gateHash: gated.gate!.hash, approver: 'UBOB', at: at(14).toISOString() }) }, at(14));
     expect(ok.changed).toBe(true);
     return { run, ran, said, deps };
   }

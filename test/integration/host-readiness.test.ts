@@ -14,7 +14,7 @@ const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 async function timeline(t: MedicLab): Promise<string> {
   const redis = connectRedis(t.config.settings.redisUrl);
   try {
-    const store = new IncidentStore(redis, t.config.settings.queuePrefix);
+    const store = new IncidentStore(redis, t.config.settings.queuePrefix, t.config.settings.hmacKey);
     const inc = await store.latest('CINCIDENT');
     return inc ? (await store.entries(inc.id)).map((e) => `${e.kind}: ${e.text}`).join('\n') : '';
   } finally {

@@ -16,7 +16,7 @@ describe('the incident timeline', () => {
   beforeAll(async () => {
     t = await startMedicLab('incident', 39, { roles: ROLES });
     redis = connectRedis(t.config.settings.redisUrl);
-    store = new IncidentStore(redis, t.config.settings.queuePrefix);
+    store = new IncidentStore(redis, t.config.settings.queuePrefix, t.config.settings.hmacKey);
   });
   afterAll(async () => {
     redis?.disconnect();

@@ -74,7 +74,7 @@ describe('a worker that lost Redis for longer than its lease and came back', () 
 
   function engine(store: RunStore, executors: Partial<Record<StepKind, StepExecutor>>, said: string[]): EngineDeps {
     const notify = { planChanged: async () => undefined, thread: async (_r: Run, t: string) => void said.push(t), record: async (_r: Run, t: string) => void said.push(t) };
-    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent') };
+    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent'), hmacKey: 'late-worker-test-key' };
   }
 
   async function scenario(lateOutcome: 'completes' | 'throws') {

@@ -29,7 +29,7 @@ describe('orphaned locks and runs nobody works on', () => {
     prefix = t.config.settings.queuePrefix;
     redis = connectRedis(t.env.REDIS_URL!);
     store = new RunStore(redis, prefix);
-    incidents = new IncidentStore(redis, prefix);
+    incidents = new IncidentStore(redis, prefix, t.config.settings.hmacKey);
     queue = openQueue(redis, prefix);
   });
   afterEach(async () => {

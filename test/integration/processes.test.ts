@@ -30,6 +30,7 @@ describe('bot and worker as separate processes', () => {
       SLACK_API_URL: slack.apiUrl,
       PORT: String(port),
       HOST: '127.0.0.1',
+      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
     };
   });
 
@@ -39,9 +40,9 @@ describe('bot and worker as separate processes', () => {
     await lab?.stop();
   });
 
-  const health = async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-    return { status: res.status, body: (await res.json()) as { ok: boolean; workers: number } };
+  const probe = async (path: '/healthz' | '/readyz') => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
   it('`bot` and `worker` answer /etcd status together, and each stops cleanly on SIGTERM', async () => {
@@ -49,7 +50,8 @@ describe('bot and worker as separate processes', () => {
     const worker = startMain('worker', env);
     procs.push(bot, worker);
 
-    await waitFor('the bot to report a live worker', async () => (await health()).status === 200, 30_000, 200);
+    await waitFor('the bot to report a live worker', async () => (await probe('/readyz').catch(() => ({ status: 0 }))).status === 200, 30_000, 200);
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { ok: true, redis: 'up', workers: 1 } });
 
     const since = slack.lastSeq;
     const body = slashCommandBody({ text: 'status', userId: 'UALICE', channelId: 'CPROC', responseUrl: slack.responseUrl('proc') });
@@ -58,10 +60,15 @@ describe('bot and worker as separate processes', () => {
     const post = await slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === 'CPROC', 20_000, since);
     expect(String(post.body.text)).toContain('etcd lab: HEALTHY');
 
-    // The worker leaves on SIGTERM: exit code 0, and the bot's health check notices.
+    // The worker leaves on SIGTERM: exit code 0. Readiness says so; the bot stays healthy, so
+    // Slack still reaches it (to be told, and for /etcd cancel).
     worker.child.kill('SIGTERM');
     expect((await worker.exit).code).toBe(0);
-    expect(await health()).toEqual({ status: 503, body: { ok: false, redis: 'up', workers: 0 } });
+    expect(await probe('/readyz')).toEqual({ status: 503, body: { ok: false, redis: 'up', workers: 0 } });
+    expect(await probe('/healthz')).toEqual({ status: 200, body: { ok: true } });
+    const late = await postSigned(`http://127.0.0.1:${port}/slack/events`, 'proc-secret', slashCommandBody({ text: 'cancel r-1a2b3c4d', userId: 'UALICE', channelId: 'CPROC', responseUrl: slack.responseUrl('late') }));
+    expect(late.status).toBe(200);
+    expect(late.body).toContain('Cancelling run `r-1a2b3c4d`');
 
     bot.child.kill('SIGTERM');
     expect((await bot.exit).code).toBe(0);
@@ -70,6 +77,29 @@ describe('bot and worker as separate processes', () => {
     expect(logLines.length).toBeGreaterThan(0);
     for (const l of logLines) expect(() => JSON.parse(l)).not.toThrow();
     expect([...bot.out, ...worker.out].join('')).not.toContain('xoxb-proc-test');
+  });
+
+  it('refuses to start for a real Slack workspace without ETCD_MEDIC_HMAC_KEY, saying which variable to set', async () => {
+    const { ETCD_MEDIC_HMAC_KEY: _k, SLACK_API_URL: _u, ...real } = env;
+    const p = startMain('all', real);
+    procs.push(p);
+    expect((await p.exit).code).toBe(2);
+    expect(p.out.join('')).toContain('environment variable ETCD_MEDIC_HMAC_KEY is not set');
+    expect(p.out.join('')).toContain('openssl rand -hex 32');
+  });
+
+  it('warns at start when anyone may destroy or approve', async () => {
+    const open = join(inject('labRoot'), 'star-inventory.yaml');
+    const { readFileSync } = await import('node:fs');
+    writeFileSync(open, readFileSync(lab.inventoryPath, 'utf8'));
+    const p = startMain('bot', { ...env, ETCD_MEDIC_INVENTORY: open, PORT: '0' });
+    procs.push(p);
+    await waitFor('the start-up warnings', async () => p.out.join('').includes('bot listening'), 30_000, 100);
+    const out = p.out.join('');
+    expect(out).toContain('workspace.roles.destroy contains \\"*\\"');
+    expect(out).toContain('workspace.roles.approve contains \\"*\\"');
+    p.child.kill('SIGTERM');
+    expect((await p.exit).code).toBe(0);
   });
 
   it('refuses to start on a broken inventory, naming the file and the path inside it', async () => {

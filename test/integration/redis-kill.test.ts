@@ -44,7 +44,7 @@ describe('Redis killed (SIGKILL) in the middle of a run, persisted as the README
 
     await waitForRunStatus(t.slack, plan.ts!, 'DONE', 120_000);
     const redis = connectRedis(t.redis.url);
-    const incidents = new IncidentStore(redis, t.config.settings.queuePrefix);
+    const incidents = new IncidentStore(redis, t.config.settings.queuePrefix, t.config.settings.hmacKey);
     const inc = (await incidents.current('CINCIDENT'))!;
     const timeline = (await incidents.entries(inc.id)).map((e) => e.text);
     for (const line of shownBeforeKill) expect(timeline, 'a thread line shown before the kill is on the timeline').toContain(line);

@@ -19,7 +19,7 @@ describe('Redis restarted in the middle of a run', () => {
 
   it('keeps every timeline entry, and the run continues to the end', async () => {
     const redis = connectRedis(t.redis!.url);
-    const store = new IncidentStore(redis, t.config.settings.queuePrefix);
+    const store = new IncidentStore(redis, t.config.settings.queuePrefix, t.config.settings.hmacKey);
     await t.command('incident start redis goes away', { user: 'UALICE' });
     await t.lab.corruptMember('m3');
     const since = t.slack.lastSeq;

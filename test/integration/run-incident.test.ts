@@ -16,7 +16,7 @@ describe('a run keeps the incident it started in', () => {
 
   it('writes every remaining step to the original incident after that incident is closed mid-run', async () => {
     const redis = connectRedis(t.env.REDIS_URL!);
-    const incidents = new IncidentStore(redis, t.config.settings.queuePrefix);
+    const incidents = new IncidentStore(redis, t.config.settings.queuePrefix, t.config.settings.hmacKey);
     const say = async (text: string) => answerAt(t.slack, (await t.command(text, { user: 'UALICE' })).responseUrl);
     expect(await say('incident start m3 disk broke')).toMatch(/opened/);
     const inc = (await incidents.current('CINCIDENT'))!;

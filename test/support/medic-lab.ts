@@ -46,12 +46,16 @@ export interface MedicLabOptions {
   botOnly?: boolean;
   /** Lab options beyond root and subnet (etcd on other ports). */
   lab?: Omit<LabOptions, 'root' | 'subnet'>;
+  /** LOG_LEVEL of the bot and worker in this process (default info). */
+  logLevel?: string;
 }
 
 export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
   const lab = await startLab({ ...opts.lab, root: join(inject('labRoot'), name), subnet });
-  if (opts.roles || opts.backups || opts.editInventory) {
-    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]> }; backups: Record<string, unknown> };
+  {
+    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { workspace: { roles: Record<string, string[]>; teamId?: string }; backups: Record<string, unknown> };
+    // The lab's signed requests come from team TLAB: the bot refuses any other.
+    inv.workspace.teamId = 'TLAB';
     inv.workspace.roles = { ...inv.workspace.roles, ...opts.roles };
     inv.backups = { ...inv.backups, ...opts.backups };
     opts.editInventory?.(inv);
@@ -77,10 +81,12 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
     SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
     SLACK_SIGNING_SECRET: secret,
     SLACK_API_URL: slack.apiUrl,
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: opts.logLevel ?? 'info',
+    // Bot and every worker process of this lab sign and check with the same key.
+    ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
   };
   const config = loadConfig(env);
-  const medic = await startMedic(config, createLogger('info', sink), { bot: true, worker: !opts.botOnly });
+  const medic = await startMedic(config, createLogger(env.LOG_LEVEL, sink), { bot: true, worker: !opts.botOnly });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   let n = 0;
   const t: MedicLab = {

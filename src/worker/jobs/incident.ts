@@ -30,18 +30,23 @@ export async function runIncident(env: IncidentJob, ctx: WorkerContext): Promise
     }
     case 'timeline': {
       const inc = await ctx.incidents.latest(env.channelId);
-      if (!inc) return tell('This channel has had no incident yet.');
-      const [entries, chain] = await Promise.all([ctx.incidents.entries(inc.id), ctx.incidents.verify(inc.id)]);
+      if (!inc) {
+        const gone = await ctx.incidents.deletedLatest(env.channelId);
+        if (gone) return tell(`:rotating_light: Incident \`${gone}\` is in this channel's history but its record was deleted from Redis, with its timeline. The incident's thread in Slack is the record left.`);
+        return tell('This channel has had no incident yet.');
+      }
+      // Entries and chain check in one atomic read: this command's own entry cannot land between them.
+      const { entries, chain } = await ctx.incidents.readVerified(inc.id);
       const md = renderPostmortem(inc, entries, chain, new Date());
       const file = {
         channel_id: env.channelId,
         filename: `postmortem-${inc.id}.md`,
         title: `Postmortem draft: ${inc.title}`,
         content: md,
-        initial_comment: `Timeline of \`${inc.id}\` as a postmortem draft (${entries.length} entries, ${chain.ok ? 'hash chain intact' : `hash chain BROKEN at entry ${chain.seq}`}).`,
+        initial_comment: `Timeline of \`${inc.id}\` as a postmortem draft (${entries.length} entries, ${chain.ok ? `hash chain intact, head \`${chain.head.slice(0, 12)}\`` : `hash chain BROKEN at entry ${chain.seq}: ${chain.reason}`}).`,
       };
       // Into the incident's thread when it has a root message.
-      await ctx.slack.client.filesUploadV2(inc.rootTs ? { ...file, thread_ts: inc.rootTs } : file);
+      await ctx.slack.upload(inc.rootTs ? { ...file, thread_ts: inc.rootTs } : file);
       return `timeline of ${inc.id} uploaded`;
     }
   }
