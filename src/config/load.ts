@@ -20,8 +20,12 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   // A crashed worker's job is taken over by another after about this long.
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
-  // Fault injection for tests only: the worker kills itself right after a step of this kind acts.
-  MEDIC_FAULT_KILL_AFTER: z.enum(['snapshot', 'member-remove', 'stop-and-move-aside', 'member-add-learner', 'write-manifest', 'wait-caught-up', 'promote', 'verify']).optional(),
+  // Fault injection for tests only: the worker kills itself right after a step of this kind acts
+  // (`kind#n`: the n-th step of that kind in the plan).
+  MEDIC_FAULT_KILL_AFTER: z
+    .string()
+    .regex(/^(snapshot|member-remove|stop-and-move-aside|member-add-learner|write-manifest|wait-caught-up|promote|verify|fence|force-new-cluster|verify-backup|restore-snapshot|apiservers)(#[1-9]\d*)?$/, 'a step kind, optionally #n')
+    .optional(),
 });
 
 export interface Settings {

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import { describeChange, gateHash, membershipFingerprint } from './hash.js';
+import { faultNamesStep } from './fault.js';
 import type { RunStore } from './store.js';
 import { TERMINAL, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
 
@@ -35,8 +36,8 @@ export interface EngineDeps {
   approvalTtlMs: number;
   now: () => Date;
   log: Logger;
-  /** Fault injection for tests: a step kind after whose action this process is killed. */
-  killAfter?: StepKind;
+  /** Fault injection for tests: the step (`kind` or `kind#n`) after whose action this process is killed. */
+  killAfter?: string;
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -101,7 +102,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   } catch (err) {
     return fail(started.run, index, err as Error, deps);
   }
-  if (deps.killAfter === step.kind && !result.skipped) {
+  if (faultNamesStep(deps.killAfter, run.steps, index) && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
     process.kill(process.pid, 'SIGKILL');
   }

@@ -11,7 +11,6 @@ import type { EngineDeps } from '../runbook/engine.js';
 import { RunStore } from '../runbook/store.js';
 import { DirectoryBackupStore } from '../backup/store.js';
 import { IncidentStore } from '../incident/store.js';
-import type { StepKind } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
@@ -38,8 +37,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
   lockMs: number;
-  /** Fault injection for tests: kill this process right after a step of this kind acts. */
-  killAfter?: StepKind;
+  /** Fault injection for tests: kill this process right after this step (`kind` or `kind#n`) acts. */
+  killAfter?: string;
 }
 
 export interface MedicWorker {
