@@ -1,8 +1,10 @@
 /**
- * Fault injection inside a step, for tests only: with MEDIC_FAULT_KILL_MID_SNAPSHOT=1 the
- * process kills itself (SIGKILL, no cleanup) once the first chunk of a snapshot stream has
- * been written to disk, so that a test can see what a worker dying mid-stream leaves behind.
+ * Fault injection inside the machinery, for tests only: with MEDIC_FAULT_KILL_AT=<point> the
+ * process kills itself (SIGKILL, no cleanup) the first time it reaches that point, so that a
+ * test can see what a worker dying there leaves behind and whether the next one copes.
+ * - `mid-snapshot`: once the first chunk of a snapshot stream is written to disk;
+ * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn.
  */
-export function killIfMidSnapshotFault(): void {
-  if (process.env.MEDIC_FAULT_KILL_MID_SNAPSHOT === '1') process.kill(process.pid, 'SIGKILL');
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened'): void {
+  if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }

@@ -3,7 +3,7 @@ import { closeSync, createWriteStream, existsSync, openSync, readFileSync, renam
 import { basename } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { snapshotStatus } from '../etcd/etcdctl.js';
-import { killIfMidSnapshotFault } from '../fault.js';
+import { killAtFault } from '../fault.js';
 import { sshExec, type SshTarget } from '../ssh/exec.js';
 import { sh } from '../ssh/shell.js';
 import type { BackupFacts, BackupStore } from './store.js';
@@ -31,7 +31,7 @@ export async function streamSnapshot(client: Etcd3, file: string): Promise<{ byt
       stream.on('data', (chunk: { blob: Buffer }) => {
         writeSync(fd, chunk.blob);
         bytes += chunk.blob.length;
-        killIfMidSnapshotFault(); // tests only
+        killAtFault('mid-snapshot'); // tests only
       });
       stream.on('end', () => resolve());
       stream.on('error', reject);

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { describeChange, gateHash, membershipFingerprint } from './hash.js';
-import { faultNamesStep } from './fault.js';
+import { faultNamesStep, killAfterRecordFault } from './fault.js';
+import { killAtFault } from '../fault.js';
 import type { RunStore } from './store.js';
 import { TERMINAL, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
 
@@ -51,7 +52,15 @@ const iso = (d: Date) => d.toISOString();
 export async function processStep(runId: string, index: number, deps: EngineDeps): Promise<void> {
   const { store, notify } = deps;
   const run = await store.get(runId);
-  if (!run || TERMINAL.includes(run.status)) return;
+  if (!run) return;
+  if (TERMINAL.includes(run.status)) {
+    // Under the run's lease, an ended run that still holds its cluster lost its worker between
+    // saving the end and saying so: free the cluster, say where it ended, redraw the message.
+    if ((await store.lockHolder(run.cluster)) !== run.runId) return;
+    await store.unlockCluster(run.cluster, run.runId);
+    await notify.thread(run, `:information_source: Run \`${run.runId}\` ended ${run.status.toUpperCase()} (${run.ended?.reason ?? 'no reason saved'}); the worker stopped before it said so. ${doneAndNotDone(run)}`);
+    return notify.planChanged(run);
+  }
 
   if (run.stopRequest) return finish(run, run.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected', deps);
   if (run.current !== index) {
@@ -65,7 +74,8 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
 
   if (step.destructive) {
     if (rec.status === 'pending') return openGate(run, index, deps, null);
-    if (rec.status === 'awaiting_approval') return; // waiting for a click
+    // Waiting for a click. Drawn again: a worker that died right after saving the gate never drew its buttons.
+    if (rec.status === 'awaiting_approval') return notify.planChanged(run);
     if (rec.status === 'approved') {
       // The approval holds only for the state it was given against.
       const now = await deps.observe(run.cluster);
@@ -121,6 +131,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     }
     return r;
   });
+  killAfterRecordFault(run.steps, index); // tests only
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
   const took = after.records[index]!.startedAt ? ` (${((Date.parse(after.records[index]!.endedAt!) - Date.parse(after.records[index]!.startedAt!)) / 1000).toFixed(1)} s)` : '';
   await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`);
@@ -156,6 +167,7 @@ async function openGate(run: Run, index: number, deps: EngineDeps, why: string |
     return r;
   });
   if (!changed) return;
+  killAtFault('gate-opened'); // tests only
   const step = gated.steps[index]!;
   await deps.notify.thread(
     gated,

@@ -6,13 +6,13 @@ import { verifySnapshot } from '../../src/backup/take.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { approveUntilEnded, asideDirs, WorkerChain } from '../support/crash-workers.js';
-import { answerAt, latest, textOf, threadOf } from '../support/slack-view.js';
+import { answerAt, latest, textOf, threadOf, waitForGate } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 // The fault: the worker kills itself (SIGKILL) once the first chunk of a snapshot stream is on disk.
-const MID_SNAPSHOT = { MEDIC_FAULT_KILL_MID_SNAPSHOT: '1' };
+const MID_SNAPSHOT = { MEDIC_FAULT_KILL_AT: 'mid-snapshot' };
 
-describe('a worker killed in the middle of a step', () => {
+describe('a worker killed in the middle of a step or of its bookkeeping', () => {
   let t: MedicLab;
   let chain: WorkerChain | null = null;
   let dir: string;
@@ -125,6 +125,59 @@ describe('a worker killed in the middle of a step', () => {
       expect(stdout.split('\n').filter(Boolean)).toHaveLength(20);
     } finally {
       if (!kubeletBack) m3.start();
+      await chain.stop();
+      chain = null;
+    }
+  }, 420_000);
+
+  it('a worker killed right after it opened a gate, before it drew the buttons: the next one draws them, and the run ends DONE', async () => {
+    await t.lab.corruptMember('m3');
+    // The fault: the worker dies (SIGKILL) once the gate of the first destructive step is saved.
+    chain = new WorkerChain(t.env, [{ MEDIC_FAULT_KILL_AT: 'gate-opened' }]);
+    try {
+      const since = t.slack.lastSeq;
+      await t.command('replace m3', { user: 'UALICE' });
+      const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 60_000, since);
+      const ts = plan.ts!;
+      expect((await chain.workers[0]!.exit).signal).toBe('SIGKILL');
+      // Without buttons nobody could approve: the run would wait forever.
+      await waitForGate(t.slack, ts, 1, 1, 30_000);
+      const header = await approveUntilEnded(t, ts, 'UBOB', 240_000, () => chain!.output());
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(header, `${textOf(latest(t.slack, ts))}\n${thread}\n${chain.output()}`).toBe('Replace m3 in lab: DONE');
+      expect(chain.exits()).toEqual(['SIGKILL', null]);
+      expect(thread.match(/Step 2: Remove m3 from the member list: removed m3/g) ?? []).toHaveLength(1);
+      const members = await t.lab.memberList();
+      expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
+    } finally {
+      await chain.stop();
+      chain = null;
+    }
+  }, 420_000);
+
+  it('a worker killed right after it saved a step, before it queued the next one or ended the run: the run moves on, ends DONE and frees the cluster', async () => {
+    await t.lab.corruptMember('m3');
+    // The faults: one worker dies once step 2's outcome is saved (its next job never queued), the next once the last step's is (the run saved as done, nothing else).
+    chain = new WorkerChain(t.env, [{ MEDIC_FAULT_KILL_AFTER_RECORD: 'member-remove' }, { MEDIC_FAULT_KILL_AFTER_RECORD: 'verify' }]);
+    try {
+      let since = t.slack.lastSeq;
+      await t.command('replace m3', { user: 'UALICE' });
+      const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 60_000, since);
+      const ts = plan.ts!;
+      const header = await approveUntilEnded(t, ts, 'UBOB', 120_000, () => chain!.output());
+      expect(header, `${textOf(latest(t.slack, ts))}\n${threadOf(t.slack, ts).join('\n')}\n${chain.output()}`).toBe('Replace m3 in lab: DONE');
+      expect(chain.exits()).toEqual(['SIGKILL', 'SIGKILL', null]);
+      // The thread says how the run ended, though the worker that ended it could not.
+      expect(threadOf(t.slack, ts).join('\n')).toMatch(/ended DONE \(every step done\); the worker stopped before it said so\. Done: 1\. Take and verify a snapshot; .*8\. Verify every member healthy/);
+      const members = await t.lab.memberList();
+      expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
+
+      // The cluster is free again: the next request is judged on the cluster, not refused for a run that ended.
+      since = t.slack.lastSeq;
+      await t.command('restore-quorum', { user: 'UALICE' });
+      const next = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /restore-quorum.* refused/.test(String(r.body.text)), 60_000, since);
+      expect(textOf(next)).toContain('quorum holds');
+    } finally {
       await chain.stop();
       chain = null;
     }
