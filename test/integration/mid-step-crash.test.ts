@@ -1,11 +1,11 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectoryBackupStore } from '../../src/backup/store.js';
 import { verifySnapshot } from '../../src/backup/take.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { approveUntilEnded, asideDirs, WorkerChain } from '../support/crash-workers.js';
+import { approveUntilEnded, asideDirs, etcdLogCount, WorkerChain } from '../support/crash-workers.js';
 import { answerAt, latest, textOf, threadOf, waitForGate } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
@@ -177,6 +177,39 @@ describe('a worker killed in the middle of a step or of its bookkeeping', () => 
       await t.command('restore-quorum', { user: 'UALICE' });
       const next = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /restore-quorum.* refused/.test(String(r.body.text)), 60_000, since);
       expect(textOf(next)).toContain('quorum holds');
+    } finally {
+      await chain.stop();
+      chain = null;
+    }
+  }, 420_000);
+
+  it('restore-quorum with its worker killed while the survivor restarts with --force-new-cluster: forced once, the flag gone, every key kept', async () => {
+    // The fault: two of three members die (SIGKILL).
+    for (const name of ['m2', 'm3']) await t.lab.killMember(name);
+    const forcedBefore = etcdLogCount(t.lab, 'm1', /"forcing restart member"/);
+    const manifest = join(t.lab.host('m1').manifestsDir, 'etcd.yaml');
+    chain = new WorkerChain(t.env, []);
+    try {
+      const since = t.slack.lastSeq;
+      await t.command('restore-quorum', { user: 'UALICE' });
+      const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Restore quorum of lab/.test(String(r.body.text)), 60_000, since);
+      const ts = plan.ts!;
+      const approving = approveUntilEnded(t, ts, 'UBOB', 300_000, () => chain!.output());
+      // The fault: the worker dies (SIGKILL) as soon as the survivor's manifest carries the flag, while the step waits for it to lead alone.
+      await waitFor('m1 written with --force-new-cluster', () => existsSync(manifest) && readFileSync(manifest, 'utf8').includes('--force-new-cluster'), 120_000, 10);
+      chain.workers[0]!.child.kill('SIGKILL');
+      const header = await approving;
+
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(header, `${textOf(latest(t.slack, ts))}\n${thread}\n${chain.output()}`).toBe('Restore quorum of lab: DONE');
+      expect(chain.exits()).toEqual(['SIGKILL', null]);
+      expect(thread).toMatch(/Step 3 \([^)]*\) was interrupted; resuming/);
+      expect(etcdLogCount(t.lab, 'm1', /"forcing restart member"/) - forcedBefore).toBe(1);
+      expect(readFileSync(manifest, 'utf8')).not.toContain('force-new-cluster');
+      const members = await t.lab.memberList();
+      expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
+      const { stdout } = await t.lab.etcdctl(['get', '/mid/', '--prefix', '--keys-only', '--consistency=s'], [t.lab.host('m3').clientUrl]);
+      expect(stdout.split('\n').filter(Boolean)).toHaveLength(20);
     } finally {
       await chain.stop();
       chain = null;
