@@ -1,3 +1,4 @@
+import { killAtFault } from '../fault.js';
 import { chmodSync, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,6 +58,8 @@ export async function streamSnapshot(client: Etcd3, file: string, opts: Snapshot
   const blobs = new Transform({
     writableObjectMode: true,
     transform(chunk: { blob: Buffer }, _enc, cb) {
+      // Tests only: die on the second chunk, when the first is on its way to disk.
+      if (bytes > 0) killAtFault('mid-snapshot');
       bytes += chunk.blob.length;
       arm();
       cb(null, chunk.blob);

@@ -23,14 +23,18 @@ const envSchema = z.object({
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   // How often a worker looks for runs nobody works on and locks nobody holds (one worker at a time).
   MEDIC_SWEEP_MS: z.coerce.number().int().min(200).max(3_600_000).default(15_000),
-  // Fault injection for tests only: the worker kills itself right after a step of this kind acts.
   // --- Integrity and transport security (kept together) ---
   // Signs approvals and the timeline's hash chain; never stored in Redis, never logged.
   ETCD_MEDIC_HMAC_KEY: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -hex 32`)').optional(),
   // Redis AUTH; a rediss:// URL turns on TLS, REDIS_TLS_CA names a private CA's certificate file.
   REDIS_PASSWORD: z.string().optional(),
   REDIS_TLS_CA: z.string().optional(),
-  MEDIC_FAULT_KILL_AFTER: z.enum(['snapshot', 'member-remove', 'stop-and-move-aside', 'member-add-learner', 'write-manifest', 'wait-caught-up', 'promote', 'verify']).optional(),
+  // Fault injection for tests only: the worker kills itself right after a step of this kind acts
+  // (`kind#n`: the n-th step of that kind in the plan).
+  MEDIC_FAULT_KILL_AFTER: z
+    .string()
+    .regex(/^(snapshot|member-remove|stop-and-move-aside|member-add-learner|write-manifest|wait-caught-up|promote|verify|fence|force-new-cluster|verify-backup|restore-snapshot|apiservers)(#[1-9]\d*)?$/, 'a step kind, optionally #n')
+    .optional(),
 });
 
 export interface Settings {

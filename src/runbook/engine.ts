@@ -3,6 +3,8 @@ import { approvalProblem } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { describeChange, membershipFingerprint } from './hash.js';
 import type { LeaseGuard, RunLease, RunStore } from './store.js';
+import { faultNamesStep, killAfterRecordFault } from './fault.js';
+import { killAtFault } from '../fault.js';
 import { TERMINAL, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
 
 export interface StepResult {
@@ -40,8 +42,8 @@ export interface EngineDeps {
   hmacKey: string;
   now: () => Date;
   log: Logger;
-  /** Fault injection for tests: a step kind after whose action this process is killed. */
-  killAfter?: StepKind;
+  /** Fault injection for tests: the step (`kind` or `kind#n`) after whose action this process is killed. */
+  killAfter?: string;
   /**
    * Asked right before an approved destructive step acts: why the hosts the
    * rest of the run needs are not ready (null: they are). A reason stops the
@@ -65,7 +67,15 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   const guard: LeaseGuard | undefined = lease ? { owner: lease.token } : undefined;
   const token = lease?.token ?? `local/${randomBytes(4).toString('hex')}`;
   const run = await store.get(runId);
-  if (!run || TERMINAL.includes(run.status)) return;
+  if (!run) return;
+  if (TERMINAL.includes(run.status)) {
+    // Under the run's lease, an ended run that still holds its cluster lost its worker between
+    // saving the end and saying so: free the cluster, say where it ended, redraw the message.
+    if ((await store.lockHolder(run.cluster)) !== run.runId) return;
+    await store.unlockCluster(run.cluster, run.runId);
+    await notify.thread(run, `:information_source: Run \`${run.runId}\` ended ${run.status.toUpperCase()} (${run.ended?.reason ?? 'no reason saved'}); the worker stopped before it said so. ${doneAndNotDone(run)}`);
+    return notify.planChanged(run);
+  }
 
   if (run.stopRequest) return finish(run, deps, guard);
   if (run.current !== index) {
@@ -79,7 +89,8 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
 
   if (step.destructive) {
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
-    if (rec.status === 'awaiting_approval') return; // waiting for a click
+    // Waiting for a click. Drawn again: a worker that died right after saving the gate never drew its buttons.
+    if (rec.status === 'awaiting_approval') return notify.planChanged(run);
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
       const lapsed = await store.apply(runId, { kind: 'expire', step: index }, deps.now(), guard);
@@ -127,7 +138,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   } finally {
     watch?.stop();
   }
-  if (deps.killAfter === step.kind && !result.skipped) {
+  if (faultNamesStep(deps.killAfter, run.steps, index) && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
     process.kill(process.pid, 'SIGKILL');
   }
@@ -136,6 +147,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   if (!done.changed) return lateResult(runId, index, done.refused, deps);
   const after = done.run;
   const last = after.status === 'done';
+  killAfterRecordFault(run.steps, index); // tests only
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
   const took = after.records[index]!.startedAt ? ` (${((Date.parse(after.records[index]!.endedAt!) - Date.parse(after.records[index]!.startedAt!)) / 1000).toFixed(1)} s)` : '';
   await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`);
@@ -150,7 +162,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await deps.enqueueStep(runId, index + 1);
 }
 
-/** A result this attempt may not record (its lease lapsed and another worker took the step over): dropped, said in the log. */
+/** An approval that does not verify with the HMAC key: the run ends failed, on the record, and the step does nothing. */
 async function refuseForged(run: Run, index: number, forged: string, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
   const why = `step ${index + 1} refused to run: ${forged}. Nothing was done by this step. The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run`;
   const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
@@ -161,6 +173,7 @@ async function refuseForged(run: Run, index: number, forged: string, deps: Engin
   await deps.notify.planChanged(res.run);
 }
 
+/** A result this attempt may not record (its lease lapsed and another worker took the step over): dropped, said in the log. */
 function lateResult(runId: string, index: number, why: string | undefined, deps: EngineDeps): void {
   deps.log.warn({ run: runId, step: index, reason: why }, 'step result not recorded: this worker no longer owns the step');
 }
@@ -169,6 +182,7 @@ async function openGate(run: Run, index: number, deps: EngineDeps, guard: LeaseG
   const state = observed ?? (await deps.observe(run.cluster));
   const { run: gated, changed } = await deps.store.apply(run.runId, { kind: 'open-gate', step: index, state, ttlMs: deps.approvalTtlMs }, deps.now(), guard);
   if (!changed) return;
+  killAtFault('gate-opened'); // tests only
   const step = gated.steps[index]!;
   await deps.notify.thread(
     gated,

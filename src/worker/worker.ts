@@ -11,7 +11,6 @@ import type { EngineDeps } from '../runbook/engine.js';
 import { RunStore } from '../runbook/store.js';
 import { DirectoryBackupStore } from '../backup/store.js';
 import { IncidentStore } from '../incident/store.js';
-import type { StepKind } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
@@ -47,8 +46,8 @@ export interface WorkerDeps {
   sweepMs?: number;
   /** Signs and checks approvals and the timeline chain (ETCD_MEDIC_HMAC_KEY). */
   hmacKey: string;
-  /** Fault injection for tests: kill this process right after a step of this kind acts. */
-  killAfter?: StepKind;
+  /** Fault injection for tests: kill this process right after this step (`kind` or `kind#n`) acts. */
+  killAfter?: string;
 }
 
 export interface MedicWorker {

@@ -1,0 +1,10 @@
+/**
+ * Fault injection inside the machinery, for tests only: with MEDIC_FAULT_KILL_AT=<point> the
+ * process kills itself (SIGKILL, no cleanup) the first time it reaches that point, so that a
+ * test can see what a worker dying there leaves behind and whether the next one copes.
+ * - `mid-snapshot`: once the first chunk of a snapshot stream is written to disk;
+ * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn.
+ */
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened'): void {
+  if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
+}
