@@ -176,7 +176,7 @@ describe('a host without etcdctl', () => {
     const text = await answer(`restore-quorum --snapshot ${backupId}`);
     expect(text).toContain(`\`/etcd restore-quorum --snapshot ${backupId}\` refused*`);
     expect(text).toContain('etcdctl not found on m2 (127.0.57.2)');
-    expect(text).toContain(`step 3 (Restore backup ${backupId} onto m2 as a one-member cluster) runs \`etcdctl snapshot restore\` there`);
+    expect(text).toContain(`step 4 (Restore backup ${backupId} onto m2 as a one-member cluster) runs \`etcdctl snapshot restore\` there`);
     await nothingChanged();
     // m2 still runs on its own data; the dead members' manifests stay parked, their data where it was.
     await waitFor('m2 still answering', async () => (await t.lab.etcdctl(['endpoint', 'status'], [t.lab.host('m2').clientUrl], true)).code === 0, 10_000);

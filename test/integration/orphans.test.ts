@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { signApproval } from '../../src/approvals/sign.js';
 import { IncidentStore } from '../../src/incident/store.js';
 import { waitFor } from '../../src/lab/proc.js';
 import type { JobEnvelope } from '../../src/queue/jobs.js';
@@ -117,7 +118,9 @@ describe('orphaned locks and runs nobody works on', () => {
     // A run on a cluster this worker does not know: its approved step cannot even look at the cluster.
     const run = newRun(inventory, { runId: 'r-0000ffff', runbook: 'replace', title: 'Replace x in ghost', cluster: 'ghost', target: 'x', steps: [{ kind: 'member-remove', title: 'Remove x', destructive: true, operation: 'member remove x', params: {} }], plannedState: state, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date(Date.now() - 60_000));
     run.incidentId = inc.id;
-    run.records[0] = { status: 'approved', approvedBy: 'UBOB', approvedAt: new Date().toISOString() };
+    // Approved as a click would: signed with the workers' key, so it is the step itself that cannot run.
+    const approvedAt = new Date().toISOString();
+    run.records[0] = { status: 'approved', approvedBy: 'UBOB', approvedAt, approvalSig: signApproval(t.config.settings.hmacKey, { runId: run.runId, step: 0, gateHash: 'h', approver: 'UBOB', at: approvedAt }) };
     run.gate = { step: 0, hash: 'h', state, openedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), round: 1 };
     expect(await store.createLocked(run)).toBeNull();
     const since = t.slack.lastSeq;
