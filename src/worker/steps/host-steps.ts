@@ -92,7 +92,8 @@ export function checkedWriteScript(path: string, content: string | Buffer, guard
     sh`got=$(wc -c < ${tmp}); sum=$(sha256sum < ${tmp} | cut -d' ' -f1)`,
     sh`if [ "$got" != ${buf.length} ] || [ "$sum" != ${sha} ]; then rm -f ${tmp}; echo "the copy of "${path}" that reached the host is $got bytes (sha256 \${sum:0:16}), not the "${buf.length}" bytes sent (sha256 "${sha.slice(0, 16)}"): "${path}" left as it was" >&2; exit 7; fi`,
     sh`mv ${tmp} ${path}`,
-    sh`echo wrote ${path}: ${buf.length} bytes, sha256 ${sha.slice(0, 16)}`,
+    sh`echo checked on the host: ${buf.length} bytes, sha256 ${sha.slice(0, 16)}`,
+    sh`echo wrote ${path}`,
   ].join('\n');
 }
 
