@@ -58,6 +58,11 @@ export function sshExec(target: SshTarget, command: string, opts: ExecOptions = 
       else resolve(result!);
     };
 
+    // A stream source (a file to upload) may fail before the connection is up: that fails this command.
+    if (opts.input && typeof opts.input !== 'string' && !Buffer.isBuffer(opts.input)) {
+      opts.input.on('error', (e: Error) => finish(new SshFailed(`${where}: sending input failed: ${e.message}`)));
+    }
+
     conn.on('ready', () => {
       conn.exec(command, (err, stream) => {
         if (err) return finish(new SshFailed(`${where}: could not start the command: ${err.message}`));

@@ -1,8 +1,10 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, unlinkSync, watch } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupId } from '../../src/backup/store.js';
 import { openEndpoint } from '../../src/etcd/pool.js';
+import { sshExec } from '../../src/ssh/exec.js';
+import { sshTargetOf } from '../../src/worker/ssh-target.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
@@ -52,6 +54,22 @@ describe('backups under faults: a full disk, a frozen member, a cancel mid-snaps
     } finally {
       for (const p of traps) if (isLink(p)) unlinkSync(p);
     }
+  });
+
+  it('an upload over SSH whose source fails, or whose remote end stops reading, fails that command only', async () => {
+    const target = sshTargetOf(t.config.inventory.clusters[0]!.members[0]!);
+    // The fault: the file to upload cannot be read (it vanished).
+    await expect(sshExec(target, 'cat > /dev/null', { input: createReadStream(join(t.lab.opts.root, 'no-such-snapshot.db')) })).rejects.toThrow(/sending input failed: ENOENT/);
+    // The fault: the remote command exits after 10 bytes of a 64 MB upload (the pipe breaks under the sender).
+    const big = join(t.lab.opts.root, 'upload.bin');
+    writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 1));
+    const outcome = await sshExec(target, 'head -c 10 > /dev/null', { input: createReadStream(big) }).then(
+      (r) => `exit ${r.code}`,
+      (e: Error) => e.message,
+    );
+    expect(outcome).toMatch(/^exit 0$|sending input failed/);
+    // This process (bot and worker) is still here and answers.
+    expect((await sshExec(target, 'echo alive')).stdout.trim()).toBe('alive');
   });
 
   it('writes backup files 0600 in a 0700 directory', async () => {
