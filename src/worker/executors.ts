@@ -33,7 +33,7 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
   const quorum = (run: Run): QuorumStepContext => ({ ...host(run), pool, store });
 
   return {
-    snapshot: (run, step) => snapshot(etcd(run), step, run.requestedBy),
+    snapshot: (run, step) => snapshot(etcd(run), step, run),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
     'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
     'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),
