@@ -33,7 +33,7 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
   const quorum = (run: Run): QuorumStepContext => ({ ...host(run), pool, store });
 
   return {
-    snapshot: (run, step, _i, signal) => snapshot(etcd(run), step, run.requestedBy, signal),
+    snapshot: (run, step, _i, signal) => snapshot(etcd(run), step, run, signal),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
     'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
     'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),

@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { DirectoryBackupStore } from '../../src/backup/store.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { approveUntilEnded, asideDirs, killAfterEach, WorkerChain } from '../support/crash-workers.js';
@@ -75,6 +76,46 @@ describe('/etcd restore with a worker killed right after every step', () => {
         expect(all.filter((k) => k.startsWith('/restore/'))).toHaveLength(20);
         expect(all.filter((k) => k.startsWith('/later/'))).toHaveLength(0);
       }
+    } finally {
+      await chain.stop();
+      chain = null;
+    }
+  }, 420_000);
+
+  it('a backup of the same name taken just before the restore was planned does not count as the backup of the current state', async () => {
+    const store = new DirectoryBackupStore(t.config.inventory.backups.dir);
+    let since = t.slack.lastSeq;
+    // Worker 0 takes the backup to restore, plans the restore, verifies the backup and dies; before
+    // worker 1 starts, a backup of the name the plan chose for its own appears, taken before the run
+    // (as the schedule or `/etcd backup` would in the same second): it lacks the writes made since.
+    chain = new WorkerChain(t.env, [{ MEDIC_FAULT_KILL_AFTER: 'verify-backup' }], async (k) => {
+      if (k !== 1) return;
+      const plans = t.slack.messages((r) => r.method === 'chat.postMessage' && /^Restore lab to backup/.test(String(r.body.text)));
+      const planned = /→ backup (\d{4}-\d{2}-\d{2}_\d{6})/.exec(textOf(plans[plans.length - 1]!))![1]!;
+      const old = (await store.list('lab')).at(-1)!;
+      copyFileSync(store.snapshotPath(old), join(t.config.inventory.backups.dir, 'lab', `snapshot_${planned}.db`));
+      await store.commit({ ...old, id: planned, snapshotFile: `snapshot_${planned}.db`, resourcesFile: null });
+    });
+    try {
+      await t.command('backup', { user: 'UALICE' });
+      const backupMsg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 60_000, since);
+      const id = /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*lab\*/.exec(textOf(backupMsg))![1]!;
+      for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/newer/k${i}`, `v${i}`]);
+      const { stdout } = await t.lab.etcdctl(['endpoint', 'status', '-w', 'json'], [t.lab.host('m1').clientUrl]);
+      const current = Number(/"revision":(\d+)/.exec(stdout)![1]);
+
+      since = t.slack.lastSeq;
+      await t.command(`restore ${id}`, { user: 'UALICE' });
+      const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Restore lab to backup/.test(String(r.body.text)), 60_000, since);
+      const ts = msg.ts!;
+      const header = await approveUntilEnded(t, ts, 'UBOB', 300_000, () => chain!.output());
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(header, `${textOf(latest(t.slack, ts))}\n${thread}\n${chain.output()}`).toBe(`Restore lab to backup ${id}: DONE`);
+      // The state just before the restore is in the store: the restore can itself be undone.
+      const taken = /Step 2: Back up the current state first: backup (\S+): \d+ bytes from m\d, revision (\d+)/.exec(thread);
+      expect(taken, thread).not.toBeNull();
+      expect(Number(taken![2])).toBe(current);
+      expect((await store.get('lab', taken![1]!))!.revision).toBe(current);
     } finally {
       await chain.stop();
       chain = null;

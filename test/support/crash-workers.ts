@@ -17,6 +17,8 @@ export class WorkerChain {
   constructor(
     private readonly env: Record<string, string>,
     private readonly faults: Record<string, string>[],
+    /** Runs after worker k-1 died and before worker k starts (a test's change to the world meanwhile). */
+    private readonly beforeNext: (k: number) => Promise<void> = async () => undefined,
   ) {
     this.next();
   }
@@ -33,7 +35,7 @@ export class WorkerChain {
     // A short job lock: a dead worker's job is taken over after about 2 s instead of 30.
     const w = startMain('worker', { ...this.env, WORKER_LOCK_MS: '2000', LOG_LEVEL: 'warn', ...fault });
     this.workers.push(w);
-    void w.exit.then(() => this.next());
+    void w.exit.then(() => this.beforeNext(this.workers.length)).then(() => this.next());
   }
 
   /** How each worker ended, in order (null: still running). */

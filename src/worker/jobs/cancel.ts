@@ -27,7 +27,7 @@ export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<str
   const { changed } = await ctx.store.apply(runId, { kind: 'stop', how: 'cancel', by: env.userId }, new Date());
   if (!changed) return tell(`Run \`${runId}\` is already stopping.`);
   await ctx.enqueueStep(runId, run.current, 'stop');
-  return tell(`Cancel requested for run \`${runId}\`: it stops before its next step; the thread will say what was done.`);
+  return tell(`Cancel requested for run \`${runId}\`: a step in progress that waits (a snapshot, a catch-up wait) stops within seconds, any other at its end; nothing after it runs. The thread will say what was done.`);
 }
 
 /** Releases every cluster lock that names `runId` (a run that is missing or ended); returns the clusters. */

@@ -19,11 +19,19 @@ export interface EtcdStepContext {
 }
 
 
-export async function snapshot(ctx: EtcdStepContext, step: StepSpec, requestedBy: string, signal?: AbortSignal): Promise<StepResult> {
-  const id = param(step, 'backupId');
-  const existing = await ctx.store.get(ctx.cluster.name, id);
-  if (existing) return { skipped: true, summary: `backup ${id} was already taken: ${existing.bytes} bytes, revision ${existing.revision}, verified` };
-  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep, signal });
+/**
+ * The run's own snapshot. The planned ID has one-second resolution, so a backup of that
+ * name taken before the run was planned (the schedule, `/etcd backup`, in the same second)
+ * is not this run's: it may miss the latest writes. A retry finds the run's own by its ID
+ * (or ID-n) and by its time; otherwise a new one is taken, under ID-n if ID is taken.
+ */
+export async function snapshot(ctx: EtcdStepContext, step: StepSpec, run: { requestedBy: string; createdAt: string }, signal?: AbortSignal): Promise<StepResult> {
+  const planned = param(step, 'backupId');
+  const own = (await ctx.store.list(ctx.cluster.name)).find((f) => (f.id === planned || f.id.startsWith(`${planned}-`)) && f.takenAt >= run.createdAt);
+  if (own) return { skipped: true, summary: `backup ${own.id} was already taken: ${own.bytes} bytes, revision ${own.revision}, verified` };
+  let id = planned;
+  for (let n = 2; await ctx.store.get(ctx.cluster.name, id); n++) id = `${planned}-${n}`;
+  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: run.requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep, signal });
   return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} db keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
