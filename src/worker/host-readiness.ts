@@ -154,17 +154,21 @@ export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDow
   return { member: m.name, host: m.host, ok: reasons.length === 0, reasons };
 }
 
-/** The probe script: which tools are on the PATH, and the versions of etcd's tools. Bash builtins only. */
+/** The probe script: which tools are on the PATH, and (where etcdctl is needed) the versions of etcd's tools. Bash builtins only. */
 export function lookScript(tools: string[]): string {
   return [
     ...tools.filter((t) => t !== 'bash').map((t) => sh`if command -v ${t} >/dev/null 2>&1; then echo tool:${t}=1; else echo tool:${t}=0; fi`),
     'echo tool:bash=1',
-    // First line only, read by bash itself: `head` may be missing too.
-    'if command -v etcdctl >/dev/null 2>&1; then v=$(ETCDCTL_API=3 etcdctl version 2>&1); echo "version:etcdctl=${v%%$\'\\n\'*}"; fi',
-    'if command -v etcdutl >/dev/null 2>&1; then v=$(etcdutl version 2>&1); echo "version:etcdutl=${v%%$\'\\n\'*}"; fi',
-    'if command -v etcd >/dev/null 2>&1; then v=$(etcd --version 2>&1); echo "version:etcd=${v%%$\'\\n\'*}"; fi',
+    ...(tools.includes(SNAPSHOT_TOOL) ? versionLines : []),
   ].join('\n');
 }
+
+// First line only, read by bash itself: `head` may be missing too.
+const versionLines = [
+  'if command -v etcdctl >/dev/null 2>&1; then v=$(ETCDCTL_API=3 etcdctl version 2>&1); echo "version:etcdctl=${v%%$\'\\n\'*}"; fi',
+    'if command -v etcdutl >/dev/null 2>&1; then v=$(etcdutl version 2>&1); echo "version:etcdutl=${v%%$\'\\n\'*}"; fi',
+    'if command -v etcd >/dev/null 2>&1; then v=$(etcd --version 2>&1); echo "version:etcd=${v%%$\'\\n\'*}"; fi',
+];
 
 /** One SSH session to a host: never throws, a failure is part of the answer. */
 export async function lookAt(m: MemberConfig, tools: string[], timeoutMs = 15_000): Promise<HostLook> {
