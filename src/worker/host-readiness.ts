@@ -17,13 +17,18 @@ import { sshTargetOf } from './ssh-target.js';
 export const SNAPSHOT_TOOL = 'etcdctl';
 
 /** The commands each host script runs, beside bash builtins. One place to keep in step with the scripts. */
-const MOVE_ASIDE = ['bash', 'mkdir', 'mv', 'seq', 'sleep'];
+/** "Is etcd still running there?" (src/worker/etcd-alive.ts): connects bounded by timeout, listen URLs read from configs. */
+const ALIVE = ['timeout', 'grep', 'sed', 'tr', 'cat'];
+/** Files written and read whole, checked by size and sha256 (checkedWriteScript / checkedReadScript). */
+const CHECKED_IO = ['cat', 'wc', 'sha256sum', 'cut', 'mv', 'rm'];
+const MOVE_ASIDE = ['bash', 'mkdir', 'mv', 'seq', 'sleep', ...ALIVE];
+const uniq = (xs: string[]) => [...new Set(xs)];
 const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
-  'stop-and-move-aside': MOVE_ASIDE,
-  fence: MOVE_ASIDE,
-  'write-manifest': ['bash', 'cat', 'mv', 'ls'],
-  'force-new-cluster': ['bash', 'mkdir', 'cp', 'cat', 'mv'],
-  'restore-snapshot': [...MOVE_ASIDE, 'cat', 'touch', 'tail', SNAPSHOT_TOOL],
+  'stop-and-move-aside': uniq(MOVE_ASIDE),
+  fence: uniq(MOVE_ASIDE),
+  'write-manifest': uniq(['bash', 'ls', ...CHECKED_IO]),
+  'force-new-cluster': uniq(['bash', 'mkdir', 'cp', ...CHECKED_IO]),
+  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
   apiservers: ['bash', 'mkdir', 'mv'],
 };
 
@@ -63,7 +68,7 @@ export function hostUses(step: StepSpec, index: number): HostUse[] {
       return [use(step.host!)];
     case 'write-manifest':
       // The survivor's manifest is read (with cat) when the host has none left to start from.
-      return [use(step.host!), ...(step.params.templateFrom ? [use(String(step.params.templateFrom), ['bash', 'cat'])] : [])];
+      return [use(step.host!), ...(step.params.templateFrom ? [use(String(step.params.templateFrom), ['bash', 'cat', 'wc', 'sha256sum', 'cut'])] : [])];
     case 'fence': {
       const down = JSON.parse(String(step.params.unconfirmed ?? '[]')) as string[];
       return names('hosts')

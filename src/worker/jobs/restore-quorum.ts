@@ -20,7 +20,9 @@ export async function runPlanRestoreQuorum(env: PlanJob, ctx: WorkerContext): Pr
   const facts = snapshot ? await ctx.backups.get(cluster.name, snapshot) : undefined;
   if (snapshot && !facts) return refuse(ctx, env, what, `no backup \`${snapshot}\` of ${cluster.name}; \`/etcd backups ${cluster.name}\` lists them.`);
 
-  const [view, hosts] = await Promise.all([viewCluster(cluster, ctx.pool), Promise.all(cluster.members.map((m) => probeHost(cluster, m)))]);
+  // The member list first: "is etcd still listening?" is asked on every address it names, not only the inventory's.
+  const view = await viewCluster(cluster, ctx.pool);
+  const hosts = await Promise.all(cluster.members.map((m) => probeHost(cluster, m, view.report.members)));
   if (!snapshot && !from) {
     // A stopped member whose database revision could not be read would be passed over as a survivor: find out why first.
     const unread = hosts.filter((h) => h.reachable && !h.listening && h.hasData && h.offlineRevision === null).map((h) => h.name);
