@@ -61,7 +61,7 @@ describe('/etcd restore with a worker killed right after every step', () => {
       // The backup of the current state was taken once: the retry found it.
       expect(thread).toMatch(/Step 2: Back up the current state first: backup \S+ was already taken/);
       // Each member was restored once: every retry found its restore done and did not restore over it.
-      expect(thread.match(/snapshot already restored on the host/g) ?? []).toHaveLength(3);
+      expect(thread.match(/snapshot already restored and verified on the host/g) ?? []).toHaveLength(3);
       const aside = asideDirs(t.lab);
       for (const m of ['m1', 'm2', 'm3']) expect(aside[m]!.filter((d) => !asideBefore[m]!.includes(d))).toEqual([`etcd.before-${runId}`]);
 

@@ -121,7 +121,7 @@ describe('restore-quorum with a worker killed right after every step', () => {
       const thread = await expectResumedEverywhereAndHealthy(ts, FROM_SNAPSHOT, header);
 
       // The restore ran once: the retry found it done on the host and did not restore over the started member.
-      expect(thread).toContain('snapshot already restored on the host');
+      expect(thread).toContain('snapshot already restored and verified on the host');
       expect((await clusterIds())[0]).not.toBe(idsBefore[0]);
       const aside = asideDirs(t.lab);
       for (const m of ['m1', 'm2', 'm3']) expect(aside[m]!.filter((d) => !asideBefore[m]!.includes(d))).toEqual([`etcd.before-${runId}`]);
