@@ -11,7 +11,7 @@ import { RunStore } from '../../src/runbook/store.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startMain, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, textOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { answerAt, approveStep, planReplace, textOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 
@@ -80,12 +80,7 @@ describe('orphaned locks and runs nobody works on', () => {
 
   it('a step whose job was lost is queued again by the sweeper, and the run ends healthy', async () => {
     const first = worker(500);
-    await t.lab.corruptMember('m3');
-    const since = t.slack.lastSeq;
-    await t.command('replace m3', { user: 'UALICE' });
-    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
-    const g1 = await waitForGate(t.slack, plan.ts!, 1);
-    const runId = g1.blockId.match(/r-[0-9a-f]{8}/)![0];
+    const { ts, runId } = await planReplace(t, 'm3', 'UALICE');
 
     // No worker while the approval is given (the one there finished its job first), and then the
     // fault: the step job the click queued is lost.
@@ -93,7 +88,7 @@ describe('orphaned locks and runs nobody works on', () => {
     await waitFor('the worker to finish the job that opened the gate', async () => (await ofRun(['active', 'waiting', 'delayed', 'prioritized'])).length === 0, 30_000, 100);
     first.child.kill('SIGKILL');
     await first.exit;
-    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g1.blockId, value: g1.approve })).responseUrl);
+    await approveStep(t, ts, 1, 'UBOB');
     const queued = await ofRun(['waiting', 'delayed', 'prioritized']);
     expect(queued.length).toBeGreaterThan(0);
     for (const j of queued) await j.remove();
@@ -101,9 +96,9 @@ describe('orphaned locks and runs nobody works on', () => {
     expect((await store.get(runId))!.records[1]!.status).toBe('approved');
 
     worker(500);
-    const g2 = await waitForGate(t.slack, plan.ts!, 2, 1, 60_000);
-    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g2.blockId, value: g2.approve })).responseUrl);
-    await waitForRunStatus(t.slack, plan.ts!, 'DONE', 120_000);
+    const g2 = await waitForGate(t.slack, ts, 2, 1, 60_000);
+    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: g2.blockId, value: g2.approve })).responseUrl);
+    await waitForRunStatus(t.slack, ts, 'DONE', 120_000);
     const entries = await incidents.entries((await incident()).id);
     expect(entries.some((e) => e.runId === runId && e.text.includes(`Step 2 of run \`${runId}\` had no worker on it (its job was lost); queued it again.`))).toBe(true);
     expect(await store.lockHolder('lab')).toBeNull();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../../src/incident/store.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { answerAt, approveStep, planReplace, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
 describe('a run keeps the incident it started in', () => {
   let t: MedicLab;
@@ -21,21 +21,16 @@ describe('a run keeps the incident it started in', () => {
     expect(await say('incident start m3 disk broke')).toMatch(/opened/);
     const inc = (await incidents.current('CINCIDENT'))!;
 
-    await t.lab.corruptMember('m3');
-    const since = t.slack.lastSeq;
-    await t.command('replace m3', { user: 'UALICE' });
-    const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)), 30_000, since);
-    const g1 = await waitForGate(t.slack, plan.ts!, 1);
-    const runId = g1.blockId.match(/r-[0-9a-f]{8}/)![0];
-    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g1.blockId, value: g1.approve })).responseUrl);
-    const g2 = await waitForGate(t.slack, plan.ts!, 2);
+    const { ts, runId } = await planReplace(t, 'm3', 'UALICE');
+    await approveStep(t, ts, 1, 'UBOB');
+    await waitForGate(t.slack, ts, 2);
 
     // Someone closes the incident while the run still has six steps to go.
     expect(await say('incident close')).toMatch(new RegExp(`Incident \`${inc.id}\` closed`));
     expect(await incidents.current('CINCIDENT')).toBeNull();
 
-    await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g2.blockId, value: g2.approve })).responseUrl);
-    await waitForRunStatus(t.slack, plan.ts!, 'DONE', 120_000);
+    await approveStep(t, ts, 2, 'UBOB');
+    await waitForRunStatus(t.slack, ts, 'DONE', 120_000);
 
     const entries = (await incidents.entries(inc.id)).filter((e) => e.runId === runId);
     const closedAt = (await incidents.entries(inc.id)).findIndex((e) => e.text === 'Incident closed');

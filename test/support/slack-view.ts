@@ -13,22 +13,30 @@ export async function answerAt(slack: FakeSlack, responseUrl: string): Promise<s
   return String(r.body.text);
 }
 
+type ReplaceLab = { slack: FakeSlack; lab: { corruptMember(name: string): Promise<void> }; command(text: string, o: { user: string }): Promise<unknown>; click(p: { user: string; messageTs: string; actionId: string; blockId: string; value: string }): Promise<{ responseUrl: string }> };
+
+/** A member's disk breaks and `requester` asks for its replace: the plan message's ts and the run's ID, once step 1 waits for approval. */
+export async function planReplace(t: ReplaceLab, member: string, requester: string): Promise<{ ts: string; runId: string }> {
+  await t.lab.corruptMember(member);
+  const since = t.slack.lastSeq;
+  await t.command(`replace ${member}`, { user: requester });
+  const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && new RegExp(`^Replace ${member} in `).test(String(r.body.text)), 30_000, since);
+  const g1 = await waitForGate(t.slack, plan.ts!, 1);
+  return { ts: plan.ts!, runId: g1.blockId.match(/r-[0-9a-f]{8}/)![0] };
+}
+
+/** `approver` clicks Approve on step `step` of the plan message once its gate is drawn; the ephemeral answer. */
+export async function approveStep(t: ReplaceLab, ts: string, step: number, approver: string): Promise<string> {
+  const g = await waitForGate(t.slack, ts, step);
+  return answerAt(t.slack, (await t.click({ user: approver, messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
+}
+
 /**
  * Someone asks for a replace of a member whose disk broke, and a second person
  * approves both of its destructive steps as they come: the plan message's ts.
  */
-export async function replaceWithApprovals(
-  t: { slack: FakeSlack; lab: { corruptMember(name: string): Promise<void> }; command(text: string, o: { user: string }): Promise<unknown>; click(p: { user: string; messageTs: string; actionId: string; blockId: string; value: string }): Promise<{ responseUrl: string }> },
-  member: string,
-  who: { requester: string; approver: string },
-): Promise<string> {
-  await t.lab.corruptMember(member);
-  const since = t.slack.lastSeq;
-  await t.command(`replace ${member}`, { user: who.requester });
-  const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && new RegExp(`^Replace ${member} in `).test(String(r.body.text)), 30_000, since);
-  for (const step of [1, 2]) {
-    const g = await waitForGate(t.slack, plan.ts!, step);
-    await answerAt(t.slack, (await t.click({ user: who.approver, messageTs: plan.ts!, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
-  }
-  return plan.ts!;
+export async function replaceWithApprovals(t: ReplaceLab, member: string, who: { requester: string; approver: string }): Promise<string> {
+  const { ts } = await planReplace(t, member, who.requester);
+  for (const step of [1, 2]) await approveStep(t, ts, step, who.approver);
+  return ts;
 }
