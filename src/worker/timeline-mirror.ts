@@ -1,4 +1,4 @@
-import type { IncidentStore } from '../incident/store.js';
+import type { Incident, IncidentStore } from '../incident/store.js';
 import type { Logger } from '../log.js';
 import type { SlackPoster } from '../slack/poster.js';
 
@@ -34,6 +34,12 @@ export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, lo
   // The last checkpoint this process posted per incident, and those already found rewritten.
   const posted = new Map<string, { seq: number; hash: string }>();
   const alarmed = new Set<string>();
+  const alarm = async (inc: Incident, what: string) => {
+    alarmed.add(inc.id);
+    log.error({ incident: inc.id, what }, 'timeline rewritten in Redis');
+    const text = `:rotating_light: The timeline in Redis no longer matches what it was: ${what}. Someone with access to Redis rewrote or deleted it; this thread is the copy to trust. \`/etcd timeline\` says where the chain breaks.`;
+    await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs).catch(() => undefined);
+  };
   const tick = async () => {
     for (const id of await store.openIds()) {
       if (stopped) return;
@@ -42,16 +48,17 @@ export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, lo
       if (!inc?.rootTs) continue;
       const cp = posted.get(id);
       if (cp && !alarmed.has(id)) {
+        // Cheap, every tick: the last entry this thread showed still has the hash it had.
         const now = await store.entryAt(id, cp.seq);
-        if (now?.hash !== cp.hash) {
-          alarmed.add(id);
-          log.error({ incident: id, seq: cp.seq }, 'timeline entry already posted to the thread was changed or removed in Redis');
-          const text = `:rotating_light: The timeline in Redis no longer matches this thread: entry ${cp.seq} (head \`${cp.hash.slice(0, 12)}\` in the checkpoint above) was ${now ? 'changed' : 'removed'}. Someone rewrote or deleted it; this thread is the copy to trust. \`/etcd timeline\` says where the chain breaks.`;
-          await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs).catch(() => undefined);
-        }
+        if (now?.hash !== cp.hash) await alarm(inc, `entry ${cp.seq} (head \`${cp.hash.slice(0, 12)}\` in the checkpoint above) was ${now ? 'replaced' : 'removed'}`);
       }
       const from = (await store.mirroredUpTo(id)) + 1;
       const pending = await store.entries(id, from);
+      if (pending.length > 0 && !alarmed.has(id)) {
+        // Before posting more: the whole chain, checked against its signatures.
+        const { chain } = await store.readVerified(id);
+        if (!chain.ok) await alarm(inc, `the chain breaks at entry ${chain.seq}: ${chain.reason}`);
+      }
       if (pending.length === 0) {
         if (inc.closedAt) {
           await store.doneMirroring(id);

@@ -83,6 +83,7 @@ describe('the incident timeline', () => {
     const secrets = [
       t.config.settings.slack.botToken!,
       t.secret,
+      t.config.settings.hmacKey,
       readFileSync(t.lab.sshKey, 'utf8').split('\n').slice(1, -2).join(''),
       readFileSync(t.lab.tls.key, 'utf8').split('\n').slice(1, -2).join(''),
     ];
@@ -100,10 +101,10 @@ describe('the incident timeline', () => {
     const second = JSON.parse((await redis.lindex(key, 1))!) as { text: string };
     // The fault: someone rewrites history in Redis.
     await redis.lset(key, 1, JSON.stringify({ ...second, text: 'nothing happened here' }));
-    expect(await store.verify(inc.id)).toEqual({ ok: false, seq: 2, reason: 'entry 2 was changed after it was written' });
+    expect(await store.verify(inc.id)).toEqual({ ok: false, seq: 2, reason: 'entry 2 was changed after it was written (its signature does not match)' });
     await t.command('timeline', { user: 'UCAROL' });
     const upload = await t.slack.waitFor((r) => r.method === 'files.completeUploadExternal' && (r.body.contents as string[]).join('').includes('hash chain broken'), 15_000);
-    expect((upload.body.contents as string[]).join('')).toContain('**hash chain broken at entry 2: entry 2 was changed after it was written**');
+    expect((upload.body.contents as string[]).join('')).toContain('**hash chain broken at entry 2: entry 2 was changed after it was written (its signature does not match)**');
   });
 
   it('loses nothing when Slack answers 500 and 429 for a while', async () => {
@@ -121,6 +122,30 @@ describe('the incident timeline', () => {
     await waitFor('the mirror to catch up', async () => (await store.mirroredUpTo(inc.id)) >= (await count()), 30_000, 200);
     const thread = mirrored(inc.rootTs!);
     for (let i = 0; i < 5; i++) expect(thread).toContain(`note line ${i}`);
+    // Each batch ends with a checkpoint: the chain's length and head, a copy outside Redis.
+    const last = (await store.entryAt(inc.id, await store.mirroredUpTo(inc.id)))!;
+    expect(JSON.stringify(t.slack.messages((r) => r.method === 'chat.postMessage' && r.body.thread_ts === inc.rootTs).map((r) => r.body.blocks))).toContain(`checkpoint: ${last.seq} entries, head \`${last.hash.slice(0, 12)}\``);
+
+    // The fault: an entry the thread already shows is rewritten in Redis. The mirror says so in the thread.
+    const key = `${t.config.settings.queuePrefix}:timeline:${inc.id}`;
+    const raw = JSON.parse((await redis.lindex(key, last.seq - 1))!) as { text: string };
+    await redis.lset(key, last.seq - 1, JSON.stringify({ ...raw, text: 'nothing to see' }));
+    await t.command('note one more', { user: 'UCAROL' });
+    await t.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.thread_ts === inc.rootTs && String(r.body.text).includes('The timeline in Redis no longer matches what it was: the chain breaks at entry'), 15_000);
+    await answerAt(t.slack, (await t.command('incident close', { user: 'UALICE' })).responseUrl);
+  });
+
+  it('never cries wolf: a new incident, a status, two notes, and ten exports in a row all say the chain is intact', async () => {
+    expect(await answerAt(t.slack, (await t.command('incident start wolf', { user: 'UALICE' })).responseUrl)).toContain('opened: wolf');
+    await waitFor('the incident', async () => (await store.current('CINCIDENT'))?.rootTs, 10_000);
+    await t.command('status', { user: 'UCAROL' });
+    await t.command('note first', { user: 'UCAROL' });
+    await t.command('note second', { user: 'UCAROL' });
+    const since = t.slack.lastSeq;
+    for (let i = 0; i < 10; i++) await t.command('timeline', { user: 'UCAROL' });
+    await waitFor('ten exports', async () => t.slack.messages((r) => r.seq > since && r.method === 'files.completeUploadExternal').length >= 10, 30_000, 100);
+    const comments = t.slack.messages((r) => r.seq > since && r.method === 'files.completeUploadExternal').map((r) => String(r.body.initial_comment));
+    expect(comments.filter((c) => !c.includes('hash chain intact'))).toEqual([]);
     await t.command('incident close', { user: 'UALICE' });
   });
 });

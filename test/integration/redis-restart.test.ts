@@ -37,7 +37,7 @@ describe('Redis restarted in the middle of a run', () => {
     const port = t.redis!.port;
     await t.redis!.stop();
     t.redis = await startRedis(join(t.lab.opts.root, 'redis'), port);
-    await waitFor('the bot to see Redis again', async () => (await fetch(t.eventsUrl.replace('/slack/events', '/healthz'))).status === 200, 30_000, 200);
+    await waitFor('the bot to see Redis again', async () => (await fetch(t.eventsUrl.replace('/slack/events', '/readyz'))).status === 200, 30_000, 200);
 
     await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: g2.blockId, value: g2.approve })).responseUrl);
     await waitForRunStatus(t.slack, plan.ts!, 'DONE', 120_000);

@@ -123,9 +123,10 @@ describe('/etcd status against the lab', () => {
     expect(help).toContain('`/etcd status [cluster]`');
   });
 
-  it('serves /healthz with Redis up and a live worker', async () => {
-    const res = await fetch(t.eventsUrl.replace('/slack/events', '/healthz'));
+  it('serves /readyz with Redis up and a live worker, and /healthz', async () => {
+    const res = await fetch(t.eventsUrl.replace('/slack/events', '/readyz'));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true, redis: 'up', workers: 1 });
+    expect((await fetch(t.eventsUrl.replace('/slack/events', '/healthz'))).status).toBe(200);
   });
 });

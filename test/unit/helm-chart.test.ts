@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+// No helm binary here: these read the chart's templates as text, for what must hold in them.
+const read = (p: string) => readFileSync(new URL(`../../helm/etcd-medic/${p}`, import.meta.url), 'utf8');
+const helpers = read('templates/_helpers.tpl');
+const define = (name: string) => {
+  const m = new RegExp(`{{- define "${name}" -}}([\\s\\S]*?){{- end -}}`).exec(helpers);
+  if (!m) throw new Error(`no define ${name}`);
+  return m[1]!;
+};
+
+describe('the Helm chart', () => {
+  const bot = read('templates/bot-deployment.yaml');
+  const worker = read('templates/worker-deployment.yaml');
+
+  it('mounts no SSH keys, etcd client keys or backups in the internet-facing bot pod; workers get them', () => {
+    for (const shared of [define('etcd-medic.volumes'), define('etcd-medic.mounts')]) {
+      expect(shared).not.toContain('secrets.files');
+      expect(shared).not.toContain('/etc/etcd-medic/secrets');
+      expect(shared).not.toContain('backups');
+    }
+    expect(bot).not.toMatch(/workerVolumes|workerMounts|secrets\.files/);
+    expect(worker).toContain('include "etcd-medic.workerVolumes"');
+    expect(worker).toContain('include "etcd-medic.workerMounts"');
+    expect(define('etcd-medic.workerVolumes')).toContain('secretName: {{ .Values.secrets.files }}, defaultMode: 0440');
+  });
+
+  it("makes secret files readable by the pods' non-root user through fsGroup", () => {
+    const pod = define('etcd-medic.podSecurityContext');
+    expect(pod).toContain('fsGroup: {{ .Values.podSecurity.fsGroup }}');
+    expect(pod).toContain('runAsNonRoot: true');
+    for (const d of [bot, worker]) expect(d).toContain('securityContext: {{- include "etcd-medic.podSecurityContext" . | nindent 8 }}');
+    const values = parse(read('values.yaml')) as { podSecurity: { runAsUser: number; fsGroup: number } };
+    expect(values.podSecurity.fsGroup).toBe(values.podSecurity.runAsUser);
+  });
+
+  it('passes the HMAC key and the Redis password from secrets, and uses TLS for Redis by default', () => {
+    const env = define('etcd-medic.env');
+    expect(env).toMatch(/name: ETCD_MEDIC_HMAC_KEY\n\s+valueFrom: { secretKeyRef:/);
+    expect(env).toMatch(/name: REDIS_PASSWORD\n\s+valueFrom: { secretKeyRef: { name: {{ .Values.secrets.redis }}/);
+    const values = parse(read('values.yaml')) as { redis: { url: string } };
+    expect(values.redis.url).toMatch(/^rediss:\/\//);
+  });
+
+  it('keeps the bot in service while no worker is alive: its probes ask /healthz, not /readyz', () => {
+    expect(bot).toMatch(/readinessProbe:\n\s+httpGet: { path: \/healthz, port: http }/);
+    expect(bot).toMatch(/livenessProbe:\n\s+httpGet: { path: \/healthz, port: http }/);
+  });
+});
