@@ -63,6 +63,8 @@ const cluster = z
         callTimeoutMs: z.number().int().min(100).max(60_000).default(2000),
         lagWarnEntries: z.number().int().min(1).default(1000),
         quotaBytes: z.number().int().min(1).default(2 * 1024 ** 3),
+        // How long a step waits for a stopped member's etcd to be gone before it refuses to move its data dir.
+        stopWaitSeconds: z.number().int().min(1).max(600).default(60),
       })
       .strict(),
     platform: platform.default({

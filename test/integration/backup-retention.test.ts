@@ -42,7 +42,7 @@ describe('retention never prunes a backup that an unfinished run uses', () => {
     const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^(Restore quorum of lab|\/etcd restore-quorum.* refused)/.test(String(r.body.text)), 60_000, since);
     expect(String(plan.body.text)).toMatch(/^Restore quorum of lab/);
     const runId = /run (r-[0-9a-f]{8})/.exec(String(plan.body.text))![1]!;
-    // Step 1 (verify the backup) runs by itself; step 2 (fence) waits for approval.
+    // Step 1 (verify the backup) runs by itself; step 2 (stop kube-apiserver) waits for approval.
     const gate = await waitForGate(t.slack, plan.ts!, 1);
 
     // Two more backups while the plan waits for approval, each followed by retention keep=1.
@@ -55,7 +55,8 @@ describe('retention never prunes a backup that an unfinished run uses', () => {
     expect(existsSync(store.snapshotPath(facts!))).toBe(true);
 
     // The restore goes on from that very backup.
-    for (const [step, b] of [[1, gate], [2, null]] as const) {
+    // Approvals for stopping kube-apiserver, the fence and the restore.
+    for (const [step, b] of [[1, gate], [2, null], [3, null]] as const) {
       const buttons = b ?? (await waitForGate(t.slack, plan.ts!, step));
       const c = await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: buttons.blockId, value: buttons.approve });
       expect(await answerAt(t.slack, c.responseUrl)).toContain(`Approved step ${step + 1}`);

@@ -17,7 +17,14 @@ describe('etcd on non-default ports: a live member is never fenced or moved asid
   let t: MedicLab;
 
   beforeAll(async () => {
-    t = await startMedicLab('nondefault-ports', 51, { roles: ROLES, lab: { clientPort: CLIENT, peerPort: PEER } });
+    t = await startMedicLab('nondefault-ports', 51, {
+      roles: ROLES,
+      lab: { clientPort: CLIENT, peerPort: PEER },
+      // A hung etcd is waited for this long before the step refuses (60 s by default).
+      editInventory: (inv) => {
+        inv.clusters[0].etcd.stopWaitSeconds = 5;
+      },
+    });
   });
   afterAll(async () => {
     await t?.stop();
@@ -68,7 +75,7 @@ describe('etcd on non-default ports: a live member is never fenced or moved asid
       }
       await waitForRunStatus(t.slack, ts, 'FAILED', 180_000);
       const thread = threadOf(t.slack, ts).join('\n');
-      expect(thread).toContain(`etcd of this member still listens on 127.0.51.3:${CLIENT} after 60 s: its data dir is left in place`);
+      expect(thread).toContain(`etcd of this member still listens on 127.0.51.3:${CLIENT} after 5 s: its data dir is left in place`);
       expect(thread).toMatch(/Not done: 3\. Stop etcd on m3 and move its data dir aside; 4\. Add m3 back as a learner/);
       // The running etcd's data dir is where it was; nothing was moved aside from under it.
       expect(existsSync(join(m3.dataDir, 'member/snap/db'))).toBe(true);

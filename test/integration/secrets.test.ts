@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../../src/incident/store.js';
 import { waitFor } from '../../src/lab/proc.js';
@@ -8,7 +9,6 @@ import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, replaceWithApprovals, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
-const WRONG_KEY = 'SHA256:' + 'Z'.repeat(43);
 
 // What a user might paste by mistake: a bot token and a private key (fake, but shaped like real ones).
 const FAKE_TOKEN = `xoxb-${Date.now()}-${randomBytes(6).toString('hex')}-${randomBytes(12).toString('base64url')}`;
@@ -23,10 +23,6 @@ describe('secrets in a failing run at LOG_LEVEL=debug', () => {
     t = await startMedicLab('secrets', 70, {
       roles: ROLES,
       logLevel: 'debug',
-      // The fault that makes the run fail: m3's host key no longer matches the inventory.
-      editInventory: (inv) => {
-        inv.clusters[0].members.find((m: { name: string }) => m.name === 'm3').ssh.hostKeyFingerprint = WRONG_KEY;
-      },
     });
     redis = connectRedis(t.config.settings.redisUrl);
   });
@@ -45,6 +41,10 @@ describe('secrets in a failing run at LOG_LEVEL=debug', () => {
     const echoed = await t.command(`status ${FAKE_TOKEN.toLowerCase()}`, { user: 'UCAROL' });
     expect(echoed.body).toContain('[secret masked]');
 
+    // The fault that makes the run fail half-way: m3's sha256sum is broken. It is on the PATH, so the host
+    // check before each destructive step passes; the step that reads m3's manifest back (step 5) fails.
+    const broken = join(t.lab.host('m3').binDir, 'sha256sum');
+    writeFileSync(broken, '#!/bin/sh\necho "sha256sum: read error: input/output error" >&2\nexit 1\n', { mode: 0o755 });
     const ts = await replaceWithApprovals(t, 'm3', { requester: 'UALICE', approver: 'UBOB' });
     await waitForRunStatus(t.slack, ts, 'FAILED');
 
@@ -60,7 +60,7 @@ describe('secrets in a failing run at LOG_LEVEL=debug', () => {
     expect(md).toContain('hash chain intact');
 
     const entries = await store.entries(inc.id);
-    expect(entries.some((e) => e.kind === 'step' && /failed: .*host key/.test(e.text))).toBe(true);
+    expect(entries.some((e) => e.kind === 'step' && /Step 5 \(.*\) failed: /.test(e.text))).toBe(true);
     expect(t.logs.some((l) => l.includes('"level":20'))).toBe(true); // debug lines were written
 
     const secrets = [

@@ -44,8 +44,9 @@ export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> 
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   const place = { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
-  const script = moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: 60 });
-  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: 120_000 });
+  const wait = ctx.cluster.etcd.stopWaitSeconds;
+  const script = moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: wait });
+  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: (wait + 60) * 1000 });
   const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
   return { summary: nothingDone ? 'already stopped with its data dir aside: nothing done' : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
 }

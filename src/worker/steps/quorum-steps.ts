@@ -181,7 +181,8 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
   if (!done) {
     await reverifyBackup(ctx.store, facts);
     const pl = place(step);
-    out.push(await runScript(target, moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: 60 }), { timeoutMs: 120_000 }));
+    const wait = ctx.cluster.etcd.stopWaitSeconds;
+    out.push(await runScript(target, moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: wait }), { timeoutMs: (wait + 60) * 1000 }));
     const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
     const up = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sh`cat > ${remote}`}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
     if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
