@@ -8,7 +8,8 @@
 export const MASK = '[secret masked]';
 
 // Slack tokens: bot/user/app/config/refresh (xoxb-, xoxp-, xoxa-, xoxo-, xoxs-, xoxr-, xoxe.xoxp-…) and app-level (xapp-…).
-const SLACK_TOKEN = /\b(?:xox[abposre](?:\.xox[a-z])?-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,})/g;
+// The tail takes `_` too: a token-shaped string with one must not leave its end showing.
+const SLACK_TOKEN = /\b(?:xox[abposre](?:\.xox[a-z])?-[A-Za-z0-9_-]{6,}|xapp-[A-Za-z0-9_-]{6,})/g;
 // A private-key block, also when it was cut short (a note is clipped) or its newlines were
 // escaped (a JSON log line): from BEGIN to the matching END, or to the end of the text.
 const PRIVATE_KEY = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*$)/g;

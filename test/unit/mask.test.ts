@@ -8,7 +8,7 @@ const PEM = `-----BEGIN RSA PRIVATE KEY-----\n${KEY_BODY}\n${KEY_BODY.split('').
 
 describe('masking secrets', () => {
   it('masks anything shaped like a Slack token', () => {
-    for (const t of ['xoxb-1234567890-0987654321-AbCdEfGhIjKl', 'xoxp-12-34-56-abcdef', 'xoxa-2-abcdefgh', 'xoxs-abc-defghij', 'xoxr-abcdefgh1', 'xoxo-abcdefgh', 'xapp-1-A0123-456-abcdef']) {
+    for (const t of ['xoxb-1234567890-0987654321-AbCdEfGhIjKl', 'xoxp-12-34-56-abcdef', 'xoxa-2-abcdefgh', 'xoxs-abc-defghij', 'xoxr-abcdefgh1', 'xoxo-abcdefgh', 'xapp-1-A0123-456-abcdef', 'xoxb-17645-9a_bC-dE_f-_k']) {
       expect(maskSecrets(`token ${t}, then more`)).toBe(`token ${MASK}, then more`);
     }
     expect(maskSecrets('xoxb is a word, xapp too')).toBe('xoxb is a word, xapp too');
