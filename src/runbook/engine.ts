@@ -91,6 +91,11 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     // Waiting for a click. Drawn again: a worker that died right after saving the gate never drew its buttons.
     if (rec.status === 'awaiting_approval') return notify.planChanged(run);
+    if (rec.status === 'running') {
+      // A resumed step ran once under a verified approval: it must still carry it, or "running" was written into Redis.
+      const forged = approvalProblem(deps.hmacKey, run, index);
+      if (forged) return refuseForged(run, index, forged, deps, guard);
+    }
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
       const lapsed = await store.apply(runId, { kind: 'expire', step: index }, deps.now(), guard);
