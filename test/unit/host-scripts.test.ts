@@ -172,6 +172,18 @@ exit 2
     expect(existsSync(join(root, 'restored-r1'))).toBe(true);
   });
 
+  it('takes back the verified-restore marker before it touches the data dir again, so a restore that fails next cannot be started on', () => {
+    // A second execution of the step (a late worker, a lapsed lease) finds the marker of the first one's verified restore.
+    const { root, script } = setup('again');
+    expect(run(script, { RESTORE: 'ok', REVISION: '42' }).code).toBe(0);
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+    const r = run(script, { RESTORE: 'fail', REVISION: '42' });
+    expect(r.code).toBe(1);
+    // The data dir now holds a partial, non-empty db: the manifest's guard must not find the marker beside it.
+    expect(readFileSync(join(root, 'etcd', 'member', 'snap', 'db'), 'utf8')).toContain('partial');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(false);
+  });
+
   it('refuses a restored database whose revision is not the backup’s', () => {
     const { root, script } = setup('wrongrev');
     const r = run(script, { RESTORE: 'ok', REVISION: '7' });

@@ -243,6 +243,9 @@ export function restoreScript(r: { remote: string; bytes: number; revision: numb
   return [
     'set -euo pipefail',
     sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to "${r.remote}" is $got bytes, the backup "${r.bytes} >&2; exit 8; fi`,
+    // The marker vouches for the data dir as it is now: taken back before that dir changes, so a restore
+    // that fails from here on (a second execution of the step) leaves nothing the manifest's guard would start etcd on.
+    sh`rm -f ${r.marker}`,
     // A data dir here can only be what an interrupted restore left: kept aside, never reused or deleted.
     sh`if [ -e ${r.dataDir} ]; then aside=${r.partialAside}-$(date +%Y%m%d%H%M%S); mv ${r.dataDir} "$aside"; echo "a data dir left by an earlier, unfinished restore was moved aside to $aside"; fi`,
     'rc=0',
