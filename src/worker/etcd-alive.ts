@@ -35,10 +35,12 @@ export function aliveFunction(c: AliveCheck): string {
     h=\${hp%:*}; p=\${hp##*:}; h=\${h#[}; h=\${h%]}
     case "$h" in ''|0.0.0.0|::) h=${quote(c.host)} ;; esac
     case "$p" in ''|*[!0-9]*) echo "may run (cannot tell: no port in listen address $hp)"; return 0 ;; esac
-    local rc=0
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>/dev/null || rc=$?
+    local rc=0 err=
+    err=$(LC_ALL=C timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>&1) || rc=$?
     if [ "$rc" = 0 ]; then echo "listens on $h:$p"; return 0; fi
     if [ "$rc" = 124 ]; then echo "may run (cannot tell: a connect to $h:$p neither opened nor was refused within 3 s)"; return 0; fi
+    # Only a refusal says nothing listens there; a name that does not resolve or a missing tool says nothing.
+    case "$err" in *'Connection refused'*) ;; *) echo "may run (cannot tell: a connect to $h:$p failed: \${err##*: })"; return 0 ;; esac
   done
   if [ ! -r /proc/self/cmdline ]; then echo "may run (cannot tell: /proc is not readable here)"; return 0; fi
   dd=${quote(c.dataDir.replace(/\/+$/, ''))}

@@ -80,6 +80,14 @@ describe('medic_etcd_alive', () => {
     expect(existsSync(join(places.dataAside, 'member'))).toBe(true);
   });
 
+  it('is unsure (so refuses) when a connect fails for another reason than a refusal (a name that does not resolve, no timeout tool)', () => {
+    const dataDir = join(dir, 'none');
+    const r = ask({ addrs: ['etcd-1.no-such-host.invalid:2379'], dataDir, configs: [], host: '127.0.0.1' });
+    expect(r.stdout.trim()).toMatch(/^ALIVE: may run \(cannot tell: a connect to etcd-1\.no-such-host\.invalid:2379 failed/);
+    const noTimeout = bash(`set -euo pipefail\nPATH=/nonexistent\n${aliveFunction({ addrs: ['127.0.0.1:1'], dataDir, configs: [], host: '127.0.0.1' })}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`);
+    expect(noTimeout.stdout.trim()).toMatch(/^ALIVE: may run \(cannot tell/);
+  });
+
   it('is unsure (so refuses) when a listen address has no port', () => {
     expect(ask({ addrs: ['127.0.0.1:'], dataDir: join(dir, 'none'), configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('ALIVE: may run (cannot tell: no port in listen address 127.0.0.1:)');
   });
