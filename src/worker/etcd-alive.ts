@@ -24,7 +24,9 @@ export interface AliveCheck {
 export function aliveFunction(c: AliveCheck): string {
   const list = (xs: string[]) => xs.map((x) => quote(x)).join(' ');
   return `medic_etcd_alive() {
-  local addrs=(${list(c.addrs)}) a h p f pid a0 arg prev dd found hp
+  local addrs=(${list(c.addrs)}) a h p f pid a0 arg prev dd found hp t
+  # Each of these failing quietly would hide a listen address or a data dir: without one, it cannot tell.
+  for t in timeout grep sed tr cat; do command -v "$t" >/dev/null 2>&1 || { echo "may run (cannot tell: $t is missing on this host)"; return 0; }; done
   for f in ${list(c.configs)}; do
     [ -r "$f" ] || continue
     for a in $(grep -oE -- '(--listen-(client|peer)-urls=|ETCD_LISTEN_(CLIENT|PEER)_URLS=)"?[^"[:space:]]+' "$f" 2>/dev/null | sed -E 's/^[^=]*="?//' | tr ',' ' ' || true); do

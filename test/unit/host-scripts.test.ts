@@ -88,6 +88,21 @@ describe('medic_etcd_alive', () => {
     expect(noTimeout.stdout.trim()).toMatch(/^ALIVE: may run \(cannot tell/);
   });
 
+  it('is unsure (so refuses) when a tool it reads the listen URLs with is missing on the host', async () => {
+    const manifest = join(dir, 'etcd-nogrep.yaml');
+    writeFileSync(manifest, `spec:\n  containers:\n  - command:\n    - etcd\n    - --listen-client-urls=https://127.0.0.1:${port}\n`);
+    const bin = join(dir, 'bin-nogrep');
+    mkdirSync(bin, { recursive: true });
+    for (const t of ['timeout', 'sed', 'tr', 'cat', 'bash']) {
+      const where = spawnSync('bash', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, t), `#!/bin/sh\nexec ${where} "$@"\n`);
+      chmodSync(join(bin, t), 0o755);
+    }
+    const script = aliveFunction({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir: join(dir, 'none'), configs: [manifest], host: '127.0.0.1' });
+    const r = bash(`set -euo pipefail\nPATH=${bin}\n${script}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`);
+    expect(r.stdout.trim()).toBe('ALIVE: may run (cannot tell: grep is missing on this host)');
+  });
+
   it('is unsure (so refuses) when a listen address has no port', () => {
     expect(ask({ addrs: ['127.0.0.1:'], dataDir: join(dir, 'none'), configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('ALIVE: may run (cannot tell: no port in listen address 127.0.0.1:)');
   });
