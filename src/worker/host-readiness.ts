@@ -28,7 +28,7 @@ const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
   fence: uniq(MOVE_ASIDE),
   'write-manifest': uniq(['bash', 'ls', ...CHECKED_IO]),
   'force-new-cluster': uniq(['bash', 'mkdir', 'cp', ...CHECKED_IO]),
-  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
+  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', 'flock', SNAPSHOT_TOOL]),
   apiservers: ['bash', 'mkdir', 'mv'],
 };
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aliveFunction } from '../../src/worker/etcd-alive.js';
 import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
-import { restoreScript } from '../../src/worker/steps/quorum-steps.js';
+import { restoreScript, startGuard } from '../../src/worker/steps/quorum-steps.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
 const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
@@ -159,6 +159,7 @@ describe('the restore script', () => {
 if [ "$1 $2" = "snapshot restore" ]; then
   dd=; while [ $# -gt 0 ]; do [ "$1" = --data-dir ] && dd=$2; shift; done
   mkdir -p "$dd/member/snap"; echo partial > "$dd/member/snap/db"
+  if [ -n "\${HOLD:-}" ]; then for i in $(seq 1 200); do [ -e "$HOLD" ] && break; sleep 0.05; done; fi
   if [ "$RESTORE" = fail ]; then echo "Error: write $dd/member/snap/db: no space left on device" >&2; exit 1; fi
   echo '{"level":"info","msg":"restored snapshot"}'; exit 0
 fi
@@ -174,7 +175,7 @@ exit 2
     writeFileSync(join(root, 'snap.db'), 'x'.repeat(100));
     return {
       root,
-      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1') }),
+      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1'), lock: join(root, 'restore.lock') }),
     };
   };
   const run = (script: string, env: Record<string, string>) => bash(script, { env: { PATH: `${bin()}:${process.env.PATH}`, ...env } });
@@ -205,6 +206,31 @@ exit 2
     // The data dir now holds a partial, non-empty db: the manifest's guard must not find the marker beside it.
     expect(readFileSync(join(root, 'etcd', 'member', 'snap', 'db'), 'utf8')).toContain('partial');
     expect(existsSync(join(root, 'restored-r1'))).toBe(false);
+  });
+
+  it('runs one restore of a member at a time: a second execution, and the write that starts etcd, wait for none and refuse', async () => {
+    const { root, script } = setup('twice');
+    const go = join(root, 'go');
+    const first = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${bin()}:${process.env.PATH}`, RESTORE: 'ok', REVISION: '42', HOLD: go }, stdio: 'ignore' });
+    const firstDone = new Promise<number | null>((r) => first.on('exit', (c) => r(c)));
+    try {
+      const db = join(root, 'etcd', 'member', 'snap', 'db');
+      for (let i = 0; i < 200 && !existsSync(db); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(existsSync(db)).toBe(true); // the first restore is writing its data dir now
+      const second = run(script, { RESTORE: 'ok', REVISION: '42' });
+      expect(second.code).toBe(75);
+      expect(second.stderr).toContain('another restore of this member is still running on this host');
+      expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toHaveLength(0); // the first one's dir was left alone
+      writeFileSync(join(root, 'restored-r1'), ''); // even beside a marker an earlier restore left
+      const start = bash(checkedWriteScript(join(root, 'etcd.yaml'), 'manifest', startGuard({ lock: join(root, 'restore.lock'), marker: join(root, 'restored-r1'), dataDir: join(root, 'etcd'), backupId: 'b1' })), { input: 'manifest' });
+      expect(start.code).toBe(9);
+      expect(start.stderr).toContain('a restore of this member is still running on this host: not starting etcd');
+      expect(existsSync(join(root, 'etcd.yaml'))).toBe(false);
+    } finally {
+      writeFileSync(go, '');
+    }
+    expect(await firstDone).toBe(0);
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
   });
 
   it('refuses a restored database whose revision is not the backup’s', () => {
