@@ -91,6 +91,11 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     // Waiting for a click. Drawn again: a worker that died right after saving the gate never drew its buttons.
     if (rec.status === 'awaiting_approval') return notify.planChanged(run);
+    if (rec.status === 'running') {
+      // A resumed step ran once under a verified approval: it must still carry it, or "running" was written into Redis.
+      const forged = approvalProblem(deps.hmacKey, run, index);
+      if (forged) return refuseForged(run, index, forged, deps, guard);
+    }
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
       const lapsed = await store.apply(runId, { kind: 'expire', step: index }, deps.now(), guard);
@@ -213,9 +218,15 @@ async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps
 }
 
 async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
-  const { run: ended, changed } = await deps.store.apply(run.runId, { kind: 'end-stopped' }, deps.now(), guard);
+  // Holding the run lease, a step still marked running has no worker left on it (it was killed mid-step):
+  // waiting for it to end would keep the run, and the cluster's lock, forever.
+  const orphaned = !!guard && 'owner' in guard && run.records[run.current]?.status === 'running';
+  const { run: ended, changed } = await deps.store.apply(run.runId, { kind: 'end-stopped', orphaned }, deps.now(), guard);
   if (!changed) return;
   await deps.store.unlockCluster(ended.cluster, ended.runId);
+  if (orphaned) {
+    await deps.notify.thread(ended, `:warning: Step ${run.current + 1} (${ended.steps[run.current]!.title}) had been started but its worker stopped before it finished: it may be partly done. Check ${ended.steps[run.current]!.host ?? 'the cluster'} before a new run.`);
+  }
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
   await deps.notify.planChanged(ended);
 }

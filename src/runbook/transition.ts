@@ -18,8 +18,13 @@ export type RunEvent =
   | { kind: 'expire'; step: number }
   /** Reject (a click) or cancel (`/etcd cancel`): the run ends at the next step boundary. */
   | { kind: 'stop'; how: 'cancel' | 'reject'; by: string }
-  /** The step boundary after a stop request: the run ends cancelled or rejected. */
-  | { kind: 'end-stopped' }
+  /**
+   * The step boundary after a stop request: the run ends cancelled or rejected.
+   * `orphaned`: the caller holds the run lease and finds the current step still
+   * running, so the worker that ran it is gone (killed mid-step): that step ends
+   * failed, marked as possibly partly done, instead of the run waiting forever.
+   */
+  | { kind: 'end-stopped'; orphaned?: boolean }
   /** A worker starts (or resumes) the current step, holding the run lease `token`. */
   | { kind: 'start-step'; step: number; token: string }
   | { kind: 'complete-step'; step: number; token: string; summary: string; output?: string; skipped?: boolean }
@@ -115,10 +120,18 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
     case 'end-stopped': {
       if (!r.stopRequest) return refuse('nobody asked to stop the run');
       const x = r.records[r.current];
-      if (x?.status === 'running') return refuse(`step ${r.current + 1} is still running; the run stops when it ends`);
+      if (x?.status === 'running' && !event.orphaned) return refuse(`step ${r.current + 1} is still running; the run stops when it ends`);
       const status = r.stopRequest.kind === 'cancel' ? 'cancelled' : 'rejected';
+      let during = '';
+      if (x?.status === 'running') {
+        x.status = 'failed';
+        x.endedAt = iso(now);
+        x.error = `the worker running step ${r.current + 1} stopped before it finished (killed or cut off); the step may be partly done: check the host before a new run`;
+        delete r.attempt;
+        during = ` during step ${r.current + 1}, whose worker had stopped`;
+      }
       r.status = status;
-      r.ended = { at: iso(now), reason: `${status} by <@${r.stopRequest.by}>` };
+      r.ended = { at: iso(now), reason: `${status} by <@${r.stopRequest.by}>${during}` };
       markNotRun(r);
       return { run: r };
     }

@@ -24,7 +24,9 @@ export interface AliveCheck {
 export function aliveFunction(c: AliveCheck): string {
   const list = (xs: string[]) => xs.map((x) => quote(x)).join(' ');
   return `medic_etcd_alive() {
-  local addrs=(${list(c.addrs)}) a h p f pid a0 arg prev dd found hp
+  local addrs=(${list(c.addrs)}) a h p f pid a0 arg prev dd found hp t
+  # Each of these failing quietly would hide a listen address or a data dir: without one, it cannot tell.
+  for t in timeout grep sed tr cat; do command -v "$t" >/dev/null 2>&1 || { echo "may run (cannot tell: $t is missing on this host)"; return 0; }; done
   for f in ${list(c.configs)}; do
     [ -r "$f" ] || continue
     for a in $(grep -oE -- '(--listen-(client|peer)-urls=|ETCD_LISTEN_(CLIENT|PEER)_URLS=)"?[^"[:space:]]+' "$f" 2>/dev/null | sed -E 's/^[^=]*="?//' | tr ',' ' ' || true); do
@@ -35,10 +37,12 @@ export function aliveFunction(c: AliveCheck): string {
     h=\${hp%:*}; p=\${hp##*:}; h=\${h#[}; h=\${h%]}
     case "$h" in ''|0.0.0.0|::) h=${quote(c.host)} ;; esac
     case "$p" in ''|*[!0-9]*) echo "may run (cannot tell: no port in listen address $hp)"; return 0 ;; esac
-    local rc=0
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>/dev/null || rc=$?
+    local rc=0 err=
+    err=$(LC_ALL=C timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>&1) || rc=$?
     if [ "$rc" = 0 ]; then echo "listens on $h:$p"; return 0; fi
     if [ "$rc" = 124 ]; then echo "may run (cannot tell: a connect to $h:$p neither opened nor was refused within 3 s)"; return 0; fi
+    # Only a refusal says nothing listens there; a name that does not resolve or a missing tool says nothing.
+    case "$err" in *'Connection refused'*) ;; *) echo "may run (cannot tell: a connect to $h:$p failed: \${err##*: })"; return 0 ;; esac
   done
   if [ ! -r /proc/self/cmdline ]; then echo "may run (cannot tell: /proc is not readable here)"; return 0; fi
   dd=${quote(c.dataDir.replace(/\/+$/, ''))}

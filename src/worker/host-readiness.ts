@@ -28,7 +28,7 @@ const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
   fence: uniq(MOVE_ASIDE),
   'write-manifest': uniq(['bash', 'ls', ...CHECKED_IO]),
   'force-new-cluster': uniq(['bash', 'mkdir', 'cp', ...CHECKED_IO]),
-  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
+  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', 'flock', SNAPSHOT_TOOL]),
   apiservers: ['bash', 'mkdir', 'mv'],
 };
 
@@ -101,7 +101,7 @@ export function hostNeeds(steps: StepSpec[], from = 0): HostNeeds {
  */
 export function rankingNeeds(members: string[]): HostNeeds {
   const uses = new Map<string, HostUse[]>(
-    members.map((n) => [n, [{ member: n, tools: ['bash', 'timeout', SNAPSHOT_TOOL], step: null, title: `choosing the survivor (reading the revision of ${n}'s stopped database)`, how: { [SNAPSHOT_TOOL]: `${SNAPSHOT_TOOL} snapshot status` } }]]),
+    members.map((n) => [n, [{ member: n, tools: uniq(['bash', ...ALIVE, SNAPSHOT_TOOL]), step: null, title: `choosing the survivor (reading the revision of ${n}'s stopped database)`, how: { [SNAPSHOT_TOOL]: `${SNAPSHOT_TOOL} snapshot status` } }]]),
   );
   return { uses, mayBeDown: new Set() };
 }

@@ -7,6 +7,7 @@ import type { JobEnvelope } from '../../src/queue/jobs.js';
 import { openQueue } from '../../src/queue/queue.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { newRun } from '../../src/runbook/new-run.js';
+import { gateHash } from '../../src/runbook/hash.js';
 import { RunStore } from '../../src/runbook/store.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startMain, type MainProcess } from '../support/main-process.js';
@@ -115,8 +116,9 @@ describe('orphaned locks and runs nobody works on', () => {
     run.incidentId = inc.id;
     // Approved as a click would: signed with the workers' key, so it is the step itself that cannot run.
     const approvedAt = new Date().toISOString();
-    run.records[0] = { status: 'approved', approvedBy: 'UBOB', approvedAt, approvalSig: signApproval(t.config.settings.hmacKey, { runId: run.runId, step: 0, gateHash: 'h', approver: 'UBOB', at: approvedAt }) };
-    run.gate = { step: 0, hash: 'h', state, openedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), round: 1 };
+    const hash = gateHash(run, 0, state, 1); // as the engine computes it: the approval is checked against it
+    run.records[0] = { status: 'approved', approvedBy: 'UBOB', approvedAt, approvalSig: signApproval(t.config.settings.hmacKey, { runId: run.runId, step: 0, gateHash: hash, approver: 'UBOB', at: approvedAt }) };
+    run.gate = { step: 0, hash, state, openedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), round: 1 };
     expect(await store.createLocked(run)).toBeNull();
     const since = t.slack.lastSeq;
     const env: JobEnvelope = { request: { name: 'step', data: { runId: run.runId, index: 0 } }, requestId: `${run.runId}-s0`, userId: 'UALICE', channelId: 'CINCIDENT', requestedAt: new Date().toISOString() };

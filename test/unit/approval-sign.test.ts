@@ -1,15 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { approvalProblem, signApproval } from '../../src/approvals/sign.js';
-import type { Run } from '../../src/runbook/types.js';
+import { gateHash } from '../../src/runbook/hash.js';
+import { newRun } from '../../src/runbook/new-run.js';
+import type { Run, StepSpec } from '../../src/runbook/types.js';
 
 const KEY = 'a'.repeat(64);
 
+const STATE = { members: [], leaderHex: null, raftIndex: 1, revision: 1, at: '2026-11-26T00:59:00.000Z' };
+
+/** A real run (plan and gate hashes computed as the engine does) whose step 2 is approved by UBOB. */
 function approvedRun(sig?: (r: Run) => string): Run {
-  const run = {
-    runId: 'r-1a2b3c4d',
-    gate: { step: 1, hash: 'f'.repeat(64), round: 1 },
-    records: [{ status: 'done' }, { status: 'approved', approvedBy: 'UBOB', approvedAt: '2026-11-26T01:00:00.000Z' }],
-  } as unknown as Run;
+  const step = { kind: 'stop-and-move-aside', title: 's', destructive: true, operation: 'o', host: 'm2', params: {} } as StepSpec;
+  const run = newRun({ workspace: { roles: { approve: ['*'] } } } as never, { runId: 'r-1a2b3c4d', cluster: 'c', target: 'm2', steps: [step, step], plannedState: STATE, runbook: 'replace', title: 't', requestedBy: 'UALICE', channelId: 'C' } as never, new Date('2026-11-26T00:59:00.000Z'));
+  run.current = 1;
+  run.records = [{ status: 'done' }, { status: 'approved', approvedBy: 'UBOB', approvedAt: '2026-11-26T01:00:00.000Z' }];
+  run.gate = { step: 1, hash: gateHash(run, 1, STATE, 1), state: STATE, openedAt: '2026-11-26T00:59:30.000Z', expiresAt: '2026-11-26T01:09:30.000Z', round: 1 };
   if (sig) run.records[1]!.approvalSig = sig(run);
   return run;
 }
@@ -32,9 +37,20 @@ describe('signed approvals', () => {
       return approvalProblem(KEY, r, 1);
     };
     expect(other((r) => (r.records[1]!.approvedBy = 'UMALLORY'))).toContain('does not match');
-    expect(other((r) => (r.gate!.hash = 'e'.repeat(64)))).toContain('does not match');
+    expect(other((r) => (r.gate!.hash = 'e'.repeat(64)))).toContain('no longer matches');
     expect(other((r) => (r.records[1]!.approvedAt = '2026-11-26T02:00:00.000Z'))).toContain('does not match');
-    expect(other((r) => (r.runId = 'r-ffffffff'))).toContain('does not match');
     expect(other((r) => (r.gate!.step = 0))).toContain('no open gate');
+    expect(other((r) => (r.runId = 'r-ffffffff'))).toMatch(/does not match|no longer match/);
+  });
+
+  it('refuses a signed approval whose steps or gate state were edited after the click, also on resume', () => {
+    const other = (change: (r: Run) => void) => {
+      const r = approvedRun(signed);
+      change(r);
+      return approvalProblem(KEY, r, 1);
+    };
+    expect(other((r) => (r.records[1]!.status = 'running'))).toBeNull();
+    expect(other((r) => (r.steps[1]!.host = 'm3'))).toContain('no longer match its plan hash');
+    expect(other((r) => (r.gate!.state = { ...STATE, revision: 2, members: [{ idHex: 'ff' } as never] }))).toContain('no longer matches the cluster state');
   });
 });

@@ -45,7 +45,7 @@ describe('which hosts a run touches over SSH, and which tools each needs there',
     if (!out.ok) throw new Error(out.reason);
     const s = summary(out.run.steps);
     expect(Object.keys(s).sort()).toEqual(['m1', 'm2', 'm3']);
-    expect(s.m2).toEqual(['3:bash,mkdir,mv', '4:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '6:bash,cat,cut,date,etcdctl,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '9:bash,mkdir,mv']);
+    expect(s.m2).toEqual(['3:bash,mkdir,mv', '4:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '6:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '9:bash,mkdir,mv']);
     const restore = hostUses(out.run.steps[5]!, 5)[0]!;
     expect(restore.how).toEqual({ etcdctl: 'etcdctl snapshot restore' });
   });
@@ -59,7 +59,7 @@ describe('which hosts a run touches over SSH, and which tools each needs there',
     expect(summary(out.run.steps)).toEqual({
       // kube-apiserver stopped (step 2) and started (step 14) on the masters that answer; m2 is confirmed down.
       m3: ['2:bash,mkdir,mv', '3:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '10:bash,cat,cut,ls,mv,rm,sha256sum,wc', '14:bash,mkdir,mv'],
-      m1: ['2:bash,mkdir,mv', '4:bash,cat,cut,date,etcdctl,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '6:bash,cat,cut,sha256sum,wc', '10:bash,cat,cut,sha256sum,wc', '14:bash,mkdir,mv'],
+      m1: ['2:bash,mkdir,mv', '4:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '6:bash,cat,cut,sha256sum,wc', '10:bash,cat,cut,sha256sum,wc', '14:bash,mkdir,mv'],
       m2: ['6:bash,cat,cut,ls,mv,rm,sha256sum,wc'],
     });
   });

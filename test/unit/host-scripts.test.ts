@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aliveFunction } from '../../src/worker/etcd-alive.js';
 import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
-import { restoreScript } from '../../src/worker/steps/quorum-steps.js';
+import { restoreScript, startGuard } from '../../src/worker/steps/quorum-steps.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
 const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
@@ -80,6 +80,29 @@ describe('medic_etcd_alive', () => {
     expect(existsSync(join(places.dataAside, 'member'))).toBe(true);
   });
 
+  it('is unsure (so refuses) when a connect fails for another reason than a refusal (a name that does not resolve, no timeout tool)', () => {
+    const dataDir = join(dir, 'none');
+    const r = ask({ addrs: ['etcd-1.no-such-host.invalid:2379'], dataDir, configs: [], host: '127.0.0.1' });
+    expect(r.stdout.trim()).toMatch(/^ALIVE: may run \(cannot tell: a connect to etcd-1\.no-such-host\.invalid:2379 failed/);
+    const noTimeout = bash(`set -euo pipefail\nPATH=/nonexistent\n${aliveFunction({ addrs: ['127.0.0.1:1'], dataDir, configs: [], host: '127.0.0.1' })}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`);
+    expect(noTimeout.stdout.trim()).toMatch(/^ALIVE: may run \(cannot tell/);
+  });
+
+  it('is unsure (so refuses) when a tool it reads the listen URLs with is missing on the host', async () => {
+    const manifest = join(dir, 'etcd-nogrep.yaml');
+    writeFileSync(manifest, `spec:\n  containers:\n  - command:\n    - etcd\n    - --listen-client-urls=https://127.0.0.1:${port}\n`);
+    const bin = join(dir, 'bin-nogrep');
+    mkdirSync(bin, { recursive: true });
+    for (const t of ['timeout', 'sed', 'tr', 'cat', 'bash']) {
+      const where = spawnSync('bash', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, t), `#!/bin/sh\nexec ${where} "$@"\n`);
+      chmodSync(join(bin, t), 0o755);
+    }
+    const script = aliveFunction({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir: join(dir, 'none'), configs: [manifest], host: '127.0.0.1' });
+    const r = bash(`set -euo pipefail\nPATH=${bin}\n${script}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`);
+    expect(r.stdout.trim()).toBe('ALIVE: may run (cannot tell: grep is missing on this host)');
+  });
+
   it('is unsure (so refuses) when a listen address has no port', () => {
     expect(ask({ addrs: ['127.0.0.1:'], dataDir: join(dir, 'none'), configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('ALIVE: may run (cannot tell: no port in listen address 127.0.0.1:)');
   });
@@ -136,6 +159,7 @@ describe('the restore script', () => {
 if [ "$1 $2" = "snapshot restore" ]; then
   dd=; while [ $# -gt 0 ]; do [ "$1" = --data-dir ] && dd=$2; shift; done
   mkdir -p "$dd/member/snap"; echo partial > "$dd/member/snap/db"
+  if [ -n "\${HOLD:-}" ]; then for i in $(seq 1 200); do [ -e "$HOLD" ] && break; sleep 0.05; done; fi
   if [ "$RESTORE" = fail ]; then echo "Error: write $dd/member/snap/db: no space left on device" >&2; exit 1; fi
   echo '{"level":"info","msg":"restored snapshot"}'; exit 0
 fi
@@ -151,7 +175,7 @@ exit 2
     writeFileSync(join(root, 'snap.db'), 'x'.repeat(100));
     return {
       root,
-      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1') }),
+      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1'), lock: join(root, 'restore.lock') }),
     };
   };
   const run = (script: string, env: Record<string, string>) => bash(script, { env: { PATH: `${bin()}:${process.env.PATH}`, ...env } });
@@ -169,6 +193,43 @@ exit 2
     expect(again.stdout).toMatch(/a data dir left by an earlier, unfinished restore was moved aside to .*etcd\.partial-r1-\d{14}/);
     expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toHaveLength(1);
     expect(again.stdout).toContain('restored database checked offline: revision 42, as the backup');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+  });
+
+  it('takes back the verified-restore marker before it touches the data dir again, so a restore that fails next cannot be started on', () => {
+    // A second execution of the step (a late worker, a lapsed lease) finds the marker of the first one's verified restore.
+    const { root, script } = setup('again');
+    expect(run(script, { RESTORE: 'ok', REVISION: '42' }).code).toBe(0);
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+    const r = run(script, { RESTORE: 'fail', REVISION: '42' });
+    expect(r.code).toBe(1);
+    // The data dir now holds a partial, non-empty db: the manifest's guard must not find the marker beside it.
+    expect(readFileSync(join(root, 'etcd', 'member', 'snap', 'db'), 'utf8')).toContain('partial');
+    expect(existsSync(join(root, 'restored-r1'))).toBe(false);
+  });
+
+  it('runs one restore of a member at a time: a second execution, and the write that starts etcd, wait for none and refuse', async () => {
+    const { root, script } = setup('twice');
+    const go = join(root, 'go');
+    const first = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${bin()}:${process.env.PATH}`, RESTORE: 'ok', REVISION: '42', HOLD: go }, stdio: 'ignore' });
+    const firstDone = new Promise<number | null>((r) => first.on('exit', (c) => r(c)));
+    try {
+      const db = join(root, 'etcd', 'member', 'snap', 'db');
+      for (let i = 0; i < 200 && !existsSync(db); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(existsSync(db)).toBe(true); // the first restore is writing its data dir now
+      const second = run(script, { RESTORE: 'ok', REVISION: '42' });
+      expect(second.code).toBe(75);
+      expect(second.stderr).toContain('another restore of this member is still running on this host');
+      expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toHaveLength(0); // the first one's dir was left alone
+      writeFileSync(join(root, 'restored-r1'), ''); // even beside a marker an earlier restore left
+      const start = bash(checkedWriteScript(join(root, 'etcd.yaml'), 'manifest', startGuard({ lock: join(root, 'restore.lock'), marker: join(root, 'restored-r1'), dataDir: join(root, 'etcd'), backupId: 'b1' })), { input: 'manifest' });
+      expect(start.code).toBe(9);
+      expect(start.stderr).toContain('a restore of this member is still running on this host: not starting etcd');
+      expect(existsSync(join(root, 'etcd.yaml'))).toBe(false);
+    } finally {
+      writeFileSync(go, '');
+    }
+    expect(await firstDone).toBe(0);
     expect(existsSync(join(root, 'restored-r1'))).toBe(true);
   });
 

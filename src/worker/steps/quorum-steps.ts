@@ -173,6 +173,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
   if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
   const runId = p('manifestAside').split('.').pop()!;
   const marker = `${p('asideDir')}/restored-${runId}`;
+  const lock = `${p('asideDir')}/restore.lock`;
   const out: string[] = [];
   // One member alone (restore-quorum), or every member from the same snapshot (restore).
   const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
@@ -186,7 +187,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
     const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
     const up = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sh`cat > ${remote}`}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
     if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
-    out.push(await runScript(target, restoreScript({ remote, bytes: facts.bytes, revision: facts.revision, name: p('name'), initialCluster: initial, token: p('token'), peerUrl: p('peerUrl'), dataDir: p('dataDir'), log: `${p('asideDir')}/restore-${runId}.log`, partialAside: `${p('dataDir')}.partial-${runId}`, marker }), { timeoutMs: 600_000 }));
+    out.push(await runScript(target, restoreScript({ remote, bytes: facts.bytes, revision: facts.revision, name: p('name'), initialCluster: initial, token: p('token'), peerUrl: p('peerUrl'), dataDir: p('dataDir'), log: `${p('asideDir')}/restore-${runId}.log`, partialAside: `${p('dataDir')}.partial-${runId}`, marker, lock }), { timeoutMs: 600_000 }));
   } else {
     out.push('snapshot already restored and verified on the host');
   }
@@ -203,8 +204,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
     // etcd starts only on the database this run restored and checked, never on an empty or partial one.
     out.push(
       await writeRemote(target, p('manifest'), manifest, [
-        sh`if [ ! -e ${marker} ]; then echo no verified restore of backup ${facts.id} on this host: not starting etcd >&2; exit 9; fi`,
-        sh`if [ ! -s ${p('dataDir')}/member/snap/db ]; then echo ${p('dataDir')} holds no database: not starting etcd >&2; exit 9; fi`,
+        ...startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id }),
       ]),
     );
   }
@@ -240,10 +240,16 @@ async function checkHashKv(ctx: QuorumStepContext, endpoint: string, facts: { id
  * and its last lines shown), and the restored database, read offline, must be
  * at the backup's revision. The marker that lets etcd start is written last.
  */
-export function restoreScript(r: { remote: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string }): string {
+export function restoreScript(r: { remote: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string; lock: string }): string {
   return [
     'set -euo pipefail',
+    // One restore of a member at a time, whoever runs it (a second execution of the step after a lapsed
+    // lease): the remote script of the first goes on even when its worker lost the run.
+    ...hostLock(r.lock, 75, 'another restore of this member is still running on this host: not starting a second one'),
     sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to "${r.remote}" is $got bytes, the backup "${r.bytes} >&2; exit 8; fi`,
+    // The marker vouches for the data dir as it is now: taken back before that dir changes, so a restore
+    // that fails from here on (a second execution of the step) leaves nothing the manifest's guard would start etcd on.
+    sh`rm -f ${r.marker}`,
     // A data dir here can only be what an interrupted restore left: kept aside, never reused or deleted.
     sh`if [ -e ${r.dataDir} ]; then aside=${r.partialAside}-$(date +%Y%m%d%H%M%S); mv ${r.dataDir} "$aside"; echo "a data dir left by an earlier, unfinished restore was moved aside to $aside"; fi`,
     'rc=0',
@@ -278,4 +284,22 @@ export async function apiservers(ctx: QuorumStepContext, step: StepSpec): Promis
     lines.push(`${h.name}: ${await runScript(ctx.target(h.name), script)}`);
   }
   return { summary: `kube-apiserver ${start ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
+}
+
+/** Lines that hold `lock` (flock) until the script ends, or exit `code` at once when another script holds it. */
+export function hostLock(lock: string, code: number, why: string): string[] {
+  return [sh`exec 9>>${lock}`, sh`flock -n 9 || { echo ${why}" (lock "${lock}")" >&2; exit ${code}; }`];
+}
+
+/**
+ * What must hold before the manifest that starts a restored member is written:
+ * no restore of it running (the same lock), and the marker of a verified
+ * restore beside a non-empty database. Held to the end of the write.
+ */
+export function startGuard(g: { lock: string; marker: string; dataDir: string; backupId: string }): string[] {
+  return [
+    ...hostLock(g.lock, 9, 'a restore of this member is still running on this host: not starting etcd'),
+    sh`if [ ! -e ${g.marker} ]; then echo no verified restore of backup ${g.backupId} on this host: not starting etcd >&2; exit 9; fi`,
+    sh`if [ ! -s ${g.dataDir}/member/snap/db ]; then echo ${g.dataDir} holds no database: not starting etcd >&2; exit 9; fi`,
+  ];
 }
