@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { takeLease } from '../queue/lease.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { checkChain, entryHash, GENESIS, headSignature, type ChainCheck } from './chain.js';
 
@@ -39,13 +40,6 @@ if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[5]) - 1 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[4])
-return 1`;
-
-// Takes the lease if it is free or already ours, and (re)sets its expiry.
-const LEASE = `
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
 /**
@@ -202,7 +196,6 @@ export class IncidentStore {
 
   /** A short lease, renewed by its holder each tick, so that one worker at a time mirrors an incident. */
   async leaseMirror(id: string, owner: string, ms: number): Promise<boolean> {
-    const got = (await this.redis.eval(LEASE, 1, `${this.k.mirrored(id)}:lease`, owner, String(ms))) as number;
-    return got === 1;
+    return takeLease(this.redis, `${this.k.mirrored(id)}:lease`, owner, ms);
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { takeLease } from '../queue/lease.js';
 import { transition, type RunEvent } from './transition.js';
 import { TERMINAL, type Run } from './types.js';
 
@@ -50,13 +51,6 @@ return 0`;
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
-
-// Takes a lease if it is free or already ours, and (re)sets its expiry.
-const LEASE = `
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`;
 
 /** Whose lease a write needs: the writer's own token, or nobody's (the sweeper, on an abandoned run). */
 export type LeaseGuard = { owner: string } | { free: true };
@@ -179,7 +173,7 @@ export class RunStore {
 
   /** A short named lease (the sweeper's), taken if free or ours and renewed by calling again. */
   async leaseNamed(name: string, owner: string, ms: number): Promise<boolean> {
-    return ((await this.redis.eval(LEASE, 1, `${this.prefix}:lease:${name}`, owner, String(ms))) as number) === 1;
+    return takeLease(this.redis, `${this.prefix}:lease:${name}`, owner, ms);
   }
 
   /**
