@@ -8,6 +8,7 @@ export enum ErrorCode {
   UnknownCluster = 'unknown_cluster',
   HostKeyMismatch = 'host_key_mismatch',
   SshFailed = 'ssh_failed',
+  Kube = 'kube',
 }
 
 export class MedicError extends Error {

@@ -11,6 +11,14 @@ const absolutePath = z
   .regex(/^\/[A-Za-z0-9._/-]*$/, 'an absolute path of letters, digits, ".", "_", "-" and "/"')
   .refine((p) => !p.split('/').includes('..'), 'expected a path without ".."');
 
+// Where the bot finds a cluster's Kubernetes API: a kubeconfig file, or "in-cluster" when it runs
+// in a pod of that cluster (its service account token and CA, KUBERNETES_SERVICE_HOST/PORT).
+export const IN_CLUSTER = 'in-cluster';
+const kubeconfig = z
+  .string()
+  .regex(/^(in-cluster|\/[A-Za-z0-9._/-]*)$/, 'the absolute path of a kubeconfig file, or "in-cluster"')
+  .refine((p) => !p.split('/').includes('..'), 'expected a path without ".."');
+
 const url = z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'a URL like https://10.0.0.1:2379');
 const host = z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name or IPv4 address');
 const fingerprint = z
@@ -74,7 +82,7 @@ const cluster = z
       pkiDir: '/etc/kubernetes/pki/etcd',
     }),
     members: z.array(member).min(1),
-    kubeconfig: absolutePath.optional(),
+    kubeconfig: kubeconfig.optional(),
   })
   .strict();
 

@@ -70,6 +70,14 @@ describe('inventory', () => {
     expect(errorOf(`defaultCluster: staging\n${good}`)).toContain('defaultCluster: no cluster named "staging"');
   });
 
+  it('takes a kubeconfig path or "in-cluster", and nothing else', () => {
+    const withKube = (v: string) => good.replace('    members:', `    kubeconfig: ${v}\n    members:`);
+    expect(parseInventory(withKube('/etc/medic/kubeconfig'), 'x.yaml').clusters[0]!.kubeconfig).toBe('/etc/medic/kubeconfig');
+    expect(parseInventory(withKube('in-cluster'), 'x.yaml').clusters[0]!.kubeconfig).toBe('in-cluster');
+    expect(errorOf(withKube('kubeconfig.yaml'))).toBe('/etc/medic/inventory.yaml: clusters[0].kubeconfig: expected the absolute path of a kubeconfig file, or "in-cluster"');
+    expect(errorOf(withKube('/etc/../root/kubeconfig'))).toContain('clusters[0].kubeconfig: expected a path without ".."');
+  });
+
   it('reads the path from the environment and says when the file cannot be read', () => {
     expect(() => loadConfig({}, () => good)).toThrow(/ETCD_MEDIC_INVENTORY/);
     expect(() =>
