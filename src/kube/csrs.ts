@@ -93,6 +93,19 @@ export type CsrDecisionResult =
   | { ok: true; csr: Csr; attempts: number; /** true when this same decision was already recorded (a retried click). */ already: boolean }
   | { ok: false; refusal: 'not-found' | 'decided' | 'changed' | 'conflict' | KubeErrorKind; message: string; attempts: number };
 
+/** The two calls an approval makes; the real ones go to the API server, tests can script them. */
+export interface CsrApprovalApi {
+  get(name: string): Promise<Csr>;
+  replaceApproval(name: string, body: Csr): Promise<Csr>;
+}
+
+export function csrApprovalApi(k: KubeCluster): CsrApprovalApi {
+  return {
+    get: (name) => getCsr(k, name),
+    replaceApproval: (name, body) => k.call((o) => k.certificates.replaceCertificateSigningRequestApproval({ name, body, fieldManager: FIELD_MANAGER }, o)),
+  };
+}
+
 /**
  * Approves or denies a CSR through its approval subresource, as `kubectl
  * certificate approve` does: read it, add the condition, write it back with the
@@ -100,20 +113,28 @@ export type CsrDecisionResult =
  * again and retry, a bounded number of times. Refuses a CSR that someone else
  * already decided, saying who when the server recorded it. Never throws.
  */
-export async function decideCsr(k: KubeCluster, req: CsrDecisionRequest): Promise<CsrDecisionResult> {
+export function decideCsr(k: KubeCluster, req: CsrDecisionRequest): Promise<CsrDecisionResult> {
+  return decideCsrWith(csrApprovalApi(k), req);
+}
+
+export async function decideCsrWith(api: CsrApprovalApi, req: CsrDecisionRequest, now: () => Date = () => new Date()): Promise<CsrDecisionResult> {
   const max = req.maxAttempts ?? 5;
   const want = req.decision === 'approve' ? 'Approved' : 'Denied';
   const reason = req.decision === 'approve' ? APPROVE_REASON : DENY_REASON;
   const message = `${want} by ${req.by} with etcd-medic`;
+  const failed = (err: unknown, attempts: number): CsrDecisionResult => {
+    const e = err instanceof KubeError ? err : new KubeError('error', String((err as Error)?.message ?? err));
+    if (e.kind === 'not-found') return { ok: false, refusal: 'not-found', message: attempts > 1 ? `CSR ${req.name} was deleted meanwhile` : e.reason, attempts };
+    return { ok: false, refusal: e.kind, message: e.reason, attempts };
+  };
   let attempts = 0;
   for (;;) {
     attempts += 1;
     let csr: Csr;
     try {
-      csr = await getCsr(k, req.name);
+      csr = await api.get(req.name);
     } catch (err) {
-      const e = err as KubeError;
-      return { ok: false, refusal: e.kind === 'not-found' ? 'not-found' : e.kind, message: e.reason, attempts };
+      return failed(err, attempts);
     }
     if (req.expect?.uid && csr.metadata?.uid !== req.expect.uid) {
       return { ok: false, refusal: 'changed', message: `CSR ${req.name} was deleted and made again since it was shown (uid ${csr.metadata?.uid}, shown ${req.expect.uid}); look at it again`, attempts };
@@ -123,28 +144,26 @@ export async function decideCsr(k: KubeCluster, req: CsrDecisionRequest): Promis
     }
     const { state, decision } = csrState(csr);
     if (state !== 'pending') {
-      const ours = decision?.type === want && decision.reason === reason && decision.message === message;
-      if (ours) return { ok: true, csr, attempts, already: true };
+      // The same decision by the same person: a retried click, or a write that landed before its answer was lost.
+      if (decision?.type === want && decision.reason === reason && decision.message === message) return { ok: true, csr, attempts, already: true };
       return { ok: false, refusal: 'decided', message: `CSR ${req.name} is already ${describeDecision(state, decision)}; nothing changed`, attempts };
     }
-    const now = new Date();
+    const at = now();
     const body: Csr = {
       ...csr,
       status: {
         ...csr.status,
-        conditions: [...(csr.status?.conditions ?? []), { type: want, status: 'True', reason, message, lastUpdateTime: now, lastTransitionTime: now }],
+        conditions: [...(csr.status?.conditions ?? []), { type: want, status: 'True', reason, message, lastUpdateTime: at, lastTransitionTime: at }],
       },
     };
     try {
-      const written = await k.call((o) => k.certificates.replaceCertificateSigningRequestApproval({ name: req.name, body, fieldManager: FIELD_MANAGER }, o));
-      return { ok: true, csr: written, attempts, already: false };
+      return { ok: true, csr: await api.replaceApproval(req.name, body), attempts, already: false };
     } catch (err) {
-      const e = err as KubeError;
-      if (e.kind === 'conflict' && attempts < max) continue;
-      if (e.kind === 'conflict') {
+      if (err instanceof KubeError && err.kind === 'conflict') {
+        if (attempts < max) continue;
         return { ok: false, refusal: 'conflict', message: `CSR ${req.name} kept changing: ${attempts} attempts each met a conflict (409); nothing changed`, attempts };
       }
-      return { ok: false, refusal: e.kind === 'not-found' ? 'not-found' : e.kind, message: e.kind === 'not-found' ? `CSR ${req.name} was deleted meanwhile` : e.reason, attempts };
+      return failed(err, attempts);
     }
   }
 }
