@@ -2,9 +2,7 @@ import { request, type RequestOptions } from 'node:https';
 import type { KubeCluster } from './client.js';
 import { hostPort } from './client.js';
 import { toKubeError, type KubeError } from './errors.js';
-
-/** kube-apiserver's port on a master (kubeadm and OpenShift). */
-export const APISERVER_PORT = 6443;
+import { APISERVER_PORT } from './ports.js';
 
 export type ReadyzResult =
   | { url: string; ok: boolean; status: number; /** checks the server lists as failing ("[-]etcd failed: …") */ failing: string[]; tookMs: number }
