@@ -34,8 +34,6 @@ class BoundedKubeConfig extends KubeConfig {
 
 export interface KubeClusterOptions {
   timeoutMs?: number;
-  /** For in-cluster config (KUBERNETES_SERVICE_HOST/PORT); the process environment by default. */
-  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -84,7 +82,8 @@ export class KubeCluster {
     }
     const kc = new BoundedKubeConfig(timeoutMs);
     if (source === IN_CLUSTER) {
-      const env = opts.env ?? process.env;
+      // The same variables client-node's loadFromCluster reads (with the service account's token and CA files).
+      const env = process.env;
       if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) {
         throw new KubeError('not-configured', `cluster ${cluster.name}: kubeconfig is "in-cluster", but KUBERNETES_SERVICE_HOST/PORT are not set (the bot is not running in a pod)`);
       }

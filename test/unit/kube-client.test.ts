@@ -115,8 +115,10 @@ describe('loading a cluster\'s Kubernetes access', () => {
   });
 
   it('refuses "in-cluster" outside a pod, and takes the service host from the environment inside one', () => {
-    expect(() => KubeCluster.forCluster(clusterWith('in-cluster'), { env: {} })).toThrow('kubeconfig is "in-cluster", but KUBERNETES_SERVICE_HOST/PORT are not set');
     const saved = { ...process.env };
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_PORT;
+    expect(() => KubeCluster.forCluster(clusterWith('in-cluster'))).toThrow('kubeconfig is "in-cluster", but KUBERNETES_SERVICE_HOST/PORT are not set');
     process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
     process.env.KUBERNETES_SERVICE_PORT = '443';
     try {
