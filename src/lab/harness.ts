@@ -20,7 +20,7 @@ export interface LabOptions {
   /** etcd's client and peer ports on every host (default 2379, 2380). */
   clientPort?: number;
   peerPort?: number;
-  /** A Kubernetes API stand-in, lab kubelets and a kubeconfig in the inventory (off by default: it costs a few seconds). */
+  /** A Kubernetes API stand-in, lab kubelets and a kubeconfig in the inventory (off by default, so other labs stay as they were). */
   kube?: boolean | KubeLabOptions;
   log?: (s: string) => void;
 }
