@@ -10,7 +10,6 @@ import { portOpen, startLab, type Lab } from '../../src/lab/harness.js';
 import type { KubeLab, WatchEvent } from '../../src/lab/kube/index.js';
 import { run, waitFor } from '../../src/lab/proc.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
 /** The certificate a TLS listener presents, read from a real handshake (as an expiry check does). */

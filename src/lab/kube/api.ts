@@ -4,7 +4,6 @@ import { decodeProtobuf } from './protobuf.js';
 import { asTable } from './tables.js';
 import { ApiError, RESOURCE_VERBS, RESOURCES, qualified, resourceType, type KubeObject, type ObjectStore, type ResourceType } from './store.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export interface User {
   name: string;
   groups: string[];

@@ -10,7 +10,6 @@ export interface Credentials {
 
 export interface KubeResponse {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   text: string;
 }
@@ -59,7 +58,6 @@ export function kubeRequest(base: string, creds: Credentials, method: string, pa
 
 export interface WatchEvent {
   type: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   object: any;
 }
 

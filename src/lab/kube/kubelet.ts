@@ -10,7 +10,6 @@ import { kubeRequest, type Credentials } from './client.js';
 import { issue, makeCsr, type Ca, type Usage } from './pki.js';
 import { resourceType, type ObjectInput } from './store.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const NODES = resourceType('nodes', '')!;
 const PODS = resourceType('pods', '')!;
 const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';

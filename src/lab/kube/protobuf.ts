@@ -6,7 +6,6 @@
  * numbers of k8s.io/api/certificates/v1 and apimachinery meta/v1 generated.proto.
  */
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Kind = 'string' | 'bytes' | 'int' | 'time' | 'map' | Schema;
 interface Schema {
   [field: number]: [name: string, kind: Kind, repeated?: boolean];

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are open JSON */
 export interface KubeObject {
   apiVersion: string;
   kind: string;

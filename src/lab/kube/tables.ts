@@ -1,6 +1,5 @@
 import type { KubeObject, ResourceType } from './store.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Column = [name: string, type: string, priority: number, cell: (o: KubeObject) => string | number];
 
 /** kubectl's age format (k8s.io/apimachinery duration.HumanDuration), simplified past a day. */
