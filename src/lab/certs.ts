@@ -3,13 +3,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.js';
 
-/** An EC CA as real clusters have (kubeadm makes one per cluster for etcd). */
-export async function makeCa(dir: string): Promise<{ cert: string; key: string }> {
+/** An EC CA as real clusters have (kubeadm makes one for etcd, CN etcd-ca, and one for Kubernetes, CN kubernetes). */
+export async function makeCa(dir: string, cn = 'etcd-ca', days = 30): Promise<{ cert: string; key: string }> {
   mkdirSync(dir, { recursive: true });
   const key = join(dir, 'ca.key');
   const cert = join(dir, 'ca.crt');
   await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-  await run('openssl', ['req', '-x509', '-new', '-key', key, '-sha256', '-days', '30', '-subj', '/CN=etcd-ca', '-out', cert]);
+  await run('openssl', ['req', '-x509', '-new', '-key', key, '-sha256', '-days', String(days), '-subj', `/CN=${cn}`, '-out', cert]);
   return { cert, key };
 }
 

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
+import { startKube, type KubeLab, type KubeLabOptions } from './kube/index.js';
 import { etcdManifest } from './manifest.js';
 import { run, waitFor, type RunResult } from './proc.js';
 import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
@@ -19,6 +20,8 @@ export interface LabOptions {
   /** etcd's client and peer ports on every host (default 2379, 2380). */
   clientPort?: number;
   peerPort?: number;
+  /** A Kubernetes API stand-in, lab kubelets and a kubeconfig in the inventory (off by default, so other labs stay as they were). */
+  kube?: boolean | KubeLabOptions;
   log?: (s: string) => void;
 }
 
@@ -41,6 +44,9 @@ export interface LabHost {
 }
 
 export class Lab {
+  /** The Kubernetes side, when the lab was started with `kube`. */
+  kube: KubeLab | null = null;
+
   constructor(
     readonly opts: Required<Omit<LabOptions, 'log'>> & { log: (s: string) => void },
     readonly hosts: LabHost[],
@@ -158,6 +164,7 @@ export class Lab {
   }
 
   async stop(): Promise<void> {
+    await this.kube?.stop();
     await Promise.all(this.hosts.map((h) => h.supervisor.stop()));
     for (const h of this.hosts) h.ssh.process.kill('SIGTERM');
     await Promise.all(
@@ -196,7 +203,7 @@ function killLeftovers(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, log: () => undefined, ...options };
   const { root, subnet } = opts;
   killLeftovers(root);
   rmSync(root, { recursive: true, force: true });
@@ -258,13 +265,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
 
   const inventoryPath = join(root, 'inventory.yaml');
-  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort, join(root, 'backups')));
+  const kubeconfig = opts.kube ? join(root, 'kube', 'admin.conf') : undefined;
+  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
 
   const lab = new Lab(opts, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, inventoryPath);
   for (const h of hosts) h.supervisor.start();
   try {
     await lab.waitHealthy(60_000);
     for (const h of hosts) await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, opts.sshPort), 10_000);
+    if (opts.kube) lab.kube = await startKube(root, hosts, lab.tls, opts.kube === true ? {} : opts.kube, opts.log);
   } catch (err) {
     await lab.stop();
     throw err;
@@ -274,7 +283,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 }
 
 /** The inventory the bot reads for this lab: what an operator would write for a real cluster. */
-function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number, backupsDir: string): string {
+function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number, backupsDir: string, kubeconfig?: string): string {
   return stringify({
     workspace: {
       allowedChannels: [],
@@ -296,6 +305,7 @@ function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert
           dataDir: h.dataDir,
           pkiDir: h.pkiDir,
         })),
+        ...(kubeconfig ? { kubeconfig } : {}),
       },
     ],
   });

@@ -8,6 +8,8 @@ export const LAB_PACKAGES: Record<string, string> = {
   'openssh-server': '/usr/sbin/sshd',
   'redis-server': '/usr/bin/redis-server',
   openssl: '/usr/bin/openssl',
+  // kubectl (1.20 in Debian 12) checks the lab's Kubernetes API stand-in; a newer one already at this path is kept.
+  'kubernetes-client': '/usr/bin/kubectl',
 };
 
 /** Installs whatever lab package is missing (as root, with apt-get), or says exactly what to run. */
