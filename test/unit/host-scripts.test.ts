@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,62 @@ describe('medic_etcd_alive', () => {
       child.kill('SIGKILL');
     }
   });
+
+  /** A process that looks like etcd to /proc: argv[0] "etcd", then `args`; its working directory `cwd`. */
+  const fakeEtcd = async (args: string[], cwd?: string) => {
+    const child = spawn('bash', ['-c', 'sleep 30; true', ...args], { argv0: 'etcd', stdio: 'ignore', cwd });
+    await new Promise((r) => setTimeout(r, 100)); // exec done: /proc shows the new command line
+    return child;
+  };
+
+  it('matches a data dir by the path it resolves to: a symlinked data dir, either way round, or one relative to the process', async () => {
+    const real = join(dir, 'disk', 'etcd-data');
+    mkdirSync(real, { recursive: true });
+    const link = join(dir, 'var-lib-etcd-link');
+    symlinkSync(real, link);
+    const addrs = [`127.0.0.1:${await closedPort()}`];
+    const seenWith = async (args: string[], dataDir: string, cwd?: string) => {
+      const etcd = await fakeEtcd(args, cwd);
+      try {
+        return { pid: etcd.pid, says: ask({ addrs, dataDir, configs: [], host: '127.0.0.1' }).stdout.trim() };
+      } finally {
+        etcd.kill('SIGKILL');
+        await new Promise((r) => etcd.on('exit', r));
+      }
+    };
+    // The inventory names the link; etcd was started on the real dir.
+    let r = await seenWith([`--data-dir=${real}`], link);
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${real}, which is ${real} like ${link})`);
+    // The other way round.
+    r = await seenWith(['--data-dir', `${link}/`], real);
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${link}/, which is ${real} like ${real})`);
+    // A relative data dir, from the process's working directory.
+    r = await seenWith(['--data-dir=etcd-data'], link, join(dir, 'disk'));
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=etcd-data, which is ${real} like ${link})`);
+    // Another dir is another member's.
+    expect((await seenWith([`--data-dir=${real}`], join(dir, 'disk', 'other'))).says).toBe('DOWN');
+  });
+
+  // The SSH user is not root and /proc is mounted with hidepid: etcd (root's) is hidden (2, invisible) or
+  // unreadable (1, noaccess). A private mount namespace with its own /proc shows it without touching the machine's.
+  for (const hidepid of ['invisible', 'noaccess']) {
+    it(`cannot tell (so refuses) when /proc hides other users' processes (hidepid=${hidepid})`, async () => {
+      const dataDir = join(dir, `hidden-etcd-${hidepid}`);
+      const etcd = await fakeEtcd([`--data-dir=${dataDir}`]);
+      try {
+        const script = `set -euo pipefail\n${aliveFunction({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir, configs: [], host: '127.0.0.1' })}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`;
+        const asNobody = (procOptions: string) =>
+          spawnSync('unshare', ['--mount', 'bash', '-c', `mount -t proc -o ${procOptions} proc /proc && setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "$1"; true`, 'x', script], { encoding: 'utf8', timeout: 30_000 });
+        // The same user sees root's etcd where /proc hides nothing: what the check says then is what it should say with hidepid.
+        expect(asNobody('hidepid=off').stdout.trim()).toBe(`ALIVE: runs (process ${etcd.pid} with --data-dir=${dataDir})`);
+        const r = asNobody(`hidepid=${hidepid}`);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.trim()).toBe('ALIVE: may run (cannot tell: the processes of other users cannot be read here, /proc is mounted with hidepid)');
+      } finally {
+        etcd.kill('SIGKILL');
+      }
+    });
+  }
 
   it('stop-and-move-aside leaves the data dir where it is while etcd still serves on its port', async () => {
     const root = join(dir, 'host1');
