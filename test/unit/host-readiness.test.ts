@@ -115,6 +115,14 @@ describe('judging one host', () => {
     ]);
   });
 
+  it('asks for flock (the member lock) on a host whose scripts change it, naming util-linux', () => {
+    const noFlock = ok(['bash', 'mkdir', 'mv', 'seq', 'sleep', 'cat', 'ls']);
+    (noFlock as { found: Record<string, boolean> }).found.flock = false;
+    expect(judge(m('m3'), uses, noFlock, false).reasons).toEqual([
+      'flock not found on m3 (10.0.0.3): it is not on the PATH of core over SSH, and step 3 (Stop etcd on m3 and move its data dir aside) runs `flock` there. Install util-linux on m3.',
+    ]);
+  });
+
   it('asks for etcdctl where the survivor of a lost quorum is chosen by the revision of a stopped database', () => {
     const needs = rankingNeeds(['m2']);
     const look = ok(['bash', 'timeout']);
