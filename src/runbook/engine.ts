@@ -16,8 +16,12 @@ export interface StepResult {
   skipped?: boolean;
 }
 
-/** `signal` fires when the run gets a stop request: a long step (snapshot, wait) stops early. */
-export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal) => Promise<StepResult>;
+/**
+ * `signal` fires when the run gets a stop request: a long step (snapshot, wait) stops early.
+ * `leaseLost` fires when this worker lost the run lease (Redis gone for longer than the lease):
+ * another worker may be executing the step now, so host steps stop their SSH commands.
+ */
+export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal, leaseLost?: AbortSignal) => Promise<StepResult>;
 
 /** How the engine tells people what happens; the worker backs it with Slack. */
 export interface RunNotifier {
@@ -136,7 +140,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   let result: StepResult;
   const watch = deps.watchStop?.(runId);
   try {
-    result = await deps.executors[step.kind](started.run, step, index, watch?.signal);
+    result = await deps.executors[step.kind](started.run, step, index, watch?.signal, lease?.signal);
   } catch (err) {
     if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps, token, guard);
     return fail(started.run, index, err as Error, deps, token, guard);

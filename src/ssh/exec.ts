@@ -21,6 +21,13 @@ export interface ExecOptions {
   commandTimeoutMs?: number;
   /** Bytes of stdout and of stderr kept; the rest is counted and dropped. */
   maxOutputBytes?: number;
+  /**
+   * Stops the command: the connection is closed at once. sshd neither kills a
+   * command without a pty when its channel or connection closes nor, for root
+   * logins, honours a "signal" request: the command must end itself when its
+   * session goes (see src/ssh/session-watch.ts).
+   */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -53,10 +60,14 @@ export function sshExec(target: SshTarget, command: string, opts: ExecOptions = 
       if (settled) return;
       settled = true;
       clearTimeout(commandTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
       conn.end();
       if (err) reject(err);
       else resolve(result!);
     };
+    const onAbort = () => finish(new SshFailed(`${where}: stopped (${reasonOf(opts.signal!)}); the connection was closed, so the command on the host ends`));
+    if (opts.signal?.aborted) return finish(new SshFailed(`${where}: not started (${reasonOf(opts.signal)})`));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     // A stream source (a file to upload) may fail before the connection is up: that fails this command.
     if (opts.input && typeof opts.input !== 'string' && !Buffer.isBuffer(opts.input)) {
@@ -124,4 +135,9 @@ export function sshExec(target: SshTarget, command: string, opts: ExecOptions = 
       },
     });
   });
+}
+
+function reasonOf(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : String(r ?? 'aborted');
 }

@@ -35,9 +35,10 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
   return {
     snapshot: (run, step, _i, signal) => snapshot(etcd(run), step, run, signal),
     'member-remove': (run, step) => memberRemove(etcd(run), step),
-    'stop-and-move-aside': (run, step) => stopAndMoveAside(host(run), step),
+    // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
+    'stop-and-move-aside': (run, step, _i, _stop, leaseLost) => stopAndMoveAside(host(run), step, leaseLost),
     'member-add-learner': (run, step) => memberAddLearner(etcd(run), step),
-    'write-manifest': async (run, step) => {
+    'write-manifest': async (run, step, _i, _stop, leaseLost) => {
       const view = await viewCluster(clusterOf(run), pool);
       // The exact --initial-cluster `member add` prints: every member by name, the new one by the name it will take.
       const peerUrl = String(step.params.peerUrl);
@@ -45,15 +46,15 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
         .map((m) => `${m.started ? m.name : m.peerURLs.includes(peerUrl) ? String(step.params.name) : '(unstarted)'}=${m.peerURLs[0]}`)
         .sort()
         .join(',');
-      return writeManifest(host(run), step, initial);
+      return writeManifest(host(run), step, initial, leaseLost);
     },
     'wait-caught-up': (run, step, _i, signal) => waitCaughtUp(etcd(run), step, signal),
     promote: (run, step) => promote(etcd(run), step),
     verify: (run, step) => verify(etcd(run), step),
-    fence: (run, step) => fence(quorum(run), step),
-    'force-new-cluster': (run, step) => forceNewCluster(quorum(run), step),
+    fence: (run, step, _i, _stop, leaseLost) => fence(quorum(run), step, leaseLost),
+    'force-new-cluster': (run, step, _i, _stop, leaseLost) => forceNewCluster(quorum(run), step, leaseLost),
     'verify-backup': (run, step) => verifyBackup(quorum(run), step),
-    'restore-snapshot': (run, step) => restoreSnapshot(quorum(run), step),
-    apiservers: (run, step) => apiservers(quorum(run), step),
+    'restore-snapshot': (run, step, _i, _stop, leaseLost) => restoreSnapshot(quorum(run), step, leaseLost),
+    apiservers: (run, step, _i, _stop, leaseLost) => apiservers(quorum(run), step, leaseLost),
   };
 }

@@ -17,23 +17,25 @@ import { sshTargetOf } from './ssh-target.js';
 export const SNAPSHOT_TOOL = 'etcdctl';
 
 /** The commands each host script runs, beside bash builtins. One place to keep in step with the scripts. */
-/** "Is etcd still running there?" (src/worker/etcd-alive.ts): connects bounded by timeout, listen URLs read from configs. */
-const ALIVE = ['timeout', 'grep', 'sed', 'tr', 'cat'];
+/** "Is etcd still running there?" (src/worker/etcd-alive.ts): connects bounded by timeout, listen URLs read from configs, data dirs resolved. */
+const ALIVE = ['timeout', 'grep', 'sed', 'tr', 'cat', 'readlink'];
 /** Files written and read whole, checked by size and sha256 (checkedWriteScript / checkedReadScript). */
 const CHECKED_IO = ['cat', 'wc', 'sha256sum', 'cut', 'mv', 'rm'];
-const MOVE_ASIDE = ['bash', 'mkdir', 'mv', 'seq', 'sleep', ...ALIVE];
+/** Every script that changes a host: the member lock (src/worker/steps/member-lock.ts) and the session watcher (src/ssh/session-watch.ts). */
+const LOCKED = ['bash', 'mkdir', 'flock', 'sleep'];
+const MOVE_ASIDE = [...LOCKED, 'mv', 'seq', ...ALIVE];
 const uniq = (xs: string[]) => [...new Set(xs)];
 const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
   'stop-and-move-aside': uniq(MOVE_ASIDE),
   fence: uniq(MOVE_ASIDE),
-  'write-manifest': uniq(['bash', 'ls', ...CHECKED_IO]),
-  'force-new-cluster': uniq(['bash', 'mkdir', 'cp', ...CHECKED_IO]),
-  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', 'flock', SNAPSHOT_TOOL]),
-  apiservers: ['bash', 'mkdir', 'mv'],
+  'write-manifest': uniq([...LOCKED, 'ls', ...CHECKED_IO]),
+  'force-new-cluster': uniq([...LOCKED, 'cp', ...CHECKED_IO]),
+  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
+  apiservers: uniq([...LOCKED, 'mv']),
 };
 
 /** Where a tool comes from, for the message that asks for it. */
-const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash' };
+const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux' };
 
 /** One step's use of one host. */
 export interface HostUse {

@@ -33,7 +33,7 @@ function replacePlan() {
 describe('which hosts a run touches over SSH, and which tools each needs there', () => {
   it('replace: the failed member only (its stop and its start); the snapshot and the etcd API steps touch no host', () => {
     const run = replacePlan();
-    expect(summary(run.steps)).toEqual({ m3: ['3:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '5:bash,cat,cut,ls,mv,rm,sha256sum,wc'] });
+    expect(summary(run.steps)).toEqual({ m3: ['3:bash,cat,flock,grep,mkdir,mv,readlink,sed,seq,sleep,timeout,tr', '5:bash,cat,cut,flock,ls,mkdir,mv,rm,sha256sum,sleep,wc'] });
     // Right before member remove (step 2): the stop on m3 is still ahead, so m3 is asked about.
     expect(Object.keys(summary(run.steps, 1))).toEqual(['m3']);
     // After its start (step 5) nothing ahead touches a host.
@@ -45,7 +45,7 @@ describe('which hosts a run touches over SSH, and which tools each needs there',
     if (!out.ok) throw new Error(out.reason);
     const s = summary(out.run.steps);
     expect(Object.keys(s).sort()).toEqual(['m1', 'm2', 'm3']);
-    expect(s.m2).toEqual(['3:bash,mkdir,mv', '4:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '6:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '9:bash,mkdir,mv']);
+    expect(s.m2).toEqual(['3:bash,flock,mkdir,mv,sleep', '4:bash,cat,flock,grep,mkdir,mv,readlink,sed,seq,sleep,timeout,tr', '6:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,readlink,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '9:bash,flock,mkdir,mv,sleep']);
     const restore = hostUses(out.run.steps[5]!, 5)[0]!;
     expect(restore.how).toEqual({ etcdctl: 'etcdctl snapshot restore' });
   });
@@ -58,9 +58,9 @@ describe('which hosts a run touches over SSH, and which tools each needs there',
     expect([...needs.mayBeDown]).toEqual(['m2']);
     expect(summary(out.run.steps)).toEqual({
       // kube-apiserver stopped (step 2) and started (step 14) on the masters that answer; m2 is confirmed down.
-      m3: ['2:bash,mkdir,mv', '3:bash,cat,grep,mkdir,mv,sed,seq,sleep,timeout,tr', '10:bash,cat,cut,ls,mv,rm,sha256sum,wc', '14:bash,mkdir,mv'],
-      m1: ['2:bash,mkdir,mv', '4:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '6:bash,cat,cut,sha256sum,wc', '10:bash,cat,cut,sha256sum,wc', '14:bash,mkdir,mv'],
-      m2: ['6:bash,cat,cut,ls,mv,rm,sha256sum,wc'],
+      m3: ['2:bash,flock,mkdir,mv,sleep', '3:bash,cat,flock,grep,mkdir,mv,readlink,sed,seq,sleep,timeout,tr', '10:bash,cat,cut,flock,ls,mkdir,mv,rm,sha256sum,sleep,wc', '14:bash,flock,mkdir,mv,sleep'],
+      m1: ['2:bash,flock,mkdir,mv,sleep', '4:bash,cat,cut,date,etcdctl,flock,grep,mkdir,mv,readlink,rm,sed,seq,sha256sum,sleep,tail,timeout,touch,tr,wc', '6:bash,cat,cut,sha256sum,wc', '10:bash,cat,cut,sha256sum,wc', '14:bash,flock,mkdir,mv,sleep'],
+      m2: ['6:bash,cat,cut,flock,ls,mkdir,mv,rm,sha256sum,sleep,wc'],
     });
   });
 });
@@ -112,6 +112,14 @@ describe('judging one host', () => {
     expect(judge(m('m1'), u, ok(all, { etcdctl: 'etcdctl version: 3.5.17' }), false).ok).toBe(true);
     expect(judge(m('m1'), u, ok(all, { etcdctl: 'etcdctl version: 3.6.0' }), false).reasons).toEqual([
       'etcdctl 3.6 on m1 (10.0.0.1) has no `snapshot restore` or `snapshot status` any more (etcd 3.6 moved them to etcdutl): step 3 (Restore) runs `etcdctl snapshot restore` there. Put an etcdctl 3.5 or older on m1\'s PATH.',
+    ]);
+  });
+
+  it('asks for flock (the member lock) on a host whose scripts change it, naming util-linux', () => {
+    const noFlock = ok(['bash', 'mkdir', 'mv', 'seq', 'sleep', 'cat', 'ls']);
+    (noFlock as { found: Record<string, boolean> }).found.flock = false;
+    expect(judge(m('m3'), uses, noFlock, false).reasons).toEqual([
+      'flock not found on m3 (10.0.0.3): it is not on the PATH of core over SSH, and step 3 (Stop etcd on m3 and move its data dir aside) runs `flock` there. Install util-linux on m3.',
     ]);
   });
 

@@ -1,12 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aliveFunction } from '../../src/worker/etcd-alive.js';
 import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
-import { restoreScript, startGuard } from '../../src/worker/steps/quorum-steps.js';
+import { restoreScript, startGuard, uploadScript } from '../../src/worker/steps/quorum-steps.js';
+import { memberLockPath, underMemberLock } from '../../src/worker/steps/member-lock.js';
+import { waitFor } from '../../src/lab/proc.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
 const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
@@ -63,6 +66,62 @@ describe('medic_etcd_alive', () => {
       child.kill('SIGKILL');
     }
   });
+
+  /** A process that looks like etcd to /proc: argv[0] "etcd", then `args`; its working directory `cwd`. */
+  const fakeEtcd = async (args: string[], cwd?: string) => {
+    const child = spawn('bash', ['-c', 'sleep 30; true', ...args], { argv0: 'etcd', stdio: 'ignore', cwd });
+    await new Promise((r) => setTimeout(r, 100)); // exec done: /proc shows the new command line
+    return child;
+  };
+
+  it('matches a data dir by the path it resolves to: a symlinked data dir, either way round, or one relative to the process', async () => {
+    const real = join(dir, 'disk', 'etcd-data');
+    mkdirSync(real, { recursive: true });
+    const link = join(dir, 'var-lib-etcd-link');
+    symlinkSync(real, link);
+    const addrs = [`127.0.0.1:${await closedPort()}`];
+    const seenWith = async (args: string[], dataDir: string, cwd?: string) => {
+      const etcd = await fakeEtcd(args, cwd);
+      try {
+        return { pid: etcd.pid, says: ask({ addrs, dataDir, configs: [], host: '127.0.0.1' }).stdout.trim() };
+      } finally {
+        etcd.kill('SIGKILL');
+        await new Promise((r) => etcd.on('exit', r));
+      }
+    };
+    // The inventory names the link; etcd was started on the real dir.
+    let r = await seenWith([`--data-dir=${real}`], link);
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${real}, which is ${real} like ${link})`);
+    // The other way round.
+    r = await seenWith(['--data-dir', `${link}/`], real);
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${link}/, which is ${real} like ${real})`);
+    // A relative data dir, from the process's working directory.
+    r = await seenWith(['--data-dir=etcd-data'], link, join(dir, 'disk'));
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=etcd-data, which is ${real} like ${link})`);
+    // Another dir is another member's.
+    expect((await seenWith([`--data-dir=${real}`], join(dir, 'disk', 'other'))).says).toBe('DOWN');
+  });
+
+  // The SSH user is not root and /proc is mounted with hidepid: etcd (root's) is hidden (2, invisible) or
+  // unreadable (1, noaccess). A private mount namespace with its own /proc shows it without touching the machine's.
+  for (const hidepid of ['invisible', 'noaccess']) {
+    it(`cannot tell (so refuses) when /proc hides other users' processes (hidepid=${hidepid})`, async () => {
+      const dataDir = join(dir, `hidden-etcd-${hidepid}`);
+      const etcd = await fakeEtcd([`--data-dir=${dataDir}`]);
+      try {
+        const script = `set -euo pipefail\n${aliveFunction({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir, configs: [], host: '127.0.0.1' })}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`;
+        const asNobody = (procOptions: string) =>
+          spawnSync('unshare', ['--mount', 'bash', '-c', `mount -t proc -o ${procOptions} proc /proc && setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "$1"; true`, 'x', script], { encoding: 'utf8', timeout: 30_000 });
+        // The same user sees root's etcd where /proc hides nothing: what the check says then is what it should say with hidepid.
+        expect(asNobody('hidepid=off').stdout.trim()).toBe(`ALIVE: runs (process ${etcd.pid} with --data-dir=${dataDir})`);
+        const r = asNobody(`hidepid=${hidepid}`);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.trim()).toBe('ALIVE: may run (cannot tell: the processes of other users cannot be read here, /proc is mounted with hidepid)');
+      } finally {
+        etcd.kill('SIGKILL');
+      }
+    });
+  }
 
   it('stop-and-move-aside leaves the data dir where it is while etcd still serves on its port', async () => {
     const root = join(dir, 'host1');
@@ -135,6 +194,18 @@ describe('checked remote writes and reads', () => {
     expect(existsSync(p2)).toBe(false);
   });
 
+  it('leaves a file that already holds exactly these bytes alone, before any guard (a second execution after the first wrote it)', () => {
+    const path = join(dir, 'w4.yaml');
+    expect(bash(checkedWriteScript(path, manifest), { input: manifest }).code).toBe(0);
+    const before = statSync(path);
+    const again = bash(checkedWriteScript(path, manifest, ['echo the guard ran >&2; exit 5']), { input: manifest });
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe(`${path} already holds these ${Buffer.byteLength(manifest)} bytes, sha256 ${createHash('sha256').update(manifest).digest('hex').slice(0, 16)}: nothing written`);
+    expect(statSync(path).ino).toBe(before.ino); // not replaced
+    // Other bytes are written as before (here the guard refuses them).
+    expect(bash(checkedWriteScript(path, `${manifest}# changed\n`, ['echo the guard ran >&2; exit 5']), { input: `${manifest}# changed\n` }).code).toBe(5);
+  });
+
   it('reads a file back only when the bytes match what the host counted', () => {
     const path = join(dir, 'r1.yaml');
     writeFileSync(path, manifest);
@@ -145,6 +216,45 @@ describe('checked remote writes and reads', () => {
     expect(() => parseCheckedRead(path, out.slice(0, out.length - 10))).toThrow(/truncated or changed on the way, not trusted/);
     expect(() => parseCheckedRead(path, 'apiVersion: v1\n')).toThrow(/output the bot does not recognise/);
     expect(() => parseCheckedRead(path, '')).toThrow(/not trusted/);
+  });
+});
+
+describe('the member lock', () => {
+  const place = (name: string) => {
+    const root = join(dir, name);
+    mkdirSync(join(root, 'manifests'), { recursive: true });
+    mkdirSync(join(root, 'etcd', 'member'), { recursive: true });
+    writeFileSync(join(root, 'manifests', 'etcd.yaml'), 'x');
+    return { root, manifest: join(root, 'manifests/etcd.yaml'), manifestAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
+  };
+
+  it('a script that cannot take it within its wait fails, naming the lock, and does nothing', async () => {
+    const p = place('lock-busy');
+    const lock = { path: memberLockPath(p.asideDir), waitSeconds: 1 };
+    mkdirSync(p.asideDir, { recursive: true });
+    // Another execution's script holds the lock (and goes on holding it).
+    const holder = spawn('flock', [lock.path, 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      await waitFor('the other execution to hold the lock', async () => bash(`flock -n ${lock.path} true`).code !== 0, 5000, 20);
+      const t0 = Date.now();
+      const r = bash(underMemberLock(lock, moveAsideScript({ ...p, alive: { addrs: ['127.0.0.1:1'], dataDir: p.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 })));
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(r.code).toBe(75);
+      expect(r.stdout).toContain(`another execution of a step on this member holds ${lock.path}: waiting up to 1 s for it to finish`);
+      expect(r.stderr.trim()).toBe(`another execution of a step on this member is still running on this host (it holds the lock ${lock.path}), 1 s after this one started waiting: nothing was done by this one`);
+      expect(existsSync(p.manifest)).toBe(true);
+      expect(existsSync(join(p.dataDir, 'member'))).toBe(true);
+      expect(existsSync(p.dataAside)).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('is taken at once when free, and says nothing about waiting', () => {
+    const p = place('lock-free');
+    const r = bash(underMemberLock({ path: memberLockPath(p.asideDir), waitSeconds: 1 }, 'echo acted'));
+    expect(r).toEqual({ code: 0, stdout: 'acted\n', stderr: '' });
+    expect(existsSync(join(p.asideDir, 'member.lock'))).toBe(true);
   });
 });
 
@@ -175,9 +285,10 @@ exit 2
     writeFileSync(join(root, 'snap.db'), 'x'.repeat(100));
     return {
       root,
-      script: restoreScript({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1'), lock: join(root, 'restore.lock') }),
+      script: restoreScript({ ...restoreArgs(root), memberLock: { path: memberLockPath(root), waitSeconds: 20 } }),
     };
   };
+  const restoreArgs = (root: string) => ({ remote: join(root, 'snap.db'), bytes: 100, revision: 42, name: 'm1', initialCluster: 'm1=https://10.0.0.1:2380', token: 't', peerUrl: 'https://10.0.0.1:2380', dataDir: join(root, 'etcd'), log: join(root, 'restore.log'), partialAside: join(root, 'etcd.partial-r1'), marker: join(root, 'restored-r1'), lock: join(root, 'restore.lock') });
   const run = (script: string, env: Record<string, string>) => bash(script, { env: { PATH: `${bin()}:${process.env.PATH}`, ...env } });
 
   it("fails with etcdctl's own message and writes no marker when the restore fails", () => {
@@ -196,11 +307,26 @@ exit 2
     expect(existsSync(join(root, 'restored-r1'))).toBe(true);
   });
 
-  it('takes back the verified-restore marker before it touches the data dir again, so a restore that fails next cannot be started on', () => {
-    // A second execution of the step (a late worker, a lapsed lease) finds the marker of the first one's verified restore.
+  it('does nothing when this run already verified a restore of the member (a second execution of the step)', () => {
     const { root, script } = setup('again');
     expect(run(script, { RESTORE: 'ok', REVISION: '42' }).code).toBe(0);
     expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+    const db = readFileSync(join(root, 'etcd', 'member', 'snap', 'db'), 'utf8');
+    // Were it to restore again, this etcdctl would fail half-way and leave a partial data dir.
+    const r = run(script, { RESTORE: 'fail', REVISION: '42' });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`a restore of this run is already verified on this host, ${join(root, 'restored-r1')} is there: nothing done`);
+    expect(readFileSync(join(root, 'etcd', 'member', 'snap', 'db'), 'utf8')).toBe(db);
+    expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+    expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toEqual([]);
+  });
+
+  it('without the member lock (a script of an older worker), takes back the marker before it touches the data dir again', () => {
+    const root = join(dir, 'again-old');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'snap.db'), 'x'.repeat(100));
+    const script = restoreScript(restoreArgs(root));
+    expect(run(script, { RESTORE: 'ok', REVISION: '42' }).code).toBe(0);
     const r = run(script, { RESTORE: 'fail', REVISION: '42' });
     expect(r.code).toBe(1);
     // The data dir now holds a partial, non-empty db: the manifest's guard must not find the marker beside it.
@@ -208,29 +334,61 @@ exit 2
     expect(existsSync(join(root, 'restored-r1'))).toBe(false);
   });
 
-  it('runs one restore of a member at a time: a second execution, and the write that starts etcd, wait for none and refuse', async () => {
+  it('runs one restore of a member at a time: a second execution, and the write that starts etcd, wait for it; then the second does nothing', async () => {
     const { root, script } = setup('twice');
     const go = join(root, 'go');
-    const first = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${bin()}:${process.env.PATH}`, RESTORE: 'ok', REVISION: '42', HOLD: go }, stdio: 'ignore' });
-    const firstDone = new Promise<number | null>((r) => first.on('exit', (c) => r(c)));
+    const env = { ...process.env, PATH: `${bin()}:${process.env.PATH}`, RESTORE: 'ok', REVISION: '42' };
+    const started = (s: string, extra: Record<string, string> = {}, input?: string) => {
+      const c = spawn('bash', ['-c', s], { env: { ...env, ...extra }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out = { stdout: '', stderr: '', code: null as number | null };
+      c.stdout.on('data', (d) => (out.stdout += d));
+      c.stderr.on('data', (d) => (out.stderr += d));
+      c.stdin.end(input ?? '');
+      return { out, done: new Promise<typeof out>((r) => c.on('close', (code) => r(((out.code = code), out)))) };
+    };
+    const first = started(script, { HOLD: go });
     try {
       const db = join(root, 'etcd', 'member', 'snap', 'db');
-      for (let i = 0; i < 200 && !existsSync(db); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(existsSync(db)).toBe(true); // the first restore is writing its data dir now
-      const second = run(script, { RESTORE: 'ok', REVISION: '42' });
-      expect(second.code).toBe(75);
-      expect(second.stderr).toContain('another restore of this member is still running on this host');
-      expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toHaveLength(0); // the first one's dir was left alone
-      writeFileSync(join(root, 'restored-r1'), ''); // even beside a marker an earlier restore left
-      const start = bash(checkedWriteScript(join(root, 'etcd.yaml'), 'manifest', startGuard({ lock: join(root, 'restore.lock'), marker: join(root, 'restored-r1'), dataDir: join(root, 'etcd'), backupId: 'b1' })), { input: 'manifest' });
-      expect(start.code).toBe(9);
-      expect(start.stderr).toContain('a restore of this member is still running on this host: not starting etcd');
+      await waitFor('the first restore to write its data dir', async () => existsSync(db), 5000, 25);
+      const second = started(script);
+      const start = started(checkedWriteScript(join(root, 'etcd.yaml'), 'manifest', startGuard({ lock: join(root, 'restore.lock'), marker: join(root, 'restored-r1'), dataDir: join(root, 'etcd'), backupId: 'b1' }), { path: memberLockPath(root), waitSeconds: 20 }), {}, 'manifest');
+      await waitFor('both to wait for the member lock', async () => /waiting up to 20 s/.test(second.out.stdout) && /waiting up to 20 s/.test(start.out.stdout), 5000, 25);
+      // A script of an older worker, which knows only the restore's own lock, is refused at once.
+      const old = run(restoreScript(restoreArgs(root)), { RESTORE: 'ok', REVISION: '42' });
+      expect(old.code).toBe(75);
+      expect(old.stderr).toContain('another restore of this member is still running on this host');
       expect(existsSync(join(root, 'etcd.yaml'))).toBe(false);
+      expect(second.out.code).toBeNull();
+      writeFileSync(go, ''); // the first restore ends
+      const [a, b, c] = await Promise.all([first.done, second.done, start.done]);
+      expect(a.code).toBe(0);
+      expect(a.stdout).toContain('restored database checked offline: revision 42, as the backup');
+      expect(b.code).toBe(0);
+      expect(b.stdout).toMatch(/the other execution finished after \d+ s: looking again before acting/);
+      expect(b.stdout).toContain('a restore of this run is already verified on this host');
+      expect(c.code).toBe(0);
+      expect(readFileSync(join(root, 'etcd.yaml'), 'utf8')).toBe('manifest');
     } finally {
       writeFileSync(go, '');
     }
-    expect(await firstDone).toBe(0);
+    expect(readdirSync(root).filter((f) => f.startsWith('etcd.partial-r1-'))).toEqual([]); // the first one's dir was left alone
     expect(existsSync(join(root, 'restored-r1'))).toBe(true);
+  });
+
+  it('uploads whole or not at all, and the restore moves the upload into place under the lock', () => {
+    const root = join(dir, 'upload');
+    mkdirSync(root, { recursive: true });
+    const part = join(root, 'snap.db.part-1');
+    // The fault: the transfer is cut short (the connection closed: the worker lost its lease).
+    const cut = bash(uploadScript(part, 100), { input: 'x'.repeat(60) });
+    expect(cut.code).toBe(8);
+    expect(cut.stderr).toContain('the snapshot that reached the host is 60 bytes, the backup 100');
+    expect(existsSync(part)).toBe(false);
+    expect(bash(uploadScript(part, 100), { input: 'x'.repeat(100) }).code).toBe(0);
+    const r = run(restoreScript({ ...restoreArgs(root), upload: part, memberLock: { path: memberLockPath(root), waitSeconds: 5 } }), { RESTORE: 'ok', REVISION: '42' });
+    expect(r.code).toBe(0);
+    expect(existsSync(part)).toBe(false);
+    expect(readFileSync(join(root, 'snap.db'), 'utf8')).toBe('x'.repeat(100));
   });
 
   it('refuses a restored database whose revision is not the backup’s', () => {

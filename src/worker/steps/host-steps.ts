@@ -6,8 +6,10 @@ import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
+import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction, type AliveCheck } from '../etcd-alive.js';
+import { asideDirOf, memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface HostStepContext {
   cluster: ClusterConfig;
@@ -16,12 +18,27 @@ export interface HostStepContext {
 
 
 /**
+ * How long a host script waits for the member lock: long enough for another
+ * execution's move-aside to end (the longest an ordinary script holds the
+ * lock: it waits up to stopWaitSeconds for etcd to go, then moves two paths).
+ */
+export function lockWaitSeconds(cluster: ClusterConfig): number {
+  return cluster.etcd.stopWaitSeconds + 60;
+}
+
+/** The member lock of the host a step changes (see member-lock.ts). */
+export function memberLockOf(step: StepSpec | { params: Record<string, unknown> }, waitSeconds: number): MemberLock {
+  return { path: memberLockPath(asideDirOf(step.params)), waitSeconds };
+}
+
+/**
  * Runs a bash script remotely; every value in it was quoted by `sh`. It runs
  * under `set -euo pipefail`, so a failed command (also inside a pipe) stops it.
- * Non-zero exit is an error with the output.
+ * Non-zero exit is an error with the output. `signal` (the run lease lost)
+ * closes the connection, and the script, watching its session, ends itself.
  */
-export async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number } = {}) {
-  const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${script}`)}`, { input: opts.input, commandTimeoutMs: opts.timeoutMs ?? 60_000 });
+export async function runScript(target: SshTarget, script: string, opts: { input?: string; timeoutMs?: number; signal?: AbortSignal } = {}) {
+  const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sessionWatchLines()}\n${script}`)}`, { input: opts.input, commandTimeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal });
   const out = `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim();
   if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${out.slice(0, 800)}`);
   return out;
@@ -41,14 +58,16 @@ export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> 
  * aside under a name tied to this run. Each part looks first, so a retry never
  * moves a second directory aside.
  */
-export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec): Promise<StepResult> {
+export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   const place = { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
   const wait = ctx.cluster.etcd.stopWaitSeconds;
-  const script = moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: wait });
-  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: (wait + 60) * 1000 });
+  const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+  const script = underMemberLock(lock, moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: wait }));
+  const out = await runScript(ctx.target(step.host!), script, { timeoutMs: (wait + 60 + lock.waitSeconds) * 1000, signal });
   const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
-  return { summary: nothingDone ? 'already stopped with its data dir aside: nothing done' : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
+  const waited = /the other execution finished/.test(out) ? 'another execution of this step ran first; ' : '';
+  return { summary: nothingDone ? `${waited}already stopped with its data dir aside: nothing done` : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
 }
 
 /**
@@ -80,14 +99,19 @@ export function moveAsideScript(p: { manifest: string; manifestAside: string; as
  * The script that installs a file on a host only if it arrived whole: stdin goes
  * to a temp file beside it, whose size and sha256 must be what was sent before
  * it is moved into place. A failed or cut-off `cat` leaves the old file as it was.
- * `guard` lines run first and may refuse (exit non-zero) before anything is written.
+ * With `lock`, all of it runs under the member lock. A file that already holds
+ * exactly these bytes is left alone (a second execution of a step, after the
+ * first wrote it). `guard` lines run next and may refuse (exit non-zero) before
+ * anything is written.
  */
-export function checkedWriteScript(path: string, content: string | Buffer, guard: string[] = []): string {
+export function checkedWriteScript(path: string, content: string | Buffer, guard: string[] = [], lock?: MemberLock): string {
   const buf = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
   const sha = createHash('sha256').update(buf).digest('hex');
   const tmp = `${dirname(path)}/.${basename(path)}.medic-tmp`;
   return [
     'set -euo pipefail',
+    ...(lock ? memberLockLines(lock) : []),
+    sh`if [ -f ${path} ] && [ "$(sha256sum < ${path} | cut -d' ' -f1)" = ${sha} ]; then echo ${path} already holds these ${buf.length} bytes, sha256 ${sha.slice(0, 16)}: nothing written; exit 0; fi`,
     ...guard,
     sh`cat > ${tmp}`,
     sh`got=$(wc -c < ${tmp}); sum=$(sha256sum < ${tmp} | cut -d' ' -f1)`,
@@ -98,9 +122,9 @@ export function checkedWriteScript(path: string, content: string | Buffer, guard
   ].join('\n');
 }
 
-/** Writes a file on a host through checkedWriteScript. */
-export async function writeRemote(target: SshTarget, path: string, content: string, guard: string[] = []): Promise<string> {
-  return runScript(target, checkedWriteScript(path, content, guard), { input: content });
+/** Writes a file on a host through checkedWriteScript (under the member lock, when given). */
+export async function writeRemote(target: SshTarget, path: string, content: string, guard: string[] = [], opts: { lock?: MemberLock; signal?: AbortSignal } = {}): Promise<string> {
+  return runScript(target, checkedWriteScript(path, content, guard, opts.lock), { input: content, signal: opts.signal, timeoutMs: 60_000 + (opts.lock?.waitSeconds ?? 0) * 1000 });
 }
 
 /** The script that prints a file with its byte count and sha256 first, or `absent`. */
@@ -129,8 +153,8 @@ export function parseCheckedRead(path: string, stdout: string): string | null {
 }
 
 /** Reads a text file on a host whole (null when it does not exist), checked against the host's byte count and sha256. */
-export async function readRemote(target: SshTarget, path: string): Promise<string | null> {
-  const r = await sshExec(target, `bash -c ${quoteScript(checkedReadScript(path))}`, { commandTimeoutMs: 60_000, maxOutputBytes: 4 * 1024 * 1024 });
+export async function readRemote(target: SshTarget, path: string, signal?: AbortSignal): Promise<string | null> {
+  const r = await sshExec(target, `bash -c ${quoteScript(checkedReadScript(path))}`, { commandTimeoutMs: 60_000, maxOutputBytes: 4 * 1024 * 1024, signal });
   if (r.code !== 0) throw new Error(`on ${target.host}: reading ${path} failed with exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr.trim().slice(0, 400)}`);
   if (r.truncated) throw new Error(`on ${target.host}: ${path} is larger than the bot reads (4 MiB): not trusted`);
   return parseCheckedRead(path, r.stdout);
@@ -161,19 +185,19 @@ export function adaptManifest(text: string, from: { ip: string; dataDir: string;
  * Writes the member's manifest back from the copy moved aside, with the flags a
  * member joining an existing cluster needs; the kubelet then starts etcd.
  */
-export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveInitialCluster: string): Promise<StepResult> {
+export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveInitialCluster: string, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   if (liveInitialCluster !== p('initialCluster')) {
     throw new Error(`the member list changed since planning: it now gives --initial-cluster=${liveInitialCluster}, the plan said ${p('initialCluster')}`);
   }
   const target = ctx.target(step.host!);
-  const current = (await readRemote(target, p('manifest'))) ?? '';
-  let template = (await readRemote(target, p('manifestAside'))) ?? '';
+  const current = (await readRemote(target, p('manifest'), signal)) ?? '';
+  let template = (await readRemote(target, p('manifestAside'), signal)) ?? '';
   let source = p('manifestAside');
   if (!template && step.params.templateFrom) {
     // The host had no manifest left (a rebuilt or wiped master): start from the survivor's, adapted.
     const peer = ctx.target(p('templateFrom'));
-    const theirs = await readRemote(peer, p('templateManifest'));
+    const theirs = await readRemote(peer, p('templateManifest'), signal);
     if (theirs === null) throw new Error(`${p('templateFrom')} has no manifest at ${p('templateManifest')} to adapt for ${p('name')}`);
     template = adaptManifest(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
     source = `${p('templateFrom')}'s ${p('templateManifest')}, adapted`;
@@ -196,9 +220,18 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   if (current.trim() === manifest.trim()) return { skipped: true, summary: `${p('manifest')} is already written with state existing: nothing done` };
   if (current) throw new Error(`${p('manifest')} exists with other contents; refusing to overwrite it (move it away or check the host)`);
 
-  // The new member must start from an empty data dir, or it would come up as the removed member.
-  const out = await writeRemote(target, p('manifest'), manifest, [
-    sh`if [ -e ${p('dataDir')} ] && [ -n "$(ls -A ${p('dataDir')})" ]; then echo ${p('dataDir')} is not empty, refusing to start a removed member on old data >&2; exit 5; fi`,
-  ]);
+  // Looked at again on the host, under the member lock: another execution of this step may have written it since.
+  const out = await writeRemote(
+    target,
+    p('manifest'),
+    manifest,
+    [
+      sh`if [ -e ${p('manifest')} ]; then echo ${p('manifest')} exists with other contents, refusing to overwrite it: move it away or check the host >&2; exit 10; fi`,
+      // The new member must start from an empty data dir, or it would come up as the removed member.
+      sh`if [ -e ${p('dataDir')} ] && [ -n "$(ls -A ${p('dataDir')})" ]; then echo ${p('dataDir')} is not empty, refusing to start a removed member on old data >&2; exit 5; fi`,
+    ],
+    { lock: memberLockOf(step, lockWaitSeconds(ctx.cluster)), signal },
+  );
+  if (/nothing written/.test(out)) return { skipped: true, summary: `${p('manifest')} was written meanwhile by another execution of this step, with state existing: nothing done`, output: out };
   return { summary: `manifest written from ${source} with --initial-cluster-state=existing; the kubelet starts etcd`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { BackupStore } from '../../backup/store.js';
@@ -10,7 +11,8 @@ import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, moveAsideScript, readRemote, runScript, setFlag, withoutFlag, writeRemote } from './host-steps.js';
+import { aliveCheckOf, lockWaitSeconds, memberLockOf, moveAsideScript, readRemote, runScript, setFlag, withoutFlag, writeRemote } from './host-steps.js';
+import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
   cluster: ClusterConfig;
@@ -38,7 +40,7 @@ interface Place {
  * dir aside so the kubelet cannot bring an old member back. Hosts the approver
  * confirmed down (unreachable over SSH) are left alone and named.
  */
-export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+export async function fence(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const places = JSON.parse(param(step, 'hosts')) as Place[];
   const unconfirmed = JSON.parse(param(step, 'unconfirmed')) as string[];
   const lines: string[] = [];
@@ -49,21 +51,25 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec): Promise<Ste
     }
     const refuseIfRunning = step.params.stopRunning !== true;
     const alive = aliveCheckOf({ params: { listen: p.listen } }, p);
-    const script = [
-      aliveFunction(alive),
-      refuseIfRunning
-        ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
-        : '',
-      moveAsideScript({ ...p, alive, waitSeconds: 30 }),
-    ].join('\n');
-    const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 });
+    const lock: MemberLock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+    const script = underMemberLock(
+      lock,
+      [
+        aliveFunction(alive),
+        refuseIfRunning
+          ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
+          : '',
+        moveAsideScript({ ...p, alive, waitSeconds: 30 }),
+      ].join('\n'),
+    );
+    const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 + lock.waitSeconds * 1000, signal });
     lines.push(`${p.name}: ${out.replace(/\n/g, '; ')}`);
   }
   return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
 }
 
-async function readManifest(target: SshTarget, path: string): Promise<string> {
-  return (await readRemote(target, path)) ?? '';
+async function readManifest(target: SshTarget, path: string, signal?: AbortSignal): Promise<string> {
+  return (await readRemote(target, path, signal)) ?? '';
 }
 
 function editCommand(manifest: string, edit: (cmd: string[]) => string[]): string {
@@ -75,11 +81,13 @@ function editCommand(manifest: string, edit: (cmd: string[]) => string[]): strin
 }
 
 /** Polls one member until it leads a one-member cluster (and, if given, with a raft term above `afterTerm`). */
-async function waitSingleLeader(ctx: QuorumStepContext, endpoint: string, afterTerm: number, timeoutMs: number): Promise<{ id: string; term: number; revision: number; clusterId: string }> {
+async function waitSingleLeader(ctx: QuorumStepContext, endpoint: string, afterTerm: number, timeoutMs: number, signal?: AbortSignal): Promise<{ id: string; term: number; revision: number; clusterId: string }> {
   const client = ctx.pool.client(ctx.cluster, endpoint);
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (let first = true; first || Date.now() < deadline; first = false) {
+    // A worker that lost its run lease stops waiting (and so does nothing more on the host).
+    if (signal?.aborted) throw new Error(`stopped waiting for ${endpoint} to lead alone (last: ${last}): ${(signal.reason as Error)?.message ?? 'aborted'}`);
     try {
       const [st, list] = await Promise.all([client.maintenance.status(), client.cluster.memberList({})]);
       const term = Number(st.raftTerm);
@@ -109,41 +117,45 @@ async function termOf(ctx: QuorumStepContext, endpoint: string): Promise<number>
  * out and etcd restarts again. The flag never stays: the step ends by reading
  * the manifest back.
  */
-export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   const target = ctx.target(p('name'));
   const endpoint = p('endpoint');
   const out: string[] = [];
+  const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
 
   // Keep the original once; every later write starts from it.
-  await runScript(target, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${p('manifestAside')} ]; then cp ${p('manifest')} ${p('manifestAside')}; fi`].join('\n'));
-  const original = await readManifest(target, p('manifestAside'));
+  await runScript(target, underMemberLock(lock, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${p('manifestAside')} ]; then cp ${p('manifest')} ${p('manifestAside')}; fi`].join('\n')), {
+    timeoutMs: 60_000 + lock.waitSeconds * 1000,
+    signal,
+  });
+  const original = await readManifest(target, p('manifestAside'), signal);
   if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifest')} to start from`);
   const clean = editCommand(original, (cmd) => withoutFlag(cmd, 'force-new-cluster'));
 
   let single: { id: string; term: number; revision: number; clusterId: string } | null = null;
   try {
     // One look (a retry after a crash may find the work done): not a wait.
-    single = await waitSingleLeader(ctx, endpoint, -1, 1);
+    single = await waitSingleLeader(ctx, endpoint, -1, 1, signal);
     out.push(`${p('name')} already leads a one-member cluster: not forced again`);
   } catch {
     const before = await termOf(ctx, endpoint);
-    await writeRemote(target, p('manifest'), editCommand(original, (cmd) => setFlag(withoutFlag(cmd, 'force-new-cluster'), 'force-new-cluster', 'true')));
+    await writeRemote(target, p('manifest'), editCommand(original, (cmd) => setFlag(withoutFlag(cmd, 'force-new-cluster'), 'force-new-cluster', 'true')), [], { lock, signal });
     out.push(`wrote ${p('manifest')} with --force-new-cluster`);
-    single = await waitSingleLeader(ctx, endpoint, before - 1, 120_000);
+    single = await waitSingleLeader(ctx, endpoint, before - 1, 120_000, signal);
     out.push(`${p('name')} (${hexId(single.id)}) leads a one-member cluster, term ${single.term}, revision ${single.revision}`);
   }
 
-  const current = await readManifest(target, p('manifest'));
+  const current = await readManifest(target, p('manifest'), signal);
   if (current.trim() !== clean.trim()) {
     const before = await termOf(ctx, endpoint);
-    await writeRemote(target, p('manifest'), clean);
+    await writeRemote(target, p('manifest'), clean, [], { lock, signal });
     out.push(`wrote ${p('manifest')} without --force-new-cluster`);
     // A restart shows as a new term; waiting for it avoids mistaking the old process for the new one.
-    single = await waitSingleLeader(ctx, endpoint, before, 120_000);
+    single = await waitSingleLeader(ctx, endpoint, before, 120_000, signal);
     out.push(`restarted without the flag: term ${single.term}, revision ${single.revision}`);
   }
-  const final = await readManifest(target, p('manifest'));
+  const final = await readManifest(target, p('manifest'), signal);
   if (final.includes('--force-new-cluster')) throw new Error(`${p('manifest')} still has --force-new-cluster after it was written without it`);
   return {
     summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of the manifest`,
@@ -166,7 +178,7 @@ export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Prom
  * against the backup's revision, and only then write the manifest that starts
  * etcd. A data dir left by an interrupted restore is moved aside, never reused.
  */
-export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   const target = ctx.target(p('name'));
   const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
@@ -174,24 +186,42 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
   const runId = p('manifestAside').split('.').pop()!;
   const marker = `${p('asideDir')}/restored-${runId}`;
   const lock = `${p('asideDir')}/restore.lock`;
+  // Another execution's restore may hold the member lock for as long as a restore takes.
+  const member = memberLockOf(step, RESTORE_SECONDS);
   const out: string[] = [];
   // One member alone (restore-quorum), or every member from the same snapshot (restore).
   const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
 
-  const done = await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`);
+  let done = !!(await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`, { signal }));
   if (!done) {
     await reverifyBackup(ctx.store, facts);
     const pl = place(step);
     const wait = ctx.cluster.etcd.stopWaitSeconds;
-    out.push(await runScript(target, moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: wait }), { timeoutMs: (wait + 60) * 1000 }));
+    // Under the lock, the marker is looked at again: another execution may have restored it meanwhile.
+    const stop = await runScript(target, underMemberLock(member, [alreadyRestored(marker), moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: wait })].join('\n')), {
+      timeoutMs: (wait + 60 + member.waitSeconds) * 1000,
+      signal,
+    });
+    out.push(stop);
+    done = ALREADY_RESTORED.test(stop);
+  }
+  if (!done) {
     const remote = `${p('asideDir')}/snapshot_${facts.id}.db`;
-    const up = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sh`cat > ${remote}`}`)}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000 });
+    // Uploaded under a name of this execution's own, without the lock (a transfer may stall); the restore script moves it into place under the lock.
+    const upload = `${remote}.part-${randomBytes(4).toString('hex')}`;
+    const up = await sshExec(target, `bash -c ${quoteScript(uploadScript(upload, facts.bytes))}`, { input: createReadStream(ctx.store.snapshotPath(facts)), commandTimeoutMs: 600_000, signal });
     if (up.code !== 0) throw new Error(`upload of the snapshot to ${p('name')} failed: ${up.stderr.trim()}`);
-    out.push(await runScript(target, restoreScript({ remote, bytes: facts.bytes, revision: facts.revision, name: p('name'), initialCluster: initial, token: p('token'), peerUrl: p('peerUrl'), dataDir: p('dataDir'), log: `${p('asideDir')}/restore-${runId}.log`, partialAside: `${p('dataDir')}.partial-${runId}`, marker, lock }), { timeoutMs: 600_000 }));
+    out.push(
+      await runScript(
+        target,
+        restoreScript({ remote, upload, bytes: facts.bytes, revision: facts.revision, name: p('name'), initialCluster: initial, token: p('token'), peerUrl: p('peerUrl'), dataDir: p('dataDir'), log: `${p('asideDir')}/restore-${runId}.log`, partialAside: `${p('dataDir')}.partial-${runId}`, marker, lock, memberLock: member }),
+        { timeoutMs: (RESTORE_SECONDS + member.waitSeconds) * 1000, signal },
+      ),
+    );
   } else {
     out.push('snapshot already restored and verified on the host');
   }
-  const original = await readManifest(target, p('manifestAside'));
+  const original = await readManifest(target, p('manifestAside'), signal);
   if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifestAside')} to start from`);
   const manifest = editCommand(original, (cmd) => {
     let c = withoutFlag(cmd, 'force-new-cluster');
@@ -199,20 +229,16 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec): P
     c = setFlag(c, 'initial-cluster-token', p('token'));
     return setFlag(c, 'initial-cluster-state', 'new');
   });
-  const current = await readManifest(target, p('manifest'));
+  const current = await readManifest(target, p('manifest'), signal);
   if (current.trim() !== manifest.trim()) {
     // etcd starts only on the database this run restored and checked, never on an empty or partial one.
-    out.push(
-      await writeRemote(target, p('manifest'), manifest, [
-        ...startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id }),
-      ]),
-    );
+    out.push(await writeRemote(target, p('manifest'), manifest, [...startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id })], { lock: member, signal }));
   }
   if (step.params.initialCluster) {
     // The other members start from the same snapshot; the verify step waits for all of them.
     return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
   }
-  const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000);
+  const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000, signal);
   const kv = await checkHashKv(ctx, p('endpoint'), facts);
   return {
     summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline${kv}): it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
@@ -234,18 +260,49 @@ async function checkHashKv(ctx: QuorumStepContext, endpoint: string, facts: { id
   return `, KV hash ${got} as recorded`;
 }
 
+/** How long a host's restore (and the upload before it) may take; a restore holds the member lock that long at most. */
+const RESTORE_SECONDS = 600;
+
+const ALREADY_RESTORED = /a restore of this run is already verified on this host/;
+
+/** A line that ends a script, doing nothing, when this run's restore of the member is already verified. */
+function alreadyRestored(marker: string): string {
+  return sh`if [ -e ${marker} ]; then echo a restore of this run is already verified on this host, ${marker} is there: nothing done; exit 0; fi`;
+}
+
+/**
+ * The upload of a snapshot: stdin into `path`, which must end up `bytes` long.
+ * A transfer cut short (the connection closed: the worker lost its lease or
+ * died) leaves no partial file behind.
+ */
+export function uploadScript(path: string, bytes: number): string {
+  return [
+    'set -euo pipefail',
+    sh`medic_part=${path}`,
+    `trap 'rm -f "$medic_part"' EXIT`,
+    'cat > "$medic_part"',
+    sh`got=$(wc -c < "$medic_part"); if [ "$got" != ${bytes} ]; then echo "the snapshot that reached the host is $got bytes, the backup "${bytes} >&2; exit 8; fi`,
+    'trap - EXIT',
+  ].join('\n');
+}
+
 /**
  * The host side of a restore. Every status counts: the uploaded file must be
  * the backup's size, `etcdctl snapshot restore` must succeed (its log is kept
  * and its last lines shown), and the restored database, read offline, must be
  * at the backup's revision. The marker that lets etcd start is written last.
+ * With `memberLock` it runs under the member lock, and a restore this run
+ * already verified (the marker) is not done again; with `upload`, that file
+ * becomes `remote` under the lock.
  */
-export function restoreScript(r: { remote: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string; lock: string }): string {
+export function restoreScript(r: { remote: string; upload?: string; bytes: number; revision: number; name: string; initialCluster: string; token: string; peerUrl: string; dataDir: string; log: string; partialAside: string; marker: string; lock: string; memberLock?: MemberLock }): string {
   return [
     'set -euo pipefail',
+    ...(r.memberLock ? [...memberLockLines(r.memberLock), ...(r.upload ? [sh`if [ -e ${r.marker} ]; then rm -f ${r.upload}; fi`] : []), alreadyRestored(r.marker)] : []),
     // One restore of a member at a time, whoever runs it (a second execution of the step after a lapsed
     // lease): the remote script of the first goes on even when its worker lost the run.
     ...hostLock(r.lock, 75, 'another restore of this member is still running on this host: not starting a second one'),
+    ...(r.upload ? [sh`mv ${r.upload} ${r.remote}`] : []),
     sh`got=$(wc -c < ${r.remote}); if [ "$got" != ${r.bytes} ]; then echo "the snapshot uploaded to "${r.remote}" is $got bytes, the backup "${r.bytes} >&2; exit 8; fi`,
     // The marker vouches for the data dir as it is now: taken back before that dir changes, so a restore
     // that fails from here on (a second execution of the step) leaves nothing the manifest's guard would start etcd on.
@@ -273,15 +330,16 @@ function place(step: StepSpec) {
  * Stops or starts the kube-apiserver static pods (where the platform has them) by
  * moving their manifests aside and back, so nothing writes to etcd mid-restore.
  */
-export async function apiservers(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+export async function apiservers(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const hosts = JSON.parse(param(step, 'hosts')) as { name: string; manifest: string; aside: string; asideDir: string }[];
   const start = param(step, 'action') === 'start';
   const lines: string[] = [];
   for (const h of hosts) {
+    const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
     const script = start
       ? sh`if [ -e ${h.aside} ]; then mv ${h.aside} ${h.manifest}; echo kube-apiserver manifest put back; else echo no kube-apiserver manifest was moved aside; fi`
       : [sh`mkdir -p ${h.asideDir}`, sh`if [ -e ${h.manifest} ]; then mv ${h.manifest} ${h.aside}; echo kube-apiserver stopped, manifest moved to ${h.aside}; else echo no kube-apiserver manifest here; fi`].join('\n');
-    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), script)}`);
+    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 60_000 + lock.waitSeconds * 1000, signal })}`);
   }
   return { summary: `kube-apiserver ${start ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }
