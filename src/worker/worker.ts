@@ -26,6 +26,7 @@ import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
+import { timelineLedger } from './step-ledger.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
@@ -75,6 +76,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     backups,
     incidents,
     notifier,
+    hmacKey: deps.hmacKey,
     enqueueStep: async (runId, index, tag) => {
       const run = await store.get(runId);
       await enqueueStep(queue, runId, index, { userId: run?.requestedBy ?? 'worker', channelId: run?.channelId ?? '' }, tag);
@@ -93,6 +95,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     enqueueStep: ctx.enqueueStep,
     approvalTtlMs: deps.inventory.workspace.approvalTtlMinutes * 60_000,
     hmacKey: deps.hmacKey,
+    ledger: timelineLedger(incidents),
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,

@@ -10,6 +10,7 @@ import { newRun } from '../../src/runbook/new-run.js';
 import { RunStore } from '../../src/runbook/store.js';
 import type { ObservedState, Run, StepKind, StepSpec } from '../../src/runbook/types.js';
 import { threeMasters } from '../support/fixtures.js';
+import { memoryLedger } from '../support/ledger.js';
 
 /**
  * A TCP relay to Redis that can hold everything back for a while: the worker
@@ -74,7 +75,7 @@ describe('a worker that lost Redis for longer than its lease and came back', () 
 
   function engine(store: RunStore, executors: Partial<Record<StepKind, StepExecutor>>, said: string[]): EngineDeps {
     const notify = { planChanged: async () => undefined, thread: async (_r: Run, t: string) => void said.push(t), record: async (_r: Run, t: string) => void said.push(t) };
-    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent'), hmacKey: 'late-worker-test-key' };
+    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent'), hmacKey: 'late-worker-test-key', ledger: memoryLedger('late-worker-test-key').ledger };
   }
 
   async function scenario(lateOutcome: 'completes' | 'throws') {
