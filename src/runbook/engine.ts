@@ -219,12 +219,13 @@ const BROKEN_TIMELINE = 'The timeline was changed in Redis, so the run stops her
  * step does nothing. `advice` says what to do next.
  */
 async function refuseStep(run: Run, index: number, problem: string, advice: string, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
-  const why = `step ${index + 1} refused to run: ${problem}. Nothing was done by this step. ${advice}`;
+  const what = `refused to run: ${problem}. Nothing was done by this step. ${advice}`;
+  const why = `step ${index + 1} ${what}`;
   const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
   deps.log.error({ run: run.runId, step: index, err: problem }, 'destructive step refused');
   await deps.store.unlockCluster(res.run.cluster, res.run.runId);
-  await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${why}.\n${doneAndNotDone(res.run)}`);
+  await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${what}.\n${doneAndNotDone(res.run)}`);
   await deps.notify.planChanged(res.run);
 }
 
