@@ -32,7 +32,7 @@ import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
 import { scheduleBackups } from './schedule.js';
 import { watchForStop } from './abort-watcher.js';
-import { backupsInUse } from './backups.js';
+import { backupsInUse, sweepPartials } from './backups.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -67,6 +67,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
   // Retention never prunes a backup that an unfinished run on the cluster names.
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
+  // Snapshot files of backups cut off by a worker's death are never trusted; a start is a good time to remove them
+  // (only those last written long ago: another worker sharing the store may be streaming one now).
+  for (const cluster of deps.inventory.clusters) await sweepPartials(backups, cluster, log);
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
