@@ -4,6 +4,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Etcd3 } from 'etcd3';
 import { formatBytes } from '../status/assess.js';
+import { writingPartial } from './store.js';
 
 export interface SnapshotStreamOptions {
   /** Fires when the run asks to stop: the stream is cut and the partial file removed. */
@@ -66,19 +67,25 @@ export async function streamSnapshot(client: Etcd3, file: string, opts: Snapshot
     },
   });
   arm();
+  // While it streams, a sweep of left-behind partial files in this process never takes it.
+  const inFlight = writingPartial(tmp);
   try {
-    await pipeline(source, blobs, createWriteStream(tmp, { mode: 0o600 }), { signal });
-  } catch (err) {
-    // Cancel the gRPC call too: destroying the stream alone leaves it open on the member.
-    source.cancel?.();
-    rmSync(tmp, { force: true });
-    if (signal?.aborted) throw new Error(`snapshot stopped after ${formatBytes(bytes)}: ${stopReason(signal)}; the partial file was removed`);
-    throw new Error(`snapshot from ${from} failed after ${formatBytes(bytes)}: ${describeStreamError(err, tmp)}; the partial file was removed`);
+    try {
+      await pipeline(source, blobs, createWriteStream(tmp, { mode: 0o600 }), { signal });
+    } catch (err) {
+      // Cancel the gRPC call too: destroying the stream alone leaves it open on the member.
+      source.cancel?.();
+      rmSync(tmp, { force: true });
+      if (signal?.aborted) throw new Error(`snapshot stopped after ${formatBytes(bytes)}: ${stopReason(signal)}; the partial file was removed`);
+      throw new Error(`snapshot from ${from} failed after ${formatBytes(bytes)}: ${describeStreamError(err, tmp)}; the partial file was removed`);
+    } finally {
+      clearTimeout(timer);
+    }
+    // A leftover .partial from a crash keeps its old mode when reopened: set it.
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
   } finally {
-    clearTimeout(timer);
+    inFlight.done();
   }
-  // A leftover .partial from a crash keeps its old mode when reopened: set it.
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
   return { bytes, revisionBefore };
 }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What a backup is known to contain, checked when it was taken. */
@@ -38,6 +38,36 @@ export interface BackupStore {
    * that names it). Throws when it cannot tell: retention then prunes nothing.
    */
   inUse?(cluster: string): Promise<Map<string, string>>;
+  /** Removes the snapshot files of backups that were cut off while streaming (see DirectoryBackupStore). */
+  sweepPartials?(cluster: string, olderThanMs: number, now?: Date): Promise<StalePartial[]>;
+}
+
+/** A `snapshot_<id>.db.partial` a backup left when it was cut off (a killed worker, a power cut): never a backup. */
+export interface StalePartial {
+  cluster: string;
+  file: string;
+  bytes: number;
+  modifiedAt: string;
+}
+
+/** The name a snapshot has while it is streamed (snapshot-stream.ts renames it once whole). */
+export const PARTIAL_FILE = /^snapshot_.+\.db\.partial$/;
+
+/**
+ * How old a partial file must be before it counts as left behind. A live stream
+ * writes to it at least once per stall window (a member that sends nothing for
+ * that long fails the backup, which removes its own file), at most minutes: an
+ * hour leaves a wide margin, also for the clocks of workers sharing one store.
+ */
+export const PARTIAL_STALE_MS = 60 * 60_000;
+
+// Partial files this process is writing now: never swept, whatever their age.
+const writing = new Set<string>();
+
+/** Marks a partial file as being written by this process until `done` is called (snapshot-stream.ts). */
+export function writingPartial(path: string): { done(): void } {
+  writing.add(path);
+  return { done: () => void writing.delete(path) };
 }
 
 /** Who tells the store which backups are in use (the worker asks its runs). */
@@ -100,6 +130,32 @@ export class DirectoryBackupStore implements BackupStore {
 
   snapshotPath(facts: BackupFacts): string {
     return join(this.dir(facts.cluster), facts.snapshotFile);
+  }
+
+  /**
+   * Removes `.partial` snapshot files of `cluster` last written more than
+   * `olderThanMs` ago and not being written by this process. Another worker
+   * sharing the store that is streaming one writes to it continuously, so its
+   * file is never that old (see PARTIAL_STALE_MS). Returns what was removed.
+   */
+  async sweepPartials(cluster: string, olderThanMs: number, now = new Date()): Promise<StalePartial[]> {
+    const d = this.dir(cluster);
+    if (!existsSync(d)) return [];
+    const removed: StalePartial[] = [];
+    for (const file of readdirSync(d).filter((f) => PARTIAL_FILE.test(f))) {
+      const path = join(d, file);
+      if (writing.has(path)) continue;
+      let st;
+      try {
+        st = statSync(path);
+      } catch {
+        continue; // removed meanwhile (its backup failed and cleaned up, or another worker swept it)
+      }
+      if (!st.isFile() || now.getTime() - st.mtimeMs < olderThanMs) continue;
+      rmSync(path, { force: true });
+      removed.push({ cluster, file, bytes: st.size, modifiedAt: st.mtime.toISOString() });
+    }
+    return removed;
   }
 
   async remove(cluster: string, id: string): Promise<void> {

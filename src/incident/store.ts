@@ -18,6 +18,21 @@ export interface Incident {
 
 export type EntryKind = 'incident' | 'command' | 'denied' | 'plan' | 'approval' | 'rejection' | 'step' | 'state' | 'note' | 'run';
 
+/**
+ * What the runbook engine leaves on the timeline around a destructive step: that
+ * it started under an approval, and that it ended. Signed with the entry, so a
+ * Redis writer cannot remove it (the chain shows a cut) nor write one; the engine
+ * reads these before a destructive step runs (src/approvals/replay.ts).
+ */
+export interface StepMark {
+  /** Index of the step in its run (the entry's runId). */
+  step: number;
+  what: 'start' | 'end';
+  /** The approval signature the step ran under: one approval, one run of the step. */
+  approval: string;
+  outcome?: 'done' | 'skipped' | 'failed' | 'interrupted';
+}
+
 export interface TimelineEntry {
   seq: number;
   at: string;
@@ -25,6 +40,8 @@ export interface TimelineEntry {
   actor: string; // a Slack user ID, or "bot"
   text: string;
   runId?: string;
+  /** Only the engine writes one (never a note or a click): see StepMark. */
+  mark?: StepMark;
   /** The hash of the entry before (64 zeros for the first): an edit anywhere breaks the chain from there on. */
   prev: string;
   /** HMAC over the incident, this entry's content and `prev` (see chain.ts). */
@@ -114,7 +131,7 @@ export class IncidentStore {
   }
 
   /** Appends an entry, chained to the one before; retries if another writer appended first. */
-  async append(id: string, e: { kind: EntryKind; actor: string; text: string; runId?: string }, now = new Date()): Promise<TimelineEntry> {
+  async append(id: string, e: { kind: EntryKind; actor: string; text: string; runId?: string; mark?: StepMark }, now = new Date()): Promise<TimelineEntry> {
     for (let attempt = 0; attempt < 100; attempt++) {
       // Another writer got in first: back off a little, at random, so that busy writers take turns.
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
@@ -124,6 +141,7 @@ export class IncidentStore {
       const len = Number(res?.[1]?.[1] ?? 0);
       const body: Omit<TimelineEntry, 'hash'> = { seq: len + 1, at: now.toISOString(), kind: e.kind, actor: e.actor, text: maskSecrets(e.text).slice(0, 4000), prev: head ?? GENESIS };
       if (e.runId) body.runId = e.runId;
+      if (e.mark) body.mark = e.mark;
       const entry: TimelineEntry = { ...body, hash: entryHash(this.hmacKey, id, body) };
       const headSig = `${entry.seq}:${headSignature(this.hmacKey, id, entry.seq, entry.hash)}`;
       const ok = (await this.redis.eval(APPEND, 3, this.k.timeline(id), this.k.head(id), this.k.headSig(id), entry.prev, entry.hash, JSON.stringify(entry), headSig, String(entry.seq))) as number;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { replayProblem, type SignedTimeline } from '../approvals/replay.js';
 import { approvalProblem } from '../approvals/sign.js';
+import type { StepMark } from '../incident/store.js';
 import type { Logger } from '../log.js';
 import { describeChange, membershipFingerprint } from './hash.js';
 import type { LeaseGuard, RunLease, RunStore } from './store.js';
@@ -23,6 +25,20 @@ export interface StepResult {
  */
 export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal, leaseLost?: AbortSignal) => Promise<StepResult>;
 
+/**
+ * The run's incident timeline as the record of its destructive steps: signed
+ * with the HMAC key, append-only, a cut or rewrite detected. The engine writes
+ * there that a destructive step starts (before it acts) and that it ended, and
+ * reads it back before one runs: a Redis writer who sets a done step back
+ * cannot make it run twice (src/approvals/replay.ts).
+ */
+export interface StepLedger {
+  /** The run's incident timeline, read and checked in one step; null when the run names no incident. */
+  read(run: Run): Promise<SignedTimeline | null>;
+  /** Appends a signed entry carrying `mark`; throws when it could not be written. */
+  mark(run: Run, mark: StepMark, text: string): Promise<void>;
+}
+
 /** How the engine tells people what happens; the worker backs it with Slack. */
 export interface RunNotifier {
   /** Redraws the plan message in place (posts it the first time). */
@@ -44,6 +60,8 @@ export interface EngineDeps {
   approvalTtlMs: number;
   /** The HMAC key (ETCD_MEDIC_HMAC_KEY) that approvals are signed with when the click is accepted. */
   hmacKey: string;
+  /** Where destructive steps' starts and ends are recorded and read back (the run's signed incident timeline). */
+  ledger: StepLedger;
   now: () => Date;
   log: Logger;
   /** Fault injection for tests: the step (`kind` or `kind#n`) after whose action this process is killed. */
@@ -92,14 +110,20 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   const rec = run.records[index]!;
 
   if (step.destructive) {
-    if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     // Waiting for a click. Drawn again: a worker that died right after saving the gate never drew its buttons.
     if (rec.status === 'awaiting_approval') return notify.planChanged(run);
     if (rec.status === 'running') {
       // A resumed step ran once under a verified approval: it must still carry it, or "running" was written into Redis.
       const forged = approvalProblem(deps.hmacKey, run, index);
-      if (forged) return refuseForged(run, index, forged, deps, guard);
+      if (forged) return refuseStep(run, index, forged, FORGED, deps, guard);
     }
+    // The run's record says where the step is; the signed timeline says whether it already started
+    // or ended. A record set back in Redis (a done step made pending, approved or running again, its
+    // old approval still verifying) is refused here, before the step is gated or acts.
+    const timeline = await deps.ledger.read(run);
+    const replay = replayProblem(run, index, timeline);
+    if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : REPLAYED, deps, guard);
+    if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
       const lapsed = await store.apply(runId, { kind: 'expire', step: index }, deps.now(), guard);
@@ -109,7 +133,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
       // An approval that does not verify was not given through a click (someone wrote it into Redis):
       // the step is refused and the run ends failed, on the record; nothing is done on the hosts.
       const forged = approvalProblem(deps.hmacKey, run, index);
-      if (forged) return refuseForged(run, index, forged, deps, guard);
+      if (forged) return refuseStep(run, index, forged, FORGED, deps, guard);
       // The approval holds only for the state it was given against.
       const now = await deps.observe(run.cluster);
       if (membershipFingerprint(now) !== membershipFingerprint(run.gate!.state)) {
@@ -133,7 +157,19 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     return;
   }
   const resumed = rec.status === 'running';
-  await notify.record(started.run, `Step ${index + 1} (${step.title}) started${resumed ? ' again' : ''}: ${step.operation}`);
+  const approved = started.run.records[index]!;
+  if (step.destructive && !resumed) {
+    // Before it acts, the signed record that it started and that its approval is used: without it the step does nothing.
+    const mark: StepMark = { step: index, what: 'start', approval: approved.approvalSig! };
+    const text = `Step ${index + 1} (${step.title}) started under the approval by <@${approved.approvedBy}> at ${approved.approvedAt} (signature ${String(approved.approvalSig).slice(0, 12)}), which is now used: ${step.operation}`;
+    try {
+      await deps.ledger.mark(started.run, mark, text);
+    } catch (err) {
+      return fail(started.run, index, new Error(`its start could not be written on the incident's signed timeline (${(err as Error).message}), so it did not act: nothing was done`), deps, token, guard, lease);
+    }
+  } else {
+    await notify.record(started.run, `Step ${index + 1} (${step.title}) started${resumed ? ' again' : ''}: ${step.operation}`);
+  }
   await notify.planChanged(started.run);
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
@@ -142,14 +178,20 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   try {
     result = await deps.executors[step.kind](started.run, step, index, watch?.signal, lease?.signal);
   } catch (err) {
-    if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps, token, guard);
-    return fail(started.run, index, err as Error, deps, token, guard);
+    if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps, token, guard, lease);
+    return fail(started.run, index, err as Error, deps, token, guard, lease);
   } finally {
     watch?.stop();
   }
   if (faultNamesStep(deps.killAfter, run.steps, index) && !result.skipped) {
     // Fault injection (tests only): the worker dies right after the action, before recording it.
     process.kill(process.pid, 'SIGKILL');
+  }
+  if (step.destructive) {
+    // That it ended, signed, before the run's record says so: a record set back afterwards cannot make it run again.
+    // If this cannot be written the job fails and is retried: a resume looks at the world before acting again.
+    if (lease?.lost) return lateResult(runId, index, 'the run lease was lost before the step could be recorded', deps);
+    await markEnd(started.run, index, result.skipped ? 'skipped' : 'done', deps);
   }
 
   const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped }, deps.now(), guard);
@@ -171,14 +213,23 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await deps.enqueueStep(runId, index + 1);
 }
 
-/** An approval that does not verify with the HMAC key: the run ends failed, on the record, and the step does nothing. */
-async function refuseForged(run: Run, index: number, forged: string, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
-  const why = `step ${index + 1} refused to run: ${forged}. Nothing was done by this step. The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run`;
+const FORGED = "The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run";
+const REPLAYED = "The run's record in Redis was set back to run it again, so the run stops here: an approval runs its step once. To do the step again, plan again (a new run, approved again), and check who can write to Redis";
+const BROKEN_TIMELINE = 'The timeline was changed in Redis, so the run stops here. Close this incident (`/etcd incident close`), open a new one and plan again, and check who can write to Redis';
+
+/**
+ * A destructive step that may not run (its approval does not verify with the HMAC key, or the
+ * signed timeline says it already started or ended): the run ends failed, on the record, and the
+ * step does nothing. `advice` says what to do next.
+ */
+async function refuseStep(run: Run, index: number, problem: string, advice: string, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
+  const what = `refused to run: ${problem}. Nothing was done by this step. ${advice}`;
+  const why = `step ${index + 1} ${what}`;
   const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
-  deps.log.error({ run: run.runId, step: index, err: forged }, 'approval does not verify');
+  deps.log.error({ run: run.runId, step: index, err: problem }, 'destructive step refused');
   await deps.store.unlockCluster(res.run.cluster, res.run.runId);
-  await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${why}.\n${doneAndNotDone(res.run)}`);
+  await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${what}.\n${doneAndNotDone(res.run)}`);
   await deps.notify.planChanged(res.run);
 }
 
@@ -200,7 +251,23 @@ async function openGate(run: Run, index: number, deps: EngineDeps, guard: LeaseG
   await deps.notify.planChanged(gated);
 }
 
-async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+/** The signed "step ended" mark of a destructive step (see StepLedger). */
+async function markEnd(run: Run, index: number, outcome: NonNullable<StepMark['outcome']>, deps: EngineDeps): Promise<void> {
+  const step = run.steps[index]!;
+  const sig = run.records[index]?.approvalSig;
+  if (!step.destructive || !sig) return;
+  const text = `Step ${index + 1} (${step.title}) ended (${outcome}). The approval it ran under (signature ${sig.slice(0, 12)}) is used up: the step does not run again in run \`${run.runId}\`.`;
+  await deps.ledger.mark(run, { step: index, what: 'end', approval: sig, outcome }, text);
+}
+
+/** A failed or interrupted step's end mark: best effort, since the run ends anyway (it keeps a revived run from resuming it). */
+async function markEndIfOwned(run: Run, index: number, outcome: 'failed' | 'interrupted', deps: EngineDeps, lease: RunLease | undefined): Promise<void> {
+  if (lease?.lost) return;
+  await markEnd(run, index, outcome, deps).catch((err: Error) => deps.log.warn({ run: run.runId, step: index, err: err.message }, 'could not write the end of the step on the timeline'));
+}
+
+async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined, lease?: RunLease): Promise<void> {
+  await markEndIfOwned(run, index, 'failed', deps, lease);
   const res = await deps.store.apply(run.runId, { kind: 'fail-step', step: index, token, error: err.message }, deps.now(), guard);
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
   const failed = res.run;
@@ -211,9 +278,10 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token
 }
 
 /** A stop request cut a step short: the step did not complete, and the run ends as the request asked. */
-async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps, token: string, guard: LeaseGuard | undefined, lease?: RunLease): Promise<void> {
+  await markEndIfOwned(run, index, 'interrupted', deps, lease);
   const res = await deps.store.apply(run.runId, { kind: 'interrupt-step', step: index, token, error: err.message }, deps.now(), guard);
-  if (!res.changed) return fail(run, index, err, deps, token, guard);
+  if (!res.changed) return fail(run, index, err, deps, token, guard, lease);
   const ended = res.run;
   await deps.store.unlockCluster(ended.cluster, ended.runId);
   await deps.notify.thread(ended, `:octagonal_sign: Step ${index + 1} (${ended.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);

@@ -29,8 +29,16 @@ export function membershipFingerprint(state: ObservedState): string {
   return sha256(canonical(m));
 }
 
-export function planHash(p: { runId: string; cluster: string; target: string; steps: StepSpec[]; plannedState: ObservedState }): string {
-  return sha256(canonical({ runId: p.runId, cluster: p.cluster, target: p.target, steps: p.steps, state: membershipFingerprint(p.plannedState) }));
+/**
+ * What an approval is ultimately bound to. Besides the steps and the state they were
+ * planned against, it covers who asked (the requester may not approve their own plan)
+ * and the incident whose signed timeline records the run's steps: neither can be
+ * swapped in Redis without the plan's signature (src/approvals/sign.ts) failing.
+ */
+export function planHash(p: { runId: string; cluster: string; target: string; steps: StepSpec[]; plannedState: ObservedState; requestedBy: string; incidentId?: string }): string {
+  return sha256(
+    canonical({ runId: p.runId, cluster: p.cluster, target: p.target, steps: p.steps, state: membershipFingerprint(p.plannedState), requestedBy: p.requestedBy, incidentId: p.incidentId }),
+  );
 }
 
 export function gateHash(run: Pick<Run, 'planHash'>, step: number, state: ObservedState, round: number): string {

@@ -16,9 +16,12 @@ export interface NewRun {
   channelId: string;
 }
 
-/** A planned run, before its first step: every step pending, its plan hashed, its approvers named. */
+/**
+ * A planned run, before its first step: every step pending, its plan hashed, its approvers named.
+ * The worker that stores it binds it to its incident and signs the plan (sealPlan in src/approvals/sign.ts).
+ */
 export function newRun(inventory: Inventory, p: NewRun, now: Date): Run {
-  const base = { runId: p.runId, cluster: p.cluster, target: p.target, steps: p.steps, plannedState: p.plannedState };
+  const base = { runId: p.runId, cluster: p.cluster, target: p.target, steps: p.steps, plannedState: p.plannedState, requestedBy: p.requestedBy };
   return {
     version: 0,
     ...base,
@@ -26,7 +29,6 @@ export function newRun(inventory: Inventory, p: NewRun, now: Date): Run {
     title: p.title,
     rationale: p.rationale,
     force: p.force ?? false,
-    requestedBy: p.requestedBy,
     channelId: p.channelId,
     createdAt: now.toISOString(),
     status: 'running',

@@ -106,6 +106,11 @@ export interface Run {
   records: StepRecord[];
   plannedState: ObservedState;
   planHash: string;
+  /**
+   * HMAC of the plan hash (src/approvals/sign.ts), made by the worker that stored the run: the
+   * steps, requester and incident cannot be rewritten in Redis, plan hash and all, unseen.
+   */
+  planSig?: string;
   /** Who may approve, as shown in the plan. */
   approvers: string[];
   gate?: Gate;

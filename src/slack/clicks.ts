@@ -1,6 +1,6 @@
 import type { Inventory } from '../config/schema.js';
 import { decideClick } from '../approvals/decide.js';
-import { signApproval } from '../approvals/sign.js';
+import { planProblem, signApproval } from '../approvals/sign.js';
 import type { Logger } from '../log.js';
 import { decodeClick } from '../render/run-message.js';
 import type { RunStore } from '../runbook/store.js';
@@ -52,6 +52,14 @@ export async function handleClick(
     return `:no_entry_sign: Rejected step ${click.step + 1} of run \`${click.runId}\`: the run stops and nothing more is done.`;
   }
 
+  // The plan must still be the one signed when it was stored: a requester swapped in Redis (so that
+  // they may approve their own plan), steps or incident rewritten, are not approved. The engine checks again.
+  const plan = planProblem(deps.hmacKey, run!);
+  if (plan) {
+    deps.log.warn({ run: click.runId, step: click.step, user: who.userId, reason: plan }, 'approval of a plan that does not verify refused');
+    await deps.record(who.channelId, { kind: 'denied', actor: who.userId, runId: click.runId, incidentId: run!.incidentId, text: `approve of step ${click.step + 1} of \`${click.runId}\` refused: ${plan}` });
+    return `:no_entry: Not approved: ${plan}. Nothing was approved; \`/etcd cancel ${click.runId}\` and plan again.`;
+  }
   // The approval is signed with the key only bot and workers hold: one written into Redis by hand does not verify.
   const approvedAt = deps.now();
   const sig = signApproval(deps.hmacKey, { runId: click.runId, step: click.step, gateHash: click.hash, approver: who.userId, at: approvedAt.toISOString() });

@@ -1,8 +1,9 @@
 import type { ClusterConfig } from '../config/schema.js';
 import { hostPathsOf } from '../config/schema.js';
-import { backupId, type BackupFacts, type BackupStore } from '../backup/store.js';
+import { backupId, PARTIAL_STALE_MS, type BackupFacts, type BackupStore, type StalePartial } from '../backup/store.js';
 import { applyRetention, takeBackup, type RetentionOutcome } from '../backup/take.js';
 import type { EtcdPool } from '../etcd/pool.js';
+import type { Logger } from '../log.js';
 import type { RunStore } from '../runbook/store.js';
 import { TERMINAL, type Run } from '../runbook/types.js';
 import { formatBytes } from '../status/assess.js';
@@ -11,10 +12,27 @@ import { sshTargetOf } from './ssh-target.js';
 
 export interface BackupOutcome extends RetentionOutcome {
   facts: BackupFacts;
+  /** Partial snapshot files left by backups that were cut off, removed after this one (see sweepPartials). */
+  partials: { removed: StalePartial[]; error?: string };
 }
 
 /** How long the snapshot stream may send nothing before the member counts as frozen. */
 export const stallMsOf = (cluster: ClusterConfig) => Math.max(10_000, 5 * cluster.etcd.callTimeoutMs);
+
+/** How old a partial snapshot file must be to count as left behind: far beyond any live stream's silence. */
+export const partialStaleMsOf = (cluster: ClusterConfig) => Math.max(PARTIAL_STALE_MS, 10 * stallMsOf(cluster));
+
+/** Removes the partial snapshot files backups of `cluster` left when they were cut off; never throws. */
+export async function sweepPartials(store: BackupStore, cluster: ClusterConfig, log: Logger): Promise<BackupOutcome['partials']> {
+  try {
+    const removed = (await store.sweepPartials?.(cluster.name, partialStaleMsOf(cluster))) ?? [];
+    for (const p of removed) log.warn({ cluster: p.cluster, file: p.file, bytes: p.bytes, lastWritten: p.modifiedAt }, 'removed a partial snapshot left by a backup that was cut off; it was never a backup');
+    return { removed };
+  } catch (err) {
+    log.error({ cluster: cluster.name, err: (err as Error).message }, 'could not look for partial snapshots left in the backup store');
+    return { removed: [], error: (err as Error).message };
+  }
+}
 
 /**
  * Takes a backup of a cluster from its leader (or any member that answers):
@@ -24,7 +42,7 @@ export async function backupCluster(
   cluster: ClusterConfig,
   pool: EtcdPool,
   store: BackupStore,
-  opts: { takenBy: string; id?: string; fromMember?: string; keep?: number; signal?: AbortSignal },
+  opts: { takenBy: string; id?: string; fromMember?: string; keep?: number; signal?: AbortSignal; log: Logger },
 ): Promise<BackupOutcome> {
   const view = await viewCluster(cluster, pool);
   const answering = view.report.members.filter((m) => m.status && m.clientURLs.length > 0);
@@ -44,7 +62,7 @@ export async function backupCluster(
     stream: { signal: opts.signal, stallMs: stallMsOf(cluster) },
   });
   const retention = opts.keep ? await applyRetention(store, cluster.name, opts.keep) : { removed: [], kept: [] };
-  return { facts, ...retention };
+  return { facts, ...retention, partials: await sweepPartials(store, cluster, opts.log) };
 }
 
 /** The run that holds a cluster (one at a time), if it has not ended. */
@@ -74,6 +92,13 @@ export function describeRetention(r: RetentionOutcome, keep: number): string {
   const lines: string[] = [];
   if (r.removed.length) lines.push(`Retention (keep ${keep}): removed ${r.removed.join(', ')}.`);
   for (const k of r.kept) lines.push(`Retention (keep ${keep}) kept ${k.id}: ${k.why}.`);
+  return lines.join('\n');
+}
+
+/** What the sweep of partial files did, as the channel reads it; empty when it had nothing to do. */
+export function describePartials(p: BackupOutcome['partials']): string {
+  const lines = p.removed.map((x) => `Removed \`${x.file}\` (${formatBytes(x.bytes)}, last written ${x.modifiedAt}): left by a backup that was cut off while streaming; it was never a backup.`);
+  if (p.error) lines.push(`Could not look for partial snapshots left in the store: ${p.error}.`);
   return lines.join('\n');
 }
 

@@ -17,6 +17,8 @@ export interface WorkerContext {
   backups: BackupStore;
   incidents: IncidentStore;
   notifier: RunNotifier;
+  /** ETCD_MEDIC_HMAC_KEY: a stored run's plan is signed with it (src/approvals/sign.ts). */
+  hmacKey: string;
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
   log: Logger;
 }

@@ -26,12 +26,13 @@ import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
 import { slackRunNotifier } from './run-notifier.js';
+import { timelineLedger } from './step-ledger.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
 import { scheduleBackups } from './schedule.js';
 import { watchForStop } from './abort-watcher.js';
-import { backupsInUse } from './backups.js';
+import { backupsInUse, sweepPartials } from './backups.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -66,6 +67,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const notifier = slackRunNotifier(deps.slack, store, incidents, log);
   // Retention never prunes a backup that an unfinished run on the cluster names.
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
+  // Snapshot files of backups cut off by a worker's death are never trusted; a start is a good time to remove them
+  // (only those last written long ago: another worker sharing the store may be streaming one now).
+  for (const cluster of deps.inventory.clusters) await sweepPartials(backups, cluster, log);
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
@@ -75,6 +79,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     backups,
     incidents,
     notifier,
+    hmacKey: deps.hmacKey,
     enqueueStep: async (runId, index, tag) => {
       const run = await store.get(runId);
       await enqueueStep(queue, runId, index, { userId: run?.requestedBy ?? 'worker', channelId: run?.channelId ?? '' }, tag);
@@ -93,6 +98,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     enqueueStep: ctx.enqueueStep,
     approvalTtlMs: deps.inventory.workspace.approvalTtlMinutes * 60_000,
     hmacKey: deps.hmacKey,
+    ledger: timelineLedger(incidents),
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,

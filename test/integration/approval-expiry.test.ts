@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { signApproval } from '../../src/approvals/sign.js';
+import { sealPlan, signApproval } from '../../src/approvals/sign.js';
 import { createLogger } from '../../src/log.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { processStep, type EngineDeps } from '../../src/runbook/engine.js';
@@ -8,6 +8,7 @@ import { newRun } from '../../src/runbook/new-run.js';
 import { RunStore } from '../../src/runbook/store.js';
 import type { ObservedState, Run, StepKind, StepSpec } from '../../src/runbook/types.js';
 import { threeMasters } from '../support/fixtures.js';
+import { memoryLedger } from '../support/ledger.js';
 
 const { inventory } = threeMasters('{ roles: { approve: [UBOB], destroy: [UALICE] } }');
 const state: ObservedState = { members: [{ idHex: 'a1', name: 'm1', peerURLs: [], learner: false, started: true, reachable: true }], leaderHex: 'a1', raftIndex: 1, revision: 1, at: new Date().toISOString() };
@@ -22,7 +23,10 @@ describe('an approval is checked against its window when the approved step final
 
   async function approvedAt14(): Promise<{ run: Run; ran: number[]; said: string[]; deps: (now: Date) => EngineDeps }> {
     const steps: StepSpec[] = [{ kind: 'member-remove', title: 'Remove m3', destructive: true, operation: 'member remove', params: {} }];
-    const run = newRun(inventory, { runId: `r-${randomBytes(4).toString('hex')}`, runbook: 'replace', title: 't', cluster: `c-${randomBytes(3).toString('hex')}`, target: 'm3', steps, plannedState: state, requestedBy: 'UALICE', channelId: 'C' }, t0);
+    const planned = newRun(inventory, { runId: `r-${randomBytes(4).toString('hex')}`, runbook: 'replace', title: 't', cluster: `c-${randomBytes(3).toString('hex')}`, target: 'm3', steps, plannedState: state, requestedBy: 'UALICE', channelId: 'C' }, t0);
+    // As the worker stores a run: bound to its incident (here one kept in memory) and its plan signed.
+    const ledger = memoryLedger(HMAC_KEY);
+    const run = sealPlan(HMAC_KEY, { ...planned, incidentId: ledger.incidentId });
     expect(await store.createLocked(run)).toBeNull();
     const ran: number[] = [];
     const said: string[] = [];
@@ -36,6 +40,7 @@ describe('an approval is checked against its window when the approved step final
       now: () => now,
       log: createLogger('silent'),
       hmacKey: HMAC_KEY,
+      ledger: ledger.ledger,
     });
     await processStep(run.runId, 0, deps(at(0)));
     const gated = (await store.get(run.runId))!;

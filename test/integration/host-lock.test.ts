@@ -14,6 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { processStep, type EngineDeps, type StepExecutor } from '../../src/runbook/engine.js';
 import { newRun } from '../../src/runbook/new-run.js';
+import { memoryLedger } from '../support/ledger.js';
 import { hostPlaces } from '../../src/runbook/restore-quorum-plan.js';
 import { RunStore } from '../../src/runbook/store.js';
 import type { ObservedState, Run, StepKind, StepSpec } from '../../src/runbook/types.js';
@@ -166,6 +167,7 @@ describe('two executions of one host step on one member', () => {
       now: () => new Date(),
       log,
       hmacKey: 'host-lock-test-key',
+      ledger: memoryLedger('host-lock-test-key').ledger,
     });
 
     it('stops its script on the host within a bound; the worker that takes over does the step once', { timeout: 120_000 }, async () => {

@@ -10,6 +10,7 @@ import { RunStore } from '../../src/runbook/store.js';
 import type { ObservedState, Run, StepKind, StepSpec } from '../../src/runbook/types.js';
 import { threeMasters } from '../support/fixtures.js';
 import { StallableRelay } from '../support/stallable-relay.js';
+import { memoryLedger } from '../support/ledger.js';
 
 const { inventory } = threeMasters('{ roles: { approve: [UBOB], destroy: [UALICE] } }');
 const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 1, revision: 1, at: new Date().toISOString() };
@@ -36,7 +37,7 @@ describe('a worker that lost Redis for longer than its lease and came back', () 
 
   function engine(store: RunStore, executors: Partial<Record<StepKind, StepExecutor>>, said: string[]): EngineDeps {
     const notify = { planChanged: async () => undefined, thread: async (_r: Run, t: string) => void said.push(t), record: async (_r: Run, t: string) => void said.push(t) };
-    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent'), hmacKey: 'late-worker-test-key' };
+    return { store, executors: executors as Record<StepKind, StepExecutor>, observe: async () => state, notify, enqueueStep: async () => undefined, approvalTtlMs: 60_000, now: () => new Date(), log: createLogger('silent'), hmacKey: 'late-worker-test-key', ledger: memoryLedger('late-worker-test-key').ledger };
   }
 
   async function scenario(lateOutcome: 'completes' | 'throws') {

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { signApproval } from '../../src/approvals/sign.js';
+import { sealPlan, signApproval } from '../../src/approvals/sign.js';
 import { IncidentStore } from '../../src/incident/store.js';
 import { waitFor } from '../../src/lab/proc.js';
 import type { JobEnvelope } from '../../src/queue/jobs.js';
@@ -112,8 +112,9 @@ describe('orphaned locks and runs nobody works on', () => {
     const { inventory } = loadConfig(t.env);
     const state = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: new Date().toISOString() };
     // A run on a cluster this worker does not know: its approved step cannot even look at the cluster.
-    const run = newRun(inventory, { runId: 'r-0000ffff', runbook: 'replace', title: 'Replace x in ghost', cluster: 'ghost', target: 'x', steps: [{ kind: 'member-remove', title: 'Remove x', destructive: true, operation: 'member remove x', params: {} }], plannedState: state, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date(Date.now() - 60_000));
-    run.incidentId = inc.id;
+    const planned = newRun(inventory, { runId: 'r-0000ffff', runbook: 'replace', title: 'Replace x in ghost', cluster: 'ghost', target: 'x', steps: [{ kind: 'member-remove', title: 'Remove x', destructive: true, operation: 'member remove x', params: {} }], plannedState: state, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date(Date.now() - 60_000));
+    // As the worker stores a run: bound to its incident and its plan signed.
+    const run = sealPlan(t.config.settings.hmacKey, { ...planned, incidentId: inc.id });
     // Approved as a click would: signed with the workers' key, so it is the step itself that cannot run.
     const approvedAt = new Date().toISOString();
     const hash = gateHash(run, 0, state, 1); // as the engine computes it: the approval is checked against it

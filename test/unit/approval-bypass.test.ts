@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { signApproval } from '../../src/approvals/sign.js';
+import { sealPlan, signApproval } from '../../src/approvals/sign.js';
 import { processStep, type EngineDeps, type StepExecutor } from '../../src/runbook/engine.js';
 import { newRun } from '../../src/runbook/new-run.js';
 import type { LeaseGuard, RunStore } from '../../src/runbook/store.js';
 import { transition, type RunEvent } from '../../src/runbook/transition.js';
 import type { ObservedState, Run, StepSpec } from '../../src/runbook/types.js';
+import { memoryLedger } from '../support/ledger.js';
 
 const KEY = 'k'.repeat(64);
 const T0 = new Date('2026-11-27T01:00:00.000Z');
@@ -36,8 +37,14 @@ function memStore(run: Run) {
   return { store: store as unknown as RunStore, now: () => cur, write: (f: (r: Run) => void) => f(cur) };
 }
 
+/** A run as the worker stores it: bound to its incident and its plan signed. */
+function plannedRun(): Run {
+  const run = newRun({ workspace: { roles: { approve: ['*'] } } } as never, { runId: 'r-0000beef', cluster: 'c1', target: 'm2', steps: STEPS, plannedState: STATE, runbook: 'replace', title: 't', rationale: 'r', requestedBy: 'UALICE', channelId: 'C1' } as never, T0);
+  return sealPlan(KEY, { ...run, incidentId: 'inc-0000test' });
+}
+
 function approvedRun(): Run {
-  let run = newRun({ workspace: { roles: { approve: ['*'] } } } as never, { runId: 'r-0000beef', cluster: 'c1', target: 'm2', steps: STEPS, plannedState: STATE, runbook: 'replace', title: 't', rationale: 'r', requestedBy: 'UALICE', channelId: 'C1' } as never, T0);
+  let run = plannedRun();
   const step = (e: RunEvent) => {
     const t = transition(run, e, T0);
     if ('refused' in t) throw new Error(t.refused);
@@ -49,7 +56,7 @@ function approvedRun(): Run {
   return run;
 }
 
-function deps(store: RunStore, ran: string[]): EngineDeps {
+function deps(store: RunStore, ran: string[], ledger = memoryLedger(KEY).ledger): EngineDeps {
   const exec: StepExecutor = async (_r, s) => {
     ran.push(String(s.params.dataDir));
     return { summary: 'moved' };
@@ -62,6 +69,7 @@ function deps(store: RunStore, ran: string[]): EngineDeps {
     enqueueStep: async () => undefined,
     approvalTtlMs: 600_000,
     hmacKey: KEY,
+    ledger,
     now: () => T0,
     log: { info() {}, warn() {}, error() {}, debug() {} } as never,
   };
@@ -76,8 +84,7 @@ describe('a Redis writer cannot make a destructive step run without a verified a
   });
 
   it('refuses a destructive step whose record was written as running without any approval', async () => {
-    let run = newRun({ workspace: { roles: { approve: ['*'] } } } as never, { runId: 'r-0000beef', cluster: 'c1', target: 'm2', steps: STEPS, plannedState: STATE, runbook: 'replace', title: 't', rationale: 'r', requestedBy: 'UALICE', channelId: 'C1' } as never, T0);
-    run = { ...run, records: [{ status: 'running' }] };
+    const run = { ...plannedRun(), records: [{ status: 'running' as const }] };
     const m = memStore(run);
     const ran: string[] = [];
     await processStep('r-0000beef', 0, deps(m.store, ran));

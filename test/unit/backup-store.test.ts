@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DirectoryBackupStore, type BackupFacts } from '../../src/backup/store.js';
+import { DirectoryBackupStore, writingPartial, type BackupFacts } from '../../src/backup/store.js';
 import { applyRetention } from '../../src/backup/take.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medic-store-'));
@@ -59,5 +59,45 @@ describe('retention', () => {
     expect(r.removed).toEqual([]);
     expect(r.kept).toEqual([{ id: '2026-11-20_000000', why: 'could not check which runs use it (Redis is down), so nothing was pruned' }]);
     expect((await store.list('prod')).length).toBe(2);
+  });
+});
+
+describe('partial snapshot files left by backups that were cut off', () => {
+  it('removes those last written longer ago than the bound, and never one being written or a backup', async () => {
+    const dir = join(root, 'partials');
+    const store = new DirectoryBackupStore(dir);
+    await fill(store, ['2026-11-20_000000']);
+    const d = join(dir, 'prod');
+    const now = new Date('2026-11-27T12:00:00.000Z');
+    const twoHoursAgo = new Date(now.getTime() - 2 * 3600_000);
+    const aged = (name: string, at: Date, bytes = 10) => {
+      writeFileSync(join(d, name), 'x'.repeat(bytes));
+      utimesSync(join(d, name), at, at);
+      return join(d, name);
+    };
+    // The fault: a worker was killed mid-stream two hours ago and left its partial file.
+    aged('snapshot_2026-11-27_100000.db.partial', twoHoursAgo, 1234);
+    // Another worker sharing the store streams one now: written a second ago.
+    aged('snapshot_2026-11-27_115959.db.partial', new Date(now.getTime() - 1000));
+    // This process streams one whose file is old (a slow start): its own in-flight files are never swept.
+    const mine = writingPartial(aged('snapshot_2026-11-27_090000.db.partial', twoHoursAgo));
+    // Not a snapshot stream's file, however old: not this sweep's business.
+    aged('notes.partial', twoHoursAgo);
+    aged('snapshot_2026-11-20_000000.db', twoHoursAgo);
+
+    expect(await store.sweepPartials('prod', 3600_000, now)).toEqual([{ cluster: 'prod', file: 'snapshot_2026-11-27_100000.db.partial', bytes: 1234, modifiedAt: twoHoursAgo.toISOString() }]);
+    expect(readdirSync(d).sort()).toEqual([
+      'backup_2026-11-20_000000.json',
+      'notes.partial',
+      'snapshot_2026-11-20_000000.db',
+      'snapshot_2026-11-27_090000.db.partial',
+      'snapshot_2026-11-27_115959.db.partial',
+    ]);
+    expect((await store.list('prod')).map((f) => f.id)).toEqual(['2026-11-20_000000']);
+
+    // Once this process stops writing it (it died mid-way without cleaning up), it is swept like any other.
+    mine.done();
+    expect((await store.sweepPartials('prod', 3600_000, now)).map((p) => p.file)).toEqual(['snapshot_2026-11-27_090000.db.partial']);
+    expect(await store.sweepPartials('no-such-cluster', 3600_000, now)).toEqual([]);
   });
 });

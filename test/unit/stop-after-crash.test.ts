@@ -4,6 +4,7 @@ import { newRun } from '../../src/runbook/new-run.js';
 import type { LeaseGuard, RunLease, RunStore } from '../../src/runbook/store.js';
 import { transition, type RunEvent } from '../../src/runbook/transition.js';
 import type { ObservedState, StepSpec } from '../../src/runbook/types.js';
+import { memoryLedger } from '../support/ledger.js';
 
 const T0 = new Date('2026-11-27T01:00:00.000Z');
 const STATE: ObservedState = { members: [], leaderHex: null, raftIndex: 1, revision: 1, at: T0.toISOString() };
@@ -41,6 +42,7 @@ describe('a stop request on a step whose worker died mid-step', () => {
       enqueueStep: async () => undefined,
       approvalTtlMs: 600_000,
       hmacKey: 'k',
+      ledger: memoryLedger('k').ledger,
       now: () => T0,
       log: { info() {}, warn() {}, error() {}, debug() {} } as never,
     };

@@ -1,6 +1,6 @@
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { formatBytes } from '../../status/assess.js';
-import { backupCluster, describeBackup, describeRetention, unfinishedRunOn } from '../backups.js';
+import { backupCluster, describeBackup, describePartials, describeRetention, unfinishedRunOn } from '../backups.js';
 import type { WorkerContext } from '../context.js';
 
 type BackupJob = JobEnvelope & { request: { name: 'backup' } };
@@ -30,11 +30,12 @@ export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<str
     return `skipped: run ${run.runId} in progress`;
   }
   try {
-    const { facts, removed, kept } = await backupCluster(cluster, ctx.pool, ctx.backups, {
+    const { facts, removed, kept, partials } = await backupCluster(cluster, ctx.pool, ctx.backups, {
       takenBy: env.request.data.scheduled ? 'schedule' : env.userId,
       keep: ctx.inventory.backups.keep,
+      log: ctx.log,
     });
-    const retention = describeRetention({ removed, kept }, ctx.inventory.backups.keep);
+    const retention = [describeRetention({ removed, kept }, ctx.inventory.backups.keep), describePartials(partials)].filter(Boolean).join('\n');
     const during = run ? `\nRun \`${run.runId}\` (${run.title}) is in progress on this cluster; the backups it uses are kept whatever the retention.` : '';
     await tell(`:floppy_disk: Backup taken for ${who}: ${describeBackup(facts)}${retention ? `\n${retention}` : ''}${during}\nRestore with \`/etcd restore ${facts.id} ${cluster.name}\` or \`/etcd restore-quorum ${cluster.name} --snapshot ${facts.id}\`.`);
     return `backup ${facts.id}`;

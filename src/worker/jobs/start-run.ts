@@ -4,6 +4,7 @@ import type { WorkerContext } from '../context.js';
 import { recorder } from '../../incident/record.js';
 import { openIncident } from '../incidents.js';
 import { hostsNotReady } from '../host-readiness.js';
+import { sealPlan } from '../../approvals/sign.js';
 
 /** Tells the channel a runbook was refused, and why: everyone in the incident sees it, and its timeline keeps it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
@@ -29,7 +30,8 @@ export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: strin
   // The first runbook in a channel without an incident opens one; the run keeps its ID
   // so that its entries go there even if the channel's incident is closed mid-run.
   const { incident } = await openIncident(ctx.incidents, ctx.slack, env.channelId, outcome.run.title, outcome.run.requestedBy);
-  const run = { ...outcome.run, incidentId: incident.id };
+  // Bound to that incident (its signed timeline records the run's steps) and signed: see sealPlan.
+  const run = sealPlan(ctx.hmacKey, { ...outcome.run, incidentId: incident.id });
   const taken = await ctx.store.createLocked(run);
   if (taken) return refuse(ctx, env, what, `run \`${taken}\` is working on ${run.cluster}; one membership change at a time. \`/etcd cancel ${taken}\` stops it.`);
   try {

@@ -31,7 +31,7 @@ export async function snapshot(ctx: EtcdStepContext, step: StepSpec, run: { requ
   if (own) return { skipped: true, summary: `backup ${own.id} was already taken: ${own.bytes} bytes, revision ${own.revision}, verified` };
   let id = planned;
   for (let n = 2; await ctx.store.get(ctx.cluster.name, id); n++) id = `${planned}-${n}`;
-  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: run.requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep, signal });
+  const { facts } = await backupCluster(ctx.cluster, ctx.pool, ctx.store, { takenBy: run.requestedBy, id, fromMember: param(step, 'from'), keep: ctx.keep, signal, log: ctx.log });
   return { summary: `backup ${facts.id}: ${facts.bytes} bytes from ${facts.fromMember}, revision ${facts.revision}, ${facts.totalKeys} db keys, verified`, output: describeBackup(facts).replace(/[*`]/g, '') };
 }
 
