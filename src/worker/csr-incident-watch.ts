@@ -218,7 +218,7 @@ class ClusterWatcher {
       const csrs = fresh.filter((c) => claimed.has(c.metadata!.uid!));
       if (csrs.length === 0) continue;
       try {
-        const title = `New CSR${csrs.length > 1 ? 's' : ''} in ${name}: ${csrs.length} pending`;
+        const title = `New CSR${csrs.length > 1 ? 's' : ''} in ${name}`;
         const { review, rows } = await postCsrReview(this.deps.slack, this.deps.reviews, { cluster: name, channelId: inc.channelId, threadTs: inc.rootTs, incidentId: inc.id, by: 'bot', title, csrs, policy });
         const flagged = rows.filter((r) => !r.verdict.pass).map((r) => r.name);
         await record(inc.channelId, {
