@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -319,7 +320,7 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
 
   it('the incident watch posts a wave of new CSRs once to the incident thread, survives dropped watches, and its rows are approved there', async () => {
     // A second worker on the same queue: still one watch per cluster, one post per wave.
-    const log = createLogger('silent');
+    const log = createLogger('info', new Writable({ write: (chunk, _enc, cb) => (t.logs.push(String(chunk)), cb()) }));
     const w2redis = connectRedis(t.config.settings.redisUrl, { forWorker: true });
     const second: MedicWorker = await startWorker({
       inventory: t.config.inventory,
@@ -349,6 +350,19 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
       expect(textOf(next)).not.toContain(c1);
       expect(inThread(c1)).toHaveLength(1);
       expect(inThread(c2)).toHaveLength(1);
+
+      // The fault: the watching worker stalls past its lease and the other one takes the watch over.
+      // The new watch lists every CSR again; what the incident's thread already has is not posted again.
+      const lease = `${t.config.settings.queuePrefix}:csr:watch:lab:lease`;
+      const other = (await redis.get(lease)) === second.id ? t.medic.worker!.id : second.id;
+      const logsBefore = t.logs.length;
+      await redis.set(lease, other, 'PX', 10_000);
+      const started = (l: string) => l.includes('"CSR watch started"') && l.includes(`"worker":"${other}"`) && l.includes('"cluster":"lab"');
+      await waitFor('the other worker to watch', () => t.logs.slice(logsBefore).some(started), 10_000, 50);
+      const c4 = await bootstrapCsr('m3');
+      const after = await waitFor('the wave after the handover', () => inThread(c4)[0], 20_000, 50);
+      expect(String(after.body.text)).toMatch(/^New CSR in lab: 1 pending/);
+      for (const c of [c1, c2, c3]) expect(inThread(c)).toHaveLength(1);
 
       // Approved in the thread: the kubelet gets its client cert, then files its serving CSR, which is the next wave.
       const r1 = rowButtons(wave.ts!, c1)!;
