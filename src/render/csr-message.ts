@@ -1,6 +1,14 @@
 import { approvableRows, KUBE_NAME, layoutRows, REVIEW_ID, rowPurpose, type CsrClick, type CsrOutcome, type CsrReview, type CsrRow } from '../csr/review.js';
 import { escapeMrkdwn } from './escape.js';
-import { clip, type SlackMessage } from './status-message.js';
+import type { SlackMessage } from './status-message.js';
+
+/** Keeps a text within `max` characters, saying how much was cut; the note counts toward the limit. */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const note = (n: number) => `… (${n} more characters)`;
+  const keep = max - note(text.length).length;
+  return `${text.slice(0, keep)}${note(text.length - keep)}`;
+}
 
 export const CSR_APPROVE_ACTION = 'medic_csr_approve';
 export const CSR_DENY_ACTION = 'medic_csr_deny';

@@ -7,9 +7,8 @@ import { decideCsr, getCsr, type Csr } from '../../kube/csrs.js';
 import { KubeError } from '../../kube/errors.js';
 import { listNodes } from '../../kube/nodes.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
-import { mentionDeciders } from '../../render/csr-message.js';
+import { clip, mentionDeciders } from '../../render/csr-message.js';
 import { escapeMrkdwn } from '../../render/escape.js';
-import { clip } from '../../render/status-message.js';
 import type { WorkerContext } from '../context.js';
 import { describeRow, pendingWithPolicy, postCsrReview, redrawCsrReview, type CsrDeps } from '../csr-review.js';
 
