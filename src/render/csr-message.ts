@@ -13,8 +13,6 @@ export function clip(text: string, max: number): string {
 export const CSR_APPROVE_ACTION = 'medic_csr_approve';
 export const CSR_DENY_ACTION = 'medic_csr_deny';
 export const CSR_APPROVE_ALL_ACTION = 'medic_csr_approve_all';
-/** Every action ID of the CSR buttons start so; the app's catch-all for unknown buttons leaves them alone. */
-export const CSR_ACTION_PREFIX = 'medic_csr_';
 
 export type { CsrClick };
 

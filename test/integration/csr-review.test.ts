@@ -97,6 +97,11 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
   });
 
   it('shows each pending CSR with what a reviewer needs; one is approved and another denied from the same message, as kubectl, the message and the timeline agree', async () => {
+    // Nothing pending yet (the lab's kubelets joined with issued certificates): said so, no buttons.
+    const none = await listCsrs();
+    expect(textOf(none)).toContain(':white_check_mark: No pending CSRs in *lab*: nothing waits for approval.');
+    expect((none.body.blocks as Block[]).some((x) => x.type === 'actions')).toBe(false);
+
     const a = await bootstrapCsr('m3');
     const b = await bootstrapCsr('m3');
     const msg = await listCsrs();
