@@ -9,6 +9,7 @@ import { botRestoreQuorum, loseMajority, scriptRestoreQuorum, snapshotRuns } fro
 import { backupMemory, printBackupMemory, type BackupMemory } from './backup-memory.js';
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { printTable, summarize, type Summary } from './stats.js';
+import { csrBench } from './csr.js';
 
 /**
  * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
@@ -23,10 +24,21 @@ const SNAPSHOT_RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
 const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 100);
 const BURST = Number(process.env.BENCH_BURST ?? 100);
 const BIG_DB_MB = Number(process.env.BENCH_BIG_DB_MB ?? 1100);
-/** `BENCH_ONLY=backup-memory` runs only the big-database backup case. */
+const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
+const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
+const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
+/** `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases. */
 const ONLY = process.env.BENCH_ONLY;
 
+/** The CSR cases run on a lab of their own (with the Kubernetes API stand-in), after the others. */
+async function csrCases(): Promise<void> {
+  const rows = await csrBench(join(tmpdir(), 'etcd-medic-bench-csr'), 92, { arrivals: CSR_ARRIVALS, approveAll: CSR_APPROVE_ALL, rounds: CSR_ROUNDS }, (s) => console.error(`[lab] ${s}`));
+  printTable('CSR cases (ms; base = the raw API watch event of the same CSR, or one `kubectl certificate approve` of as many CSRs; ratio = bot median / base median)', rows);
+  console.log('The watch posts a wave 2 s after its first CSR, by design (a rebuild files CSRs in bursts). kubectl throttles itself client-side (client-go, about 5 requests/s: "Waited … due to client-side throttling" with -v=6), a GET and a PUT per CSR.');
+}
+
 async function main(): Promise<void> {
+  if (ONLY === 'csr') return csrCases();
   const root = join(tmpdir(), 'etcd-medic-bench');
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`));
   const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: 'bench', LOG_LEVEL: 'silent' });
@@ -153,6 +165,7 @@ async function main(): Promise<void> {
 
   await medic.stop();
   await stack.stop();
+  await csrCases();
 }
 
 main().then(

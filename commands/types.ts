@@ -18,6 +18,8 @@ export interface Command {
   summary: string;
   /** The role a user needs to run it (see workspace.roles in the inventory). */
   role: Role;
+  /** When the role depends on the arguments (`/etcd csr` reads, `/etcd csr approve` decides): the role for these. */
+  roleFor?(args: string[]): Role;
   /** Parses and validates arguments; throws UsageError or UnknownClusterError on bad input. Never does I/O. */
   run(args: string[], ctx: CommandContext): CommandResult;
 }

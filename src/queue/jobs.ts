@@ -1,3 +1,5 @@
+import type { CsrDecideData } from '../csr/review.js';
+
 /** The work the Slack side can ask of a worker. Each kind of job is one entry here. */
 export type JobRequest =
   | { name: 'status'; data: { cluster: string } }
@@ -8,7 +10,9 @@ export type JobRequest =
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
   | { name: 'list-backups'; data: { cluster: string } }
-  | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } };
+  | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } }
+  | { name: 'csr'; data: { cluster: string } }
+  | { name: 'csr-decide'; data: CsrDecideData };
 
 /** What travels on the queue: the request plus who asked, where to answer. */
 export interface JobEnvelope {

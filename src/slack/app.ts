@@ -14,6 +14,7 @@ import { cachedGroups } from './authorize.js';
 import { BOT_WEB_API } from './poster.js';
 import { boltLogger } from './bolt-logger.js';
 import { handleClick } from './clicks.js';
+import { registerCsrActions } from './csr-clicks.js';
 import { handleSlashCommand, sanitize } from './slash-command.js';
 import { recorder } from '../incident/record.js';
 import { IncidentStore } from '../incident/store.js';
@@ -134,8 +135,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
       await respond({ response_type: 'ephemeral', replace_original: false, text: maskSecrets(text) });
     });
   }
+  registerCsrActions(app, { workspace: deps.inventory.workspace, groupMembers, enqueue: (env) => enqueue(deps.queue, env), record, log });
   // Any other action ID is not ours (an old message, a forged payload): say so, do nothing.
-  app.action(/^(?!medic_approve$|medic_reject$).*/, async ({ ack, respond, body }) => {
+  app.action(/^(?!medic_approve$|medic_reject$|medic_csr_(approve|deny|approve_all)$).*/, async ({ ack, respond, body }) => {
     await ack();
     log.warn({ user: body.user.id }, 'unknown action id');
     await respond({ response_type: 'ephemeral', replace_original: false, text: ':no_entry: That button is not one this bot knows; nothing was done.' });

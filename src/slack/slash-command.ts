@@ -50,7 +50,7 @@ export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Pr
   if (!cmd) {
     return { ack: ephemeral(`Unknown subcommand \`${sanitize(sub)}\`. ${helpHint()}`) };
   }
-  const decision = await authorize(deps.inventory.workspace, cmd.role, input.userId, input.channelId, deps.groupMembers);
+  const decision = await authorize(deps.inventory.workspace, cmd.roleFor?.(args) ?? cmd.role, input.userId, input.channelId, deps.groupMembers);
   if (!decision.ok) {
     deps.log.warn({ user: input.userId, channel: input.channelId, cmd: cmd.name }, 'command denied');
     return { ack: ephemeral(`Not allowed: \`/etcd ${cmd.name}\` ${decision.reason}.`), denied: `refused \`/etcd ${cmd.name}\`: ${decision.reason}` };

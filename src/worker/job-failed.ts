@@ -24,6 +24,10 @@ function asked(req: JobRequest): string {
       return `/etcd ${req.data.action === 'start' || req.data.action === 'close' ? `incident ${req.data.action}` : req.data.action}`;
     case 'step':
       return `step ${req.data.index + 1} of ${req.data.runId}`;
+    case 'csr':
+      return `/etcd csr ${req.data.cluster}`;
+    case 'csr-decide':
+      return `${req.data.decision} of CSR${req.data.names ? ` ${req.data.names.join(' ')}` : 's'}`;
   }
 }
 

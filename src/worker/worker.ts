@@ -33,6 +33,9 @@ import { tellJobFailed } from './job-failed.js';
 import { scheduleBackups } from './schedule.js';
 import { watchForStop } from './abort-watcher.js';
 import { backupsInUse, sweepPartials } from './backups.js';
+import { runCsrDecide, runCsrList } from './jobs/csr.js';
+import { CsrReviewStore } from '../csr/review-store.js';
+import { startCsrIncidentWatch } from './csr-incident-watch.js';
 
 export interface WorkerDeps {
   inventory: Inventory;
@@ -86,6 +89,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     },
     log,
   };
+  const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
   const engine: EngineDeps = {
     store,
     executors: stepExecutors(deps.inventory, pool, backups, log),
@@ -146,6 +150,12 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
           case 'incident':
             outcome = await runIncident({ ...env, request: env.request }, ctx);
             break;
+          case 'csr':
+            outcome = await runCsrList({ ...env, request: env.request }, ctx, csrDeps);
+            break;
+          case 'csr-decide':
+            outcome = await runCsrDecide({ ...env, request: env.request }, ctx, csrDeps);
+            break;
           default: {
             const unknown: never = env.request;
             throw new Error(`unknown job ${JSON.stringify(unknown)}`);
@@ -184,6 +194,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   const mirror = startTimelineMirror(incidents, deps.slack, log, id);
+  const csrWatch = startCsrIncidentWatch({ inventory: deps.inventory, incidents, reviews: csrDeps.reviews, redis: deps.redis, slack: deps.slack, log, owner: id });
   log.info({ concurrency: deps.concurrency }, 'worker ready');
 
   return {
@@ -193,6 +204,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       await sweeper.stop();
       await worker.close();
       await mirror.stop();
+      await csrWatch.stop();
       await queue.close();
       await pool.close();
       await heartbeat.clear();
