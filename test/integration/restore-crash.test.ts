@@ -11,7 +11,7 @@ import { latest, textOf, threadOf } from '../support/slack-view.js';
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 
 // Every step of `/etcd restore` on three members, in plan order: the worker is killed right after each one acts.
-const RESTORE = ['verify-backup', 'snapshot', 'apiservers', 'fence', 'restore-snapshot', 'restore-snapshot', 'restore-snapshot', 'verify', 'apiservers'];
+const RESTORE = ['verify-backup', 'snapshot', 'apiservers', 'fence', 'restore-snapshot', 'restore-snapshot', 'restore-snapshot', 'verify', 'apiservers', 'kube-check'];
 
 describe('/etcd restore with a worker killed right after every step', () => {
   let t: MedicLab;

@@ -7,9 +7,10 @@ const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 const GROW_BACK = ['member-add-learner', 'write-manifest', 'wait-caught-up', 'promote'] as const;
 
 // The steps of each path, in plan order: the worker is killed right after each one acts.
-const FORCE_NEW_CLUSTER = ['snapshot', 'fence', 'force-new-cluster', ...GROW_BACK, ...GROW_BACK, 'verify'];
+// The Kubernetes check ends both (here: no kubeconfig, so it says so and passes).
+const FORCE_NEW_CLUSTER = ['snapshot', 'fence', 'force-new-cluster', ...GROW_BACK, ...GROW_BACK, 'verify', 'kube-check'];
 // kube-apiserver is stopped before the fence and started after the last check, as /etcd restore does.
-const FROM_SNAPSHOT = ['verify-backup', 'apiservers', 'fence', 'restore-snapshot', ...GROW_BACK, ...GROW_BACK, 'verify', 'apiservers'];
+const FROM_SNAPSHOT = ['verify-backup', 'apiservers', 'fence', 'restore-snapshot', ...GROW_BACK, ...GROW_BACK, 'verify', 'apiservers', 'kube-check'];
 
 describe('restore-quorum with a worker killed right after every step', () => {
   let t: MedicLab;
