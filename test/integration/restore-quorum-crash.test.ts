@@ -76,7 +76,7 @@ describe('restore-quorum with a worker killed right after every step', () => {
     return thread;
   }
 
-  it('force-new-cluster path: resumed after each of its 12 steps, the survivor forced once, each fenced data dir moved aside once, every key kept', async () => {
+  it('force-new-cluster path: resumed after each of its 13 steps (the Kubernetes check last), the survivor forced once, each fenced data dir moved aside once, every key kept', async () => {
     await loseMajority();
     const forcedBefore = etcdLogCount(t.lab, 'm1', /"forcing restart member"/);
     const asideBefore = asideDirs(t.lab);
@@ -103,7 +103,7 @@ describe('restore-quorum with a worker killed right after every step', () => {
     }
   }, 420_000);
 
-  it('snapshot path: resumed after each of its 14 steps, the backup restored once onto the survivor, every data dir moved aside once, keys as of the backup', async () => {
+  it('snapshot path: resumed after each of its 15 steps (the Kubernetes check last), the backup restored once onto the survivor, every data dir moved aside once, keys as of the backup', async () => {
     const idsBefore = await clusterIds();
     chain = new WorkerChain(t.env, killAfterEach(FROM_SNAPSHOT));
     try {
