@@ -4,13 +4,14 @@ import { cancel } from './cancel.js';
 import { csr } from './csr.js';
 import { help } from './help.js';
 import { incident, note, timeline } from './incident.js';
+import { nodes } from './nodes.js';
 import { replace } from './replace.js';
 import { restoreQuorum } from './restore-quorum.js';
 import { restore } from './restore.js';
 import { status } from './status.js';
 
 /** Every /etcd subcommand. Adding a command is adding a file and a line here. */
-export const COMMANDS: readonly Command[] = [status, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, csr, help];
+export const COMMANDS: readonly Command[] = [status, nodes, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, csr, help];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

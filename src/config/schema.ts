@@ -83,6 +83,9 @@ const cluster = z
     }),
     members: z.array(member).min(1),
     kubeconfig: kubeconfig.optional(),
+    // How long the last step of a restore waits for kube-apiserver /readyz on every master and the
+    // control-plane nodes Ready before the run ends "etcd healthy, Kubernetes not yet".
+    kubeReadyWaitSeconds: z.number().int().min(0).max(1800).default(180),
   })
   .strict();
 

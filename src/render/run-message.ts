@@ -53,7 +53,12 @@ export function renderRun(run: Run): SlackMessage {
     .join(' · ');
   const gateStep = run.gate && run.records[run.gate.step]?.status === 'awaiting_approval' ? run.gate.step : null;
   const headline =
-    run.status === 'awaiting_approval' && gateStep !== null ? `${STATUS_LABEL[run.status]} (step ${gateStep + 1})` : STATUS_LABEL[run.status];
+    run.status === 'awaiting_approval' && gateStep !== null
+      ? `${STATUS_LABEL[run.status]} (step ${gateStep + 1})`
+      : // The caveat's first clause ("etcd healthy, Kubernetes not yet") beside DONE: the rest is on the Ended line.
+        run.ended?.caveat
+        ? `${STATUS_LABEL[run.status]}: ${clip(run.ended.caveat.split(':')[0]!, 80)}`
+        : STATUS_LABEL[run.status];
 
   const blocks: Record<string, unknown>[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(`${run.title}: ${headline}`, 150) } },

@@ -7,7 +7,7 @@ import { describeChange, membershipFingerprint } from './hash.js';
 import type { LeaseGuard, RunLease, RunStore } from './store.js';
 import { faultNamesStep, killAfterRecordFault } from './fault.js';
 import { killAtFault } from '../fault.js';
-import { TERMINAL, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
+import { TERMINAL, type CommandOffer, type ObservedState, type Run, type StepKind, type StepSpec } from './types.js';
 
 export interface StepResult {
   /** One line for the plan message and the thread. */
@@ -16,6 +16,10 @@ export interface StepResult {
   output?: string;
   /** The world already looked as this step would leave it: nothing was done. */
   skipped?: boolean;
+  /** Done, but not all is well (etcd recovered, Kubernetes not yet): the run's end says this, not only "every step done". */
+  caveat?: string;
+  /** A command to offer next as a button under the step's line in the thread (e.g. `/etcd csr <cluster>`). */
+  offer?: CommandOffer;
 }
 
 /**
@@ -43,8 +47,8 @@ export interface StepLedger {
 export interface RunNotifier {
   /** Redraws the plan message in place (posts it the first time). */
   planChanged(run: Run): Promise<void>;
-  /** A line in the plan message's thread (and on the incident timeline). */
-  thread(run: Run, text: string): Promise<void>;
+  /** A line in the plan message's thread (and on the incident timeline), with a command offered as a button when given. */
+  thread(run: Run, text: string, offer?: CommandOffer): Promise<void>;
   /** A timeline entry only, for what would crowd the thread (a step starting). */
   record(run: Run, text: string): Promise<void>;
 }
@@ -194,18 +198,18 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     await markEnd(started.run, index, result.skipped ? 'skipped' : 'done', deps);
   }
 
-  const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped }, deps.now(), guard);
+  const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped, caveat: result.caveat }, deps.now(), guard);
   if (!done.changed) return lateResult(runId, index, done.refused, deps);
   const after = done.run;
   const last = after.status === 'done';
   killAfterRecordFault(run.steps, index); // tests only
   const excerpt = result.output ? `\n\`\`\`${result.output.slice(0, 1500)}\`\`\`` : '';
   const took = after.records[index]!.startedAt ? ` (${((Date.parse(after.records[index]!.endedAt!) - Date.parse(after.records[index]!.startedAt!)) / 1000).toFixed(1)} s)` : '';
-  await notify.thread(after, `${result.skipped ? ':fast_forward:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`);
+  await notify.thread(after, `${result.skipped ? ':fast_forward:' : result.caveat ? ':warning:' : ':white_check_mark:'} Step ${index + 1}: ${step.title}: ${result.summary}${took}${excerpt}`, result.offer);
   if (last) {
     // The thread line first: once the message says DONE, the thread already says why.
     await store.unlockCluster(after.cluster, after.runId);
-    await notify.thread(after, `:tada: Run \`${after.runId}\` finished: every step done.`);
+    await notify.thread(after, after.ended?.caveat ? `:warning: Run \`${after.runId}\` finished: every step done; ${after.ended.caveat}` : `:tada: Run \`${after.runId}\` finished: every step done.`);
     await notify.planChanged(after);
     return;
   }

@@ -1,6 +1,7 @@
 import { backupId, type BackupFacts } from '../backup/store.js';
 import type { ClusterConfig, Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
+import { kubeCheckStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import { apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
@@ -102,6 +103,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
       operation: apis.map((a) => `on ${ssh(a.name)}: mv ${a.aside} ${a.manifest} (if it was moved)`).join(' | '),
       params: { action: 'start', hosts: JSON.stringify(apis) },
     },
+    kubeCheckStep(cluster),
   );
 
   const lost = Math.max(0, lastSeen - b.revision);

@@ -3,6 +3,7 @@ import { backupId, type BackupFacts } from '../backup/store.js';
 import { hostPathsOf, type ClusterConfig, type Inventory, type MemberConfig } from '../config/schema.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { hostOfUrl, listenAddrsOf } from '../status/members.js';
+import { kubeCheckStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
@@ -282,6 +283,7 @@ export function planRestoreQuorum(
       params: { action: 'start', hosts: JSON.stringify(apis) },
     });
   }
+  steps.push(kubeCheckStep(cluster));
 
   const why = req.snapshot
     ? `snapshot path: backup ${req.snapshot.id} (revision ${req.snapshot.revision}, taken ${req.snapshot.takenAt}) restored onto ${survivor.name}${req.from ? ' (named with --from)' : ''} with a new cluster token.`

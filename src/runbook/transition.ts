@@ -27,7 +27,7 @@ export type RunEvent =
   | { kind: 'end-stopped'; orphaned?: boolean }
   /** A worker starts (or resumes) the current step, holding the run lease `token`. */
   | { kind: 'start-step'; step: number; token: string }
-  | { kind: 'complete-step'; step: number; token: string; summary: string; output?: string; skipped?: boolean }
+  | { kind: 'complete-step'; step: number; token: string; summary: string; output?: string; skipped?: boolean; caveat?: string }
   | { kind: 'fail-step'; step: number; token: string; error: string }
   /** A stop request cut the running step short (`/etcd cancel` mid-snapshot): the step did not complete, the run ends as asked. */
   | { kind: 'interrupt-step'; step: number; token: string; error: string }
@@ -174,7 +174,7 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
       r.current = event.step + 1;
       if (r.current === r.steps.length) {
         r.status = 'done';
-        r.ended = { at: iso(now), reason: 'every step done' };
+        r.ended = event.caveat ? { at: iso(now), reason: `every step done; ${event.caveat.slice(0, 300)}`, caveat: event.caveat.slice(0, 1500) } : { at: iso(now), reason: 'every step done' };
       }
       return { run: r };
     }

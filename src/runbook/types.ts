@@ -17,7 +17,8 @@ export type StepKind =
   | 'force-new-cluster'
   | 'verify-backup'
   | 'restore-snapshot'
-  | 'apiservers';
+  | 'apiservers'
+  | 'kube-check';
 
 export type Param = string | number | boolean;
 
@@ -121,5 +122,16 @@ export interface Run {
   attempt?: { step: number; token: string; at: string };
   /** Set by a click or `/etcd cancel`; the worker ends the run at the next step boundary. */
   stopRequest?: { kind: 'cancel' | 'reject'; by: string; at: string };
-  ended?: { at: string; reason: string };
+  ended?: { at: string; reason: string; /** Every step done, but not all is well: "etcd healthy, Kubernetes not yet: …". */ caveat?: string };
+}
+
+/**
+ * A command a step's outcome suggests next, offered as a button in the run's
+ * thread; its click runs exactly what typing `/etcd <command> <args…>` runs,
+ * as the person who clicks.
+ */
+export interface CommandOffer {
+  command: string;
+  args: string[];
+  label: string;
 }

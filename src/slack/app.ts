@@ -15,6 +15,8 @@ import { BOT_WEB_API } from './poster.js';
 import { boltLogger } from './bolt-logger.js';
 import { handleClick } from './clicks.js';
 import { registerCsrActions } from './csr-clicks.js';
+import { handleCommandClick } from './command-button.js';
+import { COMMAND_ACTION } from '../render/command-button.js';
 import { handleSlashCommand, sanitize } from './slash-command.js';
 import { recorder } from '../incident/record.js';
 import { IncidentStore } from '../incident/store.js';
@@ -136,8 +138,15 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     });
   }
   registerCsrActions(app, { workspace: deps.inventory.workspace, groupMembers, enqueue: (env) => enqueue(deps.queue, env), record, log });
+  // A button that offers a command: its click runs what typing the command runs, as the clicker.
+  app.action(COMMAND_ACTION, async ({ ack, body, action, respond }) => {
+    await ack();
+    const slashDeps = { inventory: deps.inventory, enqueue: (env: JobEnvelope) => enqueue(deps.queue, env), groupMembers, log, record };
+    const click = { value: (action as { value?: unknown }).value, userId: body.user.id, channelId: (body as { channel?: { id?: string } }).channel?.id ?? '', responseUrl: (body as { response_url?: string }).response_url };
+    await handleCommandClick(click, slashDeps, async (text) => void (await respond({ response_type: 'ephemeral', replace_original: false, text }))).catch((err: Error) => log.error({ err: err.message }, 'command button failed'));
+  });
   // Any other action ID is not ours (an old message, a forged payload): say so, do nothing.
-  app.action(/^(?!medic_approve$|medic_reject$|medic_csr_(approve|deny|approve_all)$).*/, async ({ ack, respond, body }) => {
+  app.action(/^(?!medic_approve$|medic_reject$|medic_command$|medic_csr_(approve|deny|approve_all)$).*/, async ({ ack, respond, body }) => {
     await ack();
     log.warn({ user: body.user.id }, 'unknown action id');
     await respond({ response_type: 'ephemeral', replace_original: false, text: ':no_entry: That button is not one this bot knows; nothing was done.' });

@@ -9,6 +9,7 @@ import { viewCluster } from './cluster-view.js';
 import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
 import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
+import { kubeCheck } from './steps/kube-steps.js';
 import { apiservers, fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
 
 /** Every step kind, wired to the adapters it needs. */
@@ -56,5 +57,6 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
     'verify-backup': (run, step) => verifyBackup(quorum(run), step),
     'restore-snapshot': (run, step, _i, _stop, leaseLost) => restoreSnapshot(quorum(run), step, leaseLost),
     apiservers: (run, step, _i, _stop, leaseLost) => apiservers(quorum(run), step, leaseLost),
+    'kube-check': (run, step, _i, signal) => kubeCheck({ cluster: clusterOf(run), log: log.child({ run: run.runId }) }, step, signal),
   };
 }

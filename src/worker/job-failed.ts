@@ -8,6 +8,8 @@ function asked(req: JobRequest): string {
   switch (req.name) {
     case 'status':
       return `/etcd status ${req.data.cluster}`;
+    case 'nodes':
+      return `/etcd nodes ${req.data.cluster}`;
     case 'plan-replace':
       return `/etcd replace ${req.data.target}`;
     case 'plan-restore-quorum':

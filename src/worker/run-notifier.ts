@@ -2,7 +2,8 @@ import type { Logger } from '../log.js';
 import { renderRun } from '../render/run-message.js';
 import type { RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
-import type { Run } from '../runbook/types.js';
+import type { CommandOffer, Run } from '../runbook/types.js';
+import { commandButtonBlock } from '../render/command-button.js';
 import type { SlackPoster } from '../slack/poster.js';
 import type { IncidentStore } from '../incident/store.js';
 import { recorder } from '../incident/record.js';
@@ -31,13 +32,15 @@ export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents:
     async record(run: Run, text: string) {
       await record(run.channelId, { kind: 'step', actor: 'bot', text, runId: run.runId, incidentId: run.incidentId });
     },
-    async thread(run: Run, text: string) {
+    async thread(run: Run, text: string, offer?: CommandOffer) {
       const latest = (await store.get(run.runId)) ?? run;
       // Every line of a run's thread is also an entry of its incident's timeline (the one it
       // started in, even if the channel's incident was closed since).
       await record(latest.channelId, { kind: 'step', actor: 'bot', text, runId: latest.runId, incidentId: latest.incidentId });
       try {
-        await slack.postTo(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
+        const blocks: Record<string, unknown>[] = [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }];
+        if (offer) blocks.push(commandButtonBlock(offer, `offer-${latest.runId}-${latest.current}`));
+        await slack.postTo(latest.channelId, { text, blocks }, latest.messageTs);
       } catch (err) {
         log.error({ run: run.runId, err: (err as Error).message }, 'could not post to the run thread');
       }

@@ -20,6 +20,7 @@ import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runIncident } from './jobs/incident.js';
+import { runNodes } from './jobs/nodes.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
 import { runPlanRestore } from './jobs/restore.js';
@@ -125,6 +126,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
         switch (env.request.name) {
           case 'status':
             outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack })).verdict;
+            break;
+          case 'nodes':
+            outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
             break;
           case 'plan-replace':
             outcome = await runPlanReplace({ ...env, request: env.request }, ctx);

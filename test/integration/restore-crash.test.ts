@@ -11,7 +11,7 @@ import { latest, textOf, threadOf } from '../support/slack-view.js';
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 
 // Every step of `/etcd restore` on three members, in plan order: the worker is killed right after each one acts.
-const RESTORE = ['verify-backup', 'snapshot', 'apiservers', 'fence', 'restore-snapshot', 'restore-snapshot', 'restore-snapshot', 'verify', 'apiservers'];
+const RESTORE = ['verify-backup', 'snapshot', 'apiservers', 'fence', 'restore-snapshot', 'restore-snapshot', 'restore-snapshot', 'verify', 'apiservers', 'kube-check'];
 
 describe('/etcd restore with a worker killed right after every step', () => {
   let t: MedicLab;
@@ -25,7 +25,7 @@ describe('/etcd restore with a worker killed right after every step', () => {
     await t?.stop();
   });
 
-  it('resumed after each of its 9 steps: each data dir moved aside once, each member restored once, kube-apiserver back, every member at the backup', async () => {
+  it('resumed after each of its 10 steps (the last the Kubernetes check): each data dir moved aside once, each member restored once, kube-apiserver back, every member at the backup', async () => {
     // A stand-in kube-apiserver static pod on every master, run by the same kubelet stand-in.
     const apiManifest = stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'kube-apiserver' }, spec: { containers: [{ name: 'kube-apiserver', command: ['sleep', '3600'] }] } });
     for (const h of t.lab.hosts) writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiManifest);

@@ -7,9 +7,10 @@ const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 const GROW_BACK = ['member-add-learner', 'write-manifest', 'wait-caught-up', 'promote'] as const;
 
 // The steps of each path, in plan order: the worker is killed right after each one acts.
-const FORCE_NEW_CLUSTER = ['snapshot', 'fence', 'force-new-cluster', ...GROW_BACK, ...GROW_BACK, 'verify'];
+// The Kubernetes check ends both (here: no kubeconfig, so it says so and passes).
+const FORCE_NEW_CLUSTER = ['snapshot', 'fence', 'force-new-cluster', ...GROW_BACK, ...GROW_BACK, 'verify', 'kube-check'];
 // kube-apiserver is stopped before the fence and started after the last check, as /etcd restore does.
-const FROM_SNAPSHOT = ['verify-backup', 'apiservers', 'fence', 'restore-snapshot', ...GROW_BACK, ...GROW_BACK, 'verify', 'apiservers'];
+const FROM_SNAPSHOT = ['verify-backup', 'apiservers', 'fence', 'restore-snapshot', ...GROW_BACK, ...GROW_BACK, 'verify', 'apiservers', 'kube-check'];
 
 describe('restore-quorum with a worker killed right after every step', () => {
   let t: MedicLab;
@@ -75,7 +76,7 @@ describe('restore-quorum with a worker killed right after every step', () => {
     return thread;
   }
 
-  it('force-new-cluster path: resumed after each of its 12 steps, the survivor forced once, each fenced data dir moved aside once, every key kept', async () => {
+  it('force-new-cluster path: resumed after each of its 13 steps (the Kubernetes check last), the survivor forced once, each fenced data dir moved aside once, every key kept', async () => {
     await loseMajority();
     const forcedBefore = etcdLogCount(t.lab, 'm1', /"forcing restart member"/);
     const asideBefore = asideDirs(t.lab);
@@ -102,7 +103,7 @@ describe('restore-quorum with a worker killed right after every step', () => {
     }
   }, 420_000);
 
-  it('snapshot path: resumed after each of its 14 steps, the backup restored once onto the survivor, every data dir moved aside once, keys as of the backup', async () => {
+  it('snapshot path: resumed after each of its 15 steps (the Kubernetes check last), the backup restored once onto the survivor, every data dir moved aside once, keys as of the backup', async () => {
     const idsBefore = await clusterIds();
     chain = new WorkerChain(t.env, killAfterEach(FROM_SNAPSHOT));
     try {

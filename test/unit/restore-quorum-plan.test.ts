@@ -42,6 +42,7 @@ describe('planRestoreQuorum', () => {
       ['wait-caught-up', false],
       ['promote', false],
       ['verify', false],
+      ['kube-check', false],
     ]);
     expect(two.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380');
     expect(two.run.steps[8]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
@@ -89,10 +90,11 @@ describe('planRestoreQuorum', () => {
       ...[2, 3].flatMap(() => [['member-add-learner', false], ['write-manifest', false], ['wait-caught-up', false], ['promote', false]]),
       ['verify', false],
       ['apiservers', false],
+      ['kube-check', false],
     ]);
     // kube-apiserver stopped on the masters before the restore and started after, as /etcd restore does.
     expect(out.run.steps[1]!.params.action).toBe('stop');
-    expect(out.run.steps.at(-1)!.params.action).toBe('start');
+    expect(out.run.steps.at(-2)!.params.action).toBe('start');
     expect(JSON.parse(String(out.run.steps[1]!.params.hosts)).map((h: { name: string }) => h.name)).toEqual(['m1', 'm2', 'm3']);
     expect(out.run.steps[3]!.operation).toContain('refuse unless the restored database reads revision 30 offline (etcdctl snapshot status)');
     expect(out.run.rationale).toContain('Data loss: the last revision seen was 42; the restored state is at revision 30: 12 revisions lost.');
@@ -114,6 +116,7 @@ describe('planRestore', () => {
       ['restore-snapshot', false],
       ['verify', false],
       ['apiservers', false],
+      ['kube-check', false],
     ]);
     const initial = new Set(out.run.steps.filter((s) => s.kind === 'restore-snapshot').map((s) => s.params.initialCluster));
     expect([...initial]).toEqual(['m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380']);
