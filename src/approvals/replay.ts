@@ -53,3 +53,21 @@ export function replayProblem(run: Run, index: number, timeline: SignedTimeline 
   if (starts[0]) return `step ${n} already started at ${starts[0].at} (the signed timeline says so), and a step that started never starts again`;
   return null;
 }
+
+/**
+ * The end, under the approval it carries, of a step whose record still says
+ * "running": the step ended (done or skipped) and its end was signed, but its
+ * worker stopped (killed, lost Redis or its run lease) before the run's record
+ * said so. The step is then recorded from the timeline, not run again and not
+ * refused: the run goes on as it would have. Null in every other case (which
+ * replayProblem judges). A record set back to "running" by a Redis writer reads
+ * the same way; recording the step again does nothing on the hosts.
+ */
+export function endedUnrecorded(run: Run, index: number, timeline: SignedTimeline | null): (TimelineEntry & { mark: StepMark }) | null {
+  const rec = run.records[index];
+  if (!timeline?.chain.ok || rec?.status !== 'running' || !rec.approvalSig) return null;
+  const { starts, ends } = marksOf(timeline.entries, run.runId, index);
+  const end = ends[ends.length - 1];
+  if (!end || end.mark.approval !== rec.approvalSig || !starts.some((s) => s.mark.approval === rec.approvalSig)) return null;
+  return end.mark.outcome === 'done' || end.mark.outcome === 'skipped' ? end : null;
+}

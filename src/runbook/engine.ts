@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { replayProblem, type SignedTimeline } from '../approvals/replay.js';
+import { endedUnrecorded, replayProblem, type SignedTimeline } from '../approvals/replay.js';
 import { approvalProblem } from '../approvals/sign.js';
 import type { StepMark } from '../incident/store.js';
 import type { Logger } from '../log.js';
@@ -121,6 +121,9 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // or ended. A record set back in Redis (a done step made pending, approved or running again, its
     // old approval still verifying) is refused here, before the step is gated or acts.
     const timeline = await deps.ledger.read(run);
+    // Its end signed but not recorded (its worker stopped in between): recorded now from the timeline, not run again.
+    const ended = endedUnrecorded(run, index, timeline);
+    if (ended) return recordFromTimeline(run, index, ended, deps, token, guard);
     const replay = replayProblem(run, index, timeline);
     if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : REPLAYED, deps, guard);
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
@@ -194,6 +197,14 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     await markEnd(started.run, index, result.skipped ? 'skipped' : 'done', deps);
   }
 
+  return recordResult(started.run, index, result, deps, token, guard);
+}
+
+/** Records a step's result and moves the run on: the thread line, the next step's job, or the run's end. */
+async function recordResult(run: Run, index: number, result: StepResult, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const { store, notify } = deps;
+  const { runId } = run;
+  const step = run.steps[index]!;
   const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped }, deps.now(), guard);
   if (!done.changed) return lateResult(runId, index, done.refused, deps);
   const after = done.run;
@@ -211,6 +222,21 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   }
   await notify.planChanged(after);
   await deps.enqueueStep(runId, index + 1);
+}
+
+/**
+ * A destructive step whose signed end (done or skipped, under the approval it carries) is on the
+ * timeline while its record still says running: its worker stopped between the two writes (killed,
+ * Redis or its run lease lost). The step is recorded as the timeline says and the run goes on;
+ * nothing is done on the hosts.
+ */
+async function recordFromTimeline(run: Run, index: number, end: { at: string; mark: StepMark }, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const taken = await deps.store.apply(run.runId, { kind: 'start-step', step: index, token }, deps.now(), guard);
+  if (!taken.changed) return lateResult(run.runId, index, taken.refused, deps);
+  const outcome = end.mark.outcome ?? 'done';
+  const summary = `ended (${outcome}) at ${end.at}, as its signed end on the timeline says; its worker stopped before recording it, so it is recorded now and not run again`;
+  deps.log.warn({ run: run.runId, step: index, endedAt: end.at }, 'step ended on the timeline but not recorded: recorded from the timeline');
+  return recordResult(taken.run, index, { summary, skipped: outcome === 'skipped' }, deps, token, guard);
 }
 
 const FORGED = "The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run";

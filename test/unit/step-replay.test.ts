@@ -102,7 +102,20 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
     expect(ledger.entries[1]!.text).toMatch(/^Step 1 \(Start m1 with --force-new-cluster\) started under the approval by <@UBOB> at 2026-11-27T01:00:00.000Z \(signature [0-9a-f]{12}\), which is now used: force-new-cluster on m1$/);
   });
 
-  for (const status of ['running', 'approved', 'pending'] as const) {
+  it('records the done step set back to running from its signed end: not run again, not gated again', async () => {
+    // Reads the same as a worker that stopped between the end mark and the record (see below): nothing is done on the hosts.
+    const { m, ran, said, deps } = setup();
+    await processStep(RUN, 0, deps);
+    const gate = m.run().gate;
+    rewind(m, 'running');
+    await processStep(RUN, 0, deps);
+    expect(ran).toEqual(['force-new-cluster']);
+    expect(m.run().records[0]!.status).toBe('done');
+    expect(m.run().gate).toEqual(gate);
+    expect(said.filter((t) => t.startsWith(':white_check_mark: Step 1'))).toHaveLength(2);
+  });
+
+  for (const status of ['approved', 'pending'] as const) {
     it(`refuses the done step set back to ${status}: nothing is done again, the run fails on the record and says plan again`, async () => {
       const { m, ran, said, deps } = setup();
       await processStep(RUN, 0, deps);
@@ -190,6 +203,60 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
     expect(ran).toEqual(['force-new-cluster', 'force-new-cluster']);
     expect(m.run().records[0]!.status).toBe('skipped');
     expect(ledger.entries.filter((e) => e.mark).map((e) => `${e.mark!.what}:${e.mark!.outcome ?? ''}`)).toEqual(['start:', 'end:skipped']);
+  });
+});
+
+describe('a worker that stops between signing a step\'s end and recording it', () => {
+  /** The fault: the run's record cannot be written once (Redis lost, or the worker killed, right after the end mark). */
+  function failNextComplete(m: ReturnType<typeof memStore>, why: string) {
+    const apply = m.store.apply.bind(m.store);
+    let armed = true;
+    m.store.apply = async (id, event, now, guard) => {
+      if (armed && event.kind === 'complete-step') {
+        armed = false;
+        throw new Error(why);
+      }
+      return apply(id, event, now, guard);
+    };
+  }
+
+  for (const skipped of [false, true]) {
+    it(`records the step ${skipped ? 'skipped' : 'done'} from its signed end and moves the run on: not run again, not refused`, async () => {
+      const { ledger, m, ran, said, deps, setExec } = setup();
+      const queued: number[] = [];
+      deps.enqueueStep = async (_id, i) => void queued.push(i);
+      setExec(async (_r, s) => (ran.push(s.kind), { summary: 'did it', skipped }));
+      failNextComplete(m, 'Redis went away after the end mark');
+      await expect(processStep(RUN, 0, deps)).rejects.toThrow('Redis went away after the end mark');
+      expect(m.run().records[0]!.status).toBe('running');
+      // The job is retried (or another worker takes it over).
+      await processStep(RUN, 0, deps);
+      expect(ran).toEqual(['force-new-cluster']);
+      expect(m.run().status).not.toBe('failed');
+      expect(m.run().records[0]!.status).toBe(skipped ? 'skipped' : 'done');
+      expect(m.run().current).toBe(1);
+      expect(queued).toEqual([1]);
+      expect(said.some((t) => t.startsWith(':x:'))).toBe(false);
+      const line = said.find((t) => t.startsWith(skipped ? ':fast_forward: Step 1' : ':white_check_mark: Step 1'))!;
+      expect(line).toMatch(new RegExp(`ended \\(${skipped ? 'skipped' : 'done'}\\) at 2026-11-27T01:00:03\\.000Z, as its signed end on the timeline says; its worker stopped before recording it, so it is recorded now and not run again`));
+      // One start, one end: the approval was used once.
+      expect(ledger.entries.filter((e) => e.mark).map((e) => `${e.mark!.what}:${e.mark!.outcome ?? ''}`)).toEqual(['start:', `end:${skipped ? 'skipped' : 'done'}`]);
+    });
+  }
+
+  it('still refuses a running step whose signed end says it failed: the run stays failed', async () => {
+    const { m, ran, deps, setExec } = setup();
+    setExec(async (_r, s) => {
+      ran.push(s.kind);
+      throw new Error('etcd did not come up');
+    });
+    await processStep(RUN, 0, deps);
+    expect(m.run().status).toBe('failed');
+    rewind(m, 'running');
+    await processStep(RUN, 0, deps);
+    expect(m.run().status).toBe('failed');
+    expect(m.run().ended!.reason).toMatch(/^step 1 refused to run: step 1 already ran: the signed timeline says it ended \(failed\)/);
+    expect(ran).toEqual(['force-new-cluster']);
   });
 });
 
