@@ -176,6 +176,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await notify.planChanged(started.run);
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
+  // The start mark and the lines above wait on Redis (and Slack), the very thing whose loss lapses the lease: a
+  // worker that lost it meanwhile may have had the step taken over (or the run refused and its cluster
+  // freed) by another, so it must not act now. Host steps would stop at once; etcd steps would not.
+  if (lease?.lost) return lateResult(runId, index, 'the run lease was lost before the step could act; it did nothing', deps);
   let result: StepResult;
   const watch = deps.watchStop?.(runId);
   try {

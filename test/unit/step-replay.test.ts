@@ -260,6 +260,28 @@ describe('a worker that stops between signing a step\'s end and recording it', (
   });
 });
 
+describe('a worker whose run lease lapses while it writes the start mark', () => {
+  it('does not act: the step is left to the worker that takes it over, which resumes it once', async () => {
+    const { ledger, m, ran, deps } = setup();
+    // The fault: Redis stalls on the start mark for longer than the run lease (the write lands in the end).
+    const ctl = new AbortController();
+    const lease = { token: 'w1/late', get lost() { return ctl.signal.aborted; }, signal: ctl.signal };
+    const mark = deps.ledger.mark.bind(deps.ledger);
+    deps.ledger = { ...deps.ledger, mark: async (run, mk, text) => {
+      await mark(run, mk, text);
+      if (mk.what === 'start') ctl.abort(new Error('run lease lapsed'));
+    } };
+    await processStep(RUN, 0, deps, lease);
+    expect(ran).toEqual([]);
+    expect(m.run().records[0]!.status).toBe('running');
+    // The worker that takes the step over resumes it under the start mark now on the timeline.
+    deps.ledger = ledger.ledger;
+    await processStep(RUN, 0, deps, { token: 'w2/next', lost: false, signal: new AbortController().signal });
+    expect(ran).toEqual(['force-new-cluster']);
+    expect(m.run().records[0]!.status).toBe('done');
+  });
+});
+
 describe('replayProblem (pure)', () => {
   const ok = (entries: ReturnType<typeof memoryLedger>['entries']) => ({ incidentId: 'inc-1', entries, chain: { ok: true as const, count: entries.length, head: 'h' } });
   const mark = (seq: number, what: 'start' | 'end', approval: string, extra: Partial<{ runId: string; actor: string; step: number }> = {}) => ({
