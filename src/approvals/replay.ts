@@ -60,8 +60,11 @@ export function replayProblem(run: Run, index: number, timeline: SignedTimeline 
  * worker stopped (killed, lost Redis or its run lease) before the run's record
  * said so. The step is then recorded from the timeline, not run again and not
  * refused: the run goes on as it would have. Null in every other case (which
- * replayProblem judges). A record set back to "running" by a Redis writer reads
- * the same way; recording the step again does nothing on the hosts.
+ * replayProblem judges). The end must be the run's last entry on the timeline:
+ * a worker that recorded the step said so in the thread (also an entry), so a
+ * record set back after the run went on is still refused. A record set back in
+ * the moment between reads the same, and recording the step again does nothing
+ * on the hosts.
  */
 export function endedUnrecorded(run: Run, index: number, timeline: SignedTimeline | null): (TimelineEntry & { mark: StepMark }) | null {
   const rec = run.records[index];
@@ -69,5 +72,9 @@ export function endedUnrecorded(run: Run, index: number, timeline: SignedTimelin
   const { starts, ends } = marksOf(timeline.entries, run.runId, index);
   const end = ends[ends.length - 1];
   if (!end || end.mark.approval !== rec.approvalSig || !starts.some((s) => s.mark.approval === rec.approvalSig)) return null;
+  // Nothing of the run after its end: a worker that recorded the step goes on to say so in the thread (an
+  // entry here too), so a record set back after the run moved on is still refused (replayProblem).
+  const last = timeline.entries.filter((e) => e.runId === run.runId).pop();
+  if (last?.seq !== end.seq) return null;
   return end.mark.outcome === 'done' || end.mark.outcome === 'skipped' ? end : null;
 }

@@ -199,6 +199,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // If this cannot be written the job fails and is retried: a resume looks at the world before acting again.
     if (lease?.lost) return lateResult(runId, index, 'the run lease was lost before the step could be recorded', deps);
     await markEnd(started.run, index, result.skipped ? 'skipped' : 'done', deps);
+    killAtFault('step-ended'); // tests only
   }
 
   return recordResult(started.run, index, result, deps, token, guard);
