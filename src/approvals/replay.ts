@@ -78,3 +78,14 @@ export function endedUnrecorded(run: Run, index: number, timeline: SignedTimelin
   if (last?.seq !== end.seq) return null;
   return end.mark.outcome === 'done' || end.mark.outcome === 'skipped' ? end : null;
 }
+
+/**
+ * A step recorded "running" of which the verified timeline holds neither a start nor an end: it
+ * never acted (the engine acts only after its start is signed). Its worker stopped between
+ * recording the start and signing it, or "running" was written into Redis.
+ */
+export function neverStarted(run: Run, index: number, timeline: SignedTimeline | null): boolean {
+  if (!timeline?.chain.ok || run.records[index]?.status !== 'running') return false;
+  const { starts, ends } = marksOf(timeline.entries, run.runId, index);
+  return starts.length === 0 && ends.length === 0;
+}

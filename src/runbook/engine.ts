@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { endedUnrecorded, replayProblem, type SignedTimeline } from '../approvals/replay.js';
+import { endedUnrecorded, neverStarted, replayProblem, type SignedTimeline } from '../approvals/replay.js';
 import { approvalProblem } from '../approvals/sign.js';
 import type { StepMark } from '../incident/store.js';
 import type { Logger } from '../log.js';
@@ -125,7 +125,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     const ended = endedUnrecorded(run, index, timeline);
     if (ended) return recordFromTimeline(run, index, ended, deps, token, guard);
     const replay = replayProblem(run, index, timeline);
-    if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : REPLAYED, deps, guard);
+    if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : neverStarted(run, index, timeline) ? NEVER_STARTED : REPLAYED, deps, guard);
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
@@ -246,6 +246,8 @@ async function recordFromTimeline(run: Run, index: number, end: { at: string; ma
 
 const FORGED = "The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run";
 const REPLAYED = "The run's record in Redis was set back to run it again, so the run stops here: an approval runs its step once. To do the step again, plan again (a new run, approved again), and check who can write to Redis";
+const NEVER_STARTED =
+  "It never acted (a step acts only once its start is signed), so the run stops here rather than run it without that record. If a worker was killed or lost Redis around then, that is all it was: plan again (a new run, approved again). If not, check who can write to Redis";
 const BROKEN_TIMELINE = 'The timeline was changed in Redis, so the run stops here. Close this incident (`/etcd incident close`), open a new one and plan again, and check who can write to Redis';
 
 /**

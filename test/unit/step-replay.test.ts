@@ -152,6 +152,9 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
     expect(ran).toEqual([]);
     expect(m.run().status).toBe('failed');
     expect(said.join('\n')).toContain('the signed timeline has no start of step 1 under the approval it carries');
+    // The same record as a worker killed between recording the start and signing it: the advice fits both, and blames neither.
+    expect(said.join('\n')).toContain('It never acted (a step acts only once its start is signed)');
+    expect(said.join('\n')).not.toContain('was set back to run it again');
   });
 
   it('refuses when the timeline was cut to hide the end: it cannot tell, so nothing runs', async () => {
