@@ -72,9 +72,10 @@ export function endedUnrecorded(run: Run, index: number, timeline: SignedTimelin
   const { starts, ends } = marksOf(timeline.entries, run.runId, index);
   const end = ends[ends.length - 1];
   if (!end || end.mark.approval !== rec.approvalSig || !starts.some((s) => s.mark.approval === rec.approvalSig)) return null;
-  // Nothing of the run after its end: a worker that recorded the step goes on to say so in the thread (an
-  // entry here too), so a record set back after the run moved on is still refused (replayProblem).
-  const last = timeline.entries.filter((e) => e.runId === run.runId).pop();
+  // Nothing the bot wrote of the run after its end: a worker that recorded the step goes on to say so in the
+  // thread (an entry here too), so a record set back after the run moved on is still refused (replayProblem).
+  // People's entries (a click on an old button, meanwhile) say nothing about that.
+  const last = timeline.entries.filter((e) => e.runId === run.runId && e.actor === 'bot').pop();
   if (last?.seq !== end.seq) return null;
   return end.mark.outcome === 'done' || end.mark.outcome === 'skipped' ? end : null;
 }

@@ -236,6 +236,16 @@ describe('a worker that stops between signing a step\'s end and recording it', (
     });
   }
 
+  it('records it from its end though someone clicked an old button of the run meanwhile (an entry of theirs after the end)', async () => {
+    const { ledger, m, ran, deps } = setup();
+    failNextComplete(m, 'worker killed');
+    await expect(processStep(RUN, 0, deps)).rejects.toThrow('worker killed');
+    ledger.note(RUN, 'approve of step 1 refused: step 1 is running, not waiting for approval', 'UCAROL');
+    await processStep(RUN, 0, deps);
+    expect(ran).toEqual(['force-new-cluster']);
+    expect(m.run().records[0]!.status).toBe('done');
+  });
+
   it('still refuses a running step whose signed end says it failed: the run stays failed', async () => {
     const { m, ran, deps, setExec } = setup();
     setExec(async (_r, s) => {
