@@ -3,8 +3,9 @@
  * process kills itself (SIGKILL, no cleanup) the first time it reaches that point, so that a
  * test can see what a worker dying there leaves behind and whether the next one copes.
  * - `mid-snapshot`: once the first chunk of a snapshot stream is written to disk;
- * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn.
+ * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn;
+ * - `step-ended`: once a destructive step's signed end is on the timeline, before the run records it.
  */
-export function killAtFault(point: 'mid-snapshot' | 'gate-opened'): void {
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended'): void {
   if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }

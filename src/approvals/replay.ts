@@ -53,3 +53,40 @@ export function replayProblem(run: Run, index: number, timeline: SignedTimeline 
   if (starts[0]) return `step ${n} already started at ${starts[0].at} (the signed timeline says so), and a step that started never starts again`;
   return null;
 }
+
+/**
+ * The end, under the approval it carries, of a step whose record still says
+ * "running": the step ended (done or skipped) and its end was signed, but its
+ * worker stopped (killed, lost Redis or its run lease) before the run's record
+ * said so. The step is then recorded from the timeline, not run again and not
+ * refused: the run goes on as it would have. Null in every other case (which
+ * replayProblem judges). The end must be the run's last entry on the timeline:
+ * a worker that recorded the step said so in the thread (also an entry), so a
+ * record set back after the run went on is still refused. A record set back in
+ * the moment between reads the same, and recording the step again does nothing
+ * on the hosts.
+ */
+export function endedUnrecorded(run: Run, index: number, timeline: SignedTimeline | null): (TimelineEntry & { mark: StepMark }) | null {
+  const rec = run.records[index];
+  if (!timeline?.chain.ok || rec?.status !== 'running' || !rec.approvalSig) return null;
+  const { starts, ends } = marksOf(timeline.entries, run.runId, index);
+  const end = ends[ends.length - 1];
+  if (!end || end.mark.approval !== rec.approvalSig || !starts.some((s) => s.mark.approval === rec.approvalSig)) return null;
+  // Nothing the bot wrote of the run after its end: a worker that recorded the step goes on to say so in the
+  // thread (an entry here too), so a record set back after the run moved on is still refused (replayProblem).
+  // People's entries (a click on an old button, meanwhile) say nothing about that.
+  const last = timeline.entries.filter((e) => e.runId === run.runId && e.actor === 'bot').pop();
+  if (last?.seq !== end.seq) return null;
+  return end.mark.outcome === 'done' || end.mark.outcome === 'skipped' ? end : null;
+}
+
+/**
+ * A step recorded "running" of which the verified timeline holds neither a start nor an end: it
+ * never acted (the engine acts only after its start is signed). Its worker stopped between
+ * recording the start and signing it, or "running" was written into Redis.
+ */
+export function neverStarted(run: Run, index: number, timeline: SignedTimeline | null): boolean {
+  if (!timeline?.chain.ok || run.records[index]?.status !== 'running') return false;
+  const { starts, ends } = marksOf(timeline.entries, run.runId, index);
+  return starts.length === 0 && ends.length === 0;
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { replayProblem, type SignedTimeline } from '../approvals/replay.js';
+import { endedUnrecorded, neverStarted, replayProblem, type SignedTimeline } from '../approvals/replay.js';
 import { approvalProblem } from '../approvals/sign.js';
 import type { StepMark } from '../incident/store.js';
 import type { Logger } from '../log.js';
@@ -125,8 +125,11 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // or ended. A record set back in Redis (a done step made pending, approved or running again, its
     // old approval still verifying) is refused here, before the step is gated or acts.
     const timeline = await deps.ledger.read(run);
+    // Its end signed but not recorded (its worker stopped in between): recorded now from the timeline, not run again.
+    const ended = endedUnrecorded(run, index, timeline);
+    if (ended) return recordFromTimeline(run, index, ended, deps, token, guard);
     const replay = replayProblem(run, index, timeline);
-    if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : REPLAYED, deps, guard);
+    if (replay) return refuseStep(run, index, replay, timeline && !timeline.chain.ok ? BROKEN_TIMELINE : neverStarted(run, index, timeline) ? NEVER_STARTED : REPLAYED, deps, guard);
     if (rec.status === 'pending') return openGate(run, index, deps, guard, null);
     if (rec.status === 'approved') {
       // An approval holds only within its window, counted up to the moment the step runs.
@@ -177,6 +180,10 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await notify.planChanged(started.run);
   if (resumed) await notify.thread(started.run, `:arrows_counterclockwise: Step ${index + 1} (${step.title}) was interrupted; resuming. It checks the cluster before acting, so nothing is done twice.`);
 
+  // The start mark and the lines above wait on Redis (and Slack), the very thing whose loss lapses the lease: a
+  // worker that lost it meanwhile may have had the step taken over (or the run refused and its cluster
+  // freed) by another, so it must not act now. Host steps would stop at once; etcd steps would not.
+  if (lease?.lost) return lateResult(runId, index, 'the run lease was lost before the step could act; it did nothing', deps);
   let result: StepResult;
   const watch = deps.watchStop?.(runId);
   try {
@@ -196,8 +203,17 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // If this cannot be written the job fails and is retried: a resume looks at the world before acting again.
     if (lease?.lost) return lateResult(runId, index, 'the run lease was lost before the step could be recorded', deps);
     await markEnd(started.run, index, result.skipped ? 'skipped' : 'done', deps);
+    killAtFault('step-ended'); // tests only
   }
 
+  return recordResult(started.run, index, result, deps, token, guard);
+}
+
+/** Records a step's result and moves the run on: the thread line, the next step's job, or the run's end. */
+async function recordResult(run: Run, index: number, result: StepResult, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const { store, notify } = deps;
+  const { runId } = run;
+  const step = run.steps[index]!;
   const done = await store.apply(runId, { kind: 'complete-step', step: index, token, summary: result.summary, output: result.output, skipped: result.skipped, caveat: result.caveat }, deps.now(), guard);
   if (!done.changed) return lateResult(runId, index, done.refused, deps);
   const after = done.run;
@@ -217,8 +233,25 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   await deps.enqueueStep(runId, index + 1);
 }
 
+/**
+ * A destructive step whose signed end (done or skipped, under the approval it carries) is on the
+ * timeline while its record still says running: its worker stopped between the two writes (killed,
+ * Redis or its run lease lost). The step is recorded as the timeline says and the run goes on;
+ * nothing is done on the hosts.
+ */
+async function recordFromTimeline(run: Run, index: number, end: { at: string; mark: StepMark }, deps: EngineDeps, token: string, guard: LeaseGuard | undefined): Promise<void> {
+  const taken = await deps.store.apply(run.runId, { kind: 'start-step', step: index, token }, deps.now(), guard);
+  if (!taken.changed) return lateResult(run.runId, index, taken.refused, deps);
+  const outcome = end.mark.outcome ?? 'done';
+  const summary = `ended (${outcome}) at ${end.at}, as its signed end on the timeline says; its worker stopped before recording it, so it is recorded now and not run again`;
+  deps.log.warn({ run: run.runId, step: index, endedAt: end.at }, 'step ended on the timeline but not recorded: recorded from the timeline');
+  return recordResult(taken.run, index, { summary, skipped: outcome === 'skipped' }, deps, token, guard);
+}
+
 const FORGED = "The run's record in Redis cannot be trusted, so the run stops here; check who can write to Redis, then start a new run";
 const REPLAYED = "The run's record in Redis was set back to run it again, so the run stops here: an approval runs its step once. To do the step again, plan again (a new run, approved again), and check who can write to Redis";
+const NEVER_STARTED =
+  "It never acted (a step acts only once its start is signed), so the run stops here rather than run it without that record. If a worker was killed or lost Redis around then, that is all it was: plan again (a new run, approved again). If not, check who can write to Redis";
 const BROKEN_TIMELINE = 'The timeline was changed in Redis, so the run stops here. Close this incident (`/etcd incident close`), open a new one and plan again, and check who can write to Redis';
 
 /**

@@ -34,6 +34,8 @@ export function memoryLedger(key: string, incidentId = 'inc-0000test') {
   };
   return {
     ledger,
+    /** An entry of the run that is not a mark: a thread line, as the run's notifier records each (or, with `actor`, a person's). */
+    note: (runId: string, text: string, actor = 'bot') => append({ kind: actor === 'bot' ? 'step' : 'denied', actor, text, runId }),
     incidentId,
     entries,
     /** The fault: appends fail with this message (null: they work again). */

@@ -104,8 +104,10 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
 
   for (const status of ['running', 'approved', 'pending'] as const) {
     it(`refuses the done step set back to ${status}: nothing is done again, the run fails on the record and says plan again`, async () => {
-      const { m, ran, said, deps } = setup();
+      const { ledger, m, ran, said, deps } = setup();
       await processStep(RUN, 0, deps);
+      // As the real notifier does, the step's thread line is on the timeline too, after its end.
+      ledger.note(RUN, said.find((t) => t.startsWith(':white_check_mark: Step 1'))!);
       const gate = m.run().gate;
       rewind(m, status);
       await processStep(RUN, 0, deps);
@@ -150,6 +152,9 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
     expect(ran).toEqual([]);
     expect(m.run().status).toBe('failed');
     expect(said.join('\n')).toContain('the signed timeline has no start of step 1 under the approval it carries');
+    // The same record as a worker killed between recording the start and signing it: the advice fits both, and blames neither.
+    expect(said.join('\n')).toContain('It never acted (a step acts only once its start is signed)');
+    expect(said.join('\n')).not.toContain('was set back to run it again');
   });
 
   it('refuses when the timeline was cut to hide the end: it cannot tell, so nothing runs', async () => {
@@ -190,6 +195,92 @@ describe('a destructive step runs once per approval, whatever Redis says afterwa
     expect(ran).toEqual(['force-new-cluster', 'force-new-cluster']);
     expect(m.run().records[0]!.status).toBe('skipped');
     expect(ledger.entries.filter((e) => e.mark).map((e) => `${e.mark!.what}:${e.mark!.outcome ?? ''}`)).toEqual(['start:', 'end:skipped']);
+  });
+});
+
+describe('a worker that stops between signing a step\'s end and recording it', () => {
+  /** The fault: the run's record cannot be written once (Redis lost, or the worker killed, right after the end mark). */
+  function failNextComplete(m: ReturnType<typeof memStore>, why: string) {
+    const apply = m.store.apply.bind(m.store);
+    let armed = true;
+    m.store.apply = async (id, event, now, guard) => {
+      if (armed && event.kind === 'complete-step') {
+        armed = false;
+        throw new Error(why);
+      }
+      return apply(id, event, now, guard);
+    };
+  }
+
+  for (const skipped of [false, true]) {
+    it(`records the step ${skipped ? 'skipped' : 'done'} from its signed end and moves the run on: not run again, not refused`, async () => {
+      const { ledger, m, ran, said, deps, setExec } = setup();
+      const queued: number[] = [];
+      deps.enqueueStep = async (_id, i) => void queued.push(i);
+      setExec(async (_r, s) => (ran.push(s.kind), { summary: 'did it', skipped }));
+      failNextComplete(m, 'Redis went away after the end mark');
+      await expect(processStep(RUN, 0, deps)).rejects.toThrow('Redis went away after the end mark');
+      expect(m.run().records[0]!.status).toBe('running');
+      // The job is retried (or another worker takes it over).
+      await processStep(RUN, 0, deps);
+      expect(ran).toEqual(['force-new-cluster']);
+      expect(m.run().status).not.toBe('failed');
+      expect(m.run().records[0]!.status).toBe(skipped ? 'skipped' : 'done');
+      expect(m.run().current).toBe(1);
+      expect(queued).toEqual([1]);
+      expect(said.some((t) => t.startsWith(':x:'))).toBe(false);
+      const line = said.find((t) => t.startsWith(skipped ? ':fast_forward: Step 1' : ':white_check_mark: Step 1'))!;
+      expect(line).toMatch(new RegExp(`ended \\(${skipped ? 'skipped' : 'done'}\\) at 2026-11-27T01:00:03\\.000Z, as its signed end on the timeline says; its worker stopped before recording it, so it is recorded now and not run again`));
+      // One start, one end: the approval was used once.
+      expect(ledger.entries.filter((e) => e.mark).map((e) => `${e.mark!.what}:${e.mark!.outcome ?? ''}`)).toEqual(['start:', `end:${skipped ? 'skipped' : 'done'}`]);
+    });
+  }
+
+  it('records it from its end though someone clicked an old button of the run meanwhile (an entry of theirs after the end)', async () => {
+    const { ledger, m, ran, deps } = setup();
+    failNextComplete(m, 'worker killed');
+    await expect(processStep(RUN, 0, deps)).rejects.toThrow('worker killed');
+    ledger.note(RUN, 'approve of step 1 refused: step 1 is running, not waiting for approval', 'UCAROL');
+    await processStep(RUN, 0, deps);
+    expect(ran).toEqual(['force-new-cluster']);
+    expect(m.run().records[0]!.status).toBe('done');
+  });
+
+  it('still refuses a running step whose signed end says it failed: the run stays failed', async () => {
+    const { m, ran, deps, setExec } = setup();
+    setExec(async (_r, s) => {
+      ran.push(s.kind);
+      throw new Error('etcd did not come up');
+    });
+    await processStep(RUN, 0, deps);
+    expect(m.run().status).toBe('failed');
+    rewind(m, 'running');
+    await processStep(RUN, 0, deps);
+    expect(m.run().status).toBe('failed');
+    expect(m.run().ended!.reason).toMatch(/^step 1 refused to run: step 1 already ran: the signed timeline says it ended \(failed\)/);
+    expect(ran).toEqual(['force-new-cluster']);
+  });
+});
+
+describe('a worker whose run lease lapses while it writes the start mark', () => {
+  it('does not act: the step is left to the worker that takes it over, which resumes it once', async () => {
+    const { ledger, m, ran, deps } = setup();
+    // The fault: Redis stalls on the start mark for longer than the run lease (the write lands in the end).
+    const ctl = new AbortController();
+    const lease = { token: 'w1/late', get lost() { return ctl.signal.aborted; }, signal: ctl.signal };
+    const mark = deps.ledger.mark.bind(deps.ledger);
+    deps.ledger = { ...deps.ledger, mark: async (run, mk, text) => {
+      await mark(run, mk, text);
+      if (mk.what === 'start') ctl.abort(new Error('run lease lapsed'));
+    } };
+    await processStep(RUN, 0, deps, lease);
+    expect(ran).toEqual([]);
+    expect(m.run().records[0]!.status).toBe('running');
+    // The worker that takes the step over resumes it under the start mark now on the timeline.
+    deps.ledger = ledger.ledger;
+    await processStep(RUN, 0, deps, { token: 'w2/next', lost: false, signal: new AbortController().signal });
+    expect(ran).toEqual(['force-new-cluster']);
+    expect(m.run().records[0]!.status).toBe('done');
   });
 });
 
