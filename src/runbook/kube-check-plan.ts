@@ -22,3 +22,26 @@ export function kubeCheckStep(cluster: ClusterConfig): StepSpec {
     params: { waitSeconds: wait },
   };
 }
+
+/**
+ * The last step of a replace (and of each grow-back): the member is healthy in
+ * etcd; is its master back in Kubernetes? Waits, up to the cluster's bound, for
+ * that master's Node to be Ready, and shows the CSRs its kubelet files meanwhile
+ * (a rebuilt master's client CSR, then its serving CSR) in the run's thread for
+ * people to approve with the usual buttons. It approves nothing itself, reads
+ * only, and never fails the run: a Node still NotReady at the bound is what the
+ * run ends with.
+ */
+export function kubeNodeStep(cluster: ClusterConfig, node: string): StepSpec {
+  const wait = cluster.kubeReadyWaitSeconds;
+  const operation = cluster.kubeconfig
+    ? `GET node ${node} (through ${cluster.kubeconfig}) until Ready; its pending CSRs (client CSR for system:node:${node}, then its serving CSR) posted in this thread, each once, for approval with the buttons there: the bot approves nothing itself. Polls for up to ${wait} s; changes nothing, and does not fail the run: what is still missing then is reported ("etcd healthy, Kubernetes not yet")`
+    : `no kubeconfig for this cluster: node ${node} is not checked in Kubernetes (set clusters[].kubeconfig in the inventory to wait for it and show its CSRs here)`;
+  return {
+    kind: 'kube-check',
+    title: `Wait for node ${node} Ready in Kubernetes, its CSRs shown here for approval`,
+    destructive: false,
+    operation,
+    params: { waitSeconds: wait, node },
+  };
+}

@@ -3,6 +3,7 @@ import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schem
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
+import { kubeNodeStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
 
@@ -148,6 +149,8 @@ export function planReplace(
       params: { voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision },
     },
   );
+  // etcd is whole again; the master's Node may still wait for its certificates (a rebuilt machine).
+  steps.push(kubeNodeStep(cluster, conf.name));
   if (req.force) steps[0]!.operation += ` (FORCED: ${conf.name} was healthy when planned)`;
 
   const run = newRun(

@@ -10,10 +10,11 @@ import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
 import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
 import { kubeCheck } from './steps/kube-steps.js';
+import { runCsrThread, type RunCsrDeps } from './run-csr-thread.js';
 import { apiservers, fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
 
-/** Every step kind, wired to the adapters it needs. */
-export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): Record<StepKind, StepExecutor> {
+/** Every step kind, wired to the adapters it needs. `csr`: where a step shows CSRs in its run's thread (without it, it offers `/etcd csr`). */
+export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, csr?: RunCsrDeps): Record<StepKind, StepExecutor> {
   const clusterOf = (run: Run): ClusterConfig => {
     const c = inventory.clusters.find((x) => x.name === run.cluster);
     if (!c) throw new Error(`cluster ${run.cluster} is not in this worker's inventory`);
@@ -57,6 +58,10 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
     'verify-backup': (run, step) => verifyBackup(quorum(run), step),
     'restore-snapshot': (run, step, _i, _stop, leaseLost) => restoreSnapshot(quorum(run), step, leaseLost),
     apiservers: (run, step, _i, _stop, leaseLost) => apiservers(quorum(run), step, leaseLost),
-    'kube-check': (run, step, _i, signal) => kubeCheck({ cluster: clusterOf(run), log: log.child({ run: run.runId }) }, step, signal),
+    'kube-check': (run, step, _i, signal) => {
+      const cluster = clusterOf(run);
+      const rlog = log.child({ run: run.runId });
+      return kubeCheck({ cluster, log: rlog, csrThread: csr && ((k) => runCsrThread(csr, run, cluster, k, rlog)) }, step, signal);
+    },
   };
 }

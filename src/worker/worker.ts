@@ -93,7 +93,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
   const engine: EngineDeps = {
     store,
-    executors: stepExecutors(deps.inventory, pool, backups, log),
+    executors: stepExecutors(deps.inventory, pool, backups, log, { slack: deps.slack, reviews: csrDeps.reviews, runs: store, incidents }),
     observe: async (clusterName) => {
       const cluster = deps.inventory.clusters.find((c) => c.name === clusterName);
       if (!cluster) throw new Error(`cluster ${clusterName} is not in this worker's inventory`);

@@ -34,6 +34,7 @@ describe('planReplace', () => {
       ['wait-caught-up', false],
       ['promote', false],
       ['verify', false],
+      ['kube-check', false],
     ]);
     expect(out.run.steps[0]!.operation).toBe(
       'maintenance.snapshot() from m1 (https://10.0.0.1:2379) → backup 2026-11-23_030000 in /backups/prod (snapshot_2026-11-23_030000.db and static_kuberesources_2026-11-23_030000.tar.gz); verified by its sha256 trailer and etcdctl snapshot status',
@@ -44,6 +45,9 @@ describe('planReplace', () => {
     );
     expect(out.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
     expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50 });
+    // Last, with etcd whole again: m3's Node in Kubernetes, its CSRs shown in the run's thread, approved by people.
+    expect(out.run.steps[8]!.params).toEqual({ waitSeconds: cluster.kubeReadyWaitSeconds, node: 'm3' });
+    expect(out.run.steps[8]!.title).toBe('Wait for node m3 Ready in Kubernetes, its CSRs shown here for approval');
   });
 
   it('finds the member by hex ID or host as well as by name', () => {
@@ -78,7 +82,7 @@ describe('planReplace', () => {
     const out = planReplace(inventory, cluster, report([row(1, true), row(2, true)]), state, req('m3'), now);
     if (!out.ok) throw new Error(out.reason);
     expect(out.run.steps.map((s) => s.kind)).not.toContain('member-remove');
-    expect(out.run.steps.at(-1)!.params.voters).toBe(3);
+    expect(out.run.steps.find((s) => s.kind === 'verify')!.params.voters).toBe(3);
   });
 });
 
@@ -134,7 +138,7 @@ describe('approval decisions', () => {
     const run = planned();
     run.records[0]!.status = 'done';
     expect(doneAndNotDone(run)).toBe(
-      'Done: 1. Take and verify a snapshot. Not done: 2. Remove m3 from the member list; 3. Stop etcd on m3 and move its data dir aside; 4. Add m3 back as a learner; 5. Start etcd on m3 with state "existing"; 6. Wait until m3 has caught up; 7. Promote m3 to voter; 8. Verify every member healthy and the revision intact.',
+      'Done: 1. Take and verify a snapshot. Not done: 2. Remove m3 from the member list; 3. Stop etcd on m3 and move its data dir aside; 4. Add m3 back as a learner; 5. Start etcd on m3 with state "existing"; 6. Wait until m3 has caught up; 7. Promote m3 to voter; 8. Verify every member healthy and the revision intact; 9. Wait for node m3 Ready in Kubernetes, its CSRs shown here for approval.',
     );
   });
 });

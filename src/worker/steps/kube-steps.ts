@@ -1,7 +1,10 @@
 import type { ClusterConfig } from '../../config/schema.js';
 import { KubeCluster } from '../../kube/client.js';
 import { kubeShortfall, nodeNotReady, readyzProblem, sinceText, viewControlPlane, type ControlPlaneView } from '../../kube/control-plane.js';
+import { csrState, listCsrs, type Csr } from '../../kube/csrs.js';
 import { KubeError } from '../../kube/errors.js';
+import { approvedByText, csrsOfNode, servingCsrExpected } from '../../kube/node-csrs.js';
+import { getNode, summarizeNode, type NodeSummary } from '../../kube/nodes.js';
 import type { Logger } from '../../log.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
@@ -13,6 +16,16 @@ export interface KubeStepContext {
   /** How long between two looks while Kubernetes is not ready yet. */
   pollMs?: number;
   now?: () => Date;
+  /** Where a step waiting for one node shows that node's CSRs (the run's thread); made once the cluster is reachable. */
+  csrThread?: (k: KubeCluster) => CsrThread;
+  /** How long a node that just got its client certificate is given to file its serving CSR once Ready. */
+  servingGraceMs?: number;
+}
+
+/** CSR review messages in the run's thread. */
+export interface CsrThread {
+  /** Posts those of `csrs` not shown in this run's thread yet (one message); the names it posted. */
+  show(csrs: Csr[], title: string): Promise<string[]>;
 }
 
 const POLL_MS = 3000;
@@ -53,6 +66,7 @@ function details(v: ControlPlaneView, now: Date): string {
  * offers `/etcd csr` when CSRs wait for a decision.
  */
 export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
+  if (step.params.node !== undefined) return kubeNodeWait(ctx, step, signal);
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   if (!c.kubeconfig) {
@@ -93,6 +107,94 @@ export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: A
       return { summary: caveat, output, caveat, offer };
     }
     ctx.log.info({ cluster: c.name, missing: missing.length, leftMs: left }, 'Kubernetes not ready yet; looking again');
+    await pause(Math.min(pollMs, left), signal);
+  }
+}
+
+const NODE_POLL_MS = 2000;
+const SERVING_GRACE_MS = 10_000;
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** "node m3 NotReady since …", "node m3 has not registered (no Node object)", or the reason it could not be read. */
+function nodeProblem(name: string, node: NodeSummary | null, error: string | null, now: Date): string | null {
+  if (error) return `node ${name} could not be read: ${error}`;
+  if (!node) return `node ${name} has not registered (no Node object)`;
+  return nodeNotReady(node, now);
+}
+
+/**
+ * The end of a replace on the Kubernetes side: waits for one master's Node to
+ * be Ready, and posts that node's pending CSRs in the run's thread as they
+ * appear (each once, remembered in Redis under the run, so a resumed step does
+ * not post again), where people approve them with the usual buttons. It never
+ * approves anything. A node that got a new client certificate is given a few
+ * seconds once Ready to file its serving CSR, so that one is shown too. At the
+ * bound the step completes with a caveat naming what is missing: nothing is
+ * rolled back.
+ */
+export async function kubeNodeWait(ctx: KubeStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
+  const now = ctx.now ?? (() => new Date());
+  const c = ctx.cluster;
+  const name = String(param(step, 'node'));
+  if (!c.kubeconfig) {
+    return { summary: `Kubernetes not checked: no kubeconfig for this cluster, so node ${name} and its CSRs are not looked at (set clusters[].kubeconfig in the inventory)` };
+  }
+  let k: KubeCluster;
+  try {
+    k = KubeCluster.forCluster(c);
+  } catch (err) {
+    if (!(err instanceof KubeError)) throw err;
+    return { summary: `Kubernetes not checked: ${err.reason}`, caveat: `etcd healthy, Kubernetes not checked: ${err.reason}` };
+  }
+  const thread = ctx.csrThread?.(k);
+  const waitMs = Number(param(step, 'waitSeconds')) * 1000;
+  const graceMs = ctx.servingGraceMs ?? SERVING_GRACE_MS;
+  const pollMs = ctx.pollMs ?? NODE_POLL_MS;
+  const t0 = now().getTime();
+  let readySince: number | null = null;
+  const shown: string[] = [];
+  for (let looks = 1; ; looks++) {
+    let node: NodeSummary | null = null;
+    let mine: Csr[] = [];
+    let error: string | null = null;
+    try {
+      const [n, list] = await Promise.all([getNode(k, name), listCsrs(k)]);
+      node = n && summarizeNode(n);
+      mine = csrsOfNode(list.items, name);
+    } catch (err) {
+      error = err instanceof KubeError ? err.reason : (err as Error).message;
+    }
+    const pending = mine.filter((x) => csrState(x).state === 'pending');
+    if (pending.length > 0 && thread) {
+      const kinds = new Set(pending.map((x) => (x.spec?.signerName?.endsWith('serving') ? 'Serving' : 'Client')));
+      const title = `${kinds.size === 1 ? `${[...kinds][0]} ` : ''}${pending.length === 1 ? 'CSR' : 'CSRs'} of node ${name}, for approval`;
+      try {
+        shown.push(...(await thread.show(pending, title)));
+      } catch (err) {
+        ctx.log.warn({ cluster: c.name, node: name, err: (err as Error).message }, 'could not post the node\'s CSRs in the run thread; trying again at the next look');
+      }
+    }
+    const at = now();
+    const problem = nodeProblem(name, node, error, at);
+    if (!problem) readySince ??= at.getTime();
+    const waited = `${((at.getTime() - t0) / 1000).toFixed(1)} s, ${plural(looks, 'look')}`;
+    const left = t0 + waitMs - at.getTime();
+    const output = `node ${name}: ${problem ?? 'Ready'}\n${mine.length ? mine.map((x) => `${x.metadata?.name} (${x.spec?.signerName}): ${csrState(x).state}`).join('\n') : 'no CSRs of this node'}${shown.length ? `\nshown in this thread: ${shown.join(', ')}` : ''}`;
+    // Once Ready with nothing pending it is done, unless its serving CSR may still come (then a few seconds more, within the bound).
+    const servingMayCome = servingCsrExpected(mine) && readySince !== null && at.getTime() - readySince < graceMs && left > 0;
+    if (!problem && pending.length === 0 && !servingMayCome) {
+      const approved = approvedByText(mine);
+      return { summary: `node ${name} Ready${approved ? `; ${approved}` : ''} (after ${waited})`, output };
+    }
+    if (left <= 0) {
+      const missing = [problem, pending.length ? plural(pending.length, 'pending CSR') : null].filter(Boolean).join(', ');
+      const hint = pending.length ? (thread ? ' Approve them in this thread.' : ` Review them with \`/etcd csr ${c.name}\`.`) : '';
+      const caveat = `etcd healthy, Kubernetes not yet: ${missing} (checked for ${waited}).${hint}`;
+      ctx.log.warn({ cluster: c.name, node: name, missing }, 'node not ready at the end of the run');
+      const offer: CommandOffer | undefined = pending.length && !thread ? { command: 'csr', args: [c.name], label: `Review ${plural(pending.length, 'pending CSR')}` } : undefined;
+      return { summary: caveat, output, caveat, offer };
+    }
     await pause(Math.min(pollMs, left), signal);
   }
 }
