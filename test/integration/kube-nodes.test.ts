@@ -148,7 +148,10 @@ describe('/etcd nodes and the Kubernetes check at the end of a restore, against 
     await loseMajority();
 
     try {
-      await endsKubernetesNotYet();
+      const { ts } = await endsKubernetesNotYet();
+      // The grown-back master's CSR waits in the run's thread for approval (posted once, though the check looked many times).
+      const shown = t.slack.records.filter((r) => r.method === 'chat.postMessage' && r.body.thread_ts === ts && JSON.stringify(r.body.blocks ?? []).includes(clientCsr));
+      expect(shown.map((r) => String(r.body.text))).toEqual([expect.stringContaining('CSR of node m2, for approval')]);
     } finally {
       // Put Kubernetes right for the next run: m3's API server back, m2's certificates approved.
       await t.lab.kube!.startApiserver('m3');
@@ -159,7 +162,7 @@ describe('/etcd nodes and the Kubernetes check at the end of a restore, against 
     }
   }, 300_000);
 
-  async function endsKubernetesNotYet(): Promise<void> {
+  async function endsKubernetesNotYet(): Promise<{ ts: string }> {
     const { ts, runId } = await restoreQuorum();
     const plan = textOf(latest(t.slack, ts));
     expect(plan).toContain(`Check Kubernetes: kube-apiserver ready on every master, control-plane nodes Ready`);
@@ -206,6 +209,7 @@ describe('/etcd nodes and the Kubernetes check at the end of a restore, against 
     const now = await nodes();
     expect(now).toContain(`:x: *no Node object*: the inventory names this master, but no node is registered under its name or address ${IP(2)}`);
     expect(now).toContain('*Pending CSRs:* 1 · review them with `/etcd csr lab`');
+    return { ts };
   }
 
   it('a restore-quorum on a healthy Kubernetes ends with the check passed: /readyz ok on every master, every node Ready', async () => {

@@ -83,8 +83,11 @@ export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: A
   const waitMs = Number(param(step, 'waitSeconds')) * 1000;
   const t0 = now().getTime();
   const pollMs = ctx.pollMs ?? POLL_MS;
+  const thread = ctx.csrThread?.(k);
   for (let looks = 1; ; looks++) {
     const view = await viewControlPlane(k, c, now);
+    // Masters grown back on rebuilt hosts file CSRs: shown in the run's thread (each once) for approval there.
+    if ((view.pendingCsrs ?? 0) > 0 && thread) await showMastersCsrs(ctx, k, thread);
     const at = now();
     const missing = kubeShortfall(view, at);
     const waited = `${((at.getTime() - t0) / 1000).toFixed(1)} s, ${looks} look${looks === 1 ? '' : 's'}`;
@@ -108,6 +111,19 @@ export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: A
     }
     ctx.log.info({ cluster: c.name, missing: missing.length, leftMs: left }, 'Kubernetes not ready yet; looking again');
     await pause(Math.min(pollMs, left), signal);
+  }
+}
+
+/** Posts the pending CSRs of the inventory's masters in the run's thread (those not shown there yet). */
+async function showMastersCsrs(ctx: KubeStepContext, k: KubeCluster, thread: CsrThread): Promise<void> {
+  try {
+    const all = (await listCsrs(k)).items;
+    for (const m of ctx.cluster.members) {
+      const pending = csrsOfNode(all, m.name).filter((x) => csrState(x).state === 'pending');
+      if (pending.length) await thread.show(pending, `${pending.length === 1 ? 'CSR' : 'CSRs'} of node ${m.name}, for approval`);
+    }
+  } catch (err) {
+    ctx.log.warn({ cluster: ctx.cluster.name, err: (err as Error).message }, 'could not post the masters\' CSRs in the run thread; trying again at the next look');
   }
 }
 
