@@ -1,6 +1,7 @@
 import type { Command } from './types.js';
 import { backup, backups } from './backup.js';
 import { cancel } from './cancel.js';
+import { certs } from './certs.js';
 import { help } from './help.js';
 import { incident, note, timeline } from './incident.js';
 import { replace } from './replace.js';
@@ -9,7 +10,7 @@ import { restore } from './restore.js';
 import { status } from './status.js';
 
 /** Every /etcd subcommand. Adding a command is adding a file and a line here. */
-export const COMMANDS: readonly Command[] = [status, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, help];
+export const COMMANDS: readonly Command[] = [status, backup, backups, certs, replace, restoreQuorum, restore, cancel, incident, note, timeline, help];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

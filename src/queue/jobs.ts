@@ -8,6 +8,7 @@ export type JobRequest =
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
   | { name: 'list-backups'; data: { cluster: string } }
+  | { name: 'certs'; data: { cluster: string } }
   | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } };
 
 /** What travels on the queue: the request plus who asked, where to answer. */
