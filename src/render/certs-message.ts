@@ -59,8 +59,15 @@ export function certAdvice(c: CertCheck): string | null {
     [...new Set(due.filter((r) => of.includes(r.target.kind)).map((r) => (r.target.kind === 'bot-client' ? '' : (r.target.member ?? r.target.host))))].join(', ');
   const lines: string[] = [];
   if (kinds.has('etcd-client') || kinds.has('etcd-peer')) {
-    const which = [kinds.has('etcd-client') ? '`kubeadm certs renew etcd-server`' : '', kinds.has('etcd-peer') ? '`kubeadm certs renew etcd-peer`' : ''].filter(Boolean).join(' and ');
-    lines.push(`• etcd (${hosts('etcd-client', 'etcd-peer')}): on each of those masters ${which}, then restart its etcd static pod (move \`etcd.yaml\` out of the manifests dir and back). One member at a time, \`/etcd status\` healthy before the next.`);
+    // Per member, the kubeadm certificate names: etcd-server is the client URL's, etcd-peer the peer URL's.
+    const perMember = new Map<string, string[]>();
+    for (const r of due) {
+      if (r.target.kind !== 'etcd-client' && r.target.kind !== 'etcd-peer') continue;
+      const who = r.target.member ?? r.target.host;
+      perMember.set(who, [...(perMember.get(who) ?? []), r.target.kind === 'etcd-client' ? 'etcd-server' : 'etcd-peer']);
+    }
+    const each = [...perMember].map(([who, cmds]) => `${inert(who)}: ${cmds.join(', ')}`).join('; ');
+    lines.push(`• etcd: on each master, \`kubeadm certs renew\` the ones named (${each}), then restart its etcd static pod (move \`etcd.yaml\` out of the manifests dir and back). One member at a time, \`/etcd status\` healthy before the next.`);
   }
   if (kinds.has('kube-apiserver')) {
     lines.push(`• kube-apiserver (${hosts('kube-apiserver')}): \`kubeadm certs renew apiserver\` on each of those masters, then restart the kube-apiserver static pod the same way.`);

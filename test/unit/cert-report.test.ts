@@ -74,7 +74,7 @@ describe('/etcd certs: the message', () => {
     const all = text(m);
     expect(all).toContain('the bot reads certificates; it does not renew them');
     expect(all).toContain('• kubelet (m1):');
-    expect(all).toContain('`kubeadm certs renew etcd-peer`');
+    expect(all).toContain('• etcd: on each master, `kubeadm certs renew` the ones named (m2: etcd-peer), then restart its etcd static pod');
     expect(all).not.toContain('`kubeadm certs renew etcd-server`');
     expect(all).not.toContain('kubeadm certs renew apiserver');
     expect(blockLimitViolations(m.blocks)).toEqual([]);
