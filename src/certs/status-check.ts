@@ -2,7 +2,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
 import { listedMembers, targetWhat, worstFirst } from './check.js';
 import { URGENT_DAYS } from './expiry.js';
-import { certTargets, readTargets, urgentReadings, type CertTarget, type TargetReading } from './targets.js';
+import { certTargets, readEachTarget, urgentReadings, type CertTarget, type TargetReading } from './targets.js';
 
 /**
  * How long `/etcd status` still waits for handshakes in flight once its etcd view
@@ -30,8 +30,7 @@ export async function statusCertReadings(cluster: ClusterConfig, view: Promise<{
   const t0 = now();
   const deadlineAt = t0 + (opts.deadlineMs ?? cluster.etcd.callTimeoutMs);
   const got: TargetReading[] = [];
-  const readEach = (targets: CertTarget[], timeoutMs: number) =>
-    Promise.all(targets.map((t) => readTargets(cluster, [t], { timeoutMs }).then(([r]) => void got.push(r!))));
+  const readEach = (targets: CertTarget[], timeoutMs: number) => Promise.all(readShared(cluster, targets, timeoutMs).map((p) => p.then((r) => void got.push(r))));
 
   const early = readEach(certTargets(cluster, null).targets, deadlineAt - t0);
   const { report } = await view;
@@ -44,6 +43,26 @@ export async function statusCertReadings(cluster: ClusterConfig, view: Promise<{
   await Promise.race([Promise.all([early, late]), new Promise((r) => (timer = setTimeout(r, Math.max(0, cutoff - now()))))]);
   clearTimeout(timer);
   return worstFirst([...got]);
+}
+
+/**
+ * Handshakes in flight, by cluster and target. Status jobs that run at the same
+ * time (a burst of people typing `/etcd status` in an incident) share a reading
+ * rather than each doing the same handshake: about a millisecond or two of CPU
+ * each, a dozen per status. Only reads still in flight are shared, so a status
+ * asked after another has finished reads afresh.
+ */
+const inflight = new Map<string, Promise<TargetReading>>();
+
+function readShared(cluster: ClusterConfig, targets: CertTarget[], timeoutMs: number): Promise<TargetReading>[] {
+  const key = (t: CertTarget) => `${cluster.name}\u0000${t.label}`;
+  const missing = targets.filter((t) => !inflight.has(key(t)));
+  readEachTarget(cluster, missing, { timeoutMs }).forEach((p, i) => {
+    const k = key(missing[i]!);
+    const shared = p.finally(() => inflight.get(k) === shared && inflight.delete(k));
+    inflight.set(k, shared);
+  });
+  return targets.map((t) => inflight.get(key(t))!);
 }
 
 /** The one line `/etcd status` adds when a certificate has expired or ends within URGENT_DAYS; null when none does. */

@@ -22,6 +22,7 @@ describe('the certificate readings of /etcd status', () => {
   let expiredPort = 0;
   let soonPort = 0;
   let silentPort = 0;
+  const connections = new Map<number, number>();
 
   beforeAll(async () => {
     const ca = await makeCa(join(dir, 'ca'));
@@ -31,7 +32,9 @@ describe('the certificate readings of /etcd status', () => {
       const s = createServer({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
       s.on('tlsClientError', () => undefined);
       servers.push(s);
-      return listen(s);
+      const port = await listen(s);
+      s.on('connection', () => connections.set(port, (connections.get(port) ?? 0) + 1));
+      return port;
     };
     expiredPort = await serve('expired', now - 40 * DAY, now - 2 * DAY - 3_600_000);
     soonPort = await serve('soon', now - DAY, now + 3 * DAY + 3_600_000);
@@ -45,10 +48,11 @@ describe('the certificate readings of /etcd status', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cluster = () =>
+  // Each test its own cluster name: handshakes still in flight from another test are not shared with it.
+  const cluster = (name: string) =>
     parseInventory(
       `clusters:
-  - name: c
+  - name: ${name}
     etcd: { endpoints: ["https://127.0.0.1:${expiredPort}", "https://127.0.0.1:${silentPort}"], callTimeoutMs: 2000 }
     members:
       - { name: m1, host: 127.0.0.1, ssh: { user: core, keyFile: /k, hostKeyFingerprint: SHA256:${'A'.repeat(43)} } }`,
@@ -62,7 +66,7 @@ describe('the certificate readings of /etcd status', () => {
 
   it('answers a grace after the view, not at the deadline, with what it read: a silent port is left out, not waited for', async () => {
     const t0 = Date.now();
-    const readings = await statusCertReadings(cluster(), viewAfter(150), { graceMs: 250 });
+    const readings = await statusCertReadings(cluster('a'), viewAfter(150), { graceMs: 250 });
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(150);
     expect(took).toBeLessThan(1000); // the deadline is 2000 ms
@@ -73,11 +77,21 @@ describe('the certificate readings of /etcd status', () => {
 
   it('never outlives the deadline: a view slower than it leaves the peers unread', async () => {
     const t0 = Date.now();
-    const readings = await statusCertReadings(cluster(), viewAfter(600), { deadlineMs: 300 });
+    const readings = await statusCertReadings(cluster('b'), viewAfter(600), { deadlineMs: 300 });
     expect(Date.now() - t0).toBeLessThan(900);
     // The silent port ran into the deadline (a reason, not a warning); the peer was never asked.
     const byPort = Object.fromEntries(readings.map((r) => [r.target.kind === 'bot-client' ? r.target.file : r.target.port, r.ok ? r.expiry.level : r.error]));
     expect(byPort).toEqual({ [expiredPort]: 'error', [silentPort]: `no TLS handshake with 127.0.0.1:${silentPort} within 0.3 s` });
     expect(statusCertLine(readings)).toMatch(/^:warning: A certificate expired or ending within 7 days: etcd client of m1 expired 2 days ago/);
+  });
+
+  it('status jobs running at the same time share each handshake instead of repeating it; one asked afterwards reads afresh', async () => {
+    const c = cluster('c');
+    const before = connections.get(expiredPort) ?? 0;
+    const together = await Promise.all([1, 2, 3, 4].map(() => statusCertReadings(c, viewAfter(50), { graceMs: 100 })));
+    for (const readings of together) expect(readings.find((r) => r.target.kind === 'etcd-client' && r.target.port === expiredPort)).toMatchObject({ ok: true, expiry: { level: 'error' } });
+    expect((connections.get(expiredPort) ?? 0) - before).toBe(1);
+    await statusCertReadings(c, viewAfter(50), { graceMs: 100 });
+    expect((connections.get(expiredPort) ?? 0) - before).toBe(2);
   });
 });
