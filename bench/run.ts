@@ -122,6 +122,11 @@ async function main(): Promise<void> {
     process.kill(m3pid, 'SIGCONT');
   }
   await stack.lab.waitHealthy();
+
+  const concurrent = await burst(BURST);
+  rows.push([`${BURST} concurrent status: ack`, concurrent.ack, healthyBaseline]);
+  rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
+
   if (ONLY === 'status') {
     await stack.lab.killMember('m2');
     await stack.lab.killMember('m3');
@@ -134,9 +139,6 @@ async function main(): Promise<void> {
     await stack.stop();
     return;
   }
-  const concurrent = await burst(BURST);
-  rows.push([`${BURST} concurrent status: ack`, concurrent.ack, healthyBaseline]);
-  rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
   const keys = await fillDb(cluster, FILL_MB);
