@@ -10,6 +10,7 @@ import { backupMemory, printBackupMemory, type BackupMemory } from './backup-mem
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
+import { statusCertCost } from './status-certs.js';
 
 /**
  * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
@@ -27,7 +28,8 @@ const BIG_DB_MB = Number(process.env.BENCH_BIG_DB_MB ?? 1100);
 const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
 const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
 const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
-/** `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases. */
+const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
+/** `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases; `BENCH_ONLY=status` only the status cases. */
 const ONLY = process.env.BENCH_ONLY;
 
 /** The CSR cases run on a lab of their own (with the Kubernetes API stand-in), after the others. */
@@ -40,7 +42,8 @@ async function csrCases(): Promise<void> {
 async function main(): Promise<void> {
   if (ONLY === 'csr') return csrCases();
   const root = join(tmpdir(), 'etcd-medic-bench');
-  const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`));
+  // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
+  const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });
   const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: 'bench', LOG_LEVEL: 'silent' });
   const medic = await startMedic(config, createLogger('silent'), { bot: true, worker: true });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
@@ -111,9 +114,43 @@ async function main(): Promise<void> {
   const healthy = await botRuns(HEALTHY_RUNS, 'h');
   rows.push(['status, 3 healthy: completion', healthy.done, healthyBaseline]);
   rows.push(['status, 3 healthy: ack', healthy.ack, healthyBaseline]);
+
+  // The status job with its certificate check (base: without it), interleaved in the same run: 3 healthy,
+  // then one member dead (killed: its ports refuse), then one member hung (SIGSTOP: its ports accept and say nothing).
+  const certRow = async (what: string, label: string) => {
+    const c = await statusCertCost(stack, config.inventory, cluster, CERT_RUNS, label);
+    rows.push([`status job, ${what}: certs vs none`, c.withCerts, c.without]);
+  };
+  await certRow('3 healthy', 'h');
+  await stack.lab.killMember('m3');
+  await certRow('m3 dead', 'd1');
+  await stack.lab.startMember('m3');
+  await stack.lab.waitHealthy();
+  const m3pid = stack.lab.host('m3').supervisor.pid()!;
+  process.kill(m3pid, 'SIGSTOP');
+  try {
+    await certRow('m3 hung', 'f1');
+  } finally {
+    process.kill(m3pid, 'SIGCONT');
+  }
+  await stack.lab.waitHealthy();
+
   const concurrent = await burst(BURST);
   rows.push([`${BURST} concurrent status: ack`, concurrent.ack, healthyBaseline]);
   rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
+
+  if (ONLY === 'status') {
+    await stack.lab.killMember('m2');
+    await stack.lab.killMember('m3');
+    const deadBaseline = await etcdctlRuns(DEAD_RUNS);
+    const dead = await botRuns(DEAD_RUNS, 'd');
+    rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
+    await certRow('2 of 3 dead', 'd2');
+    printTable('etcd-medic bench, status only (ms; base = `etcdctl endpoint status`, or the status job without its certificate check; ratio = median / base median)', rows);
+    await medic.stop();
+    await stack.stop();
+    return;
+  }
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
   const keys = await fillDb(cluster, FILL_MB);
@@ -157,8 +194,9 @@ async function main(): Promise<void> {
   const dead = await botRuns(DEAD_RUNS, 'd');
   rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
   rows.push(['status, 2 of 3 dead: ack', dead.ack, deadBaseline]);
+  await certRow('2 of 3 dead', 'd2');
 
-  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, `etcdctl snapshot save`, or an etcdctl/ssh script doing the same steps; ratio = bot median / base median)', rows);
+  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, `etcdctl snapshot save`, an etcdctl/ssh script doing the same steps, or the status job without its certificate check; ratio = bot median / base median)', rows);
   console.log(`\n${throughput}`);
   if (bigBackup) printBackupMemory(bigBackup);
   console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { connect } from 'node:tls';
+import { connect, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 
 /** A certificate within this many days of its end is a warning; past its end, an error. */
@@ -79,6 +79,8 @@ export interface HandshakeOptions {
   clientCert?: { cert: Buffer; key: Buffer };
   /** A CA to check the chain and name against; the answer is reported, never enforced. */
   ca?: Buffer;
+  /** The client certificate and CA made into a context once, for many handshakes (instead of clientCert and ca). */
+  secureContext?: SecureContext;
   now?: Date;
 }
 
@@ -107,9 +109,7 @@ export function readServingCert(host: string, port: number, opts: HandshakeOptio
       port,
       servername: opts.servername ?? (isIP(host) ? undefined : host),
       rejectUnauthorized: false,
-      ca: opts.ca,
-      cert: opts.clientCert?.cert,
-      key: opts.clientCert?.key,
+      ...(opts.secureContext ? { secureContext: opts.secureContext } : { ca: opts.ca, cert: opts.clientCert?.cert, key: opts.clientCert?.key }),
     });
     socket.setTimeout(timeoutMs, () => finish({ ok: false, error: `no TLS handshake with ${where} within ${timeoutMs / 1000} s` }));
     socket.once('secureConnect', () => {
@@ -117,7 +117,7 @@ export function readServingCert(host: string, port: number, opts: HandshakeOptio
       if (!x) return finish({ ok: false, error: `${where} presented no certificate` });
       const cert = infoOf(x);
       const reading: CertReading = { ok: true, cert, expiry: classifyExpiry(cert, opts.now ?? new Date()) };
-      if (opts.ca) reading.untrusted = socket.authorized ? null : String(socket.authorizationError ?? 'not trusted');
+      if (opts.ca || opts.secureContext) reading.untrusted = socket.authorized ? null : String(socket.authorizationError ?? 'not trusted');
       finish(reading);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {

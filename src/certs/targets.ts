@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ClusterConfig } from '../config/schema.js';
 import { APISERVER_PORT, KUBELET_PORT } from '../kube/ports.js';
 import { readPemCertFile, readServingCert, URGENT_DAYS, type CertReading } from './expiry.js';
@@ -87,22 +88,26 @@ export type TargetReading = { target: CertTarget } & CertReading;
  * insist on one) and the etcd CA to say whether the chain verifies.
  */
 export async function readTargets(cluster: ClusterConfig, targets: CertTarget[], opts: { timeoutMs?: number; now?: Date } = {}): Promise<TargetReading[]> {
+  return Promise.all(readEachTarget(cluster, targets, opts));
+}
+
+/** As readTargets, one promise per target, each settling as soon as its own handshake is done. */
+export function readEachTarget(cluster: ClusterConfig, targets: CertTarget[], opts: { timeoutMs?: number; now?: Date } = {}): Promise<TargetReading>[] {
   const tls = cluster.etcd.tls;
-  let etcdTls: { clientCert?: { cert: Buffer; key: Buffer }; ca?: Buffer } = {};
-  if (tls) {
+  // One context for every etcd handshake of this call: building one (key, cert and CA parsed) costs about half a handshake.
+  let etcdTls: { secureContext?: SecureContext } = {};
+  if (tls && targets.some((t) => t.kind === 'etcd-client' || t.kind === 'etcd-peer')) {
     try {
-      etcdTls = { clientCert: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, ca: readFileSync(tls.ca) };
+      etcdTls = { secureContext: createSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca) }) };
     } catch {
       // Unreadable files: the bot-client target reports it; handshakes go on without them.
     }
   }
-  return Promise.all(
-    targets.map(async (target): Promise<TargetReading> => {
-      if (target.kind === 'bot-client') return { target, ...readPemCertFile(target.file, opts.now) };
-      const etcd = target.kind === 'etcd-client' || target.kind === 'etcd-peer';
-      return { target, ...(await readServingCert(target.host, target.port, { timeoutMs: opts.timeoutMs, now: opts.now, ...(etcd ? etcdTls : {}) })) };
-    }),
-  );
+  return targets.map(async (target): Promise<TargetReading> => {
+    if (target.kind === 'bot-client') return { target, ...readPemCertFile(target.file, opts.now) };
+    const etcd = target.kind === 'etcd-client' || target.kind === 'etcd-peer';
+    return { target, ...(await readServingCert(target.host, target.port, { timeoutMs: opts.timeoutMs, now: opts.now, ...(etcd ? etcdTls : {}) })) };
+  });
 }
 
 /** The readings `/etcd status` warns about: unreadable is not among them (that is `/etcd certs`' to say), expired or within `days` is. */

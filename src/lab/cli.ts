@@ -6,12 +6,15 @@ import { startLabStack } from './stack.js';
 async function main(): Promise<void> {
   const root = process.env.LAB_ROOT ?? join(tmpdir(), 'etcd-medic-lab');
   const subnet = Number(process.env.LAB_SUBNET ?? 21);
-  const stack = await startLabStack(root, subnet, (s) => console.log(`[lab] ${s}`));
+  const stack = await startLabStack(root, subnet, (s) => console.log(`[lab] ${s}`), { kube: true });
+  const kube = stack.lab.kube!;
+  const m3 = stack.lab.host('m3');
   const exports = Object.entries({ ...stack.env, PORT: '3001' })
     .map(([k, v]) => `export ${k}=${v}`)
     .join('\n');
   console.log(`
 The lab is up: three TLS etcd members (static pods under ${join(root, 'lab/hosts')}), an sshd per host,
+a Kubernetes API stand-in (kube-apiserver on each host's :6443 behind ${kube.server}, a kubelet on each :10250),
 Redis at ${stack.redis.url}, and a fake Slack Web API at ${stack.slack.apiUrl}.
 
 Point the bot at it (in another shell):
@@ -19,8 +22,14 @@ ${exports}
 npm start
 
 Fault injection by hand, as an operator would:
-  mv ${stack.lab.host('m3').manifestsDir}/etcd.yaml ${stack.lab.host('m3').parkedDir}/   # stop m3
-  mv ${stack.lab.host('m3').parkedDir}/etcd.yaml ${stack.lab.host('m3').manifestsDir}/   # start it again
+  mv ${m3.manifestsDir}/etcd.yaml ${m3.parkedDir}/   # stop m3
+  mv ${m3.parkedDir}/etcd.yaml ${m3.manifestsDir}/   # start it again
+  mv ${m3.manifestsDir}/kube-apiserver.yaml ${m3.parkedDir}/   # stop m3's kube-apiserver (and back the same way)
+(a kubelet that re-bootstraps, or a short-lived serving cert, is played from code: lab.kube.rebootstrapKubelet and
+ setServingCert; the playground, \`npm start\` without Slack settings, has buttons for the first.)
+
+kubectl against it:
+  kubectl --kubeconfig ${kube.kubeconfig} get nodes,csr
 
 etcdctl against it:
   ETCDCTL_API=3 etcdctl --endpoints=${stack.lab.endpoints.join(',')} --cacert=${stack.lab.tls.ca} --cert=${stack.lab.tls.cert} --key=${stack.lab.tls.key} endpoint status -w table

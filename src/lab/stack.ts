@@ -17,12 +17,12 @@ export interface LabStack {
 }
 
 /** Everything the bot needs around it, all local: Redis, the etcd lab, and a Slack stand-in. */
-export async function startLabStack(root: string, subnet: number, log: (s: string) => void): Promise<LabStack> {
+export async function startLabStack(root: string, subnet: number, log: (s: string) => void, opts: { kube?: boolean } = {}): Promise<LabStack> {
   await ensureLabPackages(log);
   // A new lab is a new cluster: runs and locks from an earlier lab would only mislead.
   rmSync(join(root, 'redis'), { recursive: true, force: true });
   const redis = await startRedis(join(root, 'redis'));
-  const lab = await startLab({ root: join(root, 'lab'), subnet, log });
+  const lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false });
   const slack = new FakeSlack();
   await slack.start();
   const secret = randomBytes(16).toString('hex');

@@ -8,6 +8,7 @@ import { readBody } from '../lab/fake-slack.js';
 import { startLabStack } from '../lab/stack.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../lab/signed-requests.js';
 import { createLogger } from '../log.js';
+import { labAction, labState } from './lab-api.js';
 import { startMedic } from '../runtime.js';
 
 const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
@@ -21,8 +22,10 @@ export async function runPlayground(): Promise<void> {
   const say = (s: string) => console.log(`[playground] ${s}`);
   const port = Number(process.env.PORT ?? 3000);
   const root = process.env.LAB_ROOT ?? join(tmpdir(), 'etcd-medic-playground');
-  say('starting Redis, three TLS etcd members with sshd and a kubelet stand-in, and a local Slack…');
-  const stack = await startLabStack(root, Number(process.env.LAB_SUBNET ?? 20), say);
+  say('starting Redis, three TLS etcd members with sshd, a Kubernetes API stand-in with a kubelet per host, and a local Slack…');
+  const t0 = Date.now();
+  // With Kubernetes: /etcd nodes, /etcd csr and /etcd certs have a cluster to look at, and the page plays its faults.
+  const stack = await startLabStack(root, Number(process.env.LAB_SUBNET ?? 20), say, { kube: true });
   // A key for this playground only: approvals and the timeline are signed as in production.
   const hmacKey = process.env.ETCD_MEDIC_HMAC_KEY ?? randomBytes(32).toString('hex');
   const config = loadConfig({ ...process.env, ...stack.env, ETCD_MEDIC_HMAC_KEY: hmacKey, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
@@ -42,7 +45,7 @@ export async function runPlayground(): Promise<void> {
       return json(res, 200, stack.slack.records.filter((r) => r.seq > since));
     }
     if (req.method === 'GET' && url.pathname === '/api/lab') {
-      return json(res, 200, stack.lab.hosts.map((h) => ({ name: h.name, ip: h.ip, running: h.supervisor.pid() !== null })));
+      return json(res, 200, labState(stack.lab));
     }
     const body = req.method === 'POST' ? (JSON.parse((await readBody(req)) || '{}') as Record<string, string>) : {};
     const user = /^U[A-Z0-9]+$/.test(body.user ?? '') ? body.user! : 'UALICE';
@@ -70,20 +73,16 @@ export async function runPlayground(): Promise<void> {
       const r = await postSigned(eventsUrl, stack.secret, form);
       return json(res, 200, { status: r.status });
     }
-    const op = /^\/api\/lab\/(stop|start|break)$/.exec(url.pathname);
+    const op = /^\/api\/lab\/([a-z-]+)$/.exec(url.pathname);
     if (req.method === 'POST' && op) {
-      const member = stack.lab.hosts.find((h) => h.name === body.member);
-      if (!member) return json(res, 404, { error: `no member ${body.member}` });
-      if (op[1] === 'stop') await stack.lab.stopMember(member.name);
-      else if (op[1] === 'start') await stack.lab.startMember(member.name);
-      else await stack.lab.corruptMember(member.name); // a broken disk: crash-loops until replaced
-      return json(res, 200, { ok: true });
+      const r = await labAction(stack.lab, op[1]!, String(body.member ?? ''));
+      return json(res, r.status, r.body);
     }
     json(res, 404, { error: 'not found' });
   }
 
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  say(`ready. Open http://127.0.0.1:${port}/ and type /etcd status (Ctrl-C stops everything).`);
+  say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s. Open http://127.0.0.1:${port}/ and type /etcd status (Ctrl-C stops everything).`);
   say(`bot events URL ${eventsUrl}; inventory ${stack.lab.inventoryPath}`);
 
   const stop = async () => {

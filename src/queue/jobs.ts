@@ -11,6 +11,7 @@ export type JobRequest =
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
   | { name: 'list-backups'; data: { cluster: string } }
+  | { name: 'certs'; data: { cluster: string } }
   | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } }
   | { name: 'csr'; data: { cluster: string } }
   | { name: 'csr-decide'; data: CsrDecideData };

@@ -20,7 +20,11 @@ const SECTION_MAX = 3000;
 
 /** Keeps a text under Slack's limit, saying that something was cut rather than silently dropping it. */
 export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 20)}\n… (cut, ${text.length - max + 20} more characters)`;
+  if (text.length <= max) return text;
+  // The note's length grows with the count it names: leave room for the longest it can be, so the result stays within max.
+  const note = (n: number) => `\n… (cut, ${n} more characters)`;
+  const keep = max - note(text.length).length;
+  return keep > 0 ? `${text.slice(0, keep)}${note(text.length - keep)}` : text.slice(0, max);
 }
 
 export function memberLine(m: MemberRow): string {

@@ -22,6 +22,8 @@ function asked(req: JobRequest): string {
       return req.data.scheduled ? `scheduled backup of ${req.data.cluster}` : `/etcd backup ${req.data.cluster}`;
     case 'list-backups':
       return `/etcd backups ${req.data.cluster}`;
+    case 'certs':
+      return `/etcd certs ${req.data.cluster}`;
     case 'incident':
       return `/etcd ${req.data.action === 'start' || req.data.action === 'close' ? `incident ${req.data.action}` : req.data.action}`;
     case 'step':

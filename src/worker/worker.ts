@@ -19,6 +19,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
+import { runCerts } from './jobs/certs.js';
 import { runIncident } from './jobs/incident.js';
 import { runNodes } from './jobs/nodes.js';
 import { runPlanReplace } from './jobs/replace.js';
@@ -150,6 +151,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'list-backups':
             outcome = await runListBackups({ ...env, request: env.request }, ctx);
+            break;
+          case 'certs':
+            outcome = await runCerts({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
             break;
           case 'incident':
             outcome = await runIncident({ ...env, request: env.request }, ctx);

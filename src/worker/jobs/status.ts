@@ -1,6 +1,7 @@
 import type { Inventory } from '../../config/schema.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
+import { statusCertLine, statusCertReadings } from '../../certs/status-check.js';
 import { renderStatus } from '../../render/status-message.js';
 import type { StatusReport } from '../../status/assess.js';
 import { viewCluster } from '../cluster-view.js';
@@ -10,6 +11,8 @@ export interface StatusDeps {
   inventory: Inventory;
   pool: EtcdPool;
   slack: SlackPoster;
+  /** Read certificate expiry beside the etcd view, for the warning line (on unless false: the bench compares). */
+  certCheck?: boolean;
 }
 
 /** Asks every member, judges the answers, posts one message to the channel. */
@@ -21,7 +24,12 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
   // Through viewCluster: an election in progress is waited out instead of reported as a lost quorum.
-  const { report } = await viewCluster(cluster, deps.pool);
+  const view = viewCluster(cluster, deps.pool);
+  // Certificates are read while the members are asked: status waits for them at most a short grace after the members, never past the deadline.
+  const certs = deps.certCheck === false ? Promise.resolve(null) : statusCertReadings(cluster, view).catch(() => null);
+  const [{ report }, readings] = await Promise.all([view, certs]);
+  const certLine = readings && statusCertLine(readings);
+  if (certLine) report.warnings.push(certLine);
   await deps.slack.post(env, renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
   return report;
 }
