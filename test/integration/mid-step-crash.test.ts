@@ -157,8 +157,8 @@ describe('a worker killed in the middle of a step or of its bookkeeping', () => 
 
   it('a worker killed right after it saved a step, before it queued the next one or ended the run: the run moves on, ends DONE and frees the cluster', async () => {
     await t.lab.corruptMember('m3');
-    // The faults: one worker dies once step 2's outcome is saved (its next job never queued), the next once the last step's is (the run saved as done, nothing else).
-    chain = new WorkerChain(t.env, [{ MEDIC_FAULT_KILL_AFTER_RECORD: 'member-remove' }, { MEDIC_FAULT_KILL_AFTER_RECORD: 'verify' }]);
+    // The faults: one worker dies once step 2's outcome is saved (its next job never queued), the next once the last step's (the Kubernetes wait) is (the run saved as done, nothing else).
+    chain = new WorkerChain(t.env, [{ MEDIC_FAULT_KILL_AFTER_RECORD: 'member-remove' }, { MEDIC_FAULT_KILL_AFTER_RECORD: 'kube-check' }]);
     try {
       let since = t.slack.lastSeq;
       await t.command('replace m3', { user: 'UALICE' });
@@ -168,7 +168,7 @@ describe('a worker killed in the middle of a step or of its bookkeeping', () => 
       expect(header, `${textOf(latest(t.slack, ts))}\n${threadOf(t.slack, ts).join('\n')}\n${chain.output()}`).toBe('Replace m3 in lab: DONE');
       expect(chain.exits()).toEqual(['SIGKILL', 'SIGKILL', null]);
       // The thread says how the run ended, though the worker that ended it could not.
-      expect(threadOf(t.slack, ts).join('\n')).toMatch(/ended DONE \(every step done\); the worker stopped before it said so\. Done: 1\. Take and verify a snapshot; .*8\. Verify every member healthy/);
+      expect(threadOf(t.slack, ts).join('\n')).toMatch(/ended DONE \(every step done\); the worker stopped before it said so\. Done: 1\. Take and verify a snapshot; .*8\. Verify every member healthy[^;]*; 9\. Wait for node m3 Ready/);
       const members = await t.lab.memberList();
       expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
 
