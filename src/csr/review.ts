@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CsrVerdict } from '../kube/csr-policy.js';
 import type { Csr } from '../kube/csrs.js';
+import { escapeMrkdwn } from '../render/escape.js';
 
 /**
  * A CSR as a reviewer sees it in Slack: who asked, for what, the decoded
@@ -85,7 +86,7 @@ export function csrRow(csr: Csr, verdict: CsrVerdict): CsrRow {
     request: d
       ? {
           ok: true,
-          cn: d.subject.commonName,
+          cn: d.subject.commonNames.length > 1 ? d.subject.commonNames.join(' + ') : d.subject.commonName,
           o: d.subject.organizations,
           dns: d.san.dns,
           ips: d.san.ips,
@@ -100,7 +101,8 @@ export function csrRow(csr: Csr, verdict: CsrVerdict): CsrRow {
 
 /** "kubelet client for m2", "kubelet serving for m1", "not a kubelet CSR". */
 export function rowPurpose(row: CsrRow): string {
-  const node = row.verdict.node ? ` for ${row.verdict.node}` : '';
+  // The node name comes from the request's CN, which whoever filed the CSR chose: inert in mrkdwn.
+  const node = row.verdict.node ? ` for ${escapeMrkdwn(row.verdict.node)}` : '';
   if (row.verdict.kind === 'kubelet-client') return `kubelet client${node}`;
   if (row.verdict.kind === 'kubelet-serving') return `kubelet serving${node}`;
   return 'not a kubelet CSR';

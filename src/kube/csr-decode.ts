@@ -8,6 +8,8 @@ import { Extensions, SubjectAlternativeName, type Name } from '@peculiar/asn1-x5
 export interface DecodedCsr {
   subject: {
     commonName?: string;
+    /** Every CN value, in order: more than one is a trick (Go's signer keeps the last, we would show the first). */
+    commonNames: string[];
     /** Every O value, in order (a kubelet's is exactly ["system:nodes"]). */
     organizations: string[];
     /** The whole subject as openssl prints it, e.g. "O=system:nodes, CN=system:node:m1". */
@@ -101,6 +103,7 @@ function subjectOf(name: Name): DecodedCsr['subject'] {
   for (const rdn of name) for (const atv of rdn) parts.push([ATTR_NAMES[atv.type] ?? atv.type, atv.value.toString()]);
   return {
     commonName: parts.find(([k]) => k === 'CN')?.[1],
+    commonNames: parts.filter(([k]) => k === 'CN').map(([, v]) => v),
     organizations: parts.filter(([k]) => k === 'O').map(([, v]) => v),
     text: parts.map(([k, v]) => `${k}=${v}`).join(', '),
   };

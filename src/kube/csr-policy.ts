@@ -85,6 +85,8 @@ export function reviewCsr(csr: Csr, ctx: PolicyContext, decodedResult: CsrDecode
   if (kind === 'other') return { kind, node, pass: false, reasons, decoded: d };
 
   if (!node) reasons.push(`CN "${cn}" is not ${NODE_USER_PREFIX}<node name>`);
+  // The signer keeps the last CN of a subject with several: the certificate would name another identity than the one reviewed.
+  if (d.subject.commonNames.length > 1) reasons.push(`the subject has ${d.subject.commonNames.length} CNs (${d.subject.commonNames.join(', ')}): a kubelet asks for exactly one`);
   if (d.subject.organizations.length !== 1 || d.subject.organizations[0] !== NODES_GROUP) {
     reasons.push(`O is [${d.subject.organizations.join(', ')}], not exactly [${NODES_GROUP}]`);
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
 import { renderCsrReview } from '../render/csr-message.js';
 import type { SlackPoster } from '../slack/poster.js';
+import { escapeMrkdwn } from '../render/escape.js';
 
 /** What the CSR jobs and the incident watch share in a worker. */
 export interface CsrDeps {
@@ -97,5 +98,6 @@ export async function redrawCsrReview(slack: SlackPoster, reviews: CsrReviewStor
 /** "csr-abc (kubelet client for m1, requested by system:bootstrap:abcdef, passes policy)" for the timeline. */
 export function describeRow(r: CsrRow): string {
   const verdict = r.verdict.pass ? 'passes policy' : `FLAGGED: ${r.verdict.reasons.join('; ')}`;
-  return `${r.name} (${rowPurpose(r)}, requested by ${r.requestor.user || 'unknown'}, ${verdict})`;
+  // For the timeline (mirrored to Slack): CN, SANs and requestor are the filer's text, made inert.
+  return `${r.name} (${rowPurpose(r)}, requested by ${escapeMrkdwn(r.requestor.user || 'unknown')}, ${escapeMrkdwn(verdict)})`;
 }

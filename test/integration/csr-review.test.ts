@@ -260,7 +260,7 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
     await kube.kubectl(['certificate', 'deny', c1, c4]);
   });
 
-  it('typed: approves the names given, a flagged one only alone; refuses a bad name and a person without the approve role', async () => {
+  it('typed: approves the names given that pass policy, never a flagged one; refuses a bad name and a person without the approve role', async () => {
     const good = await bootstrapCsr('m2');
     const bad = (await kube.fileCsr({ as: 'bootstrap', subject: { cn: 'system:node:m2', o: ['system:masters'] } })).metadata.name as string;
     const refused = await t.command(`csr approve ${good}`, { user: 'UCAROL' });
@@ -276,11 +276,14 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
     expect(condition(await csrJson(good), 'Approved')).toBeDefined();
     expect((await csrJson(bad)).status.conditions ?? []).toEqual([]);
 
+    // Named alone, a flagged CSR is still not approved by typing: only its own button, whose confirm says why it is flagged.
     const since2 = t.slack.lastSeq;
     await t.command(`csr lab approve ${bad}`, { user: 'UBOB' });
     const alone = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text) === 'CSR decisions in lab', 20_000, since2);
-    expect(textOf(alone)).toContain(`:white_check_mark: approved *${bad}* (FLAGGED)`);
-    expect((await entries()).find((e) => e.kind === 'approval' && e.text.includes(bad))!.text).toMatch(/FLAGGED: O is \[system:masters\]/);
+    expect(textOf(alone)).toContain(`:no_entry: Not approved: ${bad} is FLAGGED (O is [system:masters], not exactly [system:nodes]): a flagged CSR is approved only with its own button`);
+    expect((await csrJson(bad)).status.conditions ?? []).toEqual([]);
+    expect((await entries()).some((e) => e.kind === 'approval' && e.text.includes(bad))).toBe(false);
+    await kube.kubectl(['certificate', 'deny', bad]);
   });
 
   it('a cluster without a kubeconfig says what to configure, and its etcd commands keep working', async () => {

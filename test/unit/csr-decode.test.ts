@@ -26,7 +26,7 @@ function decoded(pem: string): DecodedCsr {
 describe('decoding the PKCS#10 request of a CSR', () => {
   it('RSA 2048 with DNS and IP SANs and two O values', () => {
     expect(decoded(rsa)).toEqual({
-      subject: { commonName: 'system:node:master-1', organizations: ['system:nodes', 'other-group'], text: 'O=system:nodes, O=other-group, CN=system:node:master-1' },
+      subject: { commonName: 'system:node:master-1', commonNames: ['system:node:master-1'], organizations: ['system:nodes', 'other-group'], text: 'O=system:nodes, O=other-group, CN=system:node:master-1' },
       san: { dns: ['master-1', 'master-1.example.internal'], ips: ['10.20.0.11'], emails: [], uris: [], other: [] },
       key: { type: 'rsa', bits: 2048, text: 'RSA 2048' },
       signatureAlgorithm: 'sha256WithRSAEncryption',
@@ -36,7 +36,7 @@ describe('decoding the PKCS#10 request of a CSR', () => {
 
   it('EC P-256 without SANs, as a kubelet client request is', () => {
     const c = decoded(ec);
-    expect(c.subject).toEqual({ commonName: 'system:node:master-2', organizations: ['system:nodes'], text: 'O=system:nodes, CN=system:node:master-2' });
+    expect(c.subject).toEqual({ commonName: 'system:node:master-2', commonNames: ['system:node:master-2'], organizations: ['system:nodes'], text: 'O=system:nodes, CN=system:node:master-2' });
     expect(c.san).toEqual({ dns: [], ips: [], emails: [], uris: [], other: [] });
     expect(c.key).toEqual({ type: 'ec', curve: 'P-256', bits: 256, text: 'EC P-256' });
     expect(c.signatureAlgorithm).toBe('ecdsa-with-SHA256');

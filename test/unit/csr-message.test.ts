@@ -5,6 +5,7 @@ import { approvableRows, DETAIL_MAX, layoutRows, type CsrReview, type CsrRow } f
 import { UsageError } from '../../src/errors.js';
 import { blockLimitViolations } from '../../src/render/block-limits.js';
 import { decodeCsrClick, encodeCsrClick, renderCsrReview } from '../../src/render/csr-message.js';
+import { describeRow } from '../../src/worker/csr-review.js';
 
 const NOW = new Date('2026-11-24T10:00:00Z');
 
@@ -68,6 +69,14 @@ describe('the CSR review message (src/render/csr-message.ts)', () => {
     expect(all).not.toMatch(/<!channel>|<@U123>/);
     expect(all).toContain("`mallory &lt;!channel&gt; 'x'`");
     expect(all).toContain("DNS `a'b`");
+  });
+
+  it('shows a node name taken from the CN inert too: in the row, its buttons\' confirm texts and the timeline line', () => {
+    const evil = row(2, true, { verdict: { kind: 'kubelet-serving', node: '<!channel>', pass: true, reasons: [] }, requestor: { user: 'system:node:<!here>', groups: [] } });
+    const drawn = JSON.stringify(renderCsrReview(review([evil]), {}, NOW).blocks);
+    expect(drawn).not.toMatch(/<!channel>|<!here>/);
+    expect(describeRow(evil)).not.toMatch(/<!channel>|<!here>/);
+    expect(describeRow(evil)).toContain('kubelet serving for &lt;!channel&gt;');
   });
 
   it('decodes only button values it drew', () => {

@@ -65,6 +65,7 @@ const rows: Row[] = [
   // --- one flag each ---
   client({ name: 'wrong CN', subject: '/O=system:nodes/CN=system:admin', reasons: ['CN "system:admin" is not system:node:<node name>'] }),
   client({ name: 'O not system:nodes', subject: '/O=system:masters/CN=system:node:master-1', reasons: ['O is [system:masters], not exactly [system:nodes]'] }),
+  client({ name: 'two CNs: reviewed as the first, signed as the last', subject: '/O=system:nodes/CN=system:node:master-1/CN=system:node:master-2', reasons: ['the subject has 2 CNs (system:node:master-1, system:node:master-2): a kubelet asks for exactly one'] }),
   client({ name: 'a second O', subject: '/O=system:nodes/O=system:masters/CN=system:node:master-1', reasons: ['O is [system:nodes, system:masters], not exactly [system:nodes]'] }),
   client({ name: 'extra usage', usages: [...CLIENT, 'server auth'], reasons: ['extra usage: server auth (allowed: digital signature, client auth, key encipherment)'] }),
   client({ name: 'missing usage', usages: ['digital signature'], reasons: ['missing usage: client auth'] }),

@@ -117,7 +117,7 @@ async function decideOne(
     row = csrRow(csr, reviewCsr(csr, check.policy));
     if (check.requirePass && !row.verdict.pass) {
       const how = drawn ? 'no longer passes policy' : 'is FLAGGED';
-      return { name, row, refused: `${name} ${how} (${row.verdict.reasons.join('; ')}): a flagged CSR is approved alone (its own button, or \`/etcd csr approve ${name}\`), if you mean it` };
+      return { name, row, refused: `${name} ${how} (${row.verdict.reasons.join('; ')}): a flagged CSR is approved only with its own button in \`/etcd csr\`, which shows why it is flagged and asks to confirm` };
     }
   }
   const res = await decideCsr(k, {
@@ -214,16 +214,25 @@ export async function runCsrDecide(env: DecideJob, ctx: WorkerContext, deps: Csr
     const c = d.click;
     const drawn = review!.rows.find((r) => r.name === c.name && r.uid === c.uid && r.requestHash === c.hash);
     if (!drawn) return refuseAll(`that button does not match CSR ${c.name} as the message shows it`, [c.name]);
-    results = [await decideOne(k, c.name, drawn, d.decision, env.userId, at)];
+    // A row drawn as passing was approvable without a confirm: it must still pass now (its node, the addresses
+    // of the cluster may have changed since). A row drawn as flagged was approved through its confirm dialog.
+    if (d.decision === 'approve' && drawn.verdict.pass) {
+      try {
+        policy = policyContext(await listNodes(k), cluster);
+      } catch (err) {
+        return refuseAll((err as KubeError).reason ?? String(err), [c.name]);
+      }
+    }
+    results = [await decideOne(k, c.name, drawn, d.decision, env.userId, at, policy ? { policy, requirePass: true } : {})];
   } else {
-    // Typed: reviewed now; a flagged CSR is approved only when named alone.
+    // Typed: reviewed now; a flagged CSR is never approved by name, only with its own button (whose confirm says why it is flagged).
     const names = d.names ?? [];
     try {
       policy = policyContext(await listNodes(k), cluster);
     } catch (err) {
       return refuseAll((err as KubeError).reason ?? String(err), names);
     }
-    const requirePass = d.decision === 'approve' && names.length > 1;
+    const requirePass = d.decision === 'approve';
     results = await inBatches(names, PARALLEL, (name) => decideOne(k, name, undefined, d.decision, env.userId, at, { policy, requirePass }));
   }
 
