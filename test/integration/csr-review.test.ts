@@ -315,7 +315,7 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
     try {
       const t1 = Date.now();
       const answer = await click('UBOB', msg.ts!, 'medic_csr_approve', r.blockId, r.approve);
-      expect(answer).toBe(`:no_entry: Not approved: connection reset by 127.0.88.100:6443`);
+      expect(answer).toBe(`:no_entry: Nothing was approved: connection reset by 127.0.88.100:6443`);
       expect(Date.now() - t1).toBeLessThan(8_000);
     } finally {
       for (const h of ['m1', 'm2', 'm3']) await kube.startApiserver(h);
