@@ -30,6 +30,20 @@ export interface CsrThread {
 
 const POLL_MS = 3000;
 
+/**
+ * The cluster's Kubernetes API, or the step's result when there is none: without a kubeconfig the check
+ * passes saying so; configured but unusable, it says so at the run's end, since nobody will have looked.
+ */
+function openKube(c: ClusterConfig, notConfigured: string): KubeCluster | StepResult {
+  if (!c.kubeconfig) return { summary: notConfigured };
+  try {
+    return KubeCluster.forCluster(c);
+  } catch (err) {
+    if (!(err instanceof KubeError)) throw err;
+    return { summary: `Kubernetes not checked: ${err.reason}`, caveat: `etcd healthy, Kubernetes not checked: ${err.reason}` };
+  }
+}
+
 /** Sleeps, or ends early with an error when the run is asked to stop. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -69,17 +83,8 @@ export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: A
   if (step.params.node !== undefined) return kubeNodeWait(ctx, step, signal);
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
-  if (!c.kubeconfig) {
-    return { summary: 'Kubernetes not checked: no kubeconfig for this cluster (set clusters[].kubeconfig in the inventory to check kube-apiserver and the control-plane nodes after a restore)' };
-  }
-  let k: KubeCluster;
-  try {
-    k = KubeCluster.forCluster(c);
-  } catch (err) {
-    if (!(err instanceof KubeError)) throw err;
-    // Configured but unusable: said at the run's end, since nobody will have looked at Kubernetes.
-    return { summary: `Kubernetes not checked: ${err.reason}`, caveat: `etcd healthy, Kubernetes not checked: ${err.reason}` };
-  }
+  const k = openKube(c, 'Kubernetes not checked: no kubeconfig for this cluster (set clusters[].kubeconfig in the inventory to check kube-apiserver and the control-plane nodes after a restore)');
+  if (!(k instanceof KubeCluster)) return k;
   const waitMs = Number(param(step, 'waitSeconds')) * 1000;
   const t0 = now().getTime();
   const pollMs = ctx.pollMs ?? POLL_MS;
@@ -153,16 +158,8 @@ export async function kubeNodeWait(ctx: KubeStepContext, step: StepSpec, signal?
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   const name = String(param(step, 'node'));
-  if (!c.kubeconfig) {
-    return { summary: `Kubernetes not checked: no kubeconfig for this cluster, so node ${name} and its CSRs are not looked at (set clusters[].kubeconfig in the inventory)` };
-  }
-  let k: KubeCluster;
-  try {
-    k = KubeCluster.forCluster(c);
-  } catch (err) {
-    if (!(err instanceof KubeError)) throw err;
-    return { summary: `Kubernetes not checked: ${err.reason}`, caveat: `etcd healthy, Kubernetes not checked: ${err.reason}` };
-  }
+  const k = openKube(c, `Kubernetes not checked: no kubeconfig for this cluster, so node ${name} and its CSRs are not looked at (set clusters[].kubeconfig in the inventory)`);
+  if (!(k instanceof KubeCluster)) return k;
   const thread = ctx.csrThread?.(k);
   const waitMs = Number(param(step, 'waitSeconds')) * 1000;
   const graceMs = ctx.servingGraceMs ?? SERVING_GRACE_MS;
