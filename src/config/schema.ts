@@ -28,12 +28,19 @@ const fingerprint = z
 // Slack user IDs (U…/W…) and user-group IDs (S…); "*" means everyone in an allowed channel.
 const principal = z.string().regex(/^(\*|[UWS][A-Z0-9]{2,})$/, 'a Slack user ID (U…), user-group ID (S…) or "*"');
 
+// A systemd unit name, as it reaches `systemctl` on the hosts.
+const unitName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9@._-]{0,100}$/, 'a systemd unit name like etcd or atomic-openshift-master-api');
+
+// Per-member overrides of the platform's paths (a host laid out differently from the others).
 const hostPaths = {
   manifestsDir: absolutePath.optional(),
   dataDir: absolutePath.optional(),
   pkiDir: absolutePath.optional(),
+  confFile: absolutePath.optional(),
+  masterConfig: absolutePath.optional(),
 };
 
+// How etcd runs on the masters: one entry per profile in src/platform.
 const platform = z.discriminatedUnion('kind', [
   z
     .object({
@@ -41,6 +48,20 @@ const platform = z.discriminatedUnion('kind', [
       manifestsDir: absolutePath.default('/etc/kubernetes/manifests'),
       dataDir: absolutePath.default('/var/lib/etcd'),
       pkiDir: absolutePath.default('/etc/kubernetes/pki/etcd'),
+    })
+    .strict(),
+  // etcd as a systemd unit reading its flags from an EnvironmentFile (OpenShift 3.x, etcd installed as a service).
+  z
+    .object({
+      kind: z.literal('systemd'),
+      unit: unitName.default('etcd'),
+      confFile: absolutePath.default('/etc/etcd/etcd.conf'),
+      dataDir: absolutePath.default('/var/lib/etcd'),
+      pkiDir: absolutePath.default('/etc/etcd'),
+      // The API server's units, stopped while a snapshot replaces etcd's data (OpenShift 3 before 3.10).
+      apiserverUnits: z.array(unitName).default(['atomic-openshift-master-api']),
+      // The master configuration that lists etcd's client URLs (etcdClientInfo.urls).
+      masterConfig: absolutePath.default('/etc/origin/master/master-config.yaml'),
     })
     .strict(),
 ]);
@@ -144,6 +165,12 @@ export const inventorySchema = z
           ctx.addIssue({ code: 'custom', path: ['clusters', i, 'members', j, 'name'], message: `duplicate member name "${m.name}"` });
         }
         memberNames.add(m.name);
+        // A path the cluster's platform has no use for is a typo or a wrong platform, not something to ignore.
+        for (const key of Object.keys(hostPaths) as (keyof typeof hostPaths)[]) {
+          if (m[key] !== undefined && !(key in c.platform)) {
+            ctx.addIssue({ code: 'custom', path: ['clusters', i, 'members', j, key], message: `"${key}" has no meaning on a ${c.platform.kind} cluster (its paths: ${Object.keys(c.platform).filter((k) => k in hostPaths).join(', ')})` });
+          }
+        }
       });
     });
     if (inv.defaultCluster && !inv.clusters.some((c) => c.name === inv.defaultCluster)) {
@@ -171,11 +198,14 @@ export function inventoryWarnings(inv: Inventory): string[] {
   return out;
 }
 
+export type PlatformConfig = ClusterConfig['platform'];
+
 /** The paths of one member's host, with the platform's defaults filled in. */
 export function hostPathsOf(cluster: ClusterConfig, m: MemberConfig) {
+  const p = cluster.platform as Partial<Record<'manifestsDir' | 'dataDir' | 'pkiDir', string>>;
   return {
-    manifestsDir: m.manifestsDir ?? cluster.platform.manifestsDir,
-    dataDir: m.dataDir ?? cluster.platform.dataDir,
-    pkiDir: m.pkiDir ?? cluster.platform.pkiDir,
+    manifestsDir: m.manifestsDir ?? p.manifestsDir ?? '/etc/kubernetes/manifests',
+    dataDir: m.dataDir ?? p.dataDir ?? '/var/lib/etcd',
+    pkiDir: m.pkiDir ?? p.pkiDir ?? '/etc/kubernetes/pki/etcd',
   };
 }
