@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { Etcd3 } from 'etcd3';
 import { snapshotStatus } from '../etcd/etcdctl.js';
 import { sshExec, type SshTarget } from '../ssh/exec.js';
-import { sh } from '../ssh/shell.js';
+import { quote } from '../ssh/shell.js';
 import { describeStreamError, streamSnapshot, type SnapshotStreamOptions } from './snapshot-stream.js';
 import type { BackupFacts, BackupStore } from './store.js';
 import { verifySnapshotFile } from './trailer.js';
@@ -44,8 +44,8 @@ export interface TakeBackup {
   takenBy: string;
   fromMember: string;
   client: Etcd3;
-  /** The member's host, for the manifest and pki archive; null to skip it. */
-  host: { target: SshTarget; manifest: string; pkiDir: string } | null;
+  /** The member's host and the files to archive from it (its etcd config and certificates); null to skip it. */
+  host: { target: SshTarget; paths: string[] } | null;
   /** A stop request of the run, and the snapshot stream's watchdog. */
   stream?: Pick<SnapshotStreamOptions, 'signal' | 'stallMs'>;
 }
@@ -97,7 +97,7 @@ export async function takeBackup(store: BackupStore, t: TakeBackup, now = () => 
 }
 
 /**
- * The host's etcd manifest and pki as a tar.gz, streamed over SSH into `file`.
+ * The host's etcd config and certificates as a tar.gz, streamed over SSH into `file`.
  * A failing disk does not stall the remote tar nor escape as a stream error:
  * what cannot be written is dropped and the failure reported once tar ends.
  */
@@ -113,7 +113,7 @@ async function archiveHostFiles(host: NonNullable<TakeBackup['host']>, file: str
     },
   });
   try {
-    const r = await sshExec(host.target, sh`tar czf - ${host.manifest} ${host.pkiDir}`, { stdoutTo: sink, commandTimeoutMs: 120_000 });
+    const r = await sshExec(host.target, `tar czf - ${host.paths.map((p) => quote(p)).join(' ')}`, { stdoutTo: sink, commandTimeoutMs: 120_000 });
     if (!writeError) await new Promise<void>((resolve) => out.end(() => resolve()));
     if (writeError) throw new Error(describeStreamError(writeError, file));
     if (r.code !== 0) throw new Error(`tar exited ${r.code ?? `on signal ${r.signal}`}: ${r.stderr.trim().split('\n').pop()}`);

@@ -1,5 +1,5 @@
-import { dirname } from 'node:path';
-import { hostPathsOf, type ClusterConfig, type Inventory } from '../config/schema.js';
+import type { ClusterConfig, Inventory } from '../config/schema.js';
+import { memberPlace, platformOf } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
@@ -75,11 +75,9 @@ export function planReplace(
   if (!source) return { ok: false, reason: 'no healthy member is left to take a snapshot from before the membership change.' };
   const sourceUrl = source.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? source.clientURLs[0]!;
 
-  const paths = hostPathsOf(cluster, conf);
-  const manifest = `${paths.manifestsDir}/etcd.yaml`;
-  const asideDir = `${dirname(paths.manifestsDir)}/etcd-medic-aside`;
-  const manifestAside = `${asideDir}/etcd.yaml.${req.runId}`;
-  const dataAside = `${paths.dataDir}.before-${req.runId}`;
+  const platform = platformOf(cluster);
+  const paths = memberPlace(cluster, conf, req.runId);
+  const { config, configAside, asideDir, dataAside } = paths;
   const ssh = `${conf.ssh.user}@${conf.host}:${conf.ssh.port}`;
   const others = report.members.filter((m) => m !== live && m.started);
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
@@ -109,8 +107,8 @@ export function planReplace(
       title: `Stop etcd on ${conf.name} and move its data dir aside`,
       destructive: true,
       host: conf.name,
-      operation: `on ${ssh}: mv ${manifest} ${manifestAside}; wait until etcd is gone (nothing on ${listen.join(', ')}, no etcd process on ${paths.dataDir}); mv ${paths.dataDir} ${dataAside}`,
-      params: { manifest, manifestAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen: JSON.stringify(listen) },
+      operation: `on ${ssh}: ${platform.stopText(paths)}; wait until etcd is gone (nothing on ${listen.join(', ')}, no etcd process on ${paths.dataDir}); mv ${paths.dataDir} ${dataAside}`,
+      params: { config, configAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen: JSON.stringify(listen) },
     },
     {
       kind: 'member-add-learner',
@@ -124,8 +122,8 @@ export function planReplace(
       title: `Start etcd on ${conf.name} with state "existing"`,
       destructive: false,
       host: conf.name,
-      operation: `on ${ssh}: write ${manifest} from ${manifestAside} with --initial-cluster-state=existing --initial-cluster=${initialCluster}; the kubelet starts etcd on an empty ${paths.dataDir}`,
-      params: { manifest, manifestAside, name: conf.name, peerUrl, initialCluster, dataDir: paths.dataDir },
+      operation: `on ${ssh}: write ${config} from ${configAside} with --initial-cluster-state=existing --initial-cluster=${initialCluster}; ${platform.startText('start')} on an empty ${paths.dataDir}`,
+      params: { config, configAside, asideDir, name: conf.name, peerUrl, initialCluster, dataDir: paths.dataDir },
     },
     {
       kind: 'wait-caught-up',

@@ -4,7 +4,8 @@ import type { StatusReport } from '../status/assess.js';
 import { kubeCheckStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
-import { apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
+import { platformOf } from '../platform/index.js';
+import { apiserverOperation, apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
 
 export interface RestoreRequest {
@@ -27,6 +28,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
   const token = `${cluster.name}-${req.runId}`;
   const answering = report.members.find((m) => m.status && m.isLeader) ?? report.members.find((m) => m.status);
   const apis = apiserverPlaces(cluster, cluster.members, req.runId);
+  const platform = platformOf(cluster);
   const lastSeen = Math.max(state.revision, ...report.members.map((m) => m.status?.revision ?? 0));
   const ssh = (name: string) => {
     const m = cluster.members.find((x) => x.name === name)!;
@@ -56,14 +58,14 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
       kind: 'apiservers',
       title: 'Stop kube-apiserver on every master',
       destructive: true,
-      operation: apis.map((a) => `on ${ssh(a.name)}: mv ${a.manifest} ${a.aside} (if present)`).join(' | '),
+      operation: apiserverOperation(cluster, apis, 'stop'),
       params: { action: 'stop', hosts: JSON.stringify(apis) },
     },
     {
       kind: 'fence',
       title: `Stop etcd on ${places.map((p) => p.name).join(', ')} and move their data aside`,
       destructive: true,
-      operation: places.map((p) => `on ${ssh(p.name)}: mv ${p.manifest} ${p.manifestAside}; wait until etcd is gone (nothing on ${p.listen.join(', ')}, no etcd process on ${p.dataDir}); mv ${p.dataDir} ${p.dataAside}`).join(' | '),
+      operation: places.map((p) => `on ${ssh(p.name)}: ${platform.stopText(p)}; wait until etcd is gone (nothing on ${p.listen.join(', ')}, no etcd process on ${p.dataDir}); mv ${p.dataDir} ${p.dataAside}`).join(' | '),
       params: { hosts: JSON.stringify(places), unconfirmed: '[]', stopRunning: true },
     },
     ...places.map(
@@ -71,11 +73,11 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
         kind: 'restore-snapshot',
         title: `Restore backup ${b.id} on ${p.name}`,
         destructive: false,
-        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.manifest} with that initial cluster and token`,
+        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.config} with that initial cluster and token; ${platform.startText('start')}`,
         params: {
           name: p.name,
-          manifest: p.manifest,
-          manifestAside: p.manifestAside,
+          config: p.config,
+          configAside: p.configAside,
           asideDir: p.asideDir,
           dataDir: p.dataDir,
           dataAside: p.dataAside,
@@ -100,7 +102,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
       kind: 'apiservers',
       title: 'Start kube-apiserver again',
       destructive: false,
-      operation: apis.map((a) => `on ${ssh(a.name)}: mv ${a.aside} ${a.manifest} (if it was moved)`).join(' | '),
+      operation: apiserverOperation(cluster, apis, 'start'),
       params: { action: 'start', hosts: JSON.stringify(apis) },
     },
     kubeCheckStep(cluster),

@@ -1,6 +1,6 @@
-import { dirname } from 'node:path';
 import { backupId, type BackupFacts } from '../backup/store.js';
-import { hostPathsOf, type ClusterConfig, type Inventory, type MemberConfig } from '../config/schema.js';
+import type { ClusterConfig, Inventory, MemberConfig } from '../config/schema.js';
+import { memberPlace, platformOf } from '../platform/index.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { hostOfUrl, listenAddrsOf } from '../status/members.js';
 import { kubeCheckStep } from './kube-check-plan.js';
@@ -10,7 +10,7 @@ import type { ObservedState, StepSpec } from './types.js';
 
 /** What a read-only look at each host found (see worker/host-probe). */
 export type HostView =
-  | { name: string; reachable: true; listening: boolean; why?: string; hasManifest: boolean; hasData: boolean; offlineRevision: number | null }
+  | { name: string; reachable: true; listening: boolean; why?: string; hasConfig: boolean; hasData: boolean; offlineRevision: number | null }
   | { name: string; reachable: false; error: string };
 
 export interface RestoreQuorumRequest {
@@ -27,17 +27,16 @@ export interface RestoreQuorumRequest {
  * list, when the member is in it (a member on other ports than 2379/2380).
  */
 export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: string, rows: MemberRow[] = []) {
-  const p = hostPathsOf(cluster, m);
+  const p = memberPlace(cluster, m, runId);
   const row = rows.find((r) => r.name === m.name) ?? rows.find((r) => r.peerURLs.some((u) => hostOfUrl(u) === m.host));
-  const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
   return {
     name: m.name,
     host: m.host,
-    manifest: `${p.manifestsDir}/etcd.yaml`,
-    manifestAside: `${asideDir}/etcd.yaml.${runId}`,
-    asideDir,
+    config: p.config,
+    configAside: p.configAside,
+    asideDir: p.asideDir,
     dataDir: p.dataDir,
-    dataAside: `${p.dataDir}.before-${runId}`,
+    dataAside: p.dataAside,
     pkiDir: p.pkiDir,
     clientHost: m.host,
     peerUrl: row?.peerURLs[0] ?? `https://${m.host}:2380`,
@@ -46,13 +45,21 @@ export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: strin
   };
 }
 
-/** Where each master's kube-apiserver manifest is, and where a run moves it while etcd is restored. */
+/** Each master's API server as the platform stops it while etcd is restored, and the plan's words for it. */
 export function apiserverPlaces(cluster: ClusterConfig, members: MemberConfig[], runId: string) {
-  return members.map((m) => {
-    const p = hostPathsOf(cluster, m);
-    const asideDir = `${dirname(p.manifestsDir)}/etcd-medic-aside`;
-    return { name: m.name, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${asideDir}/kube-apiserver.yaml.${runId}`, asideDir };
-  });
+  const platform = platformOf(cluster);
+  return members.map((m) => platform.apiserverPlace(m, runId));
+}
+
+/** "on root@10.0.0.1:22: mv … | on …": the API servers' stop or start, host by host, for a plan. */
+export function apiserverOperation(cluster: ClusterConfig, places: ReturnType<typeof apiserverPlaces>, action: 'stop' | 'start'): string {
+  const platform = platformOf(cluster);
+  return places
+    .map((a) => {
+      const m = cluster.members.find((x) => x.name === a.name)!;
+      return `on ${m.ssh.user}@${m.host}:${m.ssh.port}: ${platform.apiserverText(a, action)}`;
+    })
+    .join(' | ');
 }
 
 /**
@@ -88,7 +95,7 @@ export function planRestoreQuorum(
   const stoppedWithData = cluster.members
     .filter((m) => !row(m.name))
     .map((m) => ({ m, h: hostOf(m.name) }))
-    .filter((x) => x.h?.reachable && !x.h.listening && x.h.hasData && x.h.hasManifest && x.h.offlineRevision !== null)
+    .filter((x) => x.h?.reachable && !x.h.listening && x.h.hasData && x.h.hasConfig && x.h.offlineRevision !== null)
     .sort((a, b) => (b.h as { offlineRevision: number }).offlineRevision - (a.h as { offlineRevision: number }).offlineRevision)
     .map((x) => x.m);
 
@@ -98,7 +105,7 @@ export function planRestoreQuorum(
     if (!survivor) return { ok: false, reason: `--from ${req.from}: no such member in the inventory (${cluster.members.map((m) => m.name).join(', ')})` };
     const h = hostOf(survivor.name);
     if (!req.snapshot && !row(survivor.name) && !stoppedWithData.includes(survivor)) {
-      return { ok: false, reason: `--from ${req.from}: it does not answer and its host shows no stopped etcd with data and a manifest to start (${h && !h.reachable ? h.error : 'no data'}).` };
+      return { ok: false, reason: `--from ${req.from}: it does not answer and its host shows no stopped etcd with data and a config to start it from (${h && !h.reachable ? h.error : 'no data'}).` };
     }
     if (req.snapshot && !row(survivor.name) && !h?.reachable) return { ok: false, reason: `--from ${req.from}: its host cannot be reached over SSH (${h && !h.reachable ? h.error : 'unknown'}).` };
   } else if (req.snapshot) {
@@ -144,6 +151,7 @@ export function planRestoreQuorum(
   const restoredRevision = req.snapshot ? req.snapshot.revision : survivorRevision;
   const lost = Math.max(0, lastSeen - restoredRevision);
 
+  const platform = platformOf(cluster);
   const s = hostPlaces(cluster, survivor, req.runId, report.members);
   const sUrl = cluster.etcd.endpoints.find((e) => e.includes(`//${survivor!.host}:`)) ?? s.clientUrl;
   const ssh = (m: MemberConfig) => `${m.ssh.user}@${m.host}:${m.ssh.port}`;
@@ -175,7 +183,7 @@ export function planRestoreQuorum(
       kind: 'apiservers',
       title: 'Stop kube-apiserver on every reachable master',
       destructive: true,
-      operation: apis.map((a) => `on ${ssh(cluster.members.find((m) => m.name === a.name)!)}: mv ${a.manifest} ${a.aside} (if present)`).join(' | '),
+      operation: apiserverOperation(cluster, apis, 'stop'),
       params: { action: 'stop', hosts: JSON.stringify(apis) },
     });
   }
@@ -188,7 +196,7 @@ export function planRestoreQuorum(
     operation: [
       ...fenced
         .filter((f) => !unconfirmed.includes(f.name))
-        .map((f) => `on ${ssh(others.find((m) => m.name === f.name)!)}: refuse if etcd still runs (anything on ${f.listen.join(', ')}, an etcd process on ${f.dataDir}); mv ${f.manifest} ${f.manifestAside}; mv ${f.dataDir} ${f.dataAside}`),
+        .map((f) => `on ${ssh(others.find((m) => m.name === f.name)!)}: refuse if etcd still runs (anything on ${f.listen.join(', ')}, an etcd process on ${f.dataDir}); ${platform.stopText(f)}; mv ${f.dataDir} ${f.dataAside}`),
       ...unconfirmed.map((n) => `${n}: host unreachable over SSH (${(hostOf(n) as { error?: string } | undefined)?.error ?? 'unknown'}); approving confirms it is down and will stay down until it is rebuilt`),
     ].join(' | '),
     params: { hosts: JSON.stringify(fenced), unconfirmed: JSON.stringify(unconfirmed) },
@@ -199,7 +207,7 @@ export function planRestoreQuorum(
       kind: 'restore-snapshot',
       title: `Restore backup ${req.snapshot.id} onto ${survivor.name} as a one-member cluster`,
       destructive: true,
-      operation: `on ${ssh(survivor)}: mv ${s.manifest} ${s.manifestAside}; mv ${s.dataDir} ${s.dataAside}; upload ${req.snapshot.snapshotFile}; etcdctl snapshot restore --name ${survivor.name} --initial-cluster ${survivor.name}=${s.peerUrl} --initial-cluster-token ${token} --initial-advertise-peer-urls ${s.peerUrl} --data-dir ${s.dataDir}; refuse unless the restored database reads revision ${req.snapshot.revision} offline (etcdctl snapshot status); write ${s.manifest} with that initial cluster and token; wait until it leads`,
+      operation: `on ${ssh(survivor)}: ${platform.stopText(s)}; mv ${s.dataDir} ${s.dataAside}; upload ${req.snapshot.snapshotFile}; etcdctl snapshot restore --name ${survivor.name} --initial-cluster ${survivor.name}=${s.peerUrl} --initial-cluster-token ${token} --initial-advertise-peer-urls ${s.peerUrl} --data-dir ${s.dataDir}; refuse unless the restored database reads revision ${req.snapshot.revision} offline (etcdctl snapshot status); write ${s.config} with that initial cluster and token; ${platform.startText('start')}; wait until it leads`,
       params: { ...pick(s), backupId: req.snapshot.id, token, endpoint: sUrl },
     });
   } else {
@@ -207,7 +215,7 @@ export function planRestoreQuorum(
       kind: 'force-new-cluster',
       title: `Start ${survivor.name} with --force-new-cluster, then without it`,
       destructive: true,
-      operation: `on ${ssh(survivor)}: keep ${s.manifest} as ${s.manifestAside}; write it with --force-new-cluster; wait until ${survivor.name} leads a one-member cluster; write it back without the flag, wait for the restart, confirm the flag is gone`,
+      operation: `on ${ssh(survivor)}: keep ${s.config} as ${s.configAside}; write it with --force-new-cluster (${platform.startText('restart')}); wait until ${survivor.name} leads a one-member cluster; write it back without the flag, wait for the restart, confirm the flag is gone from ${s.config}`,
       params: { ...pick(s), endpoint: sUrl },
     });
   }
@@ -234,16 +242,16 @@ export function planRestoreQuorum(
         title: `Start ${m.name} with state "existing"`,
         destructive: false,
         host: m.name,
-        operation: `on ${ssh(m)}: write ${f.manifest} from ${f.manifestAside} (or, if it had none, from ${survivor!.name}'s manifest adapted to ${m.host}) with --initial-cluster-state=existing --initial-cluster=${initialCluster}; the kubelet starts etcd on an empty ${f.dataDir}`,
+        operation: `on ${ssh(m)}: write ${f.config} from ${f.configAside} (or, if it had none, from ${survivor!.name}'s ${platform.configNoun} adapted to ${m.host}) with --initial-cluster-state=existing --initial-cluster=${initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
         params: {
-          manifest: f.manifest,
-          manifestAside: f.manifestAside,
+          config: f.config,
+          configAside: f.configAside,
           name: m.name,
           peerUrl: f.peerUrl,
           initialCluster,
           dataDir: f.dataDir,
           templateFrom: survivor!.name,
-          templateManifest: s.manifest,
+          templateConfig: s.config,
           templateIp: survivor!.host,
           templateDataDir: s.dataDir,
           templatePkiDir: s.pkiDir,
@@ -279,7 +287,7 @@ export function planRestoreQuorum(
       kind: 'apiservers',
       title: 'Start kube-apiserver again',
       destructive: false,
-      operation: apis.map((a) => `on ${ssh(cluster.members.find((m) => m.name === a.name)!)}: mv ${a.aside} ${a.manifest} (if it was moved)`).join(' | '),
+      operation: apiserverOperation(cluster, apis, 'start'),
       params: { action: 'start', hosts: JSON.stringify(apis) },
     });
   }
@@ -302,8 +310,8 @@ export function planRestoreQuorum(
 function pick(s: ReturnType<typeof hostPlaces>) {
   return {
     name: s.name,
-    manifest: s.manifest,
-    manifestAside: s.manifestAside,
+    config: s.config,
+    configAside: s.configAside,
     asideDir: s.asideDir,
     dataDir: s.dataDir,
     dataAside: s.dataAside,

@@ -1,5 +1,5 @@
+import { platformOf } from '../platform/index.js';
 import type { ClusterConfig } from '../config/schema.js';
-import { hostPathsOf } from '../config/schema.js';
 import { backupId, PARTIAL_STALE_MS, type BackupFacts, type BackupStore, type StalePartial } from '../backup/store.js';
 import { applyRetention, takeBackup, type RetentionOutcome } from '../backup/take.js';
 import type { EtcdPool } from '../etcd/pool.js';
@@ -36,7 +36,8 @@ export async function sweepPartials(store: BackupStore, cluster: ClusterConfig, 
 
 /**
  * Takes a backup of a cluster from its leader (or any member that answers):
- * snapshot through the API, verified, and the host's etcd manifest and pki.
+ * snapshot through the API, verified, and the host files the platform needs
+ * to rebuild the member (kubeadm: its manifest and pki; systemd: /etc/etcd).
  */
 export async function backupCluster(
   cluster: ClusterConfig,
@@ -51,14 +52,14 @@ export async function backupCluster(
   let id = opts.id ?? backupId(new Date());
   if (!opts.id) for (let n = 2; await store.get(cluster.name, id); n++) id = `${backupId(new Date())}-${n}`;
   const conf = cluster.members.find((m) => m.name === source.name);
-  const paths = conf ? hostPathsOf(cluster, conf) : null;
+  const platform = platformOf(cluster);
   const facts = await takeBackup(store, {
     cluster: cluster.name,
     id,
     takenBy: opts.takenBy,
     fromMember: source.name,
     client: pool.client(cluster, clientUrlOf(cluster, source)),
-    host: conf && paths ? { target: sshTargetOf(conf), manifest: `${paths.manifestsDir}/etcd.yaml`, pkiDir: paths.pkiDir } : null,
+    host: conf ? { target: sshTargetOf(conf), paths: platform.backupPaths(conf) } : null,
     stream: { signal: opts.signal, stallMs: stallMsOf(cluster) },
   });
   const retention = opts.keep ? await applyRetention(store, cluster.name, opts.keep) : { removed: [], kept: [] };
@@ -106,6 +107,6 @@ export function describePartials(p: BackupOutcome['partials']): string {
 export function describeBackup(f: BackupFacts): string {
   return [
     `*${f.id}* of *${f.cluster}* from ${f.fromMember}: ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys (all revisions), hash ${f.hash}, sha256 \`${f.sha256.slice(0, 16)}…\` verified`,
-    `files: \`${f.snapshotFile}\`${f.resourcesFile ? `, \`${f.resourcesFile}\` (etcd manifest and pki)` : ''}${f.note ? `\n:warning: ${f.note}` : ''}`,
+    `files: \`${f.snapshotFile}\`${f.resourcesFile ? `, \`${f.resourcesFile}\` (the member's etcd config and certificates)` : ''}${f.note ? `\n:warning: ${f.note}` : ''}`,
   ].join('\n');
 }

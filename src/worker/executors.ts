@@ -8,7 +8,7 @@ import type { SshTarget } from '../ssh/exec.js';
 import { viewCluster } from './cluster-view.js';
 import { sshTargetOf } from './ssh-target.js';
 import { memberAddLearner, memberRemove, promote, snapshot, verify, waitCaughtUp, type EtcdStepContext } from './steps/etcd-steps.js';
-import { stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
+import { hostContextOf, stopAndMoveAside, writeManifest, type HostStepContext } from './steps/host-steps.js';
 import { kubeCheck } from './steps/kube-steps.js';
 import { runCsrThread, type RunCsrDeps } from './run-csr-thread.js';
 import { apiservers, fence, forceNewCluster, restoreSnapshot, verifyBackup, type QuorumStepContext } from './steps/quorum-steps.js';
@@ -23,14 +23,11 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
   const etcd = (run: Run): EtcdStepContext => ({ cluster: clusterOf(run), pool, store, keep: inventory.backups.keep, log: log.child({ run: run.runId }) });
   const host = (run: Run): HostStepContext => {
     const cluster = clusterOf(run);
-    return {
-      cluster,
-      target(name: string): SshTarget {
-        const m = cluster.members.find((x) => x.name === name);
-        if (!m) throw new Error(`member ${name} is not in the inventory`);
-        return sshTargetOf(m);
-      },
-    };
+    return hostContextOf(cluster, (name: string): SshTarget => {
+      const m = cluster.members.find((x) => x.name === name);
+      if (!m) throw new Error(`member ${name} is not in the inventory`);
+      return sshTargetOf(m);
+    });
   };
   const quorum = (run: Run): QuorumStepContext => ({ ...host(run), pool, store });
 

@@ -1,4 +1,5 @@
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { platformOf } from '../platform/index.js';
 import { HostKeyMismatch } from '../errors.js';
 import type { StepSpec } from '../runbook/types.js';
 import { sshExec } from '../ssh/exec.js';
@@ -35,7 +36,7 @@ const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
 };
 
 /** Where a tool comes from, for the message that asks for it. */
-const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux' };
+const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux', systemctl: 'systemd' };
 
 /** One step's use of one host. */
 export interface HostUse {
@@ -59,9 +60,11 @@ export interface HostNeeds {
  * host-file archive is left out: the backup is taken through the etcd API and
  * says so when the host files could not be read.
  */
-export function hostUses(step: StepSpec, index: number): HostUse[] {
-  const tools = TOOLS[step.kind];
-  if (!tools) return [];
+export function hostUses(step: StepSpec, index: number, platformTools: string[] = []): HostUse[] {
+  const kindTools = TOOLS[step.kind];
+  if (!kindTools) return [];
+  // Every step that changes a host runs the platform's own lines there too (systemctl, on a systemd cluster).
+  const tools = uniq([...kindTools, ...platformTools]);
   const how = step.kind === 'restore-snapshot' ? { [SNAPSHOT_TOOL]: `${SNAPSHOT_TOOL} snapshot restore` } : undefined;
   const use = (member: string, t = tools): HostUse => ({ member, tools: t, step: index, title: step.title, how });
   const names = (key: string) => (JSON.parse(String(step.params[key] ?? '[]')) as { name: string }[]).map((h) => h.name);
@@ -84,14 +87,15 @@ export function hostUses(step: StepSpec, index: number): HostUse[] {
   }
 }
 
-export function hostNeeds(steps: StepSpec[], from = 0): HostNeeds {
+/** `platformTools`: what the cluster's platform runs on the hosts it changes (src/platform `tools`). */
+export function hostNeeds(steps: StepSpec[], from = 0, platformTools: string[] = []): HostNeeds {
   const uses = new Map<string, HostUse[]>();
   const mayBeDown = new Set<string>();
   steps.forEach((s, i) => {
     // Hosts the approver confirms down when approving the fence: the plan already counts on them being gone.
     if (s.kind === 'fence') for (const n of JSON.parse(String(s.params.unconfirmed ?? '[]')) as string[]) mayBeDown.add(n);
     if (i < from) return;
-    for (const u of hostUses(s, i)) uses.set(u.member, [...(uses.get(u.member) ?? []), u]);
+    for (const u of hostUses(s, i, platformTools)) uses.set(u.member, [...(uses.get(u.member) ?? []), u]);
   });
   return { uses, mayBeDown };
 }
@@ -110,7 +114,7 @@ export function rankingNeeds(members: string[]): HostNeeds {
 
 /** What one look at a host found. */
 export type HostLook =
-  | { reachable: true; found: Record<string, boolean>; versions: { etcdctl?: string; etcdutl?: string; etcd?: string } }
+  | { reachable: true; found: Record<string, boolean>; versions: { etcdctl?: string; etcdutl?: string; etcd?: string }; /** How the host differs from the cluster's platform (src/platform layoutLines). */ layout?: string[] }
   | { reachable: false; hostKey: { pinned: string; seen: string } | null; error: string };
 
 export interface Readiness {
@@ -131,7 +135,7 @@ export function versionOf(line: string | undefined): [number, number] | null {
 }
 
 /** Judges one host against what the run needs of it: pure, so every message is unit-tested. */
-export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDown: boolean): Readiness {
+export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDown: boolean, platform = 'kubeadm'): Readiness {
   const reasons: string[] = [];
   const steps = uses.map(stepRef).join(', ');
   if (!look.reachable) {
@@ -143,6 +147,9 @@ export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDow
       reasons.push(`${where(m)} cannot be reached over SSH (${look.error}), and ${steps} run there. Bring its sshd back (or fix the inventory's ssh settings for ${m.name}).`);
     }
     return { member: m.name, host: m.host, ok: reasons.length === 0, reasons };
+  }
+  for (const misfit of look.layout ?? []) {
+    reasons.push(`${where(m)} is not laid out as a ${platform} host: ${misfit}, and ${steps} run there. Check the cluster's platform in the inventory (and ${m.name}'s paths), or the host.`);
   }
   const missing = new Map<string, HostUse>();
   for (const u of uses) for (const t of u.tools) if (look.found[t] === false && !missing.has(t)) missing.set(t, u);
@@ -162,11 +169,12 @@ export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDow
 }
 
 /** The probe script: which tools are on the PATH, and (where etcdctl is needed) the versions of etcd's tools. Bash builtins only. */
-export function lookScript(tools: string[]): string {
+export function lookScript(tools: string[], layout: string[] = []): string {
   return [
     ...tools.filter((t) => t !== 'bash').map((t) => sh`if command -v ${t} >/dev/null 2>&1; then echo tool:${t}=1; else echo tool:${t}=0; fi`),
     'echo tool:bash=1',
     ...(tools.includes(SNAPSHOT_TOOL) ? versionLines : []),
+    ...layout,
   ].join('\n');
 }
 
@@ -178,21 +186,23 @@ const versionLines = [
 ];
 
 /** One SSH session to a host: never throws, a failure is part of the answer. */
-export async function lookAt(m: MemberConfig, tools: string[], timeoutMs = 15_000): Promise<HostLook> {
+export async function lookAt(m: MemberConfig, tools: string[], timeoutMs = 15_000, layout: string[] = []): Promise<HostLook> {
   try {
-    const r = await sshExec(sshTargetOf(m), `bash -c ${quoteScript(lookScript(tools))}`, { connectTimeoutMs: 5000, commandTimeoutMs: timeoutMs });
+    const r = await sshExec(sshTargetOf(m), `bash -c ${quoteScript(lookScript(tools, layout))}`, { connectTimeoutMs: 5000, commandTimeoutMs: timeoutMs });
     // Without bash on the PATH the script never ran: every step would fail the same way.
     if (r.code === 127 && !/tool:/.test(r.stdout)) return { reachable: true, found: { bash: false }, versions: {} };
     if (r.code !== 0) return { reachable: false, hostKey: null, error: `the probe exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}` };
     const found: Record<string, boolean> = {};
     const versions: Record<string, string> = {};
+    const misfit: string[] = [];
     for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('layout:')) misfit.push(line.slice('layout:'.length));
       const t = /^tool:([^=]+)=([01])$/.exec(line);
       if (t) found[t[1]!] = t[2] === '1';
       const v = /^version:([a-z]+)=(.*)$/.exec(line);
       if (v) versions[v[1]!] = v[2]!;
     }
-    return { reachable: true, found, versions };
+    return { reachable: true, found, versions, layout: misfit };
   } catch (err) {
     if (err instanceof HostKeyMismatch) return { reachable: false, hostKey: { pinned: err.expected, seen: err.actual }, error: err.message };
     return { reachable: false, hostKey: null, error: (err as Error).message };
@@ -216,6 +226,7 @@ async function bounded<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>
 /** Looks at every host the needs name, once each, in parallel (bounded), and judges each. */
 export async function checkHosts(cluster: ClusterConfig, needs: HostNeeds, opts: { parallel?: number; look?: typeof lookAt } = {}): Promise<Readiness[]> {
   const look = opts.look ?? lookAt;
+  const platform = platformOf(cluster);
   const members = [...needs.uses.keys()].map((name) => {
     const m = cluster.members.find((x) => x.name === name);
     if (!m) throw new Error(`the plan touches ${name}, which is not in ${cluster.name}'s inventory`);
@@ -224,13 +235,13 @@ export async function checkHosts(cluster: ClusterConfig, needs: HostNeeds, opts:
   return bounded(members, opts.parallel ?? 8, async (m) => {
     const uses = needs.uses.get(m.name)!;
     const tools = [...new Set(uses.flatMap((u) => u.tools))];
-    return judge(m, uses, await look(m, tools), needs.mayBeDown.has(m.name));
+    return judge(m, uses, await look(m, tools, undefined, platform.layoutLines(m)), needs.mayBeDown.has(m.name), platform.kind);
   });
 }
 
 /** Every reason the hosts are not ready for what is asked of them (a run's steps from `from` on); null when all are. */
 export async function hostsNotReady(cluster: ClusterConfig, steps: StepSpec[] | HostNeeds, from = 0, opts: Parameters<typeof checkHosts>[2] = {}): Promise<string | null> {
-  const results = await checkHosts(cluster, Array.isArray(steps) ? hostNeeds(steps, from) : steps, opts);
+  const results = await checkHosts(cluster, Array.isArray(steps) ? hostNeeds(steps, from, platformOf(cluster).tools) : steps, opts);
   const reasons = results.flatMap((r) => r.reasons);
   return reasons.length ? reasons.join('\n') : null;
 }

@@ -92,7 +92,7 @@ describe('two executions of one host step on one member', () => {
       destructive: false,
       host: name,
       operation: `stop ${name}`,
-      params: { manifest: place.manifest, manifestAside: place.manifestAside, asideDir: place.asideDir, dataDir: place.dataDir, dataAside: place.dataAside, clientHost: place.clientHost, listen: JSON.stringify([...place.listen, extra]) },
+      params: { config: place.config, configAside: place.configAside, asideDir: place.asideDir, dataDir: place.dataDir, dataAside: place.dataAside, clientHost: place.clientHost, listen: JSON.stringify([...place.listen, extra]) },
     };
     const run = newRun(inventory, { runId, runbook: 'replace', title: `Replace ${name}`, cluster: cluster.name, target: name, steps: [step], plannedState: state, requestedBy: 'UALICE', channelId: 'C' }, new Date());
     return { run, step, place };
@@ -107,7 +107,7 @@ describe('two executions of one host step on one member', () => {
     try {
       // Worker A runs the step: it moves the manifest away, then waits for etcd to be gone.
       const a = exec(run, step, 0, undefined, new AbortController().signal);
-      await waitFor('A to move the manifest away', async () => existsSync(place.manifestAside), 30_000, 50);
+      await waitFor('A to move the manifest away', async () => existsSync(place.configAside), 30_000, 50);
       // Worker B starts the same step again (A's lease lapsed) while A's script still runs on the host.
       const b = exec(run, step, 0, undefined, new AbortController().signal);
       await waitFor('B to wait for the member lock', async () => waitingFor(lock).length === 1, 30_000, 50);
@@ -122,13 +122,13 @@ describe('two executions of one host step on one member', () => {
       expect(rb).toMatchObject({ skipped: true, summary: 'another execution of this step ran first; already stopped with its data dir aside: nothing done' });
       expect(rb.output).toContain(`another execution of a step on this member holds ${lock}: waiting up to 120 s for it to finish`);
       expect(rb.output).toMatch(/the other execution finished after \d+ s: looking again before acting/);
-      expect(rb.output).toContain(`manifest already away from ${place.manifest}`);
+      expect(rb.output).toContain(`manifest already away from ${place.config}`);
       expect(rb.output).toContain(`data dir already moved aside to ${place.dataAside}`);
       expect(rb.output).not.toContain('moved to');
 
       // On the host: the manifest aside once, the data dir aside once and whole (not moved into itself).
-      expect(existsSync(place.manifest)).toBe(false);
-      expect(existsSync(place.manifestAside)).toBe(true);
+      expect(existsSync(place.config)).toBe(false);
+      expect(existsSync(place.configAside)).toBe(true);
       expect(existsSync(place.dataDir)).toBe(false);
       expect(readdirSync(place.dataAside)).toEqual(['member']);
       expect(readdirSync(dirname(place.dataDir)).filter((f) => f.startsWith('etcd.before-'))).toEqual([`etcd.before-${runId}`]);
@@ -182,7 +182,7 @@ describe('two executions of one host step on one member', () => {
         // Worker A runs the step; its script on m2 moves the manifest away and waits (up to 60 s) for etcd to go.
         const saidA: string[] = [];
         const a = storeA.withRunLease(runId, 'worker-A', LEASE_MS, (lease) => processStep(runId, 0, engine(storeA, saidA), lease));
-        await waitFor('A to move the manifest away', async () => existsSync(place.manifestAside), 30_000, 50);
+        await waitFor('A to move the manifest away', async () => existsSync(place.configAside), 30_000, 50);
         const script = processesWith(runId);
         expect(script.length).toBeGreaterThan(0);
 
@@ -212,7 +212,7 @@ describe('two executions of one host step on one member', () => {
         const done = (await storeB.get(runId))!;
         expect(done.status).toBe('done');
         expect(done.records[0]!.summary).toBe(`etcd stopped; data dir kept at ${place.dataAside}`);
-        expect(done.records[0]!.output).toContain(`manifest already away from ${place.manifest}`);
+        expect(done.records[0]!.output).toContain(`manifest already away from ${place.config}`);
         expect(done.records[0]!.output).toContain(`data dir moved to ${place.dataAside}`);
         expect(readdirSync(place.dataAside)).toEqual(['member']);
         expect(existsSync(place.dataDir)).toBe(false);

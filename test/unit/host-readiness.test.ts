@@ -51,7 +51,7 @@ describe('which hosts a run touches over SSH, and which tools each needs there',
   });
 
   it('restore-quorum --snapshot: the survivor needs etcdctl; hosts the approver confirms down are not asked to answer', () => {
-    const hosts = [{ name: 'm2', reachable: false as const, error: 'connect ECONNREFUSED' }, { name: 'm3', reachable: true as const, listening: false, hasManifest: true, hasData: true, offlineRevision: 40 }];
+    const hosts = [{ name: 'm2', reachable: false as const, error: 'connect ECONNREFUSED' }, { name: 'm3', reachable: true as const, listening: false, hasConfig: true, hasData: true, offlineRevision: 40 }];
     const out = planRestoreQuorum(inventory, cluster, report('QUORUM_LOST', [true, false, false], '0'), state, hosts, { runId: 'r-0000abcd', snapshot: backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
     if (!out.ok) throw new Error(out.reason);
     const needs = hostNeeds(out.run.steps);

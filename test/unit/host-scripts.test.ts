@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubeadmPlatform } from '../../src/platform/kubeadm.js';
 import { aliveFunction } from '../../src/worker/etcd-alive.js';
 import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
 import { restoreScript, startGuard, uploadScript } from '../../src/worker/steps/quorum-steps.js';
@@ -12,6 +13,7 @@ import { memberLockPath, underMemberLock } from '../../src/worker/steps/member-l
 import { waitFor } from '../../src/lab/proc.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
+const kubeadm = kubeadmPlatform({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
 const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
   const r = spawnSync('bash', ['-c', script], { input: opts.input, encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -125,15 +127,15 @@ describe('medic_etcd_alive', () => {
 
   it('stop-and-move-aside leaves the data dir where it is while etcd still serves on its port', async () => {
     const root = join(dir, 'host1');
-    const places = { manifest: join(root, 'manifests/etcd.yaml'), manifestAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
+    const places = { config: join(root, 'manifests/etcd.yaml'), configAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
     mkdirSync(join(root, 'manifests'), { recursive: true });
     mkdirSync(join(places.dataDir, 'member'), { recursive: true });
-    writeFileSync(places.manifest, 'x');
-    const held = bash(moveAsideScript({ ...places, alive: { addrs: [`127.0.0.1:${port}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
+    writeFileSync(places.config, 'x');
+    const held = bash(moveAsideScript({ ...places, stop: kubeadm.stopLines(places), alive: { addrs: [`127.0.0.1:${port}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
     expect(held.code).toBe(4);
     expect(held.stderr).toContain(`etcd of this member still listens on 127.0.0.1:${port} after 1 s: its data dir is left in place`);
     expect(existsSync(places.dataDir)).toBe(true);
-    const gone = bash(moveAsideScript({ ...places, alive: { addrs: [`127.0.0.1:${await closedPort()}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
+    const gone = bash(moveAsideScript({ ...places, stop: kubeadm.stopLines(places), alive: { addrs: [`127.0.0.1:${await closedPort()}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
     expect(gone.code).toBe(0);
     expect(gone.stdout).toContain(`data dir moved to ${places.dataAside}`);
     expect(existsSync(join(places.dataAside, 'member'))).toBe(true);
@@ -225,7 +227,7 @@ describe('the member lock', () => {
     mkdirSync(join(root, 'manifests'), { recursive: true });
     mkdirSync(join(root, 'etcd', 'member'), { recursive: true });
     writeFileSync(join(root, 'manifests', 'etcd.yaml'), 'x');
-    return { root, manifest: join(root, 'manifests/etcd.yaml'), manifestAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
+    return { root, config: join(root, 'manifests/etcd.yaml'), configAside: join(root, 'aside/etcd.yaml.r1'), asideDir: join(root, 'aside'), dataDir: join(root, 'etcd'), dataAside: join(root, 'etcd.before-r1') };
   };
 
   it('a script that cannot take it within its wait fails, naming the lock, and does nothing', async () => {
@@ -237,12 +239,12 @@ describe('the member lock', () => {
     try {
       await waitFor('the other execution to hold the lock', async () => bash(`flock -n ${lock.path} true`).code !== 0, 5000, 20);
       const t0 = Date.now();
-      const r = bash(underMemberLock(lock, moveAsideScript({ ...p, alive: { addrs: ['127.0.0.1:1'], dataDir: p.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 })));
+      const r = bash(underMemberLock(lock, moveAsideScript({ ...p, stop: kubeadm.stopLines(p), alive: { addrs: ['127.0.0.1:1'], dataDir: p.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 })));
       expect(Date.now() - t0).toBeLessThan(5000);
       expect(r.code).toBe(75);
       expect(r.stdout).toContain(`another execution of a step on this member holds ${lock.path}: waiting up to 1 s for it to finish`);
       expect(r.stderr.trim()).toBe(`another execution of a step on this member is still running on this host (it holds the lock ${lock.path}), 1 s after this one started waiting: nothing was done by this one`);
-      expect(existsSync(p.manifest)).toBe(true);
+      expect(existsSync(p.config)).toBe(true);
       expect(existsSync(join(p.dataDir, 'member'))).toBe(true);
       expect(existsSync(p.dataAside)).toBe(false);
     } finally {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 import type { BackupFacts } from '../../src/backup/store.js';
-import { adaptManifest } from '../../src/worker/steps/host-steps.js';
+import { adaptConfig } from '../../src/worker/steps/host-steps.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
@@ -15,7 +15,7 @@ const state: ObservedState = { members: [], leaderHex: null, raftIndex: 0, revis
 const row = (i: number, status: { raftIndex: number; applied?: number; revision: number } | null, over: Partial<MemberRow> = {}): MemberRow =>
   memberRow(i, status && { ...status, leader: '0', errors: ['etcdserver: no leader'] }, over);
 const lost = (members: MemberRow[]): StatusReport => ({ cluster: 'prod', at: now, tookMs: 1, verdict: 'QUORUM_LOST', summary: '', next: '', voters: 3, quorum: 2, healthyVoters: 0, tolerance: 0, clusterIdHex: '1', leaderHex: null, members, warnings: [] });
-const down = (name: string, over: Partial<Extract<HostView, { reachable: true }>> = {}): HostView => ({ name, reachable: true, listening: false, hasManifest: false, hasData: false, offlineRevision: null, ...over });
+const down = (name: string, over: Partial<Extract<HostView, { reachable: true }>> = {}): HostView => ({ name, reachable: true, listening: false, hasConfig: false, hasData: false, offlineRevision: null, ...over });
 const req = (over: Partial<Parameters<typeof planRestoreQuorum>[5]> = {}) => ({ runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC', ...over });
 const plan = (report: StatusReport, hosts: HostView[], over = {}) => planRestoreQuorum(inventory, cluster, report, state, hosts, req(over), now);
 const reason = (o: ReturnType<typeof plan>) => (o.ok ? 'planned' : o.reason);
@@ -51,9 +51,9 @@ describe('planRestoreQuorum', () => {
 
   it('ranks stopped members by the revision of their database when none runs, and states the loss', () => {
     const out = plan(lost([row(1, null), row(2, null), row(3, null)]), [
-      down('m1', { hasData: true, hasManifest: true, offlineRevision: 642 }),
-      down('m2', { hasData: true, hasManifest: true, offlineRevision: 643 }),
-      down('m3', { hasData: true, hasManifest: true, offlineRevision: 641 }),
+      down('m1', { hasData: true, hasConfig: true, offlineRevision: 642 }),
+      down('m2', { hasData: true, hasConfig: true, offlineRevision: 643 }),
+      down('m3', { hasData: true, hasConfig: true, offlineRevision: 641 }),
     ]);
     if (!out.ok) throw new Error(out.reason);
     expect(out.run.target).toBe('m2');
@@ -137,10 +137,10 @@ describe('planRestore', () => {
   });
 });
 
-describe('adaptManifest', () => {
+describe('adaptConfig', () => {
   it("makes another master's manifest this host's: address, data dir and pki dir", () => {
     const theirs = '- --listen-client-urls=https://10.0.0.1:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1';
-    const mine = adaptManifest(theirs, { ip: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }, { ip: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
+    const mine = adaptConfig(theirs, { ip: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }, { ip: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
     expect(mine).toBe('- --listen-client-urls=https://10.0.0.3:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1');
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig } from '../../config/schema.js';
+import { platformOf, type ConfigPlace, type Platform } from '../../platform/index.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
 import type { StepSpec } from '../../runbook/types.js';
@@ -13,7 +13,24 @@ import { asideDirOf, memberLockLines, memberLockPath, underMemberLock, type Memb
 
 export interface HostStepContext {
   cluster: ClusterConfig;
+  /** How etcd runs on the cluster's masters (src/platform). */
+  platform: Platform;
   target(memberName: string): SshTarget;
+}
+
+/** The member's config and the copy a run keeps of it, from a step's parameters. */
+export function configPlaceOf(step: StepSpec | { params: Record<string, unknown> }): ConfigPlace {
+  const get = (k: string) => {
+    const v = step.params[k];
+    if (typeof v !== 'string' || !v) throw new Error(`the step has no parameter "${k}": it was planned by an older version; plan it again`);
+    return v;
+  };
+  return { config: get('config'), configAside: get('configAside') };
+}
+
+/** The context a host step needs, for a cluster: its platform, and SSH targets of its members by name. */
+export function hostContextOf(cluster: ClusterConfig, target: (name: string) => SshTarget): HostStepContext {
+  return { cluster, platform: platformOf(cluster), target };
 }
 
 
@@ -45,47 +62,45 @@ export async function runScript(target: SshTarget, script: string, opts: { input
 }
 
 /** Where a member's etcd may still be found on its host, from a step's parameters (older plans: the default ports). */
-export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; manifest: string; manifestAside: string }): AliveCheck {
+export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
   const listen = step.params.listen;
   const addrs = typeof listen === 'string' ? (JSON.parse(listen) as string[]) : Array.isArray(listen) ? (listen as string[]) : [`${place.clientHost}:2379`, `${place.clientHost}:2380`];
-  return { addrs, dataDir: place.dataDir, configs: [place.manifest, place.manifestAside], host: place.clientHost };
+  return { addrs, dataDir: place.dataDir, configs: [place.config, place.configAside], host: place.clientHost };
 }
 
 /**
- * Stops the member the kubeadm way (its static-pod manifest moved out of the
- * kubelet's directory), confirms its etcd is gone (nothing on its client and
+ * Stops the member the platform's way (kubeadm: its static-pod manifest moved
+ * out of the kubelet's directory; systemd: etcd.conf moved aside, the unit
+ * disabled and stopped), confirms its etcd is gone (nothing on its client and
  * peer addresses, no etcd process on its data dir), and moves its data dir
  * aside under a name tied to this run. Each part looks first, so a retry never
  * moves a second directory aside.
  */
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
-  const place = { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+  const place = { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
   const wait = ctx.cluster.etcd.stopWaitSeconds;
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
-  const script = underMemberLock(lock, moveAsideScript({ ...place, alive: aliveCheckOf(step, place), waitSeconds: wait }));
+  const script = underMemberLock(lock, moveAsideScript({ ...place, stop: ctx.platform.stopLines(place), alive: aliveCheckOf(step, place), waitSeconds: wait }));
   const out = await runScript(ctx.target(step.host!), script, { timeoutMs: (wait + 60 + lock.waitSeconds) * 1000, signal });
-  const nothingDone = /manifest already away/.test(out) && /already moved aside|no data dir/.test(out);
+  const nothingDone = /already away from/.test(out) && /already moved aside|no data dir/.test(out);
   const waited = /the other execution finished/.test(out) ? 'another execution of this step ran first; ' : '';
   return { summary: nothingDone ? `${waited}already stopped with its data dir aside: nothing done` : `etcd stopped; data dir kept at ${p('dataAside')}`, output: out, skipped: nothingDone };
 }
 
 /**
- * The script that stops a member the kubeadm way and keeps its data: the
- * manifest moves out of the kubelet's directory, etcd must be gone (bounded
- * wait; see aliveFunction), the data dir moves aside under a name tied to the
- * run. Each part looks first, so running it twice never moves a second
- * directory aside.
+ * The script that stops a member and keeps its data: the platform's `stop`
+ * lines (the member's config moved aside, so nothing starts it again), etcd
+ * must be gone (bounded wait; see aliveFunction), the data dir moves aside
+ * under a name tied to the run. Each part looks first, so running it twice
+ * never moves a second directory aside.
  */
-export function moveAsideScript(p: { manifest: string; manifestAside: string; asideDir: string; dataDir: string; dataAside: string; alive: AliveCheck; waitSeconds: number }): string {
+export function moveAsideScript(p: { stop: string[]; asideDir: string; dataDir: string; dataAside: string; alive: AliveCheck; waitSeconds: number }): string {
   return [
     'set -euo pipefail',
     aliveFunction(p.alive),
     sh`mkdir -p ${p.asideDir}`,
-    sh`if [ -e ${p.manifest} ]; then`,
-    sh`  if [ -e ${p.manifestAside} ]; then echo both ${p.manifest} and ${p.manifestAside} exist, refusing to overwrite >&2; exit 3; fi`,
-    sh`  mv ${p.manifest} ${p.manifestAside}; echo manifest moved to ${p.manifestAside}`,
-    sh`else echo manifest already away from ${p.manifest}; fi`,
+    ...p.stop,
     sh`for i in $(seq 1 ${p.waitSeconds * 2}); do if ! medic_etcd_alive >/dev/null; then break; fi; sleep 0.5; done`,
     sh`if why=$(medic_etcd_alive); then echo "etcd of this member still $why after "${p.waitSeconds}" s: its data dir is left in place" >&2; exit 4; fi`,
     'echo "etcd is stopped (nothing on its client and peer addresses, no etcd process on its data dir)"',
@@ -102,16 +117,18 @@ export function moveAsideScript(p: { manifest: string; manifestAside: string; as
  * With `lock`, all of it runs under the member lock. A file that already holds
  * exactly these bytes is left alone (a second execution of a step, after the
  * first wrote it). `guard` lines run next and may refuse (exit non-zero) before
- * anything is written.
+ * anything is written. `after` lines run last either way, the file in place
+ * (the platform's start of etcd: a crash between write and start must not
+ * leave it stopped).
  */
-export function checkedWriteScript(path: string, content: string | Buffer, guard: string[] = [], lock?: MemberLock): string {
+export function checkedWriteScript(path: string, content: string | Buffer, guard: string[] = [], lock?: MemberLock, after: string[] = []): string {
   const buf = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
   const sha = createHash('sha256').update(buf).digest('hex');
   const tmp = `${dirname(path)}/.${basename(path)}.medic-tmp`;
   return [
     'set -euo pipefail',
     ...(lock ? memberLockLines(lock) : []),
-    sh`if [ -f ${path} ] && [ "$(sha256sum < ${path} | cut -d' ' -f1)" = ${sha} ]; then echo ${path} already holds these ${buf.length} bytes, sha256 ${sha.slice(0, 16)}: nothing written; exit 0; fi`,
+    sh`if [ -f ${path} ] && [ "$(sha256sum < ${path} | cut -d' ' -f1)" = ${sha} ]; then echo ${path} already holds these ${buf.length} bytes, sha256 ${sha.slice(0, 16)}: nothing written; else`,
     ...guard,
     sh`cat > ${tmp}`,
     sh`got=$(wc -c < ${tmp}); sum=$(sha256sum < ${tmp} | cut -d' ' -f1)`,
@@ -119,12 +136,14 @@ export function checkedWriteScript(path: string, content: string | Buffer, guard
     sh`mv ${tmp} ${path}`,
     sh`echo checked on the host: ${buf.length} bytes, sha256 ${sha.slice(0, 16)}`,
     sh`echo wrote ${path}`,
+    'fi',
+    ...after,
   ].join('\n');
 }
 
-/** Writes a file on a host through checkedWriteScript (under the member lock, when given). */
-export async function writeRemote(target: SshTarget, path: string, content: string, guard: string[] = [], opts: { lock?: MemberLock; signal?: AbortSignal } = {}): Promise<string> {
-  return runScript(target, checkedWriteScript(path, content, guard, opts.lock), { input: content, signal: opts.signal, timeoutMs: 60_000 + (opts.lock?.waitSeconds ?? 0) * 1000 });
+/** Writes a file on a host through checkedWriteScript (under the member lock, when given), then runs `after` there. */
+export async function writeRemote(target: SshTarget, path: string, content: string, guard: string[] = [], opts: { lock?: MemberLock; signal?: AbortSignal; after?: string[] } = {}): Promise<string> {
+  return runScript(target, checkedWriteScript(path, content, guard, opts.lock, opts.after), { input: content, signal: opts.signal, timeoutMs: 60_000 + (opts.lock?.waitSeconds ?? 0) * 1000 });
 }
 
 /** The script that prints a file with its byte count and sha256 first, or `absent`. */
@@ -160,78 +179,68 @@ export async function readRemote(target: SshTarget, path: string, signal?: Abort
   return parseCheckedRead(path, r.stdout);
 }
 
-/** Sets (or adds) `--flag=value` in an etcd command line. */
-export function setFlag(command: string[], flag: string, value: string): string[] {
-  const out = withoutFlag(command, flag);
-  out.push(`--${flag}=${value}`);
-  return out;
-}
-
-/** Takes `--flag` and `--flag=…` out of an etcd command line. */
-export function withoutFlag(command: string[], flag: string): string[] {
-  return command.filter((a) => a !== `--${flag}` && !a.startsWith(`--${flag}=`));
-}
-
 /**
- * Another master's manifest made into this host's: its address, data dir and
- * pki dir replaced by this host's. For a member whose host had no manifest left.
+ * Another master's config (manifest or etcd.conf) made into this host's: its
+ * address, data dir and pki dir replaced by this host's. For a member whose
+ * host had no config left.
  */
-export function adaptManifest(text: string, from: { ip: string; dataDir: string; pkiDir: string }, to: { ip: string; dataDir: string; pkiDir: string }): string {
+export function adaptConfig(text: string, from: { ip: string; dataDir: string; pkiDir: string }, to: { ip: string; dataDir: string; pkiDir: string }): string {
   const ip = new RegExp(`(?<![\\d.])${from.ip.replace(/\./g, '\\.')}(?![\\d])`, 'g');
   return text.split(from.dataDir).join(to.dataDir).split(from.pkiDir).join(to.pkiDir).replace(ip, to.ip);
 }
 
 /**
- * Writes the member's manifest back from the copy moved aside, with the flags a
- * member joining an existing cluster needs; the kubelet then starts etcd.
+ * Writes the member's config back from the copy moved aside, with the flags a
+ * member joining an existing cluster needs, and starts etcd the platform's way
+ * (the kubelet, on its manifest; systemctl, on etcd.conf).
  */
 export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveInitialCluster: string, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
   if (liveInitialCluster !== p('initialCluster')) {
     throw new Error(`the member list changed since planning: it now gives --initial-cluster=${liveInitialCluster}, the plan said ${p('initialCluster')}`);
   }
+  const place = configPlaceOf(step);
+  const noun = ctx.platform.configNoun;
   const target = ctx.target(step.host!);
-  const current = (await readRemote(target, p('manifest'), signal)) ?? '';
-  let template = (await readRemote(target, p('manifestAside'), signal)) ?? '';
-  let source = p('manifestAside');
+  const current = (await readRemote(target, place.config, signal)) ?? '';
+  let template = (await readRemote(target, place.configAside, signal)) ?? '';
+  let source = place.configAside;
   if (!template && step.params.templateFrom) {
-    // The host had no manifest left (a rebuilt or wiped master): start from the survivor's, adapted.
+    // The host had no config left (a rebuilt or wiped master): start from the survivor's, adapted.
     const peer = ctx.target(p('templateFrom'));
-    const theirs = await readRemote(peer, p('templateManifest'), signal);
-    if (theirs === null) throw new Error(`${p('templateFrom')} has no manifest at ${p('templateManifest')} to adapt for ${p('name')}`);
-    template = adaptManifest(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
-    source = `${p('templateFrom')}'s ${p('templateManifest')}, adapted`;
+    const theirs = await readRemote(peer, p('templateConfig'), signal);
+    if (theirs === null) throw new Error(`${p('templateFrom')} has no ${noun} at ${p('templateConfig')} to adapt for ${p('name')}`);
+    template = adaptConfig(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
+    source = `${p('templateFrom')}'s ${p('templateConfig')}, adapted`;
   }
   if (!template) {
     throw new Error(
-      `no manifest to start ${p('name')} from: ${p('manifestAside')} does not exist (the host had no etcd manifest when it was stopped). Put the member's etcd manifest at that path (for example another master's, adapted to this host) and run the replace again.`,
+      `no ${noun} to start ${p('name')} from: ${place.configAside} does not exist (the host had no etcd ${noun} when it was stopped). Put the member's ${noun} at that path (for example another master's, adapted to this host) and run the replace again.`,
     );
   }
-  const doc = parseYaml(template) as { spec: { containers: { name: string; command: string[] }[] } };
-  const container = doc.spec.containers.find((c) => c.name === 'etcd') ?? doc.spec.containers[0];
-  if (!container?.command) throw new Error(`${p('manifestAside')} has no etcd container command`);
-  let cmd = container.command.map(String);
-  cmd = setFlag(cmd, 'name', p('name'));
-  cmd = setFlag(cmd, 'initial-cluster', p('initialCluster'));
-  cmd = setFlag(cmd, 'initial-cluster-state', 'existing');
-  cmd = withoutFlag(cmd, 'force-new-cluster');
-  container.command = cmd;
-  const manifest = stringify(doc);
-  if (current.trim() === manifest.trim()) return { skipped: true, summary: `${p('manifest')} is already written with state existing: nothing done` };
-  if (current) throw new Error(`${p('manifest')} exists with other contents; refusing to overwrite it (move it away or check the host)`);
+  const config = ctx.platform.withFlags(template, { name: p('name'), 'initial-cluster': p('initialCluster'), 'initial-cluster-state': 'existing', 'force-new-cluster': null });
+  const start = ctx.platform.startLines(place, 'start');
+  const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+  if (current.trim() === config.trim()) {
+    if (!start.length) return { skipped: true, summary: `${place.config} is already written with state existing: nothing done` };
+    // Written by an earlier execution that may have died before it started etcd: start it (a no-op when it runs).
+    const out = await writeRemote(target, place.config, current, [], { lock, signal, after: start });
+    return { summary: `${place.config} was already written with state existing; ${ctx.platform.startText('start')}`, output: out };
+  }
+  if (current) throw new Error(`${place.config} exists with other contents; refusing to overwrite it (move it away or check the host)`);
 
   // Looked at again on the host, under the member lock: another execution of this step may have written it since.
   const out = await writeRemote(
     target,
-    p('manifest'),
-    manifest,
+    place.config,
+    config,
     [
-      sh`if [ -e ${p('manifest')} ]; then echo ${p('manifest')} exists with other contents, refusing to overwrite it: move it away or check the host >&2; exit 10; fi`,
+      sh`if [ -e ${place.config} ]; then echo ${place.config} exists with other contents, refusing to overwrite it: move it away or check the host >&2; exit 10; fi`,
       // The new member must start from an empty data dir, or it would come up as the removed member.
       sh`if [ -e ${p('dataDir')} ] && [ -n "$(ls -A ${p('dataDir')})" ]; then echo ${p('dataDir')} is not empty, refusing to start a removed member on old data >&2; exit 5; fi`,
     ],
-    { lock: memberLockOf(step, lockWaitSeconds(ctx.cluster)), signal },
+    { lock, signal, after: start },
   );
-  if (/nothing written/.test(out)) return { skipped: true, summary: `${p('manifest')} was written meanwhile by another execution of this step, with state existing: nothing done`, output: out };
-  return { summary: `manifest written from ${source} with --initial-cluster-state=existing; the kubelet starts etcd`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
+  if (/nothing written/.test(out)) return { skipped: !start.length, summary: `${place.config} was written meanwhile by another execution of this step, with state existing${start.length ? `; ${ctx.platform.startText('start')}` : ': nothing done'}`, output: out };
+  return { summary: `${noun} written from ${source} with --initial-cluster-state=existing; ${ctx.platform.startText('start')}`, output: `${out}\n--initial-cluster=${p('initialCluster')}` };
 }

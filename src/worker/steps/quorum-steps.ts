@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { parse as parseYaml, stringify } from 'yaml';
 import type { BackupStore } from '../../backup/store.js';
 import { hashKvAt, reverifyBackup } from '../../backup/take.js';
 import type { ClusterConfig } from '../../config/schema.js';
+import type { ApiserverPlace, Platform } from '../../platform/index.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
@@ -11,11 +11,12 @@ import type { StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, lockWaitSeconds, memberLockOf, moveAsideScript, readRemote, runScript, setFlag, withoutFlag, writeRemote } from './host-steps.js';
+import { aliveCheckOf, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, readRemote, runScript, writeRemote } from './host-steps.js';
 import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
   cluster: ClusterConfig;
+  platform: Platform;
   pool: EtcdPool;
   store: BackupStore;
   target(memberName: string): SshTarget;
@@ -24,8 +25,8 @@ export interface QuorumStepContext {
 
 interface Place {
   name: string;
-  manifest: string;
-  manifestAside: string;
+  config: string;
+  configAside: string;
   asideDir: string;
   dataDir: string;
   dataAside: string;
@@ -59,7 +60,7 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec, signal?: Abo
         refuseIfRunning
           ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
           : '',
-        moveAsideScript({ ...p, alive, waitSeconds: 30 }),
+        moveAsideScript({ ...p, stop: ctx.platform.stopLines(p), alive, waitSeconds: 30 }),
       ].join('\n'),
     );
     const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 + lock.waitSeconds * 1000, signal });
@@ -68,16 +69,8 @@ export async function fence(ctx: QuorumStepContext, step: StepSpec, signal?: Abo
   return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
 }
 
-async function readManifest(target: SshTarget, path: string, signal?: AbortSignal): Promise<string> {
+async function readConfig(target: SshTarget, path: string, signal?: AbortSignal): Promise<string> {
   return (await readRemote(target, path, signal)) ?? '';
-}
-
-function editCommand(manifest: string, edit: (cmd: string[]) => string[]): string {
-  const doc = parseYaml(manifest) as { spec: { containers: { name: string; command: string[] }[] } };
-  const c = doc.spec.containers.find((x) => x.name === 'etcd') ?? doc.spec.containers[0];
-  if (!c?.command) throw new Error('the manifest has no etcd container command');
-  c.command = edit(c.command.map(String));
-  return stringify(doc);
 }
 
 /** Polls one member until it leads a one-member cluster (and, if given, with a raft term above `afterTerm`). */
@@ -112,26 +105,28 @@ async function termOf(ctx: QuorumStepContext, endpoint: string): Promise<number>
 }
 
 /**
- * The survivor becomes a one-member cluster: its manifest gets
- * --force-new-cluster, etcd restarts and leads alone; then the flag is taken
- * out and etcd restarts again. The flag never stays: the step ends by reading
- * the manifest back.
+ * The survivor becomes a one-member cluster: its config gets
+ * --force-new-cluster (ETCD_FORCE_NEW_CLUSTER in etcd.conf), etcd restarts and
+ * leads alone; then the flag is taken out and etcd restarts again. The flag
+ * never stays: the step ends by reading the config back.
  */
 export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: string) => param(step, k);
+  const place = configPlaceOf(step);
   const target = ctx.target(p('name'));
   const endpoint = p('endpoint');
   const out: string[] = [];
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+  const restart = ctx.platform.startLines(place, 'restart');
 
   // Keep the original once; every later write starts from it.
-  await runScript(target, underMemberLock(lock, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${p('manifestAside')} ]; then cp ${p('manifest')} ${p('manifestAside')}; fi`].join('\n')), {
+  await runScript(target, underMemberLock(lock, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${place.configAside} ]; then cp ${place.config} ${place.configAside}; fi`].join('\n')), {
     timeoutMs: 60_000 + lock.waitSeconds * 1000,
     signal,
   });
-  const original = await readManifest(target, p('manifestAside'), signal);
-  if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifest')} to start from`);
-  const clean = editCommand(original, (cmd) => withoutFlag(cmd, 'force-new-cluster'));
+  const original = await readConfig(target, place.configAside, signal);
+  if (!original) throw new Error(`no ${ctx.platform.configNoun} for ${p('name')} at ${place.config} to start from`);
+  const clean = ctx.platform.withFlags(original, { 'force-new-cluster': null });
 
   let single: { id: string; term: number; revision: number; clusterId: string } | null = null;
   try {
@@ -140,25 +135,25 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, si
     out.push(`${p('name')} already leads a one-member cluster: not forced again`);
   } catch {
     const before = await termOf(ctx, endpoint);
-    await writeRemote(target, p('manifest'), editCommand(original, (cmd) => setFlag(withoutFlag(cmd, 'force-new-cluster'), 'force-new-cluster', 'true')), [], { lock, signal });
-    out.push(`wrote ${p('manifest')} with --force-new-cluster`);
+    await writeRemote(target, place.config, ctx.platform.withFlags(original, { 'force-new-cluster': 'true' }), [], { lock, signal, after: restart });
+    out.push(`wrote ${place.config} with --force-new-cluster${restart.length ? `; ${ctx.platform.startText('restart')}` : ''}`);
     single = await waitSingleLeader(ctx, endpoint, before - 1, 120_000, signal);
     out.push(`${p('name')} (${hexId(single.id)}) leads a one-member cluster, term ${single.term}, revision ${single.revision}`);
   }
 
-  const current = await readManifest(target, p('manifest'), signal);
+  const current = await readConfig(target, place.config, signal);
   if (current.trim() !== clean.trim()) {
     const before = await termOf(ctx, endpoint);
-    await writeRemote(target, p('manifest'), clean, [], { lock, signal });
-    out.push(`wrote ${p('manifest')} without --force-new-cluster`);
+    await writeRemote(target, place.config, clean, [], { lock, signal, after: restart });
+    out.push(`wrote ${place.config} without --force-new-cluster${restart.length ? `; ${ctx.platform.startText('restart')}` : ''}`);
     // A restart shows as a new term; waiting for it avoids mistaking the old process for the new one.
     single = await waitSingleLeader(ctx, endpoint, before, 120_000, signal);
     out.push(`restarted without the flag: term ${single.term}, revision ${single.revision}`);
   }
-  const final = await readManifest(target, p('manifest'), signal);
-  if (final.includes('--force-new-cluster')) throw new Error(`${p('manifest')} still has --force-new-cluster after it was written without it`);
+  const final = await readConfig(target, place.config, signal);
+  if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has --force-new-cluster after it was written without it`);
   return {
-    summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of the manifest`,
+    summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of its ${ctx.platform.configNoun}`,
     output: out.join('\n'),
   };
 }
@@ -183,7 +178,8 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec, si
   const target = ctx.target(p('name'));
   const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
   if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
-  const runId = p('manifestAside').split('.').pop()!;
+  const cp = configPlaceOf(step);
+  const runId = cp.configAside.split('.').pop()!;
   const marker = `${p('asideDir')}/restored-${runId}`;
   const lock = `${p('asideDir')}/restore.lock`;
   // Another execution's restore may hold the member lock for as long as a restore takes.
@@ -198,7 +194,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec, si
     const pl = place(step);
     const wait = ctx.cluster.etcd.stopWaitSeconds;
     // Under the lock, the marker is looked at again: another execution may have restored it meanwhile.
-    const stop = await runScript(target, underMemberLock(member, [alreadyRestored(marker), moveAsideScript({ ...pl, alive: aliveCheckOf(step, pl), waitSeconds: wait })].join('\n')), {
+    const stop = await runScript(target, underMemberLock(member, [alreadyRestored(marker), moveAsideScript({ ...pl, stop: ctx.platform.stopLines(pl), alive: aliveCheckOf(step, pl), waitSeconds: wait })].join('\n')), {
       timeoutMs: (wait + 60 + member.waitSeconds) * 1000,
       signal,
     });
@@ -221,22 +217,20 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec, si
   } else {
     out.push('snapshot already restored and verified on the host');
   }
-  const original = await readManifest(target, p('manifestAside'), signal);
-  if (!original) throw new Error(`no manifest for ${p('name')} at ${p('manifestAside')} to start from`);
-  const manifest = editCommand(original, (cmd) => {
-    let c = withoutFlag(cmd, 'force-new-cluster');
-    c = setFlag(c, 'initial-cluster', initial);
-    c = setFlag(c, 'initial-cluster-token', p('token'));
-    return setFlag(c, 'initial-cluster-state', 'new');
-  });
-  const current = await readManifest(target, p('manifest'), signal);
-  if (current.trim() !== manifest.trim()) {
-    // etcd starts only on the database this run restored and checked, never on an empty or partial one.
-    out.push(await writeRemote(target, p('manifest'), manifest, [...startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id })], { lock: member, signal }));
+  const original = await readConfig(target, cp.configAside, signal);
+  if (!original) throw new Error(`no ${ctx.platform.configNoun} for ${p('name')} at ${cp.configAside} to start from`);
+  const config = ctx.platform.withFlags(original, { 'force-new-cluster': null, 'initial-cluster': initial, 'initial-cluster-token': p('token'), 'initial-cluster-state': 'new' });
+  const current = await readConfig(target, cp.config, signal);
+  // etcd starts only on the database this run restored and checked, never on an empty or partial one:
+  // the guard runs before the config is written and, where a command starts etcd, again right before it.
+  const guard = startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id });
+  const start = ctx.platform.startLines(cp, 'start');
+  if (current.trim() !== config.trim() || start.length) {
+    out.push(await writeRemote(target, cp.config, config, guard, { lock: member, signal, after: start.length ? [...guard, ...start] : [] }));
   }
   if (step.params.initialCluster) {
     // The other members start from the same snapshot; the verify step waits for all of them.
-    return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; the kubelet starts it`, output: out.join('\n') };
+    return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; ${ctx.platform.startText('start')}`, output: out.join('\n') };
   }
   const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000, signal);
   const kv = await checkHashKv(ctx, p('endpoint'), facts);
@@ -323,25 +317,24 @@ export function restoreScript(r: { remote: string; upload?: string; bytes: numbe
 
 function place(step: StepSpec) {
   const p = (k: string) => param(step, k);
-  return { manifest: p('manifest'), manifestAside: p('manifestAside'), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+  return { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
 }
 
 /**
- * Stops or starts the kube-apiserver static pods (where the platform has them) by
- * moving their manifests aside and back, so nothing writes to etcd mid-restore.
+ * Stops or starts the API servers of the masters the platform's way (kubeadm:
+ * their static pod manifests moved aside and back; systemd: their units), so
+ * nothing writes to etcd mid-restore. A start brings back only what this run stopped.
  */
 export async function apiservers(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const hosts = JSON.parse(param(step, 'hosts')) as { name: string; manifest: string; aside: string; asideDir: string }[];
-  const start = param(step, 'action') === 'start';
+  const hosts = JSON.parse(param(step, 'hosts')) as ApiserverPlace[];
+  const action = param(step, 'action') === 'start' ? 'start' : 'stop';
   const lines: string[] = [];
   for (const h of hosts) {
     const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
-    const script = start
-      ? sh`if [ -e ${h.aside} ]; then mv ${h.aside} ${h.manifest}; echo kube-apiserver manifest put back; else echo no kube-apiserver manifest was moved aside; fi`
-      : [sh`mkdir -p ${h.asideDir}`, sh`if [ -e ${h.manifest} ]; then mv ${h.manifest} ${h.aside}; echo kube-apiserver stopped, manifest moved to ${h.aside}; else echo no kube-apiserver manifest here; fi`].join('\n');
-    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 60_000 + lock.waitSeconds * 1000, signal })}`);
+    const script = ctx.platform.apiserverLines(h, action).join('\n');
+    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal })}`);
   }
-  return { summary: `kube-apiserver ${start ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
+  return { summary: `kube-apiserver ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }
 
 /** Lines that hold `lock` (flock) until the script ends, or exit `code` at once when another script holds it. */

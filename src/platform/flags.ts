@@ -1,0 +1,79 @@
+/**
+ * etcd's flags in the two shapes configs hold them: a command line
+ * (`--initial-cluster=…`, as in a static pod manifest) and environment
+ * variables (`ETCD_INITIAL_CLUSTER=…`, as in etcd.conf).
+ */
+
+/** Sets (or adds) `--flag=value` in an etcd command line. */
+export function setFlag(command: string[], flag: string, value: string): string[] {
+  const out = withoutFlag(command, flag);
+  out.push(`--${flag}=${value}`);
+  return out;
+}
+
+/** Takes `--flag` and `--flag=…` out of an etcd command line. */
+export function withoutFlag(command: string[], flag: string): string[] {
+  return command.filter((a) => a !== `--${flag}` && !a.startsWith(`--${flag}=`));
+}
+
+/** `--flag=value` of a command line; `--flag` alone reads as "true". */
+export function flagOf(command: string[], flag: string): string | undefined {
+  for (const a of command) {
+    if (a === `--${flag}`) return 'true';
+    if (a.startsWith(`--${flag}=`)) return a.slice(flag.length + 3);
+  }
+  return undefined;
+}
+
+/** The environment variable etcd reads a flag from: initial-cluster → ETCD_INITIAL_CLUSTER. */
+export function envKey(flag: string): string {
+  return `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+const envLine = /^\s*(?:export\s+)?([A-Z0-9_]+)\s*=(.*)$/;
+
+function unquote(v: string): string {
+  const t = v.trim();
+  if (t.length >= 2 && ((t.startsWith('"') && t.endsWith('"')) || (t.startsWith("'") && t.endsWith("'")))) return t.slice(1, -1);
+  return t;
+}
+
+/** A flag as an EnvironmentFile gives it (the last assignment wins, as systemd reads it); comments are not read. */
+export function envFlag(text: string, flag: string): string | undefined {
+  const key = envKey(flag);
+  let value: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = envLine.exec(line);
+    if (m && m[1] === key) value = unquote(m[2]!);
+  }
+  return value;
+}
+
+/**
+ * The EnvironmentFile with flags set or taken out: a set flag replaces the
+ * first assignment of its variable (later ones are dropped, so nothing
+ * overrides it) or is added at the end; a null flag loses every assignment.
+ * Comments and every other line stay as they were.
+ */
+export function withEnvFlags(text: string, flags: Record<string, string | null>): string {
+  const lines = text.replace(/\n$/, '').split('\n');
+  const out: string[] = [];
+  const placed = new Set<string>();
+  const wanted = new Map(Object.entries(flags).map(([f, v]) => [envKey(f), v] as const));
+  // One flag per line: a value that starts a new line would set another variable.
+  for (const [key, v] of wanted) if (v !== null && /[\n\r\0]/.test(v)) throw new Error(`refusing a value for ${key} with a line break or NUL in it`);
+  for (const line of lines) {
+    const m = envLine.exec(line);
+    const key = m?.[1];
+    if (!key || !wanted.has(key)) {
+      out.push(line);
+      continue;
+    }
+    const v = wanted.get(key)!;
+    if (v === null || placed.has(key)) continue;
+    out.push(`${key}=${v}`);
+    placed.add(key);
+  }
+  for (const [key, v] of wanted) if (v !== null && !placed.has(key)) out.push(`${key}=${v}`);
+  return `${out.join('\n')}\n`;
+}

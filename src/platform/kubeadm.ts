@@ -1,0 +1,92 @@
+import { dirname } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { sh } from '../ssh/shell.js';
+import { flagOf, setFlag, withoutFlag } from './flags.js';
+import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+
+type KubeadmConfig = Extract<ClusterConfig['platform'], { kind: 'kubeadm' }>;
+
+interface PodManifest {
+  spec: { containers: { name: string; command: string[] }[] };
+}
+
+/** The etcd container of a static pod manifest (named etcd, else the first). */
+function etcdContainer(doc: PodManifest, what = 'the manifest') {
+  const c = doc?.spec?.containers?.find((x) => x.name === 'etcd') ?? doc?.spec?.containers?.[0];
+  if (!c?.command) throw new Error(`${what} has no etcd container command`);
+  return c;
+}
+
+/**
+ * kubeadm masters: etcd is the static pod `<manifestsDir>/etcd.yaml`, run by the
+ * kubelet while that file is there; its flags are the container's command.
+ * Stopping etcd is moving the manifest out of the kubelet's directory (so a
+ * reboot does not bring it back either); writing it back starts it.
+ */
+export function kubeadmPlatform(conf: KubeadmConfig): Platform {
+  const paths = (m: MemberConfig) => {
+    const manifestsDir = m.manifestsDir ?? conf.manifestsDir;
+    return {
+      config: `${manifestsDir}/etcd.yaml`,
+      asideDir: `${dirname(manifestsDir)}/etcd-medic-aside`,
+      dataDir: m.dataDir ?? conf.dataDir,
+      pkiDir: m.pkiDir ?? conf.pkiDir,
+      manifestsDir,
+    };
+  };
+  return {
+    kind: 'kubeadm',
+    configNoun: 'static pod manifest',
+    tools: [],
+    paths,
+
+    stopLines: (c: ConfigPlace) => [
+      sh`if [ -e ${c.config} ]; then`,
+      sh`  if [ -e ${c.configAside} ]; then echo both ${c.config} and ${c.configAside} exist, refusing to overwrite >&2; exit 3; fi`,
+      sh`  mv ${c.config} ${c.configAside}; echo manifest moved to ${c.configAside}`,
+      sh`else echo manifest already away from ${c.config}; fi`,
+    ],
+    stopText: (c) => `mv ${c.config} ${c.configAside}`,
+    // The kubelet starts (or restarts) the pod as soon as the manifest is there or changed.
+    startLines: () => [],
+    startText: (mode) => (mode === 'start' ? 'the kubelet starts etcd' : 'the kubelet restarts etcd on the changed manifest'),
+
+    flag(config, name) {
+      return flagOf(etcdContainer(parseYaml(config) as PodManifest).command.map(String), name);
+    },
+    withFlags(config, flags) {
+      const doc = parseYaml(config) as PodManifest;
+      const c = etcdContainer(doc);
+      let cmd = c.command.map(String);
+      for (const [name, value] of Object.entries(flags)) cmd = value === null ? withoutFlag(cmd, name) : setFlag(cmd, name, value);
+      c.command = cmd;
+      return stringify(doc);
+    },
+
+    apiserverPlace(m, runId): ApiserverPlace {
+      const p = paths(m);
+      return { name: m.name, asideDir: p.asideDir, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${p.asideDir}/kube-apiserver.yaml.${runId}` };
+    },
+    apiserverLines(p, action) {
+      const manifest = String(p.manifest);
+      const aside = String(p.aside);
+      return action === 'start'
+        ? [sh`if [ -e ${aside} ]; then mv ${aside} ${manifest}; echo kube-apiserver manifest put back; else echo no kube-apiserver manifest was moved aside; fi`]
+        : [sh`mkdir -p ${p.asideDir}`, sh`if [ -e ${manifest} ]; then mv ${manifest} ${aside}; echo kube-apiserver stopped, manifest moved to ${aside}; else echo no kube-apiserver manifest here; fi`];
+    },
+    apiserverText: (p, action) => (action === 'stop' ? `mv ${String(p.manifest)} ${String(p.aside)} (if present)` : `mv ${String(p.aside)} ${String(p.manifest)} (if it was moved)`),
+
+    layoutLines(m) {
+      const p = paths(m);
+      return [
+        sh`if [ ! -d ${p.manifestsDir} ]; then echo "layout:there is no "${p.manifestsDir}" (the kubelet's static pod directory): it does not look like a kubeadm master"; fi`,
+        sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
+      ];
+    },
+    backupPaths: (m) => {
+      const p = paths(m);
+      return [p.config, p.pkiDir];
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { dirname } from 'node:path';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { sh } from '../ssh/shell.js';
+import { envFlag, withEnvFlags } from './flags.js';
+import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+
+type SystemdConfig = Extract<ClusterConfig['platform'], { kind: 'systemd' }>;
+
+/**
+ * etcd as a systemd unit (OpenShift 3.x, etcd installed as a service): the unit
+ * reads its flags from an EnvironmentFile (`/etc/etcd/etcd.conf`,
+ * `ETCD_INITIAL_CLUSTER=…`). Stopping etcd moves that file aside, disables the
+ * unit and stops it: nothing, a reboot included, starts the member on a config
+ * it no longer has. Starting writes the file back and enables and starts the
+ * unit, as the OpenShift 3 runbook does by hand.
+ */
+export function systemdPlatform(conf: SystemdConfig): Platform {
+  const unit = conf.unit;
+  const paths = (m: MemberConfig) => {
+    const config = m.confFile ?? conf.confFile;
+    return {
+      config,
+      // Beside the config's directory (/etc/etcd → /etc/etcd-medic-aside), so a backup of /etc/etcd leaves out what runs moved aside.
+      asideDir: `${dirname(dirname(config))}/etcd-medic-aside`,
+      dataDir: m.dataDir ?? conf.dataDir,
+      pkiDir: m.pkiDir ?? conf.pkiDir,
+    };
+  };
+  return {
+    kind: 'systemd',
+    configNoun: 'etcd.conf',
+    tools: ['systemctl'],
+    paths,
+
+    stopLines: (c: ConfigPlace) => [
+      sh`if [ -e ${c.config} ]; then`,
+      sh`  if [ -e ${c.configAside} ]; then echo both ${c.config} and ${c.configAside} exist, refusing to overwrite >&2; exit 3; fi`,
+      sh`  mv ${c.config} ${c.configAside}; echo etcd.conf moved to ${c.configAside}`,
+      sh`else echo etcd.conf already away from ${c.config}; fi`,
+      // Disabled first: a host that reboots now must not start the member again.
+      sh`systemctl disable ${unit} >/dev/null 2>&1 || echo "could not disable "${unit}" (is it installed?)"`,
+      // A host without the unit (rebuilt, or never installed) has no etcd of it to stop; the alive check that follows says whether one runs.
+      sh`if out=$(systemctl stop ${unit} 2>&1); then echo ${unit} stopped and disabled;`,
+      sh`else case "$out" in *'not loaded'*|*'not found'*) echo ${unit} is not installed on this host ;; *) echo "systemctl stop "${unit}" failed: $out" >&2; exit 1 ;; esac; fi`,
+    ],
+    stopText: (c) => `mv ${c.config} ${c.configAside}; systemctl disable ${unit}; systemctl stop ${unit}`,
+    startLines: (_c, mode) => [sh`systemctl enable ${unit} >/dev/null 2>&1`, mode === 'start' ? sh`systemctl start ${unit}` : sh`systemctl restart ${unit}`, sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`],
+    startText: (mode) => `systemctl enable ${unit}; systemctl ${mode} ${unit}`,
+
+    flag: (config, name) => envFlag(config, name),
+    withFlags: (config, flags) => withEnvFlags(config, flags),
+
+    apiserverPlace(m, runId): ApiserverPlace {
+      const p = paths(m);
+      return { name: m.name, asideDir: p.asideDir, units: conf.apiserverUnits, marker: `${p.asideDir}/apiserver-stopped.${runId}` };
+    },
+    apiserverLines(p, action) {
+      const units = p.units as string[];
+      const marker = String(p.marker);
+      if (action === 'stop') {
+        // Only what was running is noted, so the start brings back what this run stopped and nothing else.
+        return [
+          sh`mkdir -p ${p.asideDir}`,
+          ...units.flatMap((u) => [
+            sh`if systemctl is-active --quiet ${u}; then echo ${u} >> ${marker}; systemctl stop ${u}; echo ${u} stopped;`,
+            sh`else echo ${u} is not running here; fi`,
+          ]),
+        ];
+      }
+      return [
+        sh`if [ -e ${marker}.started ]; then echo the API server units this run stopped are started again already; exit 0; fi`,
+        sh`if [ ! -e ${marker} ]; then echo no API server unit was stopped here by this run; exit 0; fi`,
+        sh`while read -r u; do systemctl start "$u"; echo "$u started again"; done < ${marker}`,
+        sh`mv ${marker} ${marker}.started`,
+      ];
+    },
+    apiserverText: (p, action) => `systemctl ${action} ${(p.units as string[]).join(' ')}${action === 'stop' ? ' (those running)' : ' (those this run stopped)'}`,
+
+    layoutLines(m) {
+      const p = paths(m);
+      return [
+        sh`if ! command -v systemctl >/dev/null 2>&1; then echo "layout:there is no systemctl: etcd does not run under systemd on this host";`,
+        // `systemctl cat` reads the unit's files without starting anything; a unit that is not installed fails it.
+        sh`elif ! systemctl cat ${unit} >/dev/null 2>&1; then echo "layout:the unit "${unit}" is not installed (systemctl cat "${unit}" fails)"; fi`,
+        sh`if [ ! -d ${dirname(p.config)} ]; then echo "layout:there is no "${dirname(p.config)}" (where "${p.config}" belongs)"; fi`,
+        sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
+      ];
+    },
+    // The seed's backup: the whole of /etc/etcd (etcd.conf and the member's certificates).
+    backupPaths: (m) => [...new Set([dirname(paths(m).config), paths(m).pkiDir])],
+  };
+}

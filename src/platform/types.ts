@@ -1,0 +1,84 @@
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+
+/**
+ * How etcd runs on a master, behind one interface: where things are on a host,
+ * how etcd is stopped and started, how its flags are read and changed, how the
+ * other control-plane components are stopped and started, what a backup keeps.
+ * Planners ask it for the text of each operation; step executors for the shell
+ * lines they run. One module per profile in this folder; nothing outside it
+ * asks which profile a cluster has.
+ *
+ * Every shell line returned here quotes its values (src/ssh/shell.ts `sh`) and
+ * is meant to run under the member lock, inside a `set -euo pipefail` script.
+ */
+export interface Platform {
+  readonly kind: ClusterConfig['platform']['kind'];
+  /** What the file holding etcd's flags is called in messages: "static pod manifest", "etcd.conf". */
+  readonly configNoun: string;
+  /** Commands the profile's own lines run on a host (for the readiness check), beside what every step runs. */
+  readonly tools: string[];
+
+  /** Where things are on one member's host. */
+  paths(m: MemberConfig): MemberPaths;
+
+  /**
+   * Lines that stop the member's etcd and keep it from starting again (a reboot
+   * included), the config kept at `configAside`. Idempotent: a second run does
+   * nothing and says "already away from <config>".
+   */
+  stopLines(c: ConfigPlace): string[];
+  /** The same, in the words of a plan. */
+  stopText(c: ConfigPlace): string;
+
+  /**
+   * Lines run once the config is written: `start` brings a stopped etcd up on
+   * it, `restart` makes a running one read it again. Empty where writing the
+   * config is itself what starts etcd (a kubelet watching its manifests).
+   */
+  startLines(c: ConfigPlace, mode: 'start' | 'restart'): string[];
+  /** What starts etcd once its config is written, for a plan: "the kubelet starts etcd". */
+  startText(mode: 'start' | 'restart'): string;
+
+  /** One flag of etcd's (`initial-cluster`), as the config gives it; undefined when it is not set. */
+  flag(config: string, name: string): string | undefined;
+  /** The config with flags set (a string) or taken out (null); every other line as it was. */
+  withFlags(config: string, flags: Record<string, string | null>): string;
+
+  /** The other control-plane components of one master (kube-apiserver), as a step's parameters. */
+  apiserverPlace(m: MemberConfig, runId: string): ApiserverPlace;
+  /** Lines that stop them (keeping a note of what was stopped) or start again what a stop of this run stopped. */
+  apiserverLines(p: ApiserverPlace, action: 'stop' | 'start'): string[];
+  apiserverText(p: ApiserverPlace, action: 'stop' | 'start'): string;
+
+  /**
+   * Lines that look (read only) whether a host is laid out as this profile
+   * says, and print one `layout:<what is wrong>` line per mismatch: a plan for
+   * a host that is not is refused before any step runs.
+   */
+  layoutLines(m: MemberConfig): string[];
+
+  /** The host files a backup archives beside the snapshot: what is needed to rebuild the member. */
+  backupPaths(m: MemberConfig): string[];
+}
+
+export interface MemberPaths {
+  /** The file that holds etcd's flags: its static pod manifest, or its EnvironmentFile. */
+  config: string;
+  /** Where runs keep what they move aside on this host (and the member lock). */
+  asideDir: string;
+  dataDir: string;
+  pkiDir: string;
+}
+
+/** A member's config and the copy of it a run keeps aside. */
+export interface ConfigPlace {
+  config: string;
+  configAside: string;
+}
+
+/** One master's control-plane components as a plan names them; `name` is the member, `asideDir` holds its lock. */
+export interface ApiserverPlace {
+  name: string;
+  asideDir: string;
+  [detail: string]: string | string[];
+}
