@@ -37,7 +37,7 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
   };
   return {
     kind: 'kubeadm',
-    configNoun: 'static pod manifest',
+    configNoun: 'manifest',
     tools: [],
     paths,
 

@@ -13,7 +13,7 @@ import type { ClusterConfig, MemberConfig } from '../config/schema.js';
  */
 export interface Platform {
   readonly kind: ClusterConfig['platform']['kind'];
-  /** What the file holding etcd's flags is called in messages: "static pod manifest", "etcd.conf". */
+  /** What the file holding etcd's flags is called in messages: "manifest", "etcd.conf". */
   readonly configNoun: string;
   /** Commands the profile's own lines run on a host (for the readiness check), beside what every step runs. */
   readonly tools: string[];

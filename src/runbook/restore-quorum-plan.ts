@@ -246,6 +246,7 @@ export function planRestoreQuorum(
         params: {
           config: f.config,
           configAside: f.configAside,
+          asideDir: f.asideDir,
           name: m.name,
           peerUrl: f.peerUrl,
           initialCluster,

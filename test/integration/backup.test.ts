@@ -32,7 +32,7 @@ describe('/etcd backup and /etcd backups against the lab', () => {
     const status = JSON.parse((await run('etcdctl', ['snapshot', 'status', join(t.config.inventory.backups.dir, 'lab', `snapshot_${id}.db`), '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout) as { revision: number; totalKey: number; hash: number };
     expect(status.revision).toBeGreaterThanOrEqual(before);
     expect(text).toContain(`revision ${status.revision}, ${status.totalKey} db keys (all revisions), hash ${status.hash}`);
-    expect(text).toContain(`\`snapshot_${id}.db\`, \`static_kuberesources_${id}.tar.gz\` (etcd manifest and pki)`);
+    expect(text).toContain(`\`snapshot_${id}.db\`, \`static_kuberesources_${id}.tar.gz\` (the member's etcd config and certificates)`);
     const revision = status.revision;
     const keys = status.totalKey;
 

@@ -30,8 +30,8 @@ export function memberLockPath(asideDir: string): string {
 /** The member's aside dir from a step's parameters (older replace plans name only the manifest's aside copy). */
 export function asideDirOf(params: Record<string, unknown>): string {
   if (typeof params.asideDir === 'string' && params.asideDir) return params.asideDir;
-  if (typeof params.manifestAside === 'string' && params.manifestAside) return dirname(params.manifestAside);
-  throw new Error('the step names no aside dir for its member (asideDir or manifestAside): no lock to take on the host');
+  if (typeof params.configAside === 'string' && params.configAside) return dirname(params.configAside);
+  throw new Error('the step names no aside dir for its member (asideDir or configAside): no lock to take on the host');
 }
 
 /** Exit status of a script that gave up waiting for the member lock (EX_TEMPFAIL). */

@@ -153,7 +153,7 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, si
   const final = await readConfig(target, place.config, signal);
   if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has --force-new-cluster after it was written without it`);
   return {
-    summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of its ${ctx.platform.configNoun}`,
+    summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of the ${ctx.platform.configNoun}`,
     output: out.join('\n'),
   };
 }
