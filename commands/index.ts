@@ -2,6 +2,7 @@ import type { Command } from './types.js';
 import { backup, backups } from './backup.js';
 import { cancel } from './cancel.js';
 import { csr } from './csr.js';
+import { drift } from './drift.js';
 import { certs } from './certs.js';
 import { help } from './help.js';
 import { incident, note, timeline } from './incident.js';
@@ -12,7 +13,7 @@ import { restore } from './restore.js';
 import { status } from './status.js';
 
 /** Every /etcd subcommand. Adding a command is adding a file and a line here. */
-export const COMMANDS: readonly Command[] = [status, nodes, certs, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, csr, help];
+export const COMMANDS: readonly Command[] = [status, nodes, certs, drift, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, csr, help];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

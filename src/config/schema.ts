@@ -38,6 +38,7 @@ const hostPaths = {
   pkiDir: absolutePath.optional(),
   confFile: absolutePath.optional(),
   masterConfig: absolutePath.optional(),
+  flanneldConfig: absolutePath.optional(),
 };
 
 // How etcd runs on the masters: one entry per profile in src/platform.
@@ -62,6 +63,8 @@ const platform = z.discriminatedUnion('kind', [
       apiserverUnits: z.array(unitName).default(['atomic-openshift-master-api']),
       // The master configuration that lists etcd's client URLs (etcdClientInfo.urls).
       masterConfig: absolutePath.default('/etc/origin/master/master-config.yaml'),
+      // flanneld's settings (FLANNEL_ETCD_ENDPOINTS), where flannel keeps its network in etcd.
+      flanneldConfig: absolutePath.default('/etc/sysconfig/flanneld'),
     })
     .strict(),
 ]);

@@ -40,7 +40,11 @@ function unquote(v: string): string {
 
 /** A flag as an EnvironmentFile gives it (the last assignment wins, as systemd reads it); comments are not read. */
 export function envFlag(text: string, flag: string): string | undefined {
-  const key = envKey(flag);
+  return envValue(text, envKey(flag));
+}
+
+/** A variable of an EnvironmentFile (the last assignment wins); undefined when it is not set. */
+export function envValue(text: string, key: string): string | undefined {
   let value: string | undefined;
   for (const line of text.split('\n')) {
     const m = envLine.exec(line);
@@ -56,10 +60,15 @@ export function envFlag(text: string, flag: string): string | undefined {
  * Comments and every other line stay as they were.
  */
 export function withEnvFlags(text: string, flags: Record<string, string | null>): string {
+  return withEnvValues(text, Object.fromEntries(Object.entries(flags).map(([f, v]) => [envKey(f), v])));
+}
+
+/** withEnvFlags by variable name (FLANNEL_ETCD_ENDPOINTS). */
+export function withEnvValues(text: string, values: Record<string, string | null>): string {
   const lines = text.replace(/\n$/, '').split('\n');
   const out: string[] = [];
   const placed = new Set<string>();
-  const wanted = new Map(Object.entries(flags).map(([f, v]) => [envKey(f), v] as const));
+  const wanted = new Map(Object.entries(values));
   // One flag per line: a value that starts a new line would set another variable.
   for (const [key, v] of wanted) if (v !== null && /[\n\r\0]/.test(v)) throw new Error(`refusing a value for ${key} with a line break or NUL in it`);
   for (const line of lines) {

@@ -77,6 +77,8 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
     },
     apiserverText: (p, action) => (action === 'stop' ? `mv ${String(p.manifest)} ${String(p.aside)} (if present)` : `mv ${String(p.aside)} ${String(p.manifest)} (if it was moved)`),
 
+    // kube-apiserver reaches etcd through its own master's member (kubeadm's --etcd-servers=https://127.0.0.1:2379).
+    references: () => [],
     layoutLines(m) {
       const p = paths(m);
       return [

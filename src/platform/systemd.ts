@@ -1,8 +1,9 @@
 import { dirname } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
-import { envFlag, withEnvFlags } from './flags.js';
-import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+import { envFlag, envValue, withEnvFlags, withEnvValues } from './flags.js';
+import { etcdClientUrls, withEtcdClientUrls } from './master-config.js';
+import type { ApiserverPlace, ConfigPlace, MemberReference, Platform } from './types.js';
 
 type SystemdConfig = Extract<ClusterConfig['platform'], { kind: 'systemd' }>;
 
@@ -76,6 +77,43 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     },
     apiserverText: (p, action) => `systemctl ${action} ${(p.units as string[]).join(' ')}${action === 'stop' ? ' (those running)' : ' (those this run stopped)'}`,
 
+    references(m): MemberReference[] {
+      const list = (v: string | undefined) => (v === undefined ? null : v.split(',').map((x) => x.trim()).filter(Boolean));
+      const api = conf.apiserverUnits;
+      return [
+        {
+          path: m.masterConfig ?? conf.masterConfig,
+          what: 'master-config.yaml etcdClientInfo.urls',
+          names: 'client-urls',
+          read: etcdClientUrls,
+          rewrite: withEtcdClientUrls,
+          // OpenShift 3.10+ runs the API as a static pod restarted by master-restart; before, as these units.
+          apply: {
+            text: `master-restart api where the host has it, else systemctl restart ${api.join(' ')}`,
+            lines: [
+              'if command -v master-restart >/dev/null 2>&1; then master-restart api; echo the API restarted with master-restart api;',
+              `else ${api.map((u) => sh`systemctl restart ${u}`).join('; ')}; echo ${sh`${api.join(' ')}`} restarted; fi`,
+            ],
+          },
+        },
+        {
+          path: paths(m).config,
+          what: 'etcd.conf ETCD_INITIAL_CLUSTER',
+          names: 'members',
+          read: (text) => list(envFlag(text, 'initial-cluster')),
+          // Read by etcd only when it starts on an empty data dir: nothing to restart.
+          rewrite: (text, entries) => withEnvFlags(text, { 'initial-cluster': entries.join(',') }),
+        },
+        {
+          path: m.flanneldConfig ?? conf.flanneldConfig,
+          what: 'flanneld FLANNEL_ETCD_ENDPOINTS',
+          names: 'client-urls',
+          read: (text) => list(envValue(text, 'FLANNEL_ETCD_ENDPOINTS')),
+          rewrite: (text, entries) => withEnvValues(text, { FLANNEL_ETCD_ENDPOINTS: entries.join(',') }),
+          apply: { text: 'systemctl restart flanneld', lines: ['systemctl restart flanneld; echo flanneld restarted'] },
+        },
+      ];
+    },
     layoutLines(m) {
       const p = paths(m);
       return [

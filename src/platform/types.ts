@@ -57,6 +57,14 @@ export interface Platform {
    */
   layoutLines(m: MemberConfig): string[];
 
+  /**
+   * Files on a master that name etcd's members, which a membership change can
+   * leave naming a removed member or missing a new one (OpenShift 3:
+   * master-config.yaml's etcdClientInfo.urls, etcd.conf's ETCD_INITIAL_CLUSTER,
+   * flanneld's endpoints). Empty where nothing on the host names them.
+   */
+  references(m: MemberConfig): MemberReference[];
+
   /** The host files a backup archives beside the snapshot: what is needed to rebuild the member. */
   backupPaths(m: MemberConfig): string[];
 }
@@ -81,4 +89,19 @@ export interface ApiserverPlace {
   name: string;
   asideDir: string;
   [detail: string]: string | string[];
+}
+
+/** A file on a master that names etcd's members (see Platform.references). */
+export interface MemberReference {
+  path: string;
+  /** How people know it: "master-config.yaml etcdClientInfo.urls". */
+  what: string;
+  /** What its entries are: etcd client URLs, or `name=peer URL` pairs (an initial cluster). */
+  names: 'client-urls' | 'members';
+  /** The entries as the file gives them; null when the file does not set them. */
+  read(text: string): string[] | null;
+  /** The file with its entries replaced, every other line as it was; absent where the bot leaves the file to people. */
+  rewrite?(text: string, entries: string[]): string;
+  /** What makes a rewrite take effect, in words, and as lines run after it (none: nothing to restart). */
+  apply?: { text: string; lines: string[] };
 }

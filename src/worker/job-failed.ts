@@ -24,6 +24,8 @@ function asked(req: JobRequest): string {
       return `/etcd backups ${req.data.cluster}`;
     case 'certs':
       return `/etcd certs ${req.data.cluster}`;
+    case 'drift':
+      return `/etcd drift ${req.data.cluster}`;
     case 'incident':
       return `/etcd ${req.data.action === 'start' || req.data.action === 'close' ? `incident ${req.data.action}` : req.data.action}`;
     case 'step':

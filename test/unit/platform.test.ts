@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { inventorySchema } from '../../src/config/schema.js';
 import { envFlag, withEnvFlags } from '../../src/platform/flags.js';
 import { memberPlace, platformOf } from '../../src/platform/index.js';
+import { etcdClientUrls, withEtcdClientUrls } from '../../src/platform/master-config.js';
+import { referenceDrift } from '../../src/status/references.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medic-platform-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -145,5 +147,52 @@ describe('the systemd profile', () => {
 
   it('refuses a member path the platform has no use for', () => {
     expect(() => clusterWith({ kind: 'systemd' }, { manifestsDir: '/etc/kubernetes/manifests' })).toThrow(/manifestsDir.{0,4} has no meaning on a systemd cluster/);
+  });
+});
+
+describe('files that name the members (OpenShift 3)', () => {
+  const members = [
+    { name: 'm1', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], inventoryHost: 'master-0.example.com' },
+    { name: 'm4', peerURLs: ['https://10.0.0.4:2380'], clientURLs: ['https://10.0.0.4:2379'] },
+    { name: '', peerURLs: ['https://10.0.0.9:2380'], clientURLs: [] },
+  ];
+
+  it('client URLs match a member by address or inventory host name and port; a removed one is stale, a new one missing', () => {
+    const d = referenceDrift('client-urls', ['https://master-0.example.com:2379', 'https://10.0.0.3:2379'], members);
+    expect(d.stale).toEqual(['https://10.0.0.3:2379']);
+    expect(d.missing).toEqual(['https://10.0.0.4:2379']);
+    expect(referenceDrift('client-urls', ['https://10.0.0.1:2379/', 'https://10.0.0.4:2379'], members)).toMatchObject({ stale: [], missing: [] });
+    // The right host on another port is not the member.
+    expect(referenceDrift('client-urls', ['https://10.0.0.1:4001', 'https://10.0.0.4:2379'], members).stale).toEqual(['https://10.0.0.1:4001']);
+  });
+
+  it('an initial cluster must name each started member by name and peer URL', () => {
+    const d = referenceDrift('members', ['m1=https://10.0.0.1:2380', 'm3=https://10.0.0.3:2380'], members);
+    expect(d).toEqual({ stale: ['m3=https://10.0.0.3:2380'], missing: ['m4=https://10.0.0.4:2380'], wanted: ['m1=https://10.0.0.1:2380', 'm4=https://10.0.0.4:2380'] });
+  });
+
+  it('master-config.yaml: the urls read and replaced, comments and other keys kept', () => {
+    const text = '# the master\nkind: MasterConfig\netcdClientInfo:\n  ca: master.etcd-ca.crt # the CA\n  urls:\n    - https://master-0.example.com:2379\n    - https://10.0.0.3:2379\nservingInfo:\n  bindAddress: 0.0.0.0:8443\n';
+    expect(etcdClientUrls(text)).toEqual(['https://master-0.example.com:2379', 'https://10.0.0.3:2379']);
+    const out = withEtcdClientUrls(text, ['https://10.0.0.1:2379', 'https://10.0.0.4:2379']);
+    expect(etcdClientUrls(out)).toEqual(['https://10.0.0.1:2379', 'https://10.0.0.4:2379']);
+    expect(out).toContain('# the master');
+    expect(out).toContain('ca: master.etcd-ca.crt # the CA');
+    expect(out).toContain('bindAddress: 0.0.0.0:8443');
+    expect(etcdClientUrls('kind: MasterConfig\n')).toBeNull();
+    expect(() => withEtcdClientUrls('kind: MasterConfig\n', [])).toThrow(/no etcdClientInfo/);
+  });
+
+  it('the systemd profile names master-config.yaml, etcd.conf and flanneld; kubeadm nothing', () => {
+    const cl = clusterWith({ kind: 'systemd' });
+    const refs = platformOf(cl).references(cl.members[0]!);
+    expect(refs.map((r) => [r.path, r.names, !!r.rewrite])).toEqual([
+      ['/etc/origin/master/master-config.yaml', 'client-urls', true],
+      ['/etc/etcd/etcd.conf', 'members', true],
+      ['/etc/sysconfig/flanneld', 'client-urls', true],
+    ]);
+    expect(refs[2]!.read('FLANNEL_ETCD_ENDPOINTS=https://a:2379, https://b:2379\n')).toEqual(['https://a:2379', 'https://b:2379']);
+    expect(refs[1]!.rewrite!('ETCD_NAME=m1\nETCD_INITIAL_CLUSTER=m1=x\n', ['m1=x', 'm2=y'])).toBe('ETCD_NAME=m1\nETCD_INITIAL_CLUSTER=m1=x,m2=y\n');
+    expect(platformOf(clusterWith({ kind: 'kubeadm' })).references(member() as never)).toEqual([]);
   });
 });
