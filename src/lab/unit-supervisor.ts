@@ -156,6 +156,7 @@ export class UnitSupervisor implements HostSupervisor {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
+      if (!existsSync(this.runDir)) return; // the lab's files are gone: it is being torn down
       const wanted = readdirSync(this.runDir).filter((f) => f.endsWith('.want')).map((f) => f.slice(0, -'.want'.length));
       for (const name of wanted) {
         const u = this.unit(name);
@@ -163,7 +164,9 @@ export class UnitSupervisor implements HostSupervisor {
         const want = this.readWant(name);
         if (want && want.nonce !== u.lastJob) {
           u.busy = true;
-          void this.runJob(u, want).finally(() => (u.busy = false));
+          this.runJob(u, want)
+            .catch((err: Error) => this.journal(name, `job ${want.nonce} failed in the lab: ${err.message}`))
+            .finally(() => (u.busy = false));
         } else if (u.desired === 'active' && !u.child && this.state(name) === 'activating' && u.exitedAt !== null && Date.now() - u.exitedAt >= u.backoffMs) {
           u.backoffMs = Math.min(u.backoffMs * 2, BACKOFF_MAX_MS);
           u.restarts++;
@@ -172,6 +175,8 @@ export class UnitSupervisor implements HostSupervisor {
         }
       }
       if (Date.now() - this.lastPrune > 60_000) this.pruneJobs();
+    } catch {
+      /* a file removed between listing and reading: the next tick sees the new state */
     } finally {
       this.ticking = false;
     }
