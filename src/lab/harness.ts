@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
+import type { HostSupervisor } from './host-supervisor.js';
 import { startKube, type KubeLab, type KubeLabOptions } from './kube/index.js';
-import { etcdManifest } from './manifest.js';
+import { LAYOUTS, type LabPlatform, type NewHost } from './layouts.js';
 import { run, waitFor, type RunResult } from './proc.js';
 import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
-import { StaticPodSupervisor } from './supervisor.js';
+import type { UnitSupervisor } from './unit-supervisor.js';
 
 export interface LabOptions {
   /** Everything the lab writes lives below this directory; it is wiped at start. */
@@ -22,6 +23,12 @@ export interface LabOptions {
   peerPort?: number;
   /** A Kubernetes API stand-in, lab kubelets and a kubeconfig in the inventory (off by default, so other labs stay as they were). */
   kube?: boolean | KubeLabOptions;
+  /**
+   * How etcd runs on the masters: kubeadm static pods played by a kubelet
+   * stand-in (the default), or OpenShift 3 style, a systemd unit reading its
+   * flags from /etc/etcd/etcd.conf, driven by a lab `systemctl` over SSH.
+   */
+  platform?: LabPlatform;
   log?: (s: string) => void;
 }
 
@@ -29,15 +36,25 @@ export interface LabHost {
   name: string;
   ip: string;
   root: string;
+  platform: LabPlatform;
+  /** Where the kubelet stand-in reads static pods (kubeadm hosts; on systemd hosts nothing reads it and it does not exist). */
   manifestsDir: string;
   dataDir: string;
   pkiDir: string;
+  /** systemd hosts: etcd.service's EnvironmentFile (etc/etcd/etcd.conf). */
+  confFile?: string;
+  /** systemd hosts: unit files and drop-ins (etc/systemd/system). */
+  unitDir?: string;
+  /** systemd hosts: the API server's master-config.yaml (etc/origin/master), listing etcd's client URLs. */
+  masterConfig?: string;
   /** Where a fault moves the manifest to, outside the kubelet's view. */
   parkedDir: string;
   logDir: string;
   /** First on the PATH of commands run over SSH on this host: a fault puts a broken tool here. */
   binDir: string;
-  supervisor: StaticPodSupervisor;
+  supervisor: HostSupervisor;
+  /** systemd hosts: the same supervisor, with the units' states and their history. */
+  units?: UnitSupervisor;
   ssh: SshHost;
   clientUrl: string;
   peerUrl: string;
@@ -101,41 +118,39 @@ export class Lab {
     throw new Error('no lab member is listening');
   }
 
-  /** Fault: stop a member the way an operator does, by moving its manifest away; waits until it is down. */
+  /**
+   * Fault: stop a member the way an operator does (kubeadm: its manifest moved
+   * away; systemd: `systemctl stop etcd`); waits until it is down.
+   */
   async stopMember(name: string): Promise<void> {
     const h = this.host(name);
-    const manifest = join(h.manifestsDir, 'etcd.yaml');
-    if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
+    LAYOUTS[h.platform].stopEtcd(h);
     await waitFor(`${name} to stop`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
-  /** Fault: the member dies at once (SIGKILL), and its kubelet will not restart it. */
+  /** Fault: the member dies at once (SIGKILL), and neither its kubelet nor systemd restarts it. */
   async killMember(name: string): Promise<void> {
     const h = this.host(name);
-    const pid = h.supervisor.pid();
-    const manifest = join(h.manifestsDir, 'etcd.yaml');
-    if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
-    if (pid) process.kill(pid, 'SIGKILL');
+    LAYOUTS[h.platform].killEtcd(h);
     await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
   /**
    * Fault: the member's disk is damaged. Its etcd dies, its database is overwritten
-   * with garbage, and the kubelet keeps restarting it from the same manifest, so it
-   * crash-loops exactly as a member on a broken disk does.
+   * with garbage, and the kubelet (or systemd, Restart=always) keeps restarting it
+   * from the same configuration, so it crash-loops exactly as a member on a broken disk does.
    */
   async corruptMember(name: string): Promise<void> {
     await this.killMember(name);
     const h = this.host(name);
     writeFileSync(join(h.dataDir, 'member/snap/db'), Buffer.alloc(64 * 1024, 0x5a));
-    renameSync(join(h.parkedDir, 'etcd.yaml'), join(h.manifestsDir, 'etcd.yaml'));
+    LAYOUTS[h.platform].startEtcd(h);
   }
 
-  /** Puts a parked manifest back and waits until the member answers on its client port. */
+  /** Lets a stopped member run again (a parked manifest back, or `systemctl start etcd`) and waits until it answers on its client port. */
   async startMember(name: string): Promise<void> {
     const h = this.host(name);
-    const parked = join(h.parkedDir, 'etcd.yaml');
-    if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
+    LAYOUTS[h.platform].startEtcd(h);
     await waitFor(`${name} to start`, () => portOpen(h.ip, this.opts.clientPort), 20_000);
   }
 
@@ -190,12 +205,18 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
   });
 }
 
-/** Kills processes a previous, crashed run of this lab left behind (they hold its addresses). */
+/**
+ * Kills processes a previous, crashed run of this lab left behind (they hold its addresses).
+ * A unit's process may name no lab path on its command line (etcd reads its flags from
+ * the environment), so its environment is searched too.
+ */
 function killLeftovers(root: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmdline.includes(`${root}/`) && Number(pid) !== process.pid) process.kill(Number(pid), 'SIGKILL');
+      const environ = cmdline.includes(`${root}/`) ? '' : readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (cmdline.includes(`${root}/`) || environ.includes(`=${root}/`)) process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* gone already */
     }
@@ -203,8 +224,10 @@ function killLeftovers(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, platform: 'kubeadm' as LabPlatform, log: () => undefined, ...options };
   const { root, subnet } = opts;
+  const layout = LAYOUTS[opts.platform];
+  if (opts.kube && opts.platform !== 'kubeadm') throw new Error(`the lab's Kubernetes stand-in runs on kubeadm masters only, not with platform '${opts.platform}'`);
   killLeftovers(root);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
@@ -222,21 +245,22 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const ipOf = (i: number) => `127.0.${subnet}.${i + 1}`;
   const initialCluster = names.map((n, i) => `${n}=https://${ipOf(i)}:${opts.peerPort}`).join(',');
   const token = `lab-${subnet}-${Date.now().toString(36)}`;
+  const endpoints = names.map((_, i) => `https://${ipOf(i)}:${opts.clientPort}`);
+  const clientTls = { ca: ca.cert, cert: client.cert, key: client.key };
 
   const hosts: LabHost[] = [];
   for (const [i, name] of names.entries()) {
     const ip = ipOf(i);
     const hostRoot = join(root, 'hosts', name);
-    const manifestsDir = join(hostRoot, 'etc/kubernetes/manifests');
-    const pkiDir = join(hostRoot, 'etc/kubernetes/pki/etcd');
-    const dataDir = join(hostRoot, 'var/lib/etcd');
+    const paths = layout.paths(hostRoot);
+    const { pkiDir } = paths;
     const parkedDir = join(hostRoot, 'parked');
     const logDir = join(hostRoot, 'var/log');
     const binDir = join(hostRoot, 'usr/local/bin');
-    for (const d of [manifestsDir, pkiDir, parkedDir, logDir, binDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
-    // kubeadm's layout: one CA, server and peer certs per member.
+    for (const d of [pkiDir, parkedDir, logDir, binDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
+    // One CA, server and peer certs per member (kubeadm's and openshift-ansible's file names are the same).
     copyFileSync(ca.cert, join(pkiDir, 'ca.crt'));
-    copyFileSync(ca.key, join(pkiDir, 'ca.key'));
+    if (layout.caKeyOnHost) copyFileSync(ca.key, join(pkiDir, 'ca.key'));
     for (const kind of ['server', 'peer']) {
       // Loopback connections leave from 127.0.0.1 whatever address they target, and etcd
       // checks a peer's certificate against the address the connection came from.
@@ -244,31 +268,17 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
       copyFileSync(c.key, join(pkiDir, `${kind}.key`));
     }
+    const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
+    const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls });
     const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir });
-    const supervisor = new StaticPodSupervisor(name, manifestsDir, logDir);
-    hosts.push({
-      name,
-      ip,
-      root: hostRoot,
-      manifestsDir,
-      dataDir,
-      pkiDir,
-      parkedDir,
-      logDir,
-      binDir,
-      supervisor,
-      ssh,
-      clientUrl: `https://${ip}:${opts.clientPort}`,
-      peerUrl: `https://${ip}:${opts.peerPort}`,
-    });
-    writeFileSync(join(manifestsDir, 'etcd.yaml'), etcdManifest({ name, ip, dataDir, pkiDir, initialCluster, state: 'new', token, clientPort: opts.clientPort, peerPort: opts.peerPort }));
+    hosts.push({ ...host, ...installed, ssh });
   }
 
   const inventoryPath = join(root, 'inventory.yaml');
   const kubeconfig = opts.kube ? join(root, 'kube', 'admin.conf') : undefined;
-  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
+  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, clientTls, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
 
-  const lab = new Lab(opts, hosts, { ca: ca.cert, cert: client.cert, key: client.key }, sshKey, inventoryPath);
+  const lab = new Lab(opts, hosts, clientTls, sshKey, inventoryPath);
   for (const h of hosts) h.supervisor.start();
   try {
     await lab.waitHealthy(60_000);
@@ -296,14 +306,12 @@ function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert
       {
         name: cluster,
         etcd: { endpoints: hosts.map((h) => h.clientUrl), tls, callTimeoutMs: 2000 },
-        platform: { kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' },
+        platform: LAYOUTS[hosts[0]!.platform].inventoryPlatform(),
         members: hosts.map((h) => ({
           name: h.name,
           host: h.ip,
           ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint },
-          manifestsDir: h.manifestsDir,
-          dataDir: h.dataDir,
-          pkiDir: h.pkiDir,
+          ...LAYOUTS[h.platform].memberPaths(h),
         })),
         ...(kubeconfig ? { kubeconfig } : {}),
       },

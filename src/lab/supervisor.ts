@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { HostSupervisor } from './host-supervisor.js';
 
 interface Pod {
   file: string;
@@ -21,7 +22,7 @@ interface Pod {
  * restarted with backoff (restartPolicy: Always). So the bot stops and starts
  * etcd exactly as an operator does on a kubeadm master: by moving manifests.
  */
-export class StaticPodSupervisor {
+export class StaticPodSupervisor implements HostSupervisor {
   private readonly pods = new Map<string, Pod>();
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;

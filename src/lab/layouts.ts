@@ -1,0 +1,153 @@
+import { copyFileSync, existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { LabHost } from './harness.js';
+import type { HostSupervisor } from './host-supervisor.js';
+import { etcdManifest } from './manifest.js';
+import { apiSysconfig, apiUnit, etcdConf, etcdUnit, masterConfig } from './openshift.js';
+import { StaticPodSupervisor } from './supervisor.js';
+import { installSystemctl } from './systemctl.js';
+import { UnitSupervisor } from './unit-supervisor.js';
+
+/** How etcd runs on the lab's masters: kubeadm static pods, or an OpenShift 3 style systemd unit. */
+export type LabPlatform = 'kubeadm' | 'systemd';
+
+/** What every host of a lab shares. */
+export interface ClusterParams {
+  initialCluster: string;
+  token: string;
+  clientPort: number;
+  peerPort: number;
+  /** Every member's client URL. */
+  endpoints: string[];
+  /** The lab's etcd client certificate: on a systemd master it is also the API server's (master.etcd-client.crt). */
+  clientTls: { ca: string; cert: string; key: string };
+}
+
+/** The layout-specific paths of a host. */
+export interface HostPaths {
+  manifestsDir: string;
+  pkiDir: string;
+  dataDir: string;
+  confFile?: string;
+  unitDir?: string;
+  masterConfig?: string;
+}
+
+/** A host as it is being built: everything but what `install` makes. */
+export type NewHost = Omit<LabHost, 'supervisor' | 'units' | 'ssh'>;
+
+/**
+ * Everything that differs between the two kinds of master, so the harness
+ * and its faults stay the same: where the files are, what is written on the
+ * host, what runs etcd there, what the inventory says, and how etcd is
+ * stopped, killed and started again.
+ */
+export interface HostLayout {
+  readonly platform: LabPlatform;
+  paths(hostRoot: string): HostPaths;
+  /** kubeadm leaves the etcd CA's key on every master; openshift-ansible does not. */
+  readonly caKeyOnHost: boolean;
+  /** Writes the host's etcd configuration and makes what will run it (started later by the harness). */
+  install(h: NewHost, c: ClusterParams): { supervisor: HostSupervisor; units?: UnitSupervisor };
+  /** The cluster's `platform` section of the inventory (real hosts' paths). */
+  inventoryPlatform(): Record<string, unknown>;
+  /** A member's own paths in the inventory: the lab host's, overriding the platform's. */
+  memberPaths(h: LabHost): Record<string, string>;
+  /** etcd stopped the way an operator does it; it stays down. */
+  stopEtcd(h: LabHost): void;
+  /** etcd dies at once (SIGKILL) and nothing restarts it. */
+  killEtcd(h: LabHost): void;
+  /** etcd allowed to run again: started now, and restarted when it exits. */
+  startEtcd(h: LabHost): void;
+}
+
+const kubeadm: HostLayout = {
+  platform: 'kubeadm',
+  caKeyOnHost: true,
+  paths: (root) => ({
+    manifestsDir: join(root, 'etc/kubernetes/manifests'),
+    pkiDir: join(root, 'etc/kubernetes/pki/etcd'),
+    dataDir: join(root, 'var/lib/etcd'),
+  }),
+  install(h, c) {
+    mkdirSync(h.manifestsDir, { recursive: true });
+    writeFileSync(join(h.manifestsDir, 'etcd.yaml'), etcdManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort }));
+    return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir) };
+  },
+  inventoryPlatform: () => ({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }),
+  memberPaths: (h) => ({ manifestsDir: h.manifestsDir, dataDir: h.dataDir, pkiDir: h.pkiDir }),
+  // The kubelet runs what is in its manifests directory: moving the manifest out stops etcd.
+  stopEtcd: (h) => park(h),
+  killEtcd(h) {
+    const pid = h.supervisor.pid();
+    park(h);
+    if (pid) process.kill(pid, 'SIGKILL');
+  },
+  startEtcd(h) {
+    const parked = join(h.parkedDir, 'etcd.yaml');
+    if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
+  },
+};
+
+function park(h: LabHost): void {
+  const manifest = join(h.manifestsDir, 'etcd.yaml');
+  if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
+}
+
+const API_UNIT = 'atomic-openshift-master-api';
+
+const systemd: HostLayout = {
+  platform: 'systemd',
+  caKeyOnHost: false,
+  paths: (root) => ({
+    // Nothing reads it on these hosts; it is named so kubeadm-minded code finds nothing there.
+    manifestsDir: join(root, 'etc/kubernetes/manifests'),
+    pkiDir: join(root, 'etc/etcd'),
+    dataDir: join(root, 'var/lib/etcd'),
+    confFile: join(root, 'etc/etcd/etcd.conf'),
+    unitDir: join(root, 'etc/systemd/system'),
+    masterConfig: join(root, 'etc/origin/master/master-config.yaml'),
+  }),
+  install(h, c) {
+    const unitDir = h.unitDir!;
+    const confFile = h.confFile!;
+    const master = h.masterConfig!;
+    const sysconfig = join(h.root, 'etc/sysconfig', API_UNIT);
+    for (const d of [unitDir, join(unitDir, 'multi-user.target.wants'), dirname(confFile), dirname(master), dirname(sysconfig)]) mkdirSync(d, { recursive: true });
+    writeFileSync(confFile, etcdConf({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort }));
+    writeFileSync(join(unitDir, 'etcd.service'), etcdUnit(confFile));
+    writeFileSync(sysconfig, apiSysconfig(master));
+    writeFileSync(join(unitDir, `${API_UNIT}.service`), apiUnit(sysconfig));
+    // Enabled as `systemctl enable` leaves them: the supervisor starts enabled units when the host boots.
+    for (const u of ['etcd', API_UNIT]) symlinkSync(join(unitDir, `${u}.service`), join(unitDir, 'multi-user.target.wants', `${u}.service`));
+    writeFileSync(master, masterConfig({ ip: h.ip, etcdUrls: c.endpoints, masterCount: c.endpoints.length }));
+    copyFileSync(c.clientTls.ca, join(dirname(master), 'master.etcd-ca.crt'));
+    copyFileSync(c.clientTls.cert, join(dirname(master), 'master.etcd-client.crt'));
+    copyFileSync(c.clientTls.key, join(dirname(master), 'master.etcd-client.key'));
+    const runDir = join(h.root, 'run/systemd');
+    installSystemctl(h.binDir, { unitDir, runDir, logDir: h.logDir });
+    const units = new UnitSupervisor(h.name, unitDir, runDir, h.logDir);
+    return { supervisor: units, units };
+  },
+  inventoryPlatform: () => ({
+    kind: 'systemd',
+    unit: 'etcd',
+    confFile: '/etc/etcd/etcd.conf',
+    dataDir: '/var/lib/etcd',
+    pkiDir: '/etc/etcd',
+    apiserverUnits: [API_UNIT],
+    masterConfig: '/etc/origin/master/master-config.yaml',
+  }),
+  memberPaths: (h) => ({ confFile: h.confFile!, dataDir: h.dataDir, pkiDir: h.pkiDir, masterConfig: h.masterConfig! }),
+  // What `systemctl stop etcd` asks for: the unit is wanted inactive, its process gets SIGTERM.
+  stopEtcd: (h) => void unitsOf(h).request('etcd', 'stop'),
+  killEtcd: (h) => unitsOf(h).kill('etcd', 'SIGKILL'),
+  startEtcd: (h) => void unitsOf(h).request('etcd', 'start'),
+};
+
+function unitsOf(h: LabHost): UnitSupervisor {
+  if (!h.units) throw new Error(`${h.name} is not a systemd host`);
+  return h.units;
+}
+
+export const LAYOUTS: Record<LabPlatform, HostLayout> = { kubeadm, systemd };
