@@ -209,6 +209,14 @@ case "$verb" in
       [ "$st" = active ] || { [ $rc = 0 ] && rc=3; }
     done
     exit $rc ;;
+  cat)
+    need_units
+    for u in "\${units[@]}"; do
+      exists "$u" || { echo "No files found for $u.service." >&2; exit 1; }
+      echo "# $UNIT_DIR/$u.service"; cat "$UNIT_DIR/$u.service"
+      for d in "$UNIT_DIR/$u.service.d"/*.conf; do [ -f "$d" ] || continue; echo; echo "# $d"; cat "$d"; done
+    done
+    exit 0 ;;
   daemon-reload|reset-failed|daemon-reexec) exit 0 ;;
   *) echo "Unknown command verb $verb." >&2; exit 1 ;;
 esac
