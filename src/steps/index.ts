@@ -16,7 +16,7 @@ import { waitCaughtUpStep } from './wait-caught-up.js';
 import { writeManifestStep } from './write-manifest.js';
 
 /** Every kind of step, by kind. Adding a kind is adding a file and a line here (and its type in `StepSpec`). */
-export const STEPS: { readonly [K in StepKind]: StepDefinition<K> } = {
+export const STEPS = {
   snapshot: snapshotStep,
   'member-remove': memberRemoveStep,
   'stop-and-move-aside': stopAndMoveAsideStep,
@@ -31,7 +31,7 @@ export const STEPS: { readonly [K in StepKind]: StepDefinition<K> } = {
   'restore-snapshot': restoreSnapshotStep,
   apiservers: apiserversStep,
   'kube-check': kubeCheckStep,
-};
+} as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];
 
