@@ -1,11 +1,19 @@
 import type { ClusterConfig, Inventory } from '../config/schema.js';
-import { memberPlace, platformOf } from '../platform/index.js';
+import { memberPlace } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
-import { kubeNodeStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
+import { kubeCheckStep } from '../steps/kube-check.js';
+import { memberAddLearnerStep } from '../steps/member-add-learner.js';
+import { memberRemoveStep } from '../steps/member-remove.js';
+import { promoteStep } from '../steps/promote.js';
+import { snapshotStep } from '../steps/snapshot.js';
+import { stopAndMoveAsideStep } from '../steps/stop-and-move-aside.js';
+import { verifyStep } from '../steps/verify.js';
+import { waitCaughtUpStep } from '../steps/wait-caught-up.js';
+import { writeManifestStep } from '../steps/write-manifest.js';
 
 export interface ReplaceRequest {
   runId: string;
@@ -75,81 +83,25 @@ export function planReplace(
   if (!source) return { ok: false, reason: 'no healthy member is left to take a snapshot from before the membership change.' };
   const sourceUrl = source.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? source.clientURLs[0]!;
 
-  const platform = platformOf(cluster);
   const paths = memberPlace(cluster, conf, req.runId);
-  const { config, configAside, asideDir, dataAside } = paths;
-  const ssh = `${conf.ssh.user}@${conf.host}:${conf.ssh.port}`;
   const others = report.members.filter((m) => m !== live && m.started);
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
-  const backup = backupId(now);
   const listen = listenAddrsOf(cluster.etcd.endpoints, conf, report.members);
+  const name = conf.name;
   const steps: StepSpec[] = [
-    {
-      kind: 'snapshot',
-      title: 'Take and verify a snapshot',
-      destructive: false,
-      operation: `maintenance.snapshot() from ${source.name} (${sourceUrl}) → backup ${backup} in ${inventory.backups.dir}/${cluster.name} (snapshot_${backup}.db and static_kuberesources_${backup}.tar.gz); verified by its sha256 trailer and etcdctl snapshot status`,
-      params: { from: source.name, backupId: backup },
-    },
+    snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
   ];
-  if (live) {
-    steps.push({
-      kind: 'member-remove',
-      title: `Remove ${conf.name} from the member list`,
-      destructive: true,
-      operation: `cluster.memberRemove(${live.idHex}), as etcdctl member remove ${live.idHex}`,
-      params: { idHex: live.idHex!, name: conf.name, peerUrl },
-    });
-  }
+  if (live) steps.push(memberRemoveStep.spec({ idHex: live.idHex!, name, peerUrl }));
   steps.push(
-    {
-      kind: 'stop-and-move-aside',
-      title: `Stop etcd on ${conf.name} and move its data dir aside`,
-      destructive: true,
-      host: conf.name,
-      operation: `on ${ssh}: ${platform.stopText(paths)}; wait until etcd is gone (nothing on ${listen.join(', ')}, no etcd process on ${paths.dataDir}); mv ${paths.dataDir} ${dataAside}`,
-      params: { config, configAside, asideDir, dataDir: paths.dataDir, dataAside, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen: JSON.stringify(listen) },
-    },
-    {
-      kind: 'member-add-learner',
-      title: `Add ${conf.name} back as a learner`,
-      destructive: false,
-      operation: `cluster.memberAdd(peerURLs=[${peerUrl}], isLearner=true), as etcdctl member add ${conf.name} --peer-urls=${peerUrl} --learner; retried while etcd answers "unhealthy cluster"`,
-      params: { name: conf.name, peerUrl },
-    },
-    {
-      kind: 'write-manifest',
-      title: `Start etcd on ${conf.name} with state "existing"`,
-      destructive: false,
-      host: conf.name,
-      operation: `on ${ssh}: write ${config} from ${configAside} with --initial-cluster-state=existing --initial-cluster=${initialCluster}; ${platform.startText('start')} on an empty ${paths.dataDir}`,
-      params: { config, configAside, asideDir, name: conf.name, peerUrl, initialCluster, dataDir: paths.dataDir },
-    },
-    {
-      kind: 'wait-caught-up',
-      title: `Wait until ${conf.name} has caught up`,
-      destructive: false,
-      operation: `poll ${conf.name}'s status until it is started and its raft index is within ${cluster.etcd.lagWarnEntries} entries of the leader's (at most 180 s)`,
-      params: { name: conf.name, peerUrl },
-    },
-    {
-      kind: 'promote',
-      title: `Promote ${conf.name} to voter`,
-      destructive: false,
-      operation: `cluster.memberPromote(<new ID of ${conf.name}>), retried with backoff while it lags (at most 120 s)`,
-      params: { name: conf.name, peerUrl },
-    },
-    {
-      kind: 'verify',
-      title: 'Verify every member healthy and the revision intact',
-      destructive: false,
-      operation: `every member answers with one leader, ${voters.length + (live?.learner ? 1 : live ? 0 : 1)} voters, no learner; revision ≥ ${state.revision}`,
-      params: { voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision },
-    },
+    stopAndMoveAsideStep.spec({ cluster, member: name, place: paths, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen }),
+    memberAddLearnerStep.spec({ name, peerUrl, etcdctl: true }),
+    writeManifestStep.spec({ runbook: 'replace', cluster, member: conf, place: paths, peerUrl, initialCluster }),
+    waitCaughtUpStep.spec({ runbook: 'replace', cluster, name, peerUrl }),
+    promoteStep.spec({ name, peerUrl }),
+    verifyStep.spec({ runbook: 'replace', voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision }),
+    // etcd is whole again; the master's Node may still wait for its certificates (a rebuilt machine).
+    kubeCheckStep.spec({ cluster, node: name }),
   );
-  // etcd is whole again; the master's Node may still wait for its certificates (a rebuilt machine).
-  steps.push(kubeNodeStep(cluster, conf.name));
-  if (req.force) steps[0]!.operation += ` (FORCED: ${conf.name} was healthy when planned)`;
 
   const run = newRun(
     inventory,

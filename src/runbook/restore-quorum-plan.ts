@@ -3,10 +3,21 @@ import type { ClusterConfig, Inventory, MemberConfig } from '../config/schema.js
 import { memberPlace, platformOf } from '../platform/index.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { hostOfUrl, listenAddrsOf } from '../status/members.js';
-import { kubeCheckStep } from './kube-check-plan.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
+import { apiserversStep } from '../steps/apiservers.js';
+import { fenceStep } from '../steps/fence.js';
+import { forceNewClusterStep } from '../steps/force-new-cluster.js';
+import { kubeCheckStep } from '../steps/kube-check.js';
+import { memberAddLearnerStep } from '../steps/member-add-learner.js';
+import { promoteStep } from '../steps/promote.js';
+import { restoreSnapshotStep } from '../steps/restore-snapshot.js';
+import { snapshotStep } from '../steps/snapshot.js';
+import { verifyBackupStep } from '../steps/verify-backup.js';
+import { verifyStep } from '../steps/verify.js';
+import { waitCaughtUpStep } from '../steps/wait-caught-up.js';
+import { writeManifestStep } from '../steps/write-manifest.js';
 
 /** What a read-only look at each host found (see worker/host-probe). */
 export type HostView =
@@ -49,17 +60,6 @@ export function hostPlaces(cluster: ClusterConfig, m: MemberConfig, runId: strin
 export function apiserverPlaces(cluster: ClusterConfig, members: MemberConfig[], runId: string) {
   const platform = platformOf(cluster);
   return members.map((m) => platform.apiserverPlace(m, runId));
-}
-
-/** "on root@10.0.0.1:22: mv … | on …": the API servers' stop or start, host by host, for a plan. */
-export function apiserverOperation(cluster: ClusterConfig, places: ReturnType<typeof apiserverPlaces>, action: 'stop' | 'start'): string {
-  const platform = platformOf(cluster);
-  return places
-    .map((a) => {
-      const m = cluster.members.find((x) => x.name === a.name)!;
-      return `on ${m.ssh.user}@${m.host}:${m.ssh.port}: ${platform.apiserverText(a, action)}`;
-    })
-    .join(' | ');
 }
 
 /**
@@ -151,74 +151,23 @@ export function planRestoreQuorum(
   const restoredRevision = req.snapshot ? req.snapshot.revision : survivorRevision;
   const lost = Math.max(0, lastSeen - restoredRevision);
 
-  const platform = platformOf(cluster);
   const s = hostPlaces(cluster, survivor, req.runId, report.members);
   const sUrl = cluster.etcd.endpoints.find((e) => e.includes(`//${survivor!.host}:`)) ?? s.clientUrl;
-  const ssh = (m: MemberConfig) => `${m.ssh.user}@${m.host}:${m.ssh.port}`;
   const steps: StepSpec[] = [];
   const token = `${cluster.name}-${req.runId}`;
 
-  if (req.snapshot) {
-    steps.push({
-      kind: 'verify-backup',
-      title: `Verify backup ${req.snapshot.id}`,
-      destructive: false,
-      operation: `sha256 trailer and etcdctl snapshot status of ${req.snapshot.snapshotFile} must still match what was recorded (revision ${req.snapshot.revision}, sha256 ${req.snapshot.sha256.slice(0, 16)}…)`,
-      params: { backupId: req.snapshot.id },
-    });
-  } else if (sRow) {
-    steps.push({
-      kind: 'snapshot',
-      title: `Snapshot ${survivor.name} before touching anything`,
-      destructive: false,
-      operation: `maintenance.snapshot() from ${survivor.name} (${sUrl}) → backup ${backupId(now)} in ${inventory.backups.dir}/${cluster.name}; verified`,
-      params: { from: survivor.name, backupId: backupId(now) },
-    });
-  }
+  if (req.snapshot) steps.push(verifyBackupStep.spec({ backup: req.snapshot }));
+  else if (sRow) steps.push(snapshotStep.spec({ runbook: 'restore-quorum', from: survivor.name, fromUrl: sUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}` }));
 
   // As /etcd restore does: nothing may write to (or serve from) etcd while a backup replaces its data.
   const apis = req.snapshot ? apiserverPlaces(cluster, cluster.members.filter((m) => !unconfirmed.includes(m.name)), req.runId) : [];
-  if (req.snapshot) {
-    steps.push({
-      kind: 'apiservers',
-      title: 'Stop kube-apiserver on every reachable master',
-      destructive: true,
-      operation: apiserverOperation(cluster, apis, 'stop'),
-      params: { action: 'stop', hosts: JSON.stringify(apis) },
-    });
-  }
+  if (req.snapshot) steps.push(apiserversStep.spec({ cluster, action: 'stop', places: apis, reachableOnly: true }));
 
   const fenced = others.map((m) => hostPlaces(cluster, m, req.runId, report.members));
-  steps.push({
-    kind: 'fence',
-    title: `Fence ${others.map((m) => m.name).join(', ')}`,
-    destructive: true,
-    operation: [
-      ...fenced
-        .filter((f) => !unconfirmed.includes(f.name))
-        .map((f) => `on ${ssh(others.find((m) => m.name === f.name)!)}: refuse if etcd still runs (anything on ${f.listen.join(', ')}, an etcd process on ${f.dataDir}); ${platform.stopText(f)}; mv ${f.dataDir} ${f.dataAside}`),
-      ...unconfirmed.map((n) => `${n}: host unreachable over SSH (${(hostOf(n) as { error?: string } | undefined)?.error ?? 'unknown'}); approving confirms it is down and will stay down until it is rebuilt`),
-    ].join(' | '),
-    params: { hosts: JSON.stringify(fenced), unconfirmed: JSON.stringify(unconfirmed) },
-  });
+  steps.push(fenceStep.spec({ runbook: 'restore-quorum', cluster, places: fenced, unconfirmed: unconfirmed.map((n) => ({ name: n, error: (hostOf(n) as { error?: string } | undefined)?.error })) }));
 
-  if (req.snapshot) {
-    steps.push({
-      kind: 'restore-snapshot',
-      title: `Restore backup ${req.snapshot.id} onto ${survivor.name} as a one-member cluster`,
-      destructive: true,
-      operation: `on ${ssh(survivor)}: ${platform.stopText(s)}; mv ${s.dataDir} ${s.dataAside}; upload ${req.snapshot.snapshotFile}; etcdctl snapshot restore --name ${survivor.name} --initial-cluster ${survivor.name}=${s.peerUrl} --initial-cluster-token ${token} --initial-advertise-peer-urls ${s.peerUrl} --data-dir ${s.dataDir}; refuse unless the restored database reads revision ${req.snapshot.revision} offline (etcdctl snapshot status); write ${s.config} with that initial cluster and token; ${platform.startText('start')}; wait until it leads`,
-      params: { ...pick(s), backupId: req.snapshot.id, token, endpoint: sUrl },
-    });
-  } else {
-    steps.push({
-      kind: 'force-new-cluster',
-      title: `Start ${survivor.name} with --force-new-cluster, then without it`,
-      destructive: true,
-      operation: `on ${ssh(survivor)}: keep ${s.config} as ${s.configAside}; write it with --force-new-cluster (${platform.startText('restart')}); wait until ${survivor.name} leads a one-member cluster; write it back without the flag, wait for the restart, confirm the flag is gone from ${s.config}`,
-      params: { ...pick(s), endpoint: sUrl },
-    });
-  }
+  if (req.snapshot) steps.push(restoreSnapshotStep.spec({ runbook: 'restore-quorum', cluster, backup: req.snapshot, place: s, token, endpoint: sUrl }));
+  else steps.push(forceNewClusterStep.spec({ cluster, place: s, endpoint: sUrl }));
 
   // Grow back one member at a time: learner, start with state existing, catch up, promote.
   const members = [survivor, ...others];
@@ -230,69 +179,15 @@ export function planRestoreQuorum(
       .sort()
       .join(',');
     steps.push(
-      {
-        kind: 'member-add-learner',
-        title: `Add ${m.name} back as a learner`,
-        destructive: false,
-        operation: `cluster.memberAdd(peerURLs=[${f.peerUrl}], isLearner=true), retried while etcd answers "unhealthy cluster"`,
-        params: { name: m.name, peerUrl: f.peerUrl },
-      },
-      {
-        kind: 'write-manifest',
-        title: `Start ${m.name} with state "existing"`,
-        destructive: false,
-        host: m.name,
-        operation: `on ${ssh(m)}: write ${f.config} from ${f.configAside} (or, if it had none, from ${survivor!.name}'s ${platform.configNoun} adapted to ${m.host}) with --initial-cluster-state=existing --initial-cluster=${initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
-        params: {
-          config: f.config,
-          configAside: f.configAside,
-          asideDir: f.asideDir,
-          name: m.name,
-          peerUrl: f.peerUrl,
-          initialCluster,
-          dataDir: f.dataDir,
-          templateFrom: survivor!.name,
-          templateConfig: s.config,
-          templateIp: survivor!.host,
-          templateDataDir: s.dataDir,
-          templatePkiDir: s.pkiDir,
-          targetIp: m.host,
-          targetPkiDir: f.pkiDir,
-        },
-      },
-      {
-        kind: 'wait-caught-up',
-        title: `Wait until ${m.name} has caught up`,
-        destructive: false,
-        operation: `poll ${m.name}'s status until it is started and within ${cluster.etcd.lagWarnEntries} raft entries of the leader (at most 180 s)`,
-        params: { name: m.name, peerUrl: f.peerUrl },
-      },
-      {
-        kind: 'promote',
-        title: `Promote ${m.name} to voter`,
-        destructive: false,
-        operation: `cluster.memberPromote(<new ID of ${m.name}>), retried with backoff while it lags (at most 120 s)`,
-        params: { name: m.name, peerUrl: f.peerUrl },
-      },
+      memberAddLearnerStep.spec({ name: m.name, peerUrl: f.peerUrl, etcdctl: false }),
+      writeManifestStep.spec({ runbook: 'restore-quorum', cluster, member: m, place: f, peerUrl: f.peerUrl, initialCluster, template: { member: survivor!, place: s } }),
+      waitCaughtUpStep.spec({ runbook: 'restore-quorum', cluster, name: m.name, peerUrl: f.peerUrl }),
+      promoteStep.spec({ name: m.name, peerUrl: f.peerUrl }),
     );
   });
-  steps.push({
-    kind: 'verify',
-    title: 'Verify every member healthy',
-    destructive: false,
-    operation: `every member answers with one leader, ${cluster.members.length} voters, no learner; revision ≥ ${restoredRevision}`,
-    params: { voters: cluster.members.length, minRevision: restoredRevision },
-  });
-  if (req.snapshot) {
-    steps.push({
-      kind: 'apiservers',
-      title: 'Start kube-apiserver again',
-      destructive: false,
-      operation: apiserverOperation(cluster, apis, 'start'),
-      params: { action: 'start', hosts: JSON.stringify(apis) },
-    });
-  }
-  steps.push(kubeCheckStep(cluster));
+  steps.push(verifyStep.spec({ runbook: 'restore-quorum', voters: cluster.members.length, minRevision: restoredRevision }));
+  if (req.snapshot) steps.push(apiserversStep.spec({ cluster, action: 'start', places: apis }));
+  steps.push(kubeCheckStep.spec({ cluster }));
 
   const why = req.snapshot
     ? `snapshot path: backup ${req.snapshot.id} (revision ${req.snapshot.revision}, taken ${req.snapshot.takenAt}) restored onto ${survivor.name}${req.from ? ' (named with --from)' : ''} with a new cluster token.`
@@ -306,18 +201,4 @@ export function planRestoreQuorum(
     now,
   );
   return { ok: true, run };
-}
-
-function pick(s: ReturnType<typeof hostPlaces>) {
-  return {
-    name: s.name,
-    config: s.config,
-    configAside: s.configAside,
-    asideDir: s.asideDir,
-    dataDir: s.dataDir,
-    dataAside: s.dataAside,
-    clientHost: s.clientHost,
-    peerUrl: s.peerUrl,
-    listen: JSON.stringify(s.listen),
-  };
 }

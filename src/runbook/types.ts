@@ -4,35 +4,10 @@
  * It is stored in Redis and is the single source of truth for bot and workers.
  */
 
-export type StepKind =
-  | 'snapshot'
-  | 'member-remove'
-  | 'stop-and-move-aside'
-  | 'member-add-learner'
-  | 'write-manifest'
-  | 'wait-caught-up'
-  | 'promote'
-  | 'verify'
-  | 'fence'
-  | 'force-new-cluster'
-  | 'verify-backup'
-  | 'restore-snapshot'
-  | 'apiservers'
-  | 'kube-check';
+import type { StepSpec } from '../steps/types.js';
 
-export type Param = string | number | boolean;
-
-export interface StepSpec {
-  kind: StepKind;
-  title: string;
-  /** A destructive step runs only after a second person approves it. */
-  destructive: boolean;
-  /** The exact operation: the etcd API call, or the shell command and the host it runs on. */
-  operation: string;
-  /** The member whose host the step touches over SSH, if any. */
-  host?: string;
-  params: Record<string, Param>;
-}
+/** A step of a plan: one kind of src/steps, with that kind's params. */
+export type { StepKind, StepOf, StepSpec } from '../steps/types.js';
 
 /** What the bot saw of the cluster; a gate's approval is bound to it. */
 export interface ObservedMember {

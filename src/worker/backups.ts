@@ -82,7 +82,7 @@ export async function backupsInUse(runs: RunStore, cluster: string): Promise<Map
   const used = new Map<string, string>();
   if (!run) return used;
   for (const s of run.steps) {
-    const id = s.params.backupId;
+    const id = 'backupId' in s.params ? s.params.backupId : undefined;
     if (typeof id === 'string' && !used.has(id)) used.set(id, `run \`${run.runId}\` (${run.title}, ${run.status.replace('_', ' ')}) uses it`);
   }
   return used;

@@ -4,6 +4,8 @@ import { HostKeyMismatch } from '../errors.js';
 import type { StepSpec } from '../runbook/types.js';
 import { sshExec } from '../ssh/exec.js';
 import { quoteScript, sh } from '../ssh/shell.js';
+import { ALIVE, SNAPSHOT_TOOL, uniq } from '../steps/host-tools.js';
+import { definitionOf, stepProblem } from '../steps/index.js';
 import { sshTargetOf } from './ssh-target.js';
 
 /**
@@ -13,27 +15,6 @@ import { sshTargetOf } from './ssh-target.js';
  * right before each destructive step (nothing destructive starts while a host
  * a later step needs is gone).
  */
-
-/** `etcdctl snapshot restore|status`: etcd 3.6 moved them to etcdutl, so the version matters. */
-export const SNAPSHOT_TOOL = 'etcdctl';
-
-/** The commands each host script runs, beside bash builtins. One place to keep in step with the scripts. */
-/** "Is etcd still running there?" (src/worker/etcd-alive.ts): connects bounded by timeout, listen URLs read from configs, data dirs resolved. */
-const ALIVE = ['timeout', 'grep', 'sed', 'tr', 'cat', 'readlink'];
-/** Files written and read whole, checked by size and sha256 (checkedWriteScript / checkedReadScript). */
-const CHECKED_IO = ['cat', 'wc', 'sha256sum', 'cut', 'mv', 'rm'];
-/** Every script that changes a host: the member lock (src/worker/steps/member-lock.ts) and the session watcher (src/ssh/session-watch.ts). */
-const LOCKED = ['bash', 'mkdir', 'flock', 'sleep'];
-const MOVE_ASIDE = [...LOCKED, 'mv', 'seq', ...ALIVE];
-const uniq = (xs: string[]) => [...new Set(xs)];
-const TOOLS: Partial<Record<StepSpec['kind'], string[]>> = {
-  'stop-and-move-aside': uniq(MOVE_ASIDE),
-  fence: uniq(MOVE_ASIDE),
-  'write-manifest': uniq([...LOCKED, 'ls', ...CHECKED_IO]),
-  'force-new-cluster': uniq([...LOCKED, 'cp', ...CHECKED_IO]),
-  'restore-snapshot': uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
-  apiservers: uniq([...LOCKED, 'mv']),
-};
 
 /** Where a tool comes from, for the message that asks for it. */
 const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux', systemctl: 'systemd' };
@@ -56,35 +37,18 @@ export interface HostNeeds {
 }
 
 /**
- * The hosts steps touch over SSH and the tools each needs there. A snapshot's
- * host-file archive is left out: the backup is taken through the etcd API and
- * says so when the host files could not be read.
+ * The hosts a step touches over SSH and the tools it needs there (its kind's
+ * `hosts`, src/steps). A snapshot's host-file archive is left out: the backup
+ * is taken through the etcd API and says so when the host files could not be
+ * read. A step this version cannot read (planned by an older one) names none:
+ * it is refused before it runs (src/steps `unreadableFrom`).
  */
 export function hostUses(step: StepSpec, index: number, platformTools: string[] = []): HostUse[] {
-  const kindTools = TOOLS[step.kind];
-  if (!kindTools) return [];
+  const touch = stepProblem(step) ? undefined : definitionOf(step)?.hosts;
+  if (!touch) return [];
   // Every step that changes a host runs the platform's own lines there too (systemctl, on a systemd cluster).
-  const tools = uniq([...kindTools, ...platformTools]);
-  const how = step.kind === 'restore-snapshot' ? { [SNAPSHOT_TOOL]: `${SNAPSHOT_TOOL} snapshot restore` } : undefined;
-  const use = (member: string, t = tools): HostUse => ({ member, tools: t, step: index, title: step.title, how });
-  const names = (key: string) => (JSON.parse(String(step.params[key] ?? '[]')) as { name: string }[]).map((h) => h.name);
-  switch (step.kind) {
-    case 'stop-and-move-aside':
-      return [use(step.host!)];
-    case 'write-manifest':
-      // The survivor's manifest is read (with cat) when the host has none left to start from.
-      return [use(step.host!), ...(step.params.templateFrom ? [use(String(step.params.templateFrom), ['bash', 'cat', 'wc', 'sha256sum', 'cut'])] : [])];
-    case 'fence': {
-      const down = JSON.parse(String(step.params.unconfirmed ?? '[]')) as string[];
-      return names('hosts')
-        .filter((n) => !down.includes(n))
-        .map((n) => use(n));
-    }
-    case 'apiservers':
-      return names('hosts').map((n) => use(n));
-    default:
-      return [use(String(step.params.name))];
-  }
+  const tools = uniq([...touch.tools, ...platformTools]);
+  return touch.members(step).map((u) => ({ member: u.member, tools: u.tools ?? tools, step: index, title: step.title, how: touch.how }));
 }
 
 /** `platformTools`: what the cluster's platform runs on the hosts it changes (src/platform `tools`). */
@@ -92,8 +56,9 @@ export function hostNeeds(steps: StepSpec[], from = 0, platformTools: string[] =
   const uses = new Map<string, HostUse[]>();
   const mayBeDown = new Set<string>();
   steps.forEach((s, i) => {
-    // Hosts the approver confirms down when approving the fence: the plan already counts on them being gone.
-    if (s.kind === 'fence') for (const n of JSON.parse(String(s.params.unconfirmed ?? '[]')) as string[]) mayBeDown.add(n);
+    // Hosts the approver confirms down when approving a step (the fence): the plan already counts on them being gone.
+    const down = stepProblem(s) ? undefined : definitionOf(s)?.hosts?.down;
+    for (const n of down?.(s) ?? []) mayBeDown.add(n);
     if (i < from) return;
     for (const u of hostUses(s, i, platformTools)) uses.set(u.member, [...(uses.get(u.member) ?? []), u]);
   });

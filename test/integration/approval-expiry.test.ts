@@ -22,7 +22,7 @@ describe('an approval is checked against its window when the approved step final
   afterAll(() => redis.disconnect());
 
   async function approvedAt14(): Promise<{ run: Run; ran: number[]; said: string[]; deps: (now: Date) => EngineDeps }> {
-    const steps: StepSpec[] = [{ kind: 'member-remove', title: 'Remove m3', destructive: true, operation: 'member remove', params: {} }];
+    const steps: StepSpec[] = [{ kind: 'member-remove', title: 'Remove m3', destructive: true, operation: 'member remove', params: { idHex: 'a3', name: 'm3', peerUrl: 'https://10.0.0.3:2380' } }];
     const planned = newRun(inventory, { runId: `r-${randomBytes(4).toString('hex')}`, runbook: 'replace', title: 't', cluster: `c-${randomBytes(3).toString('hex')}`, target: 'm3', steps, plannedState: state, requestedBy: 'UALICE', channelId: 'C' }, t0);
     // As the worker stores a run: bound to its incident (here one kept in memory) and its plan signed.
     const ledger = memoryLedger(HMAC_KEY);

@@ -92,7 +92,7 @@ describe('two executions of one host step on one member', () => {
       destructive: false,
       host: name,
       operation: `stop ${name}`,
-      params: { config: place.config, configAside: place.configAside, asideDir: place.asideDir, dataDir: place.dataDir, dataAside: place.dataAside, clientHost: place.clientHost, listen: JSON.stringify([...place.listen, extra]) },
+      params: { config: place.config, configAside: place.configAside, asideDir: place.asideDir, dataDir: place.dataDir, dataAside: place.dataAside, clientHost: place.clientHost, listen: [...place.listen, extra] },
     };
     const run = newRun(inventory, { runId, runbook: 'replace', title: `Replace ${name}`, cluster: cluster.name, target: name, steps: [step], plannedState: state, requestedBy: 'UALICE', channelId: 'C' }, new Date());
     return { run, step, place };

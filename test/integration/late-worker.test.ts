@@ -14,7 +14,8 @@ import { memoryLedger } from '../support/ledger.js';
 
 const { inventory } = threeMasters('{ roles: { approve: [UBOB], destroy: [UALICE] } }');
 const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 1, revision: 1, at: new Date().toISOString() };
-const spec = (kind: StepKind): StepSpec => ({ kind, title: kind, destructive: false, operation: kind, params: {} });
+// The executors here are stand-ins that never read a step's params.
+const spec = (kind: StepKind): StepSpec => ({ kind, title: kind, destructive: false, operation: kind, params: {} }) as StepSpec;
 const LEASE_MS = 600;
 
 describe('a worker that lost Redis for longer than its lease and came back', () => {

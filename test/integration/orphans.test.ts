@@ -112,7 +112,7 @@ describe('orphaned locks and runs nobody works on', () => {
     const { inventory } = loadConfig(t.env);
     const state = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: new Date().toISOString() };
     // A run on a cluster this worker does not know: its approved step cannot even look at the cluster.
-    const planned = newRun(inventory, { runId: 'r-0000ffff', runbook: 'replace', title: 'Replace x in ghost', cluster: 'ghost', target: 'x', steps: [{ kind: 'member-remove', title: 'Remove x', destructive: true, operation: 'member remove x', params: {} }], plannedState: state, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date(Date.now() - 60_000));
+    const planned = newRun(inventory, { runId: 'r-0000ffff', runbook: 'replace', title: 'Replace x in ghost', cluster: 'ghost', target: 'x', steps: [{ kind: 'member-remove', title: 'Remove x', destructive: true, operation: 'member remove x', params: { idHex: 'a9', name: 'x', peerUrl: 'https://10.0.0.9:2380' } }], plannedState: state, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date(Date.now() - 60_000));
     // As the worker stores a run: bound to its incident and its plan signed.
     const run = sealPlan(t.config.settings.hmacKey, { ...planned, incidentId: inc.id });
     // Approved as a click would: signed with the workers' key, so it is the step itself that cannot run.

@@ -8,6 +8,7 @@ import type { JobEnvelope } from '../../src/queue/jobs.js';
 import { enqueueStep, QUEUE_NAME } from '../../src/queue/queue.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { RunStore } from '../../src/runbook/store.js';
+import type { Run } from '../../src/runbook/types.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
@@ -42,21 +43,33 @@ describe('a completed destructive step replayed by someone who can write Redis (
     await queue.close();
   }
 
-  /** The fault: the run is written back to "step `index` is `status`", as it was before it ran, and put back among active runs. */
+  /**
+   * The fault: the run is written back to "step `index` is `status`", as it was before it ran, and put back among
+   * active runs. Edited as JSON here, not with cjson in Redis: cjson writes an empty list back as `{}`, which
+   * would change the plan (a fence's empty `unconfirmed`) besides the records.
+   */
   async function rewind(runId: string, index: number, status: 'running' | 'approved'): Promise<void> {
-    await redis.eval(
-      `local raw = redis.call('GET', KEYS[1]); local r = cjson.decode(raw)
-       r.status = 'running'; r.current = tonumber(ARGV[1]); r.ended = nil; r.attempt = nil
-       r.records[tonumber(ARGV[1]) + 1].status = ARGV[2]
-       for i = tonumber(ARGV[1]) + 2, #r.records do r.records[i] = { status = 'pending' } end
-       redis.call('SET', KEYS[1], cjson.encode(r)); redis.call('SADD', KEYS[2], ARGV[3]); return 1`,
+    const key = `${prefix}:run:${runId}`;
+    const raw = (await redis.get(key))!;
+    const r = JSON.parse(raw) as Run;
+    r.status = 'running';
+    r.current = index;
+    delete r.ended;
+    delete r.attempt;
+    r.records[index]!.status = status;
+    for (let i = index + 1; i < r.records.length; i++) r.records[i] = { status: 'pending' };
+    // Written only over the run as read (nothing else writes an ended run, but a change meanwhile is not overwritten).
+    const done = await redis.eval(
+      `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+       redis.call('SET', KEYS[1], ARGV[2]); redis.call('SADD', KEYS[2], ARGV[3]); return 1`,
       2,
-      `${prefix}:run:${runId}`,
+      key,
       `${prefix}:runs:active`,
-      String(index),
-      status,
+      raw,
+      JSON.stringify(r),
       runId,
     );
+    expect(done).toBe(1);
   }
 
   it('is refused before it acts: force-new-cluster is not forced again, the run fails on the record, the timeline says plan again', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunStore } from '../../src/runbook/store.js';
-import type { StepSpec } from '../../src/runbook/types.js';
+import type { StepOf } from '../../src/runbook/types.js';
 import { watchForStop } from '../../src/worker/abort-watcher.js';
 import { waitCaughtUp, type EtcdStepContext } from '../../src/worker/steps/etcd-steps.js';
 import { threeMasters } from '../support/fixtures.js';
@@ -28,7 +28,7 @@ describe('stopping a long step', () => {
   it('the catch-up wait ends at once on a stop request instead of waiting out its 180 s', async () => {
     const { cluster } = threeMasters('{ roles: { read: ["*"] } }');
     const ctx = { cluster } as EtcdStepContext;
-    const step = { kind: 'wait-caught-up', title: 'Wait', destructive: false, operation: '', params: { name: 'm3', peerUrl: 'https://10.0.0.3:2380' } } as StepSpec;
+    const step = { kind: 'wait-caught-up', title: 'Wait', destructive: false, operation: '', params: { name: 'm3', peerUrl: 'https://10.0.0.3:2380' } } satisfies StepOf<'wait-caught-up'>;
     await expect(waitCaughtUp(ctx, step, AbortSignal.abort(new Error('cancelled by <@UALICE>')))).rejects.toThrow('stopped waiting for m3 (last: not yet seen): cancelled by <@UALICE>');
   });
 });

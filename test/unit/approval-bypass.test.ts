@@ -4,7 +4,7 @@ import { processStep, type EngineDeps, type StepExecutor } from '../../src/runbo
 import { newRun } from '../../src/runbook/new-run.js';
 import type { LeaseGuard, RunStore } from '../../src/runbook/store.js';
 import { transition, type RunEvent } from '../../src/runbook/transition.js';
-import type { ObservedState, Run, StepSpec } from '../../src/runbook/types.js';
+import type { ObservedState, Run, StepOf, StepSpec } from '../../src/runbook/types.js';
 import { memoryLedger } from '../support/ledger.js';
 
 const KEY = 'k'.repeat(64);
@@ -17,7 +17,14 @@ const STATE: ObservedState = {
   at: T0.toISOString(),
 };
 const STEPS: StepSpec[] = [
-  { kind: 'stop-and-move-aside', title: 'stop m2 and move its data dir aside', destructive: true, operation: 'mv /var/lib/etcd', host: 'm2', params: { dataDir: '/var/lib/etcd' } } as StepSpec,
+  {
+    kind: 'stop-and-move-aside',
+    title: 'stop m2 and move its data dir aside',
+    destructive: true,
+    operation: 'mv /var/lib/etcd',
+    host: 'm2',
+    params: { config: '/etc/kubernetes/manifests/etcd.yaml', configAside: '/etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000beef', asideDir: '/etc/kubernetes/etcd-medic-aside', dataDir: '/var/lib/etcd', dataAside: '/var/lib/etcd.before-r-0000beef', clientHost: '10.0.0.2', listen: ['10.0.0.2:2379', '10.0.0.2:2380'] },
+  },
 ];
 
 /** A store over one in-memory run that applies events through the real transition function. */
@@ -58,7 +65,7 @@ function approvedRun(): Run {
 
 function deps(store: RunStore, ran: string[], ledger = memoryLedger(KEY).ledger): EngineDeps {
   const exec: StepExecutor = async (_r, s) => {
-    ran.push(String(s.params.dataDir));
+    ran.push(s.kind === 'stop-and-move-aside' ? s.params.dataDir : s.kind);
     return { summary: 'moved' };
   };
   return {
@@ -94,7 +101,7 @@ describe('a Redis writer cannot make a destructive step run without a verified a
 
   it('refuses an approved step whose parameters were edited after the approval', async () => {
     const m = memStore(approvedRun());
-    m.write((r) => (r.steps[0]!.params.dataDir = '/'));
+    m.write((r) => ((r.steps[0] as StepOf<'stop-and-move-aside'>).params.dataDir = '/'));
     const ran: string[] = [];
     await processStep('r-0000beef', 0, deps(m.store, ran));
     expect(ran).toEqual([]);

@@ -21,6 +21,14 @@ const report = (verdict: StatusReport['verdict'], up: boolean[], leader: string)
 });
 const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
 const m = (name: string) => cluster.members.find((x) => x.name === name)!;
+/** A restore of a backup on member `name` as a plan holds it; only its title and member matter here. */
+const restoreOn = (name: string, title: string): StepSpec => ({
+  kind: 'restore-snapshot',
+  title,
+  destructive: false,
+  operation: '',
+  params: { name, config: '/c', configAside: '/a/c.r', asideDir: '/a', dataDir: '/d', dataAside: '/d.r', clientHost: name, peerUrl: `https://${name}:2380`, listen: [], backupId: 'b', token: 't', endpoint: `https://${name}:2379` },
+});
 const summary = (steps: StepSpec[], from = 0) => Object.fromEntries([...hostNeeds(steps, from).uses].map(([n, us]) => [n, us.map((u) => `${u.step! + 1}:${[...new Set(u.tools)].sort().join(',')}`)]));
 const ok = (found: string[], versions: Extract<HostLook, { reachable: true }>['versions'] = {}): HostLook => ({ reachable: true, found: Object.fromEntries(found.map((t) => [t, true])), versions });
 
@@ -92,7 +100,7 @@ describe('judging one host', () => {
   });
 
   it('names a missing tool, the step that runs it and the package that has it', () => {
-    const restore: StepSpec = { kind: 'restore-snapshot', title: 'Restore backup b on m2', destructive: false, operation: '', params: { name: 'm2' } };
+    const restore = restoreOn('m2', 'Restore backup b on m2');
     const u = hostUses(restore, 4);
     const found = ok(['bash', 'mkdir', 'mv', 'seq', 'sleep', 'cat', 'touch', 'tail']);
     (found as { found: Record<string, boolean> }).found.etcdctl = false;
@@ -105,7 +113,7 @@ describe('judging one host', () => {
   });
 
   it('reads the etcdctl version: 3.6 has no snapshot restore any more, 3.4 and 3.5 do', () => {
-    const u = hostUses({ kind: 'restore-snapshot', title: 'Restore', destructive: false, operation: '', params: { name: 'm1' } }, 2);
+    const u = hostUses(restoreOn('m1', 'Restore'), 2);
     const all = ['bash', 'mkdir', 'mv', 'seq', 'sleep', 'cat', 'touch', 'tail', 'etcdctl'];
     expect(versionOf('etcdctl version: 3.4.23')).toEqual([3, 4]);
     expect(judge(m('m1'), u, ok(all, { etcdctl: 'etcdctl version: 3.4.23' }), false).ok).toBe(true);

@@ -8,7 +8,7 @@ import { decodeCommand, encodeCommand } from '../../src/render/command-button.js
 import { renderNodes } from '../../src/render/nodes-message.js';
 import { checkPeerUrls, type Resolved } from '../../src/status/peer-drift.js';
 import { createLogger } from '../../src/log.js';
-import { kubeCheckStep } from '../../src/runbook/kube-check-plan.js';
+import { kubeCheckStep } from '../../src/steps/kube-check.js';
 import { kubeCheck } from '../../src/worker/steps/kube-steps.js';
 import { threeMasters } from '../support/fixtures.js';
 import { newRun } from '../../src/runbook/new-run.js';
@@ -156,7 +156,7 @@ describe('the command button', () => {
 describe('the kube-check step', () => {
   it('without a kubeconfig says Kubernetes was not checked, passes, and adds no caveat to the run', async () => {
     const { cluster } = threeMasters('{}');
-    const step = kubeCheckStep(cluster);
+    const step = kubeCheckStep.spec({ cluster });
     expect(step).toMatchObject({ kind: 'kube-check', destructive: false, params: { waitSeconds: 180 } });
     expect(step.operation).toContain('no kubeconfig for this cluster: Kubernetes is not checked');
     const r = await kubeCheck({ cluster, log: createLogger('silent') }, step);
@@ -169,7 +169,7 @@ describe('the kube-check step', () => {
 describe('a run whose last step ends with a caveat', () => {
   it('ends DONE, and its end and header say the caveat\'s headline', () => {
     const { inventory, cluster } = threeMasters('{}');
-    const steps: StepSpec[] = [{ kind: 'verify', title: 'verify', destructive: false, operation: 'verify', params: {} }, kubeCheckStep(cluster)];
+    const steps: StepSpec[] = [{ kind: 'verify', title: 'verify', destructive: false, operation: 'verify', params: { voters: 3, minRevision: 0 } }, kubeCheckStep.spec({ cluster })];
     const state = { members: [], leaderHex: null, raftIndex: 0, revision: 0, at: now.toISOString() };
     let run: Run = newRun(inventory, { runId: 'r-0000abcd', runbook: 'restore-quorum', title: 'Restore quorum of prod', cluster: 'prod', target: 'm1', steps, plannedState: state, requestedBy: 'UALICE', channelId: 'C1' }, now);
     const caveat = 'etcd healthy, Kubernetes not yet: node m2 NotReady since …';

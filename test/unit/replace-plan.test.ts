@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
+import { stepOf } from '../support/steps.js';
 import { decideClick } from '../../src/approvals/decide.js';
 import { decodeClick, encodeClick, renderRun } from '../../src/render/run-message.js';
 import { blockLimitViolations } from '../../src/render/block-limits.js';
@@ -43,7 +44,7 @@ describe('planReplace', () => {
     expect(out.run.steps[2]!.operation).toBe(
       'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until etcd is gone (nothing on 10.0.0.3:2379, 10.0.0.3:2380, no etcd process on /var/lib/etcd); mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',
     );
-    expect(out.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
+    expect(stepOf(out.run.steps[4], 'write-manifest').params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
     expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50 });
     // Last, with etcd whole again: m3's Node in Kubernetes, its CSRs shown in the run's thread, approved by people.
     expect(out.run.steps[8]!.params).toEqual({ waitSeconds: cluster.kubeReadyWaitSeconds, node: 'm3' });
@@ -159,6 +160,6 @@ describe('planReplace: the member and its inventory host must be one machine', (
     const out = planReplace(inventory, cluster, report([row(1, true), row(2, true), odd]), state, req('m3'), now);
     if (!out.ok) throw new Error(out.reason);
     const stop = out.run.steps.find((s) => s.kind === 'stop-and-move-aside')!;
-    expect(JSON.parse(String(stop.params.listen))).toEqual(['10.0.0.3:2379', '10.0.0.3:12379', '10.0.0.3:12380']);
+    expect(stop.params.listen).toEqual(['10.0.0.3:2379', '10.0.0.3:12379', '10.0.0.3:12380']);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
+import { stepOf } from '../support/steps.js';
 import type { BackupFacts } from '../../src/backup/store.js';
 import { adaptConfig } from '../../src/worker/steps/host-steps.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
@@ -44,8 +45,8 @@ describe('planRestoreQuorum', () => {
       ['verify', false],
       ['kube-check', false],
     ]);
-    expect(two.run.steps[4]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380');
-    expect(two.run.steps[8]!.params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
+    expect(stepOf(two.run.steps[4], 'write-manifest').params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380');
+    expect(stepOf(two.run.steps[8], 'write-manifest').params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
     expect(two.run.rationale).toContain('force-new-cluster path: m1 is the most up-to-date survivor (raft index 90, applied 90)');
   });
 
@@ -74,7 +75,7 @@ describe('planRestoreQuorum', () => {
     const out = plan(lost([row(1, { raftIndex: 9, revision: 5 }), row(2, null), row(3, null)]), [down('m2'), { name: 'm3', reachable: false, error: 'no SSH handshake within 5000 ms' }]);
     if (!out.ok) throw new Error(out.reason);
     const fence = out.run.steps.find((s) => s.kind === 'fence')!;
-    expect(JSON.parse(String(fence.params.unconfirmed))).toEqual(['m3']);
+    expect(fence.params.unconfirmed).toEqual(['m3']);
     expect(fence.operation).toContain('m3: host unreachable over SSH (no SSH handshake within 5000 ms); approving confirms it is down');
   });
 
@@ -93,9 +94,9 @@ describe('planRestoreQuorum', () => {
       ['kube-check', false],
     ]);
     // kube-apiserver stopped on the masters before the restore and started after, as /etcd restore does.
-    expect(out.run.steps[1]!.params.action).toBe('stop');
-    expect(out.run.steps.at(-2)!.params.action).toBe('start');
-    expect(JSON.parse(String(out.run.steps[1]!.params.hosts)).map((h: { name: string }) => h.name)).toEqual(['m1', 'm2', 'm3']);
+    expect(stepOf(out.run.steps[1], 'apiservers').params.action).toBe('stop');
+    expect(stepOf(out.run.steps.at(-2), 'apiservers').params.action).toBe('start');
+    expect(stepOf(out.run.steps[1], 'apiservers').params.hosts.map((h) => h.name)).toEqual(['m1', 'm2', 'm3']);
     expect(out.run.steps[3]!.operation).toContain('refuse unless the restored database reads revision 30 offline (etcdctl snapshot status)');
     expect(out.run.rationale).toContain('Data loss: the last revision seen was 42; the restored state is at revision 30: 12 revisions lost.');
   });
@@ -130,7 +131,7 @@ describe('planRestore', () => {
     const out = planRestore(inventory, cluster, r, state, { runId: 'r-0000abcd', backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
     if (!out.ok) throw new Error(out.reason);
     const fence = out.run.steps.find((s) => s.kind === 'fence')!;
-    expect(JSON.parse(String(fence.params.hosts))[1].listen).toEqual(['10.0.0.2:2379', '10.0.0.2:12379', '10.0.0.2:12380']);
+    expect(fence.params.hosts[1]!.listen).toEqual(['10.0.0.2:2379', '10.0.0.2:12379', '10.0.0.2:12380']);
     expect(fence.operation).toContain('nothing on 10.0.0.2:2379, 10.0.0.2:12379, 10.0.0.2:12380, no etcd process on /var/lib/etcd');
     const restore = out.run.steps.find((s) => s.kind === 'restore-snapshot')!;
     expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');

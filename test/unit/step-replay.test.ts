@@ -18,8 +18,10 @@ const STATE: ObservedState = {
   at: T0.toISOString(),
 };
 const STEPS: StepSpec[] = [
-  { kind: 'force-new-cluster', title: 'Start m1 with --force-new-cluster', destructive: true, operation: 'force-new-cluster on m1', host: 'm1', params: { name: 'm1' } },
-  { kind: 'verify', title: 'Verify', destructive: false, operation: 'verify', params: {} },
+  { kind: 'force-new-cluster', title: 'Start m1 with --force-new-cluster', destructive: true, operation: 'force-new-cluster on m1', host: 'm1',
+    params: { name: 'm1', config: '/etc/kubernetes/manifests/etcd.yaml', configAside: '/etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000cafe', asideDir: '/etc/kubernetes/etcd-medic-aside', dataDir: '/var/lib/etcd', dataAside: '/var/lib/etcd.before-r-0000cafe', clientHost: '10.0.0.1', peerUrl: 'https://10.0.0.1:2380', listen: ['10.0.0.1:2379', '10.0.0.1:2380'], endpoint: 'https://10.0.0.1:2379' },
+  },
+  { kind: 'verify', title: 'Verify', destructive: false, operation: 'verify', params: { voters: 1, minRevision: 1 } },
 ];
 const RUN = 'r-0000cafe';
 

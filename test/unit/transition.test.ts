@@ -11,7 +11,8 @@ const t0 = new Date('2026-11-23T03:00:00Z');
 const at = (min: number) => new Date(t0.getTime() + min * 60_000);
 const TTL = 15 * 60_000;
 
-const step = (kind: StepSpec['kind'], destructive: boolean): StepSpec => ({ kind, title: kind, destructive, operation: kind, params: {} });
+// Transitions never read a step's params.
+const step = (kind: StepSpec['kind'], destructive: boolean): StepSpec => ({ kind, title: kind, destructive, operation: kind, params: {} }) as StepSpec;
 // Step 1 safe, step 2 destructive, step 3 safe: every kind of transition has a place.
 const fresh = (): Run =>
   newRun(inventory, { runId: 'r-0000abcd', runbook: 'replace', title: 'Replace m3 in prod', cluster: 'prod', target: 'm3', steps: [step('snapshot', false), step('member-remove', true), step('verify', false)], plannedState: state, requestedBy: 'UALICE', channelId: 'CINC' }, t0);

@@ -4,7 +4,7 @@ import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { retryWhile } from '../../runbook/retry.js';
 import { param } from '../../runbook/params.js';
-import type { StepSpec } from '../../runbook/types.js';
+import type { StepOf } from '../../runbook/types.js';
 import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
 import { afterRemoval } from '../../status/members.js';
@@ -25,7 +25,7 @@ export interface EtcdStepContext {
  * is not this run's: it may miss the latest writes. A retry finds the run's own by its ID
  * (or ID-n) and by its time; otherwise a new one is taken, under ID-n if ID is taken.
  */
-export async function snapshot(ctx: EtcdStepContext, step: StepSpec, run: { requestedBy: string; createdAt: string }, signal?: AbortSignal): Promise<StepResult> {
+export async function snapshot(ctx: EtcdStepContext, step: StepOf<'snapshot'>, run: { requestedBy: string; createdAt: string }, signal?: AbortSignal): Promise<StepResult> {
   const planned = param(step, 'backupId');
   const own = (await ctx.store.list(ctx.cluster.name)).find((f) => (f.id === planned || f.id.startsWith(`${planned}-`)) && f.takenAt >= run.createdAt);
   if (own) return { skipped: true, summary: `backup ${own.id} was already taken: ${own.bytes} bytes, revision ${own.revision}, verified` };
@@ -37,7 +37,7 @@ export async function snapshot(ctx: EtcdStepContext, step: StepSpec, run: { requ
 
 const unhealthy = (e: Error) => /unhealthy cluster|leader changed|no leader|timed out|deadline/i.test(e.message);
 
-export async function memberRemove(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+export async function memberRemove(ctx: EtcdStepContext, step: StepOf<'member-remove'>): Promise<StepResult> {
   const idHex = param(step, 'idHex');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const target = view.report.members.find((m) => m.idHex === idHex);
@@ -103,7 +103,7 @@ export function memberWithPeer<M extends { peerURLs: string[] }>(members: M[], p
   return members.find((m) => m.peerURLs.includes(peerUrl));
 }
 
-export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+export async function memberAddLearner(ctx: EtcdStepContext, step: StepOf<'member-add-learner'>): Promise<StepResult> {
   const peerUrl = param(step, 'peerUrl');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const existing = memberWithPeer(view.report.members, peerUrl);
@@ -129,7 +129,7 @@ export async function memberAddLearner(ctx: EtcdStepContext, step: StepSpec): Pr
   return { summary: `added ${param(step, 'name')} as learner ${id}`, output: `ETCD_NAME="${param(step, 'name')}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_CLUSTER_STATE="existing"` };
 }
 
-export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
+export async function waitCaughtUp(ctx: EtcdStepContext, step: StepOf<'wait-caught-up'>, signal?: AbortSignal): Promise<StepResult> {
   const peerUrl = param(step, 'peerUrl');
   const deadline = Date.now() + 180_000;
   let last = 'not yet seen';
@@ -154,7 +154,7 @@ export async function waitCaughtUp(ctx: EtcdStepContext, step: StepSpec, signal?
   throw new Error(`${param(step, 'name')} did not catch up within 180 s (last: ${last})`);
 }
 
-export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+export async function promote(ctx: EtcdStepContext, step: StepOf<'promote'>): Promise<StepResult> {
   const peerUrl = param(step, 'peerUrl');
   const view = await viewCluster(ctx.cluster, ctx.pool);
   const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
@@ -177,7 +177,7 @@ export async function promote(ctx: EtcdStepContext, step: StepSpec): Promise<Ste
   return { summary: `promoted ${m.name} (${m.idHex}) to voter after ${out.tries} attempt${out.tries === 1 ? '' : 's'}` };
 }
 
-export async function verify(ctx: EtcdStepContext, step: StepSpec): Promise<StepResult> {
+export async function verify(ctx: EtcdStepContext, step: StepOf<'verify'>): Promise<StepResult> {
   const expectVoters = Number(step.params.voters);
   const minRevision = Number(step.params.minRevision);
   const deadline = Date.now() + 60_000;

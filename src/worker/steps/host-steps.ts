@@ -3,8 +3,8 @@ import { basename, dirname } from 'node:path';
 import type { ClusterConfig } from '../../config/schema.js';
 import { platformOf, type ConfigPlace, type Platform } from '../../platform/index.js';
 import type { StepResult } from '../../runbook/engine.js';
-import { param } from '../../runbook/params.js';
-import type { StepSpec } from '../../runbook/types.js';
+import { param, type ParamKey } from '../../runbook/params.js';
+import type { StepOf, StepSpec } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
@@ -19,7 +19,7 @@ export interface HostStepContext {
 }
 
 /** The member's config and the copy a run keeps of it, from a step's parameters. */
-export function configPlaceOf(step: StepSpec | { params: Record<string, unknown> }): ConfigPlace {
+export function configPlaceOf(step: { params: Record<string, unknown> }): ConfigPlace {
   const get = (k: string) => {
     const v = step.params[k];
     if (typeof v !== 'string' || !v) throw new Error(`the step has no parameter "${k}": it was planned by an older version; plan it again`);
@@ -62,9 +62,9 @@ export async function runScript(target: SshTarget, script: string, opts: { input
 }
 
 /** Where a member's etcd may still be found on its host, from a step's parameters (older plans: the default ports). */
-export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
+export function aliveCheckOf(step: { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
   const listen = step.params.listen;
-  const addrs = typeof listen === 'string' ? (JSON.parse(listen) as string[]) : Array.isArray(listen) ? (listen as string[]) : [`${place.clientHost}:2379`, `${place.clientHost}:2380`];
+  const addrs = Array.isArray(listen) ? (listen as string[]) : [`${place.clientHost}:2379`, `${place.clientHost}:2380`];
   return { addrs, dataDir: place.dataDir, configs: [place.config, place.configAside], host: place.clientHost };
 }
 
@@ -76,8 +76,8 @@ export function aliveCheckOf(step: StepSpec | { params: Record<string, unknown> 
  * aside under a name tied to this run. Each part looks first, so a retry never
  * moves a second directory aside.
  */
-export async function stopAndMoveAside(ctx: HostStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const p = (k: string) => param(step, k);
+export async function stopAndMoveAside(ctx: HostStepContext, step: StepOf<'stop-and-move-aside'>, signal?: AbortSignal): Promise<StepResult> {
+  const p = (k: ParamKey<typeof step>) => param(step, k);
   const place = { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
   const wait = ctx.cluster.etcd.stopWaitSeconds;
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
@@ -194,8 +194,8 @@ export function adaptConfig(text: string, from: { ip: string; dataDir: string; p
  * member joining an existing cluster needs, and starts etcd the platform's way
  * (the kubelet, on its manifest; systemctl, on etcd.conf).
  */
-export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveInitialCluster: string, signal?: AbortSignal): Promise<StepResult> {
-  const p = (k: string) => param(step, k);
+export async function writeManifest(ctx: HostStepContext, step: StepOf<'write-manifest'>, liveInitialCluster: string, signal?: AbortSignal): Promise<StepResult> {
+  const p = (k: ParamKey<typeof step>) => param(step, k);
   if (liveInitialCluster !== p('initialCluster')) {
     throw new Error(`the member list changed since planning: it now gives --initial-cluster=${liveInitialCluster}, the plan said ${p('initialCluster')}`);
   }

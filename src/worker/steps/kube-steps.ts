@@ -8,7 +8,7 @@ import { getNode, summarizeNode, type NodeSummary } from '../../kube/nodes.js';
 import type { Logger } from '../../log.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
-import type { CommandOffer, StepSpec } from '../../runbook/types.js';
+import type { CommandOffer, StepOf } from '../../runbook/types.js';
 
 export interface KubeStepContext {
   cluster: ClusterConfig;
@@ -79,7 +79,7 @@ function details(v: ControlPlaneView, now: Date): string {
  * recovered; nothing is rolled back) with a caveat naming what is missing, and
  * offers `/etcd csr` when CSRs wait for a decision.
  */
-export async function kubeCheck(ctx: KubeStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
+export async function kubeCheck(ctx: KubeStepContext, step: StepOf<'kube-check'>, signal?: AbortSignal): Promise<StepResult> {
   if (step.params.node !== undefined) return kubeNodeWait(ctx, step, signal);
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
@@ -154,7 +154,7 @@ function nodeProblem(name: string, node: NodeSummary | null, error: string | nul
  * bound the step completes with a caveat naming what is missing: nothing is
  * rolled back.
  */
-export async function kubeNodeWait(ctx: KubeStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
+export async function kubeNodeWait(ctx: KubeStepContext, step: StepOf<'kube-check'>, signal?: AbortSignal): Promise<StepResult> {
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   const name = String(param(step, 'node'));

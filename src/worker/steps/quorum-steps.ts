@@ -6,8 +6,8 @@ import type { ClusterConfig } from '../../config/schema.js';
 import type { ApiserverPlace, Platform } from '../../platform/index.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
-import { param } from '../../runbook/params.js';
-import type { StepSpec } from '../../runbook/types.js';
+import { param, type ParamKey } from '../../runbook/params.js';
+import type { StepOf } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
@@ -41,9 +41,9 @@ interface Place {
  * dir aside so the kubelet cannot bring an old member back. Hosts the approver
  * confirmed down (unreachable over SSH) are left alone and named.
  */
-export async function fence(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const places = JSON.parse(param(step, 'hosts')) as Place[];
-  const unconfirmed = JSON.parse(param(step, 'unconfirmed')) as string[];
+export async function fence(ctx: QuorumStepContext, step: StepOf<'fence'>, signal?: AbortSignal): Promise<StepResult> {
+  const places: Place[] = step.params.hosts;
+  const unconfirmed = step.params.unconfirmed;
   const lines: string[] = [];
   for (const p of places) {
     if (unconfirmed.includes(p.name)) {
@@ -110,8 +110,8 @@ async function termOf(ctx: QuorumStepContext, endpoint: string): Promise<number>
  * leads alone; then the flag is taken out and etcd restarts again. The flag
  * never stays: the step ends by reading the config back.
  */
-export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const p = (k: string) => param(step, k);
+export async function forceNewCluster(ctx: QuorumStepContext, step: StepOf<'force-new-cluster'>, signal?: AbortSignal): Promise<StepResult> {
+  const p = (k: ParamKey<typeof step>) => param(step, k);
   const place = configPlaceOf(step);
   const target = ctx.target(p('name'));
   const endpoint = p('endpoint');
@@ -158,7 +158,7 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepSpec, si
   };
 }
 
-export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Promise<StepResult> {
+export async function verifyBackup(ctx: QuorumStepContext, step: StepOf<'verify-backup'>): Promise<StepResult> {
   const facts = await ctx.store.get(ctx.cluster.name, param(step, 'backupId'));
   if (!facts) throw new Error(`backup ${param(step, 'backupId')} is not in the store`);
   await reverifyBackup(ctx.store, facts);
@@ -173,8 +173,8 @@ export async function verifyBackup(ctx: QuorumStepContext, step: StepSpec): Prom
  * against the backup's revision, and only then write the manifest that starts
  * etcd. A data dir left by an interrupted restore is moved aside, never reused.
  */
-export async function restoreSnapshot(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const p = (k: string) => param(step, k);
+export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'restore-snapshot'>, signal?: AbortSignal): Promise<StepResult> {
+  const p = (k: ParamKey<typeof step>) => param(step, k);
   const target = ctx.target(p('name'));
   const facts = await ctx.store.get(ctx.cluster.name, p('backupId'));
   if (!facts) throw new Error(`backup ${p('backupId')} is not in the store`);
@@ -315,8 +315,8 @@ export function restoreScript(r: { remote: string; upload?: string; bytes: numbe
   ].join('\n');
 }
 
-function place(step: StepSpec) {
-  const p = (k: string) => param(step, k);
+function place(step: StepOf<'restore-snapshot'>) {
+  const p = (k: ParamKey<typeof step>) => param(step, k);
   return { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
 }
 
@@ -325,8 +325,8 @@ function place(step: StepSpec) {
  * their static pod manifests moved aside and back; systemd: their units), so
  * nothing writes to etcd mid-restore. A start brings back only what this run stopped.
  */
-export async function apiservers(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const hosts = JSON.parse(param(step, 'hosts')) as ApiserverPlace[];
+export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiservers'>, signal?: AbortSignal): Promise<StepResult> {
+  const hosts: ApiserverPlace[] = step.params.hosts;
   const action = param(step, 'action') === 'start' ? 'start' : 'stop';
   const lines: string[] = [];
   for (const h of hosts) {

@@ -1,0 +1,80 @@
+import type { StepResult } from '../runbook/engine.js';
+import { apiserversStep } from './apiservers.js';
+import { fenceStep } from './fence.js';
+import { forceNewClusterStep } from './force-new-cluster.js';
+import { kubeCheckStep } from './kube-check.js';
+import { memberAddLearnerStep } from './member-add-learner.js';
+import { memberRemoveStep } from './member-remove.js';
+import { promoteStep } from './promote.js';
+import { restoreSnapshotStep } from './restore-snapshot.js';
+import { snapshotStep } from './snapshot.js';
+import { stopAndMoveAsideStep } from './stop-and-move-aside.js';
+import type { StepContext, StepDefinition, StepKind, StepSpec } from './types.js';
+import { verifyBackupStep } from './verify-backup.js';
+import { verifyStep } from './verify.js';
+import { waitCaughtUpStep } from './wait-caught-up.js';
+import { writeManifestStep } from './write-manifest.js';
+
+/** Every kind of step, by kind. Adding a kind is adding a file and a line here (and its type in `StepSpec`). */
+export const STEPS = {
+  snapshot: snapshotStep,
+  'member-remove': memberRemoveStep,
+  'stop-and-move-aside': stopAndMoveAsideStep,
+  'member-add-learner': memberAddLearnerStep,
+  'write-manifest': writeManifestStep,
+  'wait-caught-up': waitCaughtUpStep,
+  promote: promoteStep,
+  verify: verifyStep,
+  fence: fenceStep,
+  'force-new-cluster': forceNewClusterStep,
+  'verify-backup': verifyBackupStep,
+  'restore-snapshot': restoreSnapshotStep,
+  apiservers: apiserversStep,
+  'kube-check': kubeCheckStep,
+} as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
+
+export const STEP_KINDS = Object.keys(STEPS) as StepKind[];
+
+/** A kind's definition, for a step of any kind (TypeScript cannot follow the kind from the step to the table by itself). */
+export function definitionOf(step: StepSpec): StepDefinition<StepKind> | undefined {
+  return Object.hasOwn(STEPS, step.kind) ? (STEPS[step.kind] as StepDefinition<StepKind>) : undefined;
+}
+
+/**
+ * Why this version cannot take a stored step as it is (null: it can). Runs are
+ * stored in Redis; one planned by an older version may hold params in another
+ * shape (a list as JSON text): refused, never guessed at.
+ */
+export function stepProblem(step: StepSpec): string | null {
+  const def = definitionOf(step);
+  if (!def) return `this version knows no step of kind "${String(step.kind)}"`;
+  const checked = def.params.safeParse(step.params);
+  if (checked.success) return null;
+  const issue = checked.error.issues[0]!;
+  return `its parameter${issue.path.length ? ` "${issue.path.join('.')}"` : 's'} ${issue.message.replace(/^Invalid input: /, 'is not what this version reads: ')}`;
+}
+
+/**
+ * Of the steps from `from` on, the first this version cannot take as it is, in
+ * words for the run's thread; null when it can take them all. Checked before a
+ * step runs, so a run planned by an older version stops before it acts, not halfway.
+ */
+export function unreadableFrom(steps: StepSpec[], from: number): string | null {
+  for (let i = from; i < steps.length; i++) {
+    const problem = stepProblem(steps[i]!);
+    if (problem) {
+      const which = i === from ? 'this step' : `step ${i + 1} (${steps[i]!.title}), later in this run,`;
+      return `${which} was planned by an older version of the bot: plan it again (${problem}). Nothing was done by this step.`;
+    }
+  }
+  return null;
+}
+
+/** Runs a step through its kind's definition, once every step from it on reads as this version plans them. */
+export async function executeStep(ctx: StepContext, step: StepSpec): Promise<StepResult> {
+  const problem = unreadableFrom(ctx.run.steps, ctx.index);
+  if (problem) throw new Error(problem);
+  return definitionOf(step)!.execute(ctx, step);
+}
+
+export type { HostTouch, Step, StepContext, StepDefinition, StepKind, StepOf, StepSpec } from './types.js';

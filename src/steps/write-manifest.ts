@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { platformOf } from '../platform/index.js';
+import { viewCluster } from '../worker/cluster-view.js';
+import { writeManifest } from '../worker/steps/host-steps.js';
+import { CHECKED_IO, CHECKED_READ, LOCKED, uniq } from './host-tools.js';
+import { sshText } from './plan-text.js';
+import type { Step, StepDefinition } from './types.js';
+
+const params = z.object({
+  config: z.string(),
+  configAside: z.string(),
+  asideDir: z.string(),
+  name: z.string(),
+  peerUrl: z.string(),
+  initialCluster: z.string(),
+  dataDir: z.string(),
+  // A host with no config left starts from another member's, adapted: where it is and what to replace.
+  templateFrom: z.string().optional(),
+  templateConfig: z.string().optional(),
+  templateIp: z.string().optional(),
+  templateDataDir: z.string().optional(),
+  templatePkiDir: z.string().optional(),
+  targetIp: z.string().optional(),
+  targetPkiDir: z.string().optional(),
+});
+export type WriteManifestStep = Step<'write-manifest', z.infer<typeof params>> & { host: string };
+
+interface Place {
+  config: string;
+  configAside: string;
+  asideDir: string;
+  dataDir: string;
+  pkiDir: string;
+}
+
+type WriteManifestInput = { cluster: ClusterConfig; member: MemberConfig; place: Omit<Place, 'pkiDir'>; peerUrl: string; initialCluster: string } & (
+  | { runbook: 'replace' }
+  | { runbook: 'restore-quorum'; /** whose config to adapt when this host has none left */ template: { member: MemberConfig; place: Pick<Place, 'config' | 'dataDir' | 'pkiDir'> }; place: Place }
+);
+
+/** The member's config written back with the flags of a member joining an existing cluster, and etcd started the platform's way. */
+export const writeManifestStep = {
+  kind: 'write-manifest',
+  params,
+  spec(i: WriteManifestInput): WriteManifestStep {
+    const { member: m, place: f } = i;
+    const platform = platformOf(i.cluster);
+    const from = i.runbook === 'restore-quorum' ? ` (or, if it had none, from ${i.template.member.name}'s ${platform.configNoun} adapted to ${m.host})` : '';
+    const base = { config: f.config, configAside: f.configAside, asideDir: f.asideDir, name: m.name, peerUrl: i.peerUrl, initialCluster: i.initialCluster, dataDir: f.dataDir };
+    return {
+      kind: 'write-manifest',
+      title: i.runbook === 'replace' ? `Start etcd on ${m.name} with state "existing"` : `Start ${m.name} with state "existing"`,
+      destructive: false,
+      host: m.name,
+      operation: `on ${sshText(i.cluster, m.name)}: write ${f.config} from ${f.configAside}${from} with --initial-cluster-state=existing --initial-cluster=${i.initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
+      params:
+        i.runbook === 'replace'
+          ? base
+          : {
+              ...base,
+              templateFrom: i.template.member.name,
+              templateConfig: i.template.place.config,
+              templateIp: i.template.member.host,
+              templateDataDir: i.template.place.dataDir,
+              templatePkiDir: i.template.place.pkiDir,
+              targetIp: m.host,
+              targetPkiDir: i.place.pkiDir,
+            },
+    };
+  },
+  async execute(ctx, step) {
+    const view = await viewCluster(ctx.cluster, ctx.pool);
+    // The exact --initial-cluster `member add` prints: every member by name, the new one by the name it will take.
+    const { peerUrl, name } = step.params;
+    const initial = view.report.members
+      .map((m) => `${m.started ? m.name : m.peerURLs.includes(peerUrl) ? name : '(unstarted)'}=${m.peerURLs[0]}`)
+      .sort()
+      .join(',');
+    return writeManifest(ctx.host, step, initial, ctx.leaseLost);
+  },
+  hosts: {
+    tools: uniq([...LOCKED, 'ls', ...CHECKED_IO]),
+    // The template member's config is read (with cat) when the host has none left to start from.
+    members: (step) => [{ member: step.host }, ...(step.params.templateFrom ? [{ member: step.params.templateFrom, tools: CHECKED_READ }] : [])],
+  },
+} satisfies StepDefinition<'write-manifest'>;

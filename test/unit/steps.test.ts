@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { memberRow, threeMasters } from '../support/fixtures.js';
+import type { BackupFacts } from '../../src/backup/store.js';
+import { memberPlace, platformOf } from '../../src/platform/index.js';
+import { canonical } from '../../src/runbook/hash.js';
+import { planReplace } from '../../src/runbook/replace-plan.js';
+import { planRestore } from '../../src/runbook/restore-plan.js';
+import { apiserverPlaces, hostPlaces, planRestoreQuorum } from '../../src/runbook/restore-quorum-plan.js';
+import type { ObservedState, Run, StepKind, StepOf, StepSpec } from '../../src/runbook/types.js';
+import type { StatusReport } from '../../src/status/assess.js';
+import { executeStep, STEP_KINDS, STEPS, stepProblem, unreadableFrom, type StepContext } from '../../src/steps/index.js';
+import { hostNeeds } from '../../src/worker/host-readiness.js';
+
+const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB] } }');
+const [m1, m2, m3] = cluster.members as [(typeof cluster.members)[0], (typeof cluster.members)[0], (typeof cluster.members)[0]];
+const runId = 'r-0000abcd';
+const now = new Date('2026-11-23T03:00:00Z');
+const place = (m: typeof m1) => hostPlaces(cluster, m, runId);
+const backup = { id: '2026-11-22_030000', cluster: 'prod', revision: 30, snapshotFile: '/backups/prod/snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z', bytes: 10 } as BackupFacts;
+const store = '/backups/prod';
+const peer = 'https://10.0.0.3:2380';
+
+/** Every kind, each spec variant a planner uses, from typed inputs. A kind missing here does not compile. */
+const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
+  snapshot: () => [
+    STEPS.snapshot.spec({ runbook: 'replace', from: 'm1', fromUrl: 'https://10.0.0.1:2379', backupId: 'b1', store, forced: 'm3' }),
+    STEPS.snapshot.spec({ runbook: 'restore', from: 'm1', backupId: 'b1' }),
+    STEPS.snapshot.spec({ runbook: 'restore-quorum', from: 'm1', fromUrl: 'https://10.0.0.1:2379', backupId: 'b1', store }),
+  ],
+  'member-remove': () => [STEPS['member-remove'].spec({ idHex: 'a3', name: 'm3', peerUrl: peer })],
+  'stop-and-move-aside': () => [STEPS['stop-and-move-aside'].spec({ cluster, member: 'm3', place: memberPlace(cluster, m3, runId), clientHost: '10.0.0.3', listen: ['10.0.0.3:2379', '10.0.0.3:2380'] })],
+  'member-add-learner': () => [STEPS['member-add-learner'].spec({ name: 'm3', peerUrl: peer, etcdctl: true }), STEPS['member-add-learner'].spec({ name: 'm3', peerUrl: peer, etcdctl: false })],
+  'write-manifest': () => [
+    STEPS['write-manifest'].spec({ runbook: 'replace', cluster, member: m3, place: memberPlace(cluster, m3, runId), peerUrl: peer, initialCluster: `m1=https://10.0.0.1:2380,m3=${peer}` }),
+    STEPS['write-manifest'].spec({ runbook: 'restore-quorum', cluster, member: m3, place: place(m3), peerUrl: peer, initialCluster: `m1=https://10.0.0.1:2380,m3=${peer}`, template: { member: m1, place: place(m1) } }),
+  ],
+  'wait-caught-up': () => [STEPS['wait-caught-up'].spec({ runbook: 'replace', cluster, name: 'm3', peerUrl: peer }), STEPS['wait-caught-up'].spec({ runbook: 'restore-quorum', cluster, name: 'm3', peerUrl: peer })],
+  promote: () => [STEPS.promote.spec({ name: 'm3', peerUrl: peer })],
+  verify: () => (['replace', 'restore', 'restore-quorum'] as const).map((runbook) => STEPS.verify.spec({ runbook, voters: 3, minRevision: 50 })),
+  fence: () => [
+    STEPS.fence.spec({ runbook: 'restore', cluster, places: [m1, m2, m3].map(place) }),
+    STEPS.fence.spec({ runbook: 'restore-quorum', cluster, places: [m2, m3].map(place), unconfirmed: [{ name: 'm3', error: 'no SSH handshake within 5000 ms' }] }),
+  ],
+  'force-new-cluster': () => [STEPS['force-new-cluster'].spec({ cluster, place: place(m1), endpoint: 'https://10.0.0.1:2379' })],
+  'verify-backup': () => [STEPS['verify-backup'].spec({ backup })],
+  'restore-snapshot': () => [
+    STEPS['restore-snapshot'].spec({ runbook: 'restore', cluster, backup, place: place(m2), token: `prod-${runId}`, endpoint: 'https://10.0.0.2:2379', initialCluster: 'm1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380' }),
+    STEPS['restore-snapshot'].spec({ runbook: 'restore-quorum', cluster, backup, place: place(m1), token: `prod-${runId}`, endpoint: 'https://10.0.0.1:2379' }),
+  ],
+  apiservers: () => {
+    const places = apiserverPlaces(cluster, [m1, m2, m3], runId);
+    return [STEPS.apiservers.spec({ cluster, action: 'stop', places }), STEPS.apiservers.spec({ cluster, action: 'start', places }), STEPS.apiservers.spec({ cluster, action: 'stop', places: places.slice(0, 2), reachableOnly: true })];
+  },
+  'kube-check': () => [STEPS['kube-check'].spec({ cluster }), STEPS['kube-check'].spec({ cluster, node: 'm3' })],
+};
+
+/** What Redis gives back: runs are stored as JSON. */
+const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
+describe('the step registry', () => {
+  it('holds one definition for every kind of step, under its own kind', () => {
+    expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
+    expect(STEP_KINDS).toHaveLength(14);
+    for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
+  });
+
+  it("builds steps whose params survive a JSON round trip unchanged, hash the same after it, and read back as the kind's params", () => {
+    for (const kind of STEP_KINDS) {
+      const steps: StepSpec[] = SAMPLES[kind]();
+      expect(steps.length).toBeGreaterThan(0);
+      for (const step of steps) {
+        expect(step.kind).toBe(kind);
+        expect(throughRedis(step)).toStrictEqual(step);
+        expect(canonical(throughRedis(step))).toBe(canonical(step));
+        expect(stepProblem(throughRedis(step))).toBeNull();
+      }
+    }
+  });
+
+  it('plans of every runbook read back whole after a JSON round trip', () => {
+    const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 100, revision: 50, at: now.toISOString() };
+    const report = (members: StatusReport['members'], verdict: StatusReport['verdict']): StatusReport => ({ cluster: 'prod', at: now, tookMs: 1, verdict, summary: '', next: '', voters: 3, quorum: 2, healthyVoters: 2, tolerance: 0, clusterIdHex: '1', leaderHex: 'a1', members, warnings: [] });
+    const up = (i: number) => memberRow(i, { raftIndex: 100, revision: 50, leader: '161' }, { isLeader: i === 1 });
+    const alone = report([memberRow(1, { raftIndex: 90, revision: 40, leader: '0' }), memberRow(2, null), memberRow(3, null)], 'QUORUM_LOST');
+    const req = { runId, requestedBy: 'UALICE', channelId: 'C' };
+    const down = (name: string) => ({ name, reachable: true as const, listening: false, hasConfig: false, hasData: false, offlineRevision: null });
+    const plans = [
+      planReplace(inventory, cluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),
+      planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), { name: 'm3', reachable: false, error: 'timeout' }], req, now),
+      planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), down('m3')], { ...req, snapshot: backup }, now),
+      planRestore(inventory, cluster, alone, state, { ...req, backup }, now),
+    ];
+    const kinds = new Set<string>();
+    for (const out of plans) {
+      if (!out.ok) throw new Error(out.reason);
+      const stored = throughRedis(out.run);
+      expect(stored.steps).toStrictEqual(out.run.steps);
+      expect(unreadableFrom(stored.steps, 0)).toBeNull();
+      for (const s of stored.steps) kinds.add(s.kind);
+    }
+    expect([...kinds].sort()).toEqual([...STEP_KINDS].sort());
+  });
+});
+
+describe('a stored run planned by an older version (lists as JSON text)', () => {
+  const fenced = [m2, m3].map(place);
+  const old = { kind: 'fence', title: 'Fence m2, m3', destructive: true, operation: 'o', params: { hosts: JSON.stringify(fenced), unconfirmed: '["m3"]' } } as unknown as StepSpec;
+  const verify = STEPS.verify.spec({ runbook: 'restore-quorum', voters: 3, minRevision: 1 });
+
+  it('is refused before a step acts, naming the step and the parameter, never read as something else', async () => {
+    expect(stepProblem(old)).toMatch(/^its parameter "hosts" is not what this version reads: expected array, received string/);
+    expect(unreadableFrom([old, verify], 0)).toMatch(/^this step was planned by an older version of the bot: plan it again \(its parameter "hosts" .*\)\. Nothing was done by this step\.$/);
+    expect(unreadableFrom([verify, old], 0)).toMatch(/^step 2 \(Fence m2, m3\), later in this run, was planned by an older version of the bot: plan it again/);
+    // Steps whose params kept their shape still read: nothing is refused that this version reads right.
+    expect(unreadableFrom([old, verify], 1)).toBeNull();
+    const run = { steps: [old, verify] } as Run;
+    // The context is not looked at: the refusal comes before the step's executor.
+    await expect(executeStep({ run, index: 0 } as StepContext, old)).rejects.toThrow('planned by an older version of the bot: plan it again');
+  });
+
+  it('names no host in the readiness check (its executor refuses it instead)', () => {
+    expect(hostNeeds([old, verify]).uses.size).toBe(0);
+    expect(hostNeeds([old]).mayBeDown.size).toBe(0);
+    const fresh = STEPS.fence.spec({ runbook: 'restore-quorum', cluster, places: fenced, unconfirmed: [{ name: 'm3' }] });
+    expect([...hostNeeds([fresh], 0, platformOf(cluster).tools).uses.keys()]).toEqual(['m2']);
+    expect([...hostNeeds([fresh]).mayBeDown]).toEqual(['m3']);
+  });
+});
