@@ -37,8 +37,8 @@ export async function botReplace(stack: LabStack, eventsUrl: string, member: str
   return performance.now() - t0;
 }
 
-/** The same steps as an operator's script: etcdctl and ssh (host key pinned in known_hosts), no bot. */
-export async function scriptReplace(stack: LabStack, member: string): Promise<number> {
+/** What an operator's script starts from: etcdctl's TLS flags, the other members' endpoints, and ssh to the member's host with its key pinned in known_hosts. */
+export function operatorTools(stack: LabStack, member: string): { tls: string; others: string; ssh: string } {
   const lab = stack.lab;
   const h = lab.host(member);
   const others = lab.hosts.filter((x) => x.name !== member).map((x) => x.clientUrl).join(',');
@@ -46,6 +46,14 @@ export async function scriptReplace(stack: LabStack, member: string): Promise<nu
   writeFileSync(knownHosts, `[${h.ip}]:2222 ${readFileSync(`${h.ssh.hostKey}.pub`, 'utf8')}`);
   const tls = `--cacert=${lab.tls.ca} --cert=${lab.tls.cert} --key=${lab.tls.key}`;
   const ssh = `ssh -i ${lab.sshKey} -p 2222 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts} -o BatchMode=yes root@${h.ip}`;
+  return { tls, others, ssh };
+}
+
+/** The same steps as an operator's script: etcdctl and ssh (host key pinned in known_hosts), no bot. */
+export async function scriptReplace(stack: LabStack, member: string): Promise<number> {
+  const lab = stack.lab;
+  const h = lab.host(member);
+  const { tls, others, ssh } = operatorTools(stack, member);
   const manifest = `${h.manifestsDir}/etcd.yaml`;
   const aside = `${h.root}/etc/kubernetes/bench-aside.yaml`;
   const script = `

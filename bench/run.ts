@@ -8,6 +8,7 @@ import { startMedic } from '../src/runtime.js';
 import { botRestoreQuorum, loseMajority, scriptRestoreQuorum, snapshotRuns } from './quorum.js';
 import { backupMemory, printBackupMemory, type BackupMemory } from './backup-memory.js';
 import { botReplace, fillDb, scriptReplace } from './replace.js';
+import { systemdReplaceBench } from './replace-systemd.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
@@ -29,7 +30,10 @@ const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
 const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
 const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
 const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
-/** `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases; `BENCH_ONLY=status` only the status cases. */
+/**
+ * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
+ * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters.
+ */
 const ONLY = process.env.BENCH_ONLY;
 
 /** The CSR cases run on a lab of their own (with the Kubernetes API stand-in), after the others. */
@@ -39,8 +43,19 @@ async function csrCases(): Promise<void> {
   console.log('The watch posts a wave 2 s after its first CSR, by design (a rebuild files CSRs in bursts). kubectl throttles itself client-side (client-go, about 5 requests/s: "Waited … due to client-side throttling" with -v=6), a GET and a PUT per CSR.');
 }
 
+/**
+ * A replace per profile against the same-lab script: the systemd (OpenShift 3) replace on a lab of its
+ * own, with the kubeadm row measured earlier in the same run beside it when there is one.
+ */
+async function replaceProfiles(kubeadm: [string, Summary, Summary] | null): Promise<void> {
+  const { row, keys } = await systemdReplaceBench(join(tmpdir(), 'etcd-medic-bench-systemd'), 105, { runs: REPLACE_RUNS, fillMb: FILL_MB }, (s) => console.error(`[lab] ${s}`));
+  printTable('A replace per profile (ms; base = an etcdctl/ssh script doing the same steps by hand on the same lab in the same run; ratio = bot median / script median)', kubeadm ? [kubeadm, row] : [row]);
+  console.log(`systemd: etcd.service reading etcd.conf, the script with systemctl and sed over ssh; ${FILL_MB} MB in ${keys} keys.`);
+}
+
 async function main(): Promise<void> {
   if (ONLY === 'csr') return csrCases();
+  if (ONLY === 'replace-systemd') return replaceProfiles(null);
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });
@@ -170,7 +185,8 @@ async function main(): Promise<void> {
     scriptTimes.push(await scriptReplace(stack, 'm3'));
     await stack.lab.waitHealthy();
   }
-  rows.push([`replace m3 (${FILL_MB} MB, ${keys} keys)`, summarize(botTimes), summarize(scriptTimes)]);
+  const kubeadmReplace: [string, Summary, Summary] = [`replace m3 (${FILL_MB} MB, ${keys} keys)`, summarize(botTimes), summarize(scriptTimes)];
+  rows.push(kubeadmReplace);
 
   // Majority lost (m2, m3 dead, data gone): restore-quorum by the bot vs an etcdctl/ssh script.
   const rqBot: number[] = [];
@@ -203,6 +219,7 @@ async function main(): Promise<void> {
 
   await medic.stop();
   await stack.stop();
+  await replaceProfiles([`replace m3, kubeadm (${FILL_MB} MB)`, kubeadmReplace[1], kubeadmReplace[2]]);
   await csrCases();
 }
 

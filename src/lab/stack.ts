@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSlack } from './fake-slack.js';
 import { startLab, type Lab } from './harness.js';
+import type { LabPlatform } from './layouts.js';
 import { ensureLabPackages } from './packages.js';
 import { startRedis, type LabRedis } from './redis.js';
 
@@ -17,12 +18,12 @@ export interface LabStack {
 }
 
 /** Everything the bot needs around it, all local: Redis, the etcd lab, and a Slack stand-in. */
-export async function startLabStack(root: string, subnet: number, log: (s: string) => void, opts: { kube?: boolean } = {}): Promise<LabStack> {
+export async function startLabStack(root: string, subnet: number, log: (s: string) => void, opts: { kube?: boolean; platform?: LabPlatform } = {}): Promise<LabStack> {
   await ensureLabPackages(log);
   // A new lab is a new cluster: runs and locks from an earlier lab would only mislead.
   rmSync(join(root, 'redis'), { recursive: true, force: true });
   const redis = await startRedis(join(root, 'redis'));
-  const lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false });
+  const lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false, platform: opts.platform ?? 'kubeadm' });
   const slack = new FakeSlack();
   await slack.start();
   const secret = randomBytes(16).toString('hex');
