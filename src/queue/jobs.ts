@@ -13,6 +13,7 @@ export type JobRequest =
   | { name: 'list-backups'; data: { cluster: string } }
   | { name: 'certs'; data: { cluster: string } }
   | { name: 'drift'; data: { cluster: string } }
+  | { name: 'plan-drift-fix'; data: { cluster: string } }
   | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } }
   | { name: 'csr'; data: { cluster: string } }
   | { name: 'csr-decide'; data: CsrDecideData };

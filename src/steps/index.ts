@@ -7,6 +7,7 @@ import { memberAddLearnerStep } from './member-add-learner.js';
 import { memberRemoveStep } from './member-remove.js';
 import { promoteStep } from './promote.js';
 import { restoreSnapshotStep } from './restore-snapshot.js';
+import { rewriteReferencesStep } from './rewrite-references.js';
 import { snapshotStep } from './snapshot.js';
 import { stopAndMoveAsideStep } from './stop-and-move-aside.js';
 import type { StepContext, StepDefinition, StepKind, StepSpec } from './types.js';
@@ -31,6 +32,7 @@ export const STEPS = {
   'restore-snapshot': restoreSnapshotStep,
   apiservers: apiserversStep,
   'kube-check': kubeCheckStep,
+  'rewrite-references': rewriteReferencesStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

@@ -16,6 +16,7 @@ import type { MemberAddLearnerStep } from './member-add-learner.js';
 import type { MemberRemoveStep } from './member-remove.js';
 import type { PromoteStep } from './promote.js';
 import type { RestoreSnapshotStep } from './restore-snapshot.js';
+import type { RewriteReferencesStep } from './rewrite-references.js';
 import type { SnapshotStep } from './snapshot.js';
 import type { StopAndMoveAsideStep } from './stop-and-move-aside.js';
 import type { VerifyBackupStep } from './verify-backup.js';
@@ -51,7 +52,8 @@ export type StepSpec =
   | VerifyBackupStep
   | RestoreSnapshotStep
   | ApiserversStep
-  | KubeCheckStep;
+  | KubeCheckStep
+  | RewriteReferencesStep;
 
 export type StepKind = StepSpec['kind'];
 

@@ -26,6 +26,8 @@ function asked(req: JobRequest): string {
       return `/etcd certs ${req.data.cluster}`;
     case 'drift':
       return `/etcd drift ${req.data.cluster}`;
+    case 'plan-drift-fix':
+      return `/etcd drift fix ${req.data.cluster}`;
     case 'incident':
       return `/etcd ${req.data.action === 'start' || req.data.action === 'close' ? `incident ${req.data.action}` : req.data.action}`;
     case 'step':

@@ -20,7 +20,7 @@ import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
 import { runCerts } from './jobs/certs.js';
-import { runDrift } from './jobs/drift.js';
+import { runDrift, runPlanDriftFix } from './jobs/drift.js';
 import { runIncident } from './jobs/incident.js';
 import { runNodes } from './jobs/nodes.js';
 import { runPlanReplace } from './jobs/replace.js';
@@ -158,6 +158,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'drift':
             outcome = await runDrift({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
+            break;
+          case 'plan-drift-fix':
+            outcome = await runPlanDriftFix({ ...env, request: env.request }, ctx);
             break;
           case 'incident':
             outcome = await runIncident({ ...env, request: env.request }, ctx);

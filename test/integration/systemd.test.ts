@@ -168,6 +168,33 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     expect(text).toMatch(/\*m1\* `\/etc\/sysconfig\/flanneld` \(flanneld FLANNEL_ETCD_ENDPOINTS\): no such file on this host/);
   });
 
+  it('/etcd drift fix rewrites those files from the member list, one approved step per master, and restarts the API server where its config changed', async () => {
+    const m1 = t.lab.host('m1');
+    const m2 = t.lab.host('m2');
+    const apiBefore = m1.units!.pid('atomic-openshift-master-api');
+    const { ts, runId } = await plan('drift fix', /^Fix the files that name etcd's members on lab/);
+    const planText = textOf(latest(t.slack, ts));
+    expect(planText).toContain('master-config.yaml etcdClientInfo.urls https://10.9.9.9:2379,');
+    expect(planText).toContain('then master-restart api where the host has it, else systemctl restart atomic-openshift-master-api');
+    await approve(ts, 0); // m1: master-config.yaml, and the API server restarted
+    await approve(ts, 1); // m2: etcd.conf
+    await waitForRunStatus(t.slack, ts, 'DONE', 120_000);
+
+    const urls = (parseYaml(readFileSync(m1.masterConfig!, 'utf8')) as { etcdClientInfo: { urls: string[] } }).etcdClientInfo.urls;
+    expect(urls).toEqual(t.lab.hosts.map((h) => h.clientUrl));
+    const aside = join(dirname(dirname(m1.confFile!)), 'etcd-medic-aside', `master-config.yaml.${runId}`);
+    expect(readFileSync(aside, 'utf8')).toContain('https://10.9.9.9:2379');
+    expect(m1.units!.pid('atomic-openshift-master-api')).not.toBe(apiBefore);
+    expect(m1.units!.state('atomic-openshift-master-api')).toBe('active');
+    expect(envFlag(conf(m2), 'initial-cluster')).toBe(t.lab.hosts.map((h) => `${h.name}=${h.peerUrl}`).join(','));
+    expect(etcdActive(m2)).toBe(true);
+
+    const since = t.slack.lastSeq;
+    await t.command('drift', { user: 'UALICE' });
+    const again = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).startsWith("Files naming etcd's members on lab"), 30_000, since);
+    expect(textOf(again)).toContain('every file names every member, and nothing else');
+  });
+
   it('restores quorum from a verified snapshot, with the API server units stopped meanwhile and started after', async () => {
     const { id } = await backup();
     for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/after/k${i}`, `v${i}`]);

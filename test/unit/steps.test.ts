@@ -52,6 +52,9 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
     return [STEPS.apiservers.spec({ cluster, action: 'stop', places }), STEPS.apiservers.spec({ cluster, action: 'start', places }), STEPS.apiservers.spec({ cluster, action: 'stop', places: places.slice(0, 2), reachableOnly: true })];
   },
   'kube-check': () => [STEPS['kube-check'].spec({ cluster }), STEPS['kube-check'].spec({ cluster, node: 'm3' })],
+  'rewrite-references': () => [
+    STEPS['rewrite-references'].spec({ cluster, member: 'm2', asideDir: '/etc/etcd-medic-aside', files: [{ path: '/etc/etcd/etcd.conf', what: 'etcd.conf ETCD_INITIAL_CLUSTER', from: ['m1=https://10.0.0.1:2380'], to: ['m1=https://10.0.0.1:2380', `m3=${peer}`] }] }),
+  ],
 };
 
 /** What Redis gives back: runs are stored as JSON. */

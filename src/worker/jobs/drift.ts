@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Inventory } from '../../config/schema.js';
+import { planDriftFix } from '../../runbook/drift-fix-plan.js';
+import type { WorkerContext } from '../context.js';
+import { refuse, startRun } from './start-run.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderReferences } from '../../render/references-message.js';
@@ -28,6 +32,25 @@ export async function runDrift(env: JobEnvelope & { request: { name: 'drift' } }
     return 'no member list';
   }
   const looks = await lookAtReferences(cluster, report.members);
-  await deps.slack.post(env, renderReferences(cluster.name, looks, { footer: `asked by <@${env.userId}> · job ${env.requestId}` }));
+  const fix = { command: 'drift', args: [cluster.name, 'fix'], label: 'Plan the fix of these files' };
+  await deps.slack.post(env, renderReferences(cluster.name, looks, { footer: `asked by <@${env.userId}> · job ${env.requestId}`, fix }));
   return `${looks.filter((l) => l.state === 'drift').length} of ${looks.length} files disagree`;
+}
+
+type PlanJob = JobEnvelope & { request: { name: 'plan-drift-fix' } };
+
+/** `/etcd drift fix`: the files looked at again, and the rewrite planned for approval (one step per master). */
+export async function runPlanDriftFix(env: PlanJob, ctx: WorkerContext): Promise<string> {
+  const what = `/etcd drift fix ${env.request.data.cluster}`;
+  const cluster = ctx.inventory.clusters.find((c) => c.name === env.request.data.cluster);
+  if (!cluster) return refuse(ctx, env, what, `cluster "${env.request.data.cluster}" is not in this worker's inventory.`);
+  const holder = await ctx.store.lockHolder(cluster.name);
+  if (holder) return refuse(ctx, env, what, `run \`${holder}\` is working on ${cluster.name}; fix the files once it has ended. \`/etcd cancel ${holder}\` stops it.`);
+  const view = await viewCluster(cluster, ctx.pool);
+  if (view.report.verdict === 'QUORUM_LOST' || view.report.verdict === 'UNREACHABLE') {
+    return refuse(ctx, env, what, `${cluster.name} has no quorum: its member list is not settled, so there is nothing to set these files to yet. Restore quorum first (\`/etcd restore-quorum ${cluster.name}\`).`);
+  }
+  const looks = await lookAtReferences(cluster, view.report.members);
+  const runId = `r-${randomBytes(4).toString('hex')}`;
+  return startRun(ctx, env, what, planDriftFix(ctx.inventory, cluster, view.state, looks, { runId, requestedBy: env.userId, channelId: env.channelId }, new Date()));
 }
