@@ -45,8 +45,14 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       sh`else case "$out" in *'not loaded'*|*'not found'*) echo ${unit} is not installed on this host ;; *) echo "systemctl stop "${unit}" failed: $out" >&2; exit 1 ;; esac; fi`,
     ],
     stopText: (c) => `mv ${c.config} ${c.configAside}; systemctl disable ${unit}; systemctl stop ${unit}`,
-    startLines: (_c, mode) => [sh`systemctl enable ${unit} >/dev/null 2>&1`, mode === 'start' ? sh`systemctl start ${unit}` : sh`systemctl restart ${unit}`, sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`],
-    startText: (mode) => `systemctl enable ${unit}; systemctl ${mode} ${unit}`,
+    // A Type=notify unit (the etcd package's) is up once etcd has joined a cluster with a leader: a member of a
+    // cluster being bootstrapped from a snapshot is up only once a quorum runs, so its start does not wait for it.
+    startLines: (_c, mode, opts = {}) => [
+      sh`if ! out=$(systemctl enable ${unit} 2>&1); then echo "systemctl enable "${unit}" failed: $out" >&2; exit 1; fi`,
+      opts.wait === false ? sh`systemctl ${mode} --no-block ${unit}` : sh`systemctl ${mode} ${unit}`,
+      opts.wait === false ? sh`echo ${unit} enabled, ${mode === 'start' ? 'start' : 'restart'} asked for without waiting for it` : sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`,
+    ],
+    startText: (mode, opts = {}) => `systemctl enable ${unit}; systemctl ${mode}${opts.wait === false ? ' --no-block' : ''} ${unit}`,
 
     flag: (config, name) => envFlag(config, name),
     withFlags: (config, flags) => withEnvFlags(config, flags),

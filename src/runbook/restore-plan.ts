@@ -73,7 +73,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
         kind: 'restore-snapshot',
         title: `Restore backup ${b.id} on ${p.name}`,
         destructive: false,
-        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.config} with that initial cluster and token; ${platform.startText('start')}`,
+        operation: `on ${ssh(p.name)}: upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.config} with that initial cluster and token; ${platform.startText('start', { wait: false })}`,
         params: {
           name: p.name,
           config: p.config,

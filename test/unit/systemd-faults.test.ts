@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inventorySchema } from '../../src/config/schema.js';
+import { memberPlace, platformOf } from '../../src/platform/index.js';
+import { restoreStartLines } from '../../src/worker/steps/quorum-steps.js';
+
+/**
+ * What the systemd profile's lines do on masters as they are in the field,
+ * where the lab's hosts differ: etcd.service as the etcd package installs it
+ * (Type=notify), an API server unit crash-looping while etcd has no quorum,
+ * a unit that takes its flags from elsewhere than etcd.conf, an enable that fails.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'medic-systemd-faults-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const fp = `SHA256:${'A'.repeat(43)}`;
+function cluster(names: string[], platform: Record<string, unknown> = {}) {
+  const members = names.map((name, i) => ({ name, host: `10.0.0.${i + 1}`, ssh: { user: 'root', keyFile: '/k', hostKeyFingerprint: fp }, confFile: `${dir}/${name}/etc/etcd/etcd.conf`, dataDir: `${dir}/${name}/var/lib/etcd` }));
+  return inventorySchema.parse({ clusters: [{ name: 'c', etcd: { endpoints: ['https://10.0.0.1:2379'] }, platform: { kind: 'systemd', ...platform }, members }] }).clusters[0]!;
+}
+
+function bashWith(bin: string, script: string, timeoutMs = 20_000) {
+  return spawnSync('bash', ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+}
+
+function fakeSystemctl(body: string): string {
+  const bin = mkdtempSync(join(dir, 'bin-'));
+  writeFileSync(join(bin, 'systemctl'), `#!/bin/bash\n${body}\n`);
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  return bin;
+}
+
+describe('an /etcd restore on masters whose etcd.service is Type=notify (the etcd package of RHEL 7, OpenShift 3)', () => {
+  /**
+   * systemctl of one master of a three-member cluster. etcd 3 tells systemd it
+   * is ready only once it has joined a cluster with a leader, so a blocking
+   * start returns once a quorum (2 of 3) of the members run (a one-member cluster: at once); after
+   * TimeoutStartSec (here 3 s) systemd gives up, kills it and the start fails.
+   */
+  function notifySystemctl(cl: string, host: string, quorum = 2): string {
+    return fakeSystemctl(`
+block=1; args=()
+for a in "$@"; do case "$a" in --no-block) block=0 ;; *) args+=("$a") ;; esac; done
+echo "\${args[*]}" >> ${cl}/${host}.calls
+case "\${args[0]}" in
+  enable|disable) exit 0 ;;
+  start|restart)
+    touch ${cl}/${host}.running
+    [ $block = 1 ] || exit 0
+    for i in $(seq 1 30); do
+      [ "$(ls ${cl}/*.running | wc -l)" -ge ${quorum} ] && exit 0
+      sleep 0.1
+    done
+    rm -f ${cl}/${host}.running
+    echo "Job for etcd.service failed because a timeout was exceeded." >&2
+    echo 'See "systemctl status etcd.service" and "journalctl -xe" for details.' >&2
+    exit 1 ;;
+esac`);
+  }
+
+  it('starts each restored member without waiting for a quorum: the members are restored one step after another', () => {
+    const c = cluster(['m1', 'm2', 'm3']);
+    const platform = platformOf(c);
+    const cl = mkdtempSync(join(dir, 'cluster-'));
+    // The plan's restore-snapshot steps, in order: each ends by starting its member's etcd.
+    for (const m of c.members) {
+      const r = bashWith(notifySystemctl(cl, m.name), restoreStartLines(platform, memberPlace(c, m, 'r1'), true).join('\n'));
+      expect([m.name, r.status, r.stderr.trim()]).toEqual([m.name, 0, '']);
+    }
+    expect(readdirSync(cl).filter((f) => f.endsWith('.running')).sort()).toEqual(['m1.running', 'm2.running', 'm3.running']);
+  });
+
+  it('a one-member restore (restore-quorum) still waits for etcd to be up', () => {
+    const c = cluster(['m1']);
+    const cl = mkdtempSync(join(dir, 'cluster-'));
+    const r = bashWith(notifySystemctl(cl, 'm1', 1), restoreStartLines(platformOf(c), memberPlace(c, c.members[0]!, 'r1'), false).join('\n'));
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(cl, 'm1.calls'), 'utf8')).toContain('start etcd\n');
+  });
+});
+
+describe('starting etcd on a systemd master', () => {
+  it('an enable that fails says why, instead of ending the step with nothing but an exit status', () => {
+    const c = cluster(['m1']);
+    const bin = fakeSystemctl(`[ "$1" = enable ] && { echo "Failed to enable unit: Unit file etcd.service does not exist." >&2; exit 1; }\nexit 0`);
+    const r = bashWith(bin, platformOf(c).startLines(memberPlace(c, c.members[0]!, 'r1'), 'start').join('\n'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('Unit file etcd.service does not exist');
+  });
+});
+
