@@ -65,12 +65,15 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       const units = p.units as string[];
       const marker = String(p.marker);
       if (action === 'stop') {
-        // Only what was running is noted, so the start brings back what this run stopped and nothing else.
+        // Only what runs or is coming back is noted, so the start brings back what this run stopped and nothing else.
+        // An API server that cannot reach etcd exits and Restart= brings it back: between two tries its unit is
+        // `activating` (not `active`), and only a stop keeps it from coming back mid-restore.
         return [
           sh`mkdir -p ${p.asideDir}`,
           ...units.flatMap((u) => [
-            sh`if systemctl is-active --quiet ${u}; then echo ${u} >> ${marker}; systemctl stop ${u}; echo ${u} stopped;`,
-            sh`else echo ${u} is not running here; fi`,
+            sh`st=$(systemctl is-active ${u} 2>/dev/null || true)`,
+            sh`case "$st" in inactive|failed|unknown|'') echo ${u} is not running here "($st)" ;;`,
+            sh`*) echo ${u} >> ${marker}; systemctl stop ${u}; echo ${u} stopped "(it was $st)" ;; esac`,
           ]),
         ];
       }

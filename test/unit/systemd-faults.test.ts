@@ -1,9 +1,13 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventorySchema } from '../../src/config/schema.js';
+import { waitFor } from '../../src/lab/proc.js';
+import { installSystemctl } from '../../src/lab/systemctl.js';
+import { UnitSupervisor } from '../../src/lab/unit-supervisor.js';
 import { memberPlace, platformOf } from '../../src/platform/index.js';
 import { restoreStartLines } from '../../src/worker/steps/quorum-steps.js';
 
@@ -24,6 +28,17 @@ function cluster(names: string[], platform: Record<string, unknown> = {}) {
 
 function bashWith(bin: string, script: string, timeoutMs = 20_000) {
   return spawnSync('bash', ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+}
+
+/** The same, without blocking this process: for scripts whose systemctl talks to a supervisor running here. */
+async function bashAsync(bin: string, script: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)('bash', ['-c', `set -euo pipefail\n${script}`], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { status: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
 }
 
 function fakeSystemctl(body: string): string {
@@ -79,6 +94,44 @@ esac`);
     const r = bashWith(notifySystemctl(cl, 'm1', 1), restoreStartLines(platformOf(c), memberPlace(c, c.members[0]!, 'r1'), false).join('\n'));
     expect(r.status).toBe(0);
     expect(readFileSync(join(cl, 'm1.calls'), 'utf8')).toContain('start etcd\n');
+  });
+});
+
+describe('the API server units stopped for a restore', () => {
+  it('a unit crash-looping while etcd has no quorum (activating, auto-restart) is stopped, noted and started again after', async () => {
+    const root = mkdtempSync(join(dir, 'host-'));
+    const unitDir = join(root, 'units');
+    const runDir = join(root, 'run');
+    const logDir = join(root, 'log');
+    const bin = join(root, 'bin');
+    for (const d of [unitDir, join(unitDir, 'multi-user.target.wants'), bin]) mkdirSync(d, { recursive: true });
+    installSystemctl(bin, { unitDir, runDir, logDir });
+    // The API server exits at once when it cannot reach etcd; Restart=always brings it back, with a growing backoff.
+    writeFileSync(join(unitDir, 'api.service'), "[Service]\nExecStart=/bin/sh -c 'echo cannot reach etcd; exit 255'\nRestart=always\n[Install]\nWantedBy=multi-user.target\n");
+    symlinkSync(join(unitDir, 'api.service'), join(unitDir, 'multi-user.target.wants', 'api.service'));
+    const units = new UnitSupervisor('m1', unitDir, runDir, logDir, 50);
+    units.start();
+    try {
+      // Two restarts in: the next waits 2 s, and the unit shows `activating` as systemd does between them.
+      await waitFor('the API server unit to crash-loop', () => units.history('api').filter((s) => s.state === 'activating').length >= 3 && units.state('api') === 'activating', 20_000, 20);
+
+      const c = cluster(['m1'], { apiserverUnits: ['api'] });
+      const platform = platformOf(c);
+      const place = platform.apiserverPlace(c.members[0]!, 'r1');
+      mkdirSync(place.asideDir, { recursive: true });
+      const stop = await bashAsync(bin, platform.apiserverLines(place, 'stop').join('\n'));
+      expect([stop.status, stop.stderr]).toEqual([0, '']);
+      // Stopped: no restart is pending any more, and the run knows it stopped it.
+      expect(units.state('api')).toBe('inactive');
+      expect(existsSync(String(place.marker)) ? readFileSync(String(place.marker), 'utf8') : '').toBe('api\n');
+
+      const stoppedAt = Date.now();
+      const start = await bashAsync(bin, platform.apiserverLines(place, 'start').join('\n'));
+      expect([start.status, start.stderr]).toEqual([0, '']);
+      expect(units.history('api').some((s) => s.at >= stoppedAt && s.state === 'active')).toBe(true);
+    } finally {
+      await units.stop();
+    }
   });
 });
 
