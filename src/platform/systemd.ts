@@ -128,7 +128,12 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       return [
         sh`if ! command -v systemctl >/dev/null 2>&1; then echo "layout:there is no systemctl: etcd does not run under systemd on this host";`,
         // `systemctl cat` reads the unit's files without starting anything; a unit that is not installed fails it.
-        sh`elif ! systemctl cat ${unit} >/dev/null 2>&1; then echo "layout:the unit "${unit}" is not installed (systemctl cat "${unit}" fails)"; fi`,
+        sh`elif ! medic_unit=$(systemctl cat ${unit} 2>/dev/null); then echo "layout:the unit "${unit}" is not installed (systemctl cat "${unit}" fails)";`,
+        // The profile changes etcd's flags in etcd.conf: a unit that takes them from elsewhere (its ExecStart line) would
+        // be stopped, rewritten and started again on flags the bot never changed.
+        'else medic_reads=0; while IFS= read -r medic_l; do medic_l=${medic_l#"${medic_l%%[![:space:]]*}"}; case "$medic_l" in EnvironmentFile=*)',
+        sh`  read -ra medic_fs <<< "\${medic_l#EnvironmentFile=}"; for medic_f in "\${medic_fs[@]}"; do [ "\${medic_f#-}" = ${p.config} ] && medic_reads=1; done ;; esac; done <<< "$medic_unit"`,
+        sh`  if [ "$medic_reads" = 0 ]; then echo "layout:the unit "${unit}" does not read "${p.config}" (no EnvironmentFile= names it in systemctl cat "${unit}")"; fi; fi`,
         sh`if [ ! -d ${dirname(p.config)} ]; then echo "layout:there is no "${dirname(p.config)}" (where "${p.config}" belongs)"; fi`,
         sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
       ];

@@ -135,6 +135,31 @@ describe('the API server units stopped for a restore', () => {
   });
 });
 
+describe('the layout check of a systemd master', () => {
+  const c = cluster(['m1']);
+  const m = c.members[0]!;
+  mkdirSync(`${dir}/m1/etc/etcd`, { recursive: true });
+  mkdirSync(`${dir}/m1/var/lib`, { recursive: true });
+  const unitWith = (service: string) => {
+    const file = join(mkdtempSync(join(dir, 'unit-')), 'etcd.service');
+    writeFileSync(file, service);
+    return fakeSystemctl(`[ "$1" = cat ] && [ "$2" = etcd ] || exit 1\necho '# /usr/lib/systemd/system/etcd.service'\ncat '${file}'`);
+  };
+
+  it('refuses a host whose etcd unit takes its flags from elsewhere than the inventory\'s etcd.conf', () => {
+    // Flags on the ExecStart line, as hand-made units often have: writing etcd.conf changes nothing there.
+    const r = bashWith(unitWith('[Service]\nType=notify\nExecStart=/usr/local/bin/etcd --name m1 --data-dir /var/lib/etcd --initial-cluster-state new\n'), platformOf(c).layoutLines(m).join('\n'));
+    expect(r.stdout).toContain(`layout:the unit etcd does not read ${m.confFile}`);
+  });
+
+  it('passes a unit that reads it, optional (-) or not, beside other EnvironmentFiles and drop-ins', () => {
+    for (const line of [`EnvironmentFile=-${m.confFile}`, `EnvironmentFile=${m.confFile}`, `EnvironmentFile=/etc/default/etcd\nEnvironmentFile=-${m.confFile}`]) {
+      const r = bashWith(unitWith(`[Service]\nType=notify\nWorkingDirectory=/var/lib/etcd/\n${line}\nExecStart=/usr/bin/etcd\n`), platformOf(c).layoutLines(m).join('\n'));
+      expect([line, r.status, r.stdout]).toEqual([line, 0, '']);
+    }
+  });
+});
+
 describe('starting etcd on a systemd master', () => {
   it('an enable that fails says why, instead of ending the step with nothing but an exit status', () => {
     const c = cluster(['m1']);
