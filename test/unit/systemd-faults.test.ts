@@ -8,6 +8,7 @@ import { inventorySchema } from '../../src/config/schema.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { installSystemctl } from '../../src/lab/systemctl.js';
 import { UnitSupervisor } from '../../src/lab/unit-supervisor.js';
+import { withEnvFlags } from '../../src/platform/flags.js';
 import { memberPlace, platformOf } from '../../src/platform/index.js';
 import { restoreStartLines } from '../../src/worker/steps/quorum-steps.js';
 
@@ -170,3 +171,23 @@ describe('starting etcd on a systemd master', () => {
   });
 });
 
+describe('values written into etcd.conf', () => {
+  // systemd reads an EnvironmentFile value that starts with a quote up to the closing quote, lines included,
+  // drops a backslash (joining lines at a line end), and units that run etcd through `bash -c "… ${ETCD_NAME} …"`
+  // (the RHEL package's) hand `$` and backquotes to a shell: such a value is not what etcd would get.
+  const conf = 'ETCD_NAME=m1\nETCD_INITIAL_CLUSTER=m1=https://10.0.0.1:2380\nETCD_INITIAL_CLUSTER_STATE=new\nETCD_CERT_FILE=/etc/etcd/server.crt\n';
+  it.each([
+    ["'m0=https://10.0.0.9:2380,m1=https://10.0.0.1:2380"],
+    ['"m0=https://10.0.0.9:2380,m1=https://10.0.0.1:2380'],
+    ['m0\\=https://10.0.0.9:2380,m1=https://10.0.0.1:2380'],
+    ['m1=https://10.0.0.1:2380,x=https://10.0.0.9:2380\\'],
+    ['$(touch /tmp/pwned)=https://10.0.0.9:2380,m1=https://10.0.0.1:2380'],
+    ['`id`=https://10.0.0.9:2380,m1=https://10.0.0.1:2380'],
+    ['m1=https://10.0.0.1:2380,x";id;"=https://10.0.0.9:2380'],
+  ])('refuses %s (a member name from the member list) rather than write what systemd reads otherwise', (value) => {
+    expect(() => withEnvFlags(conf, { 'initial-cluster': value, 'initial-cluster-state': 'existing' })).toThrow(/refusing a value for ETCD_INITIAL_CLUSTER/);
+  });
+  it('writes names and URLs as they are', () => {
+    expect(withEnvFlags(conf, { 'initial-cluster': 'm1=https://10.0.0.1:2380,master-0.example.com=https://[fd00::1]:2380' })).toContain('ETCD_INITIAL_CLUSTER=m1=https://10.0.0.1:2380,master-0.example.com=https://[fd00::1]:2380\n');
+  });
+});
