@@ -18,14 +18,18 @@ export interface HostStepContext {
   target(memberName: string): SshTarget;
 }
 
-/** The member's config and the copy a run keeps of it, from a step's parameters. */
+/**
+ * The member's config and the copy a run keeps of it, from a step's parameters.
+ * Plans made before platforms (kubeadm only) name them `manifest` and
+ * `manifestAside`: a run approved or under way across an upgrade goes on with them.
+ */
 export function configPlaceOf(step: StepSpec | { params: Record<string, unknown> }): ConfigPlace {
-  const get = (k: string) => {
-    const v = step.params[k];
+  const get = (k: string, older: string) => {
+    const v = step.params[k] ?? step.params[older];
     if (typeof v !== 'string' || !v) throw new Error(`the step has no parameter "${k}": it was planned by an older version; plan it again`);
     return v;
   };
-  return { config: get('config'), configAside: get('configAside') };
+  return { config: get('config', 'manifest'), configAside: get('configAside', 'manifestAside') };
 }
 
 /** The context a host step needs, for a cluster: its platform, and SSH targets of its members by name. */
@@ -208,10 +212,12 @@ export async function writeManifest(ctx: HostStepContext, step: StepSpec, liveIn
   if (!template && step.params.templateFrom) {
     // The host had no config left (a rebuilt or wiped master): start from the survivor's, adapted.
     const peer = ctx.target(p('templateFrom'));
-    const theirs = await readRemote(peer, p('templateConfig'), signal);
-    if (theirs === null) throw new Error(`${p('templateFrom')} has no ${noun} at ${p('templateConfig')} to adapt for ${p('name')}`);
+    // Older plans (kubeadm) name it templateManifest.
+    const templateConfig = step.params.templateConfig === undefined ? p('templateManifest') : p('templateConfig');
+    const theirs = await readRemote(peer, templateConfig, signal);
+    if (theirs === null) throw new Error(`${p('templateFrom')} has no ${noun} at ${templateConfig} to adapt for ${p('name')}`);
     template = adaptConfig(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
-    source = `${p('templateFrom')}'s ${p('templateConfig')}, adapted`;
+    source = `${p('templateFrom')}'s ${templateConfig}, adapted`;
   }
   if (!template) {
     throw new Error(

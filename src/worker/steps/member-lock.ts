@@ -31,6 +31,8 @@ export function memberLockPath(asideDir: string): string {
 export function asideDirOf(params: Record<string, unknown>): string {
   if (typeof params.asideDir === 'string' && params.asideDir) return params.asideDir;
   if (typeof params.configAside === 'string' && params.configAside) return dirname(params.configAside);
+  // Plans made before platforms (kubeadm only).
+  if (typeof params.manifestAside === 'string' && params.manifestAside) return dirname(params.manifestAside);
   throw new Error('the step names no aside dir for its member (asideDir or configAside): no lock to take on the host');
 }
 

@@ -42,7 +42,9 @@ interface Place {
  * confirmed down (unreachable over SSH) are left alone and named.
  */
 export async function fence(ctx: QuorumStepContext, step: StepSpec, signal?: AbortSignal): Promise<StepResult> {
-  const places = JSON.parse(param(step, 'hosts')) as Place[];
+  // Each place's config read as configPlaceOf does: a fence planned before platforms names the manifest (manifest, manifestAside),
+  // and without it the stop lines would look for a file named "undefined" and move the data dir from under the kubelet's pod.
+  const places = (JSON.parse(param(step, 'hosts')) as Place[]).map((p) => ({ ...p, ...configPlaceOf({ params: p as unknown as Record<string, unknown> }) }));
   const unconfirmed = JSON.parse(param(step, 'unconfirmed')) as string[];
   const lines: string[] = [];
   for (const p of places) {
