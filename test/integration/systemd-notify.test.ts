@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envFlag } from '../../src/platform/flags.js';
@@ -39,6 +39,37 @@ describe('runbooks on systemd masters whose etcd.service is Type=notify', () => 
     const c = await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: b.blockId, value: b.approve });
     expect(await answerAt(t.slack, c.responseUrl)).toContain(`Approved step ${step + 1}`);
   }
+
+  async function voters(): Promise<string[]> {
+    return (await t.lab.memberList()).filter((m) => m.status === 'started' && !m.learner).map((m) => m.name).sort();
+  }
+
+  it('replace: the new member is started as a learner and the start returns once it has joined', async () => {
+    await t.lab.corruptMember('m3');
+    const { ts } = await plan('replace m3', /^Replace m3 in lab/);
+    await approve(ts, 1); // member remove
+    await approve(ts, 2); // stop and move aside
+    await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
+    expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    const m3 = t.lab.host('m3');
+    expect(m3.units!.history('etcd').some((s) => s.state === 'activating' && s.sub === 'start')).toBe(true);
+    expect(m3.units!.state('etcd')).toBe('active');
+  }, 300_000);
+
+  it('restore-quorum through force-new-cluster: the one member left is up at each restart, the others join it', async () => {
+    for (const name of ['m2', 'm3']) {
+      await t.lab.killMember(name);
+      const h = t.lab.host(name);
+      renameSync(h.dataDir, `${h.dataDir}.lost-${Date.now()}`);
+    }
+    const { ts } = await plan('restore-quorum', /^Restore quorum of lab/);
+    await approve(ts, 1); // fence m2, m3
+    await approve(ts, 2); // force-new-cluster on m1
+    await waitForRunStatus(t.slack, ts, 'DONE', 300_000);
+    expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    expect(envFlag(readFileSync(t.lab.host('m1').confFile!, 'utf8'), 'force-new-cluster')).toBeUndefined();
+    for (const h of t.lab.hosts) expect([h.name, h.units!.state('etcd')]).toEqual([h.name, 'active']);
+  }, 360_000);
 
   it('/etcd restore brings every member to the snapshot: no member waits, at its start, for members the next steps restore', async () => {
     await t.lab.etcdctl(['put', '/restore/marker', 'before']);
