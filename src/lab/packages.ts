@@ -8,6 +8,8 @@ export const LAB_PACKAGES: Record<string, string> = {
   'openssh-server': '/usr/sbin/sshd',
   'redis-server': '/usr/bin/redis-server',
   openssl: '/usr/bin/openssl',
+  // Receives the sd_notify messages of Type=notify units (etcd.service as the etcd package has it).
+  socat: '/usr/bin/socat',
   // kubectl (1.20 in Debian 12) checks the lab's Kubernetes API stand-in; a newer one already at this path is kept.
   'kubernetes-client': '/usr/bin/kubectl',
 };

@@ -22,6 +22,12 @@ export interface UnitSpec {
   environment: string[];
   environmentFiles: { path: string; optional: boolean }[];
   restart: 'no' | 'always' | 'on-failure';
+  /**
+   * simple (and exec): started once the process runs. notify: started once the
+   * process sends READY=1 to $NOTIFY_SOCKET (etcd does once it has joined a
+   * cluster with a leader), as the etcd package's etcd.service is.
+   */
+  type: 'simple' | 'notify';
 }
 
 /** A unit that cannot be started; `message` is what systemd logs about it. */
@@ -62,7 +68,7 @@ export function loadUnit(unitDir: string, name: string): UnitSpec {
   if (!existsSync(file)) throw new UnitError(`Unit ${name}.service not found.`, 'not-found');
   const dropInDir = `${file}.d`;
   const dropIns = existsSync(dropInDir) ? readdirSync(dropInDir).filter((f) => f.endsWith('.conf')).sort().map((f) => join(dropInDir, f)) : [];
-  const spec: UnitSpec = { name, description: `${name}.service`, execStart: [], environment: [], environmentFiles: [], restart: 'no' };
+  const spec: UnitSpec = { name, description: `${name}.service`, execStart: [], environment: [], environmentFiles: [], restart: 'no', type: 'simple' };
   for (const path of [file, ...dropIns]) {
     for (const { section, key, value } of parseUnitFile(readFileSync(path, 'utf8'))) {
       if (section === 'Unit' && key === 'Description') spec.description = value;
@@ -74,6 +80,10 @@ export function loadUnit(unitDir: string, name: string): UnitSpec {
       } else if (key === 'Restart') {
         if (value !== 'no' && value !== 'always' && value !== 'on-failure') throw new UnitError(`${name}.service: Failed to parse service restart specifier, ignoring: ${value}`, 'bad-setting');
         spec.restart = value;
+      } else if (key === 'Type') {
+        if (value === 'simple' || value === 'exec' || value === '') spec.type = 'simple';
+        else if (value === 'notify') spec.type = 'notify';
+        else throw new UnitError(`${name}.service: Type=${value} is not something the lab's supervisor runs (simple, exec, notify)`, 'bad-setting');
       }
     }
   }

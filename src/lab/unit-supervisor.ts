@@ -36,6 +36,8 @@ interface Unit {
   lastJob: string | null;
   busy: boolean;
   stopping: boolean;
+  /** The running process has said it is ready (Type=notify), or needs not (Type=simple). */
+  ready: boolean;
   history: UnitTransition[];
 }
 
@@ -45,6 +47,8 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 /** A process that ran this long before it exited was not crash-looping: its next restart waits the first backoff again. */
 const BACKOFF_RESET_AFTER_MS = 10_000;
+/** systemd's default TimeoutStartSec: a Type=notify process not ready by then is killed and its start fails. */
+const START_TIMEOUT_MS = 90_000;
 
 /**
  * Plays systemd for one host's service units. `systemctl` (the script from
@@ -53,7 +57,8 @@ const BACKOFF_RESET_AFTER_MS = 10_000;
  *   <unit>.want    `start|stop|restart <nonce>`, written by systemctl (atomically)
  *   <unit>.state   `<ActiveState> <SubState> <MainPID>`, written here on every change
  *   jobs/<nonce>   `done`, or `failed` and the lines systemctl prints, written here once the request is carried out
- * A start is done once the main process runs (Type=simple), a stop once it is
+ * A start is done once the main process runs (Type=simple) or says READY=1
+ * (Type=notify, through socat; see notifySocket), a stop once it is
  * gone, a restart once a new one runs. The unit file, its drop-ins and its
  * EnvironmentFiles are read at every start. A process that exits while its
  * unit is wanted active is restarted under Restart=always (or on-failure),
@@ -146,7 +151,7 @@ export class UnitSupervisor implements HostSupervisor {
   private unit(name: string): Unit {
     let u = this.units.get(name);
     if (!u) {
-      u = { name, child: null, exit: null, startedAt: 0, exitedAt: null, backoffMs: BACKOFF_FIRST_MS, restarts: 0, restart: 'no', desired: 'inactive', lastJob: null, busy: false, stopping: false, history: [] };
+      u = { name, child: null, exit: null, startedAt: 0, exitedAt: null, backoffMs: BACKOFF_FIRST_MS, restarts: 0, restart: 'no', desired: 'inactive', lastJob: null, busy: false, stopping: false, ready: false, history: [] };
       this.units.set(name, u);
     }
     return u;
@@ -205,8 +210,33 @@ export class UnitSupervisor implements HostSupervisor {
         u.restarts = 0;
         failure = this.launch(u);
       }
+      if (failure === null && u.child && !u.ready) failure = await this.untilReady(u, want);
     }
     this.writeJob(want.nonce, failure === null ? 'done' : `failed\n${failure}`);
+  }
+
+  /**
+   * A Type=notify start is done once the process says READY=1; it fails when
+   * the process exits first, or is not ready within TimeoutStartSec (it is then
+   * killed, and Restart= decides what follows). A later request for the unit
+   * (a stop) cancels the wait, as systemd's job queue does.
+   */
+  private async untilReady(u: Unit, want: Want): Promise<string | null> {
+    const child = u.child;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!this.stopped) {
+      if (u.child !== child) return `Job for ${u.name}.service failed because the control process exited with error code.\nSee "systemctl status ${u.name}.service" and "journalctl -xe" for details.`;
+      if (u.ready) return null;
+      const next = this.readWant(u.name);
+      if (next && next.nonce !== want.nonce) return `Job for ${u.name}.service canceled.`;
+      if (Date.now() > deadline) {
+        this.journal(u.name, 'start operation timed out. Terminating.');
+        if (child) killGroup(child, 'SIGKILL');
+        return `Job for ${u.name}.service failed because a timeout was exceeded.\nSee "systemctl status ${u.name}.service" and "journalctl -xe" for details.`;
+      }
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+    return null;
   }
 
   /** Starts the unit's process; returns what systemctl prints when it cannot. */
@@ -225,11 +255,26 @@ export class UnitSupervisor implements HostSupervisor {
       u.desired = 'inactive';
       return failureMessage(u.name, e);
     }
+    const notify = this.notifySocket(u);
+    if (notify) env = { ...env, NOTIFY_SOCKET: notify.path };
     const log = openSync(this.logFile(u.name), 'a');
     // Its own process group, like a unit's cgroup: a stop reaches every process the unit started.
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log], env, cwd: '/', detached: true });
     closeSync(log);
     u.child = child;
+    u.ready = !notify;
+    if (notify) {
+      let said = '';
+      notify.receiver.stdout!.on('data', (b: Buffer) => {
+        said += b.toString('utf8');
+        if (!u.ready && u.child === child && /(^|\n)READY=1/.test(said)) {
+          u.ready = true;
+          this.journal(u.name, `Started ${u.name}.service (main PID ${child.pid ?? '?'} is ready).`);
+          this.setState(u, 'active', 'running', child.pid ?? null);
+        }
+      });
+      child.once('exit', () => notify.receiver.kill('SIGKILL'));
+    }
     u.startedAt = Date.now();
     u.exitedAt = null;
     let exited!: () => void;
@@ -244,9 +289,29 @@ export class UnitSupervisor implements HostSupervisor {
     child.once('exit', onExit);
     // A program that cannot be executed: systemd reports status=203/EXEC.
     child.once('error', () => onExit(203, null));
-    this.journal(u.name, `Started ${u.name}.service (main PID ${child.pid ?? '?'}).`);
-    this.setState(u, 'active', 'running', child.pid ?? null);
+    if (notify) {
+      this.journal(u.name, `Starting ${u.name}.service (main PID ${child.pid ?? '?'}), waiting for READY=1...`);
+      this.setState(u, 'activating', 'start', child.pid ?? null);
+    } else {
+      this.journal(u.name, `Started ${u.name}.service (main PID ${child.pid ?? '?'}).`);
+      this.setState(u, 'active', 'running', child.pid ?? null);
+    }
     return null;
+  }
+
+  /**
+   * For a Type=notify unit, the socket its process reports readiness on. Node
+   * has no unix datagram sockets: socat receives the messages and hands them
+   * over on its stdout. socat binds it at once, long before the process can be
+   * ready (etcd: once it has joined a cluster with a leader, a second at least).
+   */
+  private notifySocket(u: Unit): { path: string; receiver: ChildProcess } | null {
+    if (loadUnit(this.unitDir, u.name).type !== 'notify') return null;
+    const path = join(this.runDir, `${u.name}.notify`);
+    rmSync(path, { force: true });
+    const receiver = spawn('socat', ['-u', `UNIX-RECV:${path}`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    receiver.on('error', (err) => this.journal(u.name, `the lab cannot receive sd_notify messages: ${err.message} (is socat installed?)`));
+    return { path, receiver };
   }
 
   private exited(u: Unit, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

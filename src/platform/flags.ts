@@ -71,6 +71,13 @@ export function withEnvValues(text: string, values: Record<string, string | null
   const wanted = new Map(Object.entries(values));
   // One flag per line: a value that starts a new line would set another variable.
   for (const [key, v] of wanted) if (v !== null && /[\n\r\0]/.test(v)) throw new Error(`refusing a value for ${key} with a line break or NUL in it`);
+  // Written unquoted, a value must read back as written: systemd takes a leading quote as the start of a quoted
+  // value (lines included, up to the closing quote), a backslash as an escape (a line continuation at the end),
+  // and drops surrounding blanks; units that run etcd through `bash -c "… \"${ETCD_NAME}\" …"` (the RHEL
+  // package's) give quotes, `$` and backquotes to a shell. Names and URLs (from the member list, too) need none.
+  for (const [key, v] of wanted) {
+    if (v !== null && (/["'\\$`]/.test(v) || v !== v.trim())) throw new Error(`refusing a value for ${key} that systemd or the unit's shell would not read as written: ${JSON.stringify(v.slice(0, 80))}`);
+  }
   for (const line of lines) {
     const m = envLine.exec(line);
     const key = m?.[1];

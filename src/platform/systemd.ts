@@ -45,8 +45,14 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       sh`else case "$out" in *'not loaded'*|*'not found'*) echo ${unit} is not installed on this host ;; *) echo "systemctl stop "${unit}" failed: $out" >&2; exit 1 ;; esac; fi`,
     ],
     stopText: (c) => `mv ${c.config} ${c.configAside}; systemctl disable ${unit}; systemctl stop ${unit}`,
-    startLines: (_c, mode) => [sh`systemctl enable ${unit} >/dev/null 2>&1`, mode === 'start' ? sh`systemctl start ${unit}` : sh`systemctl restart ${unit}`, sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`],
-    startText: (mode) => `systemctl enable ${unit}; systemctl ${mode} ${unit}`,
+    // A Type=notify unit (the etcd package's) is up once etcd has joined a cluster with a leader: a member of a
+    // cluster being bootstrapped from a snapshot is up only once a quorum runs, so its start does not wait for it.
+    startLines: (_c, mode, opts = {}) => [
+      sh`if ! out=$(systemctl enable ${unit} 2>&1); then echo "systemctl enable "${unit}" failed: $out" >&2; exit 1; fi`,
+      opts.wait === false ? sh`systemctl ${mode} --no-block ${unit}` : sh`systemctl ${mode} ${unit}`,
+      opts.wait === false ? sh`echo ${unit} enabled, ${mode === 'start' ? 'start' : 'restart'} asked for without waiting for it` : sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`,
+    ],
+    startText: (mode, opts = {}) => `systemctl enable ${unit}; systemctl ${mode}${opts.wait === false ? ' --no-block' : ''} ${unit}`,
 
     flag: (config, name) => envFlag(config, name),
     withFlags: (config, flags) => withEnvFlags(config, flags),
@@ -59,12 +65,15 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       const units = p.units as string[];
       const marker = String(p.marker);
       if (action === 'stop') {
-        // Only what was running is noted, so the start brings back what this run stopped and nothing else.
+        // Only what runs or is coming back is noted, so the start brings back what this run stopped and nothing else.
+        // An API server that cannot reach etcd exits and Restart= brings it back: between two tries its unit is
+        // `activating` (not `active`), and only a stop keeps it from coming back mid-restore.
         return [
           sh`mkdir -p ${p.asideDir}`,
           ...units.flatMap((u) => [
-            sh`if systemctl is-active --quiet ${u}; then echo ${u} >> ${marker}; systemctl stop ${u}; echo ${u} stopped;`,
-            sh`else echo ${u} is not running here; fi`,
+            sh`st=$(systemctl is-active ${u} 2>/dev/null || true)`,
+            sh`case "$st" in inactive|failed|unknown|'') echo ${u} is not running here "($st)" ;;`,
+            sh`*) echo ${u} >> ${marker}; systemctl stop ${u}; echo ${u} stopped "(it was $st)" ;; esac`,
           ]),
         ];
       }
@@ -119,7 +128,12 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       return [
         sh`if ! command -v systemctl >/dev/null 2>&1; then echo "layout:there is no systemctl: etcd does not run under systemd on this host";`,
         // `systemctl cat` reads the unit's files without starting anything; a unit that is not installed fails it.
-        sh`elif ! systemctl cat ${unit} >/dev/null 2>&1; then echo "layout:the unit "${unit}" is not installed (systemctl cat "${unit}" fails)"; fi`,
+        sh`elif ! medic_unit=$(systemctl cat ${unit} 2>/dev/null); then echo "layout:the unit "${unit}" is not installed (systemctl cat "${unit}" fails)";`,
+        // The profile changes etcd's flags in etcd.conf: a unit that takes them from elsewhere (its ExecStart line) would
+        // be stopped, rewritten and started again on flags the bot never changed.
+        'else medic_reads=0; while IFS= read -r medic_l; do medic_l=${medic_l#"${medic_l%%[![:space:]]*}"}; case "$medic_l" in EnvironmentFile=*)',
+        sh`  read -ra medic_fs <<< "\${medic_l#EnvironmentFile=}"; for medic_f in "\${medic_fs[@]}"; do [ "\${medic_f#-}" = ${p.config} ] && medic_reads=1; done ;; esac; done <<< "$medic_unit"`,
+        sh`  if [ "$medic_reads" = 0 ]; then echo "layout:the unit "${unit}" does not read "${p.config}" (no EnvironmentFile= names it in systemctl cat "${unit}")"; fi; fi`,
         sh`if [ ! -d ${dirname(p.config)} ]; then echo "layout:there is no "${dirname(p.config)}" (where "${p.config}" belongs)"; fi`,
         sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
       ];

@@ -34,10 +34,12 @@ export interface Platform {
    * Lines run once the config is written: `start` brings a stopped etcd up on
    * it, `restart` makes a running one read it again. Empty where writing the
    * config is itself what starts etcd (a kubelet watching its manifests).
+   * `wait: false`: they return once the start is asked for, not once etcd is up
+   * (a member of a cluster being bootstrapped is up only once a quorum runs).
    */
-  startLines(c: ConfigPlace, mode: 'start' | 'restart'): string[];
+  startLines(c: ConfigPlace, mode: 'start' | 'restart', opts?: StartOptions): string[];
   /** What starts etcd once its config is written, for a plan: "the kubelet starts etcd". */
-  startText(mode: 'start' | 'restart'): string;
+  startText(mode: 'start' | 'restart', opts?: StartOptions): string;
 
   /** One flag of etcd's (`initial-cluster`), as the config gives it; undefined when it is not set. */
   flag(config: string, name: string): string | undefined;
@@ -76,6 +78,11 @@ export interface MemberPaths {
   asideDir: string;
   dataDir: string;
   pkiDir: string;
+}
+
+export interface StartOptions {
+  /** Wait for etcd to be up (the default), where the way it is started can. */
+  wait?: boolean;
 }
 
 /** A member's config and the copy of it a run keeps aside. */

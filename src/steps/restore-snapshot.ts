@@ -33,7 +33,7 @@ export const restoreSnapshotStep = {
     const platform = platformOf(i.cluster);
     const ssh = sshText(i.cluster, p.name);
     const initialCluster = i.runbook === 'restore' ? i.initialCluster : `${p.name}=${p.peerUrl}`;
-    const restore = `upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.config} with that initial cluster and token; ${platform.startText('start')}`;
+    const restore = `upload ${b.snapshotFile}; etcdctl snapshot restore --name ${p.name} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${p.peerUrl} --data-dir ${p.dataDir}; refuse unless the restored database reads revision ${b.revision} offline (etcdctl snapshot status); write ${p.config} with that initial cluster and token; ${platform.startText('start', { wait: i.runbook !== 'restore' })}`;
     const base = { ...onHost(p), backupId: b.id, token, endpoint: i.endpoint };
     if (i.runbook === 'restore') {
       return { kind: 'restore-snapshot', title: `Restore backup ${b.id} on ${p.name}`, destructive: false, operation: `on ${ssh}: ${restore}`, params: { ...base, initialCluster } };

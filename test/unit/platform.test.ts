@@ -29,7 +29,7 @@ verb=$1; [ "$verb" = is-active ] && [ "$2" = --quiet ] && shift
 u=$2
 case " ${Object.keys(units).join(' ')} " in *" $u "*) ;; *) [ "$verb" = disable ] && exit 1; echo "Unit $u.service not loaded." >&2; exit 5 ;; esac
 case "$verb" in
-  is-active) case " ${Object.entries(units).filter(([, a]) => a).map(([u]) => u).join(' ')} " in *" $u "*) exit 0 ;; *) exit 3 ;; esac ;;
+  is-active) case " ${Object.entries(units).filter(([, a]) => a).map(([u]) => u).join(' ')} " in *" $u "*) echo active; exit 0 ;; *) echo inactive; exit 3 ;; esac ;;
   stop) ${opts.stopFails ? `echo "${opts.stopFails}" >&2; exit 1` : 'exit 0'} ;;
   *) exit 0 ;;
 esac
@@ -132,7 +132,7 @@ describe('the systemd profile', () => {
     const ap = p.apiserverPlace(cl.members[0]!, 'r2');
     const stop = withSystemctl(p.apiserverLines(ap, 'stop').join('\n'), { api: true, controllers: false });
     expect(stop.status).toBe(0);
-    expect(stop.calls).toEqual(['is-active --quiet api', 'stop api', 'is-active --quiet controllers']);
+    expect(stop.calls).toEqual(['is-active api', 'stop api', 'is-active controllers']);
     const start = withSystemctl(p.apiserverLines(ap, 'start').join('\n'), { api: false, controllers: false });
     expect(start.calls).toEqual(['start api']);
     const again = withSystemctl(p.apiserverLines(ap, 'start').join('\n'), { api: true, controllers: false });

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { BackupStore } from '../../backup/store.js';
 import { hashKvAt, reverifyBackup } from '../../backup/take.js';
 import type { ClusterConfig } from '../../config/schema.js';
-import type { ApiserverPlace, Platform } from '../../platform/index.js';
+import type { ApiserverPlace, ConfigPlace, Platform } from '../../platform/index.js';
 import { hexId, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param, type ParamKey } from '../../runbook/params.js';
@@ -224,13 +224,13 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'rest
   // etcd starts only on the database this run restored and checked, never on an empty or partial one:
   // the guard runs before the config is written and, where a command starts etcd, again right before it.
   const guard = startGuard({ lock, marker, dataDir: p('dataDir'), backupId: facts.id });
-  const start = ctx.platform.startLines(cp, 'start');
+  const start = restoreStartLines(ctx.platform, cp, !!step.params.initialCluster);
   if (current.trim() !== config.trim() || start.length) {
     out.push(await writeRemote(target, cp.config, config, guard, { lock: member, signal, after: start.length ? [...guard, ...start] : [] }));
   }
   if (step.params.initialCluster) {
     // The other members start from the same snapshot; the verify step waits for all of them.
-    return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; ${ctx.platform.startText('start')}`, output: out.join('\n') };
+    return { summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline) as a member of ${p('initialCluster')}; ${ctx.platform.startText('start', { wait: false })}`, output: out.join('\n') };
   }
   const single = await waitSingleLeader(ctx, p('endpoint'), -1, 120_000, signal);
   const kv = await checkHashKv(ctx, p('endpoint'), facts);
@@ -238,6 +238,17 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'rest
     summary: `backup ${facts.id} restored onto ${p('name')} (revision ${facts.revision}, checked offline${kv}): it leads a one-member cluster (ID ${hexId(single.clusterId)}) at revision ${single.revision}`,
     output: out.join('\n'),
   };
+}
+
+/**
+ * The lines that start a restored member's etcd once its guard has passed.
+ * `oneOfSeveral` (/etcd restore: every member from the snapshot, one step
+ * each): the start does not wait for etcd to be up, which it is only once a
+ * quorum of the restored members runs, the members restored by the next steps
+ * included; the verify step waits for all of them.
+ */
+export function restoreStartLines(platform: Platform, place: ConfigPlace, oneOfSeveral: boolean): string[] {
+  return platform.startLines(place, 'start', { wait: !oneOfSeveral });
 }
 
 /**
