@@ -42,6 +42,7 @@ while [ $# -gt 0 ]; do
     --no-pager|--system|--no-legend|--full|-l|--no-ask-password|--plain) ;;
     -q|--quiet) quiet=1 ;;
     --now) now=1 ;;
+    --runtime) ;;
     --no-block) block=0 ;;
     --value) value=1 ;;
     --property=*) props="\${props:+$props,}\${1#--property=}" ;;
@@ -68,6 +69,8 @@ state_of() {
   [ -f "$RUN_DIR/$1.state" ] && s=$(cat "$RUN_DIR/$1.state" 2>/dev/null)
   if [ -n "$s" ]; then printf '%s\\n' "$s"; else echo 'inactive dead 0'; fi
 }
+# \`systemctl mask --runtime\`: until the host reboots, nothing can start the unit.
+masked() { [ -e "$RUN_DIR/$1.masked" ]; }
 enabled() {
   local l
   for l in "$UNIT_DIR"/*.wants/"$1".service; do [ -L "$l" ] && return 0; done
@@ -111,6 +114,9 @@ jobs_for() {
       else echo "Failed to $v $u.service: Unit $u.service not found." >&2; fi
       exit 5
     fi
+  done
+  for u in "\${units[@]}"; do
+    if [ "$v" != stop ] && masked "$u"; then echo "Failed to $v $u.service: Unit $u.service is masked." >&2; exit 1; fi
   done
   for u in "\${units[@]}"; do
     n="$(date +%s%N)-$$-$RANDOM"
@@ -209,6 +215,14 @@ case "$verb" in
       [ "$st" = active ] || { [ $rc = 0 ] && rc=3; }
     done
     exit $rc ;;
+  mask|unmask)
+    need_units
+    mkdir -p "$RUN_DIR"
+    for u in "\${units[@]}"; do
+      if [ "$verb" = mask ]; then : > "$RUN_DIR/$u.masked"; [ $quiet = 1 ] || echo "Created symlink /run/systemd/system/$u.service → /dev/null." >&2
+      elif masked "$u"; then rm -f "$RUN_DIR/$u.masked"; [ $quiet = 1 ] || echo "Removed \\"/run/systemd/system/$u.service\\"." >&2; fi
+    done
+    exit 0 ;;
   cat)
     need_units
     for u in "\${units[@]}"; do

@@ -38,21 +38,25 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
       sh`  if [ -e ${c.configAside} ]; then echo both ${c.config} and ${c.configAside} exist, refusing to overwrite >&2; exit 3; fi`,
       sh`  mv ${c.config} ${c.configAside}; echo etcd.conf moved to ${c.configAside}`,
       sh`else echo etcd.conf already away from ${c.config}; fi`,
-      // Disabled first: a host that reboots now must not start the member again.
+      // Disabled first: a host that reboots now must not start the member again. Masked until then: the etcd
+      // package's unit reads etcd.conf as optional (EnvironmentFile=-), so without it a start by hand or by another
+      // unit would bring up an etcd on default settings.
       sh`systemctl disable ${unit} >/dev/null 2>&1 || echo "could not disable "${unit}" (is it installed?)"`,
+      sh`if ! out=$(systemctl mask --runtime ${unit} 2>&1); then echo "systemctl mask --runtime "${unit}" failed: $out" >&2; exit 1; fi`,
       // A host without the unit (rebuilt, or never installed) has no etcd of it to stop; the alive check that follows says whether one runs.
       sh`if out=$(systemctl stop ${unit} 2>&1); then echo ${unit} stopped and disabled;`,
       sh`else case "$out" in *'not loaded'*|*'not found'*) echo ${unit} is not installed on this host ;; *) echo "systemctl stop "${unit}" failed: $out" >&2; exit 1 ;; esac; fi`,
     ],
-    stopText: (c) => `mv ${c.config} ${c.configAside}; systemctl disable ${unit}; systemctl stop ${unit}`,
+    stopText: (c) => `mv ${c.config} ${c.configAside}; systemctl disable ${unit}; systemctl mask --runtime ${unit}; systemctl stop ${unit}`,
     // A Type=notify unit (the etcd package's) is up once etcd has joined a cluster with a leader: a member of a
     // cluster being bootstrapped from a snapshot is up only once a quorum runs, so its start does not wait for it.
     startLines: (_c, mode, opts = {}) => [
+      sh`if ! out=$(systemctl unmask --runtime ${unit} 2>&1); then echo "systemctl unmask --runtime "${unit}" failed: $out" >&2; exit 1; fi`,
       sh`if ! out=$(systemctl enable ${unit} 2>&1); then echo "systemctl enable "${unit}" failed: $out" >&2; exit 1; fi`,
       opts.wait === false ? sh`systemctl ${mode} --no-block ${unit}` : sh`systemctl ${mode} ${unit}`,
       opts.wait === false ? sh`echo ${unit} enabled, ${mode === 'start' ? 'start' : 'restart'} asked for without waiting for it` : sh`echo ${unit} ${mode === 'start' ? 'started' : 'restarted'} and enabled`,
     ],
-    startText: (mode, opts = {}) => `systemctl enable ${unit}; systemctl ${mode}${opts.wait === false ? ' --no-block' : ''} ${unit}`,
+    startText: (mode, opts = {}) => `systemctl unmask --runtime ${unit}; systemctl enable ${unit}; systemctl ${mode}${opts.wait === false ? ' --no-block' : ''} ${unit}`,
 
     flag: (config, name) => envFlag(config, name),
     withFlags: (config, flags) => withEnvFlags(config, flags),

@@ -104,9 +104,9 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     const { ts, runId } = await plan('replace m3', /^Replace m3 in lab/);
     const planText = textOf(latest(t.slack, ts));
     const m3 = t.lab.host('m3');
-    expect(planText).toContain(`systemctl disable etcd; systemctl stop etcd`);
+    expect(planText).toContain(`systemctl disable etcd; systemctl mask --runtime etcd; systemctl stop etcd`);
     expect(planText).toContain(`write ${m3.confFile}`);
-    expect(planText).toContain('systemctl enable etcd; systemctl start etcd');
+    expect(planText).toContain('systemctl unmask --runtime etcd; systemctl enable etcd; systemctl start etcd');
     await approve(ts, 1); // member remove
     await approve(ts, 2); // stop and move aside
     const done = await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
@@ -134,7 +134,7 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     const restartsBefore = m1.units!.history('etcd').filter((s) => s.state === 'active').length;
 
     const { ts } = await plan('restore-quorum', /^Restore quorum of lab/);
-    expect(textOf(latest(t.slack, ts))).toContain('systemctl enable etcd; systemctl restart etcd');
+    expect(textOf(latest(t.slack, ts))).toContain('systemctl unmask --runtime etcd; systemctl enable etcd; systemctl restart etcd');
     await approve(ts, 1); // fence m2, m3
     await approve(ts, 2); // force-new-cluster on m1
     const done = await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
@@ -147,7 +147,7 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     expect(m1.units!.history('etcd').filter((s) => s.state === 'active').length - restartsBefore).toBeGreaterThanOrEqual(2);
     for (const h of t.lab.hosts) expect([h.name, etcdActive(h), enabled(h)]).toEqual([h.name, true, true]);
     // m2's own etcd.conf, kept aside by the fence, is what it starts from again.
-    expect(threadOf(t.slack, ts).join('\n')).toMatch(/Start m2 with state \\?"existing\\?": etcd\.conf written from \S+\/etcd-medic-aside\/etcd\.conf\.r-[0-9a-f]{8} with --initial-cluster-state=existing; systemctl enable etcd; systemctl start etcd/);
+    expect(threadOf(t.slack, ts).join('\n')).toMatch(/Start m2 with state \\?"existing\\?": etcd\.conf written from \S+\/etcd-medic-aside\/etcd\.conf\.r-[0-9a-f]{8} with --initial-cluster-state=existing; systemctl unmask --runtime etcd; systemctl enable etcd; systemctl start etcd/);
   });
 
   it('/etcd drift lists the files on the masters that name a removed member or miss one', async () => {

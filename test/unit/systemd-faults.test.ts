@@ -136,6 +136,46 @@ describe('the API server units stopped for a restore', () => {
   });
 });
 
+describe('a member stopped by the bot on a systemd master', () => {
+  it('cannot be started again by hand or by another unit until the bot starts it (the unit is masked), even where its unit reads etcd.conf as optional', async () => {
+    const root = mkdtempSync(join(dir, 'host-'));
+    const unitDir = join(root, 'units');
+    const runDir = join(root, 'run');
+    const logDir = join(root, 'log');
+    const bin = join(root, 'bin');
+    for (const d of [unitDir, join(unitDir, 'multi-user.target.wants'), bin]) mkdirSync(d, { recursive: true });
+    installSystemctl(bin, { unitDir, runDir, logDir });
+    const c = cluster(['m1']);
+    const platform = platformOf(c);
+    const place = memberPlace(c, c.members[0]!, 'r1');
+    mkdirSync(join(dir, 'm1/etc/etcd'), { recursive: true });
+    mkdirSync(place.asideDir, { recursive: true });
+    writeFileSync(place.config, 'ETCD_NAME=m1\n');
+    // As the etcd package ships it: the EnvironmentFile is optional, so a start without etcd.conf runs etcd on its defaults.
+    writeFileSync(join(unitDir, 'etcd.service'), `[Service]\nEnvironmentFile=-${place.config}\nExecStart=/bin/sleep 3600\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`);
+    symlinkSync(join(unitDir, 'etcd.service'), join(unitDir, 'multi-user.target.wants', 'etcd.service'));
+    const units = new UnitSupervisor('m1', unitDir, runDir, logDir, 50);
+    units.start();
+    try {
+      expect((await bashAsync(bin, 'systemctl start etcd')).status).toBe(0);
+      const stop = await bashAsync(bin, platform.stopLines(place).join('\n'));
+      expect([stop.status, stop.stderr]).toEqual([0, '']);
+      expect(units.state('etcd')).toBe('inactive');
+      const byHand = await bashAsync(bin, 'systemctl start etcd');
+      expect(byHand.status).not.toBe(0);
+      expect(byHand.stderr).toContain('Unit etcd.service is masked.');
+      expect(units.state('etcd')).toBe('inactive');
+      // The bot's own start, once etcd.conf is back, unmasks it.
+      writeFileSync(place.config, 'ETCD_NAME=m1\n');
+      const start = await bashAsync(bin, platform.startLines(place, 'start').join('\n'));
+      expect([start.status, start.stderr]).toEqual([0, '']);
+      expect(units.state('etcd')).toBe('active');
+    } finally {
+      await units.stop();
+    }
+  });
+});
+
 describe('the layout check of a systemd master', () => {
   const c = cluster(['m1']);
   const m = c.members[0]!;
