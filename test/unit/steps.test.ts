@@ -5,6 +5,10 @@ import { memberPlace, platformOf } from '../../src/platform/index.js';
 import { canonical } from '../../src/runbook/hash.js';
 import { planReplace } from '../../src/runbook/replace-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
+import { planDriftFix } from '../../src/runbook/drift-fix-plan.js';
+import type { ClusterConfig } from '../../src/config/schema.js';
+import { referenceDrift } from '../../src/status/references.js';
+import type { ReferenceLook } from '../../src/worker/references.js';
 import { apiserverPlaces, hostPlaces, planRestoreQuorum } from '../../src/runbook/restore-quorum-plan.js';
 import type { ObservedState, Run, StepKind, StepOf, StepSpec } from '../../src/runbook/types.js';
 import type { StatusReport } from '../../src/status/assess.js';
@@ -57,13 +61,22 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   ],
 };
 
+/** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
+const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' } } as ClusterConfig;
+const ocpDrift = ((): ReferenceLook => {
+  const ref = platformOf(ocp).references(m2)[1]!;
+  const entries = ['m1=https://10.0.0.1:2380', 'm2=https://10.0.0.2:2380'];
+  const members = [m1, m2, m3].map((m, i) => ({ name: m.name, peerURLs: [`https://10.0.0.${i + 1}:2380`], clientURLs: [`https://10.0.0.${i + 1}:2379`] }));
+  return { member: 'm2', host: m2.host, ref, state: 'drift', entries, drift: referenceDrift(ref.names, entries, members) };
+})();
+
 /** What Redis gives back: runs are stored as JSON. */
 const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(14);
+    expect(STEP_KINDS).toHaveLength(15);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -92,6 +105,7 @@ describe('the step registry', () => {
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), { name: 'm3', reachable: false, error: 'timeout' }], req, now),
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), down('m3')], { ...req, snapshot: backup }, now),
       planRestore(inventory, cluster, alone, state, { ...req, backup }, now),
+      planDriftFix(inventory, ocp, state, [ocpDrift], req, now),
     ];
     const kinds = new Set<string>();
     for (const out of plans) {
