@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -35,6 +35,12 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
         });
       },
     });
+    // etcd.service as the etcd package ships it (RHEL 7, OpenShift 3): Type=notify, so `systemctl start etcd`
+    // returns once etcd has told systemd it is ready, which it does only once it has joined a cluster with a leader.
+    for (const h of t.lab.hosts) {
+      mkdirSync(join(h.unitDir!, 'etcd.service.d'), { recursive: true });
+      writeFileSync(join(h.unitDir!, 'etcd.service.d', '10-package.conf'), '[Service]\nType=notify\n');
+    }
   });
   afterAll(async () => {
     await t?.stop();
@@ -118,6 +124,8 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     expect(envFlag(conf(m3), 'initial-cluster')).toBe(t.lab.hosts.map((h) => `${h.name}=${h.peerUrl}`).join(','));
     expect(etcdActive(m3)).toBe(true);
     expect(enabled(m3)).toBe(true);
+    // Started as a Type=notify unit: activating until etcd said it was ready.
+    expect(m3.units!.history('etcd').some((s) => s.state === 'activating' && s.sub === 'start')).toBe(true);
     expect(readFileSync(join(`${m3.dataDir}.before-${runId}`, 'member/snap/db'))[0]).toBe(0x5a);
     expect(readFileSync(join(dirname(dirname(m3.confFile!)), 'etcd-medic-aside', `etcd.conf.${runId}`), 'utf8')).toContain('ETCD_INITIAL_CLUSTER_STATE=new');
     // The backup taken first archives /etc/etcd of the member it was taken from (etcd.conf and certificates).

@@ -42,6 +42,15 @@ async function bashAsync(bin: string, script: string): Promise<{ status: number;
   }
 }
 
+/** A host's unit, run and log dirs, with the lab's systemctl first on its PATH (bin). */
+function labHostDirs() {
+  const root = mkdtempSync(join(dir, 'host-'));
+  const dirs = { unitDir: join(root, 'units'), runDir: join(root, 'run'), logDir: join(root, 'log'), bin: join(root, 'bin') };
+  for (const d of [dirs.unitDir, join(dirs.unitDir, 'multi-user.target.wants'), dirs.bin]) mkdirSync(d, { recursive: true });
+  installSystemctl(dirs.bin, dirs);
+  return dirs;
+}
+
 function fakeSystemctl(body: string): string {
   const bin = mkdtempSync(join(dir, 'bin-'));
   writeFileSync(join(bin, 'systemctl'), `#!/bin/bash\n${body}\n`);
@@ -100,13 +109,7 @@ esac`);
 
 describe('the API server units stopped for a restore', () => {
   it('a unit crash-looping while etcd has no quorum (activating, auto-restart) is stopped, noted and started again after', async () => {
-    const root = mkdtempSync(join(dir, 'host-'));
-    const unitDir = join(root, 'units');
-    const runDir = join(root, 'run');
-    const logDir = join(root, 'log');
-    const bin = join(root, 'bin');
-    for (const d of [unitDir, join(unitDir, 'multi-user.target.wants'), bin]) mkdirSync(d, { recursive: true });
-    installSystemctl(bin, { unitDir, runDir, logDir });
+    const { unitDir, runDir, logDir, bin } = labHostDirs();
     // The API server exits at once when it cannot reach etcd; Restart=always brings it back, with a growing backoff.
     writeFileSync(join(unitDir, 'api.service'), "[Service]\nExecStart=/bin/sh -c 'echo cannot reach etcd; exit 255'\nRestart=always\n[Install]\nWantedBy=multi-user.target\n");
     symlinkSync(join(unitDir, 'api.service'), join(unitDir, 'multi-user.target.wants', 'api.service'));
@@ -138,13 +141,7 @@ describe('the API server units stopped for a restore', () => {
 
 describe('a member stopped by the bot on a systemd master', () => {
   it('cannot be started again by hand or by another unit until the bot starts it (the unit is masked), even where its unit reads etcd.conf as optional', async () => {
-    const root = mkdtempSync(join(dir, 'host-'));
-    const unitDir = join(root, 'units');
-    const runDir = join(root, 'run');
-    const logDir = join(root, 'log');
-    const bin = join(root, 'bin');
-    for (const d of [unitDir, join(unitDir, 'multi-user.target.wants'), bin]) mkdirSync(d, { recursive: true });
-    installSystemctl(bin, { unitDir, runDir, logDir });
+    const { unitDir, runDir, logDir, bin } = labHostDirs();
     const c = cluster(['m1']);
     const platform = platformOf(c);
     const place = memberPlace(c, c.members[0]!, 'r1');
