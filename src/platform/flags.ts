@@ -63,20 +63,30 @@ export function withEnvFlags(text: string, flags: Record<string, string | null>)
   return withEnvValues(text, Object.fromEntries(Object.entries(flags).map(([f, v]) => [envKey(f), v])));
 }
 
+/**
+ * Why a value cannot be written unquoted into an EnvironmentFile and read back
+ * as written; null when it can. One variable per line: a line break would set
+ * another. systemd takes a leading quote as the start of a quoted value (lines
+ * included, up to the closing quote), a backslash as an escape (a line
+ * continuation at the end), and drops surrounding blanks; units that run etcd
+ * through `bash -c "… \"${ETCD_NAME}\" …"` (the RHEL package's) give quotes,
+ * `$` and backquotes to a shell. Names and URLs need none of these.
+ */
+export function envValueProblem(v: string): string | null {
+  if (/[\n\r\0]/.test(v)) return 'it has a line break or NUL in it';
+  if (/["'\\$`]/.test(v) || v !== v.trim()) return `systemd or the unit's shell would not read it as written: ${JSON.stringify(v.slice(0, 80))}`;
+  return null;
+}
+
 /** withEnvFlags by variable name (FLANNEL_ETCD_ENDPOINTS). */
 export function withEnvValues(text: string, values: Record<string, string | null>): string {
   const lines = text.replace(/\n$/, '').split('\n');
   const out: string[] = [];
   const placed = new Set<string>();
   const wanted = new Map(Object.entries(values));
-  // One flag per line: a value that starts a new line would set another variable.
-  for (const [key, v] of wanted) if (v !== null && /[\n\r\0]/.test(v)) throw new Error(`refusing a value for ${key} with a line break or NUL in it`);
-  // Written unquoted, a value must read back as written: systemd takes a leading quote as the start of a quoted
-  // value (lines included, up to the closing quote), a backslash as an escape (a line continuation at the end),
-  // and drops surrounding blanks; units that run etcd through `bash -c "… \"${ETCD_NAME}\" …"` (the RHEL
-  // package's) give quotes, `$` and backquotes to a shell. Names and URLs (from the member list, too) need none.
   for (const [key, v] of wanted) {
-    if (v !== null && (/["'\\$`]/.test(v) || v !== v.trim())) throw new Error(`refusing a value for ${key} that systemd or the unit's shell would not read as written: ${JSON.stringify(v.slice(0, 80))}`);
+    const problem = v === null ? null : envValueProblem(v);
+    if (problem) throw new Error(`refusing a value for ${key}: ${problem}`);
   }
   for (const line of lines) {
     const m = envLine.exec(line);

@@ -52,6 +52,8 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
     startLines: () => [],
     startText: (mode) => (mode === 'start' ? 'the kubelet starts etcd' : 'the kubelet restarts etcd on the changed manifest'),
 
+    // A manifest is YAML written by the yaml library: it quotes whatever a value holds.
+    flagValueProblem: (value) => (/[\0]/.test(value) ? 'it has a NUL in it' : null),
     flag(config, name) {
       return flagOf(etcdContainer(parseYaml(config) as PodManifest).command.map(String), name);
     },

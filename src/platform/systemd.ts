@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
-import { envFlag, envValue, withEnvFlags, withEnvValues } from './flags.js';
+import { envFlag, envValue, envValueProblem, withEnvFlags, withEnvValues } from './flags.js';
 import { etcdClientUrls, withEtcdClientUrls } from './master-config.js';
 import type { ApiserverPlace, ConfigPlace, MemberReference, Platform } from './types.js';
 
@@ -59,6 +59,7 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     startText: (mode, opts = {}) => `systemctl unmask --runtime ${unit}; systemctl enable ${unit}; systemctl ${mode}${opts.wait === false ? ' --no-block' : ''} ${unit}`,
 
     flag: (config, name) => envFlag(config, name),
+    flagValueProblem: envValueProblem,
     withFlags: (config, flags) => withEnvFlags(config, flags),
 
     apiserverPlace(m, runId): ApiserverPlace {

@@ -43,6 +43,8 @@ export interface Platform {
 
   /** One flag of etcd's (`initial-cluster`), as the config gives it; undefined when it is not set. */
   flag(config: string, name: string): string | undefined;
+  /** Why `value` cannot be written as a flag into this platform's config (null: it can); asked at planning, so a plan never stops at its write. */
+  flagValueProblem(value: string): string | null;
   /** The config with flags set (a string) or taken out (null); every other line as it was. */
   withFlags(config: string, flags: Record<string, string | null>): string;
 

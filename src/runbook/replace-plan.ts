@@ -3,6 +3,7 @@ import { memberPlace } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
+import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
 import { kubeCheckStep } from '../steps/kube-check.js';
@@ -88,6 +89,8 @@ export function planReplace(
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
   const listen = listenAddrsOf(cluster.etcd.endpoints, conf, report.members);
   const name = conf.name;
+  const unwritable = flagValuesProblem(cluster, { name, 'initial-cluster': initialCluster });
+  if (unwritable) return { ok: false, reason: unwritable };
   const steps: StepSpec[] = [
     snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
   ];

@@ -1,6 +1,7 @@
 import { backupId, type BackupFacts } from '../backup/store.js';
 import type { ClusterConfig, Inventory } from '../config/schema.js';
 import type { StatusReport } from '../status/assess.js';
+import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import { apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
@@ -31,6 +32,8 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
   const places = cluster.members.map((m) => hostPlaces(cluster, m, req.runId, report.members));
   const initialCluster = places.map((p) => `${p.name}=${p.peerUrl}`).sort().join(',');
   const token = `${cluster.name}-${req.runId}`;
+  const unwritable = flagValuesProblem(cluster, { 'initial-cluster': initialCluster, 'initial-cluster-token': token });
+  if (unwritable) return { ok: false, reason: unwritable };
   const answering = report.members.find((m) => m.status && m.isLeader) ?? report.members.find((m) => m.status);
   const apis = apiserverPlaces(cluster, cluster.members, req.runId);
   const lastSeen = Math.max(state.revision, ...report.members.map((m) => m.status?.revision ?? 0));

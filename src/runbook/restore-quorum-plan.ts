@@ -3,6 +3,7 @@ import type { ClusterConfig, Inventory, MemberConfig } from '../config/schema.js
 import { memberPlace, platformOf } from '../platform/index.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { hostOfUrl, listenAddrsOf } from '../status/members.js';
+import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
 import type { PlanOutcome } from './replace-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
@@ -171,6 +172,11 @@ export function planRestoreQuorum(
 
   // Grow back one member at a time: learner, start with state existing, catch up, promote.
   const members = [survivor, ...others];
+  const unwritable = flagValuesProblem(cluster, {
+    'initial-cluster': members.map((x) => `${x.name}=${hostPlaces(cluster, x, req.runId, report.members).peerUrl}`).join(','),
+    'initial-cluster-token': token,
+  });
+  if (unwritable) return { ok: false, reason: unwritable };
   others.forEach((m, i) => {
     const f = hostPlaces(cluster, m, req.runId, report.members);
     const initialCluster = members

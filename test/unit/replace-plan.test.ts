@@ -163,3 +163,25 @@ describe('planReplace: the member and its inventory host must be one machine', (
     expect(stop.params.listen).toEqual(['10.0.0.3:2379', '10.0.0.3:12379', '10.0.0.3:12380']);
   });
 });
+
+describe('planReplace on OpenShift 3 masters (etcd.conf)', () => {
+  const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' } } as typeof cluster;
+
+  it('refuses at planning a member name from the member list that etcd.conf cannot hold as written, before any step', () => {
+    // Anyone who can write to etcd names members: a quote would swallow etcd.conf's next lines, `$(…)` reach the unit's shell.
+    const hostile = row(2, true, { name: 'm2$(touch /tmp/x)' });
+    const out = planReplace(inventory, ocp, report([row(1, true), hostile, row(3, false)]), state, req('m3'), now);
+    expect(out.ok).toBe(false);
+    expect(!out.ok && out.reason).toMatch(/^--initial-cluster would be "m1=https:\/\/10\.0\.0\.1:2380,m2\$\(touch \/tmp\/x\)=https:\/\/10\.0\.0\.2:2380,m3=https:\/\/10\.0\.0\.3:2380", which cannot go into etcd\.conf: systemd or the unit's shell would not read it as written/);
+    expect(!out.ok && out.reason).toContain('Nothing was changed.');
+    // The same member list is fine for a static pod manifest, which the yaml library quotes.
+    expect(planReplace(inventory, cluster, report([row(1, true), hostile, row(3, false)]), state, req('m3'), now).ok).toBe(true);
+  });
+
+  it('plans the stop and start the systemd way', () => {
+    const out = planReplace(inventory, ocp, report([row(1, true), row(2, true), row(3, false)]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.find((s) => s.kind === 'stop-and-move-aside')!.operation).toContain('mv /etc/etcd/etcd.conf /etc/etcd-medic-aside/etcd.conf.r-0000abcd; systemctl disable etcd; systemctl mask --runtime etcd; systemctl stop etcd');
+    expect(out.run.steps.find((s) => s.kind === 'write-manifest')!.operation).toContain('systemctl unmask --runtime etcd; systemctl enable etcd; systemctl start etcd on an empty /var/lib/etcd');
+  });
+});
