@@ -6,12 +6,37 @@ import { startLabStack } from './stack.js';
 async function main(): Promise<void> {
   const root = process.env.LAB_ROOT ?? join(tmpdir(), 'etcd-medic-lab');
   const subnet = Number(process.env.LAB_SUBNET ?? 21);
-  const stack = await startLabStack(root, subnet, (s) => console.log(`[lab] ${s}`), { kube: true });
-  const kube = stack.lab.kube!;
+  // LAB_PLATFORM=systemd: OpenShift 3 style masters (etcd a systemd unit reading etcd.conf) instead of kubeadm ones.
+  const platform = process.env.LAB_PLATFORM === 'systemd' ? 'systemd' : 'kubeadm';
+  const stack = await startLabStack(root, subnet, (s) => console.log(`[lab] ${s}`), { kube: platform === 'kubeadm', platform });
   const m3 = stack.lab.host('m3');
   const exports = Object.entries({ ...stack.env, PORT: '3001' })
     .map(([k, v]) => `export ${k}=${v}`)
     .join('\n');
+  const stop = () => void stack.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  if (platform === 'systemd') {
+    console.log(`
+The lab is up: three TLS etcd members on OpenShift 3 style masters (etcd.service reading etc/etcd/etcd.conf under
+${join(root, 'lab/hosts')}, run by the lab's systemd stand-in), an sshd per host, Redis at ${stack.redis.url},
+and a fake Slack Web API at ${stack.slack.apiUrl}.
+
+Point the bot at it (in another shell):
+${exports}
+npm start
+
+Fault injection by hand, as an operator would (the lab's systemctl is ${m3.binDir}/systemctl):
+  ${m3.binDir}/systemctl stop etcd    # stop m3 (start it again the same way)
+  cat ${m3.masterConfig}   # what /etcd drift compares with the member list
+
+etcdctl against it:
+  ETCDCTL_API=3 etcdctl --endpoints=${stack.lab.endpoints.join(',')} --cacert=${stack.lab.tls.ca} --cert=${stack.lab.tls.cert} --key=${stack.lab.tls.key} endpoint status -w table
+
+Ctrl-C stops everything.`);
+    return;
+  }
+  const kube = stack.lab.kube!;
   console.log(`
 The lab is up: three TLS etcd members (static pods under ${join(root, 'lab/hosts')}), an sshd per host,
 a Kubernetes API stand-in (kube-apiserver on each host's :6443 behind ${kube.server}, a kubelet on each :10250),
@@ -35,9 +60,6 @@ etcdctl against it:
   ETCDCTL_API=3 etcdctl --endpoints=${stack.lab.endpoints.join(',')} --cacert=${stack.lab.tls.ca} --cert=${stack.lab.tls.cert} --key=${stack.lab.tls.key} endpoint status -w table
 
 Ctrl-C stops everything.`);
-  const stop = () => void stack.stop().then(() => process.exit(0));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
 
 main().catch((err) => {
