@@ -1,16 +1,8 @@
 import { stringify } from 'yaml';
+import type { EtcdManifestParams } from './manifest.js';
 
-export interface EtcdConfParams {
-  name: string;
-  ip: string;
-  dataDir: string;
-  pkiDir: string;
-  initialCluster: string; // name=https://ip:2380,…
-  state: 'new' | 'existing';
-  token: string;
-  clientPort?: number;
-  peerPort?: number;
-}
+/** What a member's etcd.conf says: the same as its static pod manifest would on a kubeadm master. */
+export type EtcdConfParams = EtcdManifestParams;
 
 /**
  * /etc/etcd/etcd.conf as openshift-ansible writes it for a master running etcd

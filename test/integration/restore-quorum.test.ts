@@ -2,10 +2,9 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import type { SlackRecord } from '../../src/lab/fake-slack.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { approveStep, latest, planRun, takeBackup, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 
@@ -28,18 +27,10 @@ describe('/etcd restore-quorum against the lab', () => {
     }
   }
 
-  async function plan(text: string): Promise<{ ts: string; runId: string; msg: SlackRecord }> {
-    const since = t.slack.lastSeq;
-    await t.command(text, { user: 'UALICE' });
-    const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^(Restore quorum of lab|Restore lab to backup|\/etcd restore.* refused)/.test(String(r.body.text)), 60_000, since);
-    const runId = /run (r-[0-9a-f]{8})/.exec(String(msg.body.text))?.[1] ?? '';
-    return { ts: msg.ts!, runId, msg };
-  }
+  const plan = (text: string) => planRun(t, text, /^(Restore quorum of lab|Restore lab to backup|\/etcd restore.* refused)/);
 
   async function approve(ts: string, step: number): Promise<void> {
-    const b = await waitForGate(t.slack, ts, step);
-    const c = await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: b.blockId, value: b.approve });
-    expect(await answerAt(t.slack, c.responseUrl)).toContain(`Approved step ${step + 1}`);
+    expect(await approveStep(t, ts, step, 'UBOB')).toContain(`Approved step ${step + 1}`);
   }
 
   async function keys(prefix: string, member = 'm3'): Promise<number> {
@@ -95,10 +86,7 @@ describe('/etcd restore-quorum against the lab', () => {
   });
 
   it('restores quorum from a verified snapshot: keys up to the snapshot present, later keys gone, the loss stated', async () => {
-    const since = t.slack.lastSeq;
-    await t.command('backup', { user: 'UALICE' });
-    const backupMsg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 30_000, since);
-    const id = /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*lab\*/.exec(textOf(backupMsg))![1]!;
+    const { id } = await takeBackup(t);
     for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/after/k${i}`, `v${i}`]);
     await loseMajority();
 
@@ -129,11 +117,7 @@ describe('/etcd restore-quorum against the lab', () => {
     await waitFor('kube-apiservers up', () => t.lab.hosts.every((h) => h.supervisor.pid('kube-apiserver.yaml') !== null), 10_000);
 
     await t.lab.etcdctl(['put', '/restore/marker', 'before']);
-    const since = t.slack.lastSeq;
-    await t.command('backup', { user: 'UALICE' });
-    const backupMsg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 30_000, since);
-    const id = /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*lab\*/.exec(textOf(backupMsg))![1]!;
-    const revision = Number(/revision (\d+),/.exec(textOf(backupMsg))![1]);
+    const { id, revision } = await takeBackup(t);
     for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/later/k${i}`, `v${i}`]);
 
     const { ts } = await plan(`restore ${id}`);

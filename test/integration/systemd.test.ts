@@ -3,11 +3,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import type { SlackRecord } from '../../src/lab/fake-slack.js';
 import type { LabHost } from '../../src/lab/harness.js';
 import { envFlag } from '../../src/platform/flags.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { approveStep, latest, planRun, takeBackup, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 
@@ -51,21 +50,10 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
   // `systemctl enable` links the unit from the target's .wants directory, as systemd does.
   const enabled = (h: LabHost) => existsSync(join(h.unitDir!, 'multi-user.target.wants', 'etcd.service'));
 
-  async function plan(text: string, header: RegExp): Promise<{ ts: string; runId: string; msg: SlackRecord }> {
-    const since = t.slack.lastSeq;
-    await t.command(text, { user: 'UALICE' });
-    const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && header.test(String(r.body.text)), 60_000, since).catch((err) => {
-      console.log(JSON.stringify(t.slack.records.slice(-4).map((r) => [r.method, String(r.body.text).slice(0, 600)]), null, 1));
-      throw err;
-    });
-    const runId = /run (r-[0-9a-f]{8})/.exec(String(msg.body.text))?.[1] ?? '';
-    return { ts: msg.ts!, runId, msg };
-  }
+  const plan = (text: string, header: RegExp) => planRun(t, text, header);
 
   async function approve(ts: string, step: number): Promise<void> {
-    const b = await waitForGate(t.slack, ts, step);
-    const c = await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: b.blockId, value: b.approve });
-    expect(await answerAt(t.slack, c.responseUrl)).toContain(`Approved step ${step + 1}`);
+    expect(await approveStep(t, ts, step, 'UBOB')).toContain(`Approved step ${step + 1}`);
   }
 
   async function voters(): Promise<string[]> {
@@ -77,12 +65,7 @@ describe('runbooks on a systemd (OpenShift 3) cluster', () => {
     return stdout.split('\n').filter(Boolean).length;
   }
 
-  async function backup(): Promise<{ id: string; revision: number }> {
-    const since = t.slack.lastSeq;
-    await t.command('backup', { user: 'UALICE' });
-    const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 30_000, since);
-    return { id: /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*lab\*/.exec(textOf(msg))![1]!, revision: Number(/revision (\d+),/.exec(textOf(msg))![1]) };
-  }
+  const backup = () => takeBackup(t);
 
   /** The fault: two of three members die (SIGKILL, systemd does not restart them) and their data dirs are gone. */
   async function loseMajority(): Promise<void> {

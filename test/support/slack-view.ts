@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
-import type { FakeSlack } from '../../src/lab/fake-slack.js';
+import type { FakeSlack, SlackRecord } from '../../src/lab/fake-slack.js';
 
-import { waitForGate } from '../../src/lab/slack-view.js';
+import { textOf, waitForGate } from '../../src/lab/slack-view.js';
 
 export { latest, textOf, threadOf, waitForGate, waitForRunStatus, type Buttons } from '../../src/lab/slack-view.js';
 
@@ -39,4 +39,24 @@ export async function replaceWithApprovals(t: ReplaceLab, member: string, who: {
   const { ts } = await planReplace(t, member, who.requester);
   for (const step of [1, 2]) await approveStep(t, ts, step, who.approver);
   return ts;
+}
+
+type RunLab = { slack: FakeSlack; command(text: string, o: { user: string }): Promise<unknown> };
+
+/** `user` types `/etcd <text>`; the channel message whose text matches `header` (a plan, or a refusal), with the run's ID when it names one. */
+export async function planRun(t: RunLab, text: string, header: RegExp, user = 'UALICE'): Promise<{ ts: string; runId: string; msg: SlackRecord }> {
+  const since = t.slack.lastSeq;
+  await t.command(text, { user });
+  const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && header.test(String(r.body.text)), 60_000, since);
+  const runId = /run (r-[0-9a-f]{8})/.exec(String(msg.body.text))?.[1] ?? '';
+  return { ts: msg.ts!, runId, msg };
+}
+
+/** `user` types `/etcd backup`: the backup's ID and revision, from the channel's message. */
+export async function takeBackup(t: RunLab, user = 'UALICE'): Promise<{ id: string; revision: number; text: string }> {
+  const since = t.slack.lastSeq;
+  await t.command('backup', { user });
+  const msg = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).includes('Backup taken'), 30_000, since);
+  const text = textOf(msg);
+  return { id: /\*(\d{4}-\d{2}-\d{2}_\d{6}(-\d+)?)\* of \*\S+\*/.exec(text)![1]!, revision: Number(/revision (\d+),/.exec(text)![1]), text };
 }
