@@ -10,7 +10,7 @@ import { newRun } from '../../src/runbook/new-run.js';
 import { gateHash } from '../../src/runbook/hash.js';
 import { RunStore } from '../../src/runbook/store.js';
 import { loadConfig } from '../../src/config/load.js';
-import { startMain, type MainProcess } from '../support/main-process.js';
+import { startWorker, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, approveStep, planReplace, textOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
@@ -47,7 +47,7 @@ describe('orphaned locks and runs nobody works on', () => {
   });
 
   const worker = (sweepMs: number) => {
-    const w = startMain('worker', { ...t.env, WORKER_LOCK_MS: '2000', MEDIC_SWEEP_MS: String(sweepMs), LOG_LEVEL: 'warn' });
+    const w = startWorker({ ...t.env, WORKER_LOCK_MS: '2000', MEDIC_SWEEP_MS: String(sweepMs), LOG_LEVEL: 'warn' });
     workers.push(w);
     return w;
   };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepKind } from '../../src/runbook/types.js';
-import { startMain, type MainProcess } from '../support/main-process.js';
+import { startWorker, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, latest, textOf, threadOf, waitForGate } from '../support/slack-view.js';
 
@@ -25,7 +25,7 @@ describe('a worker killed at each step boundary of a replace', () => {
 
   const worker = (extra: Record<string, string> = {}) => {
     // A short job lock: a dead worker's job is taken over after about 2 s instead of 30.
-    const w = startMain('worker', { ...t.env, WORKER_LOCK_MS: '2000', LOG_LEVEL: 'warn', ...extra });
+    const w = startWorker({ ...t.env, WORKER_LOCK_MS: '2000', LOG_LEVEL: 'warn', ...extra });
     workers.push(w);
     return w;
   };

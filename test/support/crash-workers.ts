@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { FakeSlack } from '../../src/lab/fake-slack.js';
 import type { Lab } from '../../src/lab/harness.js';
-import { startMain, type MainProcess } from './main-process.js';
+import { startWorker, type MainProcess } from './main-process.js';
 import { answerAt, latest, textOf, threadOf } from './slack-view.js';
 
 /**
@@ -33,7 +33,7 @@ export class WorkerChain {
     if (this.ended) return;
     const fault = this.faults[this.workers.length] ?? {};
     // A short job lock: a dead worker's job is taken over after about 2 s instead of 30.
-    const w = startMain('worker', { ...this.env, WORKER_LOCK_MS: '2000', LOG_LEVEL: 'warn', ...fault });
+    const w = startWorker({ ...this.env, WORKER_LOCK_MS: '2000', LOG_LEVEL: 'warn', ...fault });
     this.workers.push(w);
     void w.exit.then(() => this.beforeNext(this.workers.length)).then(() => this.next());
   }

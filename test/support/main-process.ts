@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inject } from 'vitest';
 
 export interface MainProcess {
   child: ChildProcess;
@@ -8,7 +9,20 @@ export interface MainProcess {
 
 /** Runs `src/main.ts <mode>` as its own process, the way `npm run bot|worker` does. */
 export function startMain(mode: string, env: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', mode], {
+  return spawnMain(['--import', 'tsx', 'src/main.ts', mode], env);
+}
+
+/**
+ * A worker process from the same sources bundled once for the test run (see
+ * global-setup.ts): for tests that start one after every crash they cause.
+ * startMain is the proof that `npm run worker` itself starts.
+ */
+export function startWorker(env: Record<string, string>): MainProcess {
+  return spawnMain([inject('mainBundle'), 'worker'], env);
+}
+
+function spawnMain(args: string[], env: Record<string, string>): MainProcess {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
