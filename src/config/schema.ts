@@ -200,15 +200,3 @@ export function inventoryWarnings(inv: Inventory): string[] {
   if (!inv.workspace.teamId) out.push('workspace.teamId is not set: requests are not checked against your Slack workspace; set it to your team ID (T…)');
   return out;
 }
-
-export type PlatformConfig = ClusterConfig['platform'];
-
-/** The paths of one member's host, with the platform's defaults filled in. */
-export function hostPathsOf(cluster: ClusterConfig, m: MemberConfig) {
-  const p = cluster.platform as Partial<Record<'manifestsDir' | 'dataDir' | 'pkiDir', string>>;
-  return {
-    manifestsDir: m.manifestsDir ?? p.manifestsDir ?? '/etc/kubernetes/manifests',
-    dataDir: m.dataDir ?? p.dataDir ?? '/var/lib/etcd',
-    pkiDir: m.pkiDir ?? p.pkiDir ?? '/etc/kubernetes/pki/etcd',
-  };
-}

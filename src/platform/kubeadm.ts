@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
+import { moveConfigAsideLines } from './config-aside.js';
 import { flagOf, setFlag, withoutFlag } from './flags.js';
 import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
 
@@ -41,12 +42,7 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
     tools: [],
     paths,
 
-    stopLines: (c: ConfigPlace) => [
-      sh`if [ -e ${c.config} ]; then`,
-      sh`  if [ -e ${c.configAside} ]; then echo both ${c.config} and ${c.configAside} exist, refusing to overwrite >&2; exit 3; fi`,
-      sh`  mv ${c.config} ${c.configAside}; echo manifest moved to ${c.configAside}`,
-      sh`else echo manifest already away from ${c.config}; fi`,
-    ],
+    stopLines: (c: ConfigPlace) => moveConfigAsideLines(c, 'manifest'),
     stopText: (c) => `mv ${c.config} ${c.configAside}`,
     // The kubelet starts (or restarts) the pod as soon as the manifest is there or changed.
     startLines: () => [],

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
+import { moveConfigAsideLines } from './config-aside.js';
 import { envFlag, envValue, envValueProblem, withEnvFlags, withEnvValues } from './flags.js';
 import { etcdClientUrls, withEtcdClientUrls } from './master-config.js';
 import type { ApiserverPlace, ConfigPlace, MemberReference, Platform } from './types.js';
@@ -34,10 +35,7 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     paths,
 
     stopLines: (c: ConfigPlace) => [
-      sh`if [ -e ${c.config} ]; then`,
-      sh`  if [ -e ${c.configAside} ]; then echo both ${c.config} and ${c.configAside} exist, refusing to overwrite >&2; exit 3; fi`,
-      sh`  mv ${c.config} ${c.configAside}; echo etcd.conf moved to ${c.configAside}`,
-      sh`else echo etcd.conf already away from ${c.config}; fi`,
+      ...moveConfigAsideLines(c, 'etcd.conf'),
       // Disabled first: a host that reboots now must not start the member again. Masked until then: the etcd
       // package's unit reads etcd.conf as optional (EnvironmentFile=-), so without it a start by hand or by another
       // unit would bring up an etcd on default settings.

@@ -61,11 +61,9 @@ export async function runScript(target: SshTarget, script: string, opts: { input
   return out;
 }
 
-/** Where a member's etcd may still be found on its host, from a step's parameters (older plans: the default ports). */
-export function aliveCheckOf(step: { params: Record<string, unknown> }, place: { clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
-  const listen = step.params.listen;
-  const addrs = Array.isArray(listen) ? (listen as string[]) : [`${place.clientHost}:2379`, `${place.clientHost}:2380`];
-  return { addrs, dataDir: place.dataDir, configs: [place.config, place.configAside], host: place.clientHost };
+/** Where a member's etcd may still be found on its host: the addresses the plan named (`listen`), its data dir, its configs. */
+export function aliveCheckOf(place: { listen: string[]; clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
+  return { addrs: place.listen, dataDir: place.dataDir, configs: [place.config, place.configAside], host: place.clientHost };
 }
 
 /**
@@ -78,10 +76,10 @@ export function aliveCheckOf(step: { params: Record<string, unknown> }, place: {
  */
 export async function stopAndMoveAside(ctx: HostStepContext, step: StepOf<'stop-and-move-aside'>, signal?: AbortSignal): Promise<StepResult> {
   const p = (k: ParamKey<typeof step>) => param(step, k);
-  const place = { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+  const place = { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost'), listen: step.params.listen };
   const wait = ctx.cluster.etcd.stopWaitSeconds;
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
-  const script = underMemberLock(lock, moveAsideScript({ ...place, stop: ctx.platform.stopLines(place), alive: aliveCheckOf(step, place), waitSeconds: wait }));
+  const script = underMemberLock(lock, moveAsideScript({ ...place, stop: ctx.platform.stopLines(place), alive: aliveCheckOf(place), waitSeconds: wait }));
   const out = await runScript(ctx.target(step.host!), script, { timeoutMs: (wait + 60 + lock.waitSeconds) * 1000, signal });
   const nothingDone = /already away from/.test(out) && /already moved aside|no data dir/.test(out);
   const waited = /the other execution finished/.test(out) ? 'another execution of this step ran first; ' : '';

@@ -32,7 +32,7 @@ interface Place {
   dataAside: string;
   clientHost: string;
   /** host:port of its client and peer URLs, as planned. */
-  listen?: string[];
+  listen: string[];
 }
 
 /**
@@ -51,7 +51,7 @@ export async function fence(ctx: QuorumStepContext, step: StepOf<'fence'>, signa
       continue;
     }
     const refuseIfRunning = step.params.stopRunning !== true;
-    const alive = aliveCheckOf({ params: { listen: p.listen } }, p);
+    const alive = aliveCheckOf(p);
     const lock: MemberLock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
     const script = underMemberLock(
       lock,
@@ -194,7 +194,7 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'rest
     const pl = place(step);
     const wait = ctx.cluster.etcd.stopWaitSeconds;
     // Under the lock, the marker is looked at again: another execution may have restored it meanwhile.
-    const stop = await runScript(target, underMemberLock(member, [alreadyRestored(marker), moveAsideScript({ ...pl, stop: ctx.platform.stopLines(pl), alive: aliveCheckOf(step, pl), waitSeconds: wait })].join('\n')), {
+    const stop = await runScript(target, underMemberLock(member, [alreadyRestored(marker), moveAsideScript({ ...pl, stop: ctx.platform.stopLines(pl), alive: aliveCheckOf(pl), waitSeconds: wait })].join('\n')), {
       timeoutMs: (wait + 60 + member.waitSeconds) * 1000,
       signal,
     });
@@ -328,7 +328,7 @@ export function restoreScript(r: { remote: string; upload?: string; bytes: numbe
 
 function place(step: StepOf<'restore-snapshot'>) {
   const p = (k: ParamKey<typeof step>) => param(step, k);
-  return { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost') };
+  return { ...configPlaceOf(step), asideDir: p('asideDir'), dataDir: p('dataDir'), dataAside: p('dataAside'), clientHost: p('clientHost'), listen: step.params.listen };
 }
 
 /**
