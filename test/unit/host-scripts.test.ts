@@ -19,6 +19,10 @@ const bash = (script: string, opts: { input?: string | Buffer; env?: Record<stri
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
+/** bash in a PID namespace of its own with its own /proc: the scripts' look for etcd processes sees none of this machine's. */
+const bashAlone = (script: string) => bash(`unshare --pid --fork --mount bash -c 'mount -t proc proc /proc && bash -c "$1"' x ${quote(script)}`);
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'medic-scripts-'));
@@ -55,26 +59,35 @@ describe('medic_etcd_alive', () => {
     expect(r.stdout.trim()).toBe(`ALIVE: listens on 127.0.0.1:${port}`);
   });
 
+  /**
+   * The check, run in a PID namespace of its own with its own /proc, beside processes that look like etcd to it
+   * (argv[0] "etcd", then `args`; started in `cwd`): the etcd members of lab tests running alongside on this
+   * machine are not in it. `proc`: the mount options of that /proc; `asNobody`: the check runs as user 65534.
+   * Returns what the check said and the pid of each fake, as the check sees them.
+   */
+  const askAlone = (c: Parameters<typeof aliveFunction>[0], fakes: { args: string[]; cwd?: string }[], opts: { proc?: string; asNobody?: boolean } = {}) => {
+    const check = `set -euo pipefail\n${aliveFunction(c)}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`;
+    const starts = fakes.map(
+      (f) =>
+        `(cd ${quote(f.cwd ?? '/')} && exec -a etcd bash -c 'sleep 30; true' ${f.args.map(quote).join(' ')}) & p=$!\n` +
+        // Started once /proc shows the new command line (the exec done).
+        `until tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q '^etcd '; do sleep 0.01; done; echo "pid:$p"`,
+    );
+    const run = opts.asNobody ? 'setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "$1"' : 'bash -c "$1"';
+    const inside = `set -e\nmount -t proc -o ${opts.proc ?? 'hidepid=off'} proc /proc\n${starts.join('\n')}\n${run}; true`;
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount', 'bash', '-c', inside, 'x', check], { encoding: 'utf8', timeout: 30_000 });
+    const lines = r.stdout.trim().split('\n');
+    return { pids: lines.filter((l) => l.startsWith('pid:')).map((l) => Number(l.slice(4))), says: lines.filter((l) => !l.startsWith('pid:')).join('\n'), stderr: r.stderr };
+  };
+
   it('sees an etcd process on the data dir even with every port closed, and only that data dir', async () => {
     const dataDir = join(dir, 'var-lib-etcd');
-    // A process that looks like etcd to /proc: argv[0] "etcd", the member's --data-dir among its arguments.
-    const child = spawn('bash', ['-c', 'sleep 30; true', `--data-dir=${dataDir}/`], { argv0: 'etcd', stdio: 'ignore' });
-    try {
-      await new Promise((r) => setTimeout(r, 100)); // exec done: /proc shows the new command line
-      const addrs = [`127.0.0.1:${await closedPort()}`];
-      expect(ask({ addrs, dataDir, configs: [], host: '127.0.0.1' }).stdout.trim()).toBe(`ALIVE: runs (process ${child.pid} with --data-dir=${dataDir})`);
-      expect(ask({ addrs, dataDir: `${dataDir}-other`, configs: [], host: '127.0.0.1' }).stdout.trim()).toBe('DOWN');
-    } finally {
-      child.kill('SIGKILL');
-    }
+    const addrs = [`127.0.0.1:${await closedPort()}`];
+    const fake = [{ args: [`--data-dir=${dataDir}/`] }];
+    const r = askAlone({ addrs, dataDir, configs: [], host: '127.0.0.1' }, fake);
+    expect(r.says).toBe(`ALIVE: runs (process ${r.pids[0]} with --data-dir=${dataDir})`);
+    expect(askAlone({ addrs, dataDir: `${dataDir}-other`, configs: [], host: '127.0.0.1' }, fake).says).toBe('DOWN');
   });
-
-  /** A process that looks like etcd to /proc: argv[0] "etcd", then `args`; its working directory `cwd`. */
-  const fakeEtcd = async (args: string[], cwd?: string) => {
-    const child = spawn('bash', ['-c', 'sleep 30; true', ...args], { argv0: 'etcd', stdio: 'ignore', cwd });
-    await new Promise((r) => setTimeout(r, 100)); // exec done: /proc shows the new command line
-    return child;
-  };
 
   it('matches a data dir by the path it resolves to: a symlinked data dir, either way round, or one relative to the process', async () => {
     const real = join(dir, 'disk', 'etcd-data');
@@ -82,26 +95,21 @@ describe('medic_etcd_alive', () => {
     const link = join(dir, 'var-lib-etcd-link');
     symlinkSync(real, link);
     const addrs = [`127.0.0.1:${await closedPort()}`];
-    const seenWith = async (args: string[], dataDir: string, cwd?: string) => {
-      const etcd = await fakeEtcd(args, cwd);
-      try {
-        return { pid: etcd.pid, says: ask({ addrs, dataDir, configs: [], host: '127.0.0.1' }).stdout.trim() };
-      } finally {
-        etcd.kill('SIGKILL');
-        await new Promise((r) => etcd.on('exit', r));
-      }
+    const seenWith = (args: string[], dataDir: string, cwd?: string) => {
+      const r = askAlone({ addrs, dataDir, configs: [], host: '127.0.0.1' }, [{ args, cwd }]);
+      return { pid: r.pids[0], says: r.says };
     };
     // The inventory names the link; etcd was started on the real dir.
-    let r = await seenWith([`--data-dir=${real}`], link);
+    let r = seenWith([`--data-dir=${real}`], link);
     expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${real}, which is ${real} like ${link})`);
     // The other way round.
-    r = await seenWith(['--data-dir', `${link}/`], real);
+    r = seenWith(['--data-dir', `${link}/`], real);
     expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=${link}/, which is ${real} like ${real})`);
     // A relative data dir, from the process's working directory.
-    r = await seenWith(['--data-dir=etcd-data'], link, join(dir, 'disk'));
+    r = seenWith(['--data-dir=etcd-data'], link, join(dir, 'disk'));
     expect(r.says).toBe(`ALIVE: runs (process ${r.pid} with --data-dir=etcd-data, which is ${real} like ${link})`);
     // Another dir is another member's.
-    expect((await seenWith([`--data-dir=${real}`], join(dir, 'disk', 'other'))).says).toBe('DOWN');
+    expect(seenWith([`--data-dir=${real}`], join(dir, 'disk', 'other')).says).toBe('DOWN');
   });
 
   // The SSH user is not root and /proc is mounted with hidepid: etcd (root's) is hidden (2, invisible) or
@@ -109,19 +117,14 @@ describe('medic_etcd_alive', () => {
   for (const hidepid of ['invisible', 'noaccess']) {
     it(`cannot tell (so refuses) when /proc hides other users' processes (hidepid=${hidepid})`, async () => {
       const dataDir = join(dir, `hidden-etcd-${hidepid}`);
-      const etcd = await fakeEtcd([`--data-dir=${dataDir}`]);
-      try {
-        const script = `set -euo pipefail\n${aliveFunction({ addrs: [`127.0.0.1:${await closedPort()}`], dataDir, configs: [], host: '127.0.0.1' })}\nif why=$(medic_etcd_alive); then echo "ALIVE: $why"; else echo DOWN; fi`;
-        const asNobody = (procOptions: string) =>
-          spawnSync('unshare', ['--mount', 'bash', '-c', `mount -t proc -o ${procOptions} proc /proc && setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "$1"; true`, 'x', script], { encoding: 'utf8', timeout: 30_000 });
-        // The same user sees root's etcd where /proc hides nothing: what the check says then is what it should say with hidepid.
-        expect(asNobody('hidepid=off').stdout.trim()).toBe(`ALIVE: runs (process ${etcd.pid} with --data-dir=${dataDir})`);
-        const r = asNobody(`hidepid=${hidepid}`);
-        expect(r.stderr).toBe('');
-        expect(r.stdout.trim()).toBe('ALIVE: may run (cannot tell: the processes of other users cannot be read here, /proc is mounted with hidepid)');
-      } finally {
-        etcd.kill('SIGKILL');
-      }
+      const c = { addrs: [`127.0.0.1:${await closedPort()}`], dataDir, configs: [], host: '127.0.0.1' };
+      const fake = [{ args: [`--data-dir=${dataDir}`] }];
+      // The same user sees root's etcd where /proc hides nothing: what the check says then is what it should say with hidepid.
+      const open = askAlone(c, fake, { asNobody: true });
+      expect(open.says).toBe(`ALIVE: runs (process ${open.pids[0]} with --data-dir=${dataDir})`);
+      const r = askAlone(c, fake, { asNobody: true, proc: `hidepid=${hidepid}` });
+      expect(r.stderr).toBe('');
+      expect(r.says).toBe('ALIVE: may run (cannot tell: the processes of other users cannot be read here, /proc is mounted with hidepid)');
     });
   }
 
@@ -135,7 +138,8 @@ describe('medic_etcd_alive', () => {
     expect(held.code).toBe(4);
     expect(held.stderr).toContain(`etcd of this member still listens on 127.0.0.1:${port} after 1 s: its data dir is left in place`);
     expect(existsSync(places.dataDir)).toBe(true);
-    const gone = bash(moveAsideScript({ ...places, stop: kubeadm.stopLines(places), alive: { addrs: [`127.0.0.1:${await closedPort()}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
+    // In a PID namespace of its own: an etcd of a lab test running alongside would make the check unsure.
+    const gone = bashAlone(moveAsideScript({ ...places, stop: kubeadm.stopLines(places), alive: { addrs: [`127.0.0.1:${await closedPort()}`], dataDir: places.dataDir, configs: [], host: '127.0.0.1' }, waitSeconds: 1 }));
     expect(gone.code).toBe(0);
     expect(gone.stdout).toContain(`data dir moved to ${places.dataAside}`);
     expect(existsSync(join(places.dataAside, 'member'))).toBe(true);
