@@ -7,10 +7,15 @@ import { registerSecrets } from './secrets/mask.js';
 import { startBot, type Bot } from './slack/app.js';
 import { SlackPoster } from './slack/poster.js';
 import { startWorker, type MedicWorker } from './worker/worker.js';
+import { liveWorkers } from './worker/heartbeat.js';
+import { startOpsServer } from './metrics/endpoints.js';
+import { watchQueue } from './metrics/registry.js';
 
 export interface Medic {
   bot: Bot | null;
   worker: MedicWorker | null;
+  /** The port of /healthz, /readyz and /metrics of a worker-only process (the bot serves them itself). */
+  opsPort: number | null;
   /** Graceful: stop taking requests, let the worker finish (or release) its job, close connections. */
   stop(): Promise<void>;
 }
@@ -29,6 +34,8 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
   const auth = { password: settings.redisPassword, tlsCaFile: settings.redisTlsCaFile };
   const redis = connectRedis(settings.redisUrl, auth);
   const queue = openQueue(redis, settings.queuePrefix);
+  watchQueue({ counts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed'), workers: () => liveWorkers(redis, settings.queuePrefix) });
+  let ops: Awaited<ReturnType<typeof startOpsServer>> | null = null;
   let worker: MedicWorker | null = null;
   let bot: Bot | null = null;
   const workerRedis = parts.worker ? connectRedis(settings.redisUrl, { forWorker: true, ...auth }) : null;
@@ -50,7 +57,9 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
       });
     }
     if (parts.bot) bot = await startBot({ settings, inventory, queue, redis, log });
+    else ops = await startOpsServer(redis, settings.queuePrefix, settings.port, settings.host);
   } catch (err) {
+    ops?.server.close();
     await worker?.close();
     await queue.close();
     redis.disconnect();
@@ -58,12 +67,16 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
     throw err;
   }
   let stopping: Promise<void> | null = null;
+  if (ops) log.info({ port: ops.port }, 'worker serves /healthz, /readyz and /metrics');
   return {
     bot,
     worker,
+    opsPort: ops?.port ?? null,
     stop() {
       stopping ??= (async () => {
         await bot?.stop();
+        ops?.server.closeAllConnections();
+        await new Promise((r) => (ops ? ops.server.close(r) : r(undefined)));
         await worker?.close();
         await queue.close();
         await redis.quit().catch(() => undefined);

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { takeLease } from '../queue/lease.js';
 import { transition, type RunEvent } from './transition.js';
 import { TERMINAL, type Run } from './types.js';
+import { observeRunChange } from '../metrics/observe.js';
 
 // Compare-and-set on the run's version: bot and workers update runs concurrently
 // (a click, a cancel, a step finishing) and none may overwrite another's change.
@@ -105,7 +106,10 @@ export class RunStore {
       const token = guard && 'owner' in guard ? guard.owner : '';
       const ended = TERMINAL.includes(next.status) ? '1' : '0';
       const res = (await this.redis.eval(CAS, 3, this.runKey(runId), this.execKey(runId), this.activeKey(), String(run.version), JSON.stringify(next), ended, mode, token, runId)) as number;
-      if (res === 1) return { run: next, changed: true };
+      if (res === 1) {
+        observeRunChange(run, next);
+        return { run: next, changed: true };
+      }
       if (res === -1) throw new Error(`no run ${runId}`);
       if (res === -2) return { run, changed: false, leaseLost: true };
     }

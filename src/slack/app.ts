@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App } from '@slack/bolt';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -9,7 +8,6 @@ import type { JobEnvelope } from '../queue/jobs.js';
 import { enqueue, enqueueStep } from '../queue/queue.js';
 import { APPROVE_ACTION, REJECT_ACTION } from '../render/run-message.js';
 import { RunStore } from '../runbook/store.js';
-import { liveWorkers } from '../worker/heartbeat.js';
 import { cachedGroups } from './authorize.js';
 import { BOT_WEB_API } from './poster.js';
 import { boltLogger } from './bolt-logger.js';
@@ -21,6 +19,9 @@ import { handleSlashCommand, sanitize } from './slash-command.js';
 import { recorder } from '../incident/record.js';
 import { IncidentStore } from '../incident/store.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
+import * as metrics from '../metrics/registry.js';
+import { healthEndpoint, metricsEndpoint, readyEndpoint } from '../metrics/endpoints.js';
+import { countSlackError } from './count-calls.js';
 
 export interface BotDeps {
   settings: Settings;
@@ -51,20 +52,8 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
   // Liveness of the bot itself: it answers as long as it can take Slack's requests.
   // It does not depend on workers or Redis: with no worker alive Slack must still
   // reach the bot (to be told so, and for `/etcd cancel`), so the pod stays in service.
-  const health = (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ ok: true }));
-  };
   // Readiness of the whole: does Redis answer, is a worker alive. 503 when either is not.
-  const ready = async (_req: IncomingMessage, res: ServerResponse) => {
-    const [redisOk, workers] = await Promise.all([
-      withTimeout(deps.redis.ping().then(() => true, () => false), 2000, false),
-      withTimeout(liveWorkers(deps.redis, settings.queuePrefix).catch(() => 0), 2000, 0),
-    ]);
-    const ok = redisOk && workers > 0;
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ ok, redis: redisOk ? 'up' : 'down', workers }));
-  };
+  const ready = readyEndpoint(deps.redis, settings.queuePrefix, { needWorker: true });
 
   const app = new App({
     token: botToken,
@@ -74,8 +63,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     logger: boltLogger(log),
     clientOptions: { slackApiUrl: apiUrl, ...BOT_WEB_API },
     customRoutes: [
-      { path: '/healthz', method: ['GET'], handler: health },
+      { path: '/healthz', method: ['GET'], handler: healthEndpoint },
       { path: '/readyz', method: ['GET'], handler: (req, res) => void ready(req, res) },
+      { path: '/metrics', method: ['GET'], handler: (req, res) => void metricsEndpoint(req, res) },
     ],
     installerOptions: socketMode ? { port: settings.port } : undefined,
   });
@@ -95,17 +85,24 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
 
   const record = recorder(new IncidentStore(deps.redis, settings.queuePrefix, settings.hmacKey), log);
   const groupMembers = cachedGroups(async (id) => {
-    const res = await app.client.usergroups.users.list({ usergroup: id });
+    // Bolt makes its own client: the bot's one Web API call before an ack is counted here.
+    const res = await app.client.usergroups.users.list({ usergroup: id }).catch((err: unknown) => {
+      countSlackError('usergroups.users.list', err);
+      throw err;
+    });
     return res.users ?? [];
   });
 
   app.command('/etcd', async ({ command, ack, respond }) => {
+    const t0 = performance.now();
     const outcome = await handleSlashCommand(
       { text: command.text ?? '', userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url },
       { inventory: deps.inventory, enqueue: (env) => enqueue(deps.queue, env), groupMembers, log },
     );
     await ack(maskDeep(outcome.ack));
+    metrics.ackSeconds.observe({ command: outcome.counted.command }, (performance.now() - t0) / 1000);
     const problem = await outcome.after?.();
+    metrics.commands.inc({ command: outcome.counted.command, outcome: problem ? 'not-queued' : outcome.counted.outcome });
     if (problem) await respond({ response_type: 'ephemeral', text: maskSecrets(problem) });
     // After the ack: who typed what, and any denial, on the incident's timeline.
     await record(command.channel_id, { kind: 'command', actor: command.user_id, text: `/etcd ${sanitize(command.text ?? '')}` });
@@ -167,9 +164,4 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
   }
   log.info({ mode: socketMode ? 'socket' : 'http', port }, 'bot listening');
   return { app, port, stop: () => app.stop().then(() => undefined) };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
 }

@@ -3,6 +3,7 @@ import type { JobEnvelope } from '../queue/jobs.js';
 import type { SlackMessage } from '../render/status-message.js';
 import type { Logger } from '../log.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
+import { CountedWebClient, countRetry } from './count-calls.js';
 
 /**
  * Every Web API call is bounded: a request gives up after `timeout` ms, and
@@ -12,7 +13,7 @@ import { maskDeep, maskSecrets } from '../secrets/mask.js';
 export const WORKER_WEB_API = { timeout: 10_000, retryConfig: { retries: 5, factor: 2, minTimeout: 200, maxTimeout: 5000 } };
 
 /** The bot's own calls (a group lookup before an ack) must answer fast or fail. */
-export const BOT_WEB_API = { timeout: 2_500, retryConfig: { retries: 2, factor: 2, minTimeout: 100, maxTimeout: 1000 } };
+export const BOT_WEB_API = { timeout: 2_500, retryConfig: { retries: 2, factor: 2, minTimeout: 100, maxTimeout: 1000, ...countRetry } };
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
@@ -31,7 +32,7 @@ export class SlackPoster {
     private readonly log: Logger,
     limits: typeof WORKER_WEB_API = WORKER_WEB_API,
   ) {
-    this.client = new WebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits });
+    this.client = new CountedWebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits, retryConfig: { ...limits.retryConfig, ...countRetry } });
   }
 
   async post(env: JobEnvelope, raw: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {

@@ -24,6 +24,8 @@ export interface SlashDeps {
 /** What to ack with at once, and the work to do after the ack has gone out. */
 export interface SlashOutcome {
   ack: { response_type: 'ephemeral'; text: string };
+  /** For the metrics: the subcommand as the bot knows it ("unknown" for any other word) and what came of it. */
+  counted: { command: string; outcome: 'queued' | 'replied' | 'denied' | 'invalid' | 'unknown' };
   /** Set when the user lacked a role: the denial goes on the timeline too. */
   denied?: string;
   after?: () => Promise<string | void>; // returns an ephemeral follow-up text if something went wrong
@@ -43,32 +45,33 @@ function helpHint(): string {
  */
 export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Promise<SlashOutcome> {
   if (input.text.length > MAX_TEXT) {
-    return { ack: ephemeral(`That command is ${input.text.length} characters long; the limit is ${MAX_TEXT}. ${helpHint()}`) };
+    return { ack: ephemeral(`That command is ${input.text.length} characters long; the limit is ${MAX_TEXT}. ${helpHint()}`), counted: { command: 'unknown', outcome: 'invalid' } };
   }
   const [sub = 'help', ...args] = input.text.trim().split(/\s+/).filter(Boolean);
   const cmd = findCommand(sub.toLowerCase());
   if (!cmd) {
-    return { ack: ephemeral(`Unknown subcommand \`${sanitize(sub)}\`. ${helpHint()}`) };
+    return { ack: ephemeral(`Unknown subcommand \`${sanitize(sub)}\`. ${helpHint()}`), counted: { command: 'unknown', outcome: 'unknown' } };
   }
   const decision = await authorize(deps.inventory.workspace, cmd.roleFor?.(args) ?? cmd.role, input.userId, input.channelId, deps.groupMembers);
   if (!decision.ok) {
     deps.log.warn({ user: input.userId, channel: input.channelId, cmd: cmd.name }, 'command denied');
-    return { ack: ephemeral(`Not allowed: \`/etcd ${cmd.name}\` ${decision.reason}.`), denied: `refused \`/etcd ${cmd.name}\`: ${decision.reason}` };
+    return { ack: ephemeral(`Not allowed: \`/etcd ${cmd.name}\` ${decision.reason}.`), denied: `refused \`/etcd ${cmd.name}\`: ${decision.reason}`, counted: { command: cmd.name, outcome: 'denied' } };
   }
 
+  const invalid = { command: cmd.name, outcome: 'invalid' } as const;
   let result;
   try {
     result = cmd.run(args, { inventory: deps.inventory, userId: input.userId, channelId: input.channelId, commands: COMMANDS });
   } catch (err) {
-    if (err instanceof UsageError) return { ack: ephemeral(`${sanitize(err.message)}.\nUsage: \`${err.usage}\``) };
+    if (err instanceof UsageError) return { ack: ephemeral(`${sanitize(err.message)}.\nUsage: \`${err.usage}\``), counted: invalid };
     if (err instanceof UnknownClusterError) {
-      return { ack: ephemeral(`Unknown cluster \`${sanitize(err.cluster)}\`. Known clusters: ${err.known.map((k) => `\`${k}\``).join(', ')}.\nUsage: \`${cmd.usage}\``) };
+      return { ack: ephemeral(`Unknown cluster \`${sanitize(err.cluster)}\`. Known clusters: ${err.known.map((k) => `\`${k}\``).join(', ')}.\nUsage: \`${cmd.usage}\``), counted: invalid };
     }
-    if (err instanceof MedicError) return { ack: ephemeral(sanitize(err.message)) };
+    if (err instanceof MedicError) return { ack: ephemeral(sanitize(err.message)), counted: invalid };
     throw err;
   }
 
-  if (result.kind === 'reply') return { ack: ephemeral(result.text) };
+  if (result.kind === 'reply') return { ack: ephemeral(result.text), counted: { command: cmd.name, outcome: 'replied' } };
 
   const env: JobEnvelope = {
     request: result.job,
@@ -80,6 +83,7 @@ export async function handleSlashCommand(input: SlashInput, deps: SlashDeps): Pr
   };
   return {
     ack: ephemeral(`${result.ack} (job \`${env.requestId}\`)`),
+    counted: { command: cmd.name, outcome: 'queued' },
     after: async () => {
       try {
         await deps.enqueue(env);

@@ -16,6 +16,7 @@ import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
 import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
+import * as metrics from '../metrics/registry.js';
 import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
 import { runCancel } from './jobs/cancel.js';
@@ -123,6 +124,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       const env = job.data;
       const jlog = log.child({ job: env.requestId, cmd: env.request.name, user: env.userId, channel: env.channelId });
       const t0 = Date.now();
+      const kind = env.request.name;
+      if (job.processedOn) metrics.queueWaitSeconds.observe({ kind }, Math.max(0, job.processedOn - job.timestamp) / 1000);
       try {
         let outcome: string;
         switch (env.request.name) {
@@ -177,8 +180,12 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
           }
         }
         jlog.info({ ms: Date.now() - t0, outcome }, 'job done');
+        metrics.jobs.inc({ kind, outcome: 'done' });
+        metrics.jobSeconds.observe({ kind }, (Date.now() - t0) / 1000);
         return outcome;
       } catch (err) {
+        metrics.jobs.inc({ kind, outcome: err instanceof RunBusy ? 'busy' : 'failed' });
+        metrics.jobSeconds.observe({ kind }, (Date.now() - t0) / 1000);
         if (err instanceof RunBusy) jlog.debug(err.message);
         else {
           jlog.error({ err: (err as Error).message }, 'job failed');

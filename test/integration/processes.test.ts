@@ -14,6 +14,7 @@ describe('bot and worker as separate processes', () => {
   let slack: FakeSlack;
   let env: Record<string, string>;
   let port: number;
+  let workerPort: number;
   const procs: MainProcess[] = [];
 
   beforeAll(async () => {
@@ -21,6 +22,7 @@ describe('bot and worker as separate processes', () => {
     slack = new FakeSlack();
     await slack.start();
     port = await freePort();
+    workerPort = await freePort();
     env = {
       ETCD_MEDIC_INVENTORY: lab.inventoryPath,
       REDIS_URL: inject('redisUrl'),
@@ -40,18 +42,28 @@ describe('bot and worker as separate processes', () => {
     await lab?.stop();
   });
 
-  const probe = async (path: '/healthz' | '/readyz') => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const probe = async (path: '/healthz' | '/readyz', at = port) => {
+    const res = await fetch(`http://127.0.0.1:${at}${path}`);
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  /** One sample of a process's /metrics, as Prometheus would read it (undefined: no such series). */
+  const sample = async (at: number, series: string) => {
+    const res = await fetch(`http://127.0.0.1:${at}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const line = (await res.text()).split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
   };
 
   it('`bot` and `worker` answer /etcd status together, and each stops cleanly on SIGTERM', async () => {
     const bot = startMain('bot', env);
-    const worker = startMain('worker', env);
+    // A worker without the bot serves /healthz, /readyz and /metrics on a port of its own.
+    const worker = startMain('worker', { ...env, PORT: String(workerPort) });
     procs.push(bot, worker);
 
     await waitFor('the bot to report a live worker', async () => (await probe('/readyz').catch(() => ({ status: 0 }))).status === 200, 30_000, 200);
     expect(await probe('/readyz')).toEqual({ status: 200, body: { ok: true, redis: 'up', workers: 1 } });
+    expect(await probe('/healthz', workerPort)).toEqual({ status: 200, body: { ok: true } });
+    expect(await probe('/readyz', workerPort)).toEqual({ status: 200, body: { ok: true, redis: 'up', workers: 1 } });
 
     const since = slack.lastSeq;
     const body = slashCommandBody({ text: 'status', userId: 'UALICE', channelId: 'CPROC', responseUrl: slack.responseUrl('proc') });
@@ -59,6 +71,15 @@ describe('bot and worker as separate processes', () => {
     expect(ack.status).toBe(200);
     const post = await slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === 'CPROC', 20_000, since);
     expect(String(post.body.text)).toContain('etcd lab: HEALTHY');
+    // Each process counts its side of it: the bot the command and its ack, the worker the job and what the cluster looked like.
+    expect(await sample(port, 'etcd_medic_commands_total{command="status",outcome="queued"}')).toBe(1);
+    expect(await sample(port, 'etcd_medic_command_ack_seconds_count{command="status"}')).toBe(1);
+    expect(await sample(port, 'etcd_medic_workers_alive')).toBe(1);
+    await waitFor('the worker to count the job', async () => (await sample(workerPort, 'etcd_medic_jobs_total{kind="status",outcome="done"}')) === 1, 10_000, 100);
+    expect(await sample(workerPort, 'etcd_medic_cluster_members_up{cluster="lab"}')).toBe(3);
+    expect(await sample(workerPort, 'etcd_medic_cluster_quorum{cluster="lab"}')).toBe(1);
+    expect(await sample(workerPort, 'etcd_medic_member_db_size_bytes{cluster="lab",member="m1"}')).toBeGreaterThan(0);
+    expect(await sample(workerPort, 'etcd_medic_queue_wait_seconds_count{kind="status"}')).toBe(1);
 
     // The worker leaves on SIGTERM: exit code 0. Readiness says so; the bot stays healthy, so
     // Slack still reaches it (to be told, and for /etcd cancel).

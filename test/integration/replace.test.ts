@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SlackRecord } from '../../src/lab/fake-slack.js';
 import { ackText } from '../../src/lab/signed-requests.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { metricSample } from '../support/metrics.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus, type Buttons } from '../support/slack-view.js';
 
 // Alice asks; Bob and Carol may approve; Eve may not.
@@ -41,6 +42,11 @@ describe('/etcd replace against the lab', () => {
     const oldM3 = (await t.lab.memberList()).find((m) => m.name === 'm3')!.id;
     // The fault: m3's database is destroyed and its etcd crash-loops under the kubelet.
     await t.lab.corruptMember('m3');
+    const counts = () =>
+      Promise.all(
+        ['etcd_medic_runs_total{runbook="replace",state="done"}', 'etcd_medic_step_seconds_count{kind="member-remove",outcome="done"}', 'etcd_medic_approval_wait_seconds_count{runbook="replace",decision="approve"}'].map(metricSample),
+      );
+    const before = await counts();
 
     const { ts, runId } = await planFor('replace m3');
     const planText = textOf(latest(t.slack, ts));
@@ -81,6 +87,8 @@ describe('/etcd replace against the lab', () => {
     const thread = threadOf(t.slack, ts).join('\n');
     for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(thread).toMatch(new RegExp(`Step ${n}: `));
     expect(thread).toContain(`Run \`${runId}\` finished`);
+    // /metrics: one more replace done, its member removal timed, two approvals waited for.
+    expect((await counts()).map((n, i) => n - before[i]!)).toEqual([1, 1, 2]);
   });
 
   it('refuses self-approval, non-approvers, other channels, stale and expired buttons; a double click runs once; reject ends the run', async () => {
@@ -129,9 +137,12 @@ describe('/etcd replace against the lab', () => {
 
     // Carol rejects step 3: the run ends, saying what was done and what was not.
     const b3 = await waitForGate(t.slack, ts, 2);
+    const rejects = () => Promise.all(['etcd_medic_runs_total{runbook="replace",state="rejected"}', 'etcd_medic_approval_wait_seconds_count{runbook="replace",decision="reject"}'].map(metricSample));
+    const before = await rejects();
     expect(await answerAt(t.slack, (await click('UCAROL', ts, b3, 'reject')).responseUrl)).toContain('Rejected step 3');
     const ended = await waitForRunStatus(t.slack, ts, 'REJECTED');
     expect(ended).toContain('rejected by <@UCAROL>');
+    expect((await rejects()).map((n, i) => n - before[i]!)).toEqual([1, 1]);
     const thread = threadOf(t.slack, ts);
     expect(thread.filter((l) => /Step 2: Remove m3 from the member list: removed/.test(l))).toHaveLength(1);
     expect(thread.join('\n')).toContain('Done: 1. Take and verify a snapshot; 2. Remove m3 from the member list. Not done: 3. Stop etcd on m3');

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { SlackPoster, WORKER_WEB_API } from '../../src/slack/poster.js';
+import { registry } from '../../src/metrics/registry.js';
 
 describe('Slack Web API calls from a worker', () => {
   let server: Server;
@@ -21,10 +22,14 @@ describe('Slack Web API calls from a worker', () => {
 
   it('give up after a per-request timeout and a bounded number of retries', async () => {
     const poster = new SlackPoster('xoxb-test', url, createLogger('silent'), { timeout: 300, retryConfig: { retries: 2, factor: 1, minTimeout: 50, maxTimeout: 50 } });
+    const counted = async () => (await registry.getSingleMetricAsString('etcd_medic_slack_api_retries_total')) + (await registry.getSingleMetricAsString('etcd_medic_slack_api_errors_total'));
     const t0 = Date.now();
     await expect(poster.postTo('CINCIDENT', { text: 'hello', blocks: [] })).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(calls).toBe(3);
+    // The metrics see both retries and the call that failed for good.
+    expect(await counted()).toContain('etcd_medic_slack_api_retries_total 2');
+    expect(await counted()).toMatch(/etcd_medic_slack_api_errors_total\{method="chat.postMessage",error="[^"]+"\} 1/);
   });
 
   it('are bounded by default too', () => {

@@ -5,6 +5,7 @@ import { statusCertLine, statusCertReadings } from '../../certs/status-check.js'
 import { renderStatus } from '../../render/status-message.js';
 import type { StatusReport } from '../../status/assess.js';
 import { viewCluster } from '../cluster-view.js';
+import { observeStatus } from '../../metrics/observe.js';
 import type { SlackPoster } from '../../slack/poster.js';
 
 export interface StatusDeps {
@@ -30,6 +31,7 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const [{ report }, readings] = await Promise.all([view, certs]);
   const certLine = readings && statusCertLine(readings);
   if (certLine) report.warnings.push(certLine);
+  observeStatus(cluster, report);
   await deps.slack.post(env, renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
   return report;
 }
