@@ -27,18 +27,19 @@ export const backup: Command = {
     const cluster = resolveCluster(ctx.inventory, p.cluster, p.import ? importUsage : usage);
     if (!p.import) return { kind: 'job', job: { name: 'backup', data: { cluster: cluster.name } }, ack: `Taking a backup of *${cluster.name}*…` };
 
+    // Usage errors are cut at 200 characters when shown: each says what is missing and an example within that.
     const [memberRef, path, extra] = p.import;
-    const members = cluster.members.map((m) => `${m.name} (${m.host})`).join(', ');
-    if (memberRef === undefined) throw new UsageError(`name the member whose host holds the backup (${members}) and the path there, e.g. \`/etcd backup ${cluster.name} import ${cluster.members[0]!.name} /home/core/assets/backup\``, importUsage);
+    const names = cluster.members.map((m) => m.name).join(', ');
+    if (memberRef === undefined) throw new UsageError(`name the member whose host holds the backup (${names}), then its path there, e.g. /home/core/assets/backup`, importUsage);
     const member = cluster.members.find((m) => m.name === memberRef.toLowerCase() || m.host === memberRef);
-    if (!member) throw new UsageError(`"${memberRef.slice(0, 80)}" is not a member of ${cluster.name}; its members: ${members}`, importUsage);
-    if (path === undefined) throw new UsageError(`name the directory cluster-backup.sh wrote into on ${member.name}, or its snapshot_<ts>.db, e.g. \`/etcd backup ${cluster.name} import ${member.name} /home/core/assets/backup\``, importUsage);
-    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra.slice(0, 80)}" (a path with blanks cannot be typed here: give its directory's path without them)`, importUsage);
+    if (!member) throw new UsageError(`"${memberRef.slice(0, 60)}" is not a member of ${cluster.name}; its members: ${names}`, importUsage);
+    if (path === undefined) throw new UsageError(`name the directory cluster-backup.sh wrote into on ${member.name} (e.g. /home/core/assets/backup), or its snapshot_<ts>.db`, importUsage);
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra.slice(0, 60)}" (a path with blanks cannot be typed here)`, importUsage);
     const problem = importPathProblem(path);
     if (problem) throw new UsageError(problem, importUsage);
     const source = importSourceOf(path);
     if ('combined' in source) {
-      throw new UsageError(`${source.combined} is OpenShift 4.3.0/4.3.1's single-file backup, which is not imported as it is: unpack it into a directory of its own on ${member.name} (\`tar xzf\`) and import that directory`, importUsage);
+      throw new UsageError(`${source.combined} is OpenShift 4.3.0/4.3.1's single-file backup: unpack it (tar xzf) into a directory on ${member.name} and import that directory`, importUsage);
     }
     return {
       kind: 'job',

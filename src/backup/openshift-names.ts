@@ -40,10 +40,11 @@ export type ImportSource = { dir: string; ts: string | null };
  */
 export function importPathProblem(path: string): string | null {
   if (path.length > 1024) return 'the path is longer than 1024 characters';
-  if (path.startsWith('~')) return `"${path}": write the absolute path (nothing expands ~ on the host), e.g. /home/core/assets/backup`;
-  if (!path.startsWith('/')) return `"${path}" is not an absolute path: write it from /, e.g. /home/core/assets/backup`;
-  if (!/^[A-Za-z0-9._+@:,=%/-]+$/.test(path)) return `"${path.slice(0, 200)}" has characters a backup path does not need (letters, digits and . _ - + @ : , = % / only)`;
-  if (path.split('/').some((s) => s === '..' || s === '.')) return `"${path}": write the path without . or .. segments`;
+  // Messages name the path last: a long one is cut when shown, never what to do.
+  if (path.startsWith('~')) return `write the absolute path (nothing expands ~ on the host), e.g. /home/core/assets/backup, not ${path}`;
+  if (!path.startsWith('/')) return `not an absolute path (write it from /, e.g. /home/core/assets/backup): ${path}`;
+  if (!/^[A-Za-z0-9._+@:,=%/-]+$/.test(path)) return `the path has characters a backup path does not need (letters, digits and . _ - + @ : , = % / only): ${path.slice(0, 200)}`;
+  if (path.split('/').some((s) => s === '..' || s === '.')) return `write the path without . or .. segments: ${path}`;
   return null;
 }
 

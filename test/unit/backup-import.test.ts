@@ -35,7 +35,7 @@ describe('OpenShift backup names', () => {
   it('refuses paths that are relative, use ~ or . segments, or carry characters no backup path needs', () => {
     expect(importPathProblem('/home/core/assets/backup')).toBeNull();
     expect(importPathProblem('/var/backups/etcd-2020.05_x+y@z:1,a=b%20/snapshot_2020-05-11_080543.db')).toBeNull();
-    expect(importPathProblem('assets/backup')).toContain('is not an absolute path: write it from /');
+    expect(importPathProblem('assets/backup')).toContain('not an absolute path (write it from /');
     expect(importPathProblem('~/assets/backup')).toContain('write the absolute path (nothing expands ~ on the host)');
     expect(importPathProblem('/home/core/../../etc')).toContain('without . or .. segments');
     expect(importPathProblem('/home/./core')).toContain('without . or .. segments');
