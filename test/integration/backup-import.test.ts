@@ -134,7 +134,7 @@ describe('/etcd backup import: backups OpenShift’s cluster-backup.sh wrote on 
     // Refused before anything is queued, with what to type.
     const bad = ackText((await t.command(`backup import m9 ${dir}`, { user: 'UALICE' })).body);
     expect(bad).toContain('"m9" is not a member of lab; its members: m1, m2, m3.');
-    expect(bad).toContain('Usage: `/etcd backup [cluster] import &lt;member&gt; &lt;directory | snapshot_&lt;ts&gt;.db path&gt;`');
+    expect(bad).toContain('Usage: `/etcd backup [cluster] import <member> <directory | snapshot_<ts>.db path>`');
   });
 
   it('restores the whole cluster from the imported backup, naming its tarball in the plan', async () => {
