@@ -79,7 +79,8 @@ export async function importBackup(store: BackupStore, i: ImportBackup, now = ()
       v = await verifySnapshot(snapPartial, i.signal);
     } catch (err) {
       rmSync(snapPartial, { force: true });
-      const msg = (err as Error).message.replace(`${basename(snapPartial)}: `, '').replace(basename(snapPartial), chosen.snapshot.name);
+      // The messages name the store's .partial file; the operator knows the file by its name on the host.
+      const msg = (err as Error).message.replace(`${basename(snapPartial)}: `, '').replace(snapPartial, chosen.snapshot.name).replace(basename(snapPartial), chosen.snapshot.name);
       throw new ImportRefused(`${chosen.snapshot.name} in ${where} is not a whole etcd snapshot: ${msg}. Nothing was imported; take a new backup on the master (cluster-backup.sh) or import another one`);
     }
 
@@ -161,7 +162,7 @@ async function listBackupDir(target: SshTarget, dir: string, member: string, sig
     'if ! cd -- "$d" 2>/dev/null || [ ! -r . ]; then echo "medic:unreadable"; exit 0; fi',
     'shopt -s nullglob',
     'for f in snapshot_* static_kuberesources_*; do',
-    '  if [ -f "$f" ] && [ ! -L "$f" ]; then',
+    '  if [ -f "$f" ]; then',
     '    if [ -r "$f" ]; then r=r; else r=-; fi',
     '    printf "file\\t%s\\t%s\\t%s\\n" "$(stat -c %s -- "$f")" "$r" "$f"',
     '  fi',
