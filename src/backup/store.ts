@@ -17,6 +17,29 @@ export interface BackupFacts {
   hash: number; // the database hash etcdctl snapshot status prints
   hashKv?: number; // maintenance.hashKV at `revision` on the member the snapshot came from: a restore must give the same
   note?: string;
+  /** How it came into the store: taken by the bot (also when absent, as in facts written before imports), or imported. */
+  source?: 'taken' | 'imported';
+  /** Where an imported backup was read from (`source: 'imported'`). */
+  imported?: ImportedFrom;
+}
+
+/**
+ * A backup OpenShift's own cluster-backup.sh wrote on a master, read from
+ * there into the store (src/backup/import.ts). Its `takenAt` is the time in
+ * its file names; `takenBy` is who imported it.
+ */
+export interface ImportedFrom {
+  member: string;
+  host: string;
+  /** The directory on the host, and the files' names there. */
+  dir: string;
+  snapshotFile: string;
+  resourcesFile: string | null;
+  /** The `<ts>` of the names (the master's clock, read as UTC), as an ISO instant. */
+  stampedAt: string;
+  importedAt: string;
+  /** What the static_kuberesources archive holds, two levels deep (static-pod-resources/kube-apiserver-pod-7, …). */
+  resourceDirs: string[];
 }
 
 /**
@@ -50,8 +73,8 @@ export interface StalePartial {
   modifiedAt: string;
 }
 
-/** The name a snapshot has while it is streamed (snapshot-stream.ts renames it once whole). */
-export const PARTIAL_FILE = /^snapshot_.+\.db\.partial$/;
+/** The name a snapshot (or an imported archive) has while it is streamed (snapshot-stream.ts, import.ts rename it once whole). */
+export const PARTIAL_FILE = /^(snapshot_.+\.db|static_kuberesources_.+\.tar\.gz)\.partial$/;
 
 /**
  * How old a partial file must be before it counts as left behind. A live stream

@@ -137,7 +137,9 @@ export interface RetentionOutcome {
  * restore needed.
  */
 export async function applyRetention(store: BackupStore, cluster: string, keep: number): Promise<RetentionOutcome> {
-  const all = await store.list(cluster);
+  // An imported backup was brought in on purpose (often for one restore) and cannot be taken again: retention
+  // neither counts nor removes it; it goes when someone removes its files from the store.
+  const all = (await store.list(cluster)).filter((f) => f.source !== 'imported');
   const old = all.slice(keep);
   if (old.length === 0) return { removed: [], kept: [] };
   let inUse: Map<string, string>;

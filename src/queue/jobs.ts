@@ -11,6 +11,7 @@ export type JobRequest =
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }
   | { name: 'list-backups'; data: { cluster: string } }
+  | { name: 'import-backup'; data: { cluster: string; member: string; path: string } }
   | { name: 'certs'; data: { cluster: string } }
   | { name: 'drift'; data: { cluster: string } }
   | { name: 'plan-drift-fix'; data: { cluster: string } }

@@ -106,7 +106,21 @@ export function describePartials(p: BackupOutcome['partials']): string {
 /** The facts of a backup as the channel reads them. */
 export function describeBackup(f: BackupFacts): string {
   return [
-    `*${f.id}* of *${f.cluster}* from ${f.fromMember}: ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys (all revisions), hash ${f.hash}, sha256 \`${f.sha256.slice(0, 16)}…\` verified`,
-    `files: \`${f.snapshotFile}\`${f.resourcesFile ? `, \`${f.resourcesFile}\` (the member's etcd config and certificates)` : ''}${f.note ? `\n:warning: ${f.note}` : ''}`,
+    `*${f.id}* of *${f.cluster}* ${originOf(f)}: ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys (all revisions), hash ${f.hash}, sha256 \`${f.sha256.slice(0, 16)}…\` verified`,
+    `files: \`${f.snapshotFile}\`${f.resourcesFile ? `, \`${f.resourcesFile}\` (${resourcesOf(f)})` : ''}${f.note ? `\n:warning: ${f.note}` : ''}`,
   ].join('\n');
+}
+
+/** Where a backup came from: the member the bot took it from, or the master and directory it was imported from. */
+export function originOf(f: BackupFacts): string {
+  const i = f.imported;
+  if (f.source !== 'imported' || !i) return `from ${f.fromMember}`;
+  return `imported from ${i.member} (${i.host}) ${i.dir}/${i.snapshotFile}, taken by cluster-backup.sh at ${i.stampedAt.replace('T', ' ').replace('.000Z', ' UTC')} (the time in its name)`;
+}
+
+/** What a backup's archive beside the snapshot holds. */
+export function resourcesOf(f: BackupFacts): string {
+  if (f.source !== 'imported') return "the member's etcd config and certificates";
+  const dirs = f.imported?.resourceDirs ?? [];
+  return `OpenShift's static pod resources${dirs.length ? `: ${dirs.slice(0, 6).join(', ')}${dirs.length > 6 ? ` and ${dirs.length - 6} more` : ''}` : ''}`;
 }

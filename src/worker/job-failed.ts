@@ -22,6 +22,8 @@ function asked(req: JobRequest): string {
       return req.data.scheduled ? `scheduled backup of ${req.data.cluster}` : `/etcd backup ${req.data.cluster}`;
     case 'list-backups':
       return `/etcd backups ${req.data.cluster}`;
+    case 'import-backup':
+      return `/etcd backup ${req.data.cluster} import ${req.data.member} ${req.data.path}`;
     case 'certs':
       return `/etcd certs ${req.data.cluster}`;
     case 'drift':

@@ -19,6 +19,7 @@ import { startHeartbeat } from './heartbeat.js';
 import * as metrics from '../metrics/registry.js';
 import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
+import { runImportBackup } from './jobs/backup-import.js';
 import { runCancel } from './jobs/cancel.js';
 import { runCerts } from './jobs/certs.js';
 import { runDrift, runPlanDriftFix } from './jobs/drift.js';
@@ -155,6 +156,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'list-backups':
             outcome = await runListBackups({ ...env, request: env.request }, ctx);
+            break;
+          case 'import-backup':
+            outcome = await runImportBackup({ ...env, request: env.request }, ctx);
             break;
           case 'certs':
             outcome = await runCerts({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });

@@ -68,6 +68,30 @@ describe('each command parses its arguments', () => {
     expect(job('backups')).toEqual({ name: 'list-backups', data: { cluster: 'prod' } });
   });
 
+  it('backup import: [cluster] import <member> <path>, the member by name or host, the path checked before anything is queued', () => {
+    const want = { name: 'import-backup', data: { cluster: 'prod', member: 'master-1', path: '/home/core/assets/backup' } };
+    expect(job('backup import master-1 /home/core/assets/backup')).toEqual(want);
+    expect(job('backup prod import master-1 /home/core/assets/backup')).toEqual(want);
+    expect(job('backup prod import 10.0.0.1 /home/core/assets/backup')).toEqual(want);
+    expect(job('backup import master-1 /home/core/assets/backup/snapshot_2020-05-11_080543.db').data).toMatchObject({ path: '/home/core/assets/backup/snapshot_2020-05-11_080543.db' });
+    expect(job('backup staging import master-1 /b', two).data).toMatchObject({ cluster: 'staging' });
+    expect(refusal('backup import')).toBe('name the member whose host holds the backup (master-1), then its path there, e.g. /home/core/assets/backup');
+    expect(refusal('backup import master-9 /b')).toBe('"master-9" is not a member of prod; its members: master-1');
+    expect(refusal('backup import master-1')).toBe('name the directory cluster-backup.sh wrote into on master-1 (e.g. /home/core/assets/backup), or its snapshot_<ts>.db');
+    expect(refusal('backup import master-1 /my backups')).toBe('unexpected argument "backups" (a path with blanks cannot be typed here)');
+    expect(refusal('backup import master-1 assets/backup')).toContain('not an absolute path');
+    expect(refusal('backup import master-1 /b;reboot')).toContain('has characters a backup path does not need');
+    expect(refusal('backup import master-1 /b/snapshot_db_kuberesources_2020-01-02_030405.tar.gz')).toContain("OpenShift 4.3.0/4.3.1's single-file backup");
+    // Every refusal says what to do within the 200 characters the Slack side shows.
+    for (const line of ['backup import', 'backup import master-9 /b', 'backup import master-1', 'backup import master-1 /b/snapshot_db_kuberesources_2020-01-02_030405.tar.gz', 'backup import master-1 ~/b']) {
+      expect(refusal(line).length, line).toBeLessThanOrEqual(200);
+    }
+    expect(refusal('backup qa import master-1 /b')).toBe('unknown cluster "qa"; known clusters: prod');
+    expect(refusal('backup import master-1 /b', two)).toContain('more than one cluster is configured');
+    expect(refusal('backup prod extra')).toBe('unexpected argument "extra"');
+    expect(findCommand('backup')!.role).toBe('operate');
+  });
+
   it('replace: a member by name, hex ID or host, an optional cluster, --force', () => {
     expect(job('replace master-1')).toEqual({ name: 'plan-replace', data: { cluster: 'prod', target: 'master-1', force: false } });
     expect(job('replace 8e9e05c52164694d prod --force')).toEqual({ name: 'plan-replace', data: { cluster: 'prod', target: '8e9e05c52164694d', force: true } });

@@ -49,7 +49,11 @@ export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<str
 
 export async function runListBackups(env: ListJob, ctx: WorkerContext): Promise<string> {
   const all = await ctx.backups.list(env.request.data.cluster);
-  const lines = all.slice(0, 30).map((f) => `• \`${f.id}\` ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys, from ${f.fromMember}, by ${f.takenBy === 'schedule' ? 'schedule' : `<@${f.takenBy}>`}${f.resourcesFile ? '' : ' (no host files)'}`);
+  const lines = all.slice(0, 30).map((f) =>
+    f.source === 'imported' && f.imported
+      ? `• \`${f.id}\` ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys, imported from ${f.imported.member}:${f.imported.dir} by <@${f.takenBy}> (${f.imported.snapshotFile}${f.resourcesFile ? ` + ${f.imported.resourcesFile}` : ', no static_kuberesources'}; kept whatever the retention)`
+      : `• \`${f.id}\` ${formatBytes(f.bytes)}, revision ${f.revision}, ${f.totalKeys} db keys, from ${f.fromMember}, by ${f.takenBy === 'schedule' ? 'schedule' : `<@${f.takenBy}>`}${f.resourcesFile ? '' : ' (no host files)'}`,
+  );
   const text = all.length
     ? `*Backups of ${env.request.data.cluster}* (newest first, ${all.length} in all, keeping ${ctx.inventory.backups.keep}):\n${lines.join('\n')}${all.length > 30 ? `\n… and ${all.length - 30} older` : ''}`
     : `No backups of ${env.request.data.cluster} yet. \`/etcd backup ${env.request.data.cluster}\` takes one.`;
