@@ -10,6 +10,8 @@ import { startWorker, type MedicWorker } from './worker/worker.js';
 import { liveWorkers } from './worker/heartbeat.js';
 import { startOpsServer } from './metrics/endpoints.js';
 import { watchQueue } from './metrics/registry.js';
+import { activeRunsOf } from './metrics/observe.js';
+import { RunStore } from './runbook/store.js';
 
 export interface Medic {
   bot: Bot | null;
@@ -34,7 +36,12 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
   const auth = { password: settings.redisPassword, tlsCaFile: settings.redisTlsCaFile };
   const redis = connectRedis(settings.redisUrl, auth);
   const queue = openQueue(redis, settings.queuePrefix);
-  watchQueue({ counts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed'), workers: () => liveWorkers(redis, settings.queuePrefix) });
+  const runs = new RunStore(redis, settings.queuePrefix);
+  watchQueue({
+    counts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+    workers: () => liveWorkers(redis, settings.queuePrefix),
+    activeRuns: () => activeRunsOf(runs),
+  });
   let ops: Awaited<ReturnType<typeof startOpsServer>> | null = null;
   let worker: MedicWorker | null = null;
   let bot: Bot | null = null;

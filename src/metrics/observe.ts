@@ -58,3 +58,14 @@ export function observeStatus(cluster: ClusterConfig, report: StatusReport): voi
   for (const gone of seenMembers.get(cluster.name) ?? []) if (!now.has(gone)) m.dbBytes.remove({ cluster: cluster.name, member: gone });
   seenMembers.set(cluster.name, now);
 }
+
+/** Runs not ended, as the run gauges read them at a scrape: a run's runbook and since when its current step runs. */
+export async function activeRunsOf(store: { activeRunIds(): Promise<string[]>; get(id: string): Promise<Run | null> }) {
+  const runs = await Promise.all((await store.activeRunIds()).map((id) => store.get(id)));
+  return runs
+    .filter((r): r is Run => !!r && !TERMINAL.includes(r.status))
+    .map((r) => {
+      const rec = r.records[r.current];
+      return { runbook: r.runbook, runningSince: rec?.status === 'running' ? (rec.startedAt ?? null) : null };
+    });
+}

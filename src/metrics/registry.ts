@@ -97,6 +97,8 @@ export const dbQuotaBytes = new Gauge({ name: 'etcd_medic_cluster_db_quota_bytes
 interface QueueSource {
   counts(): Promise<Record<string, number>>;
   workers(): Promise<number>;
+  /** Runs not yet ended: the runbook and, when a step is running, since when (ISO). */
+  activeRuns(): Promise<{ runbook: string; runningSince: string | null }[]>;
 }
 let source: QueueSource | null = null;
 const SCRAPE_BOUND_MS = 2000;
@@ -127,6 +129,34 @@ export const workersAlive = new Gauge({
     const n = source && (await bounded(source.workers()));
     this.reset();
     if (n !== null) this.set(n);
+  },
+});
+
+export const runsActive = new Gauge({
+  name: 'etcd_medic_runs_active',
+  help: 'Runs not yet ended, by runbook, read from Redis at the scrape.',
+  labelNames: ['runbook'] as const,
+  registers,
+  async collect() {
+    const runs = source && (await bounded(source.activeRuns()));
+    this.reset();
+    for (const r of runs ?? []) this.inc({ runbook: r.runbook });
+  },
+});
+export const runningStepSeconds = new Gauge({
+  name: 'etcd_medic_running_step_max_seconds',
+  help: 'How long the longest-running step of an unfinished run has run so far, by runbook (a stuck run shows here).',
+  labelNames: ['runbook'] as const,
+  registers,
+  async collect() {
+    const runs = source && (await bounded(source.activeRuns()));
+    this.reset();
+    const oldest = new Map<string, number>();
+    for (const r of runs ?? []) {
+      const since = r.runningSince ? Date.parse(r.runningSince) : NaN;
+      if (Number.isFinite(since)) oldest.set(r.runbook, Math.min(since, oldest.get(r.runbook) ?? Infinity));
+    }
+    for (const [runbook, since] of oldest) this.set({ runbook }, Math.max(0, (Date.now() - since) / 1000));
   },
 });
 

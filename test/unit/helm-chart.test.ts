@@ -48,4 +48,31 @@ describe('the Helm chart', () => {
     expect(bot).toMatch(/readinessProbe:\n\s+httpGet: { path: \/healthz, port: http }/);
     expect(bot).toMatch(/livenessProbe:\n\s+httpGet: { path: \/healthz, port: http }/);
   });
+
+  it('probes workers on their own port: ready while their Redis answers, alive while the process is', () => {
+    expect(worker).toContain('- { name: http, containerPort: {{ .Values.bot.port }} }');
+    expect(worker).toMatch(/readinessProbe:\n\s+httpGet: { path: \/readyz, port: http }/);
+    expect(worker).toMatch(/livenessProbe:\n\s+httpGet: { path: \/healthz, port: http }/);
+  });
+
+  it('lets only metrics.scrapeFrom reach a worker, and only its http port', () => {
+    const policy = read('templates/networkpolicy.yaml');
+    expect(policy).toContain('{{- if .Values.metrics.scrapeFrom }}');
+    expect(policy).toContain('ports: [{ port: http, protocol: TCP }]');
+    expect(policy).toMatch(/{{- else }}\n\s+ingress: \[\]/);
+    const values = parse(read('values.yaml')) as { metrics: { scrapeFrom: unknown[]; prometheusRule: { enabled: boolean } } };
+    expect(values.metrics.scrapeFrom).toEqual([]);
+  });
+
+  it('alerts, when asked, only on metrics the processes export', async () => {
+    const rule = read('templates/prometheusrule.yaml');
+    expect(rule.split('\n')[0]).toBe('{{- if .Values.metrics.prometheusRule.enabled }}');
+    expect((parse(read('values.yaml')) as { metrics: { prometheusRule: { enabled: boolean } } }).metrics.prometheusRule.enabled).toBe(false);
+    expect([...rule.matchAll(/- alert: (\w+)/g)].map((m) => m[1])).toEqual(['EtcdMedicQuorumLost', 'EtcdMedicMemberDown', 'EtcdMedicDbNearQuota', 'EtcdMedicRunStuck', 'EtcdMedicNoWorker']);
+    const { registry } = await import('../../src/metrics/registry.js');
+    const exported = new Set(registry.getMetricsAsArray().map((m) => m.name));
+    const used = new Set([...rule.matchAll(/etcd_medic_\w+/g)].map((m) => m[0]));
+    expect(used.size).toBeGreaterThan(5);
+    for (const name of used) expect(exported, name).toContain(name);
+  });
 });

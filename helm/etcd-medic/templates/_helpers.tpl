@@ -80,3 +80,11 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: { drop: [ALL] }
 {{- end -}}
+
+{{- define "etcd-medic.scrapeAnnotations" -}}
+{{- if .Values.metrics.annotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.bot.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}
