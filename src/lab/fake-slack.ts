@@ -34,6 +34,8 @@ export class FakeSlack {
   readonly uploads = new Map<string, string>();
   private fileSeq = 0;
   port = 0;
+  /** More Web API methods, by name (the Socket Mode stand-in adds apps.connections.open): the answer's JSON body. */
+  readonly methods = new Map<string, (body: Record<string, unknown>, req: IncomingMessage) => Record<string, unknown>>();
 
   get apiUrl(): string {
     return `http://127.0.0.1:${this.port}/api/`;
@@ -128,6 +130,8 @@ export class FakeSlack {
       return send(fault.status, { ok: false, error: fault.status === 429 ? 'ratelimited' : 'internal_error' }, headers);
     }
 
+    const extra = this.methods.get(method);
+    if (extra) return send(200, extra(body, req));
     switch (method) {
       case 'auth.test':
         return send(200, { ok: true, url: 'https://lab.slack.invalid/', team: 'lab', user: 'etcd-medic', team_id: 'TLAB', user_id: 'UBOT', bot_id: 'BBOT' });

@@ -14,8 +14,9 @@ export interface SlashCommandParams {
   teamId?: string;
 }
 
-export function slashCommandBody(p: SlashCommandParams): string {
-  return new URLSearchParams({
+/** A slash command's fields as Slack sends them (form fields over HTTP, the payload of a Socket Mode envelope). */
+export function slashCommandPayload(p: SlashCommandParams): Record<string, string> {
+  return {
     token: 'deprecated-verification-token',
     team_id: p.teamId ?? 'TLAB',
     team_domain: 'lab',
@@ -28,7 +29,11 @@ export function slashCommandBody(p: SlashCommandParams): string {
     api_app_id: 'ALAB',
     response_url: p.responseUrl,
     trigger_id: `${Date.now()}.trigger`,
-  }).toString();
+  };
+}
+
+export function slashCommandBody(p: SlashCommandParams): string {
+  return new URLSearchParams(slashCommandPayload(p)).toString();
 }
 
 export interface SignedPostResult {
@@ -81,9 +86,9 @@ export interface ClickParams {
   responseUrl: string;
 }
 
-/** A button click as Slack sends it: a form body with a JSON `payload` of type block_actions. */
-export function blockActionsBody(p: ClickParams): string {
-  const payload = {
+/** A button click as Slack describes it: a block_actions payload. */
+export function blockActionsPayload(p: ClickParams): Record<string, unknown> {
+  return {
     type: 'block_actions',
     user: { id: p.userId, username: p.userId.toLowerCase(), team_id: 'TLAB' },
     team: { id: 'TLAB', domain: 'lab' },
@@ -96,5 +101,9 @@ export function blockActionsBody(p: ClickParams): string {
     response_url: p.responseUrl,
     actions: [{ type: 'button', action_id: p.actionId, block_id: p.blockId, value: p.value, action_ts: String(Date.now() / 1000) }],
   };
-  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+/** A button click as Slack posts it over HTTP: a form body with the JSON payload. */
+export function blockActionsBody(p: ClickParams): string {
+  return new URLSearchParams({ payload: JSON.stringify(blockActionsPayload(p)) }).toString();
 }

@@ -67,7 +67,8 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
       { path: '/readyz', method: ['GET'], handler: (req, res) => void ready(req, res) },
       { path: '/metrics', method: ['GET'], handler: (req, res) => void metricsEndpoint(req, res) },
     ],
-    installerOptions: socketMode ? { port: settings.port } : undefined,
+    // In Socket Mode the connection is opened through apps.connections.open: on the same Web API as every other call.
+    installerOptions: socketMode ? { port: settings.port, clientOptions: { slackApiUrl: apiUrl } } : undefined,
   });
 
   // Requests from another Slack workspace (team) are refused before anything else looks at them.

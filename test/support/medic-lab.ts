@@ -48,6 +48,10 @@ export interface MedicLabOptions {
   lab?: Omit<LabOptions, 'root' | 'subnet'>;
   /** LOG_LEVEL of the bot and worker in this process (default info). */
   logLevel?: string;
+  /** More of the bot's environment (SLACK_APP_TOKEN: Socket Mode). */
+  env?: Record<string, string>;
+  /** Runs once the fake Slack is up, before the bot starts (a Socket Mode stand-in joins it here). */
+  withSlack?: (slack: FakeSlack) => Promise<void>;
 }
 
 export async function startMedicLab(name: string, subnet: number, opts: MedicLabOptions = {}): Promise<MedicLab> {
@@ -84,7 +88,9 @@ export async function startMedicLab(name: string, subnet: number, opts: MedicLab
     LOG_LEVEL: opts.logLevel ?? 'info',
     // Bot and every worker process of this lab sign and check with the same key.
     ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
+    ...opts.env,
   };
+  await opts.withSlack?.(slack);
   const config = loadConfig(env);
   const medic = await startMedic(config, createLogger(env.LOG_LEVEL, sink), { bot: true, worker: !opts.botOnly });
   const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
