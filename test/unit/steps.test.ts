@@ -62,7 +62,7 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
 };
 
 /** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
-const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' } } as ClusterConfig;
+const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld', kubeletCert: '/etc/origin/node/certificates/kubelet-client-current.pem', kubeletConfig: '/etc/origin/node/node.kubeconfig', kubeletBootstrapConfig: '/etc/origin/node/bootstrap.kubeconfig', kubeletUnit: 'atomic-openshift-node' } } as ClusterConfig;
 const ocpDrift = ((): ReferenceLook => {
   const ref = platformOf(ocp).references(m2)[1]!;
   const entries = ['m1=https://10.0.0.1:2380', 'm2=https://10.0.0.2:2380'];
