@@ -34,7 +34,7 @@ export function kubeletAsideScript(p: KubeletPlace): string {
   ];
   return [
     sh`if [ -e ${p.marker} ]; then`,
-    sh`  echo this run already moved the kubelet\'s files aside and started it again '('${p.marker}')': nothing is moved now`,
+    sh`  echo this run already moved the kubelet files aside and started it again '('${p.marker}')': nothing is moved now`,
     'else',
     sh`  if [ ! -s ${p.bootstrapConfig} ]; then echo refused: there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap, so nothing was stopped or moved. Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again >&2; exit ${NO_BOOTSTRAP_EXIT}; fi`,
     sh`  systemctl stop ${p.unit}`,
@@ -53,7 +53,7 @@ export function kubeletStartScript(p: KubeletPlace): string {
   return [
     sh`systemctl start ${p.unit}`,
     sh`state=$(systemctl is-active ${p.unit} || true)`,
-    sh`echo kubelet started '('systemctl start ${p.unit}'):' "$state"; it bootstraps with ${p.bootstrapConfig}`,
+    sh`echo kubelet started '('systemctl start ${p.unit}'):' "$state", bootstrapping with ${p.bootstrapConfig} when it has no client certificate`,
   ].join('\n');
 }
 
@@ -75,7 +75,7 @@ export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kub
   const aside = await runScript(target, underMemberLock(lock, kubeletAsideScript(p)), { signal });
   killAtFault('kubelet-aside'); // tests only: the worker dies with the kubelet stopped and its files aside
   const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal });
-  const again = aside.includes('already moved the kubelet');
+  const again = aside.includes('already moved the kubelet files');
   return {
     summary: again
       ? `kubelet of ${p.node}: its files were already aside from an earlier attempt (nothing moved now); started`
