@@ -1,6 +1,5 @@
 import { NAME_PATTERN, nodesOf } from '../src/config/schema.js';
 import { UsageError } from '../src/errors.js';
-import { unknownNodes } from '../src/runbook/kubelets-plan.js';
 import type { Command } from './types.js';
 import { resolveCluster } from './args.js';
 
@@ -29,11 +28,13 @@ export const kubelets: Command = {
     const cluster = resolveCluster(ctx.inventory, named ? rest[0] : undefined, usage);
     const nodes = [...new Set(named ? rest.slice(1) : rest)];
     if (nodes.length > MAX_NODES) throw new UsageError(`at most ${MAX_NODES} nodes in one run`, usage);
-    const unknown = unknownNodes(cluster, nodes);
-    if (unknown) {
-      // The first word was meant as a cluster when it names no node either.
-      const clusters = !named && rest[0] !== undefined && nodes[0] === rest[0] && !nodesOf(cluster).some((n) => n.name === rest[0]) ? ` Clusters: ${ctx.inventory.clusters.map((c) => c.name).join(', ')}.` : '';
-      throw new UsageError(`${unknown}${clusters}`, usage);
+    const known = nodesOf(cluster).map((n) => n.name);
+    const missing = nodes.filter((n) => !known.includes(n));
+    if (missing.length) {
+      // Short (the answer keeps 200 characters of it): which names, the nodes to choose from, and the clusters when the first word may have meant one.
+      const list = known.length > 8 ? `${known.slice(0, 8).join(', ')}, …` : known.join(', ');
+      const clusters = !named && missing.includes(rest[0]!) ? `; clusters: ${ctx.inventory.clusters.map((c) => c.name).join(', ')}` : '';
+      throw new UsageError(`no node ${missing.map((n) => `"${n}"`).join(', ')} in ${cluster.name} (its nodes: ${list}${clusters}): name some of those, or none for all`, usage);
     }
     const which = nodes.length ? nodes.join(', ') : `every node (${nodesOf(cluster).map((n) => n.name).join(', ')})`;
     return {

@@ -20,7 +20,7 @@ export function unknownNodes(cluster: ClusterConfig, names: string[]): string | 
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length === 0) return null;
   const which = unknown.map((n) => `"${n}"`).join(', ');
-  return `${unknown.length === 1 ? 'no node' : 'no nodes'} ${which} in ${cluster.name}'s inventory (its nodes: ${known.join(', ')}). Type \`/etcd kubelets renew ${cluster.name} <node…>\` with some of those, or none for all of them; a node not listed needs its SSH access under clusters[].nodes first.`;
+  return `${unknown.length === 1 ? 'no node' : 'no nodes'} ${which} in ${cluster.name}'s inventory (its nodes: ${known.join(', ')}). Type \`/etcd kubelets renew ${cluster.name} <node…>\` with some of those, or none for all of them; a node not listed there needs its SSH access in the inventory (the cluster's nodes) first.`;
 }
 
 /**

@@ -137,8 +137,9 @@ describe('/etcd kubelets renew, typed', () => {
     };
     expect(err('')).toContain('`renew`');
     expect(err('rotate')).toContain('"rotate" is not something the bot does with kubelets');
-    expect(err('renew w9')).toContain('no node "w9" in prod\'s inventory (its nodes: m1, m2, m3, w1, w2)');
-    expect(err('renew staging m1')).toMatch(/no node "staging".*Clusters: prod/);
+    expect(err('renew w9')).toBe('no node "w9" in prod (its nodes: m1, m2, m3, w1, w2; clusters: prod): name some of those, or none for all');
+    expect(err('renew prod m1 w7')).toBe('no node "w7" in prod (its nodes: m1, m2, m3, w1, w2): name some of those, or none for all');
+    expect(err('renew staging m1')).toContain('no node "staging" in prod');
     expect(err('renew m1;reboot')).toContain('is not a cluster or node name');
   });
 });
