@@ -6,6 +6,7 @@ import { drift } from './drift.js';
 import { certs } from './certs.js';
 import { help } from './help.js';
 import { incident, note, timeline } from './incident.js';
+import { kubelets } from './kubelets.js';
 import { nodes } from './nodes.js';
 import { replace } from './replace.js';
 import { restoreQuorum } from './restore-quorum.js';
@@ -13,7 +14,7 @@ import { restore } from './restore.js';
 import { status } from './status.js';
 
 /** Every /etcd subcommand. Adding a command is adding a file and a line here. */
-export const COMMANDS: readonly Command[] = [status, nodes, certs, drift, backup, backups, replace, restoreQuorum, restore, cancel, incident, note, timeline, csr, help];
+export const COMMANDS: readonly Command[] = [status, nodes, certs, drift, backup, backups, replace, restoreQuorum, restore, kubelets, cancel, incident, note, timeline, csr, help];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

@@ -39,7 +39,20 @@ const hostPaths = {
   confFile: absolutePath.optional(),
   masterConfig: absolutePath.optional(),
   flanneldConfig: absolutePath.optional(),
+  // The kubelet's client certificate, its kubeconfig and the bootstrap kubeconfig it bootstraps with (/etcd kubelets renew).
+  kubeletCert: absolutePath.optional(),
+  kubeletConfig: absolutePath.optional(),
+  kubeletBootstrapConfig: absolutePath.optional(),
 };
+
+// Where the kubelet keeps its credentials on a host, and its unit: every profile has one.
+const kubeletDefaults = (d: { cert: string; config: string; bootstrap: string; unit: string }) => ({
+  kubeletCert: absolutePath.default(d.cert),
+  kubeletConfig: absolutePath.default(d.config),
+  kubeletBootstrapConfig: absolutePath.default(d.bootstrap),
+  kubeletUnit: unitName.default(d.unit),
+});
+const KUBEADM_KUBELET = { cert: '/var/lib/kubelet/pki/kubelet-client-current.pem', config: '/etc/kubernetes/kubelet.conf', bootstrap: '/etc/kubernetes/bootstrap-kubelet.conf', unit: 'kubelet' };
 
 // How etcd runs on the masters: one entry per profile in src/platform.
 const platform = z.discriminatedUnion('kind', [
@@ -49,6 +62,7 @@ const platform = z.discriminatedUnion('kind', [
       manifestsDir: absolutePath.default('/etc/kubernetes/manifests'),
       dataDir: absolutePath.default('/var/lib/etcd'),
       pkiDir: absolutePath.default('/etc/kubernetes/pki/etcd'),
+      ...kubeletDefaults(KUBEADM_KUBELET),
     })
     .strict(),
   // etcd as a systemd unit reading its flags from an EnvironmentFile (OpenShift 3.x, etcd installed as a service).
@@ -65,22 +79,38 @@ const platform = z.discriminatedUnion('kind', [
       masterConfig: absolutePath.default('/etc/origin/master/master-config.yaml'),
       // flanneld's settings (FLANNEL_ETCD_ENDPOINTS), where flannel keeps its network in etcd.
       flanneldConfig: absolutePath.default('/etc/sysconfig/flanneld'),
+      // OpenShift 3.10+ nodes: the node service runs the kubelet; its certificates under /etc/origin/node.
+      ...kubeletDefaults({ cert: '/etc/origin/node/certificates/kubelet-client-current.pem', config: '/etc/origin/node/node.kubeconfig', bootstrap: '/etc/origin/node/bootstrap.kubeconfig', unit: 'atomic-openshift-node' }),
     })
     .strict(),
 ]);
+
+const ssh = z
+  .object({
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
+    keyFile: absolutePath,
+    hostKeyFingerprint: fingerprint,
+  })
+  .strict();
+
+// A worker node: its name as Kubernetes knows it, SSH access, and where its kubelet's files are when not where the platform says.
+const node = z
+  .object({
+    name,
+    host,
+    ssh,
+    kubeletCert: absolutePath.optional(),
+    kubeletConfig: absolutePath.optional(),
+    kubeletBootstrapConfig: absolutePath.optional(),
+  })
+  .strict();
 
 const member = z
   .object({
     name,
     host,
-    ssh: z
-      .object({
-        port: z.number().int().min(1).max(65535).default(22),
-        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
-        keyFile: absolutePath,
-        hostKeyFingerprint: fingerprint,
-      })
-      .strict(),
+    ssh,
     ...hostPaths,
   })
   .strict();
@@ -104,8 +134,15 @@ const cluster = z
       manifestsDir: '/etc/kubernetes/manifests',
       dataDir: '/var/lib/etcd',
       pkiDir: '/etc/kubernetes/pki/etcd',
+      kubeletCert: KUBEADM_KUBELET.cert,
+      kubeletConfig: KUBEADM_KUBELET.config,
+      kubeletBootstrapConfig: KUBEADM_KUBELET.bootstrap,
+      kubeletUnit: KUBEADM_KUBELET.unit,
     }),
     members: z.array(member).min(1),
+    // Kubernetes nodes beyond the masters (workers), reached over SSH like the masters: what
+    // `/etcd kubelets renew` works on, besides the masters (which are nodes too).
+    nodes: z.array(node).default([]),
     kubeconfig: kubeconfig.optional(),
     // How long the last step of a restore waits for kube-apiserver /readyz on every master and the
     // control-plane nodes Ready before the run ends "etcd healthy, Kubernetes not yet".
@@ -175,6 +212,13 @@ export const inventorySchema = z
           }
         }
       });
+      c.nodes.forEach((n, j) => {
+        if (memberNames.has(n.name)) {
+          const why = c.members.some((m) => m.name === n.name) ? `"${n.name}" is a master (under members), and masters are nodes already: list it only there` : `duplicate node name "${n.name}"`;
+          ctx.addIssue({ code: 'custom', path: ['clusters', i, 'nodes', j, 'name'], message: why });
+        }
+        memberNames.add(n.name);
+      });
     });
     if (inv.defaultCluster && !inv.clusters.some((c) => c.name === inv.defaultCluster)) {
       ctx.addIssue({ code: 'custom', path: ['defaultCluster'], message: `no cluster named "${inv.defaultCluster}"` });
@@ -184,6 +228,14 @@ export const inventorySchema = z
 export type Inventory = z.infer<typeof inventorySchema>;
 export type ClusterConfig = Inventory['clusters'][number];
 export type MemberConfig = ClusterConfig['members'][number];
+export type NodeConfig = ClusterConfig['nodes'][number];
+/** A host the bot reaches over SSH: a master (a member) or a node. */
+export type HostConfig = Pick<MemberConfig, 'name' | 'host' | 'ssh'> & Partial<Pick<MemberConfig, 'kubeletCert' | 'kubeletConfig' | 'kubeletBootstrapConfig'>>;
+
+/** Every Kubernetes node of a cluster the bot can reach: its masters first, then its other nodes. */
+export function nodesOf(c: ClusterConfig): HostConfig[] {
+  return [...c.members, ...c.nodes];
+}
 export type Role = keyof Inventory['workspace']['roles'];
 
 /**

@@ -19,8 +19,8 @@ import type { KubeNode } from './nodes.js';
  *   system:bootstrappers; OpenShift's service account
  *   openshift-machine-config-operator:node-bootstrapper) or by system:node:<name>
  *   itself (a renewal), never by another node;
- * - <name> is a Node of this cluster or a master the inventory names (a rebuilt
- *   master files its client CSR before its Node object exists).
+ * - <name> is a Node of this cluster or a master or node the inventory names (a
+ *   rebuilt master files its client CSR before its Node object exists).
  *
  * Kubelet serving certificate (signer kubernetes.io/kubelet-serving):
  * - requested by system:node:<name> in group system:nodes, CN the same
@@ -63,10 +63,11 @@ export interface CsrVerdict {
 const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
 
 /** The policy's view of a cluster: its Nodes (every address each reports) and the inventory's masters. */
-export function policyContext(nodes: KubeNode[], cluster: { members: Pick<ClusterConfig['members'][number], 'name' | 'host'>[] }): PolicyContext {
+export function policyContext(nodes: KubeNode[], cluster: { members: Pick<ClusterConfig['members'][number], 'name' | 'host'>[]; nodes?: Pick<ClusterConfig['nodes'][number], 'name' | 'host'>[] }): PolicyContext {
   return {
     nodes: nodes.map((n) => ({ name: n.metadata?.name ?? '', addresses: (n.status?.addresses ?? []).map((a) => a.address) })),
-    masters: cluster.members.map((m) => ({ name: m.name, host: m.host })),
+    // The inventory's other nodes count as its masters do: a node whose Node object is gone is still expected.
+    masters: [...cluster.members, ...(cluster.nodes ?? [])].map((m) => ({ name: m.name, host: m.host })),
   };
 }
 

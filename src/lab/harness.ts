@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
 import type { HostSupervisor } from './host-supervisor.js';
 import { startKube, type KubeLab, type KubeLabOptions } from './kube/index.js';
+import { kubeletInventoryPaths } from './kube/kubelet-host.js';
 import { LAYOUTS, type LabPlatform, type NewHost } from './layouts.js';
 import { run, waitFor, type RunResult } from './proc.js';
 import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
@@ -23,6 +24,11 @@ export interface LabOptions {
   peerPort?: number;
   /** A Kubernetes API stand-in, lab kubelets and a kubeconfig in the inventory (off by default, so other labs stay as they were). */
   kube?: boolean | KubeLabOptions;
+  /**
+   * Worker nodes w1, w2, … (with `kube`): a host with its own sshd and a kubelet, no etcd,
+   * on 127.0.<subnet>.51, .52, …; listed under the cluster's `nodes` in the inventory.
+   */
+  workers?: number;
   /**
    * How etcd runs on the masters: kubeadm static pods played by a kubelet
    * stand-in (the default), or OpenShift 3 style, a systemd unit reading its
@@ -67,6 +73,8 @@ export class Lab {
   constructor(
     readonly opts: Required<Omit<LabOptions, 'log'>> & { log: (s: string) => void },
     readonly hosts: LabHost[],
+    /** Worker nodes: sshd and a kubelet, no etcd (their supervisor runs nothing; the kubelet's unit is the kube lab's). */
+    readonly workers: LabHost[],
     readonly tls: { ca: string; cert: string; key: string },
     readonly sshKey: string,
     readonly inventoryPath: string,
@@ -79,6 +87,13 @@ export class Lab {
   host(name: string): LabHost {
     const h = this.hosts.find((x) => x.name === name);
     if (!h) throw new Error(`no lab host ${name}`);
+    return h;
+  }
+
+  /** A master or a worker node. */
+  node(name: string): LabHost {
+    const h = [...this.hosts, ...this.workers].find((x) => x.name === name);
+    if (!h) throw new Error(`no lab node ${name}`);
     return h;
   }
 
@@ -181,9 +196,10 @@ export class Lab {
   async stop(): Promise<void> {
     await this.kube?.stop();
     await Promise.all(this.hosts.map((h) => h.supervisor.stop()));
-    for (const h of this.hosts) h.ssh.process.kill('SIGTERM');
+    const all = [...this.hosts, ...this.workers];
+    for (const h of all) h.ssh.process.kill('SIGTERM');
     await Promise.all(
-      this.hosts.map((h) =>
+      all.map((h) =>
         h.ssh.process.exitCode === null && h.ssh.process.signalCode === null
           ? new Promise((r) => h.ssh.process.once('exit', r))
           : undefined,
@@ -191,6 +207,9 @@ export class Lab {
     );
   }
 }
+
+/** A worker node's supervisor: it runs no etcd (its kubelet unit is run by the kube lab). */
+const NO_ETCD: HostSupervisor = { pid: () => null, start: () => undefined, stop: async () => undefined };
 
 export function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
@@ -224,9 +243,10 @@ function killLeftovers(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, platform: 'kubeadm' as LabPlatform, log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, log: () => undefined, ...options };
   const { root, subnet } = opts;
   const layout = LAYOUTS[opts.platform];
+  if (opts.workers > 0 && !opts.kube) throw new Error('worker nodes need the Kubernetes stand-in (kube: true)');
   if (opts.kube && opts.platform !== 'kubeadm') throw new Error(`the lab's Kubernetes stand-in runs on kubeadm masters only, not with platform '${opts.platform}'`);
   killLeftovers(root);
   rmSync(root, { recursive: true, force: true });
@@ -274,16 +294,29 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     hosts.push({ ...host, ...installed, ssh });
   }
 
+  // Worker nodes: a host with sshd and (once the kube lab starts) a kubelet; no etcd, so nothing for their supervisor to run.
+  const workers: LabHost[] = [];
+  for (let i = 0; i < opts.workers; i++) {
+    const name = `w${i + 1}`;
+    const ip = `127.0.${subnet}.${51 + i}`;
+    const hostRoot = join(root, 'hosts', name);
+    const paths = LAYOUTS.kubeadm.paths(hostRoot);
+    const dirs = { parkedDir: join(hostRoot, 'parked'), logDir: join(hostRoot, 'var/log'), binDir: join(hostRoot, 'usr/local/bin') };
+    for (const d of [paths.manifestsDir, ...Object.values(dirs)]) mkdirSync(d, { recursive: true });
+    const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir: dirs.binDir });
+    workers.push({ name, ip, root: hostRoot, platform: 'kubeadm', ...paths, ...dirs, supervisor: NO_ETCD, ssh, clientUrl: '', peerUrl: '' });
+  }
+
   const inventoryPath = join(root, 'inventory.yaml');
   const kubeconfig = opts.kube ? join(root, 'kube', 'admin.conf') : undefined;
-  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, clientTls, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
+  writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, workers, clientTls, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
 
-  const lab = new Lab(opts, hosts, clientTls, sshKey, inventoryPath);
+  const lab = new Lab(opts, hosts, workers, clientTls, sshKey, inventoryPath);
   for (const h of hosts) h.supervisor.start();
   try {
     await lab.waitHealthy(60_000);
-    for (const h of hosts) await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, opts.sshPort), 10_000);
-    if (opts.kube) lab.kube = await startKube(root, hosts, lab.tls, opts.kube === true ? {} : opts.kube, opts.log);
+    for (const h of [...hosts, ...workers]) await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, opts.sshPort), 10_000);
+    if (opts.kube) lab.kube = await startKube(root, hosts, workers, lab.tls, opts.kube === true ? {} : opts.kube, opts.log);
   } catch (err) {
     await lab.stop();
     throw err;
@@ -293,7 +326,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 }
 
 /** The inventory the bot reads for this lab: what an operator would write for a real cluster. */
-function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number, backupsDir: string, kubeconfig?: string): string {
+function labInventory(cluster: string, hosts: LabHost[], workers: LabHost[], tls: { ca: string; cert: string; key: string }, sshKey: string, sshPort: number, backupsDir: string, kubeconfig?: string): string {
   return stringify({
     workspace: {
       allowedChannels: [],
@@ -312,7 +345,9 @@ function labInventory(cluster: string, hosts: LabHost[], tls: { ca: string; cert
           host: h.ip,
           ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint },
           ...LAYOUTS[h.platform].memberPaths(h),
+          ...(kubeconfig ? kubeletInventoryPaths(h.root) : {}),
         })),
+        ...(workers.length ? { nodes: workers.map((h) => ({ name: h.name, host: h.ip, ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint }, ...kubeletInventoryPaths(h.root) })) } : {}),
         ...(kubeconfig ? { kubeconfig } : {}),
       },
     ],

@@ -4,6 +4,7 @@ import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { flagOf, setFlag, withoutFlag } from './flags.js';
+import { kubeletPlaceOf } from './kubelet.js';
 import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
 
 type KubeadmConfig = Extract<ClusterConfig['platform'], { kind: 'kubeadm' }>;
@@ -88,5 +89,6 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
       const p = paths(m);
       return [p.config, p.pkiDir];
     },
+    kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
   };
 }

@@ -4,6 +4,7 @@ import { sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { envFlag, envValue, envValueProblem, withEnvFlags, withEnvValues } from './flags.js';
 import { etcdClientUrls, withEtcdClientUrls } from './master-config.js';
+import { kubeletPlaceOf } from './kubelet.js';
 import type { ApiserverPlace, ConfigPlace, MemberReference, Platform } from './types.js';
 
 type SystemdConfig = Extract<ClusterConfig['platform'], { kind: 'systemd' }>;
@@ -143,5 +144,6 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     },
     // The seed's backup: the whole of /etc/etcd (etcd.conf and the member's certificates).
     backupPaths: (m) => [...new Set([dirname(paths(m).config), paths(m).pkiDir])],
+    kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
   };
 }

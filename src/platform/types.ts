@@ -1,4 +1,5 @@
-import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import type { ClusterConfig, HostConfig, MemberConfig } from '../config/schema.js';
+import type { KubeletPlace } from './kubelet.js';
 
 /**
  * How etcd runs on a master, behind one interface: where things are on a host,
@@ -71,6 +72,13 @@ export interface Platform {
 
   /** The host files a backup archives beside the snapshot: what is needed to rebuild the member. */
   backupPaths(m: MemberConfig): string[];
+
+  /**
+   * A node's kubelet (masters and workers): its unit, its client certificate and
+   * kubeconfig, the bootstrap kubeconfig it starts over with, and where a run
+   * keeps the old ones aside (`/etcd kubelets renew`).
+   */
+  kubelet(h: HostConfig, runId: string): KubeletPlace;
 }
 
 export interface MemberPaths {

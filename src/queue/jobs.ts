@@ -15,6 +15,7 @@ export type JobRequest =
   | { name: 'certs'; data: { cluster: string } }
   | { name: 'drift'; data: { cluster: string } }
   | { name: 'plan-drift-fix'; data: { cluster: string } }
+  | { name: 'plan-kubelets-renew'; data: { cluster: string; nodes: string[] } }
   | { name: 'incident'; data: { action: 'start' | 'close' | 'note' | 'timeline'; text?: string } }
   | { name: 'csr'; data: { cluster: string } }
   | { name: 'csr-decide'; data: CsrDecideData };

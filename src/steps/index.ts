@@ -3,6 +3,8 @@ import { apiserversStep } from './apiservers.js';
 import { fenceStep } from './fence.js';
 import { forceNewClusterStep } from './force-new-cluster.js';
 import { kubeCheckStep } from './kube-check.js';
+import { kubeletCsrsStep } from './kubelet-csrs.js';
+import { kubeletRebootstrapStep } from './kubelet-rebootstrap.js';
 import { memberAddLearnerStep } from './member-add-learner.js';
 import { memberRemoveStep } from './member-remove.js';
 import { promoteStep } from './promote.js';
@@ -33,6 +35,8 @@ export const STEPS = {
   apiservers: apiserversStep,
   'kube-check': kubeCheckStep,
   'rewrite-references': rewriteReferencesStep,
+  'kubelet-rebootstrap': kubeletRebootstrapStep,
+  'kubelet-csrs': kubeletCsrsStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

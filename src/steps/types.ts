@@ -12,6 +12,8 @@ import type { ApiserversStep } from './apiservers.js';
 import type { FenceStep } from './fence.js';
 import type { ForceNewClusterStep } from './force-new-cluster.js';
 import type { KubeCheckStep } from './kube-check.js';
+import type { KubeletCsrsStep } from './kubelet-csrs.js';
+import type { KubeletRebootstrapStep } from './kubelet-rebootstrap.js';
 import type { MemberAddLearnerStep } from './member-add-learner.js';
 import type { MemberRemoveStep } from './member-remove.js';
 import type { PromoteStep } from './promote.js';
@@ -53,7 +55,9 @@ export type StepSpec =
   | RestoreSnapshotStep
   | ApiserversStep
   | KubeCheckStep
-  | RewriteReferencesStep;
+  | RewriteReferencesStep
+  | KubeletRebootstrapStep
+  | KubeletCsrsStep;
 
 export type StepKind = StepSpec['kind'];
 

@@ -1,5 +1,5 @@
 import type { BackupStore } from '../backup/store.js';
-import type { ClusterConfig, Inventory } from '../config/schema.js';
+import { nodesOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
 import type { StepExecutor } from '../runbook/engine.js';
@@ -24,8 +24,9 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
     const cluster = clusterOf(run);
     const rlog = log.child({ run: run.runId });
     const host = hostContextOf(cluster, (name: string): SshTarget => {
-      const m = cluster.members.find((x) => x.name === name);
-      if (!m) throw new Error(`member ${name} is not in the inventory`);
+      // A master, or a node whose kubelet a run renews.
+      const m = nodesOf(cluster).find((x) => x.name === name);
+      if (!m) throw new Error(`member or node ${name} is not in the inventory`);
       return sshTargetOf(m);
     });
     return {

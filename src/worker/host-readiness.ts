@@ -1,4 +1,4 @@
-import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { nodesOf, type ClusterConfig, type HostConfig } from '../config/schema.js';
 import { platformOf } from '../platform/index.js';
 import { HostKeyMismatch } from '../errors.js';
 import type { StepSpec } from '../runbook/types.js';
@@ -90,7 +90,7 @@ export interface Readiness {
   reasons: string[];
 }
 
-const where = (m: MemberConfig) => `${m.name} (${m.host})`;
+const where = (m: HostConfig) => `${m.name} (${m.host})`;
 const stepRef = (u: HostUse) => (u.step === null ? u.title : `step ${u.step + 1} (${u.title})`);
 
 /** "3.4.23" from "etcdctl version: 3.4.23"; [major, minor] or null. */
@@ -100,7 +100,7 @@ export function versionOf(line: string | undefined): [number, number] | null {
 }
 
 /** Judges one host against what the run needs of it: pure, so every message is unit-tested. */
-export function judge(m: MemberConfig, uses: HostUse[], look: HostLook, mayBeDown: boolean, platform = 'kubeadm'): Readiness {
+export function judge(m: HostConfig, uses: HostUse[], look: HostLook, mayBeDown: boolean, platform = 'kubeadm'): Readiness {
   const reasons: string[] = [];
   const steps = uses.map(stepRef).join(', ');
   if (!look.reachable) {
@@ -151,7 +151,7 @@ const versionLines = [
 ];
 
 /** One SSH session to a host: never throws, a failure is part of the answer. */
-export async function lookAt(m: MemberConfig, tools: string[], timeoutMs = 15_000, layout: string[] = []): Promise<HostLook> {
+export async function lookAt(m: HostConfig, tools: string[], timeoutMs = 15_000, layout: string[] = []): Promise<HostLook> {
   try {
     const r = await sshExec(sshTargetOf(m), `bash -c ${quoteScript(lookScript(tools, layout))}`, { connectTimeoutMs: 5000, commandTimeoutMs: timeoutMs });
     // Without bash on the PATH the script never ran: every step would fail the same way.
@@ -193,14 +193,16 @@ export async function checkHosts(cluster: ClusterConfig, needs: HostNeeds, opts:
   const look = opts.look ?? lookAt;
   const platform = platformOf(cluster);
   const members = [...needs.uses.keys()].map((name) => {
-    const m = cluster.members.find((x) => x.name === name);
+    const m = nodesOf(cluster).find((x) => x.name === name);
     if (!m) throw new Error(`the plan touches ${name}, which is not in ${cluster.name}'s inventory`);
     return m;
   });
   return bounded(members, opts.parallel ?? 8, async (m) => {
     const uses = needs.uses.get(m.name)!;
     const tools = [...new Set(uses.flatMap((u) => u.tools))];
-    return judge(m, uses, await look(m, tools, undefined, platform.layoutLines(m)), needs.mayBeDown.has(m.name), platform.kind);
+    // A node that is not a master runs no etcd: the platform's layout of a master is not asked of it.
+    const master = cluster.members.find((x) => x.name === m.name);
+    return judge(m, uses, await look(m, tools, undefined, master ? platform.layoutLines(master) : []), needs.mayBeDown.has(m.name), platform.kind);
   });
 }
 

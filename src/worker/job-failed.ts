@@ -30,6 +30,8 @@ function asked(req: JobRequest): string {
       return `/etcd drift ${req.data.cluster}`;
     case 'plan-drift-fix':
       return `/etcd drift fix ${req.data.cluster}`;
+    case 'plan-kubelets-renew':
+      return `/etcd kubelets renew ${[req.data.cluster, ...req.data.nodes].join(' ')}`;
     case 'incident':
       return `/etcd ${req.data.action === 'start' || req.data.action === 'close' ? `incident ${req.data.action}` : req.data.action}`;
     case 'step':

@@ -31,6 +31,19 @@ export interface RunCsrDeps {
 export function runCsrThread(deps: RunCsrDeps, run: Run, cluster: ClusterConfig, k: KubeCluster, log: Logger): CsrThread {
   const scope = `run:${run.runId}`;
   return {
+    async announce(uids: string[], text: string): Promise<boolean> {
+      const latest = (await deps.runs.get(run.runId)) ?? run;
+      const claimed = await deps.reviews.claimPosted(`${scope}:approved`, uids);
+      if (claimed.length === 0) return false;
+      try {
+        await deps.slack.postTo(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
+        await recorder(deps.incidents, log)(latest.channelId, { kind: 'state', actor: 'bot', runId: latest.runId, incidentId: latest.incidentId, text });
+      } catch (err) {
+        await deps.reviews.unclaimPosted(`${scope}:approved`, claimed);
+        throw err;
+      }
+      return true;
+    },
     async show(csrs: Csr[], title: string): Promise<string[]> {
       const latest = (await deps.runs.get(run.runId)) ?? run;
       const claimed = new Set(await deps.reviews.claimPosted(scope, csrs.map((c) => c.metadata!.uid!)));

@@ -25,6 +25,7 @@ import { runCerts } from './jobs/certs.js';
 import { runDrift, runPlanDriftFix } from './jobs/drift.js';
 import { runIncident } from './jobs/incident.js';
 import { runNodes } from './jobs/nodes.js';
+import { runPlanKubeletsRenew } from './jobs/kubelets.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
 import { runPlanRestore } from './jobs/restore.js';
@@ -168,6 +169,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'plan-drift-fix':
             outcome = await runPlanDriftFix({ ...env, request: env.request }, ctx);
+            break;
+          case 'plan-kubelets-renew':
+            outcome = await runPlanKubeletsRenew({ ...env, request: env.request }, ctx);
             break;
           case 'incident':
             outcome = await runIncident({ ...env, request: env.request }, ctx);

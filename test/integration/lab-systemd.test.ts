@@ -40,7 +40,7 @@ describe('lab with systemd masters', () => {
     for (const url of lab.endpoints) expect(health.stdout + health.stderr).toContain(`${url} is healthy`);
 
     const cluster = inventory.clusters[0]!;
-    expect(cluster.platform).toEqual({ kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' });
+    expect(cluster.platform).toEqual({ kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld', kubeletCert: '/etc/origin/node/certificates/kubelet-client-current.pem', kubeletConfig: '/etc/origin/node/node.kubeconfig', kubeletBootstrapConfig: '/etc/origin/node/bootstrap.kubeconfig', kubeletUnit: 'atomic-openshift-node' });
     expect(cluster.members[2]).toMatchObject({ name: 'm3', host: m3.ip, confFile: m3.confFile, dataDir: m3.dataDir, pkiDir: m3.pkiDir, masterConfig: m3.masterConfig });
     expect(cluster.members[2]).not.toHaveProperty('manifestsDir');
 

@@ -29,7 +29,7 @@ describe('inventory', () => {
   it('fills the platform defaults and the call deadline', () => {
     const inv = parseInventory(good, 'x.yaml');
     const c = inv.clusters[0]!;
-    expect(c.platform).toEqual({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
+    expect(c.platform).toEqual({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd', kubeletCert: '/var/lib/kubelet/pki/kubelet-client-current.pem', kubeletConfig: '/etc/kubernetes/kubelet.conf', kubeletBootstrapConfig: '/etc/kubernetes/bootstrap-kubelet.conf', kubeletUnit: 'kubelet' });
     expect(c.etcd.callTimeoutMs).toBe(2000);
     expect(c.members[0]!.ssh.port).toBe(22);
     expect(inv.workspace.roles.read).toEqual(['*']);

@@ -13,7 +13,7 @@ import { memberLockPath, underMemberLock } from '../../src/worker/steps/member-l
 import { waitFor } from '../../src/lab/proc.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
-const kubeadm = kubeadmPlatform({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
+const kubeadm = kubeadmPlatform({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd', kubeletCert: '/var/lib/kubelet/pki/kubelet-client-current.pem', kubeletConfig: '/etc/kubernetes/kubelet.conf', kubeletBootstrapConfig: '/etc/kubernetes/bootstrap-kubelet.conf', kubeletUnit: 'kubelet' });
 const bash = (script: string, opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
   const r = spawnSync('bash', ['-c', script], { input: opts.input, encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

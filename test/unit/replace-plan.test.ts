@@ -165,7 +165,7 @@ describe('planReplace: the member and its inventory host must be one machine', (
 });
 
 describe('planReplace on OpenShift 3 masters (etcd.conf)', () => {
-  const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' } } as typeof cluster;
+  const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld', kubeletCert: '/etc/origin/node/certificates/kubelet-client-current.pem', kubeletConfig: '/etc/origin/node/node.kubeconfig', kubeletBootstrapConfig: '/etc/origin/node/bootstrap.kubeconfig', kubeletUnit: 'atomic-openshift-node' } } as typeof cluster;
 
   it('refuses at planning a member name from the member list that etcd.conf cannot hold as written, before any step', () => {
     // Anyone who can write to etcd names members: a quote would swallow etcd.conf's next lines, `$(…)` reach the unit's shell.

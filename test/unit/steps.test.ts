@@ -6,6 +6,7 @@ import { canonical } from '../../src/runbook/hash.js';
 import { planReplace } from '../../src/runbook/replace-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
 import { planDriftFix } from '../../src/runbook/drift-fix-plan.js';
+import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
 import { referenceDrift } from '../../src/status/references.js';
 import type { ReferenceLook } from '../../src/worker/references.js';
@@ -59,10 +60,12 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   'rewrite-references': () => [
     STEPS['rewrite-references'].spec({ cluster, member: 'm2', asideDir: '/etc/etcd-medic-aside', files: [{ path: '/etc/etcd/etcd.conf', what: 'etcd.conf ETCD_INITIAL_CLUSTER', from: ['m1=https://10.0.0.1:2380'], to: ['m1=https://10.0.0.1:2380', `m3=${peer}`] }] }),
   ],
+  'kubelet-rebootstrap': () => [STEPS['kubelet-rebootstrap'].spec({ cluster, place: platformOf(cluster).kubelet(m2, runId) })],
+  'kubelet-csrs': () => [STEPS['kubelet-csrs'].spec({ cluster, nodes: ['m1', 'm2'] })],
 };
 
 /** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
-const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld' } } as ClusterConfig;
+const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld', kubeletCert: '/etc/origin/node/certificates/kubelet-client-current.pem', kubeletConfig: '/etc/origin/node/node.kubeconfig', kubeletBootstrapConfig: '/etc/origin/node/bootstrap.kubeconfig', kubeletUnit: 'atomic-openshift-node' } } as ClusterConfig;
 const ocpDrift = ((): ReferenceLook => {
   const ref = platformOf(ocp).references(m2)[1]!;
   const entries = ['m1=https://10.0.0.1:2380', 'm2=https://10.0.0.2:2380'];
@@ -76,7 +79,7 @@ const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(15);
+    expect(STEP_KINDS).toHaveLength(17);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -106,6 +109,7 @@ describe('the step registry', () => {
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), down('m3')], { ...req, snapshot: backup }, now),
       planRestore(inventory, cluster, alone, state, { ...req, backup }, now),
       planDriftFix(inventory, ocp, state, [ocpDrift], req, now),
+      planKubeletsRenew(inventory, { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }, state, { ...req, nodes: ['m1'] }, now),
     ];
     const kinds = new Set<string>();
     for (const out of plans) {

@@ -9,6 +9,8 @@ import { run, waitFor, type RunResult } from '../proc.js';
 import { KubeApi } from './api.js';
 import { kubeRequest, kubeWatch, type Credentials, type KubeResponse, type WatchEvent } from './client.js';
 import { LabKubelet, type KubeletState } from './kubelet.js';
+import { installKubeletUnit, kubeletFiles, writeBootstrapConfig } from './kubelet-host.js';
+import type { UnitSupervisor } from '../unit-supervisor.js';
 import { issue, makeCsr, type Ca, type Subject, type Usage } from './pki.js';
 import { CsrSigner } from './signer.js';
 import { ObjectStore, resourceType, type KubeObject } from './store.js';
@@ -133,6 +135,19 @@ export class KubeLab {
     return this.kubelet(host).bootstrap(false);
   }
 
+  /**
+   * Fault: the kubelet's client certificate expired (the file on the host holds an expired
+   * one); its Node goes NotReady. Waits for that; resolves with the expired certificate (PEM).
+   */
+  async expireKubeletClient(host: string): Promise<string> {
+    const pem = await this.kubelet(host).expireClient();
+    await waitFor(`node ${host} NotReady`, async () => {
+      await this.sync();
+      return this.store.find(NODES, host)?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status !== 'True') === true;
+    }, 10_000);
+    return pem;
+  }
+
   /** The master was rebuilt: Node object deleted, kubelet joins afresh (client CSR, then serving CSR). Resolves with the client CSR's name. */
   rebuildMaster(host: string): Promise<string> {
     return this.kubelet(host).bootstrap(true);
@@ -203,6 +218,7 @@ export class KubeLab {
     while (this.ticking) await this.ticking.catch(() => undefined);
     await this.closeLb();
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()));
+    await Promise.all([...this.kubelets.values()].map((k) => k.units.stop()));
   }
 
   private hostOf(name: string): LabHost {
@@ -270,7 +286,14 @@ function etcdHealth(url: string, tls: { ca: string; cert: string; key: string })
   });
 }
 
-export async function startKube(root: string, hosts: LabHost[], etcdTls: { ca: string; cert: string; key: string }, o: KubeLabOptions, log: (s: string) => void): Promise<KubeLab> {
+const NODES = resourceType('nodes', '')!;
+
+/**
+ * `hosts` are the masters (etcd members, each with a kube-apiserver static pod);
+ * `workers` are nodes with a kubelet only. Every one gets a `kubelet` unit that
+ * the host's systemctl stand-in starts and stops, and kubeadm's kubelet files.
+ */
+export async function startKube(root: string, hosts: LabHost[], workers: LabHost[], etcdTls: { ca: string; cert: string; key: string }, o: KubeLabOptions, log: (s: string) => void): Promise<KubeLab> {
   const dir = join(root, 'kube');
   const tmp = join(dir, 'tmp');
   mkdirSync(tmp, { recursive: true });
@@ -298,13 +321,21 @@ export async function startKube(root: string, hosts: LabHost[], etcdTls: { ca: s
   });
 
   const kubelets = new Map<string, LabKubelet>();
-  for (const h of hosts) {
-    writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiServerManifest(h, apiPort));
-    const apiCert = await issue(tmp, ca, apiServerSubject(h, server), API_SERVING);
-    kubelets.set(
-      h.name,
-      new LabKubelet(h, { api, ca, caPem: ca.pem, workDir: tmp, apiPort, kubeletPort, gitVersion: GIT_VERSION, controlPlaneUrl: server, bootstrapToken: `${tokenId}.${tokenSecret}`, etcdHealth: () => etcdHealth(h.clientUrl, etcdPem), log }, apiCert),
-    );
+  const token = `${tokenId}.${tokenSecret}`;
+  const controlPlaneOk = () => [...kubelets.values()].some((k) => k.apiUp && k.etcdOk);
+  for (const [role, list] of [['master', hosts], ['worker', workers]] as const) {
+    for (const h of list) {
+      if (role === 'master') writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiServerManifest(h, apiPort));
+      const apiCert = await issue(tmp, ca, apiServerSubject(h, server), API_SERVING);
+      const files = kubeletFiles(h.root);
+      writeBootstrapConfig(files, server, ca.pem, token);
+      const units: UnitSupervisor = installKubeletUnit(h.name, h.root, h.binDir, h.logDir);
+      const etcdOf = role === 'master' ? () => etcdHealth(h.clientUrl, etcdPem) : async () => false;
+      kubelets.set(
+        h.name,
+        new LabKubelet(h, { api, ca, caPem: ca.pem, workDir: tmp, apiPort, kubeletPort, gitVersion: GIT_VERSION, controlPlaneUrl: server, bootstrapToken: token, etcdHealth: etcdOf, log, role, files, units, controlPlaneOk }, apiCert),
+      );
+    }
   }
 
   // The control-plane endpoint: TCP passthrough to the first API server that is ready (else the first that listens), as haproxy with /readyz checks.
@@ -349,12 +380,15 @@ export async function startKube(root: string, hosts: LabHost[], etcdTls: { ca: s
     { mode: 0o600 },
   );
 
-  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, `${tokenId}.${tokenSecret}`, closeLb, dir, new Map(hosts.map((h) => [h.name, h])), apiPort);
+  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, token, closeLb, dir, new Map([...hosts, ...workers].map((h) => [h.name, h])), apiPort);
   try {
+    // Each host boots: its systemd starts the enabled kubelet unit, then the kubelet joins.
+    for (const k of kubelets.values()) k.units.start();
+    await waitFor('every kubelet unit active', async () => [...kubelets.values()].every((k) => k.units.state('kubelet') === 'active'), 20_000);
     for (const k of kubelets.values()) await k.start();
     await waitFor('every lab node Ready', async () => {
       await kube.sync();
-      return store.list(resourceType('nodes', '')!).items.every((n) => n.status.conditions.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'));
+      return store.list(NODES).items.every((n) => n.status.conditions.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'));
     }, 20_000);
   } catch (err) {
     await kube.stop();

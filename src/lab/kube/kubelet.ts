@@ -9,6 +9,8 @@ import type { KubeApi } from './api.js';
 import { kubeRequest, type Credentials } from './client.js';
 import { issue, makeCsr, type Ca, type Usage } from './pki.js';
 import { resourceType, type ObjectInput } from './store.js';
+import type { UnitSupervisor } from '../unit-supervisor.js';
+import { readBootstrapToken, readKubeletCredentials, writeKubeletCredentials, type KubeletFiles } from './kubelet-host.js';
 
 const NODES = resourceType('nodes', '')!;
 const PODS = resourceType('pods', '')!;
@@ -28,9 +30,18 @@ export interface KubeletDeps {
   bootstrapToken: string;
   etcdHealth(): Promise<boolean>;
   log(s: string): void;
+  /** A master runs the kube-apiserver static pod and carries the control-plane labels; a worker runs neither. */
+  role: 'master' | 'worker';
+  /** Its credentials on the host: what it starts from, and what it writes once a CSR is issued. */
+  files: KubeletFiles;
+  /** The host's systemd stand-in: the kubelet runs while its `kubelet` unit is active. */
+  units: UnitSupervisor;
+  /** Whether some master's API server answers with etcd behind it (what a worker's kubelet posts its status to). */
+  controlPlaneOk(): boolean;
 }
 
-export type KubeletState = 'running' | 'bootstrapping' | 'denied';
+/** stopped: its unit is inactive (`systemctl stop kubelet`); denied: its CSR was denied, or it has nothing to bootstrap with. */
+export type KubeletState = 'running' | 'bootstrapping' | 'denied' | 'stopped';
 type Pem = { certPem: string; keyPem: string };
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -74,6 +85,11 @@ export class LabKubelet {
     });
   }
 
+  /** The host's systemd stand-in, whose `kubelet` unit this kubelet follows. */
+  get units(): UnitSupervisor {
+    return this.d.units;
+  }
+
   get manifest(): string {
     return join(this.host.manifestsDir, 'kube-apiserver.yaml');
   }
@@ -87,6 +103,7 @@ export class LabKubelet {
   async start(): Promise<void> {
     const s = { cn: `system:node:${this.host.name}`, o: ['system:nodes'] };
     this.client = await issue(this.d.workDir, this.d.ca, s, ['digital signature', 'client auth']);
+    writeKubeletCredentials(this.d.files, this.d.controlPlaneUrl, this.d.caPem, this.client);
     await this.setServingCert(await issue(this.d.workDir, this.d.ca, { ...s, dns: [this.host.name], ips: [this.host.ip] }, SERVING));
     this.d.api.store.create(NODES, this.nodeObject());
     await this.tick();
@@ -108,9 +125,60 @@ export class LabKubelet {
     this.apiServer.setSecureContext({ cert: pem.certPem, key: pem.keyPem, ca: this.d.caPem });
   }
 
+  /**
+   * Fault: the kubelet's client certificate expired (the cluster was off past its rotation):
+   * the file on the host now holds an expired one, and the kubelet can no longer post its
+   * status, so its Node goes NotReady. Resolves with the expired certificate (PEM).
+   */
+  async expireClient(): Promise<string> {
+    const s = { cn: `system:node:${this.host.name}`, o: ['system:nodes'] };
+    const day = 24 * 3600_000;
+    const pem = await issue(this.d.workDir, this.d.ca, s, ['digital signature', 'client auth'], { notBefore: new Date(Date.now() - 366 * day), notAfter: new Date(Date.now() - day) });
+    writeKubeletCredentials(this.d.files, this.d.controlPlaneUrl, this.d.caPem, pem);
+    this.client = pem;
+    this.clientNotAfter = new Date(Date.now() - day);
+    return pem.certPem;
+  }
+
+  private clientNotAfter: Date | null = null;
+
+  /**
+   * The kubelet follows its unit: stopped with it, and started with it from the
+   * files on the host, as a real kubelet starts: with a client certificate and
+   * kubeconfig it runs on them; without, it bootstraps with the token of its
+   * bootstrap kubeconfig (client CSR, then serving CSR).
+   */
+  private followUnit(): void {
+    const active = this.d.units.state('kubelet') === 'active';
+    if (!active && this.state !== 'stopped') {
+      this.gen++; // its CSR loops end
+      this.state = 'stopped';
+      this.client = null;
+      this.clientCsr = this.servingCsr = null;
+      this.d.log(`kubelet ${this.host.name}: stopped with its unit`);
+    } else if (active && this.state === 'stopped') {
+      const creds = readKubeletCredentials(this.d.files);
+      if ('missing' in creds) {
+        const token = readBootstrapToken(this.d.files);
+        if (!token) {
+          this.state = 'denied';
+          this.d.log(`kubelet ${this.host.name}: no ${creds.missing} and no bootstrap kubeconfig at ${this.d.files.bootstrapConfig}: cannot start`);
+          return;
+        }
+        this.d.log(`kubelet ${this.host.name}: started without ${creds.missing}: bootstrapping`);
+        void this.bootstrap(false, token).catch((err: Error) => this.d.log(`kubelet ${this.host.name}: ${err.message}`));
+      } else {
+        this.client = { certPem: creds.certPem, keyPem: creds.keyPem };
+        this.clientNotAfter = creds.notAfter;
+        this.state = 'running';
+      }
+    }
+  }
+
   /** One round of what the kubelet does on its own: the API server pod follows its manifest, Node and mirror pods follow reality. */
   async tick(): Promise<void> {
     if (this.stopped) return;
+    this.followUnit();
     const want = existsSync(this.manifest);
     if (want && !this.apiUp) {
       await new Promise<void>((resolve, reject) => this.apiServer.once('error', reject).listen(this.d.apiPort, this.host.ip, () => resolve()));
@@ -124,9 +192,11 @@ export class LabKubelet {
     }
     this.etcdOk = this.apiUp && (await this.d.etcdHealth());
     if (this.stopped) return;
-    // A kubelet without credentials posts nothing: the node lifecycle controller marks its Node Unknown.
-    this.updateNode(this.state === 'running' && this.apiUp && this.etcdOk);
-    if (this.state === 'running') this.updateMirrorPods();
+    // A kubelet without credentials (or with expired ones) posts nothing: the node lifecycle controller marks its Node Unknown.
+    const valid = this.client !== null && (this.clientNotAfter === null || this.clientNotAfter.getTime() > Date.now());
+    const reachable = this.d.role === 'master' ? this.apiUp && this.etcdOk : this.d.controlPlaneOk();
+    this.updateNode(this.state === 'running' && valid && reachable);
+    if (this.state === 'running' && this.d.role === 'master') this.updateMirrorPods();
   }
 
   private updateNode(ready: boolean): void {
@@ -201,10 +271,11 @@ export class LabKubelet {
    * that is issued, registers its Node if needed and files its serving CSR as
    * system:node:<name>. Resolves with the client CSR's name once it is filed.
    */
-  async bootstrap(rebuild: boolean): Promise<string> {
+  async bootstrap(rebuild: boolean, token = this.d.bootstrapToken): Promise<string> {
     const gen = ++this.gen;
     this.state = 'bootstrapping';
     this.client = null;
+    this.clientNotAfter = null;
     this.clientCsr = this.servingCsr = null;
     if (rebuild) {
       const store = this.d.api.store;
@@ -221,7 +292,7 @@ export class LabKubelet {
     }
     const subject = { cn: `system:node:${this.host.name}`, o: ['system:nodes'] };
     const key = await makeCsr(this.d.workDir, subject);
-    const bootstrap: Credentials = { ca: this.d.caPem, token: this.d.bootstrapToken };
+    const bootstrap: Credentials = { ca: this.d.caPem, token };
     const created = await this.file(gen, bootstrap, key.csrPem, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']);
     this.clientCsr = created;
     void (async () => {
@@ -229,6 +300,8 @@ export class LabKubelet {
       if (!cert) return;
       this.client = { certPem: cert, keyPem: key.keyPem };
       this.state = 'running';
+      // As the kubelet does once its CSR is issued: the new certificate in its pki dir, its kubeconfig written.
+      writeKubeletCredentials(this.d.files, this.d.controlPlaneUrl, this.d.caPem, this.client);
       if (!this.d.api.store.find(NODES, this.host.name)) this.d.api.store.create(NODES, this.nodeObject());
       const s = await makeCsr(this.d.workDir, { ...subject, dns: [this.host.name], ips: [this.host.ip] });
       const creds = this.credentials!;
@@ -269,6 +342,7 @@ export class LabKubelet {
   }
 
   nodeObject(): ObjectInput {
+    const master = this.d.role === 'master';
     const os = existsSync('/etc/os-release') ? /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] : undefined;
     return {
       apiVersion: 'v1',
@@ -279,12 +353,11 @@ export class LabKubelet {
           'kubernetes.io/hostname': this.host.name,
           'kubernetes.io/os': 'linux',
           'kubernetes.io/arch': 'amd64',
-          'node-role.kubernetes.io/control-plane': '',
-          'node.kubernetes.io/exclude-from-external-load-balancers': '',
+          ...(master ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : {}),
         },
         annotations: { 'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///var/run/containerd/containerd.sock' },
       },
-      spec: { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] },
+      spec: master ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {},
       status: {
         addresses: [
           { type: 'InternalIP', address: this.host.ip },

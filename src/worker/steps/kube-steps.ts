@@ -26,6 +26,8 @@ export interface KubeStepContext {
 export interface CsrThread {
   /** Posts those of `csrs` not shown in this run's thread yet (one message); the names it posted. */
   show(csrs: Csr[], title: string): Promise<string[]>;
+  /** Posts `text` in the thread (and on the timeline) unless every one of `uids` was announced in this run already; whether it posted. */
+  announce(uids: string[], text: string): Promise<boolean>;
 }
 
 const POLL_MS = 3000;

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { ClusterConfig } from '../config/schema.js';
+import type { KubeletPlace } from '../platform/index.js';
+import { rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
+import { LOCKED, uniq } from './host-tools.js';
+import type { Step, StepDefinition } from './types.js';
+
+const params = z.object({
+  node: z.string(),
+  unit: z.string(),
+  cert: z.string(),
+  kubeconfig: z.string(),
+  bootstrapConfig: z.string(),
+  asideDir: z.string(),
+  certAside: z.string(),
+  kubeconfigAside: z.string(),
+  marker: z.string(),
+});
+export type KubeletRebootstrapStep = Step<'kubelet-rebootstrap', z.infer<typeof params>> & { host: string };
+
+/** Where a node's host is reached, as plans name it: "root@10.0.0.7:22". */
+function sshOf(cluster: ClusterConfig, node: string): string {
+  const h = [...cluster.members, ...cluster.nodes].find((x) => x.name === node);
+  if (!h) throw new Error(`node ${node} is not in ${cluster.name}'s inventory`);
+  return `${h.ssh.user}@${h.host}:${h.ssh.port}`;
+}
+
+/**
+ * One node's kubelet made to bootstrap again, as the vendor procedure does by
+ * hand (`systemctl stop kubelet`, its pki and kubeconfig out of the way,
+ * `systemctl start kubelet`), except that nothing is deleted: the client
+ * certificate and kubeconfig are moved aside under names tied to the run.
+ * Started without them, the kubelet files a client CSR with its bootstrap
+ * kubeconfig, then its serving CSR: the next step approves those.
+ */
+export const kubeletRebootstrapStep = {
+  kind: 'kubelet-rebootstrap',
+  params,
+  spec(i: { cluster: ClusterConfig; place: KubeletPlace }): KubeletRebootstrapStep {
+    const p = i.place;
+    return {
+      kind: 'kubelet-rebootstrap',
+      title: `Restart the kubelet of ${p.node} without its client certificate, so it bootstraps again`,
+      destructive: true,
+      host: p.node,
+      operation: `on ${sshOf(i.cluster, p.node)}: refuse unless ${p.bootstrapConfig} is there (what it bootstraps with); systemctl stop ${p.unit}; mv ${p.cert} ${p.certAside}; mv ${p.kubeconfig} ${p.kubeconfigAside}; systemctl start ${p.unit} (it files a client CSR with the bootstrap kubeconfig, then its serving CSR). Nothing is deleted; a second run of this step does not move the new files`,
+      params: { ...p },
+    };
+  },
+  // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
+  execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost),
+  hosts: { tools: uniq([...LOCKED, 'mv', 'systemctl']), members: (step) => [{ member: step.host }] },
+} satisfies StepDefinition<'kubelet-rebootstrap'>;

@@ -1,0 +1,272 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubelets } from '../../commands/kubelets.js';
+import { COMMANDS } from '../../commands/index.js';
+import { parseInventory } from '../../src/config/load.js';
+import { UsageError } from '../../src/errors.js';
+import { KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, policyContext } from '../../src/kube/csr-policy.js';
+import type { Csr } from '../../src/kube/csrs.js';
+import { lookAtRenewal } from '../../src/kube/kubelet-renew.js';
+import type { KubeNode } from '../../src/kube/nodes.js';
+import { platformOf } from '../../src/platform/index.js';
+import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
+import type { ObservedState } from '../../src/runbook/types.js';
+import { kubeletAsideScript, kubeletStartScript, NO_BOOTSTRAP_EXIT } from '../../src/worker/steps/kubelet-steps.js';
+import { underMemberLock, memberLockPath } from '../../src/worker/steps/member-lock.js';
+import { asRequest, opensslCsr } from '../support/csr-pem.js';
+
+const fp = 'SHA256:' + 'A'.repeat(43);
+const ssh = `ssh: { user: core, keyFile: /k, hostKeyFingerprint: ${fp} }`;
+const inventory = (extra = '', platform = '') =>
+  parseInventory(
+    `workspace: { roles: { destroy: [UALICE], approve: [UBOB] } }
+clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379"] }
+    kubeconfig: /etc/etcd-medic/prod.kubeconfig
+${platform}    members:
+${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i}, ${ssh} }`).join('\n')}
+    nodes:
+      - { name: w1, host: 10.0.1.1, ${ssh} }
+      - { name: w2, host: 10.0.1.2, ${ssh}, kubeletCert: /srv/kubelet/client.pem }
+${extra}`,
+    'inventory.yaml',
+  );
+const inv = inventory();
+const prod = inv.clusters[0]!;
+const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 1, revision: 1, at: '2026-11-27T00:00:00Z' };
+const req = { runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'C1' };
+const now = new Date('2026-11-27T10:00:00Z');
+
+describe('the inventory of nodes', () => {
+  it('reads the nodes beyond the masters, each kubelet path the platform default unless the node names its own', () => {
+    expect(prod.nodes.map((n) => n.name)).toEqual(['w1', 'w2']);
+    const k = platformOf(prod);
+    expect(k.kubelet(prod.nodes[0]!, 'r-1')).toEqual({
+      node: 'w1',
+      unit: 'kubelet',
+      cert: '/var/lib/kubelet/pki/kubelet-client-current.pem',
+      kubeconfig: '/etc/kubernetes/kubelet.conf',
+      bootstrapConfig: '/etc/kubernetes/bootstrap-kubelet.conf',
+      asideDir: '/etc/kubernetes/etcd-medic-aside',
+      certAside: '/etc/kubernetes/etcd-medic-aside/kubelet-client-current.pem.r-1',
+      kubeconfigAside: '/etc/kubernetes/etcd-medic-aside/kubelet.conf.r-1',
+      marker: '/etc/kubernetes/etcd-medic-aside/kubelet-renew.r-1',
+    });
+    expect(k.kubelet(prod.nodes[1]!, 'r-1').certAside).toBe('/etc/kubernetes/etcd-medic-aside/client.pem.r-1');
+  });
+
+  it('takes OpenShift 3 node paths and its node service on a systemd cluster', () => {
+    const ocp = inventory('', '    platform: { kind: systemd }\n').clusters[0]!;
+    const p = platformOf(ocp).kubelet(ocp.members[0]!, 'r-1');
+    expect([p.unit, p.cert, p.kubeconfig, p.bootstrapConfig, p.asideDir]).toEqual([
+      'atomic-openshift-node',
+      '/etc/origin/node/certificates/kubelet-client-current.pem',
+      '/etc/origin/node/node.kubeconfig',
+      '/etc/origin/node/bootstrap.kubeconfig',
+      '/etc/origin/node/etcd-medic-aside',
+    ]);
+  });
+
+  it('refuses a node listed twice, or a master listed again as a node, naming where', () => {
+    expect(() => inventory(`      - { name: w1, host: 10.0.1.9, ${ssh} }\n`)).toThrow(/clusters\[0\]\.nodes\[2\]\.name.*duplicate node name "w1"/);
+    expect(() => inventory(`      - { name: m2, host: 10.0.0.2, ${ssh} }\n`)).toThrow(/"m2" is a master \(under members\), and masters are nodes already/);
+  });
+});
+
+describe('planning /etcd kubelets renew', () => {
+  it('one destructive restart per node, masters first, then one destructive step that approves their CSRs', () => {
+    const out = planKubeletsRenew(inv, prod, state, { ...req, nodes: [] }, now);
+    if (!out.ok) throw new Error(out.reason);
+    const { run } = out;
+    expect(run.runbook).toBe('kubelets-renew');
+    expect(run.title).toBe('Renew the kubelet certificates of m1, m2, m3, w1, w2 in prod');
+    expect(run.steps.map((s) => [s.kind, s.destructive, s.host])).toEqual([
+      ['kubelet-rebootstrap', true, 'm1'],
+      ['kubelet-rebootstrap', true, 'm2'],
+      ['kubelet-rebootstrap', true, 'm3'],
+      ['kubelet-rebootstrap', true, 'w1'],
+      ['kubelet-rebootstrap', true, 'w2'],
+      ['kubelet-csrs', true, undefined],
+    ]);
+    expect(run.steps[3]!.operation).toBe(
+      'on core@10.0.1.1:22: refuse unless /etc/kubernetes/bootstrap-kubelet.conf is there (what it bootstraps with); systemctl stop kubelet; mv /var/lib/kubelet/pki/kubelet-client-current.pem /etc/kubernetes/etcd-medic-aside/kubelet-client-current.pem.r-0000abcd; mv /etc/kubernetes/kubelet.conf /etc/kubernetes/etcd-medic-aside/kubelet.conf.r-0000abcd; systemctl start kubelet (it files a client CSR with the bootstrap kubeconfig, then its serving CSR). Nothing is deleted; a second run of this step does not move the new files',
+    );
+    expect(run.steps[5]!.params).toEqual({ nodes: ['m1', 'm2', 'm3', 'w1', 'w2'], waitSeconds: 180 });
+    expect(run.rationale).toContain('masters m1, m2, m3 and nodes w1, w2');
+  });
+
+  it('only the nodes named, in inventory order (masters first)', () => {
+    const out = planKubeletsRenew(inv, prod, state, { ...req, nodes: ['w2', 'm3'] }, now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.map((s) => s.host ?? s.kind)).toEqual(['m3', 'w2', 'kubelet-csrs']);
+  });
+
+  it('refuses a node the inventory lacks, and a cluster without a kubeconfig, saying what to do', () => {
+    const unknown = planKubeletsRenew(inv, prod, state, { ...req, nodes: ['w9'] }, now);
+    expect(unknown).toEqual({ ok: false, reason: expect.stringContaining(`no node "w9" in prod's inventory (its nodes: m1, m2, m3, w1, w2). Type \`/etcd kubelets renew prod <node…>\``) });
+    const bare = { ...prod, kubeconfig: undefined };
+    expect(planKubeletsRenew(inv, bare, state, { ...req, nodes: [] }, now)).toEqual({ ok: false, reason: expect.stringContaining('has no kubeconfig in the inventory') });
+  });
+});
+
+describe('/etcd kubelets renew, typed', () => {
+  const ctx = { inventory: inv, userId: 'UALICE', channelId: 'C1', commands: COMMANDS };
+  const parse = (text: string) => kubelets.run(text.split(' ').filter(Boolean), ctx);
+
+  it('takes an optional cluster, then nodes; none means every node', () => {
+    expect(parse('renew')).toMatchObject({ kind: 'job', job: { name: 'plan-kubelets-renew', data: { cluster: 'prod', nodes: [] } } });
+    expect(parse('renew prod')).toMatchObject({ job: { data: { cluster: 'prod', nodes: [] } } });
+    expect(parse('renew prod m1 w1 w1')).toMatchObject({ job: { data: { cluster: 'prod', nodes: ['m1', 'w1'] } } });
+    expect(parse('renew w2')).toMatchObject({ job: { data: { cluster: 'prod', nodes: ['w2'] } } });
+    expect(kubelets.role).toBe('destroy');
+  });
+
+  it('answers bad input with what was wrong and what to type', () => {
+    const err = (text: string) => {
+      try {
+        parse(text);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      throw new Error(`"${text}" was accepted`);
+    };
+    expect(err('')).toContain('`renew`');
+    expect(err('rotate')).toContain('"rotate" is not something the bot does with kubelets');
+    expect(err('renew w9')).toBe('no node "w9" in prod (its nodes: m1, m2, m3, w1, w2; clusters: prod): name some of those, or none for all');
+    expect(err('renew prod m1 w7')).toBe('no node "w7" in prod (its nodes: m1, m2, m3, w1, w2): name some of those, or none for all');
+    expect(err('renew staging m1')).toContain('no node "staging" in prod');
+    expect(err('renew m1;reboot')).toContain('is not a cluster or node name');
+  });
+});
+
+describe('the waves of CSRs a renewal approves', () => {
+  let req: Record<string, string>;
+  beforeAll(async () => {
+    req = {
+      w1: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:w1')),
+      w1serving: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:w1', 'DNS:w1,IP:10.0.1.1')),
+      m1: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:m1')),
+      admin: asRequest(await opensslCsr('ec:P-256', '/O=system:masters/CN=system:node:m1')),
+    };
+  });
+  const at = (s: number) => new Date(Date.UTC(2026, 10, 27, 10, 0, s));
+  const csr = (name: string, o: { req: string; signer?: string; user?: string; groups?: string[]; s: number; approved?: boolean }): Csr => ({
+    metadata: { name, uid: `uid-${name}`, creationTimestamp: at(o.s) },
+    spec: { request: req[o.req]!, signerName: o.signer ?? KUBELET_CLIENT_SIGNER, usages: o.signer === KUBELET_SERVING_SIGNER ? ['digital signature', 'server auth'] : ['digital signature', 'client auth'], username: o.user ?? 'system:bootstrap:abcdef', groups: o.groups ?? ['system:bootstrappers', 'system:authenticated'] },
+    status: o.approved ? { conditions: [{ type: 'Approved', status: 'True', reason: 'EtcdMedicApprove', message: 'Approved by Slack user UBOB with etcd-medic' }], certificate: 'Y2VydA==' } : {},
+  });
+  const node = (name: string, ready: boolean, ip: string): KubeNode => ({ metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }], conditions: [{ type: 'Ready', status: ready ? 'True' : 'Unknown' }] } });
+  const look = (csrs: Csr[], nodes: KubeNode[], grace = true) => lookAtRenewal({ csrs, nodes, names: ['m1', 'w1'], since: at(10), policy: policyContext(nodes, prod), servingGraceOver: () => grace });
+
+  it('approves the client CSRs filed since the run began that pass policy; an older one, and one whose subject is wrong, are not', () => {
+    const nodes = [node('m1', false, '10.0.0.1'), node('w1', false, '10.0.1.1')];
+    const l = look([csr('old', { req: 'w1', s: 1 }), csr('c-w1', { req: 'w1', s: 20 }), csr('c-m1', { req: 'm1', s: 21 }), csr('bad', { req: 'admin', s: 22 })], nodes);
+    expect(l.approve.map((a) => [a.csr.metadata!.name, a.node, a.kind])).toEqual([
+      ['c-m1', 'm1', 'client'],
+      ['c-w1', 'w1', 'client'],
+    ]);
+    expect(l.flagged.map((f) => [f.csr.metadata!.name, f.verdict.reasons.join('; ')])).toEqual([['bad', 'O is [system:masters], not exactly [system:nodes]']]);
+    expect(l.waiting).toEqual({ m1: ['client CSR c-m1 pending', 'client CSR bad pending', 'NotReady'], w1: ['client CSR c-w1 pending', 'NotReady'] });
+  });
+
+  it("then the serving CSRs, filed by the nodes; done once every node is Ready with nothing pending and its serving CSR decided", () => {
+    const ready = [node('m1', true, '10.0.0.1'), node('w1', true, '10.0.1.1')];
+    const clients = [csr('c-w1', { req: 'w1', s: 20, approved: true })];
+    // Ready with its client CSR approved, no serving CSR yet: waits for it (within the grace), unless the grace is over.
+    expect(look(clients, ready, false).waiting).toEqual({ w1: ['its serving CSR not filed yet'] });
+    expect(look(clients, ready, true).waiting).toEqual({});
+    const serving = csr('s-w1', { req: 'w1serving', signer: KUBELET_SERVING_SIGNER, user: 'system:node:w1', groups: ['system:nodes', 'system:authenticated'], s: 30 });
+    const l = look([...clients, serving], ready, false);
+    expect(l.approve.map((a) => [a.csr.metadata!.name, a.kind])).toEqual([['s-w1', 'serving']]);
+    expect(look([...clients, { ...serving, status: clients[0]!.status }], ready, false).waiting).toEqual({});
+  });
+
+  it('a node without a Node object is waited for, and its CSRs still pass (it is in the inventory)', () => {
+    const l = look([csr('c-w1', { req: 'w1', s: 20 })], [node('m1', true, '10.0.0.1')]);
+    expect(l.approve.map((a) => a.csr.metadata!.name)).toEqual(['c-w1']);
+    expect(l.waiting.w1).toEqual(['client CSR c-w1 pending', 'not registered (no Node object)']);
+  });
+});
+
+describe('the host scripts of a kubelet restart (run here by bash, with a systemctl that logs)', () => {
+  let dir: string;
+  let bin: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'medic-kubelet-'));
+    bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'systemctl'), `#!/bin/bash\necho "$@" >> ${dir}/systemctl.log\n[ "$1" = is-active ] && echo active\nexit 0\n`);
+    chmodSync(join(bin, 'systemctl'), 0o755);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const host = (name: string) => {
+    const root = join(dir, name);
+    mkdirSync(join(root, 'pki'), { recursive: true });
+    writeFileSync(join(root, 'pki/kubelet-client-2026.pem'), 'OLD CERT');
+    symlinkSync(join(root, 'pki/kubelet-client-2026.pem'), join(root, 'pki/kubelet-client-current.pem'));
+    writeFileSync(join(root, 'kubelet.conf'), 'old kubeconfig');
+    writeFileSync(join(root, 'bootstrap.conf'), 'token: abc');
+    const aside = join(root, 'aside');
+    return { node: name, unit: 'kubelet', cert: join(root, 'pki/kubelet-client-current.pem'), kubeconfig: join(root, 'kubelet.conf'), bootstrapConfig: join(root, 'bootstrap.conf'), asideDir: aside, certAside: join(aside, 'kubelet-client-current.pem.r1'), kubeconfigAside: join(aside, 'kubelet.conf.r1'), marker: join(aside, 'kubelet-renew.r1') };
+  };
+  const bash = (script: string) => {
+    const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  };
+  const locked = (p: ReturnType<typeof host>, s: string) => underMemberLock({ path: memberLockPath(p.asideDir), waitSeconds: 5 }, s);
+  const calls = () => (existsSync(join(dir, 'systemctl.log')) ? readFileSync(join(dir, 'systemctl.log'), 'utf8').trim().split('\n') : []);
+
+  it('stops the kubelet, moves the link and the kubeconfig aside (the dated file stays), marks it; a second run moves nothing, not even a new certificate', () => {
+    const p = host('a');
+    const first = bash(locked(p, kubeletAsideScript(p)));
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toContain(`moved ${p.cert} (a link to ${join(dir, 'a/pki/kubelet-client-2026.pem')}, left in place) to ${p.certAside}`);
+    expect(lstatSync(p.certAside).isSymbolicLink()).toBe(true);
+    expect(readFileSync(p.certAside, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfigAside, 'utf8')).toBe('old kubeconfig');
+    expect(existsSync(p.cert) || existsSync(p.kubeconfig)).toBe(false);
+    expect(calls()).toEqual(['stop kubelet']);
+    expect(bash(kubeletStartScript(p)).out).toContain('kubelet started (systemctl start kubelet): active');
+
+    // The kubelet bootstrapped: a second generation. The step run again (its worker died) must leave it.
+    writeFileSync(join(dir, 'a/pki/kubelet-client-2027.pem'), 'NEW CERT');
+    symlinkSync(join(dir, 'a/pki/kubelet-client-2027.pem'), p.cert);
+    writeFileSync(p.kubeconfig, 'new kubeconfig');
+    const again = bash(locked(p, kubeletAsideScript(p)));
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('this run already moved the kubelet files aside and started it again');
+    expect(realpathSync(p.cert)).toBe(join(dir, 'a/pki/kubelet-client-2027.pem'));
+    expect(readFileSync(p.kubeconfig, 'utf8')).toBe('new kubeconfig');
+    expect(readdirSync(p.asideDir).sort()).toEqual(['kubelet-client-current.pem.r1', 'kubelet-renew.r1', 'kubelet.conf.r1', 'member.lock']);
+    expect(calls()).toEqual(['stop kubelet', 'start kubelet', 'is-active kubelet']);
+  });
+
+  it('an attempt that died between the two moves: the second moves only what is left, never the first twice', () => {
+    const p = host('b');
+    mkdirSync(p.asideDir);
+    // The first attempt moved the certificate, then died.
+    spawnSync('mv', [p.cert, p.certAside]);
+    const r = bash(locked(p, kubeletAsideScript(p)));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(`${p.cert} already aside at ${p.certAside} (an earlier attempt of this step)`);
+    expect(r.out).toContain(`moved ${p.kubeconfig} to ${p.kubeconfigAside}`);
+    expect(existsSync(p.marker)).toBe(true);
+  });
+
+  it('refuses, stopping and moving nothing, a node without a bootstrap kubeconfig', () => {
+    const p = host('c');
+    rmSync(p.bootstrapConfig);
+    const before = calls().length;
+    const r = bash(locked(p, kubeletAsideScript(p)));
+    expect(r.code).toBe(NO_BOOTSTRAP_EXIT);
+    expect(r.out).toContain(`refused: there is no bootstrap kubeconfig at ${p.bootstrapConfig}`);
+    expect(calls().length).toBe(before);
+    expect([existsSync(p.cert), existsSync(p.kubeconfig), existsSync(p.marker)]).toEqual([true, true, false]);
+  });
+});
