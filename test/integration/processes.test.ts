@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
@@ -130,5 +131,26 @@ describe('bot and worker as separate processes', () => {
     procs.push(p);
     expect((await p.exit).code).toBe(2);
     expect(p.out.join('')).toContain(`${broken}: clusters[0].members[0].ssh.hostKeyFingerprint: expected an OpenSSH fingerprint`);
+  });
+
+  it('builds for the image without the lab or the playground, and that build refuses to start without a Slack workspace', async () => {
+    // The image's build (npm run build: tsconfig.build.json), inside the project so its packages resolve.
+    const out = join(process.cwd(), 'node_modules', '.cache', 'etcd-medic-test', `dist-${process.pid}`);
+    rmSync(out, { recursive: true, force: true });
+    const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', out], { encoding: 'utf8', timeout: 120_000 });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    try {
+      expect(existsSync(join(out, 'src/main.js'))).toBe(true);
+      expect(existsSync(join(out, 'src/lab'))).toBe(false);
+      expect(existsSync(join(out, 'src/playground'))).toBe(false);
+      // Below node_modules, Node looks for no package.json above: say this build is ES modules, as the image's is.
+      writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+      const run = spawnSync(process.execPath, [join(out, 'src/main.js'), 'all'], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, NODE_ENV: 'production' } });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('SLACK_BOT_TOKEN is not set. This build runs only against a Slack workspace');
+      expect(run.stderr).toContain('npm ci && npm start');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
