@@ -229,7 +229,8 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
  * A unit's process may name no lab path on its command line (etcd reads its flags from
  * the environment), so its environment is searched too.
  */
-function killLeftovers(root: string): void {
+/** Kills every process that runs from the lab directory `root` (named in its command line or environment). */
+export function killLabProcesses(root: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     if (Number(pid) === process.pid) continue;
     try {
@@ -248,7 +249,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const layout = LAYOUTS[opts.platform];
   if (opts.workers > 0 && !opts.kube) throw new Error('worker nodes need the Kubernetes stand-in (kube: true)');
   if (opts.kube && opts.platform !== 'kubeadm') throw new Error(`the lab's Kubernetes stand-in runs on kubeadm masters only, not with platform '${opts.platform}'`);
-  killLeftovers(root);
+  killLabProcesses(root);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
 

@@ -14,9 +14,14 @@ export const LAB_PACKAGES: Record<string, string> = {
   'kubernetes-client': '/usr/bin/kubectl',
 };
 
-/** Installs whatever lab package is missing (as root, with apt-get), or says exactly what to run. */
-export async function ensureLabPackages(log: (s: string) => void = () => undefined): Promise<void> {
-  const missing = Object.entries(LAB_PACKAGES)
+/** What the tests need beside the lab: a browser that opens the playground's page as a person would. */
+export const TEST_PACKAGES: Record<string, string> = {
+  chromium: '/usr/bin/chromium',
+};
+
+/** Installs whatever lab package (and `extra` package) is missing (as root, with apt-get), or says exactly what to run. */
+export async function ensureLabPackages(log: (s: string) => void = () => undefined, extra: Record<string, string> = {}): Promise<void> {
+  const missing = Object.entries({ ...LAB_PACKAGES, ...extra })
     .filter(([, bin]) => !existsSync(bin))
     .map(([pkg]) => pkg);
   if (missing.length === 0) return;

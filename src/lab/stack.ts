@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSlack } from './fake-slack.js';
-import { startLab, type Lab } from './harness.js';
+import { killLabProcesses, startLab, type Lab } from './harness.js';
 import type { LabPlatform } from './layouts.js';
 import { ensureLabPackages } from './packages.js';
 import { startRedis, type LabRedis } from './redis.js';
@@ -23,9 +23,17 @@ export async function startLabStack(root: string, subnet: number, log: (s: strin
   // A new lab is a new cluster: runs and locks from an earlier lab would only mislead.
   rmSync(join(root, 'redis'), { recursive: true, force: true });
   const redis = await startRedis(join(root, 'redis'));
-  const lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false, platform: opts.platform ?? 'kubeadm' });
+  let lab: Lab;
   const slack = new FakeSlack();
-  await slack.start();
+  try {
+    lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false, platform: opts.platform ?? 'kubeadm' });
+    await slack.start();
+  } catch (err) {
+    // A start that fails half way stops what it had started: no etcd, sshd or Redis is left running.
+    killLabProcesses(join(root, 'lab'));
+    await redis.stop();
+    throw err;
+  }
   const secret = randomBytes(16).toString('hex');
   const env = {
     ETCD_MEDIC_INVENTORY: lab.inventoryPath,

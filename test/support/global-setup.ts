@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { TestProject } from 'vitest/node';
-import { ensureLabPackages } from '../../src/lab/packages.js';
+import { ensureLabPackages, TEST_PACKAGES } from '../../src/lab/packages.js';
 import { startRedis, type LabRedis } from '../../src/lab/redis.js';
 
 declare module 'vitest' {
@@ -20,7 +20,7 @@ let redis: LabRedis | undefined;
 
 /** Once per run: the Debian packages the lab needs, and a real Redis of the tests' own. */
 export default async function setup(project: TestProject) {
-  await ensureLabPackages((s) => console.log(`[lab] ${s}`));
+  await ensureLabPackages((s) => console.log(`[lab] ${s}`), TEST_PACKAGES);
   const root = mkdtempSync(join(tmpdir(), 'etcd-medic-test-'));
   redis = await startRedis(join(root, 'redis'));
   project.provide('redisUrl', redis.url);
