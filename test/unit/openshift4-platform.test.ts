@@ -270,3 +270,66 @@ spec:
     expect(ocp4.flag(q, 'initial-cluster-state')).toBe('existing');
   });
 });
+
+/** Runs the lines as a step does: in bash, under `set -euo pipefail`. */
+function runLines(lines: string[]) {
+  return spawnSync('bash', ['-c', `set -euo pipefail\n${lines.join('\n')}`], { encoding: 'utf8' });
+}
+
+describe('openshift4 platform: the other control-plane pods, and the layout look', () => {
+  const hostWith = (files: Record<string, string>) => {
+    const root = mkdtempSync(join(dir, 'host-'));
+    const manifests = join(root, 'etc/kubernetes/manifests');
+    mkdirSync(manifests, { recursive: true });
+    mkdirSync(join(root, 'var/lib'), { recursive: true });
+    for (const [f, text] of Object.entries(files)) writeFileSync(join(manifests, f), text);
+    const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: manifests, dataDir: join(root, 'var/lib/etcd') });
+    return { root, manifests, c, m: c.members[0]!, p: platformOf(c) };
+  };
+
+  it('stops kube-scheduler, kube-controller-manager and kube-apiserver by moving their manifests aside under the run, and puts back only what this run moved', () => {
+    const { manifests, m, p, root } = hostWith({ 'kube-apiserver-pod.yaml': 'api', 'kube-scheduler-pod.yaml': 'sched', 'etcd-member.yaml': MEMBER_YAML });
+    const place = p.apiserverPlace(m, 'r-1');
+    expect(p.apiserverText(place, 'stop')).toBe(`mv ${manifests}/kube-scheduler-pod.yaml ${root}/etc/kubernetes/etcd-medic-aside/kube-scheduler-pod.yaml.r-1; mv ${manifests}/kube-controller-manager-pod.yaml ${root}/etc/kubernetes/etcd-medic-aside/kube-controller-manager-pod.yaml.r-1; mv ${manifests}/kube-apiserver-pod.yaml ${root}/etc/kubernetes/etcd-medic-aside/kube-apiserver-pod.yaml.r-1 (those present)`);
+    const stop = runLines(p.apiserverLines(place, 'stop'));
+    expect(stop.status).toBe(0);
+    expect(stop.stdout).toContain(`no ${manifests}/kube-controller-manager-pod.yaml here`);
+    expect(readdirSorted(manifests)).toEqual(['etcd-member.yaml']);
+    // Run again (a retried step): nothing moves twice.
+    expect(runLines(p.apiserverLines(place, 'stop')).stdout).toContain('already stopped');
+    // The kube-apiserver manifest put back by hand meanwhile stays; its copy aside is not written over it.
+    writeFileSync(join(manifests, 'kube-apiserver-pod.yaml'), 'api by hand');
+    const start = runLines(p.apiserverLines(place, 'start'));
+    expect(start.status).toBe(0);
+    expect(readFileSync(join(manifests, 'kube-scheduler-pod.yaml'), 'utf8')).toBe('sched');
+    expect(readFileSync(join(manifests, 'kube-apiserver-pod.yaml'), 'utf8')).toBe('api by hand');
+    expect(start.stdout).toContain('kube-controller-manager-pod.yaml was not moved aside by this run');
+    expect(readdirSorted(manifests)).toEqual(['etcd-member.yaml', 'kube-apiserver-pod.yaml', 'kube-scheduler-pod.yaml']);
+    // A stop that would write over an earlier copy refuses.
+    const again = runLines(p.apiserverLines(place, 'stop'));
+    expect(again.status).toBe(3);
+    expect(again.stderr).toContain('refusing to overwrite');
+  });
+
+  it('the layout look: a host laid out as OpenShift 4 passes; no manifests dir, another etcd manifest, a manifest without exec etcd do not', () => {
+    const ok = hostWith({ 'etcd-member.yaml': MEMBER_YAML });
+    expect(runLines(ok.p.layoutLines(ok.m)).stdout).toBe('');
+    // A rebuilt master with no etcd manifest at all: the replace builds one from a peer's, so it is not refused here.
+    const bare = hostWith({});
+    expect(runLines(bare.p.layoutLines(bare.m)).stdout).toBe('');
+    const kubeadm = hostWith({ 'etcd.yaml': 'spec: {}\n' });
+    expect(runLines(kubeadm.p.layoutLines(kubeadm.m)).stdout).toBe(`layout:${kubeadm.manifests} holds etcd.yaml, not etcd-member.yaml (the inventory's manifestFile): another kind or version of master\n`);
+    const v44 = hostWith({ 'etcd-pod.yaml': MEMBER_YAML });
+    expect(runLines(v44.p.layoutLines(v44.m)).stdout).toContain('holds etcd-pod.yaml, not etcd-member.yaml');
+    const noScript = hostWith({ 'etcd-member.yaml': 'spec:\n  containers:\n  - name: etcd\n    command:\n    - etcd\n    - --name=m1\n' });
+    expect(runLines(noScript.p.layoutLines(noScript.m)).stdout).toContain('has no exec etcd line');
+    const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: join(dir, 'nowhere/manifests'), dataDir: join(dir, 'nowhere/etcd') });
+    const out = runLines(platformOf(c).layoutLines(c.members[0]!)).stdout;
+    expect(out).toContain("(the kubelet's static pod directory): it does not look like an OpenShift 4 master");
+    expect(out).toContain('the parent directory of the data dir');
+  });
+});
+
+function readdirSorted(d: string): string[] {
+  return spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
+}
