@@ -117,12 +117,14 @@ const openshift4: HostLayout = {
     dataDir: join(root, 'var/lib/etcd'),
   }),
   install(h, c) {
+    // The discovery output at the host's own run/etcd/environment; the pod reads it by a path relative to its host's root
+    // (its working directory), so a manifest copied to another master reads that master's, as /run/etcd does on real ones.
     const environment = join(h.root, 'run/etcd/environment');
     for (const d of [h.manifestsDir, dirname(environment)]) mkdirSync(d, { recursive: true });
     writeFileSync(environment, discoveryEnvironment(h.ip, h.name));
-    writeFileSync(join(h.manifestsDir, ETCD_MEMBER), etcdMemberManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort, environmentFile: environment }));
+    writeFileSync(join(h.manifestsDir, ETCD_MEMBER), etcdMemberManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort, environmentFile: './run/etcd/environment' }));
     for (const f of CONTROL_PLANE_PODS) writeFileSync(join(h.manifestsDir, f), controlPlaneManifest(f, join(h.manifestsDir, f)));
-    return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir, 200, ETCD_MEMBER) };
+    return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir, 200, ETCD_MEMBER, h.root) };
   },
   inventoryPlatform: () => ({ kind: 'openshift4', manifestsDir: '/etc/kubernetes/manifests', manifestFile: ETCD_MEMBER, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' }),
   memberPaths: (h) => ({ manifestsDir: h.manifestsDir, dataDir: h.dataDir, pkiDir: h.pkiDir }),

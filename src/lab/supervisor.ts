@@ -39,6 +39,8 @@ export class StaticPodSupervisor implements HostSupervisor {
     private readonly pollMs = 200,
     /** The manifest that is etcd's pod on this host (kubeadm's etcd.yaml, OpenShift 4's etcd-member.yaml). */
     private readonly etcdFile = 'etcd.yaml',
+    /** Where pods run (their working directory): the host's root, so a pod's relative paths are the host's, as a container's mounts would be. */
+    private readonly podCwd?: string,
   ) {
     mkdirSync(logDir, { recursive: true });
   }
@@ -108,7 +110,7 @@ export class StaticPodSupervisor implements HostSupervisor {
   private launch(pod: Pod): void {
     const log = openSync(join(this.logDir, `${pod.file.replace(/\.yaml$/, '')}.log`), 'a');
     const [cmd, ...args] = pod.command;
-    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(pod.env ? { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...pod.env } } : {}) });
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...pod.env } } : {}) });
     closeSync(log);
     pod.child = child;
     pod.exitedAt = null;
