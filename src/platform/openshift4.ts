@@ -10,6 +10,9 @@ type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' 
 /** The names an etcd static pod goes by: kubeadm's, OpenShift 4.1–4.3's, 4.4+'s. A manifests dir holding another than the inventory's is another kind of master. */
 const ETCD_MANIFESTS = ['etcd.yaml', 'etcd-member.yaml', 'etcd-pod.yaml'];
 
+/** The variables of the flags the runbooks write (name, initial cluster, its state and token, force-new-cluster). */
+const WRITTEN = ['NAME', 'INITIAL_CLUSTER', 'INITIAL_CLUSTER_STATE', 'INITIAL_CLUSTER_TOKEN', 'FORCE_NEW_CLUSTER'];
+
 /**
  * OpenShift 4 masters: etcd is the static pod `<manifestsDir>/etcd-member.yaml`
  * (4.1–4.3; `etcd-pod.yaml` from 4.4), run by the kubelet while that file is
@@ -105,7 +108,10 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
         // A manifest under another etcd pod's name is another kind (or version) of master: the bot would write a second etcd pod beside it.
         sh`elif [ ! -e ${p.config} ]; then for medic_f in ` + others.map((f) => quote(f)).join(' ') + sh`; do if [ -e ${p.manifestsDir}/"$medic_f" ]; then echo "layout:"${p.manifestsDir}" holds "$medic_f", not "${p.manifestFile}" (the inventory's manifestFile): another kind or version of master"; fi; done;`,
         // The profile changes flags on the `exec etcd` line of the pod's script; a manifest without one is not an OpenShift 4 etcd pod.
-        String.raw`elif ! grep -qE '^[[:space:]]*(exec[[:space:]]+)?([^[:space:]]*/)?etcd([[:space:]]|\\|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" has no exec etcd line (an OpenShift 4 etcd pod runs etcd from a /bin/sh -c script)"; fi`,
+        String.raw`elif ! grep -qE '^[[:space:]]*(exec[[:space:]]+)?([^[:space:]]*/)?etcd([[:space:]]|\\|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" has no exec etcd line (an OpenShift 4 etcd pod runs etcd from a /bin/sh -c script)";`,
+        // A script that sets a variable the bot writes (4.4+ discovers ETCD_INITIAL_CLUSTER as it starts) overrides what the bot
+        // would write: a replace would remove the member and then find it cannot say how the new one joins.
+        `elif medic_v=$(grep -oE '^[[:space:]]*(export[[:space:]]+)?ETCD_(${WRITTEN.join('|')})=' ` + sh`${p.config}` + ` | head -n 1); then medic_v=\${medic_v##*[[:space:]]}; ` + sh`echo "layout:the etcd script of "${p.config}" sets "\${medic_v%=}" itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there"; fi`,
         sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
       ];
     },

@@ -333,3 +333,19 @@ describe('openshift4 platform: the other control-plane pods, and the layout look
 function readdirSorted(d: string): string[] {
   return spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
 }
+
+describe('openshift4 platform: a 4.4+ script that discovers its own initial cluster', () => {
+  it('is refused by the layout look, naming the variable, before a plan could remove a member it then cannot start', () => {
+    const root = mkdtempSync(join(dir, 'host44-'));
+    const manifests = join(root, 'etc/kubernetes/manifests');
+    mkdirSync(manifests, { recursive: true });
+    const discovering = MEMBER_YAML.replace('      source /run/etcd/environment\n', '      ETCD_INITIAL_CLUSTER=$(discover-etcd-initial-cluster \\\n        --data-dir=/var/lib/etcd)\n      export ETCD_INITIAL_CLUSTER\n');
+    writeFileSync(join(manifests, 'etcd-member.yaml'), discovering);
+    const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: manifests, dataDir: join(root, 'etcd') });
+    const r = runLines(platformOf(c).layoutLines(c.members[0]!));
+    expect(r.stdout).toBe(`layout:the etcd script of ${manifests}/etcd-member.yaml sets ETCD_INITIAL_CLUSTER itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there\n`);
+    expect(() => ocp4.withFlags(discovering, { 'initial-cluster': 'a=https://x:2380' })).toThrow(/sets ETCD_INITIAL_CLUSTER itself/);
+    // Its flags are still read where they are; force-new-cluster alone could still be written.
+    expect(ocp4.flag(discovering, 'listen-client-urls')).toBe('https://0.0.0.0:2379');
+  });
+});
