@@ -111,7 +111,8 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
         String.raw`elif ! grep -qE '^[[:space:]]*(exec[[:space:]]+)?([^[:space:]]*/)?etcd([[:space:]]|\\|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" has no exec etcd line (an OpenShift 4 etcd pod runs etcd from a /bin/sh -c script)";`,
         // A script that sets a variable the bot writes (4.4+ discovers ETCD_INITIAL_CLUSTER as it starts) overrides what the bot
         // would write: a replace would remove the member and then find it cannot say how the new one joins.
-        `elif medic_v=$(grep -oE '^[[:space:]]*(export[[:space:]]+)?ETCD_(${WRITTEN.join('|')})=' ` + sh`${p.config}` + ` | head -n 1); then medic_v=\${medic_v##*[[:space:]]}; ` + sh`echo "layout:the etcd script of "${p.config}" sets "\${medic_v%=}" itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there"; fi`,
+        // The look runs without pipefail: grep's own status says whether it found one.
+        `elif medic_v=$(grep -m 1 -oE '^[[:space:]]*(export[[:space:]]+)?ETCD_(${WRITTEN.join('|')})=' ` + sh`${p.config}` + `); then medic_v=\${medic_v##*[[:space:]]}; ` + sh`echo "layout:the etcd script of "${p.config}" sets "\${medic_v%=}" itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there"; fi`,
         sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
       ];
     },

@@ -159,10 +159,21 @@ describe('runbooks on an openshift4 cluster', () => {
 
     const { ts } = await plan('restore-quorum', /^Restore quorum of lab/);
     expect(textOf(latest(t.slack, ts))).toContain('the kubelet restarts etcd on the changed manifest');
+    // What m1's etcd runs with while the run goes on: the flag must have reached etcd itself, from the manifest's env.
+    const forcedSeen = { manifest: false, etcd: false };
+    const watch = setInterval(() => {
+      try {
+        if (flag(m1, 'force-new-cluster') === 'true') forcedSeen.manifest = true;
+        if (started(m1).env.ETCD_FORCE_NEW_CLUSTER === 'true') forcedSeen.etcd = true;
+      } catch {
+        /* between a manifest's write and the kubelet's restart */
+      }
+    }, 50);
     await approve(ts, 1); // fence m2, m3
     await approve(ts, 2); // force-new-cluster on m1
-    const done = await waitForRunStatus(t.slack, ts, 'DONE', 240_000);
+    const done = await waitForRunStatus(t.slack, ts, 'DONE', 240_000).finally(() => clearInterval(watch));
     expect(done).toContain('--force-new-cluster is out of the manifest');
+    expect(forcedSeen).toEqual({ manifest: true, etcd: true });
 
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     expect(await keys('/rq/', 'm3')).toBe(10);

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { inventorySchema } from '../../src/config/schema.js';
 import { memberPlace, platformOf } from '../../src/platform/index.js';
 import { scriptFlag, withScriptFlag } from '../../src/platform/pod-script.js';
+import { lookScript } from '../../src/worker/host-readiness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medic-ocp4-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -276,6 +277,13 @@ function runLines(lines: string[]) {
   return spawnSync('bash', ['-c', `set -euo pipefail\n${lines.join('\n')}`], { encoding: 'utf8' });
 }
 
+/** Runs layout lines as the host look does (src/worker/host-readiness.ts): plain bash, no pipefail; its layout lines only. */
+function lookLayout(lines: string[]): string {
+  const r = spawnSync('bash', ['-c', lookScript([], lines)], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  return r.stdout.split('\n').filter((l) => l.startsWith('layout:')).map((l) => `${l}\n`).join('');
+}
+
 describe('openshift4 platform: the other control-plane pods, and the layout look', () => {
   const hostWith = (files: Record<string, string>) => {
     const root = mkdtempSync(join(dir, 'host-'));
@@ -313,18 +321,19 @@ describe('openshift4 platform: the other control-plane pods, and the layout look
 
   it('the layout look: a host laid out as OpenShift 4 passes; no manifests dir, another etcd manifest, a manifest without exec etcd do not', () => {
     const ok = hostWith({ 'etcd-member.yaml': MEMBER_YAML });
+    expect(lookLayout(ok.p.layoutLines(ok.m))).toBe('');
     expect(runLines(ok.p.layoutLines(ok.m)).stdout).toBe('');
     // A rebuilt master with no etcd manifest at all: the replace builds one from a peer's, so it is not refused here.
     const bare = hostWith({});
-    expect(runLines(bare.p.layoutLines(bare.m)).stdout).toBe('');
+    expect(lookLayout(bare.p.layoutLines(bare.m))).toBe('');
     const kubeadm = hostWith({ 'etcd.yaml': 'spec: {}\n' });
-    expect(runLines(kubeadm.p.layoutLines(kubeadm.m)).stdout).toBe(`layout:${kubeadm.manifests} holds etcd.yaml, not etcd-member.yaml (the inventory's manifestFile): another kind or version of master\n`);
+    expect(lookLayout(kubeadm.p.layoutLines(kubeadm.m))).toBe(`layout:${kubeadm.manifests} holds etcd.yaml, not etcd-member.yaml (the inventory's manifestFile): another kind or version of master\n`);
     const v44 = hostWith({ 'etcd-pod.yaml': MEMBER_YAML });
-    expect(runLines(v44.p.layoutLines(v44.m)).stdout).toContain('holds etcd-pod.yaml, not etcd-member.yaml');
+    expect(lookLayout(v44.p.layoutLines(v44.m))).toContain('holds etcd-pod.yaml, not etcd-member.yaml');
     const noScript = hostWith({ 'etcd-member.yaml': 'spec:\n  containers:\n  - name: etcd\n    command:\n    - etcd\n    - --name=m1\n' });
-    expect(runLines(noScript.p.layoutLines(noScript.m)).stdout).toContain('has no exec etcd line');
+    expect(lookLayout(noScript.p.layoutLines(noScript.m))).toContain('has no exec etcd line');
     const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: join(dir, 'nowhere/manifests'), dataDir: join(dir, 'nowhere/etcd') });
-    const out = runLines(platformOf(c).layoutLines(c.members[0]!)).stdout;
+    const out = lookLayout(platformOf(c).layoutLines(c.members[0]!));
     expect(out).toContain("(the kubelet's static pod directory): it does not look like an OpenShift 4 master");
     expect(out).toContain('the parent directory of the data dir');
   });
@@ -342,8 +351,7 @@ describe('openshift4 platform: a 4.4+ script that discovers its own initial clus
     const discovering = MEMBER_YAML.replace('      source /run/etcd/environment\n', '      ETCD_INITIAL_CLUSTER=$(discover-etcd-initial-cluster \\\n        --data-dir=/var/lib/etcd)\n      export ETCD_INITIAL_CLUSTER\n');
     writeFileSync(join(manifests, 'etcd-member.yaml'), discovering);
     const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: manifests, dataDir: join(root, 'etcd') });
-    const r = runLines(platformOf(c).layoutLines(c.members[0]!));
-    expect(r.stdout).toBe(`layout:the etcd script of ${manifests}/etcd-member.yaml sets ETCD_INITIAL_CLUSTER itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there\n`);
+    expect(lookLayout(platformOf(c).layoutLines(c.members[0]!))).toBe(`layout:the etcd script of ${manifests}/etcd-member.yaml sets ETCD_INITIAL_CLUSTER itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there\n`);
     expect(() => ocp4.withFlags(discovering, { 'initial-cluster': 'a=https://x:2380' })).toThrow(/sets ETCD_INITIAL_CLUSTER itself/);
     // Its flags are still read where they are; force-new-cluster alone could still be written.
     expect(ocp4.flag(discovering, 'listen-client-urls')).toBe('https://0.0.0.0:2379');
