@@ -52,6 +52,7 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
     flagValueProblem: podValueProblem,
     withFlags: withPodFlags,
 
+    apiserverNoun: 'kube-apiserver, kube-controller-manager and kube-scheduler',
     apiserverPlace(m, runId): ApiserverPlace {
       const p = paths(m);
       return {

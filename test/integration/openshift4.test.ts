@@ -208,6 +208,8 @@ describe('runbooks on an openshift4 cluster', () => {
     const thread = threadOf(t.slack, ts).join('\n');
     expect(thread).toMatch(/restored onto m1 \(revision \d+, checked offline, KV hash \d+ as recorded\): it leads a one-member cluster/);
     expect(seenDown).toEqual({ m1: true, m2: true, m3: true });
+    expect(thread).toContain('kube-apiserver, kube-controller-manager and kube-scheduler stopped on m1, m2, m3');
+    expect(thread).toContain('kube-apiserver, kube-controller-manager and kube-scheduler started again on m1, m2, m3');
     expect(await controlPlaneBack()).toEqual([]);
     // Each was stopped and started again: another process now.
     expect(controlPlanePids().filter((p, i) => p === pidsBefore[i])).toEqual([]);
