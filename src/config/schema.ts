@@ -37,6 +37,7 @@ const hostPaths = {
   dataDir: absolutePath.optional(),
   pkiDir: absolutePath.optional(),
   confFile: absolutePath.optional(),
+  manifestFile: z.string().regex(/^[A-Za-z0-9._-]+\.yaml$/, 'a file name like etcd-member.yaml').optional(),
   masterConfig: absolutePath.optional(),
   flanneldConfig: absolutePath.optional(),
   // The kubelet's client certificate, its kubeconfig and the bootstrap kubeconfig it bootstraps with (/etcd kubelets renew).
@@ -81,6 +82,23 @@ const platform = z.discriminatedUnion('kind', [
       flanneldConfig: absolutePath.default('/etc/sysconfig/flanneld'),
       // OpenShift 3.10+ nodes: the node service runs the kubelet; its certificates under /etc/origin/node.
       ...kubeletDefaults({ cert: '/etc/origin/node/certificates/kubelet-client-current.pem', config: '/etc/origin/node/node.kubeconfig', bootstrap: '/etc/origin/node/bootstrap.kubeconfig', unit: 'atomic-openshift-node' }),
+    })
+    .strict(),
+  // OpenShift 4: etcd a static pod whose container runs a /bin/sh -c script ending in `exec etcd …`, flags on that
+  // line and in the container's env. The manifest is etcd-member.yaml on 4.1–4.3, etcd-pod.yaml from 4.4.
+  z
+    .object({
+      kind: z.literal('openshift4'),
+      manifestsDir: absolutePath.default('/etc/kubernetes/manifests'),
+      manifestFile: z.string().regex(/^[A-Za-z0-9._-]+\.yaml$/, 'a file name like etcd-member.yaml').default('etcd-member.yaml'),
+      dataDir: absolutePath.default('/var/lib/etcd'),
+      pkiDir: absolutePath.default('/etc/ssl/etcd'),
+      // The other control-plane static pods, stopped while a snapshot replaces etcd's data (as the seed's restore script does).
+      controlPlaneManifests: z
+        .array(z.string().regex(/^[A-Za-z0-9._-]+\.yaml$/, 'a file name like kube-apiserver-pod.yaml'))
+        .default(['kube-scheduler-pod.yaml', 'kube-controller-manager-pod.yaml', 'kube-apiserver-pod.yaml']),
+      // RHCOS: the kubelet bootstraps from /etc/kubernetes/kubeconfig into /var/lib/kubelet (the seed's kubelet recovery).
+      ...kubeletDefaults({ cert: '/var/lib/kubelet/pki/kubelet-client-current.pem', config: '/var/lib/kubelet/kubeconfig', bootstrap: '/etc/kubernetes/kubeconfig', unit: 'kubelet' }),
     })
     .strict(),
 ]);

@@ -4,12 +4,13 @@ import type { LabHost } from './harness.js';
 import type { HostSupervisor } from './host-supervisor.js';
 import { etcdManifest } from './manifest.js';
 import { apiSysconfig, apiUnit, etcdConf, etcdUnit, masterConfig } from './openshift.js';
+import { CONTROL_PLANE_PODS, controlPlaneManifest, discoveryEnvironment, etcdMemberManifest } from './openshift4.js';
 import { StaticPodSupervisor } from './supervisor.js';
 import { installSystemctl } from './systemctl.js';
 import { UnitSupervisor } from './unit-supervisor.js';
 
-/** How etcd runs on the lab's masters: kubeadm static pods, or an OpenShift 3 style systemd unit. */
-export type LabPlatform = 'kubeadm' | 'systemd';
+/** How etcd runs on the lab's masters: kubeadm static pods, an OpenShift 3 style systemd unit, or OpenShift 4 static pods. */
+export type LabPlatform = 'kubeadm' | 'systemd' | 'openshift4';
 
 /** What every host of a lab shares. */
 export interface ClusterParams {
@@ -77,22 +78,60 @@ const kubeadm: HostLayout = {
   inventoryPlatform: () => ({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }),
   memberPaths: (h) => ({ manifestsDir: h.manifestsDir, dataDir: h.dataDir, pkiDir: h.pkiDir }),
   // The kubelet runs what is in its manifests directory: moving the manifest out stops etcd.
-  stopEtcd: (h) => park(h),
-  killEtcd(h) {
-    const pid = h.supervisor.pid();
-    park(h);
-    if (pid) process.kill(pid, 'SIGKILL');
-  },
-  startEtcd(h) {
-    const parked = join(h.parkedDir, 'etcd.yaml');
-    if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, 'etcd.yaml'));
-  },
+  stopEtcd: (h) => park(h, 'etcd.yaml'),
+  killEtcd: (h) => killPod(h, 'etcd.yaml'),
+  startEtcd: (h) => unpark(h, 'etcd.yaml'),
 };
 
-function park(h: LabHost): void {
-  const manifest = join(h.manifestsDir, 'etcd.yaml');
-  if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, 'etcd.yaml'));
+function park(h: LabHost, file: string): void {
+  const manifest = join(h.manifestsDir, file);
+  if (existsSync(manifest)) renameSync(manifest, join(h.parkedDir, file));
 }
+
+function unpark(h: LabHost, file: string): void {
+  const parked = join(h.parkedDir, file);
+  if (existsSync(parked)) renameSync(parked, join(h.manifestsDir, file));
+}
+
+function killPod(h: LabHost, file: string): void {
+  const pid = h.supervisor.pid();
+  park(h, file);
+  if (pid) process.kill(pid, 'SIGKILL');
+}
+
+const ETCD_MEMBER = 'etcd-member.yaml';
+
+/**
+ * OpenShift 4.1–4.3 masters: etcd is the static pod etcd-member.yaml (a
+ * /bin/sh -c script ending in exec etcd, flags in its env too), beside the
+ * kube-apiserver, kube-controller-manager and kube-scheduler pods, all run by
+ * the kubelet stand-in from /etc/kubernetes/manifests; certificates in
+ * /etc/ssl/etcd.
+ */
+const openshift4: HostLayout = {
+  platform: 'openshift4',
+  caKeyOnHost: false,
+  paths: (root) => ({
+    manifestsDir: join(root, 'etc/kubernetes/manifests'),
+    pkiDir: join(root, 'etc/ssl/etcd'),
+    dataDir: join(root, 'var/lib/etcd'),
+  }),
+  install(h, c) {
+    // The discovery output at the host's own run/etcd/environment; the pod reads it by a path relative to its host's root
+    // (its working directory), so a manifest copied to another master reads that master's, as /run/etcd does on real ones.
+    const environment = join(h.root, 'run/etcd/environment');
+    for (const d of [h.manifestsDir, dirname(environment)]) mkdirSync(d, { recursive: true });
+    writeFileSync(environment, discoveryEnvironment(h.ip, h.name));
+    writeFileSync(join(h.manifestsDir, ETCD_MEMBER), etcdMemberManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort, environmentFile: './run/etcd/environment' }));
+    for (const f of CONTROL_PLANE_PODS) writeFileSync(join(h.manifestsDir, f), controlPlaneManifest(f, join(h.manifestsDir, f)));
+    return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir, 200, ETCD_MEMBER, h.root) };
+  },
+  inventoryPlatform: () => ({ kind: 'openshift4', manifestsDir: '/etc/kubernetes/manifests', manifestFile: ETCD_MEMBER, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' }),
+  memberPaths: (h) => ({ manifestsDir: h.manifestsDir, dataDir: h.dataDir, pkiDir: h.pkiDir }),
+  stopEtcd: (h) => park(h, ETCD_MEMBER),
+  killEtcd: (h) => killPod(h, ETCD_MEMBER),
+  startEtcd: (h) => unpark(h, ETCD_MEMBER),
+};
 
 const API_UNIT = 'atomic-openshift-master-api';
 
@@ -150,4 +189,4 @@ function unitsOf(h: LabHost): UnitSupervisor {
   return h.units;
 }
 
-export const LAYOUTS: Record<LabPlatform, HostLayout> = { kubeadm, systemd };
+export const LAYOUTS: Record<LabPlatform, HostLayout> = { kubeadm, systemd, openshift4 };

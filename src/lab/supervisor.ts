@@ -9,6 +9,8 @@ interface Pod {
   file: string;
   hash: string;
   command: string[];
+  /** The container's env, where it has one: then it runs with that and a PATH, as in a container, not with the lab's environment. */
+  env: Record<string, string> | null;
   child: ChildProcess | null;
   exitedAt: number | null;
   backoffMs: number;
@@ -17,7 +19,10 @@ interface Pod {
 
 /**
  * Plays the kubelet for one host's static pods: every `*.yaml` in the manifests
- * directory is a pod whose first container's command is run; a manifest moved
+ * directory is a pod whose first container's command (and args) is run, with
+ * its env where it has one (an OpenShift 4 etcd pod's `/bin/sh -c` script runs
+ * through the real /bin/sh, so its `exec etcd` line and env entries are what
+ * etcd starts with); a manifest moved
  * away stops its pod, a changed one restarts it, and a pod that exits is
  * restarted with backoff (restartPolicy: Always). So the bot stops and starts
  * etcd exactly as an operator does on a kubeadm master: by moving manifests.
@@ -32,6 +37,10 @@ export class StaticPodSupervisor implements HostSupervisor {
     private readonly manifestsDir: string,
     private readonly logDir: string,
     private readonly pollMs = 200,
+    /** The manifest that is etcd's pod on this host (kubeadm's etcd.yaml, OpenShift 4's etcd-member.yaml). */
+    private readonly etcdFile = 'etcd.yaml',
+    /** Where pods run (their working directory): the host's root, so a pod's relative paths are the host's, as a container's mounts would be. */
+    private readonly podCwd?: string,
   ) {
     mkdirSync(logDir, { recursive: true });
   }
@@ -42,8 +51,8 @@ export class StaticPodSupervisor implements HostSupervisor {
   }
 
   /** The PID running a manifest's pod, or null when none runs. */
-  pid(file = 'etcd.yaml'): number | null {
-    const c = this.pods.get(file)?.child;
+  pid(file?: string): number | null {
+    const c = this.pods.get(file ?? this.etcdFile)?.child;
     return c && c.exitCode === null && c.signalCode === null ? (c.pid ?? null) : null;
   }
 
@@ -85,9 +94,9 @@ export class StaticPodSupervisor implements HostSupervisor {
       pod = undefined;
     }
     if (!pod) {
-      const command = commandOf(text);
-      if (!command) return; // not a pod manifest we can run; the kubelet would log and skip it too
-      pod = { file, hash, command, child: null, exitedAt: null, backoffMs: 500, stopping: null };
+      const spec = podOf(text);
+      if (!spec) return; // not a pod manifest we can run; the kubelet would log and skip it too
+      pod = { file, hash, command: spec.command, env: spec.env, child: null, exitedAt: null, backoffMs: 500, stopping: null };
       this.pods.set(file, pod);
       this.launch(pod);
       return;
@@ -101,7 +110,7 @@ export class StaticPodSupervisor implements HostSupervisor {
   private launch(pod: Pod): void {
     const log = openSync(join(this.logDir, `${pod.file.replace(/\.yaml$/, '')}.log`), 'a');
     const [cmd, ...args] = pod.command;
-    const child = spawn(cmd!, args, { stdio: ['ignore', log, log] });
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...pod.env } } : {}) });
     closeSync(log);
     pod.child = child;
     pod.exitedAt = null;
@@ -134,11 +143,29 @@ export class StaticPodSupervisor implements HostSupervisor {
   }
 }
 
-function commandOf(text: string): string[] | null {
+interface ContainerEnv {
+  name?: unknown;
+  value?: unknown;
+  valueFrom?: { fieldRef?: { fieldPath?: unknown } };
+}
+
+/** The first container's command and args, and its env (`valueFrom` of metadata.name resolved, as the kubelet does); null when it has no command. */
+function podOf(text: string): { command: string[]; env: Record<string, string> | null } | null {
   try {
-    const doc = parseYaml(text) as { spec?: { containers?: { command?: unknown[] }[] } };
-    const cmd = doc?.spec?.containers?.[0]?.command;
-    return Array.isArray(cmd) && cmd.length > 0 ? cmd.map(String) : null;
+    const doc = parseYaml(text) as { metadata?: { name?: unknown }; spec?: { containers?: { command?: unknown[]; args?: unknown[]; env?: ContainerEnv[] }[] } };
+    const c = doc?.spec?.containers?.[0];
+    const cmd = [...(Array.isArray(c?.command) ? c.command : []), ...(Array.isArray(c?.args) ? c.args : [])];
+    if (!Array.isArray(c?.command) || cmd.length === 0) return null;
+    let env: Record<string, string> | null = null;
+    if (Array.isArray(c.env)) {
+      env = {};
+      for (const e of c.env) {
+        if (typeof e?.name !== 'string') continue;
+        if (e.value !== undefined && e.value !== null) env[e.name] = String(e.value);
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = String(doc.metadata?.name ?? '');
+      }
+    }
+    return { command: cmd.map(String), env };
   } catch {
     return null;
   }

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { kubeadmPlatform } from './kubeadm.js';
+import { openshift4Platform } from './openshift4.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
@@ -15,6 +16,8 @@ export function platformOf(cluster: ClusterConfig): Platform {
       return kubeadmPlatform(p);
     case 'systemd':
       return systemdPlatform(p);
+    case 'openshift4':
+      return openshift4Platform(p);
   }
 }
 

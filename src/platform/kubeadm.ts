@@ -63,6 +63,7 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
       return stringify(doc);
     },
 
+    apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
       const p = paths(m);
       return { name: m.name, asideDir: p.asideDir, manifest: `${p.manifestsDir}/kube-apiserver.yaml`, aside: `${p.asideDir}/kube-apiserver.yaml.${runId}` };

@@ -61,6 +61,7 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     flagValueProblem: envValueProblem,
     withFlags: (config, flags) => withEnvFlags(config, flags),
 
+    apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
       const p = paths(m);
       return { name: m.name, asideDir: p.asideDir, units: conf.apiserverUnits, marker: `${p.asideDir}/apiserver-stopped.${runId}` };

@@ -49,6 +49,8 @@ export interface Platform {
   /** The config with flags set (a string) or taken out (null); every other line as it was. */
   withFlags(config: string, flags: Record<string, string | null>): string;
 
+  /** What apiserverLines stop and start, in a title or summary: "kube-apiserver". */
+  readonly apiserverNoun: string;
   /** The other control-plane components of one master (kube-apiserver), as a step's parameters. */
   apiserverPlace(m: MemberConfig, runId: string): ApiserverPlace;
   /** Lines that stop them (keeping a note of what was stopped) or start again what a stop of this run stopped. */

@@ -25,7 +25,7 @@ export const apiserversStep = {
   spec(i: { cluster: ClusterConfig; action: 'stop' | 'start'; places: ApiserverPlace[]; /** some masters are left out: their hosts could not be reached */ reachableOnly?: boolean }): ApiserversStep {
     return {
       kind: 'apiservers',
-      title: i.action === 'start' ? 'Start kube-apiserver again' : `Stop kube-apiserver on every ${i.reachableOnly ? 'reachable ' : ''}master`,
+      title: i.action === 'start' ? `Start ${platformOf(i.cluster).apiserverNoun} again` : `Stop ${platformOf(i.cluster).apiserverNoun} on every ${i.reachableOnly ? 'reachable ' : ''}master`,
       destructive: i.action === 'stop',
       operation: apiserverOperation(i.cluster, i.places, i.action),
       params: { action: i.action, hosts: i.places },

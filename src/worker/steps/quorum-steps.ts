@@ -345,7 +345,7 @@ export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiserver
     const script = ctx.platform.apiserverLines(h, action).join('\n');
     lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal })}`);
   }
-  return { summary: `kube-apiserver ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
+  return { summary: `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }
 
 /** Lines that hold `lock` (flock) until the script ends, or exit `code` at once when another script holds it. */

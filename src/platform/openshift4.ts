@@ -1,0 +1,128 @@
+import { dirname } from 'node:path';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { quote, sh } from '../ssh/shell.js';
+import { moveConfigAsideLines } from './config-aside.js';
+import { kubeletPlaceOf } from './kubelet.js';
+import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
+import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+
+type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' }>;
+
+/** The names an etcd static pod goes by: kubeadm's, OpenShift 4.1–4.3's, 4.4+'s. A manifests dir holding another than the inventory's is another kind of master. */
+const ETCD_MANIFESTS = ['etcd.yaml', 'etcd-member.yaml', 'etcd-pod.yaml'];
+
+/** The variables of the flags the runbooks write (name, initial cluster, its state and token, force-new-cluster). */
+const WRITTEN = ['NAME', 'INITIAL_CLUSTER', 'INITIAL_CLUSTER_STATE', 'INITIAL_CLUSTER_TOKEN', 'FORCE_NEW_CLUSTER'];
+
+/**
+ * OpenShift 4 masters: etcd is the static pod `<manifestsDir>/etcd-member.yaml`
+ * (4.1–4.3; `etcd-pod.yaml` from 4.4), run by the kubelet while that file is
+ * there. Its etcd container runs `/bin/sh -c` with a script ending in
+ * `exec etcd --flag=value …` and takes other flags from its env (see
+ * pod-manifest.ts for which one counts where both are set). Stopping etcd is
+ * moving the manifest out of the kubelet's directory, as on kubeadm; a restore
+ * also stops the kube-apiserver, kube-controller-manager and kube-scheduler
+ * static pods the same way, as OpenShift's restore script does.
+ */
+export function openshift4Platform(conf: Openshift4Config): Platform {
+  const paths = (m: MemberConfig) => {
+    const manifestsDir = m.manifestsDir ?? conf.manifestsDir;
+    const manifestFile = m.manifestFile ?? conf.manifestFile;
+    return {
+      config: `${manifestsDir}/${manifestFile}`,
+      asideDir: `${dirname(manifestsDir)}/etcd-medic-aside`,
+      dataDir: m.dataDir ?? conf.dataDir,
+      pkiDir: m.pkiDir ?? conf.pkiDir,
+      manifestsDir,
+      manifestFile,
+    };
+  };
+  return {
+    kind: 'openshift4',
+    configNoun: 'manifest',
+    tools: [],
+    paths,
+
+    stopLines: (c: ConfigPlace) => moveConfigAsideLines(c, 'manifest'),
+    stopText: (c) => `mv ${c.config} ${c.configAside}`,
+    // The kubelet starts (or restarts) the pod as soon as the manifest is there or changed.
+    startLines: () => [],
+    startText: (mode) => (mode === 'start' ? 'the kubelet starts etcd' : 'the kubelet restarts etcd on the changed manifest'),
+
+    flag: podFlag,
+    flagValueProblem: podValueProblem,
+    withFlags: withPodFlags,
+
+    apiserverNoun: 'kube-apiserver, kube-controller-manager and kube-scheduler',
+    apiserverPlace(m, runId): ApiserverPlace {
+      const p = paths(m);
+      return {
+        name: m.name,
+        asideDir: p.asideDir,
+        manifests: conf.controlPlaneManifests.map((f) => `${p.manifestsDir}/${f}`),
+        asides: conf.controlPlaneManifests.map((f) => `${p.asideDir}/${f}.${runId}`),
+      };
+    },
+    apiserverLines(p, action) {
+      const manifests = p.manifests as string[];
+      const asides = p.asides as string[];
+      if (action === 'stop') {
+        return [
+          sh`mkdir -p ${p.asideDir}`,
+          ...manifests.map((m, i) => {
+            const a = asides[i]!;
+            return [
+              sh`if [ -e ${m} ]; then`,
+              sh`  if [ -e ${a} ]; then echo both ${m} and ${a} exist, refusing to overwrite >&2; exit 3; fi`,
+              sh`  mv ${m} ${a}; echo stopped: ${m} moved to ${a}`,
+              sh`elif [ -e ${a} ]; then echo already stopped: ${m} is at ${a}`,
+              sh`else echo no ${m} here; fi`,
+            ].join('\n');
+          }),
+        ];
+      }
+      // Only what this run moved aside comes back; a manifest put back meanwhile (by hand) is left as it is.
+      return manifests.map((m, i) => {
+        const a = asides[i]!;
+        return [
+          sh`if [ -e ${a} ]; then`,
+          sh`  if [ -e ${m} ]; then echo ${m} is back already, ${a} left where it is;`,
+          sh`  else mv ${a} ${m}; echo started: ${m} put back; fi`,
+          sh`else echo ${m} was not moved aside by this run; fi`,
+        ].join('\n');
+      });
+    },
+    apiserverText: (p, action) => {
+      const manifests = p.manifests as string[];
+      const asides = p.asides as string[];
+      return action === 'stop'
+        ? manifests.map((m, i) => `mv ${m} ${asides[i]}`).join('; ') + ' (those present)'
+        : manifests.map((m, i) => `mv ${asides[i]} ${m}`).join('; ') + ' (those this run moved)';
+    },
+
+    // kube-apiserver reaches etcd by the etcd-N DNS names and the member's own address: no file on the host lists the members but the manifest itself.
+    references: () => [],
+    layoutLines(m) {
+      const p = paths(m);
+      const others = ETCD_MANIFESTS.filter((f) => f !== p.manifestFile);
+      return [
+        sh`if [ ! -d ${p.manifestsDir} ]; then echo "layout:there is no "${p.manifestsDir}" (the kubelet's static pod directory): it does not look like an OpenShift 4 master";`,
+        // A manifest under another etcd pod's name is another kind (or version) of master: the bot would write a second etcd pod beside it.
+        sh`elif [ ! -e ${p.config} ]; then for medic_f in ` + others.map((f) => quote(f)).join(' ') + sh`; do if [ -e ${p.manifestsDir}/"$medic_f" ]; then echo "layout:"${p.manifestsDir}" holds "$medic_f", not "${p.manifestFile}" (the inventory's manifestFile): another kind or version of master"; fi; done;`,
+        // The profile changes flags on the `exec etcd` line of the pod's script; a manifest without one is not an OpenShift 4 etcd pod.
+        String.raw`elif ! grep -qE '^[[:space:]]*(exec[[:space:]]+)?([^[:space:]]*/)?etcd([[:space:]]|\\|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" has no exec etcd line (an OpenShift 4 etcd pod runs etcd from a /bin/sh -c script)";`,
+        // A script that sets a variable the bot writes (4.4+ discovers ETCD_INITIAL_CLUSTER as it starts) overrides what the bot
+        // would write: a replace would remove the member and then find it cannot say how the new one joins.
+        // The look runs without pipefail: grep's own status says whether it found one.
+        `elif medic_v=$(grep -m 1 -oE '^[[:space:]]*(export[[:space:]]+)?ETCD_(${WRITTEN.join('|')})=' ` + sh`${p.config}` + `); then medic_v=\${medic_v##*[[:space:]]}; ` + sh`echo "layout:the etcd script of "${p.config}" sets "\${medic_v%=}" itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there"; fi`,
+        sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
+      ];
+    },
+    // The seed's backup: the static pod's manifest and the member's certificates.
+    backupPaths: (m) => {
+      const p = paths(m);
+      return [p.config, p.pkiDir];
+    },
+    kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
+  };
+}
