@@ -359,6 +359,24 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(existsSync(p.marker)).toBe(true);
   });
 
+  it('a move that fails once the kubelet is stopped (a read-only disk) puts back what was aside and starts the kubelet again before the step fails', () => {
+    const p = host('d');
+    // The fault: mv refuses the kubeconfig (read-only file system), after the certificate link already moved.
+    const faulty = join(dir, 'faulty-bin');
+    mkdirSync(faulty, { recursive: true });
+    writeFileSync(join(faulty, 'mv'), `#!/bin/bash\ncase "$1" in *kubelet.conf) echo "mv: cannot move '$1': Read-only file system" >&2; exit 1;; esac\nexec /bin/mv "$@"\n`);
+    chmodSync(join(faulty, 'mv'), 0o755);
+    const before = calls().length;
+    const r = spawnSync('bash', ['-c', locked(p, kubeletAsideScript(p))], { encoding: 'utf8', env: { ...process.env, PATH: `${faulty}:${bin}:${process.env.PATH}` } });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(1);
+    expect(r.stderr).toContain('its files put back where they were and it was started again (active): nothing was renewed on this node');
+    expect(calls().slice(before)).toEqual(['stop kubelet', 'start kubelet', 'is-active kubelet']);
+    expect(lstatSync(p.cert).isSymbolicLink()).toBe(true);
+    expect(readFileSync(p.cert, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfig, 'utf8')).toBe('old kubeconfig');
+    expect(existsSync(p.certAside) || existsSync(p.marker)).toBe(false);
+  });
+
   it('refuses, stopping and moving nothing, a node without a bootstrap kubeconfig', () => {
     const p = host('c');
     rmSync(p.bootstrapConfig);

@@ -37,6 +37,18 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     sh`  echo this run already moved the kubelet files aside and started it again '('${p.marker}')': nothing is moved now`,
     'else',
     sh`  if [ ! -s ${p.bootstrapConfig} ]; then echo refused: there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap, so nothing was stopped or moved. Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again >&2; exit ${NO_BOOTSTRAP_EXIT}; fi`,
+    // Once the kubelet is stopped, any failure (a move refused, a full or read-only disk) puts back what is aside and starts it
+    // again before the script ends: a failed step never leaves a kubelet stopped. Only where nothing has taken the file's place.
+    '  medic_kubelet_undo() {',
+    '    local code=$?',
+    "    trap - ERR",
+    ...putBack(p.certAside, p.cert),
+    ...putBack(p.kubeconfigAside, p.kubeconfig),
+    sh`    systemctl start ${p.unit} || true`,
+    sh`    echo "failed (exit $code) with the kubelet stopped: its files put back where they were and it was started again ("$(systemctl is-active ${p.unit} || true)"): nothing was renewed on this node" >&2`,
+    '    exit $code',
+    '  }',
+    "  trap medic_kubelet_undo ERR",
     sh`  systemctl stop ${p.unit}`,
     sh`  echo kubelet stopped '('systemctl stop ${p.unit}')'`,
     sh`  mkdir -p ${p.asideDir}`,
@@ -44,8 +56,14 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     ...move(p.kubeconfig, p.kubeconfigAside).map((l) => `  ${l}`),
     sh`  echo both aside, kubelet to be started > ${`${p.marker}.tmp`}`,
     sh`  mv ${`${p.marker}.tmp`} ${p.marker}`,
+    "  trap - ERR",
     'fi',
   ].join('\n');
+}
+
+/** Moves an aside copy back to its place, only when nothing has taken that place since. */
+function putBack(aside: string, to: string): string[] {
+  return [sh`    if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
 }
 
 /** Starts the kubelet (a no-op when it runs) and says whether it is active. */
