@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import type { KubeletPlace } from '../platform/index.js';
 import { rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
+import { sh } from '../ssh/shell.js';
 import { LOCKED, uniq } from './host-tools.js';
 import type { Step, StepDefinition } from './types.js';
 
@@ -49,7 +50,15 @@ export const kubeletRebootstrapStep = {
   },
   // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
   execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost),
-  hosts: { tools: uniq([...LOCKED, 'mv', 'systemctl']), members: (step) => [{ member: step.host }] },
+  hosts: {
+    tools: uniq([...LOCKED, 'mv', 'systemctl']),
+    members: (step) => [{ member: step.host }],
+    // Every node's bootstrap kubeconfig is looked at before the first kubelet is stopped: a node that could not come back
+    // refuses the run then, not after the nodes before it were restarted (the step itself refuses too, as a last word).
+    layout: (step) => [
+      sh`if [ ! -s ${step.params.bootstrapConfig} ]; then echo "layout:there is no bootstrap kubeconfig at "${step.params.bootstrapConfig}", so the kubelet of "${step.params.node}" could not bootstrap once its client certificate is aside: put one there (kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)"; fi`,
+    ],
+  },
   // Restarted (or stopped part-way) and the run's CSR step not done: nobody approves its CSRs, so it stays NotReady.
   leftBehind(run, index, step) {
     const status = run.records[index]?.status;

@@ -91,6 +91,12 @@ export interface HostTouch<S> {
   how?: Record<string, string>;
   /** The members whose hosts it touches; `tools` for a host it only reads from (then those alone). */
   members(step: S): { member: string; tools?: string[] }[];
+  /**
+   * Lines that print `layout:<what is wrong>` for a host not ready for this step beyond its tools
+   * (a file the step counts on being there): looked at when the run is planned and before every
+   * destructive step, so a run stops before it starts rather than half-way.
+   */
+  layout?(step: S): string[];
   /** Members the plan counts on being down: whoever approves the step confirms they are. */
   down?(step: S): string[];
 }

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInventory } from '../../src/config/load.js';
 import { processStep, type EngineDeps } from '../../src/runbook/engine.js';
@@ -6,6 +10,7 @@ import type { LeaseGuard, RunLease, RunStore } from '../../src/runbook/store.js'
 import { transition, type RunEvent } from '../../src/runbook/transition.js';
 import type { CommandOffer, ObservedState, Run } from '../../src/runbook/types.js';
 import { leftBehind } from '../../src/steps/index.js';
+import { hostsNotReady, lookScript, type lookAt } from '../../src/worker/host-readiness.js';
 import { memoryLedger } from '../support/ledger.js';
 
 const fp = 'SHA256:' + 'A'.repeat(43);
@@ -105,5 +110,43 @@ describe('a renewal that ends before its CSRs are approved', () => {
     const done = runAfterFirstRestart().run();
     done.status = 'done';
     expect(leftBehind(done)).toBeNull();
+  });
+});
+
+describe('a node that could not come back, found before any kubelet is stopped', () => {
+  it("every node's bootstrap kubeconfig is looked at when the run is planned (and before each restart): a missing one refuses the run, naming the node and what to put there", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medic-bootstrap-'));
+    try {
+      writeFileSync(join(dir, 'w1.conf'), 'token: abc');
+      // The fault: m1 has no bootstrap kubeconfig (w1 has one); m1 is restarted first, w1 after it.
+      const local = parseInventory(
+        `clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379"] }
+    kubeconfig: /etc/etcd-medic/prod.kubeconfig
+    members:
+      - { name: m1, host: 10.0.0.1, ${ssh}, kubeletBootstrapConfig: ${dir}/m1.conf }
+    nodes:
+      - { name: w1, host: 10.0.1.1, ${ssh}, kubeletBootstrapConfig: ${dir}/w1.conf }
+`,
+        'inventory.yaml',
+      );
+      const c = local.clusters[0]!;
+      const out = planKubeletsRenew(local, c, STATE, { runId: 'r-0000cafe', nodes: [], requestedBy: 'UALICE', channelId: 'C1' }, T0);
+      if (!out.ok) throw new Error(out.reason);
+      // The probe run here by bash, as the host would run it (every tool found).
+      const look: typeof lookAt = async (_m, tools, _t, layout = []) => {
+        const r = spawnSync('bash', ['-c', lookScript([], layout)], { encoding: 'utf8' });
+        const misfit = r.stdout.split('\n').filter((l) => l.startsWith('layout:')).map((l) => l.slice('layout:'.length));
+        return { reachable: true, found: Object.fromEntries(tools.map((t) => [t, true])), versions: {}, layout: misfit };
+      };
+      const why = await hostsNotReady(c, out.run.steps, 0, { look });
+      expect(why).toContain(`m1 (10.0.0.1) is not laid out as a kubeadm host: there is no bootstrap kubeconfig at ${dir}/m1.conf, so the kubelet of m1 could not bootstrap once its client certificate is aside`);
+      expect(why).not.toContain('w1 (10.0.1.1)');
+      // Before w1's restart (step 2) only w1 is asked about: m1's restart is behind the run.
+      expect(await hostsNotReady(c, out.run.steps, 1, { look })).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
