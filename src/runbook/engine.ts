@@ -76,6 +76,12 @@ export interface EngineDeps {
    * step before it does anything; its gate opens again.
    */
   beforeDestructive?(run: Run, index: number): Promise<string | null>;
+  /**
+   * For a run that ended before its last step: what its steps left half-done on the hosts (a
+   * kubelet restarted without its certificate and nobody to approve its CSRs), with the commands
+   * to fix it (src/steps `leftBehind`); said in the thread and on the timeline after the end.
+   */
+  leftBehind?(run: Run): { text: string; offer?: CommandOffer } | null;
   /** Watches the run for a stop request while a step executes; its signal is passed to the executor. */
   watchStop?: (runId: string) => { signal: AbortSignal; stop(): void };
 }
@@ -100,6 +106,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     if ((await store.lockHolder(run.cluster)) !== run.runId) return;
     await store.unlockCluster(run.cluster, run.runId);
     await notify.thread(run, `:information_source: Run \`${run.runId}\` ended ${run.status.toUpperCase()} (${run.ended?.reason ?? 'no reason saved'}); the worker stopped before it said so. ${doneAndNotDone(run)}`);
+    await sayLeftBehind(run, deps);
     return notify.planChanged(run);
   }
 
@@ -267,6 +274,7 @@ async function refuseStep(run: Run, index: number, problem: string, advice: stri
   deps.log.error({ run: run.runId, step: index, err: problem }, 'destructive step refused');
   await deps.store.unlockCluster(res.run.cluster, res.run.runId);
   await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${what}.\n${doneAndNotDone(res.run)}`);
+  await sayLeftBehind(res.run, deps);
   await deps.notify.planChanged(res.run);
 }
 
@@ -311,6 +319,7 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token
   deps.log.error({ run: run.runId, step: index, err: err.message }, 'step failed');
   await deps.store.unlockCluster(failed.cluster, failed.runId);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
+  await sayLeftBehind(failed, deps);
   await deps.notify.planChanged(failed);
 }
 
@@ -323,7 +332,19 @@ async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps
   await deps.store.unlockCluster(ended.cluster, ended.runId);
   await deps.notify.thread(ended, `:octagonal_sign: Step ${index + 1} (${ended.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
+  await sayLeftBehind(ended, deps);
   await deps.notify.planChanged(ended);
+}
+
+/** After a run's end: what its steps left half-done, loudly, with the commands to fix it (nothing when nothing is left). */
+export async function sayLeftBehind(run: Run, deps: Pick<EngineDeps, 'leftBehind' | 'notify' | 'log'>): Promise<void> {
+  let left: ReturnType<NonNullable<EngineDeps['leftBehind']>> = null;
+  try {
+    left = deps.leftBehind?.(run) ?? null;
+  } catch (err) {
+    deps.log.error({ run: run.runId, err: (err as Error).message }, 'could not say what the run left half-done');
+  }
+  if (left) await deps.notify.thread(run, left.text, left.offer);
 }
 
 async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined): Promise<void> {
@@ -337,6 +358,7 @@ async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined)
     await deps.notify.thread(ended, `:warning: Step ${run.current + 1} (${ended.steps[run.current]!.title}) had been started but its worker stopped before it finished: it may be partly done. Check ${ended.steps[run.current]!.host ?? 'the cluster'} before a new run.`);
   }
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
+  await sayLeftBehind(ended, deps);
   await deps.notify.planChanged(ended);
 }
 

@@ -12,7 +12,8 @@ import { restoreSnapshotStep } from './restore-snapshot.js';
 import { rewriteReferencesStep } from './rewrite-references.js';
 import { snapshotStep } from './snapshot.js';
 import { stopAndMoveAsideStep } from './stop-and-move-aside.js';
-import type { StepContext, StepDefinition, StepKind, StepSpec } from './types.js';
+import type { CommandOffer, Run } from '../runbook/types.js';
+import type { LeftBehind, StepContext, StepDefinition, StepKind, StepSpec } from './types.js';
 import { verifyBackupStep } from './verify-backup.js';
 import { verifyStep } from './verify.js';
 import { waitCaughtUpStep } from './wait-caught-up.js';
@@ -83,4 +84,29 @@ export async function executeStep(ctx: StepContext, step: StepSpec): Promise<Ste
   return definitionOf(step)!.execute(ctx, step);
 }
 
-export type { HostTouch, Step, StepContext, StepDefinition, StepKind, StepOf, StepSpec } from './types.js';
+/** Lines of one message stay within what a Slack section shows (the timeline keeps the whole text). */
+const LEFT_LINES = 12;
+
+/**
+ * For a run that ended before its last step: what its steps left half-done on
+ * the hosts (each kind says it, see `StepDefinition.leftBehind`), as one loud
+ * message with the commands to fix it; null when nothing is left.
+ */
+export function leftBehind(run: Run): { text: string; offer?: CommandOffer } | null {
+  if (run.status === 'done') return null;
+  const found: LeftBehind[] = [];
+  run.steps.forEach((step, i) => {
+    if (stepProblem(step)) return;
+    const got = definitionOf(step)?.leftBehind?.(run, i, step as never);
+    if (got) found.push(got);
+  });
+  if (found.length === 0) return null;
+  const shown = found.slice(0, LEFT_LINES).map((f) => `• ${f.line}`);
+  if (found.length > LEFT_LINES) shown.push(`• and ${found.length - LEFT_LINES} more, the same way (each named on the incident timeline by its step)`);
+  return {
+    text: `:rotating_light: Run \`${run.runId}\` ended ${run.status.toUpperCase()} with work left half-done on ${found.length === 1 ? 'a host' : `${found.length} hosts`} (nothing was deleted):\n${shown.join('\n')}`,
+    offer: found.find((f) => f.offer)?.offer,
+  };
+}
+
+export type { HostTouch, LeftBehind, Step, StepContext, StepDefinition, StepKind, StepOf, StepSpec } from './types.js';

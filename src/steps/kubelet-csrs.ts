@@ -29,5 +29,6 @@ export const kubeletCsrsStep = {
       params: { nodes: i.nodes, waitSeconds: wait },
     };
   },
-  execute: (ctx, step) => approveKubeletCsrs(ctx.kube, ctx.run, ctx.index, step, ctx.stop),
+  // It stops on a stop request, and once this worker lost the run lease: a late worker approves nothing more.
+  execute: (ctx, step) => approveKubeletCsrs(ctx.kube, ctx.run, ctx.index, step, ctx.stop, ctx.leaseLost),
 } satisfies StepDefinition<'kubelet-csrs'>;

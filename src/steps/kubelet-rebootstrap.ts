@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import type { KubeletPlace } from '../platform/index.js';
 import { rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
+import { sh } from '../ssh/shell.js';
 import { LOCKED, uniq } from './host-tools.js';
 import type { Step, StepDefinition } from './types.js';
 
@@ -49,5 +50,30 @@ export const kubeletRebootstrapStep = {
   },
   // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
   execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost),
-  hosts: { tools: uniq([...LOCKED, 'mv', 'systemctl']), members: (step) => [{ member: step.host }] },
+  hosts: {
+    tools: uniq([...LOCKED, 'mv', 'systemctl']),
+    members: (step) => [{ member: step.host }],
+    // Every node's bootstrap kubeconfig is looked at before the first kubelet is stopped: a node that could not come back
+    // refuses the run then, not after the nodes before it were restarted (the step itself refuses too, as a last word).
+    layout: (step) => [
+      sh`if [ ! -s ${step.params.bootstrapConfig} ]; then echo "layout:there is no bootstrap kubeconfig at "${step.params.bootstrapConfig}", so the kubelet of "${step.params.node}" could not bootstrap once its client certificate is aside: put one there (kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)"; fi`,
+    ],
+  },
+  // Restarted (or stopped part-way) and the run's CSR step not done: nobody approves its CSRs, so it stays NotReady.
+  leftBehind(run, index, step) {
+    const status = run.records[index]?.status;
+    const csrs = run.steps.findIndex((s) => s.kind === 'kubelet-csrs');
+    if (csrs >= 0 && run.records[csrs]?.status === 'done') return null;
+    if (status !== 'done' && status !== 'skipped' && status !== 'failed' && status !== 'running') return null;
+    // Failed saying it left the kubelet as it was (refused before stopping it, or put its files back and started it).
+    if (status === 'failed' && /nothing was stopped or moved|nothing was renewed on this node|nothing was done/.test(run.records[index]?.error ?? '')) return null;
+    const p = step.params;
+    const back = `\`mv ${p.certAside} ${p.cert} && mv ${p.kubeconfigAside} ${p.kubeconfig} && systemctl restart ${p.unit}\``;
+    const cluster = run.cluster;
+    const line =
+      status === 'done' || status === 'skipped'
+        ? `${p.node}: kubelet restarted without its client certificate: it is NotReady until its client and serving CSRs are approved (\`/etcd csr ${cluster}\`); or, to go back to its old certificate, on ${p.node}: ${back}`
+        : `${p.node}: its restart did not finish, so its kubelet may be stopped with its files aside (${p.certAside}, ${p.kubeconfigAside}): on ${p.node}, \`systemctl is-active ${p.unit}\`; to go back: ${back} (only the files that are aside), or \`systemctl start ${p.unit}\` and approve its CSRs (\`/etcd csr ${cluster}\`)`;
+    return { line, offer: { command: 'csr', args: [cluster], label: `/etcd csr ${cluster}` } };
+  },
 } satisfies StepDefinition<'kubelet-rebootstrap'>;

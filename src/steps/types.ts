@@ -3,7 +3,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Platform } from '../platform/index.js';
 import type { StepResult } from '../runbook/engine.js';
-import type { Run } from '../runbook/types.js';
+import type { CommandOffer, Run } from '../runbook/types.js';
 import type { EtcdStepContext } from '../worker/steps/etcd-steps.js';
 import type { HostStepContext } from '../worker/steps/host-steps.js';
 import type { KubeStepContext } from '../worker/steps/kube-steps.js';
@@ -91,6 +91,12 @@ export interface HostTouch<S> {
   how?: Record<string, string>;
   /** The members whose hosts it touches; `tools` for a host it only reads from (then those alone). */
   members(step: S): { member: string; tools?: string[] }[];
+  /**
+   * Lines that print `layout:<what is wrong>` for a host not ready for this step beyond its tools
+   * (a file the step counts on being there): looked at when the run is planned and before every
+   * destructive step, so a run stops before it starts rather than half-way.
+   */
+  layout?(step: S): string[];
   /** Members the plan counts on being down: whoever approves the step confirms they are. */
   down?(step: S): string[];
 }
@@ -116,4 +122,17 @@ export interface StepDefinition<K extends StepKind> {
   execute(ctx: StepContext, step: StepOf<K>): Promise<StepResult>;
   /** The hosts it touches over SSH; absent for a step that works through the etcd or Kubernetes API only. */
   readonly hosts?: HostTouch<StepOf<K>>;
+  /**
+   * What this step leaves on its host when the run ends (cancelled, rejected, failed, given up) after
+   * it acted, or while it ran, and before the later steps that finish its work: one line that says so
+   * with the commands that undo or finish it by hand. null: nothing is left. Said loudly in the thread
+   * and on the timeline when the run ends (see `leftBehind`).
+   */
+  leftBehind?(run: Run, index: number, step: StepOf<K>): LeftBehind | null;
+}
+
+/** What one step left half-done, and a command to offer as a button (once per run's end). */
+export interface LeftBehind {
+  line: string;
+  offer?: CommandOffer;
 }

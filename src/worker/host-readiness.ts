@@ -28,6 +28,8 @@ export interface HostUse {
   title: string;
   /** How a tool is used there, when `tool` alone says too little (`etcdctl snapshot restore`). */
   how?: Record<string, string>;
+  /** The step's own `layout:` lines (src/steps HostTouch.layout): what else it needs on the host. */
+  layout?: string[];
 }
 
 /** What a run needs of each host, from `from` on; `mayBeDown` are hosts the plan says are down (approved as such). */
@@ -48,7 +50,8 @@ export function hostUses(step: StepSpec, index: number, platformTools: string[] 
   if (!touch) return [];
   // Every step that changes a host runs the platform's own lines there too (systemctl, on a systemd cluster).
   const tools = uniq([...touch.tools, ...platformTools]);
-  return touch.members(step).map((u) => ({ member: u.member, tools: u.tools ?? tools, step: index, title: step.title, how: touch.how }));
+  const layout = touch.layout?.(step);
+  return touch.members(step).map((u) => ({ member: u.member, tools: u.tools ?? tools, step: index, title: step.title, how: touch.how, ...(layout?.length ? { layout } : {}) }));
 }
 
 /** `platformTools`: what the cluster's platform runs on the hosts it changes (src/platform `tools`). */
@@ -202,7 +205,8 @@ export async function checkHosts(cluster: ClusterConfig, needs: HostNeeds, opts:
     const tools = [...new Set(uses.flatMap((u) => u.tools))];
     // A node that is not a master runs no etcd: the platform's layout of a master is not asked of it.
     const master = cluster.members.find((x) => x.name === m.name);
-    return judge(m, uses, await look(m, tools, undefined, master ? platform.layoutLines(master) : []), needs.mayBeDown.has(m.name), platform.kind);
+    const layout = [...(master ? platform.layoutLines(master) : []), ...new Set(uses.flatMap((u) => u.layout ?? []))];
+    return judge(m, uses, await look(m, tools, undefined, layout), needs.mayBeDown.has(m.name), platform.kind);
   });
 }
 

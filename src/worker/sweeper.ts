@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
-import { doneAndNotDone, type RunNotifier } from '../runbook/engine.js';
+import { doneAndNotDone, sayLeftBehind, type EngineDeps, type RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
 import { TERMINAL, type Run } from '../runbook/types.js';
 
@@ -15,6 +15,8 @@ export interface SweeperDeps {
   owner: string;
   everyMs: number;
   now: () => Date;
+  /** What a run it ends left half-done on the hosts (as the engine says it, src/steps `leftBehind`). */
+  leftBehind?: EngineDeps['leftBehind'];
 }
 
 export interface Sweeper {
@@ -83,6 +85,7 @@ export function startSweeper(deps: SweeperDeps): Sweeper {
       if (!res.changed) return `left ${run.runId} alone: ${res.refused ?? 'it changed meanwhile'}`;
       await deps.store.unlockCluster(res.run.cluster, res.run.runId);
       await deps.notify.thread(res.run, `:x: Run \`${run.runId}\` stopped: ${reason}. Nothing more is done; ${res.run.cluster} is free again. ${doneAndNotDone(res.run)}`);
+      await sayLeftBehind(res.run, deps);
       await deps.notify.planChanged(res.run);
       return `failed ${run.runId}: ${reason}`;
     }

@@ -14,6 +14,7 @@ import { IncidentStore } from '../incident/store.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
+import { leftBehind } from '../steps/index.js';
 import { stepExecutors } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
 import * as metrics from '../metrics/registry.js';
@@ -112,6 +113,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     now: () => new Date(),
     log,
     killAfter: deps.killAfter,
+    leftBehind,
     // The planning probe again, for every host the steps from this one on touch.
     beforeDestructive: async (run, index) => {
       const cluster = deps.inventory.clusters.find((c) => c.name === run.cluster);
@@ -214,7 +216,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     },
   );
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
-  const sweeper = startSweeper({ store, queue, notify: notifier, enqueueStep: ctx.enqueueStep, log, owner: id, everyMs: deps.sweepMs ?? 15_000, now: () => new Date() });
+  const sweeper = startSweeper({ store, queue, notify: notifier, enqueueStep: ctx.enqueueStep, leftBehind, log, owner: id, everyMs: deps.sweepMs ?? 15_000, now: () => new Date() });
   // A step job that gave up for good: the sweeper ends its run now rather than at its next pass.
   worker.on('failed', (job) => {
     if (job?.data.request.name === 'step' && job.attemptsMade >= (job.opts.attempts ?? 1)) void sweeper.sweep().catch(() => undefined);

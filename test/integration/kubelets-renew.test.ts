@@ -97,7 +97,7 @@ describe('/etcd kubelets renew (lab: three kubeadm masters and a worker node, ea
     expect(waves.join('\n')).toMatch(/kubelet serving for m1/);
     expect(waves.join('\n')).toMatch(/kubelet serving for w1/);
     expect(waves[0]).toContain('for <@UBOB>');
-    expect(thread).toMatch(/m1, w1 Ready; 4 kubelet CSRs of theirs approved since the run began/);
+    expect(thread).toMatch(/m1, w1 Ready; 4 kubelet CSRs of theirs approved since their kubelets were restarted/);
     // kubectl: each approved for Bob through the bot, issued; every node Ready.
     const csrs = JSON.parse((await kube().kubectl(['get', 'csr', '-o', 'json'])).stdout).items as { metadata: { name: string }; spec: { username: string }; status: { conditions?: { type: string; message: string }[]; certificate?: string } }[];
     const ours = csrs.filter((c) => waves.join('\n').includes(c.metadata.name));

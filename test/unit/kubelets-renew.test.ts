@@ -14,7 +14,7 @@ import type { KubeNode } from '../../src/kube/nodes.js';
 import { platformOf } from '../../src/platform/index.js';
 import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
-import { kubeletAsideScript, kubeletStartScript, NO_BOOTSTRAP_EXIT } from '../../src/worker/steps/kubelet-steps.js';
+import { approveKubeletCsrs, kubeletAsideScript, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
 import { underMemberLock, memberLockPath } from '../../src/worker/steps/member-lock.js';
 import { asRequest, opensslCsr } from '../support/csr-pem.js';
 
@@ -193,6 +193,106 @@ describe('the waves of CSRs a renewal approves', () => {
   });
 });
 
+describe('hostile and failing CSRs during a renewal', () => {
+  let req2: Record<string, string>;
+  beforeAll(async () => {
+    req2 = {
+      w1: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:w1')),
+      w1b: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:w1')),
+      m1: asRequest(await opensslCsr('ec:P-256', '/O=system:nodes/CN=system:node:m1')),
+    };
+  });
+  const at = (s: number) => new Date(Date.UTC(2026, 10, 27, 10, 0, s));
+  const csr = (name: string, o: { req: string; s: number; user?: string; groups?: string[]; approved?: boolean; denied?: boolean }): Csr => ({
+    metadata: { name, uid: `uid-${name}`, creationTimestamp: at(o.s) },
+    spec: { request: req2[o.req]!, signerName: KUBELET_CLIENT_SIGNER, usages: ['digital signature', 'client auth'], username: o.user ?? 'system:bootstrap:abcdef', groups: o.groups ?? ['system:bootstrappers', 'system:authenticated'] },
+    status: o.approved ? { conditions: [{ type: 'Approved', status: 'True', reason: 'EtcdMedicApprove', message: 'Approved by Slack user UBOB with etcd-medic' }], certificate: 'Y2VydA==' } : o.denied ? { conditions: [{ type: 'Denied', status: 'True', reason: 'KubectlDeny' }] } : {},
+  });
+  const node = (name: string, ready: boolean, ip: string): KubeNode => ({ metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }], conditions: [{ type: 'Ready', status: ready ? 'True' : 'Unknown' }] } });
+  const nodes = [node('m1', false, '10.0.0.1'), node('w1', false, '10.0.1.1')];
+  const look = (csrs: Csr[], nodeSince?: Record<string, Date>) => lookAtRenewal({ csrs, nodes, names: ['m1', 'w1'], since: at(0), nodeSince, policy: policyContext(nodes, prod), servingGraceOver: () => true });
+
+  it("a second client CSR for a node (someone else holding a bootstrap token asks for its identity): neither is approved by the bot, both flagged saying why", () => {
+    const l = look([csr('kubelets', { req: 'w1', s: 20 }), csr('intruder', { req: 'w1b', s: 21 }), csr('c-m1', { req: 'm1', s: 20 })]);
+    expect(l.approve.map((a) => a.csr.metadata!.name)).toEqual(['c-m1']);
+    expect(l.flagged.map((f) => f.csr.metadata!.name)).toEqual(['kubelets', 'intruder']);
+    expect(l.flagged[0]!.verdict.reasons.join('; ')).toContain('w1 has 2 client CSRs since its kubelet was restarted (also intruder (pending))');
+    // One approved already (the bot won the race for the intruder, or a person approved it): the next is not approved either.
+    const after = look([csr('intruder', { req: 'w1b', s: 20, approved: true }), csr('kubelets', { req: 'w1', s: 21 })]);
+    expect(after.approve.map((a) => a.csr.metadata!.name)).toEqual([]);
+    expect(after.flagged.map((f) => f.csr.metadata!.name)).toEqual(['kubelets']);
+    // Once a person denied the intruder, the kubelet's own passes again.
+    const denied = look([csr('intruder', { req: 'w1b', s: 20, denied: true }), csr('kubelets', { req: 'w1', s: 21 })]);
+    expect(denied.approve.map((a) => a.csr.metadata!.name)).toEqual(['kubelets']);
+  });
+
+  it('a client CSR filed before the node\'s own kubelet was stopped is not the restarted kubelet\'s: not approved, even after the run began', () => {
+    // The run began at 0; w1's kubelet was stopped at 100 (its restart step started then): a CSR for w1 filed at 30 is someone else's.
+    const l = look([csr('early', { req: 'w1', s: 30 }), csr('c-m1', { req: 'm1', s: 40 })], { w1: at(100) });
+    expect(l.approve.map((a) => a.csr.metadata!.name)).toEqual(['c-m1']);
+    const from = renewalSince({ createdAt: at(0).toISOString(), steps: [{ kind: 'kubelet-rebootstrap', params: { node: 'w1' } }, { kind: 'kubelet-csrs', params: {} }], records: [{ startedAt: at(200).toISOString() }, {}] } as never);
+    expect(from.nodeSince).toEqual({ w1: at(140) });
+  });
+
+  const renewRun = () => {
+    const out = planKubeletsRenew(inv, prod, state, { ...req, nodes: ['w1'] }, now);
+    if (!out.ok) throw new Error(out.reason);
+    const run = out.run;
+    run.records[0]!.startedAt = now.toISOString();
+    run.records[1]!.approvedBy = 'UBOB';
+    return run;
+  };
+  // As the run's thread does: each uid announced once per run.
+  const threadOf = (lines: string[]) => {
+    const posted = new Set<string>();
+    return {
+      announce: async (uids: string[], text: string) => {
+        const fresh = uids.filter((u) => !posted.has(u));
+        fresh.forEach((u) => posted.add(u));
+        if (fresh.length) lines.push(`${uids.join(',')} ${text}`);
+        return fresh.length > 0;
+      },
+      show: async () => [],
+    };
+  };
+  const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
+
+  it('approvals the API refuses (forbidden) are said once in the thread, and the step does not spin: it looks again only at its pace', async () => {
+    const run = renewRun();
+    let reads = 0;
+    let approves = 0;
+    const lines: string[] = [];
+    const api: RenewalApi = {
+      read: async () => (reads++, { csrs: [csr('c-w1', { req: 'w1', s: 0 })], nodes }),
+      approve: async () => (approves++, { ok: false, code: 'forbidden', message: 'forbidden: the bot may not approve CSRs' }) as never,
+    };
+    let clock = now.getTime();
+    const res = await approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1, now: () => new Date((clock += 1000)), csrThread: () => threadOf(lines) }, run, 1, { ...(run.steps[1] as object), params: { nodes: ['w1'], waitSeconds: 10 } } as never, undefined, undefined, api);
+    // One read per second of (fake) time: 10 s, not thousands of reads and approvals in a hot loop.
+    expect(reads).toBeLessThanOrEqual(6);
+    expect(approves).toBe(reads);
+    expect(lines.filter((l) => /Could not approve/.test(l))).toHaveLength(1);
+    expect(lines[0]).toContain('c-w1 (client for w1): forbidden: the bot may not approve CSRs');
+    expect(res.caveat).toContain('w1: client CSR c-w1 pending');
+    expect(res.offer).toEqual({ command: 'csr', args: ['prod'], label: '/etcd csr prod' });
+  });
+
+  it('a worker that lost the run lease approves nothing more (the run may be cancelled or taken over meanwhile)', async () => {
+    const run = renewRun();
+    let approves = 0;
+    const lost = new AbortController();
+    const api: RenewalApi = {
+      read: async () => {
+        lost.abort(); // the fault: Redis is gone long enough for the lease to lapse while this look was made
+        return { csrs: [csr('c-w1', { req: 'w1', s: 0 })], nodes };
+      },
+      approve: async () => (approves++, { ok: true }) as never,
+    };
+    await expect(approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1 }, run, 1, run.steps[1] as never, undefined, lost.signal, api)).rejects.toThrow(/lost the run lease: it approves nothing more/);
+    expect(approves).toBe(0);
+  });
+});
+
 describe('the host scripts of a kubelet restart (run here by bash, with a systemctl that logs)', () => {
   let dir: string;
   let bin: string;
@@ -257,6 +357,24 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(r.out).toContain(`${p.cert} already aside at ${p.certAside} (an earlier attempt of this step)`);
     expect(r.out).toContain(`moved ${p.kubeconfig} to ${p.kubeconfigAside}`);
     expect(existsSync(p.marker)).toBe(true);
+  });
+
+  it('a move that fails once the kubelet is stopped (a read-only disk) puts back what was aside and starts the kubelet again before the step fails', () => {
+    const p = host('d');
+    // The fault: mv refuses the kubeconfig (read-only file system), after the certificate link already moved.
+    const faulty = join(dir, 'faulty-bin');
+    mkdirSync(faulty, { recursive: true });
+    writeFileSync(join(faulty, 'mv'), `#!/bin/bash\ncase "$1" in *kubelet.conf) echo "mv: cannot move '$1': Read-only file system" >&2; exit 1;; esac\nexec /bin/mv "$@"\n`);
+    chmodSync(join(faulty, 'mv'), 0o755);
+    const before = calls().length;
+    const r = spawnSync('bash', ['-c', locked(p, kubeletAsideScript(p))], { encoding: 'utf8', env: { ...process.env, PATH: `${faulty}:${bin}:${process.env.PATH}` } });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(1);
+    expect(r.stderr).toContain('its files put back where they were and it was started again (active): nothing was renewed on this node');
+    expect(calls().slice(before)).toEqual(['stop kubelet', 'start kubelet', 'is-active kubelet']);
+    expect(lstatSync(p.cert).isSymbolicLink()).toBe(true);
+    expect(readFileSync(p.cert, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfig, 'utf8')).toBe('old kubeconfig');
+    expect(existsSync(p.certAside) || existsSync(p.marker)).toBe(false);
   });
 
   it('refuses, stopping and moving nothing, a node without a bootstrap kubeconfig', () => {

@@ -1,7 +1,7 @@
 import { killAtFault } from '../../fault.js';
 import { KubeCluster } from '../../kube/client.js';
 import { policyContext } from '../../kube/csr-policy.js';
-import { csrState, decideCsr, listCsrs, type Csr } from '../../kube/csrs.js';
+import { csrState, decideCsr, listCsrs, type Csr, type CsrDecisionResult } from '../../kube/csrs.js';
 import { KubeError } from '../../kube/errors.js';
 import { lookAtRenewal, waveText, type RenewCsr } from '../../kube/kubelet-renew.js';
 import { approverOf, csrsOfNode } from '../../kube/node-csrs.js';
@@ -37,6 +37,18 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     sh`  echo this run already moved the kubelet files aside and started it again '('${p.marker}')': nothing is moved now`,
     'else',
     sh`  if [ ! -s ${p.bootstrapConfig} ]; then echo refused: there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap, so nothing was stopped or moved. Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again >&2; exit ${NO_BOOTSTRAP_EXIT}; fi`,
+    // Once the kubelet is stopped, any failure (a move refused, a full or read-only disk) puts back what is aside and starts it
+    // again before the script ends: a failed step never leaves a kubelet stopped. Only where nothing has taken the file's place.
+    '  medic_kubelet_undo() {',
+    '    local code=$?',
+    "    trap - ERR",
+    ...putBack(p.certAside, p.cert),
+    ...putBack(p.kubeconfigAside, p.kubeconfig),
+    sh`    systemctl start ${p.unit} || true`,
+    sh`    echo "failed (exit $code) with the kubelet stopped: its files put back where they were and it was started again ("$(systemctl is-active ${p.unit} || true)"): nothing was renewed on this node" >&2`,
+    '    exit $code',
+    '  }',
+    "  trap medic_kubelet_undo ERR",
     sh`  systemctl stop ${p.unit}`,
     sh`  echo kubelet stopped '('systemctl stop ${p.unit}')'`,
     sh`  mkdir -p ${p.asideDir}`,
@@ -44,8 +56,14 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     ...move(p.kubeconfig, p.kubeconfigAside).map((l) => `  ${l}`),
     sh`  echo both aside, kubelet to be started > ${`${p.marker}.tmp`}`,
     sh`  mv ${`${p.marker}.tmp`} ${p.marker}`,
+    "  trap - ERR",
     'fi',
   ].join('\n');
+}
+
+/** Moves an aside copy back to its place, only when nothing has taken that place since. */
+function putBack(aside: string, to: string): string[] {
+  return [sh`    if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
 }
 
 /** Starts the kubelet (a no-op when it runs) and says whether it is active. */
@@ -106,6 +124,38 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
+/** What the CSR step reads and changes in the cluster: the Kubernetes API, or a stand-in in tests. */
+export interface RenewalApi {
+  read(): Promise<{ csrs: Csr[]; nodes: KubeNode[] }>;
+  approve(csr: Csr, by: string): Promise<CsrDecisionResult>;
+}
+
+function renewalApiOf(k: KubeCluster): RenewalApi {
+  return {
+    read: async () => {
+      const [list, nodes] = await Promise.all([listCsrs(k), listNodes(k)]);
+      return { csrs: list.items, nodes };
+    },
+    // The very CSR that was reviewed (uid and request): one filed again meanwhile under its name is not approved.
+    approve: (csr, by) => decideCsr(k, { name: csr.metadata!.name!, decision: 'approve', by, expect: { uid: csr.metadata?.uid, request: csr.spec?.request } }),
+  };
+}
+
+/**
+ * When each node's kubelet was stopped (its restart step's start, less the
+ * clock skew): a CSR for that node filed before then is not from the restarted
+ * kubelet. A node whose step has no start recorded falls back to the run's.
+ */
+export function renewalSince(run: Run): { since: Date; nodeSince: Record<string, Date> } {
+  const since = new Date(Date.parse(run.createdAt) - CLOCK_SKEW_MS);
+  const nodeSince: Record<string, Date> = {};
+  run.steps.forEach((s, i) => {
+    const at = run.records[i]?.startedAt;
+    if (s.kind === 'kubelet-rebootstrap' && at) nodeSince[s.params.node] = new Date(Math.max(since.getTime(), Date.parse(at) - CLOCK_SKEW_MS));
+  });
+  return { since, nodeSince };
+}
+
 /**
  * The kubelet-csrs step: looks every second or two at the CSRs and Nodes,
  * approves the pending kubelet CSRs of the run's nodes that pass the policy (for
@@ -114,16 +164,27 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
  * step does not post a wave twice; approving again is a no-op). Flagged CSRs are
  * shown with their buttons and left to people. Done when every node is back
  * (see lookAtRenewal); at the bound the run ends with a caveat naming the rest.
+ * It stops approving at once on a stop request or when this worker lost the run
+ * lease (another worker may run the step, or the run may have ended meanwhile).
  */
-export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, signal?: AbortSignal): Promise<StepResult> {
+export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, stop?: AbortSignal, leaseLost?: AbortSignal, api?: RenewalApi): Promise<StepResult> {
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   if (!c.kubeconfig) throw new Error(`${c.name} has no kubeconfig: the kubelets' CSRs cannot be approved (set clusters[].kubeconfig)`);
-  const k = KubeCluster.forCluster(c);
-  const thread = ctx.csrThread?.(k);
+  // `api`: tests give a stand-in of the cluster (their csrThread then needs no client).
+  const k = api ? undefined : KubeCluster.forCluster(c);
+  const io = api ?? renewalApiOf(k!);
+  const thread = ctx.csrThread?.(k as KubeCluster);
+  const signals = [stop, leaseLost].filter((x): x is AbortSignal => !!x);
+  const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  const halted = () => {
+    if (leaseLost?.aborted) throw new Error('this worker lost the run lease: it approves nothing more (another worker may run this step now)');
+    if (signal?.aborted) throw new Error('stopped while waiting for the kubelets');
+  };
   const approver = run.records[index]?.approvedBy ?? run.requestedBy;
   const names = step.params.nodes;
-  const since = new Date(Date.parse(run.createdAt) - CLOCK_SKEW_MS);
+  const { since, nodeSince } = renewalSince(run);
+  const sinceOf = (n: string) => (nodeSince[n] ?? since).getTime();
   const waitMs = step.params.waitSeconds * 1000;
   const graceMs = ctx.servingGraceMs ?? SERVING_GRACE_MS;
   const pollMs = ctx.pollMs ?? POLL_MS;
@@ -133,11 +194,12 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
   let lastCsrs: Csr[] = [];
   let lastNodes: KubeNode[] = [];
   for (let looks = 1; ; looks++) {
+    halted();
     let problem: string | null = null;
     try {
-      const [list, nodes] = await Promise.all([listCsrs(k), listNodes(k)]);
-      lastCsrs = list.items;
-      lastNodes = nodes;
+      const seen = await io.read();
+      lastCsrs = seen.csrs;
+      lastNodes = seen.nodes;
     } catch (err) {
       problem = err instanceof KubeError ? err.reason : (err as Error).message;
     }
@@ -153,46 +215,57 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
       nodes: lastNodes,
       names,
       since,
+      nodeSince,
       policy: policyContext(lastNodes, c),
       servingGraceOver: (n) => at - (readySince.get(n) ?? at) >= graceMs,
     });
+    let approvedNow = 0;
     if (!problem && look.approve.length) {
       const approved: RenewCsr[] = [];
-      const refused: string[] = [];
+      const refused: { item: RenewCsr; why: string }[] = [];
       for (const item of look.approve) {
-        // The very CSR that was reviewed (uid and request): one filed again meanwhile under its name is not approved.
-        const res = await decideCsr(k, { name: item.csr.metadata!.name!, decision: 'approve', by: `Slack user ${approver}`, expect: { uid: item.csr.metadata?.uid, request: item.csr.spec?.request } });
+        halted();
+        const res = await io.approve(item.csr, `Slack user ${approver}`);
         if (res.ok) approved.push(item);
-        else refused.push(`${item.csr.metadata?.name}: ${res.message}`);
+        else refused.push({ item, why: res.message });
       }
+      approvedNow = approved.length;
       if (approved.length && thread) {
         const kinds = [...new Set(approved.map((a) => a.kind))].join(' and ');
         const text = `:white_check_mark: Wave ${++waves}: approved ${plural(approved.length, `kubelet ${kinds} CSR`)} for <@${approver}>, each passing the CSR policy: ${waveText(approved)}`;
         await thread.announce(approved.map((a) => a.csr.metadata!.uid!), text).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the wave in the run thread'));
       }
-      if (refused.length) ctx.log.warn({ refused }, 'some kubelet CSRs were not approved');
-      continue; // look again at once: approving is what the nodes waited for
+      if (refused.length) {
+        ctx.log.warn({ refused: refused.map((r) => `${r.item.csr.metadata?.name}: ${r.why}`) }, 'some kubelet CSRs were not approved');
+        // Said once per CSR in the thread (and on the timeline): a bot that cannot approve must not look as if it waits for the kubelets.
+        const text = `:warning: Could not approve ${plural(refused.length, 'kubelet CSR')}: ${refused.map((r) => `${r.item.csr.metadata?.name} (${r.item.kind} for ${r.item.node}): ${r.why}`).join('; ')}. The bot tries again at its next look; \`/etcd csr ${c.name}\` shows them.`;
+        await thread?.announce(refused.map((r) => `refused:${r.item.csr.metadata!.uid!}`), text.slice(0, 2900)).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the refused approvals'));
+      }
     }
+    // Look again at once only when something was approved (what the nodes waited for); approvals that fail wait for the next look like any other.
+    if (approvedNow > 0) continue;
     if (!problem && look.flagged.length && thread) {
       await thread.show(look.flagged.map((f) => f.csr), `FLAGGED CSRs of ${[...new Set(look.flagged.map((f) => f.node))].join(', ')}: not approved by the bot, for people to decide`).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the flagged CSRs'));
+      const text = `:warning: Not approved by the bot, for people to decide: ${look.flagged.map((f) => `${f.csr.metadata?.name} (kubelet ${f.kind} for ${f.node}): ${f.verdict.reasons.join('; ')}`).join(' | ')}`;
+      await thread.announce(look.flagged.map((f) => `flagged:${f.csr.metadata!.uid!}`), text.slice(0, 2900)).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post why CSRs were flagged'));
     }
     const at2 = now();
     const waited = `${((at2.getTime() - t0) / 1000).toFixed(1)} s, ${plural(looks, 'look')}`;
     const byNode = names.map((n) => {
-      const mine = csrsOfNode(lastCsrs, n).filter((x) => Date.parse(String(x.metadata?.creationTimestamp ?? 0)) >= since.getTime());
+      const mine = csrsOfNode(lastCsrs, n).filter((x) => Date.parse(String(x.metadata?.creationTimestamp ?? 0)) >= sinceOf(n));
       const csrs = mine.map((x) => `${x.metadata?.name} (${x.spec?.signerName?.endsWith('serving') ? 'serving' : 'client'}): ${csrState(x).state}${approverOf(x) ? ` by ${approverOf(x)}` : ''}`);
       return `${n}: ${look.waiting[n]?.join(', ') ?? 'Ready'}${csrs.length ? `; ${csrs.join(', ')}` : ''}`;
     });
     const output = byNode.join('\n');
     if (!problem && Object.keys(look.waiting).length === 0) {
-      const approvedCount = names.flatMap((n) => csrsOfNode(lastCsrs, n)).filter((x) => Date.parse(String(x.metadata?.creationTimestamp ?? 0)) >= since.getTime() && approverOf(x) !== null).length;
-      return { summary: `${names.join(', ')} Ready; ${plural(approvedCount, 'kubelet CSR')} of theirs approved since the run began (after ${waited})`, output };
+      const approvedCount = names.flatMap((n) => csrsOfNode(lastCsrs, n).filter((x) => Date.parse(String(x.metadata?.creationTimestamp ?? 0)) >= sinceOf(n))).filter((x) => approverOf(x) !== null).length;
+      return { summary: `${names.join(', ')} Ready; ${plural(approvedCount, 'kubelet CSR')} of theirs approved since their kubelets were restarted (after ${waited})`, output };
     }
     const left = t0 + waitMs - at2.getTime();
     if (left <= 0) {
       const missing = problem ? [`the cluster could not be read: ${problem}`] : Object.entries(look.waiting).map(([n, w]) => `${n}: ${w.join(', ')}`);
-      const caveat = `kubelets not all back: ${missing.join('; ')} (checked for ${waited}).${look.flagged.length ? ' FLAGGED CSRs wait in this thread for a person.' : ''}`;
-      return { summary: caveat, output, caveat };
+      const caveat = `kubelets not all back: ${missing.join('; ')} (checked for ${waited}).${look.flagged.length ? ' FLAGGED CSRs wait in this thread for a person.' : ''} Their CSRs: \`/etcd csr ${c.name}\`.`;
+      return { summary: caveat, output, caveat, offer: { command: 'csr', args: [c.name], label: `/etcd csr ${c.name}` } };
     }
     await pause(Math.min(pollMs, left), signal);
   }
