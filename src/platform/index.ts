@@ -4,7 +4,7 @@ import { kubeadmPlatform } from './kubeadm.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, MemberPaths, Platform } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, MemberCert, MemberPaths, MemberPki, Platform } from './types.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
 export function platformOf(cluster: ClusterConfig): Platform {
