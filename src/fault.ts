@@ -4,8 +4,9 @@
  * test can see what a worker dying there leaves behind and whether the next one copes.
  * - `mid-snapshot`: once the first chunk of a snapshot stream is written to disk;
  * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn;
- * - `step-ended`: once a destructive step's signed end is on the timeline, before the run records it.
+ * - `step-ended`: once a destructive step's signed end is on the timeline, before the run records it;
+ * - `mid-cert`: once a member's certificate is signed by the CA, before it is written on the member's host.
  */
-export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended'): void {
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended' | 'mid-cert'): void {
   if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }

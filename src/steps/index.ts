@@ -2,6 +2,7 @@ import type { StepResult } from '../runbook/engine.js';
 import { apiserversStep } from './apiservers.js';
 import { fenceStep } from './fence.js';
 import { forceNewClusterStep } from './force-new-cluster.js';
+import { issueCertsStep } from './issue-certs.js';
 import { kubeCheckStep } from './kube-check.js';
 import { memberAddLearnerStep } from './member-add-learner.js';
 import { memberRemoveStep } from './member-remove.js';
@@ -33,6 +34,7 @@ export const STEPS = {
   apiservers: apiserversStep,
   'kube-check': kubeCheckStep,
   'rewrite-references': rewriteReferencesStep,
+  'issue-certs': issueCertsStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

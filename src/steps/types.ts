@@ -11,6 +11,7 @@ import type { QuorumStepContext } from '../worker/steps/quorum-steps.js';
 import type { ApiserversStep } from './apiservers.js';
 import type { FenceStep } from './fence.js';
 import type { ForceNewClusterStep } from './force-new-cluster.js';
+import type { IssueCertsStep } from './issue-certs.js';
 import type { KubeCheckStep } from './kube-check.js';
 import type { MemberAddLearnerStep } from './member-add-learner.js';
 import type { MemberRemoveStep } from './member-remove.js';
@@ -53,7 +54,8 @@ export type StepSpec =
   | RestoreSnapshotStep
   | ApiserversStep
   | KubeCheckStep
-  | RewriteReferencesStep;
+  | RewriteReferencesStep
+  | IssueCertsStep;
 
 export type StepKind = StepSpec['kind'];
 
