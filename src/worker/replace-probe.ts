@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { memberCertProblem, reachedAt } from '../certs/member-cert.js';
 import { platformOf } from '../platform/index.js';
@@ -8,7 +9,17 @@ import { sshExec } from '../ssh/exec.js';
 import { quoteScript, sh } from '../ssh/shell.js';
 import { sshTargetOf } from './ssh-target.js';
 import { parsePkiLook, pemBlock, pkiFiles, pkiLookLines } from './steps/cert-steps.js';
-import { X509Certificate } from 'node:crypto';
+
+/** The PEM when it is a certificate Node reads, else null. */
+function parsedCert(pem: string | null): string | null {
+  if (!pem) return null;
+  try {
+    new X509Certificate(pem);
+    return pem;
+  } catch {
+    return null;
+  }
+}
 
 /** One read-only script on a host; its stdout, or null when the host cannot be reached or the script fails. */
 async function look(m: MemberConfig, lines: string[]): Promise<string | null> {
@@ -36,7 +47,11 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
   const peers = healthy.flatMap((r) => cluster.members.filter((m) => m.name === r.name));
 
   const mine = platform.pki(conf);
-  const targetOut = look(conf, [sh`if [ -e ${platform.paths(conf).config} ]; then echo config=1; else echo config=0; fi`, ...pkiLookLines(pkiFiles(mine, mine.certs))]);
+  const targetOut = look(conf, [
+    sh`if [ -e ${platform.paths(conf).config} ]; then echo config=1; else echo config=0; fi`,
+    'if command -v openssl >/dev/null 2>&1; then echo openssl=1; else echo openssl=0; fi',
+    ...pkiLookLines(pkiFiles(mine, mine.certs)),
+  ]);
   const peerOuts = peers.map(async (m) => {
     const pki = platform.pki(m);
     const out = await look(m, [
@@ -46,7 +61,7 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
       ...pkiLookLines([{ label: 'ca', path: pki.caCert, kind: 'cert' }]),
     ]);
     if (out === null) return null;
-    const ca = pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE');
+    const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
     const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
     return { peer, ca };
   });
@@ -59,15 +74,21 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     const files = parsePkiLook(t);
     const now = new Date();
     let pki: TargetLook['pki'] = null;
-    if (caPem) {
+    const hasConfig = /^config=1$/m.test(t);
+    // Without openssl there its keys cannot be read (the look prints their public half with it): a host with its
+    // config keeps what it has, as before; a rebuilt one gets the step, and the readiness check asks for openssl.
+    const keysUnread = !/^openssl=1$/m.test(t);
+    if (caPem && keysUnread && !hasConfig) {
+      pki = { ca: null, certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])) };
+    } else if (caPem && !keysUnread) {
       const theirs = pemBlock(files.get('ca'), 'CERTIFICATE');
-      const sameCa = theirs !== null && new X509Certificate(theirs).fingerprint256 === new X509Certificate(caPem).fingerprint256;
+      const sameCa = theirs !== null && parsedCert(theirs) !== null && new X509Certificate(theirs).fingerprint256 === new X509Certificate(caPem).fingerprint256;
       pki = {
         ca: theirs === null ? `no ${mine.caCert}` : sameCa ? null : `${mine.caCert} is another CA than the cluster's`,
         certs: Object.fromEntries(mine.certs.map((c) => [c.role, memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
       };
     }
-    targetLook = { name: conf.name, hasConfig: /^config=1$/m.test(t), pki };
+    targetLook = { name: conf.name, hasConfig, pki };
   }
   return { target: targetLook, peers: found.map((p) => p.peer) };
 }
