@@ -6,7 +6,8 @@
  * - `gate-opened`: once a destructive step's gate is saved, before its buttons are drawn;
  * - `step-ended`: once a destructive step's signed end is on the timeline, before the run records it;
  * - `kubelet-aside`: once a kubelet's files are moved aside, before it is started again.
+ * - `mid-cert`: once a member's certificate is signed by the CA, before it is written on the member's host.
  */
-export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended' | 'kubelet-aside'): void {
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended' | 'kubelet-aside' | 'mid-cert'): void {
   if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }

@@ -162,6 +162,17 @@ export class Lab {
     LAYOUTS[h.platform].startEtcd(h);
   }
 
+  /**
+   * Fault: the member's master is reinstalled. Its etcd dies, and its data dir,
+   * its etcd config (manifest or etcd.conf, parked copy included) and its pki
+   * dir are gone; the machine keeps its address and its sshd (host key).
+   */
+  async wipeMember(name: string): Promise<void> {
+    await this.killMember(name);
+    const h = this.host(name);
+    for (const p of [h.dataDir, h.pkiDir, join(h.manifestsDir, 'etcd.yaml'), join(h.parkedDir, 'etcd.yaml'), ...(h.confFile ? [h.confFile] : [])]) rmSync(p, { recursive: true, force: true });
+  }
+
   /** Lets a stopped member run again (a parked manifest back, or `systemctl start etcd`) and waits until it answers on its client port. */
   async startMember(name: string): Promise<void> {
     const h = this.host(name);

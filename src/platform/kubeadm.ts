@@ -2,16 +2,25 @@ import { dirname } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
+import { adaptedFlags, withUrlHost } from './adapt-config.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { flagOf, setFlag, withoutFlag } from './flags.js';
 import { kubeletPlaceOf } from './kubelet.js';
-import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
+import type { ApiserverPlace, ConfigPlace, ConfigSide, Platform } from './types.js';
 
 type KubeadmConfig = Extract<ClusterConfig['platform'], { kind: 'kubeadm' }>;
 
 interface PodManifest {
-  spec: { containers: { name: string; command: string[] }[] };
+  metadata?: { annotations?: Record<string, string> };
+  spec: {
+    containers: { name: string; command: string[]; volumeMounts?: { mountPath?: string }[] }[];
+    volumes?: { hostPath?: { path?: string } }[];
+  };
 }
+
+/** kubeadm's note of the client URL a master's etcd advertises (read by `kubeadm join` on other masters). */
+const ADVERTISE_ANNOTATION = 'kubeadm.kubernetes.io/etcd.advertise-client-urls';
 
 /** The etcd container of a static pod manifest (named etcd, else the first). */
 function etcdContainer(doc: PodManifest, what = 'the manifest') {
@@ -62,6 +71,21 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
       c.command = cmd;
       return stringify(doc);
     },
+    // Beside the command, the pod mounts the data and pki dirs from the host and notes its client URL: they move with it.
+    adaptConfig(peerConfig, from: ConfigSide, to: ConfigSide) {
+      const doc = parseYaml(peerConfig) as PodManifest;
+      const c = etcdContainer(doc, `${from.name}'s manifest`);
+      const command = c.command.map(String);
+      let cmd = command;
+      for (const [name, value] of Object.entries(adaptedFlags((f) => flagOf(command, f), from, to, etcdPkiFlags(to.pkiDir)))) cmd = setFlag(cmd, name, value);
+      c.command = cmd;
+      const moved = (p: string | undefined) => (p === from.dataDir ? to.dataDir : p === from.pkiDir ? to.pkiDir : p);
+      for (const v of doc.spec.volumes ?? []) if (v.hostPath?.path) v.hostPath.path = moved(v.hostPath.path);
+      for (const m of c.volumeMounts ?? []) if (m.mountPath) m.mountPath = moved(m.mountPath);
+      const notes = doc.metadata?.annotations;
+      if (notes?.[ADVERTISE_ANNOTATION]) notes[ADVERTISE_ANNOTATION] = withUrlHost(notes[ADVERTISE_ANNOTATION], from.host, to.host);
+      return stringify(doc);
+    },
 
     apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
@@ -91,5 +115,17 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
       return [p.config, p.pkiDir];
     },
     kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
+    // kubeadm keeps the etcd CA's key on every master (`kubeadm init phase certs etcd-*` signs with it there).
+    pki(m) {
+      const dir = paths(m).pkiDir;
+      return {
+        caCert: etcdPkiFiles(dir).caCert,
+        caKey: `${dir}/ca.key`,
+        certs: [
+          ...servingCerts(m, dir),
+          { role: 'healthcheck-client', cert: `${dir}/healthcheck-client.crt`, key: `${dir}/healthcheck-client.key`, subject: { cn: 'kube-etcd-healthcheck-client', o: 'system:masters' }, usages: ['clientAuth'], sans: { dns: [], ips: [] }, optional: true },
+        ],
+      };
+    },
   };
 }

@@ -4,7 +4,9 @@ import { quote, sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
-import type { ApiserverPlace, ConfigPlace, Platform } from './types.js';
+import type { ApiserverPlace, ConfigPlace, ConfigSide, Platform } from './types.js';
+import { adaptedFlags } from './adapt-config.js';
+import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
 
 type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' }>;
 
@@ -124,5 +126,20 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
       return [p.config, p.pkiDir];
     },
     kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
+
+    // The member's pairs as the lab and openshift-ansible name them. 4.1–4.3 masters keep no CA key (the seeds
+    // sign with a temporary signer pod), so a rebuilt master is refused at planning unless one was put there.
+    pki(m) {
+      const dir = paths(m).pkiDir;
+      return { caCert: etcdPkiFiles(dir).caCert, caKey: `${dir}/ca.key`, certs: servingCerts(m, dir) };
+    },
+    // The peer's manifest with this member's flags, on the script line or in env where the peer sets them. What
+    // the peer writes with the discovery file's variables (https://\${ETCD_IPV4_ADDRESS}:2380,
+    // system:etcd-server:\${ETCD_DNS_NAME}.crt) names each host's own already, and stays.
+    adaptConfig(peerConfig, from: ConfigSide, to: ConfigSide) {
+      const perHost = (f: string) => (podFlag(peerConfig, f) ?? '').includes('${');
+      const pkiFlags = Object.fromEntries(Object.entries(etcdPkiFlags(to.pkiDir)).filter(([f]) => !perHost(f)));
+      return withPodFlags(peerConfig, adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags));
+    },
   };
 }

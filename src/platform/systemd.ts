@@ -1,7 +1,9 @@
 import { dirname } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
+import { adaptedFlags } from './adapt-config.js';
 import { moveConfigAsideLines } from './config-aside.js';
+import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
 import { envFlag, envValue, envValueProblem, withEnvFlags, withEnvValues } from './flags.js';
 import { etcdClientUrls, withEtcdClientUrls } from './master-config.js';
 import { kubeletPlaceOf } from './kubelet.js';
@@ -60,6 +62,7 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     flag: (config, name) => envFlag(config, name),
     flagValueProblem: envValueProblem,
     withFlags: (config, flags) => withEnvFlags(config, flags),
+    adaptConfig: (peerConfig, from, to) => withEnvFlags(peerConfig, adaptedFlags((f) => envFlag(peerConfig, f), from, to, etcdPkiFlags(to.pkiDir))),
 
     apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
@@ -146,5 +149,10 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     // The seed's backup: the whole of /etc/etcd (etcd.conf and the member's certificates).
     backupPaths: (m) => [...new Set([dirname(paths(m).config), paths(m).pkiDir])],
     kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
+    // openshift-ansible keeps the etcd CA (with its key) under /etc/etcd/ca on the master it made it on, not on the others.
+    pki(m) {
+      const dir = paths(m).pkiDir;
+      return { caCert: etcdPkiFiles(dir).caCert, caKey: `${dir}/ca/ca.key`, certs: servingCerts(m, dir) };
+    },
   };
 }

@@ -81,6 +81,54 @@ export interface Platform {
    * keeps the old ones aside (`/etcd kubelets renew`).
    */
   kubelet(h: HostConfig, runId: string): KubeletPlace;
+
+  /**
+   * The etcd CA and the member's own certificates on its host: where they are,
+   * what each is issued for. A rebuilt master gets them issued from the CA
+   * (its keys made on its host, signed where the CA key is) before it joins.
+   */
+  pki(m: MemberConfig): MemberPki;
+
+  /**
+   * A healthy peer's config made into this member's, for a host that has none
+   * left (rebuilt): its name and data dir, the peer's address in its advertise
+   * and listen URLs replaced by this host's (loopback ones kept), its
+   * certificate paths this member's; every other setting as the peer has it.
+   * The joining flags (initial cluster, state) are set afterwards with `withFlags`.
+   */
+  adaptConfig(peerConfig: string, from: ConfigSide, to: ConfigSide): string;
+}
+
+/** One member as a config names it: what `adaptConfig` changes from a peer's to this member's. */
+export interface ConfigSide {
+  name: string;
+  /** The address its URLs carry (the inventory's host). */
+  host: string;
+  dataDir: string;
+  pkiDir: string;
+}
+
+/** The etcd CA and a member's certificates on its host (see Platform.pki). */
+export interface MemberPki {
+  /** The CA certificate its etcd trusts (trusted-ca-file). */
+  caCert: string;
+  /** Where a master of this profile keeps the CA's private key, if it keeps one (kubeadm: every master). */
+  caKey: string;
+  certs: MemberCert[];
+}
+
+/** One certificate of a member's, as the profile issues it. */
+export interface MemberCert {
+  /** What it is for: "peer", "server", "healthcheck-client". */
+  role: string;
+  cert: string;
+  key: string;
+  subject: { cn: string; o?: string };
+  usages: ('serverAuth' | 'clientAuth')[];
+  /** The names and addresses it is valid for; empty for a client certificate. */
+  sans: { dns: string[]; ips: string[] };
+  /** Issued only where the other masters have one too (kubeadm's healthcheck-client). */
+  optional?: boolean;
 }
 
 export interface MemberPaths {

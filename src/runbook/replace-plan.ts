@@ -1,11 +1,13 @@
 import type { ClusterConfig, Inventory } from '../config/schema.js';
-import { memberPlace } from '../platform/index.js';
+import { memberPlace, platformOf } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
 import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
+import { rebuiltChoice, type ReplaceHosts } from './rebuilt-host.js';
 import type { ObservedState, Run, StepSpec } from './types.js';
+import { issueCertsStep } from '../steps/issue-certs.js';
 import { kubeCheckStep } from '../steps/kube-check.js';
 import { memberAddLearnerStep } from '../steps/member-add-learner.js';
 import { memberRemoveStep } from '../steps/member-remove.js';
@@ -30,7 +32,9 @@ export type PlanOutcome = { ok: true; run: Run } | { ok: false; reason: string }
 /**
  * The "replace a failed member" procedure of the vendor runbooks as data: pure,
  * from the live report. Refuses, with the reason, whatever the safety rules of
- * etcd forbid.
+ * etcd forbid. `hosts`, a look at the member's host and its healthy peers'
+ * (src/worker/replace-probe.ts): a host found rebuilt (no config, or no
+ * certificates the cluster trusts for it) gets them from a peer and the CA.
  */
 export function planReplace(
   inventory: Inventory,
@@ -39,6 +43,7 @@ export function planReplace(
   state: ObservedState,
   req: ReplaceRequest,
   now: Date,
+  hosts?: ReplaceHosts,
 ): PlanOutcome {
   if (report.verdict === 'QUORUM_LOST' || report.verdict === 'UNREACHABLE') {
     return { ok: false, reason: `the cluster has no quorum (${report.healthyVoters} of ${report.voters} voters up). A replace needs a working quorum; use \`/etcd restore-quorum ${cluster.name}\` first.` };
@@ -91,14 +96,30 @@ export function planReplace(
   const name = conf.name;
   const unwritable = flagValuesProblem(cluster, { name, 'initial-cluster': initialCluster });
   if (unwritable) return { ok: false, reason: unwritable };
+
+  // The snapshot's source first: the master that is surely up is the first asked to sign and to lend its config.
+  const rebuilt = rebuiltChoice(cluster, conf, hosts, [source, ...healthyOthers.filter((m) => m !== source)].map((m) => m.name));
+  if (!rebuilt.ok) return rebuilt;
+  const { template, certs, rationale } = rebuilt.choice;
+  const platform = platformOf(cluster);
+  const issue =
+    certs &&
+    issueCertsStep.spec({ cluster, member: conf, signer: certs.signer, runId: req.runId, asideDir: paths.asideDir, caCert: platform.pki(conf).caCert, signerCa: { cert: platform.pki(certs.signer).caCert, key: platform.pki(certs.signer).caKey }, certs: certs.certs, why: certs.why });
   const steps: StepSpec[] = [
     snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
   ];
+  // A host without a config cannot start the old member on new certificates: they are issued before the membership
+  // changes, so a signing that fails leaves the cluster whole. Where a config is left, only once etcd is stopped there.
+  if (issue && template) steps.push(issue);
   if (live) steps.push(memberRemoveStep.spec({ idHex: live.idHex!, name, peerUrl }));
+  steps.push(stopAndMoveAsideStep.spec({ cluster, member: name, place: paths, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen }));
+  if (issue && !template) steps.push(issue);
+  const templatePaths = template && platform.paths(template);
   steps.push(
-    stopAndMoveAsideStep.spec({ cluster, member: name, place: paths, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen }),
     memberAddLearnerStep.spec({ name, peerUrl, etcdctl: true }),
-    writeManifestStep.spec({ runbook: 'replace', cluster, member: conf, place: paths, peerUrl, initialCluster }),
+    template && templatePaths
+      ? writeManifestStep.spec({ runbook: 'replace', rebuilt: true, cluster, member: conf, place: paths, peerUrl, initialCluster, template: { member: template, place: templatePaths } })
+      : writeManifestStep.spec({ runbook: 'replace', cluster, member: conf, place: paths, peerUrl, initialCluster }),
     waitCaughtUpStep.spec({ runbook: 'replace', cluster, name, peerUrl }),
     promoteStep.spec({ name, peerUrl }),
     verifyStep.spec({ runbook: 'replace', voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision }),
@@ -108,7 +129,7 @@ export function planReplace(
 
   const run = newRun(
     inventory,
-    { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+    { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, rationale, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
     now,
   );
   return { ok: true, run };

@@ -2,6 +2,7 @@ import type { StepResult } from '../runbook/engine.js';
 import { apiserversStep } from './apiservers.js';
 import { fenceStep } from './fence.js';
 import { forceNewClusterStep } from './force-new-cluster.js';
+import { issueCertsStep } from './issue-certs.js';
 import { kubeCheckStep } from './kube-check.js';
 import { kubeletCsrsStep } from './kubelet-csrs.js';
 import { kubeletRebootstrapStep } from './kubelet-rebootstrap.js';
@@ -38,6 +39,7 @@ export const STEPS = {
   'rewrite-references': rewriteReferencesStep,
   'kubelet-rebootstrap': kubeletRebootstrapStep,
   'kubelet-csrs': kubeletCsrsStep,
+  'issue-certs': issueCertsStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

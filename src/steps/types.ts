@@ -11,6 +11,7 @@ import type { QuorumStepContext } from '../worker/steps/quorum-steps.js';
 import type { ApiserversStep } from './apiservers.js';
 import type { FenceStep } from './fence.js';
 import type { ForceNewClusterStep } from './force-new-cluster.js';
+import type { IssueCertsStep } from './issue-certs.js';
 import type { KubeCheckStep } from './kube-check.js';
 import type { KubeletCsrsStep } from './kubelet-csrs.js';
 import type { KubeletRebootstrapStep } from './kubelet-rebootstrap.js';
@@ -57,7 +58,8 @@ export type StepSpec =
   | KubeCheckStep
   | RewriteReferencesStep
   | KubeletRebootstrapStep
-  | KubeletCsrsStep;
+  | KubeletCsrsStep
+  | IssueCertsStep;
 
 export type StepKind = StepSpec['kind'];
 

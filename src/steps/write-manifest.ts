@@ -34,9 +34,17 @@ interface Place {
   pkiDir: string;
 }
 
+/** Whose config to adapt when this host has none (see Platform.adaptConfig). */
+interface Template {
+  member: MemberConfig;
+  place: Pick<Place, 'config' | 'dataDir' | 'pkiDir'>;
+}
+
 type WriteManifestInput = { cluster: ClusterConfig; member: MemberConfig; place: Omit<Place, 'pkiDir'>; peerUrl: string; initialCluster: string } & (
   | { runbook: 'replace' }
-  | { runbook: 'restore-quorum'; /** whose config to adapt when this host has none left */ template: { member: MemberConfig; place: Pick<Place, 'config' | 'dataDir' | 'pkiDir'> }; place: Place }
+  /** A host the replace found rebuilt (no config of its own): its config is built from a healthy peer's. */
+  | { runbook: 'replace'; template: Template; place: Place; rebuilt: true }
+  | { runbook: 'restore-quorum'; /** whose config to adapt when this host has none left */ template: Template; place: Place }
 );
 
 /** The member's config written back with the flags of a member joining an existing cluster, and etcd started the platform's way. */
@@ -46,27 +54,28 @@ export const writeManifestStep = {
   spec(i: WriteManifestInput): WriteManifestStep {
     const { member: m, place: f } = i;
     const platform = platformOf(i.cluster);
-    const from = i.runbook === 'restore-quorum' ? ` (or, if it had none, from ${i.template.member.name}'s ${platform.configNoun} adapted to ${m.host})` : '';
+    const template = 'template' in i ? i : null;
+    const adapted = template && `${template.template.member.name}'s ${platform.configNoun} (${template.template.place.config} on ${sshText(i.cluster, template.template.member.name)}) adapted to ${m.host}: name, advertise and listen URLs, data dir, certificate paths`;
+    const from = !template ? `from ${f.configAside}` : 'rebuilt' in template ? `from ${adapted}` : `from ${f.configAside} (or, if it had none, from ${adapted})`;
     const base = { config: f.config, configAside: f.configAside, asideDir: f.asideDir, name: m.name, peerUrl: i.peerUrl, initialCluster: i.initialCluster, dataDir: f.dataDir };
     return {
       kind: 'write-manifest',
       title: i.runbook === 'replace' ? `Start etcd on ${m.name} with state "existing"` : `Start ${m.name} with state "existing"`,
       destructive: false,
       host: m.name,
-      operation: `on ${sshText(i.cluster, m.name)}: write ${f.config} from ${f.configAside}${from} with --initial-cluster-state=existing --initial-cluster=${i.initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
-      params:
-        i.runbook === 'replace'
-          ? base
-          : {
-              ...base,
-              templateFrom: i.template.member.name,
-              templateConfig: i.template.place.config,
-              templateIp: i.template.member.host,
-              templateDataDir: i.template.place.dataDir,
-              templatePkiDir: i.template.place.pkiDir,
-              targetIp: m.host,
-              targetPkiDir: i.place.pkiDir,
-            },
+      operation: `on ${sshText(i.cluster, m.name)}: write ${f.config} ${from}, with --initial-cluster-state=existing --initial-cluster=${i.initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
+      params: !template
+        ? base
+        : {
+            ...base,
+            templateFrom: template.template.member.name,
+            templateConfig: template.template.place.config,
+            templateIp: template.template.member.host,
+            templateDataDir: template.template.place.dataDir,
+            templatePkiDir: template.template.place.pkiDir,
+            targetIp: m.host,
+            targetPkiDir: template.place.pkiDir,
+          },
     };
   },
   async execute(ctx, step) {

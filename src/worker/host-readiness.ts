@@ -17,7 +17,7 @@ import { sshTargetOf } from './ssh-target.js';
  */
 
 /** Where a tool comes from, for the message that asks for it. */
-const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux', systemctl: 'systemd' };
+const PACKAGE: Record<string, string> = { etcdctl: 'etcd-client', etcdutl: 'etcd-client 3.5 or later', bash: 'bash', flock: 'util-linux', systemctl: 'systemd', openssl: 'openssl' };
 
 /** One step's use of one host. */
 export interface HostUse {

@@ -357,3 +357,27 @@ describe('openshift4 platform: a 4.4+ script that discovers its own initial clus
     expect(ocp4.flag(discovering, 'listen-client-urls')).toBe('https://0.0.0.0:2379');
   });
 });
+
+describe("the openshift4 profile: a rebuilt master's manifest from a peer's", () => {
+  it("takes the peer's etcd-member.yaml with this member's name and data dir; what the discovery variables name stays", () => {
+    const from = { name: 'm1', host: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' };
+    const to = { name: 'm3', host: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' };
+    const adapted = ocp4.adaptConfig(MEMBER_YAML, from, to);
+    expect(ocp4.flag(adapted, 'name')).toBe('m3');
+    expect(ocp4.flag(adapted, 'data-dir')).toBe('/var/lib/etcd');
+    // Each host's own through the discovery file: kept as the peer wrote them.
+    expect(ocp4.flag(adapted, 'initial-advertise-peer-urls')).toBe('https://${ETCD_IPV4_ADDRESS}:2380');
+    expect(ocp4.flag(adapted, 'cert-file')).toBe('/etc/ssl/etcd/system:etcd-server:${ETCD_DNS_NAME}.crt');
+    expect(ocp4.flag(adapted, 'listen-peer-urls')).toBe('https://0.0.0.0:2380');
+    expect(ocp4.flag(adapted, 'trusted-ca-file')).toBe('/etc/ssl/etcd/ca.crt');
+    // The name was a valueFrom (the pod's name): it is this member's now, in env where the peer set it.
+    const env = (parseYaml(adapted) as { spec: { containers: { name: string; env?: { name: string; value?: string; valueFrom?: unknown }[] }[] } }).spec.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'ETCD_NAME')).toEqual({ name: 'ETCD_NAME', value: 'm3' });
+  });
+
+  it('adapts an address written out on the script line to the rebuilt host', () => {
+    const peer = MEMBER_YAML.replace('--listen-peer-urls=https://0.0.0.0:2380', '--listen-peer-urls=https://10.0.0.1:2380');
+    const adapted = ocp4.adaptConfig(peer, { name: 'm1', host: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' }, { name: 'm3', host: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' });
+    expect(ocp4.flag(adapted, 'listen-peer-urls')).toBe('https://10.0.0.3:2380');
+  });
+});

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 import { stepOf } from '../support/steps.js';
 import type { BackupFacts } from '../../src/backup/store.js';
-import { adaptConfig } from '../../src/worker/steps/host-steps.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
@@ -135,13 +134,5 @@ describe('planRestore', () => {
     expect(fence.operation).toContain('nothing on 10.0.0.2:2379, 10.0.0.2:12379, 10.0.0.2:12380, no etcd process on /var/lib/etcd');
     const restore = out.run.steps.find((s) => s.kind === 'restore-snapshot')!;
     expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');
-  });
-});
-
-describe('adaptConfig', () => {
-  it("makes another master's manifest this host's: address, data dir and pki dir", () => {
-    const theirs = '- --listen-client-urls=https://10.0.0.1:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1';
-    const mine = adaptConfig(theirs, { ip: '10.0.0.1', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }, { ip: '10.0.0.3', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' });
-    expect(mine).toBe('- --listen-client-urls=https://10.0.0.3:2379\n- --data-dir=/var/lib/etcd\n- --cert-file=/etc/kubernetes/pki/etcd/server.crt\n- --x=https://10.0.0.12:1');
   });
 });

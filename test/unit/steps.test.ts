@@ -62,6 +62,10 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   ],
   'kubelet-rebootstrap': () => [STEPS['kubelet-rebootstrap'].spec({ cluster, place: platformOf(cluster).kubelet(m2, runId) })],
   'kubelet-csrs': () => [STEPS['kubelet-csrs'].spec({ cluster, nodes: ['m1', 'm2'] })],
+  'issue-certs': () => {
+    const pki = platformOf(cluster).pki(m3);
+    return [STEPS['issue-certs'].spec({ cluster, member: m3, signer: m1, runId, asideDir: place(m3).asideDir, caCert: pki.caCert, signerCa: { cert: pki.caCert, key: pki.caKey }, certs: pki.certs, why: 'no certificates' })];
+  },
 };
 
 /** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
@@ -79,7 +83,7 @@ const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(17);
+    expect(STEP_KINDS).toHaveLength(18);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -103,8 +107,11 @@ describe('the step registry', () => {
     const alone = report([memberRow(1, { raftIndex: 90, revision: 40, leader: '0' }), memberRow(2, null), memberRow(3, null)], 'QUORUM_LOST');
     const req = { runId, requestedBy: 'UALICE', channelId: 'C' };
     const down = (name: string) => ({ name, reachable: true as const, listening: false, hasConfig: false, hasData: false, offlineRevision: null });
+    // m3's host rebuilt: no manifest, no certificates; m1 has the CA key and a manifest to lend.
+    const rebuilt = { target: { name: 'm3', hasConfig: false, pki: { ca: 'no ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'none' } } }, peers: [{ name: 'm1', hasConfig: true, hasCaCert: true, hasCaKey: true, roles: ['peer', 'server'] }] };
     const plans = [
       planReplace(inventory, cluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),
+      planReplace(inventory, cluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now, rebuilt),
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), { name: 'm3', reachable: false, error: 'timeout' }], req, now),
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), down('m3')], { ...req, snapshot: backup }, now),
       planRestore(inventory, cluster, alone, state, { ...req, backup }, now),

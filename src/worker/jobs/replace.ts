@@ -3,11 +3,12 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { planReplace } from '../../runbook/replace-plan.js';
 import { viewCluster } from '../cluster-view.js';
 import type { WorkerContext } from '../context.js';
+import { probeForReplace } from '../replace-probe.js';
 import { refuse, startRun } from './start-run.js';
 
 type PlanJob = JobEnvelope & { request: { name: 'plan-replace' } };
 
-/** Preflight (read-only), then the plan posted for approval, then step 1 queued. */
+/** Preflight (read-only: the cluster, the member's host and its peers'), then the plan posted for approval, then step 1 queued. */
 export async function runPlanReplace(env: PlanJob, ctx: WorkerContext): Promise<string> {
   const { cluster: clusterName, target, force } = env.request.data;
   const what = `/etcd replace ${target}`;
@@ -17,7 +18,9 @@ export async function runPlanReplace(env: PlanJob, ctx: WorkerContext): Promise<
   if (holder) return refuse(ctx, env, what, `run \`${holder}\` is already working on ${cluster.name}; one membership change at a time. \`/etcd cancel ${holder}\` stops it.`);
 
   const view = await viewCluster(cluster, ctx.pool);
+  // The member's host and its healthy peers', read only: a rebuilt host gets its config and certificates in the plan.
+  const hosts = await probeForReplace(cluster, view.report, target);
   const runId = `r-${randomBytes(4).toString('hex')}`;
-  const outcome = planReplace(ctx.inventory, cluster, view.report, view.state, { runId, target, force, requestedBy: env.userId, channelId: env.channelId }, new Date());
+  const outcome = planReplace(ctx.inventory, cluster, view.report, view.state, { runId, target, force, requestedBy: env.userId, channelId: env.channelId }, new Date(), hosts);
   return startRun(ctx, env, what, outcome);
 }

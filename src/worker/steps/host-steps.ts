@@ -178,16 +178,6 @@ export async function readRemote(target: SshTarget, path: string, signal?: Abort
 }
 
 /**
- * Another master's config (manifest or etcd.conf) made into this host's: its
- * address, data dir and pki dir replaced by this host's. For a member whose
- * host had no config left.
- */
-export function adaptConfig(text: string, from: { ip: string; dataDir: string; pkiDir: string }, to: { ip: string; dataDir: string; pkiDir: string }): string {
-  const ip = new RegExp(`(?<![\\d.])${from.ip.replace(/\./g, '\\.')}(?![\\d])`, 'g');
-  return text.split(from.dataDir).join(to.dataDir).split(from.pkiDir).join(to.pkiDir).replace(ip, to.ip);
-}
-
-/**
  * Writes the member's config back from the copy moved aside, with the flags a
  * member joining an existing cluster needs, and starts etcd the platform's way
  * (the kubelet, on its manifest; systemctl, on etcd.conf).
@@ -208,7 +198,11 @@ export async function writeManifest(ctx: HostStepContext, step: StepOf<'write-ma
     const peer = ctx.target(p('templateFrom'));
     const theirs = await readRemote(peer, p('templateConfig'), signal);
     if (theirs === null) throw new Error(`${p('templateFrom')} has no ${noun} at ${p('templateConfig')} to adapt for ${p('name')}`);
-    template = adaptConfig(theirs, { ip: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') }, { ip: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') });
+    template = ctx.platform.adaptConfig(
+      theirs,
+      { name: p('templateFrom'), host: p('templateIp'), dataDir: p('templateDataDir'), pkiDir: p('templatePkiDir') },
+      { name: p('name'), host: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') },
+    );
     source = `${p('templateFrom')}'s ${p('templateConfig')}, adapted`;
   }
   if (!template) {

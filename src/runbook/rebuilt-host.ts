@@ -1,0 +1,103 @@
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { platformOf, type MemberCert } from '../platform/index.js';
+
+/**
+ * What a look at the hosts found before a replace (src/worker/replace-probe.ts):
+ * the failed member's own host, and each healthy peer's, read only.
+ */
+export interface ReplaceHosts {
+  /** null: the member's host could not be looked at (the readiness check says why, and refuses). */
+  target: TargetLook | null;
+  peers: PeerLook[];
+}
+
+export interface TargetLook {
+  name: string;
+  /** Its etcd config (manifest, etcd.conf) is on the host. */
+  hasConfig: boolean;
+  /**
+   * Why each of its certificates (by role) is not one the cluster trusts for
+   * it (null: it is), and whether its CA certificate is the cluster's; null
+   * when no peer's CA could be read to judge them against.
+   */
+  pki: { ca: string | null; certs: Record<string, string | null> } | null;
+}
+
+export interface PeerLook {
+  name: string;
+  hasConfig: boolean;
+  /** The etcd CA's certificate and key are readable at the profile's paths. */
+  hasCaCert: boolean;
+  hasCaKey: boolean;
+  /** The roles of the member certificates it has (an optional one is issued only where the peers have it). */
+  roles: string[];
+}
+
+/** What a replace does on a rebuilt host, beside the usual: issue certificates (and where), build the config from a peer's. */
+export interface RebuiltChoice {
+  /** The peer whose config is adapted to the member's host (its host has none). */
+  template?: MemberConfig;
+  /** Issue these certificates, signed on `signer`, because of `why`. */
+  certs?: { signer: MemberConfig; certs: MemberCert[]; why: string };
+  /** Words for the run's thread: what was seen and what the plan does about it. */
+  rationale?: string;
+}
+
+/**
+ * From a look at the hosts, what a replace must do beyond the usual: pure, so
+ * every choice is unit-tested. `healthy`: the members answering with a leader,
+ * best first (the snapshot's source first). A host with nothing to fix, or
+ * one not looked at, needs nothing more; a rebuilt one without a peer to take
+ * a config from, or without a CA key on a healthy master, is refused.
+ */
+export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, hosts: ReplaceHosts | undefined, healthy: string[]): { ok: true; choice: RebuiltChoice } | { ok: false; reason: string } {
+  const look = hosts?.target;
+  if (!look || look.name !== target.name) return { ok: true, choice: {} };
+  const platform = platformOf(cluster);
+  const pki = platform.pki(target);
+  const paths = platform.paths(target);
+  const peers = healthy.flatMap((n) => {
+    const m = cluster.members.find((x) => x.name === n && n !== target.name);
+    const l = hosts!.peers.find((p) => p.name === n);
+    return m && l ? [{ m, l }] : [];
+  });
+  const choice: RebuiltChoice = {};
+  const seen: string[] = [];
+  const does: string[] = [];
+
+  if (!look.hasConfig) {
+    const t = peers.find((p) => p.l.hasConfig);
+    if (!t) {
+      return {
+        ok: false,
+        reason: `${target.name}'s host has no etcd ${platform.configNoun} (${paths.config}): it looks rebuilt, and no healthy master's ${platform.configNoun} could be read to build one from (${peers.length ? peers.map((p) => p.m.name).join(', ') : 'none was reachable over SSH'}). Put its ${platform.configNoun} at ${paths.config} (another master's, adapted to ${target.host}) or make a healthy master reachable, then ask again. Nothing was changed.`,
+      };
+    }
+    choice.template = t.m;
+    seen.push(`no ${platform.configNoun} at ${paths.config}`);
+    does.push(`its ${platform.configNoun} is built from ${t.m.name}'s, adapted to ${target.host}`);
+  }
+
+  if (look.pki === null) {
+    // The certificates cannot be judged without the cluster's CA: a host with its config keeps what it has, as before.
+    if (!look.hasConfig) return { ok: false, reason: `${target.name}'s host looks rebuilt, and the etcd CA certificate (${pki.caCert}) could not be read from any healthy master to check its certificates against. Nothing was changed.` };
+  } else {
+    const signer = peers.find((p) => p.l.hasCaKey && p.l.hasCaCert);
+    const wanted = pki.certs.filter((c) => !c.optional || peers.some((p) => p.l.roles.includes(c.role)));
+    const wrong = [...(look.pki.ca ? [`CA: ${look.pki.ca}`] : []), ...wanted.flatMap((c) => (look.pki!.certs[c.role] ? [`${c.role}: ${look.pki!.certs[c.role]}`] : []))];
+    if (wrong.length) {
+      const why = `${target.name}'s etcd certificates are not ones the cluster trusts for it (${wrong.join('; ')})`;
+      if (!signer) {
+        return {
+          ok: false,
+          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${p.l.hasCaKey ? 'no CA certificate' : 'no CA key'}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${target.name}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
+        };
+      }
+      choice.certs = { signer: signer.m, certs: wanted, why };
+      seen.push(wrong.join('; '));
+      does.push(`its certificates (${wanted.map((c) => c.role).join(', ')}) are issued from the etcd CA, signed on ${signer.m.name}, whose CA key stays there; the new keys are made on ${target.name} and stay there`);
+    }
+  }
+  if (does.length) choice.rationale = `${target.name}'s host ${look.hasConfig ? 'has its config but not its certificates' : 'looks rebuilt'} (${seen.join('; ')}): ${does.join('; ')}.`;
+  return { ok: true, choice };
+}

@@ -1,0 +1,95 @@
+import { basename } from 'node:path';
+import { z } from 'zod';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import type { MemberCert } from '../platform/index.js';
+import { issueCerts } from '../worker/steps/cert-steps.js';
+import { LOCKED, uniq } from './host-tools.js';
+import { sshText } from './plan-text.js';
+import type { Step, StepDefinition } from './types.js';
+
+/** How long an issued certificate is valid, in days: kubeadm's one year. */
+export const CERT_DAYS = 365;
+
+const cert = z.object({
+  role: z.string(),
+  cert: z.string(),
+  key: z.string(),
+  /** Where what was at `cert` and `key` goes: `<aside dir>/<file>.<run>`. */
+  certAside: z.string(),
+  keyAside: z.string(),
+  cn: z.string(),
+  o: z.string().optional(),
+  usages: z.array(z.enum(['serverAuth', 'clientAuth'])).min(1),
+  dns: z.array(z.string()),
+  ips: z.array(z.string()),
+});
+
+const params = z.object({
+  name: z.string(),
+  /** The inventory's host of the member: a certificate in place must name it to be kept. */
+  address: z.string(),
+  asideDir: z.string(),
+  /** The run's staging dir on the member's host: its new keys are made there, and its certificates land there first. */
+  staging: z.string(),
+  caCert: z.string(),
+  caAside: z.string(),
+  /** The surviving master that signs, and where its CA certificate and key are. */
+  signer: z.string(),
+  signerCaCert: z.string(),
+  signerCaKey: z.string(),
+  days: z.number().int().positive(),
+  certs: z.array(cert).min(1),
+});
+export type IssueCertsStep = Step<'issue-certs', z.infer<typeof params>> & { host: string };
+
+/** The commands the member's host runs: the lock, openssl for keys and CSRs, base64 and sha256sum for what arrives, cp/mv/chmod to install. */
+const TARGET_TOOLS = uniq([...LOCKED, 'openssl', 'base64', 'sha256sum', 'cat', 'cp', 'mv', 'chmod']);
+/** The signer only reads its CA and runs openssl; nothing is written there. */
+const SIGNER_TOOLS = ['bash', 'cat', 'wc', 'sha256sum', 'cut', 'openssl', 'base64'];
+
+/**
+ * A member's etcd certificates issued from the cluster's etcd CA onto its host
+ * before it joins (a rebuilt master has none, or ones the cluster does not
+ * trust): the keys made on its host, the CSRs signed on a surviving master
+ * where the CA key stays, what was there moved aside. See cert-steps.ts.
+ */
+export const issueCertsStep = {
+  kind: 'issue-certs',
+  params,
+  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; certs: MemberCert[]; why: string }): IssueCertsStep {
+    const aside = (path: string) => `${i.asideDir}/${basename(path)}.${i.runId}`;
+    const staging = `${i.asideDir}/certs-${i.runId}`;
+    const sans = (c: MemberCert) => [...c.sans.dns.map((d) => `DNS:${d}`), ...c.sans.ips.map((ip) => `IP:${ip}`)].join(',');
+    const each = i.certs.map((c) => `${c.role} (CN=${c.subject.cn}${c.subject.o ? `, O=${c.subject.o}` : ''}${sans(c) ? `, ${sans(c)}` : ''}; ${c.usages.join('+')}) → ${c.cert}`).join('; ');
+    return {
+      kind: 'issue-certs',
+      title: `Issue ${i.member.name}'s etcd certificates from the cluster's CA`,
+      destructive: true,
+      host: i.member.name,
+      operation:
+        `${i.why}. On ${sshText(i.cluster, i.member.name)}: openssl genpkey (RSA 2048) in ${staging}, the keys never leave ${i.member.name}; ` +
+        `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
+        `the CA certificate put at ${i.caCert}; whatever is at those paths moved to ${i.asideDir}/<file>.${i.runId}. A certificate already valid there is kept`,
+      params: {
+        name: i.member.name,
+        address: i.member.host,
+        asideDir: i.asideDir,
+        staging,
+        caCert: i.caCert,
+        caAside: aside(i.caCert),
+        signer: i.signer.name,
+        signerCaCert: i.signerCa.cert,
+        signerCaKey: i.signerCa.key,
+        days: CERT_DAYS,
+        certs: i.certs.map((c) => ({ role: c.role, cert: c.cert, key: c.key, certAside: aside(c.cert), keyAside: aside(c.key), cn: c.subject.cn, ...(c.subject.o ? { o: c.subject.o } : {}), usages: c.usages, dns: c.sans.dns, ips: c.sans.ips })),
+      },
+    };
+  },
+  // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
+  execute: (ctx, step) => issueCerts(ctx.host, step, ctx.leaseLost),
+  hosts: {
+    tools: TARGET_TOOLS,
+    how: { openssl: 'openssl genpkey, req and x509' },
+    members: (step) => [{ member: step.host }, { member: step.params.signer, tools: SIGNER_TOOLS }],
+  },
+} satisfies StepDefinition<'issue-certs'>;

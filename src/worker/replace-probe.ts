@@ -1,0 +1,94 @@
+import { X509Certificate } from 'node:crypto';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { memberCertProblem, reachedAt } from '../certs/member-cert.js';
+import { platformOf } from '../platform/index.js';
+import type { PeerLook, ReplaceHosts, TargetLook } from '../runbook/rebuilt-host.js';
+import type { StatusReport } from '../status/assess.js';
+import { findMember } from '../status/members.js';
+import { sshExec } from '../ssh/exec.js';
+import { quoteScript, sh } from '../ssh/shell.js';
+import { sshTargetOf } from './ssh-target.js';
+import { parsePkiLook, pemBlock, pkiFiles, pkiLookLines } from './steps/cert-steps.js';
+
+/** The PEM when it is a certificate Node reads, else null. */
+function parsedCert(pem: string | null): string | null {
+  if (!pem) return null;
+  try {
+    new X509Certificate(pem);
+    return pem;
+  } catch {
+    return null;
+  }
+}
+
+/** One read-only script on a host; its stdout, or null when the host cannot be reached or the script fails. */
+async function look(m: MemberConfig, lines: string[]): Promise<string | null> {
+  try {
+    const r = await sshExec(sshTargetOf(m), `bash -c ${quoteScript(['set -uo pipefail', ...lines].join('\n'))}`, { connectTimeoutMs: 5000, commandTimeoutMs: 30_000, maxOutputBytes: 256 * 1024 });
+    return r.code === 0 && !r.truncated ? r.stdout : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Before a replace, looks (read only) at the failed member's host and at each
+ * healthy peer's: is the member's config there, are its certificates signed by
+ * the cluster's etcd CA for its names (keys judged by their public half only),
+ * and which peer has a config to lend and the CA key to sign with. A host that
+ * cannot be looked at is left out: the plan's readiness check names it.
+ */
+export async function probeForReplace(cluster: ClusterConfig, report: StatusReport, target: string): Promise<ReplaceHosts | undefined> {
+  const live = findMember(report.members, target.toLowerCase());
+  const conf = cluster.members.find((m) => m.name === (live?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
+  if (!conf) return undefined;
+  const platform = platformOf(cluster);
+  const healthy = report.members.filter((r) => r.name !== conf.name && r.reachable && r.status && r.status.leader !== '0');
+  const peers = healthy.flatMap((r) => cluster.members.filter((m) => m.name === r.name));
+
+  const mine = platform.pki(conf);
+  const targetOut = look(conf, [
+    sh`if [ -e ${platform.paths(conf).config} ]; then echo config=1; else echo config=0; fi`,
+    'if command -v openssl >/dev/null 2>&1; then echo openssl=1; else echo openssl=0; fi',
+    ...pkiLookLines(pkiFiles(mine, mine.certs)),
+  ]);
+  const peerOuts = peers.map(async (m) => {
+    const pki = platform.pki(m);
+    const out = await look(m, [
+      sh`if [ -e ${platform.paths(m).config} ]; then echo config=1; else echo config=0; fi`,
+      sh`if [ -r ${pki.caKey} ]; then echo cakey=1; else echo cakey=0; fi`,
+      ...pki.certs.map((c) => sh`if [ -f ${c.cert} ]; then echo ${`role=${c.role}`}; fi`),
+      ...pkiLookLines([{ label: 'ca', path: pki.caCert, kind: 'cert' }]),
+    ]);
+    if (out === null) return null;
+    const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
+    const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
+    return { peer, ca };
+  });
+  const [t, ...ps] = await Promise.all([targetOut, ...peerOuts]);
+  const found = ps.filter((p): p is NonNullable<typeof p> => p !== null);
+  const caPem = found.find((p) => p.peer.hasCaKey && p.ca)?.ca ?? found.find((p) => p.ca)?.ca ?? null;
+
+  let targetLook: TargetLook | null = null;
+  if (t !== null) {
+    const files = parsePkiLook(t);
+    const now = new Date();
+    let pki: TargetLook['pki'] = null;
+    const hasConfig = /^config=1$/m.test(t);
+    // Without openssl there its keys cannot be read (the look prints their public half with it): a host with its
+    // config keeps what it has, as before; a rebuilt one gets the step, and the readiness check asks for openssl.
+    const keysUnread = !/^openssl=1$/m.test(t);
+    if (caPem && keysUnread && !hasConfig) {
+      pki = { ca: null, certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])) };
+    } else if (caPem && !keysUnread) {
+      const theirs = pemBlock(files.get('ca'), 'CERTIFICATE');
+      const sameCa = theirs !== null && parsedCert(theirs) !== null && new X509Certificate(theirs).fingerprint256 === new X509Certificate(caPem).fingerprint256;
+      pki = {
+        ca: theirs === null ? `no ${mine.caCert}` : sameCa ? null : `${mine.caCert} is another CA than the cluster's`,
+        certs: Object.fromEntries(mine.certs.map((c) => [c.role, memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
+      };
+    }
+    targetLook = { name: conf.name, hasConfig, pki };
+  }
+  return { target: targetLook, peers: found.map((p) => p.peer) };
+}

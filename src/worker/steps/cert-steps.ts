@@ -1,0 +1,316 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { dirname } from 'node:path';
+import { certMatchesKey, memberCertProblem, reachedAt } from '../../certs/member-cert.js';
+import { killAtFault } from '../../fault.js';
+import { decodePkcs10Pem } from '../../kube/csr-decode.js';
+import type { MemberCert } from '../../platform/index.js';
+import type { StepResult } from '../../runbook/engine.js';
+import type { StepOf } from '../../runbook/types.js';
+import type { SshTarget } from '../../ssh/exec.js';
+import { sh } from '../../ssh/shell.js';
+import { lockWaitSeconds, memberLockOf, readRemote, runScript, type HostStepContext } from './host-steps.js';
+import { underMemberLock } from './member-lock.js';
+
+type IssueCerts = StepOf<'issue-certs'>;
+export type CertParams = IssueCerts['params']['certs'][number];
+
+/**
+ * Issuing a member's etcd certificates onto its own host, the way kubeadm's
+ * `certs` phase does on a master, with the CA key kept where it is:
+ * - the member's keys are made ON its host (openssl) in the run's staging dir
+ *   (`<aside dir>/certs-<run>`), and never leave it: only their CSRs and
+ *   public halves are read;
+ * - each CSR is signed on a surviving master with the etcd CA key there, which
+ *   never leaves that master: the signer sets the subject's names, usages and
+ *   validity (extensions of the request are not copied);
+ * - the signed certificate is checked against the CA, its names and the staged
+ *   key, written into the staging dir and then installed, whatever was at the
+ *   member's paths moved aside under the run's name, never deleted.
+ * Every part looks first: a certificate already valid in place is kept (a
+ * second execution issues nothing), a staged key is signed again rather than
+ * made anew, a staged certificate that is valid is installed without a new
+ * signing. Keys are RSA 2048, as kubeadm makes them.
+ */
+
+/** A certificate's wishes as the platform describes them, from the step's params. */
+export function wantOf(c: CertParams): MemberCert {
+  return { role: c.role, cert: c.cert, key: c.key, subject: { cn: c.cn, o: c.o }, usages: c.usages, sans: { dns: c.dns, ips: c.ips } };
+}
+
+export const stagedKey = (staging: string, role: string) => `${staging}/${role}.key`;
+export const stagedCert = (staging: string, role: string) => `${staging}/${role}.crt`;
+
+/** A file a look at the pki prints: a certificate whole, or of a key only its public half. */
+export interface PkiFile {
+  label: string;
+  path: string;
+  kind: 'cert' | 'key';
+}
+
+/**
+ * Lines that print each file between `medic-file <label>` and `medic-end`, or
+ * `medic-absent <label>`. Of a key only the public half is printed (openssl
+ * pkey -pubout): the private key never leaves its host, not even to the bot.
+ */
+export function pkiLookLines(files: PkiFile[]): string[] {
+  return files.map((f) =>
+    f.kind === 'cert'
+      ? sh`if [ -f ${f.path} ]; then echo ${`medic-file ${f.label}`}; cat ${f.path}; echo; echo medic-end; else echo ${`medic-absent ${f.label}`}; fi`
+      : sh`if [ -f ${f.path} ] && pub=$(openssl pkey -in ${f.path} -pubout -passin pass: </dev/null 2>/dev/null); then echo ${`medic-file ${f.label}`}; printf '%s\n' "$pub"; echo medic-end; else echo ${`medic-absent ${f.label}`}; fi`,
+  );
+}
+
+/** The files pkiLookLines printed, by label (absent ones are not in the map). */
+export function parsePkiLook(out: string): Map<string, string> {
+  const files = new Map<string, string>();
+  let label: string | null = null;
+  let body: string[] = [];
+  for (const line of out.split('\n')) {
+    if (label === null) {
+      const m = /^medic-file (\S+)$/.exec(line);
+      if (m) {
+        label = m[1]!;
+        body = [];
+      }
+    } else if (line === 'medic-end') {
+      files.set(label, body.join('\n'));
+      label = null;
+    } else body.push(line);
+  }
+  return files;
+}
+
+/** The first PEM block of a kind in a text (openssl's own lines around it left out). */
+export function pemBlock(text: string | undefined, kind: 'CERTIFICATE' | 'CERTIFICATE REQUEST' | 'PUBLIC KEY'): string | null {
+  const m = new RegExp(`-----BEGIN ${kind}-----\\n[A-Za-z0-9+/=\\n]+?-----END ${kind}-----`).exec(text ?? '');
+  return m ? `${m[0]}\n` : null;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+/** openssl's -subj with its separators escaped: `/O=system:masters/CN=m3`. */
+export function subjectArg(c: { cn: string; o?: string }): string {
+  const esc = (v: string) => v.replace(/([\\/+=,])/g, '\\$1');
+  return `${c.o ? `/O=${esc(c.o)}` : ''}/CN=${esc(c.cn)}`;
+}
+
+/** The extensions the signer puts in a member certificate: never a CA, its usages, its names. */
+export function extensionsOf(c: CertParams): string {
+  const sans = [...c.dns.map((d) => `DNS:${d}`), ...c.ips.map((ip) => `IP:${ip}`)];
+  return [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${c.usages.join(',')}`,
+    ...(sans.length ? [`subjectAltName=${sans.join(',')}`] : []),
+    '',
+  ].join('\n');
+}
+
+/** On the member's host, under its lock: a key per role in the staging dir (made only where none is), and its CSR and public half printed. */
+export function csrScript(staging: string, certs: CertParams[]): string {
+  return [
+    'umask 077',
+    sh`mkdir -p ${staging}`,
+    ...certs.flatMap((c) => {
+      const key = stagedKey(staging, c.role);
+      return [
+        // Made beside and moved into place: a key file is whole or absent, whenever the script is cut off.
+        sh`if [ -s ${key} ]; then echo ${`the key for ${c.role} made earlier by this run is kept: ${key}`};`,
+        sh`else openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ${`${key}.medic-tmp`} </dev/null 2>/dev/null; mv ${`${key}.medic-tmp`} ${key}; echo ${`made a new key for ${c.role} on this host: ${key}`}; fi`,
+        sh`echo ${`medic-file csr:${c.role}`}; openssl req -new -key ${key} -subj ${subjectArg(c)} </dev/null; echo medic-end`,
+        sh`echo ${`medic-file staged-key:${c.role}`}; openssl pkey -in ${key} -pubout </dev/null; echo medic-end`,
+      ];
+    }),
+  ].join('\n');
+}
+
+/**
+ * On the signing master: the CSR's own signature checked, then signed with
+ * the CA there (a random serial, nothing written on that host). Only the
+ * certificate comes back.
+ */
+export function signScript(p: { caCert: string; caKey: string; days: number }, c: CertParams, csrPem: string, serialHex: string): string {
+  return [
+    sh`if [ ! -r ${p.caKey} ]; then echo ${`there is no etcd CA key at ${p.caKey} on this host: it cannot sign`} >&2; exit 20; fi`,
+    sh`if [ ! -r ${p.caCert} ]; then echo ${`there is no etcd CA certificate at ${p.caCert} on this host`} >&2; exit 21; fi`,
+    sh`csr=$(printf '%s' ${b64(csrPem)} | base64 -d)`,
+    `if ! printf '%s\\n' "$csr" | openssl req -noout -verify >/dev/null 2>&1; then echo "the CSR's own signature does not verify: not signed" >&2; exit 22; fi`,
+    sh`if crt=$(printf '%s\n' "$csr" | openssl x509 -req -CA ${p.caCert} -CAkey ${p.caKey} -set_serial ${`0x${serialHex}`} -days ${p.days} -sha256 -extfile <(printf '%s' ${b64(extensionsOf(c))} | base64 -d) 2>&1); then`,
+    sh`  echo ${`medic-file cert:${c.role}`}; printf '%s\n' "$crt"; echo medic-end`,
+    'else echo "openssl could not sign: $crt" >&2; exit 23; fi',
+  ].join('\n');
+}
+
+/** `medic_same A B`: both files exist with the same bytes. */
+const SAME = 'medic_same() { [ -f "$1" ] && [ -f "$2" ] && [ "$(sha256sum < "$1")" = "$(sha256sum < "$2")" ]; }';
+
+/** Lines that put `path` aside to `aside` when it holds other bytes than `staged`, refusing to overwrite an earlier copy. */
+function asideLines(path: string, aside: string, staged: string): string[] {
+  return [
+    sh`if [ -e ${path} ] && ! medic_same ${staged} ${path}; then`,
+    sh`  if [ -e ${aside} ]; then echo both ${path} and ${aside} exist, refusing to overwrite the copy kept earlier >&2; exit 3; fi`,
+    sh`  mv ${path} ${aside}; echo kept ${path} as ${aside}; fi`,
+  ];
+}
+
+/**
+ * On the member's host, under its lock: the CA certificate (when it differs)
+ * and each signed certificate written into the staging dir, then installed
+ * beside its key, what was there moved aside. A role whose files already are
+ * the staged ones is left alone.
+ */
+export function installScript(p: { staging: string; caCert: string; caAside: string }, caPem: string | null, certs: { c: CertParams; pem: string }[]): string {
+  const caStaged = `${p.staging}/ca.crt`;
+  return [
+    'umask 077',
+    SAME,
+    sh`mkdir -p ${p.staging}`,
+    ...(caPem
+      ? [
+          sh`printf '%s' ${b64(caPem)} | base64 -d > ${`${caStaged}.medic-tmp`}; mv ${`${caStaged}.medic-tmp`} ${caStaged}`,
+          sh`if medic_same ${caStaged} ${p.caCert}; then echo the etcd CA certificate is in place at ${p.caCert}; else`,
+          sh`  mkdir -p ${dirname(p.caCert)}`,
+          ...asideLines(p.caCert, p.caAside, caStaged),
+          sh`  cp ${caStaged} ${`${p.caCert}.medic-tmp`}; chmod 644 ${`${p.caCert}.medic-tmp`}; mv ${`${p.caCert}.medic-tmp`} ${p.caCert}; echo installed the etcd CA certificate of the cluster at ${p.caCert}; fi`,
+        ]
+      : []),
+    ...certs.flatMap(({ c, pem }) => {
+      const sk = stagedKey(p.staging, c.role);
+      const sc = stagedCert(p.staging, c.role);
+      return [
+        sh`printf '%s' ${b64(pem)} | base64 -d > ${`${sc}.medic-tmp`}; mv ${`${sc}.medic-tmp`} ${sc}`,
+        sh`if [ ! -s ${sk} ]; then echo ${`the key ${sk} this certificate was signed for is gone: nothing installed for ${c.role}`} >&2; exit 6; fi`,
+        sh`if medic_same ${sc} ${c.cert} && medic_same ${sk} ${c.key}; then echo ${`${c.role}: ${c.cert} and its key are installed already`}; else`,
+        sh`  mkdir -p ${dirname(c.cert)} ${dirname(c.key)}`,
+        ...asideLines(c.cert, c.certAside, sc),
+        ...asideLines(c.key, c.keyAside, sk),
+        // The key first: a certificate never stands beside a key it was not signed for.
+        sh`  cp ${sk} ${`${c.key}.medic-tmp`}; chmod 600 ${`${c.key}.medic-tmp`}; mv ${`${c.key}.medic-tmp`} ${c.key}`,
+        sh`  cp ${sc} ${`${c.cert}.medic-tmp`}; chmod 644 ${`${c.cert}.medic-tmp`}; mv ${`${c.cert}.medic-tmp`} ${c.cert}`,
+        sh`  echo ${`${c.role}: installed ${c.cert} and ${c.key}`}; fi`,
+      ];
+    }),
+  ].join('\n');
+}
+
+/** The files of a member's pki a look reads: the CA certificate, each certificate and key in place and staged. */
+export function pkiFiles(p: { caCert: string; staging?: string }, certs: { role: string; cert: string; key: string }[]): PkiFile[] {
+  return [
+    { label: 'ca', path: p.caCert, kind: 'cert' },
+    ...certs.flatMap((c) => [
+      { label: `cert:${c.role}`, path: c.cert, kind: 'cert' as const },
+      { label: `key:${c.role}`, path: c.key, kind: 'key' as const },
+      ...(p.staging
+        ? [
+            { label: `staged-cert:${c.role}`, path: stagedCert(p.staging, c.role), kind: 'cert' as const },
+            { label: `staged-key:${c.role}`, path: stagedKey(p.staging, c.role), kind: 'key' as const },
+          ]
+        : []),
+    ]),
+  ];
+}
+
+/** Whether two PEM certificates are the same certificate. */
+function sameCert(a: string | undefined, b: string): boolean {
+  try {
+    return !!a && new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
+  } catch {
+    return false;
+  }
+}
+
+/** What each of a member's certificates needs, from a look at its host against the CA. */
+export interface CertPlan {
+  caInPlace: boolean;
+  /** Valid where they are: kept. */
+  inPlace: string[];
+  /** A staged certificate of this run, valid for its staged key: installed without a new signing. */
+  install: { c: CertParams; pem: string }[];
+  /** Signed now (for the staged key where this run made one, else a new one). */
+  sign: CertParams[];
+  /** Why each of those is not in place, for the output. */
+  why: string[];
+}
+
+/**
+ * `address`: the member's host; a certificate in place that names it is kept
+ * (see reachedAt); one staged by this run must carry every name it was issued for.
+ */
+export function certPlanOf(look: Map<string, string>, caPem: string, certs: CertParams[], address: string, now: Date): CertPlan {
+  const plan: CertPlan = { caInPlace: sameCert(look.get('ca'), caPem), inPlace: [], install: [], sign: [], why: [] };
+  for (const c of certs) {
+    const want = wantOf(c);
+    const problem = memberCertProblem(pemBlock(look.get(`cert:${c.role}`), 'CERTIFICATE'), look.get(`key:${c.role}`) ?? null, caPem, want, now, reachedAt(address, want));
+    if (!problem) {
+      plan.inPlace.push(c.role);
+      continue;
+    }
+    plan.why.push(`${c.role}: ${problem}`);
+    const staged = pemBlock(look.get(`staged-cert:${c.role}`), 'CERTIFICATE');
+    if (staged && !memberCertProblem(staged, look.get(`staged-key:${c.role}`) ?? null, caPem, want, now)) plan.install.push({ c, pem: staged });
+    else plan.sign.push(c);
+  }
+  return plan;
+}
+
+async function lookAtPki(target: SshTarget, files: PkiFile[], signal?: AbortSignal): Promise<Map<string, string>> {
+  return parsePkiLook(await runScript(target, pkiLookLines(files).join('\n'), { signal }));
+}
+
+/** The step: see the comment at the top of this file. */
+export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?: AbortSignal): Promise<StepResult> {
+  const p = step.params;
+  const target = ctx.target(step.host!);
+  const signer = ctx.target(p.signer);
+  // The cluster's CA is the one the signing master holds: what every member trusts and what signs.
+  const caText = await readRemote(signer, p.signerCaCert, signal);
+  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
+  if (!caPem) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
+  const files = pkiFiles(p, p.certs);
+  const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date());
+  if (plan.caInPlace && !plan.install.length && !plan.sign.length) {
+    return { skipped: true, summary: `${p.name}'s certificates (${plan.inPlace.join(', ')}) are in place and valid, signed by the cluster's etcd CA: nothing issued` };
+  }
+
+  const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+  const timeoutMs = (lock.waitSeconds + 120) * 1000;
+  const lines: string[] = [...plan.why];
+  const signed: { c: CertParams; pem: string }[] = [];
+  if (plan.sign.length) {
+    const out = await runScript(target, underMemberLock(lock, csrScript(p.staging, plan.sign)), { signal, timeoutMs });
+    lines.push(...out.split('\n').filter((l) => /^(made a new key|the key for)/.test(l)));
+    const made = parsePkiLook(out);
+    for (const c of plan.sign) {
+      const csr = pemBlock(made.get(`csr:${c.role}`), 'CERTIFICATE REQUEST');
+      const pub = pemBlock(made.get(`staged-key:${c.role}`), 'PUBLIC KEY');
+      if (!csr || !pub) throw new Error(`${p.name} gave no CSR for ${c.role}: nothing was signed`);
+      // The request is read before it goes to the CA's master: it must name what the plan says, signed by its own key.
+      const decoded = decodePkcs10Pem(csr);
+      if (!decoded.ok || decoded.csr.subject.commonNames.join() !== c.cn || decoded.csr.subject.organizations.join() !== (c.o ?? '') || decoded.csr.signatureValid === false) {
+        throw new Error(`the CSR ${p.name} made for ${c.role} is not the one planned (${decoded.ok ? decoded.csr.subject.text : decoded.error}): nothing was signed`);
+      }
+      const out2 = await runScript(signer, signScript({ caCert: p.signerCaCert, caKey: p.signerCaKey, days: p.days }, c, csr, randomBytes(16).toString('hex')), { signal });
+      const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
+      if (!pem) throw new Error(`${p.signer} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
+      if (!certMatchesKey(pem, pub)) throw new Error(`the certificate ${p.signer} signed for ${c.role} is not for the key staged on ${p.name}: not installed`);
+      const problem = memberCertProblem(pem, pub, caPem, wantOf(c), new Date());
+      if (problem) throw new Error(`the certificate ${p.signer} signed for ${c.role} is not right (${problem}): not installed`);
+      signed.push({ c, pem });
+      lines.push(`${c.role}: signed on ${p.signer} by the etcd CA, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
+      killAtFault('mid-cert'); // tests only: the worker dies with a certificate signed and not yet on the host
+    }
+  }
+  const out = await runScript(target, underMemberLock(lock, installScript(p, plan.caInPlace ? null : caPem, [...plan.install, ...signed])), { signal, timeoutMs });
+  lines.push(out);
+
+  // Looked at again: what is on the host now is what the member starts with.
+  const after = certPlanOf(await lookAtPki(target, pkiFiles({ caCert: p.caCert }, p.certs), signal), caPem, p.certs, p.address, new Date());
+  if (!after.caInPlace || after.inPlace.length !== p.certs.length) {
+    throw new Error(`after installing, ${p.name}'s certificates are still not right: ${after.caInPlace ? '' : `${p.caCert} is not the cluster's CA; `}${after.why.join('; ')}`);
+  }
+  const installed = [...plan.install, ...signed].map((x) => x.c.role);
+  return {
+    summary: `${installed.length ? `issued ${installed.join(', ')} for ${p.name}${signed.length ? ` (signed on ${p.signer}; the CA key stayed there, the keys on ${p.name})` : ' (signed earlier in this run)'}` : `the cluster's CA certificate installed on ${p.name}`}${plan.inPlace.length ? `; ${plan.inPlace.join(', ')} already valid, kept` : ''}; anything replaced kept in ${p.asideDir}`,
+    output: lines.join('\n'),
+  };
+}
