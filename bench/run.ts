@@ -12,6 +12,7 @@ import { systemdReplaceBench } from './replace-systemd.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
+import { printMetricsView } from './metrics-view.js';
 
 /**
  * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
     rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
     await certRow('2 of 3 dead', 'd2');
     printTable('etcd-medic bench, status only (ms; base = `etcdctl endpoint status`, or the status job without its certificate check; ratio = median / base median)', rows);
+    await printMetricsView(medic.bot!.port!);
     await medic.stop();
     await stack.stop();
     return;
@@ -216,6 +218,7 @@ async function main(): Promise<void> {
   console.log(`\n${throughput}`);
   if (bigBackup) printBackupMemory(bigBackup);
   console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
+  await printMetricsView(medic.bot!.port!);
 
   await medic.stop();
   await stack.stop();

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 
 // No helm binary here: these read the chart's templates as text, for what must hold in them.
@@ -74,5 +75,39 @@ describe('the Helm chart', () => {
     const used = new Set([...rule.matchAll(/etcd_medic_\w+/g)].map((m) => m[0]));
     expect(used.size).toBeGreaterThan(5);
     for (const name of used) expect(exported, name).toContain(name);
+  });
+
+  describe('values.schema.json', () => {
+    const schema = JSON.parse(read('values.schema.json')) as Record<string, any>;
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    const values = () => parse(read('values.yaml')) as Record<string, any>;
+
+    it('accepts the chart\'s own values.yaml', () => {
+      expect(validate(values()), JSON.stringify(validate.errors)).toBe(true);
+    });
+
+    it('refuses a wrong value at install, naming its path', () => {
+      const wrong = values();
+      wrong.bot.port = 'three thousand';
+      wrong.redis.url = 'http://redis:6379';
+      wrong.metrics.prometheusRule.dbQuotaRatio = 2;
+      wrong.worker.replicaz = 3;
+      expect(validate(wrong)).toBe(false);
+      const said = validate.errors!.map((e) => `${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? ` ${e.params.additionalProperty}` : ''}`);
+      expect(said).toEqual(expect.arrayContaining(['/bot/port must be integer', '/redis/url must match pattern "^rediss?://[^\\s]+$"', '/metrics/prometheusRule/dbQuotaRatio must be <= 1', '/worker must NOT have additional properties replicaz']));
+    });
+
+    it('declares every value the templates read', () => {
+      const templates = readdirSync(new URL('../../helm/etcd-medic/templates/', import.meta.url)).map((f) => read(`templates/${f}`)).join('\n');
+      const used = new Set([...templates.matchAll(/\.Values\.([A-Za-z0-9_.]+)/g)].map((m) => m[1]!));
+      expect(used.size).toBeGreaterThan(20);
+      for (const path of used) {
+        let node: any = schema;
+        for (const key of path.split('.')) {
+          node = node.properties?.[key] ?? (node.$ref ? schema.definitions[node.$ref.split('/').pop()!].properties?.[key] : undefined);
+          expect(node, `.Values.${path} is not in values.schema.json`).toBeDefined();
+        }
+      }
+    });
   });
 });
