@@ -139,7 +139,9 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
     adaptConfig(peerConfig, from: ConfigSide, to: ConfigSide) {
       const perHost = (f: string) => (podFlag(peerConfig, f) ?? '').includes('${');
       const pkiFlags = Object.fromEntries(Object.entries(etcdPkiFlags(to.pkiDir)).filter(([f]) => !perHost(f)));
-      return withPodFlags(peerConfig, adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags));
+      // Only what changes is written: a flag rewritten as it was would be quoted, and its variables no longer expanded.
+      const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => podFlag(peerConfig, f) !== v);
+      return withPodFlags(peerConfig, Object.fromEntries(changed));
     },
   };
 }

@@ -80,6 +80,16 @@ export function rankingNeeds(members: string[]): HostNeeds {
   return { uses, mayBeDown: new Set() };
 }
 
+/**
+ * The layout of hosts a planner is about to judge by what it finds there (a
+ * replace takes a host without its config for a rebuilt one): a host not laid
+ * out as the cluster's platform says is refused as that first. A host that does
+ * not answer is left to the plan (it may be the failed member's).
+ */
+export function layoutNeeds(members: string[], title: string): HostNeeds {
+  return { uses: new Map(members.map((n) => [n, [{ member: n, tools: ['bash'], step: null, title }]])), mayBeDown: new Set(members) };
+}
+
 /** What one look at a host found. */
 export type HostLook =
   | { reachable: true; found: Record<string, boolean>; versions: { etcdctl?: string; etcdutl?: string; etcd?: string }; /** How the host differs from the cluster's platform (src/platform layoutLines). */ layout?: string[] }
