@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberCertProblem, reachedAt } from '../../src/certs/member-cert.js';
 import { makeCa, makeCert } from '../../src/lab/certs.js';
 import { memberSans } from '../../src/platform/member-pki.js';
-import { certPlanOf, csrProblem, csrScript, extensionsOf, signedCertProblem, installScript, parsePkiLook, pemBlock, pkiFiles, pkiLookLines, signScript, subjectArg, wantOf, type CertParams } from '../../src/worker/steps/cert-steps.js';
+import { certPlanOf, csrProblem, csrScript, extensionsOf, signedCertProblem, signerCa, installScript, parsePkiLook, pemBlock, pkiFiles, pkiLookLines, signScript, subjectArg, wantOf, type CertParams } from '../../src/worker/steps/cert-steps.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medic-certs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -199,5 +200,17 @@ describe('what the member\'s host and the signing master hand back is checked, n
     expect(signedCertProblem(codeSigning, hostile.pub, caPem, c, '0b', new Date())).toMatch(/^it has usages the plan does not name \(1\.3\.6\.1\.5\.5\.7\.3\.3\)$/);
     const other = csrWith('other', '/CN=m3');
     expect(signedCertProblem(more, other.pub, caPem, c, '0b', new Date())).toBe("it is not for the key staged on the member's host");
+  });
+});
+
+describe('the signing master\'s CA at execution', () => {
+  it('is the one the plan was made against, or nothing is issued', async () => {
+    const planned = new X509Certificate(caPem).fingerprint256;
+    const p = { signer: 'm1', signerCaCert: '/etc/kubernetes/pki/etcd/ca.crt', caSha256: planned };
+    expect(signerCa(caPem, p)).toBe(caPem);
+    // The fault: between planning and approval the signer's CA was replaced (rotated by hand, restored from elsewhere).
+    const rotated = await makeCa(join(dir, 'rotated'), 'rotated-ca');
+    expect(() => signerCa(readFileSync(rotated.cert, 'utf8'), p)).toThrow(/^the etcd CA at \/etc\/kubernetes\/pki\/etcd\/ca\.crt on m1 is not the one this plan was made against \(sha256 [0-9A-F:]+, planned [0-9A-F:]+\): nothing was issued/);
+    expect(() => signerCa(null, p)).toThrow(/^m1 has no etcd CA certificate at/);
   });
 });

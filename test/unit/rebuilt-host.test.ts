@@ -17,13 +17,15 @@ const req = { runId: 'r-0000abcd', target: 'm3', force: false, requestedBy: 'UAL
 const now = new Date('2026-11-23T03:00:00Z');
 const m3Down = report([row(1, true), row(2, true), row(3, false)]);
 
-const peer = (name: string, over: Partial<ReplaceHosts['peers'][number]> = {}) => ({ name, hasConfig: true, hasCaCert: true, hasCaKey: true, roles: ['peer', 'server'], ...over });
+/** The cluster's etcd CA, as every healthy master holds it (sha256 fingerprint). */
+const CA = `${'AB:'.repeat(31)}CD`;
+const peer = (name: string, over: Partial<ReplaceHosts['peers'][number]> = {}) => ({ name, hasConfig: true, hasCaCert: true, hasCaKey: true, caSha256: CA, roles: ['peer', 'server'], ...over });
 const certsOk = { peer: null, server: null, 'healthcheck-client': 'no healthcheck-client.crt' };
 const hosts = (target: Partial<NonNullable<ReplaceHosts['target']>>, peers = [peer('m1'), peer('m2')]): ReplaceHosts => ({
-  target: { name: 'm3', hasConfig: true, pki: { ca: null, certs: certsOk }, ...target },
+  target: { name: 'm3', hasConfig: true, pki: { ca: null, certs: certsOk, caSha256: CA }, ...target },
   peers,
 });
-const wiped = { hasConfig: false, pki: { ca: 'no /etc/kubernetes/pki/etcd/ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'no healthcheck-client.crt' } } };
+const wiped = { hasConfig: false, pki: { ca: 'no /etc/kubernetes/pki/etcd/ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'no healthcheck-client.crt' }, caSha256: CA } };
 const plan = (h?: ReplaceHosts, c: ClusterConfig = cluster) => planReplace(inventory, c, m3Down, state, req, now, h);
 const kinds = (h?: ReplaceHosts) => {
   const out = plan(h);
@@ -59,6 +61,7 @@ describe('a replace of a member whose host was rebuilt', () => {
     expect(issue.host).toBe('m3');
     expect(issue.params.signer).toBe('m1');
     expect(issue.params.signerCaKey).toBe('/etc/kubernetes/pki/etcd/ca.key');
+    expect(issue.params.caSha256).toBe(CA);
     expect(issue.params.staging).toBe('/etc/kubernetes/etcd-medic-aside/certs-r-0000abcd');
     // The peers have no healthcheck-client: none is issued (the profile's optional one).
     expect(issue.params.certs.map((c) => [c.role, c.cert, c.certAside, c.cn, c.dns, c.ips])).toEqual([
@@ -77,9 +80,9 @@ describe('a replace of a member whose host was rebuilt', () => {
   });
 
   it('a manifest left but certificates the cluster does not trust: issued only once etcd is stopped there', () => {
-    const k = kinds(hosts({ pki: { ca: null, certs: { ...certsOk, peer: 'peer.crt is not signed by the cluster\'s etcd CA' } } }));
+    const k = kinds(hosts({ pki: { ca: null, certs: { ...certsOk, peer: 'peer.crt is not signed by the cluster\'s etcd CA' }, caSha256: CA } }));
     expect(k.slice(0, 5)).toEqual(['snapshot', 'member-remove', 'stop-and-move-aside', 'issue-certs', 'member-add-learner']);
-    const out = plan(hosts({ pki: { ca: null, certs: { ...certsOk, server: 'no server.crt' } } }));
+    const out = plan(hosts({ pki: { ca: null, certs: { ...certsOk, server: 'no server.crt' }, caSha256: CA } }));
     if (!out.ok) throw new Error(out.reason);
     expect(stepOf(out.run.steps.find((s) => s.kind === 'write-manifest'), 'write-manifest').params.templateFrom).toBeUndefined();
     expect(out.run.rationale).toMatch(/^m3's host has its config but not its certificates \(server: no server\.crt\)/);
@@ -93,6 +96,17 @@ describe('a replace of a member whose host was rebuilt', () => {
     expect(issue.params.certs.map((c) => c.role)).toEqual(['peer', 'server', 'healthcheck-client']);
     expect(issue.params.certs[2]).toMatchObject({ cn: 'kube-etcd-healthcheck-client', o: 'system:masters', usages: ['clientAuth'], dns: [], ips: [] });
     expect(stepOf(out.run.steps[5], 'write-manifest').params.templateFrom).toBe('m2');
+  });
+
+  it('the signer holds the CA the certificates were judged against: a master with another CA\'s key is not asked to sign', () => {
+    // The fault: the leader (asked first) holds a key and certificate of another CA (rotated by hand, or restored from elsewhere).
+    const other = `${'EF:'.repeat(31)}01`;
+    const out = plan(hosts(wiped, [peer('m1', { caSha256: other }), peer('m2')]));
+    if (!out.ok) throw new Error(out.reason);
+    const issue = stepOf(out.run.steps[1], 'issue-certs');
+    expect([issue.params.signer, issue.params.caSha256]).toEqual(['m2', CA]);
+    const none = plan(hosts(wiped, [peer('m1', { caSha256: other }), peer('m2', { hasCaKey: false })]));
+    expect(!none.ok && none.reason).toMatch(/\(m1: another CA \(sha256 EF:EF:.*:01\) than the one the others trust \(sha256 AB:AB:.*:CD\), m2: no CA key\)/);
   });
 
   it('refuses, before any step, when no healthy master holds the CA key or a manifest to lend', () => {

@@ -289,6 +289,25 @@ export function signedCertProblem(certPem: string, keyPublic: string, caPem: str
   }
 }
 
+/**
+ * The CA certificate the signing master holds, as it read it: refused when
+ * there is none, or when it is not the CA the plan was made against (rotated
+ * or put back by hand from elsewhere since): certificates from it would not be
+ * the ones approved, nor ones the other members trust.
+ */
+export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 'signer' | 'signerCaCert' | 'caSha256'>): string {
+  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
+  let seen: string | null = null;
+  try {
+    seen = caPem && new X509Certificate(caPem).fingerprint256;
+  } catch {
+    seen = null;
+  }
+  if (!caPem || !seen) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
+  if (seen !== p.caSha256) throw new Error(`the etcd CA at ${p.signerCaCert} on ${p.signer} is not the one this plan was made against (sha256 ${seen}, planned ${p.caSha256}): nothing was issued. Look at the masters' CAs, then plan the replace again`);
+  return caPem;
+}
+
 async function lookAtPki(target: SshTarget, files: PkiFile[], signal?: AbortSignal): Promise<Map<string, string>> {
   return parsePkiLook(await runScript(target, pkiLookLines(files).join('\n'), { signal }));
 }
@@ -300,8 +319,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   const signer = ctx.target(p.signer);
   // The cluster's CA is the one the signing master holds: what every member trusts and what signs.
   const caText = await readRemote(signer, p.signerCaCert, signal);
-  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
-  if (!caPem) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
+  const caPem = signerCa(caText, p);
   const files = pkiFiles(p, p.certs);
   const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date());
   if (plan.caInPlace && !plan.install.length && !plan.sign.length) {
