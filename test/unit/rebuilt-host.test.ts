@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 import { stepOf } from '../support/steps.js';
@@ -124,6 +128,38 @@ describe('a replace of a member whose host was rebuilt', () => {
     // Without the cluster's CA to judge against, a rebuilt host is refused; one with its manifest keeps what it has.
     expect(plan(hosts({ ...wiped, pki: null })).ok).toBe(false);
     expect(kinds(hosts({ pki: null }))).not.toContain('issue-certs');
+  });
+
+  it('a host planned with its manifest but rebuilt before the first destructive step is refused by the readiness check, not at the write after the member was removed', () => {
+    const out = plan(hosts({}));
+    if (!out.ok) throw new Error(out.reason);
+    const remove = out.run.steps.findIndex((s) => s.kind === 'member-remove');
+    const write = stepOf(out.run.steps.find((s) => s.kind === 'write-manifest'), 'write-manifest');
+    // What the readiness check runs on m3 before the member-remove gate: the layout lines of the steps from there on.
+    const layout = hostNeeds(out.run.steps, remove, platformOf(cluster).tools).uses.get('m3')!.flatMap((u) => u.layout ?? []);
+    const root = mkdtempSync(join(tmpdir(), 'medic-rebuilt-'));
+    try {
+      const at = (p: string) => join(root, p);
+      const onHost = (lines: string[]) => spawnSync('bash', ['-c', lines.join('\n').replaceAll('/etc/kubernetes/', `${root}/`)], { encoding: 'utf8' }).stdout;
+      // The fault: m3's machine reinstalled after planning, with its SSH host key kept: no manifest, nothing aside.
+      expect(onHost(layout)).toBe(
+        `layout:there is no etcd config at ${at('manifests/etcd.yaml')} (nor the copy this run keeps, ${at(`etcd-medic-aside/etcd.yaml.${req.runId}`)}): the host had one when the replace was planned, so it looks rebuilt since; nothing would start the new member there. Ask for the replace again: its plan then builds the config from a healthy peer's\n`,
+      );
+      expect(write.params.configAside).toBe(`/etc/kubernetes/etcd-medic-aside/etcd.yaml.${req.runId}`);
+      // As planned (the manifest there), or once this run moved it aside: ready.
+      mkdirSync(at('manifests'), { recursive: true });
+      writeFileSync(at('manifests/etcd.yaml'), 'kind: Pod\n');
+      expect(onHost(layout)).toBe('');
+      mkdirSync(at('etcd-medic-aside'));
+      renameSync(at('manifests/etcd.yaml'), at(`etcd-medic-aside/etcd.yaml.${req.runId}`));
+      expect(onHost(layout)).toBe('');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+    // A plan that builds the config from a peer's counts on none being there.
+    const rebuilt = plan(hosts(wiped));
+    if (!rebuilt.ok) throw new Error(rebuilt.reason);
+    expect(hostNeeds(rebuilt.run.steps, 0).uses.get('m3')!.flatMap((u) => u.layout ?? [])).toEqual([]);
   });
 
   it('needs openssl on the rebuilt host and on the signer, checked before the plan starts and before the step', () => {
