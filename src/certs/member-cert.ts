@@ -74,6 +74,34 @@ export function memberCertProblem(certPem: string | null, keyPublic: string | nu
   return null;
 }
 
+/** A subject as Node and the CSR decoder print it, one RDN after another: "O=system:masters, CN=…". */
+export function subjectText(s: { cn: string; o?: string }): string {
+  return [...(s.o ? [`O=${s.o}`] : []), `CN=${s.cn}`].join(', ');
+}
+
+/**
+ * Why a certificate just signed for a member is not exactly the one asked for
+ * (null: it is), beyond memberCertProblem: its subject is the planned one and
+ * nothing more, its names are the planned ones and no others, its usages are
+ * the planned ones, it is not a CA, and it carries the serial the worker sent
+ * (not an older certificate handed back). The signing master's openssl copies
+ * the request's subject and sets the extensions from the worker's file; what
+ * comes back is checked, not trusted.
+ */
+export function issuedCertProblem(certPem: string, want: MemberCert, serialHex: string): string | null {
+  const cert = new X509Certificate(certPem);
+  const subject = cert.subject.split('\n').join(', ');
+  if (subject !== subjectText(want.subject)) return `it names ${subject}, not ${subjectText(want.subject)}`;
+  if (cert.ca) return 'it is a CA certificate';
+  const has = sansOf(cert);
+  const extra = [...has.dns.filter((d) => !want.sans.dns.map((x) => x.toLowerCase()).includes(d)).map((d) => `DNS:${d}`), ...has.ips.filter((ip) => !want.sans.ips.map(canonicalIp).includes(ip)).map((ip) => `IP:${ip}`)];
+  if (extra.length) return `it is also valid for ${extra.join(', ')}, which the plan does not name`;
+  const other = (cert.keyUsage ?? []).filter((oid) => !want.usages.some((u) => USAGE_OID[u] === oid));
+  if (other.length) return `it has usages the plan does not name (${other.join(', ')})`;
+  if (BigInt(`0x${cert.serialNumber}`) !== BigInt(`0x${serialHex}`)) return `its serial is ${cert.serialNumber.toLowerCase()}, not ${serialHex} as sent`;
+  return null;
+}
+
 /** Whether a signed certificate is for this public key (the staged key's CSR): before it is written next to the key. */
 export function certMatchesKey(certPem: string, keyPublic: string): boolean {
   return spki(new X509Certificate(certPem).publicKey) === spki(createPublicKey(keyPublic));

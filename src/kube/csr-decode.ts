@@ -26,6 +26,8 @@ export interface DecodedCsr {
   signatureAlgorithm: string;
   /** Whether the request is signed by its own key (proof of possession); null when the algorithm is not one checked here. */
   signatureValid: boolean | null;
+  /** Its public key (SubjectPublicKeyInfo, DER in base64), to compare with a key it claims to be for. */
+  spki?: string;
 }
 
 export type CsrDecodeResult = { ok: true; csr: DecodedCsr } | { ok: false; error: string };
@@ -95,6 +97,7 @@ function decodeDer(der: Buffer): DecodedCsr {
     key: describeKey(key),
     signatureAlgorithm: sig?.name ?? req.signatureAlgorithm.algorithm,
     signatureValid: sig && req.certificationRequestInfoRaw ? checkSignature(sig.digest, req.certificationRequestInfoRaw, key, req.signature) : null,
+    spki: key.export({ type: 'spki', format: 'der' }).toString('base64'),
   };
 }
 

@@ -55,3 +55,24 @@ export function adaptedFlags(flag: (name: string) => string | undefined, from: C
   if (wal !== undefined) out['wal-dir'] = rebased(wal, from.dataDir, to.dataDir) ?? wal;
   return out;
 }
+
+/**
+ * Why an adapted config would not make the member itself known (null: it
+ * would): every URL it advertises, peer and client, must be on its own host
+ * (the inventory's address, or the host of the peer URL `member add`
+ * registered) or loopback. A peer whose config names itself otherwise than the inventory
+ * does (a host name where the inventory has its address) keeps its URLs
+ * through adaptedFlags, and a member started on them would advertise the
+ * peer's: refused before it is written.
+ */
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export function adaptedUrlProblem(flag: (name: string) => string | undefined, peerUrl: string, host: string): string | null {
+  const own = new Set([bare(host), bare(URL_RE.exec(peerUrl)?.[2] ?? host)]);
+  for (const f of ['initial-advertise-peer-urls', 'advertise-client-urls']) {
+    // Loopback URLs are kept as the peer has them (adaptedFlags): the same on every host.
+    const others = (flag(f) ?? '').split(',').map((u) => u.trim()).filter((u) => u && !own.has(bare(URL_RE.exec(u)?.[2] ?? '')) && !LOOPBACK.test(bare(URL_RE.exec(u)?.[2] ?? '')));
+    if (others.length) return `its ${f} would be ${others.join(',')}, not on ${host}`;
+  }
+  return null;
+}

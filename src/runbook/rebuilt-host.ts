@@ -20,7 +20,7 @@ export interface TargetLook {
    * it (null: it is), and whether its CA certificate is the cluster's; null
    * when no peer's CA could be read to judge them against.
    */
-  pki: { ca: string | null; certs: Record<string, string | null> } | null;
+  pki: { ca: string | null; certs: Record<string, string | null>; /** The CA they were judged against (its sha256 fingerprint): the one that must sign. */ caSha256: string } | null;
 }
 
 export interface PeerLook {
@@ -29,6 +29,8 @@ export interface PeerLook {
   /** The etcd CA's certificate and key are readable at the profile's paths. */
   hasCaCert: boolean;
   hasCaKey: boolean;
+  /** The sha256 fingerprint of its CA certificate (null: none read). */
+  caSha256: string | null;
   /** The roles of the member certificates it has (an optional one is issued only where the peers have it). */
   roles: string[];
 }
@@ -38,7 +40,7 @@ export interface RebuiltChoice {
   /** The peer whose config is adapted to the member's host (its host has none). */
   template?: MemberConfig;
   /** Issue these certificates, signed on `signer`, because of `why`. */
-  certs?: { signer: MemberConfig; certs: MemberCert[]; why: string };
+  certs?: { signer: MemberConfig; certs: MemberCert[]; why: string; /** The CA the signer holds, as planned against (sha256 fingerprint). */ caSha256: string };
   /** Words for the run's thread: what was seen and what the plan does about it. */
   rationale?: string;
 }
@@ -82,7 +84,9 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
     // The certificates cannot be judged without the cluster's CA: a host with its config keeps what it has, as before.
     if (!look.hasConfig) return { ok: false, reason: `${target.name}'s host looks rebuilt, and the etcd CA certificate (${pki.caCert}) could not be read from any healthy master to check its certificates against. Nothing was changed.` };
   } else {
-    const signer = peers.find((p) => p.l.hasCaKey && p.l.hasCaCert);
+    // The CA the certificates were judged against is the one that signs: a master holding another CA's key is not asked.
+    const caSha256 = look.pki.caSha256;
+    const signer = peers.find((p) => p.l.hasCaKey && p.l.hasCaCert && p.l.caSha256 === caSha256);
     const wanted = pki.certs.filter((c) => !c.optional || peers.some((p) => p.l.roles.includes(c.role)));
     const wrong = [...(look.pki.ca ? [`CA: ${look.pki.ca}`] : []), ...wanted.flatMap((c) => (look.pki!.certs[c.role] ? [`${c.role}: ${look.pki!.certs[c.role]}`] : []))];
     if (wrong.length) {
@@ -90,10 +94,10 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
       if (!signer) {
         return {
           ok: false,
-          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${p.l.hasCaKey ? 'no CA certificate' : 'no CA key'}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${target.name}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
+          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})`}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${target.name}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
         };
       }
-      choice.certs = { signer: signer.m, certs: wanted, why };
+      choice.certs = { signer: signer.m, certs: wanted, why, caSha256 };
       seen.push(wrong.join('; '));
       does.push(`its certificates (${wanted.map((c) => c.role).join(', ')}) are issued from the etcd CA, signed on ${signer.m.name}, whose CA key stays there; the new keys are made on ${target.name} and stay there`);
     }

@@ -37,6 +37,8 @@ const params = z.object({
   signer: z.string(),
   signerCaCert: z.string(),
   signerCaKey: z.string(),
+  /** The CA the plan judged the member's certificates against (sha256 fingerprint, as Node prints it): the signer must still hold it. */
+  caSha256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
   days: z.number().int().positive(),
   certs: z.array(cert).min(1),
 });
@@ -56,7 +58,7 @@ const SIGNER_TOOLS = ['bash', 'cat', 'wc', 'sha256sum', 'cut', 'openssl', 'base6
 export const issueCertsStep = {
   kind: 'issue-certs',
   params,
-  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; certs: MemberCert[]; why: string }): IssueCertsStep {
+  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; certs: MemberCert[]; why: string; caSha256: string }): IssueCertsStep {
     const aside = (path: string) => `${i.asideDir}/${basename(path)}.${i.runId}`;
     const staging = `${i.asideDir}/certs-${i.runId}`;
     const sans = (c: MemberCert) => [...c.sans.dns.map((d) => `DNS:${d}`), ...c.sans.ips.map((ip) => `IP:${ip}`)].join(',');
@@ -69,7 +71,7 @@ export const issueCertsStep = {
       operation:
         `${i.why}. On ${sshText(i.cluster, i.member.name)}: openssl genpkey (RSA 2048) in ${staging}, the keys never leave ${i.member.name}; ` +
         `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
-        `the CA certificate put at ${i.caCert}; whatever is at those paths moved to ${i.asideDir}/<file>.${i.runId}. A certificate already valid there is kept`,
+        `the CA certificate (sha256 ${i.caSha256.slice(0, 23)}…, the one the plan was made against; another there refuses the step) put at ${i.caCert}; whatever is at those paths moved to ${i.asideDir}/<file>.${i.runId}. A certificate already valid there is kept`,
       params: {
         name: i.member.name,
         address: i.member.host,
@@ -80,6 +82,7 @@ export const issueCertsStep = {
         signer: i.signer.name,
         signerCaCert: i.signerCa.cert,
         signerCaKey: i.signerCa.key,
+        caSha256: i.caSha256,
         days: CERT_DAYS,
         certs: i.certs.map((c) => ({ role: c.role, cert: c.cert, key: c.key, certAside: aside(c.cert), keyAside: aside(c.key), cn: c.subject.cn, ...(c.subject.o ? { o: c.subject.o } : {}), usages: c.usages, dns: c.sans.dns, ips: c.sans.ips })),
       },

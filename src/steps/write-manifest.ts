@@ -4,6 +4,7 @@ import { platformOf } from '../platform/index.js';
 import { viewCluster } from '../worker/cluster-view.js';
 import { writeManifest } from '../worker/steps/host-steps.js';
 import { CHECKED_IO, CHECKED_READ, LOCKED, uniq } from './host-tools.js';
+import { sh } from '../ssh/shell.js';
 import { sshText } from './plan-text.js';
 import type { Step, StepDefinition } from './types.js';
 
@@ -92,5 +93,13 @@ export const writeManifestStep = {
     tools: uniq([...LOCKED, 'ls', ...CHECKED_IO]),
     // The template member's config is read (with cat) when the host has none left to start from.
     members: (step) => [{ member: step.host }, ...(step.params.templateFrom ? [{ member: step.params.templateFrom, tools: CHECKED_READ }] : [])],
+    // Planned on a host that had its config: a host rebuilt since (same SSH host key) has none to start from, which the
+    // step would find only after the member was removed and added again. Looked at before every destructive step.
+    layout: (step) =>
+      step.params.templateFrom
+        ? []
+        : [
+            sh`if [ ! -e ${step.params.config} ] && [ ! -e ${step.params.configAside} ]; then echo "layout:there is no etcd config at "${step.params.config}" (nor the copy this run keeps, "${step.params.configAside}"): the host had one when the replace was planned, so it looks rebuilt since; nothing would start the new member there. Ask for the replace again: its plan then builds the config from a healthy peer's"; fi`,
+          ],
   },
 } satisfies StepDefinition<'write-manifest'>;

@@ -43,7 +43,8 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
   const conf = cluster.members.find((m) => m.name === (live?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
   if (!conf) return undefined;
   const platform = platformOf(cluster);
-  const healthy = report.members.filter((r) => r.name !== conf.name && r.reachable && r.status && r.status.leader !== '0');
+  // Voters only: a learner's config and CA are not what the cluster runs on (the planner asks only voters too).
+  const healthy = report.members.filter((r) => r.name !== conf.name && !r.learner && r.reachable && r.status && r.status.leader !== '0');
   const peers = healthy.flatMap((r) => cluster.members.filter((m) => m.name === r.name));
 
   const mine = platform.pki(conf);
@@ -62,7 +63,7 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     ]);
     if (out === null) return null;
     const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
-    const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
+    const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, caSha256: ca && new X509Certificate(ca).fingerprint256, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
     return { peer, ca };
   });
   const [t, ...ps] = await Promise.all([targetOut, ...peerOuts]);
@@ -79,12 +80,13 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     // config keeps what it has, as before; a rebuilt one gets the step, and the readiness check asks for openssl.
     const keysUnread = !/^openssl=1$/m.test(t);
     if (caPem && keysUnread && !hasConfig) {
-      pki = { ca: null, certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])) };
+      pki = { ca: null, certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])), caSha256: new X509Certificate(caPem).fingerprint256 };
     } else if (caPem && !keysUnread) {
       const theirs = pemBlock(files.get('ca'), 'CERTIFICATE');
       const sameCa = theirs !== null && parsedCert(theirs) !== null && new X509Certificate(theirs).fingerprint256 === new X509Certificate(caPem).fingerprint256;
       pki = {
         ca: theirs === null ? `no ${mine.caCert}` : sameCa ? null : `${mine.caCert} is another CA than the cluster's`,
+        caSha256: new X509Certificate(caPem).fingerprint256,
         certs: Object.fromEntries(mine.certs.map((c) => [c.role, memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
       };
     }

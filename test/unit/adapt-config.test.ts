@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { inventorySchema } from '../../src/config/schema.js';
-import { withUrlHost } from '../../src/platform/adapt-config.js';
+import { adaptedUrlProblem, withUrlHost } from '../../src/platform/adapt-config.js';
 import { envFlag } from '../../src/platform/flags.js';
 import { platformOf } from '../../src/platform/index.js';
 import { memberSans } from '../../src/platform/member-pki.js';
@@ -101,5 +101,29 @@ describe('memberSans', () => {
   it('names the member, its address and loopback, as kubeadm issues etcd certificates', () => {
     expect(memberSans({ name: 'm3', host: '10.0.0.3' })).toEqual({ dns: ['m3', 'localhost'], ips: ['10.0.0.3', '127.0.0.1', '::1'] });
     expect(memberSans({ name: 'm3', host: 'master-3.example' })).toEqual({ dns: ['m3', 'master-3.example', 'localhost'], ips: ['127.0.0.1', '::1'] });
+  });
+});
+
+describe('an adapted config that would advertise the peer\'s addresses', () => {
+  const platform = platformOf(clusterWith({ kind: 'kubeadm' }));
+  it('is refused: every advertised URL must be on the member\'s own host', () => {
+    // The fault: m1's manifest names it by host name where the inventory has its address, so its URLs are not moved.
+    const theirs = platform.withFlags(etcdManifest({ name: 'm1', ip: '10.0.0.1', dataDir: from.dataDir, pkiDir: from.pkiDir, initialCluster: 'm1=https://m1.example:2380', state: 'new', token: 't' }), {
+      'advertise-client-urls': 'https://m1.example:2379',
+      'initial-advertise-peer-urls': 'https://m1.example:2380',
+      'listen-client-urls': 'https://0.0.0.0:2379',
+      'listen-peer-urls': 'https://0.0.0.0:2380',
+    });
+    const mine = platform.adaptConfig(theirs, from, to);
+    expect(platform.flag(mine, 'advertise-client-urls')).toBe('https://m1.example:2379');
+    expect(adaptedUrlProblem((f) => platform.flag(mine, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBe('its initial-advertise-peer-urls would be https://m1.example:2380, not on 10.0.0.3');
+    const client = platform.adaptConfig(platform.withFlags(theirs, { 'initial-advertise-peer-urls': 'https://10.0.0.1:2380' }), from, to);
+    expect(adaptedUrlProblem((f) => platform.flag(client, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBe('its advertise-client-urls would be https://m1.example:2379, not on 10.0.0.3');
+    // Adapted as it should be: its own address (loopback ones as the peer has them), or the host name it was added with.
+    const ok = platform.adaptConfig(platform.withFlags(theirs, { 'advertise-client-urls': 'https://10.0.0.1:2379,https://127.0.0.1:2379', 'initial-advertise-peer-urls': 'https://10.0.0.1:2380' }), from, to);
+    expect(adaptedUrlProblem((f) => platform.flag(ok, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBeNull();
+    const own = platform.adaptConfig(platform.withFlags(theirs, { 'advertise-client-urls': 'https://10.0.0.1:2379', 'initial-advertise-peer-urls': 'https://10.0.0.1:2380' }), from, to);
+    expect(adaptedUrlProblem((f) => platform.flag(own, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBeNull();
+    expect(adaptedUrlProblem((f) => platform.flag(own, f), 'https://m3.example:2380', '10.0.0.3')).toBeNull();
   });
 });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberCertProblem, reachedAt } from '../../src/certs/member-cert.js';
 import { makeCa, makeCert } from '../../src/lab/certs.js';
 import { memberSans } from '../../src/platform/member-pki.js';
-import { certPlanOf, csrScript, extensionsOf, installScript, parsePkiLook, pemBlock, pkiFiles, pkiLookLines, signScript, subjectArg, wantOf, type CertParams } from '../../src/worker/steps/cert-steps.js';
+import { certPlanOf, csrProblem, csrScript, extensionsOf, signedCertProblem, signerCa, installScript, parsePkiLook, pemBlock, pkiFiles, pkiLookLines, signScript, subjectArg, wantOf, type CertParams } from '../../src/worker/steps/cert-steps.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medic-certs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -137,5 +138,79 @@ describe('issuing a member certificate with openssl, as the step does on the hos
     expect(bad.code).not.toBe(0);
     const noKey = bash(signScript({ caCert: ca.cert, caKey: join(dir, 'nope.key'), days: 1 }, certs[0]!, csr, '01'));
     expect([noKey.code, noKey.out.trim()]).toEqual([20, `there is no etcd CA key at ${join(dir, 'nope.key')} on this host: it cannot sign`]);
+  });
+});
+
+describe('what the member\'s host and the signing master hand back is checked, not trusted', () => {
+  const c = certOf('peer');
+  const tampered = join(dir, 'tampered');
+  const pubOf = (key: string) => bash(`openssl pkey -in ${key} -pubout`).out;
+  /** A CSR as a hostile rebuilt host could print it: its own subject and extensions, its own key. */
+  const csrWith = (name: string, subj: string, opts: string[] = [], bits = 2048) => {
+    const key = join(tampered, `${name}.key`);
+    const r = bash(`mkdir -p ${tampered} && openssl req -new -newkey rsa:${bits} -nodes -keyout ${key} -subj '${subj}' ${opts.join(' ')} 2>/dev/null`);
+    expect(r.code, r.out).toBe(0);
+    return { csr: pemBlock(r.out, 'CERTIFICATE REQUEST')!, pub: pubOf(key), key };
+  };
+
+  it('a CSR with more in its subject than the plan, a weak key, or another key than the staged one is not sent to the CA', () => {
+    const ok = csrWith('ok', '/CN=m3');
+    expect(csrProblem(ok.csr, ok.pub, c)).toBeNull();
+    // The fault: the host adds an OU (the signer copies the subject whole) or an O (Kubernetes reads O as a group).
+    expect(csrProblem(csrWith('ou', '/CN=m3/OU=ops').csr, ok.pub, c)).toMatch(/it names CN=m3, OU=ops, not CN=m3/);
+    const masters = csrWith('o', '/O=system:masters/CN=m3');
+    expect(csrProblem(masters.csr, masters.pub, c)).toMatch(/it names O=system:masters, CN=m3, not CN=m3/);
+    const weak = csrWith('weak', '/CN=m3', [], 1024);
+    expect(csrProblem(weak.csr, weak.pub, c)).toBe('its key is RSA 1024, not RSA 2048 as made on the host');
+    // A request for a key other than the one the host says it staged.
+    expect(csrProblem(ok.csr, masters.pub, c)).toBe('it is not for the key staged on the host');
+  });
+
+  it('the signer sets the extensions itself: a request asking to be a CA for other names gets exactly the planned ones', () => {
+    const hostile = csrWith('hostile', '/CN=m3', ['-addext', "'basicConstraints=critical,CA:TRUE'", '-addext', "'subjectAltName=IP:10.0.0.1,DNS:m1'"]);
+    expect(csrProblem(hostile.csr, hostile.pub, c)).toBeNull();
+    const signed = bash(signScript({ caCert: ca.cert, caKey: ca.key, days: 30 }, c, hostile.csr, 'c0ffee'));
+    expect(signed.code, signed.out).toBe(0);
+    const pem = pemBlock(parsePkiLook(signed.out).get('cert:peer'), 'CERTIFICATE')!;
+    expect(signedCertProblem(pem, hostile.pub, caPem, c, 'c0ffee', new Date())).toBeNull();
+    // Not the serial the worker sent: an older certificate handed back.
+    expect(signedCertProblem(pem, hostile.pub, caPem, c, 'c0ffef', new Date())).toBe('its serial is c0ffee, not c0ffef as sent');
+  });
+
+  it('a certificate back from the signer that is a CA, names more, or is for another key is not installed', () => {
+    const hostile = csrWith('hostile2', '/CN=m3');
+    const csrFile = join(tampered, 'hostile2.csr');
+    writeFileSync(csrFile, hostile.csr);
+    const signWith = (ext: string) => {
+      writeFileSync(join(tampered, 'ext'), ext);
+      const r = bash(`openssl x509 -req -in ${csrFile} -CA ${ca.cert} -CAkey ${ca.key} -set_serial 0x0b -days 30 -extfile ${join(tampered, 'ext')} 2>/dev/null`);
+      expect(r.code, r.out).toBe(0);
+      return pemBlock(r.out, 'CERTIFICATE')!;
+    };
+    const sans = 'subjectAltName=DNS:m3,DNS:localhost,IP:10.0.0.3,IP:127.0.0.1,IP:::1';
+    // The fault: a signing master whose openssl honours other extensions than the worker's file.
+    const asCa = signWith(`basicConstraints=critical,CA:TRUE\nextendedKeyUsage=serverAuth,clientAuth\n${sans}\n`);
+    // The checks the step made before: CA, validity, names, usages, key: all pass for a CA certificate.
+    expect(memberCertProblem(asCa, hostile.pub, caPem, wantOf(c), new Date())).toBeNull();
+    expect(signedCertProblem(asCa, hostile.pub, caPem, c, '0b', new Date())).toBe('it is a CA certificate');
+    const more = signWith(`basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n${sans},IP:10.0.0.1\n`);
+    expect(memberCertProblem(more, hostile.pub, caPem, wantOf(c), new Date())).toBeNull();
+    expect(signedCertProblem(more, hostile.pub, caPem, c, '0b', new Date())).toBe('it is also valid for IP:10.0.0.1, which the plan does not name');
+    const codeSigning = signWith(`basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth,codeSigning\n${sans}\n`);
+    expect(signedCertProblem(codeSigning, hostile.pub, caPem, c, '0b', new Date())).toMatch(/^it has usages the plan does not name \(1\.3\.6\.1\.5\.5\.7\.3\.3\)$/);
+    const other = csrWith('other', '/CN=m3');
+    expect(signedCertProblem(more, other.pub, caPem, c, '0b', new Date())).toBe("it is not for the key staged on the member's host");
+  });
+});
+
+describe('the signing master\'s CA at execution', () => {
+  it('is the one the plan was made against, or nothing is issued', async () => {
+    const planned = new X509Certificate(caPem).fingerprint256;
+    const p = { signer: 'm1', signerCaCert: '/etc/kubernetes/pki/etcd/ca.crt', caSha256: planned };
+    expect(signerCa(caPem, p)).toBe(caPem);
+    // The fault: between planning and approval the signer's CA was replaced (rotated by hand, restored from elsewhere).
+    const rotated = await makeCa(join(dir, 'rotated'), 'rotated-ca');
+    expect(() => signerCa(readFileSync(rotated.cert, 'utf8'), p)).toThrow(/^the etcd CA at \/etc\/kubernetes\/pki\/etcd\/ca\.crt on m1 is not the one this plan was made against \(sha256 [0-9A-F:]+, planned [0-9A-F:]+\): nothing was issued/);
+    expect(() => signerCa(null, p)).toThrow(/^m1 has no etcd CA certificate at/);
   });
 });

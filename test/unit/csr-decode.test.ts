@@ -31,6 +31,8 @@ describe('decoding the PKCS#10 request of a CSR', () => {
       key: { type: 'rsa', bits: 2048, text: 'RSA 2048' },
       signatureAlgorithm: 'sha256WithRSAEncryption',
       signatureValid: true,
+      // The request's public key as DER SubjectPublicKeyInfo: an RSA 2048 one always starts so.
+      spki: expect.stringMatching(/^MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA[A-Za-z0-9+/]+IDAQAB$/),
     });
   });
 

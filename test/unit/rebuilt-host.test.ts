@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 import { stepOf } from '../support/steps.js';
@@ -17,13 +21,15 @@ const req = { runId: 'r-0000abcd', target: 'm3', force: false, requestedBy: 'UAL
 const now = new Date('2026-11-23T03:00:00Z');
 const m3Down = report([row(1, true), row(2, true), row(3, false)]);
 
-const peer = (name: string, over: Partial<ReplaceHosts['peers'][number]> = {}) => ({ name, hasConfig: true, hasCaCert: true, hasCaKey: true, roles: ['peer', 'server'], ...over });
+/** The cluster's etcd CA, as every healthy master holds it (sha256 fingerprint). */
+const CA = `${'AB:'.repeat(31)}CD`;
+const peer = (name: string, over: Partial<ReplaceHosts['peers'][number]> = {}) => ({ name, hasConfig: true, hasCaCert: true, hasCaKey: true, caSha256: CA, roles: ['peer', 'server'], ...over });
 const certsOk = { peer: null, server: null, 'healthcheck-client': 'no healthcheck-client.crt' };
 const hosts = (target: Partial<NonNullable<ReplaceHosts['target']>>, peers = [peer('m1'), peer('m2')]): ReplaceHosts => ({
-  target: { name: 'm3', hasConfig: true, pki: { ca: null, certs: certsOk }, ...target },
+  target: { name: 'm3', hasConfig: true, pki: { ca: null, certs: certsOk, caSha256: CA }, ...target },
   peers,
 });
-const wiped = { hasConfig: false, pki: { ca: 'no /etc/kubernetes/pki/etcd/ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'no healthcheck-client.crt' } } };
+const wiped = { hasConfig: false, pki: { ca: 'no /etc/kubernetes/pki/etcd/ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'no healthcheck-client.crt' }, caSha256: CA } };
 const plan = (h?: ReplaceHosts, c: ClusterConfig = cluster) => planReplace(inventory, c, m3Down, state, req, now, h);
 const kinds = (h?: ReplaceHosts) => {
   const out = plan(h);
@@ -59,6 +65,7 @@ describe('a replace of a member whose host was rebuilt', () => {
     expect(issue.host).toBe('m3');
     expect(issue.params.signer).toBe('m1');
     expect(issue.params.signerCaKey).toBe('/etc/kubernetes/pki/etcd/ca.key');
+    expect(issue.params.caSha256).toBe(CA);
     expect(issue.params.staging).toBe('/etc/kubernetes/etcd-medic-aside/certs-r-0000abcd');
     // The peers have no healthcheck-client: none is issued (the profile's optional one).
     expect(issue.params.certs.map((c) => [c.role, c.cert, c.certAside, c.cn, c.dns, c.ips])).toEqual([
@@ -77,9 +84,9 @@ describe('a replace of a member whose host was rebuilt', () => {
   });
 
   it('a manifest left but certificates the cluster does not trust: issued only once etcd is stopped there', () => {
-    const k = kinds(hosts({ pki: { ca: null, certs: { ...certsOk, peer: 'peer.crt is not signed by the cluster\'s etcd CA' } } }));
+    const k = kinds(hosts({ pki: { ca: null, certs: { ...certsOk, peer: 'peer.crt is not signed by the cluster\'s etcd CA' }, caSha256: CA } }));
     expect(k.slice(0, 5)).toEqual(['snapshot', 'member-remove', 'stop-and-move-aside', 'issue-certs', 'member-add-learner']);
-    const out = plan(hosts({ pki: { ca: null, certs: { ...certsOk, server: 'no server.crt' } } }));
+    const out = plan(hosts({ pki: { ca: null, certs: { ...certsOk, server: 'no server.crt' }, caSha256: CA } }));
     if (!out.ok) throw new Error(out.reason);
     expect(stepOf(out.run.steps.find((s) => s.kind === 'write-manifest'), 'write-manifest').params.templateFrom).toBeUndefined();
     expect(out.run.rationale).toMatch(/^m3's host has its config but not its certificates \(server: no server\.crt\)/);
@@ -93,6 +100,17 @@ describe('a replace of a member whose host was rebuilt', () => {
     expect(issue.params.certs.map((c) => c.role)).toEqual(['peer', 'server', 'healthcheck-client']);
     expect(issue.params.certs[2]).toMatchObject({ cn: 'kube-etcd-healthcheck-client', o: 'system:masters', usages: ['clientAuth'], dns: [], ips: [] });
     expect(stepOf(out.run.steps[5], 'write-manifest').params.templateFrom).toBe('m2');
+  });
+
+  it('the signer holds the CA the certificates were judged against: a master with another CA\'s key is not asked to sign', () => {
+    // The fault: the leader (asked first) holds a key and certificate of another CA (rotated by hand, or restored from elsewhere).
+    const other = `${'EF:'.repeat(31)}01`;
+    const out = plan(hosts(wiped, [peer('m1', { caSha256: other }), peer('m2')]));
+    if (!out.ok) throw new Error(out.reason);
+    const issue = stepOf(out.run.steps[1], 'issue-certs');
+    expect([issue.params.signer, issue.params.caSha256]).toEqual(['m2', CA]);
+    const none = plan(hosts(wiped, [peer('m1', { caSha256: other }), peer('m2', { hasCaKey: false })]));
+    expect(!none.ok && none.reason).toMatch(/\(m1: another CA \(sha256 EF:EF:.*:01\) than the one the others trust \(sha256 AB:AB:.*:CD\), m2: no CA key\)/);
   });
 
   it('refuses, before any step, when no healthy master holds the CA key or a manifest to lend', () => {
@@ -110,6 +128,38 @@ describe('a replace of a member whose host was rebuilt', () => {
     // Without the cluster's CA to judge against, a rebuilt host is refused; one with its manifest keeps what it has.
     expect(plan(hosts({ ...wiped, pki: null })).ok).toBe(false);
     expect(kinds(hosts({ pki: null }))).not.toContain('issue-certs');
+  });
+
+  it('a host planned with its manifest but rebuilt before the first destructive step is refused by the readiness check, not at the write after the member was removed', () => {
+    const out = plan(hosts({}));
+    if (!out.ok) throw new Error(out.reason);
+    const remove = out.run.steps.findIndex((s) => s.kind === 'member-remove');
+    const write = stepOf(out.run.steps.find((s) => s.kind === 'write-manifest'), 'write-manifest');
+    // What the readiness check runs on m3 before the member-remove gate: the layout lines of the steps from there on.
+    const layout = hostNeeds(out.run.steps, remove, platformOf(cluster).tools).uses.get('m3')!.flatMap((u) => u.layout ?? []);
+    const root = mkdtempSync(join(tmpdir(), 'medic-rebuilt-'));
+    try {
+      const at = (p: string) => join(root, p);
+      const onHost = (lines: string[]) => spawnSync('bash', ['-c', lines.join('\n').replaceAll('/etc/kubernetes/', `${root}/`)], { encoding: 'utf8' }).stdout;
+      // The fault: m3's machine reinstalled after planning, with its SSH host key kept: no manifest, nothing aside.
+      expect(onHost(layout)).toBe(
+        `layout:there is no etcd config at ${at('manifests/etcd.yaml')} (nor the copy this run keeps, ${at(`etcd-medic-aside/etcd.yaml.${req.runId}`)}): the host had one when the replace was planned, so it looks rebuilt since; nothing would start the new member there. Ask for the replace again: its plan then builds the config from a healthy peer's\n`,
+      );
+      expect(write.params.configAside).toBe(`/etc/kubernetes/etcd-medic-aside/etcd.yaml.${req.runId}`);
+      // As planned (the manifest there), or once this run moved it aside: ready.
+      mkdirSync(at('manifests'), { recursive: true });
+      writeFileSync(at('manifests/etcd.yaml'), 'kind: Pod\n');
+      expect(onHost(layout)).toBe('');
+      mkdirSync(at('etcd-medic-aside'));
+      renameSync(at('manifests/etcd.yaml'), at(`etcd-medic-aside/etcd.yaml.${req.runId}`));
+      expect(onHost(layout)).toBe('');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+    // A plan that builds the config from a peer's counts on none being there.
+    const rebuilt = plan(hosts(wiped));
+    if (!rebuilt.ok) throw new Error(rebuilt.reason);
+    expect(hostNeeds(rebuilt.run.steps, 0).uses.get('m3')!.flatMap((u) => u.layout ?? [])).toEqual([]);
   });
 
   it('needs openssl on the rebuilt host and on the signer, checked before the plan starts and before the step', () => {

@@ -64,7 +64,7 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   'kubelet-csrs': () => [STEPS['kubelet-csrs'].spec({ cluster, nodes: ['m1', 'm2'] })],
   'issue-certs': () => {
     const pki = platformOf(cluster).pki(m3);
-    return [STEPS['issue-certs'].spec({ cluster, member: m3, signer: m1, runId, asideDir: place(m3).asideDir, caCert: pki.caCert, signerCa: { cert: pki.caCert, key: pki.caKey }, certs: pki.certs, why: 'no certificates' })];
+    return [STEPS['issue-certs'].spec({ cluster, member: m3, signer: m1, runId, asideDir: place(m3).asideDir, caCert: pki.caCert, signerCa: { cert: pki.caCert, key: pki.caKey }, certs: pki.certs, why: 'no certificates', caSha256: `${'AB:'.repeat(31)}CD` })];
   },
 };
 
@@ -108,7 +108,7 @@ describe('the step registry', () => {
     const req = { runId, requestedBy: 'UALICE', channelId: 'C' };
     const down = (name: string) => ({ name, reachable: true as const, listening: false, hasConfig: false, hasData: false, offlineRevision: null });
     // m3's host rebuilt: no manifest, no certificates; m1 has the CA key and a manifest to lend.
-    const rebuilt = { target: { name: 'm3', hasConfig: false, pki: { ca: 'no ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'none' } } }, peers: [{ name: 'm1', hasConfig: true, hasCaCert: true, hasCaKey: true, roles: ['peer', 'server'] }] };
+    const rebuilt = { target: { name: 'm3', hasConfig: false, pki: { ca: 'no ca.crt', certs: { peer: 'no peer.crt', server: 'no server.crt', 'healthcheck-client': 'none' }, caSha256: `${'AB:'.repeat(31)}CD` } }, peers: [{ name: 'm1', hasConfig: true, hasCaCert: true, hasCaKey: true, caSha256: `${'AB:'.repeat(31)}CD`, roles: ['peer', 'server'] }] };
     const plans = [
       planReplace(inventory, cluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),
       planReplace(inventory, cluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now, rebuilt),

@@ -1,6 +1,6 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { dirname } from 'node:path';
-import { certMatchesKey, memberCertProblem, reachedAt } from '../../certs/member-cert.js';
+import { certMatchesKey, issuedCertProblem, memberCertProblem, reachedAt, subjectText } from '../../certs/member-cert.js';
 import { killAtFault } from '../../fault.js';
 import { decodePkcs10Pem } from '../../kube/csr-decode.js';
 import type { MemberCert } from '../../platform/index.js';
@@ -253,6 +253,61 @@ export function certPlanOf(look: Map<string, string>, caPem: string, certs: Cert
   return plan;
 }
 
+/**
+ * Why a CSR the member's host printed is not the one to send to the CA's
+ * master (null: it is): its subject exactly the planned one (the signer copies
+ * it into the certificate), signed by its own key, for the key staged there
+ * (`keyPublic`, as the host printed it), an RSA key of 2048 bits or more as the
+ * step makes them. What the host prints is checked, not trusted.
+ */
+export function csrProblem(csrPem: string, keyPublic: string, c: CertParams): string | null {
+  const decoded = decodePkcs10Pem(csrPem);
+  if (!decoded.ok) return decoded.error;
+  const { subject, signatureValid, key, spki } = decoded.csr;
+  if (subject.text !== subjectText(c)) return `it names ${subject.text || 'nobody'}, not ${subjectText(c)}`;
+  if (signatureValid !== true) return 'its own signature does not verify';
+  if (key.type !== 'rsa' || (key.bits ?? 0) < 2048) return `its key is ${key.text}, not RSA 2048 as made on the host`;
+  try {
+    if (spki !== createPublicKey(keyPublic).export({ type: 'spki', format: 'der' }).toString('base64')) return 'it is not for the key staged on the host';
+  } catch {
+    return 'the staged key\'s public half is not one Node reads';
+  }
+  return null;
+}
+
+/**
+ * Why a certificate the signing master gave back is not the one to install
+ * (null: it is): signed by the cluster's CA, valid now, for the staged key,
+ * and exactly what was asked (subject, names, usages, not a CA, the serial sent).
+ */
+export function signedCertProblem(certPem: string, keyPublic: string, caPem: string, c: CertParams, serialHex: string, now: Date): string | null {
+  try {
+    if (!certMatchesKey(certPem, keyPublic)) return `it is not for the key staged on the member's host`;
+    return memberCertProblem(certPem, keyPublic, caPem, wantOf(c), now) ?? issuedCertProblem(certPem, wantOf(c), serialHex);
+  } catch (err) {
+    return `it is not a certificate Node reads (${(err as Error).message})`;
+  }
+}
+
+/**
+ * The CA certificate the signing master holds, as it read it: refused when
+ * there is none, or when it is not the CA the plan was made against (rotated
+ * or put back by hand from elsewhere since): certificates from it would not be
+ * the ones approved, nor ones the other members trust.
+ */
+export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 'signer' | 'signerCaCert' | 'caSha256'>): string {
+  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
+  let seen: string | null = null;
+  try {
+    seen = caPem && new X509Certificate(caPem).fingerprint256;
+  } catch {
+    seen = null;
+  }
+  if (!caPem || !seen) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
+  if (seen !== p.caSha256) throw new Error(`the etcd CA at ${p.signerCaCert} on ${p.signer} is not the one this plan was made against (sha256 ${seen}, planned ${p.caSha256}): nothing was issued. Look at the masters' CAs, then plan the replace again`);
+  return caPem;
+}
+
 async function lookAtPki(target: SshTarget, files: PkiFile[], signal?: AbortSignal): Promise<Map<string, string>> {
   return parsePkiLook(await runScript(target, pkiLookLines(files).join('\n'), { signal }));
 }
@@ -264,8 +319,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   const signer = ctx.target(p.signer);
   // The cluster's CA is the one the signing master holds: what every member trusts and what signs.
   const caText = await readRemote(signer, p.signerCaCert, signal);
-  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
-  if (!caPem) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
+  const caPem = signerCa(caText, p);
   const files = pkiFiles(p, p.certs);
   const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date());
   if (plan.caInPlace && !plan.install.length && !plan.sign.length) {
@@ -285,15 +339,13 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       const pub = pemBlock(made.get(`staged-key:${c.role}`), 'PUBLIC KEY');
       if (!csr || !pub) throw new Error(`${p.name} gave no CSR for ${c.role}: nothing was signed`);
       // The request is read before it goes to the CA's master: it must name what the plan says, signed by its own key.
-      const decoded = decodePkcs10Pem(csr);
-      if (!decoded.ok || decoded.csr.subject.commonNames.join() !== c.cn || decoded.csr.subject.organizations.join() !== (c.o ?? '') || decoded.csr.signatureValid === false) {
-        throw new Error(`the CSR ${p.name} made for ${c.role} is not the one planned (${decoded.ok ? decoded.csr.subject.text : decoded.error}): nothing was signed`);
-      }
-      const out2 = await runScript(signer, signScript({ caCert: p.signerCaCert, caKey: p.signerCaKey, days: p.days }, c, csr, randomBytes(16).toString('hex')), { signal });
+      const wrong = csrProblem(csr, pub, c);
+      if (wrong) throw new Error(`the CSR ${p.name} made for ${c.role} is not the one planned (${wrong}): nothing was signed`);
+      const serial = randomBytes(16).toString('hex');
+      const out2 = await runScript(signer, signScript({ caCert: p.signerCaCert, caKey: p.signerCaKey, days: p.days }, c, csr, serial), { signal });
       const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
       if (!pem) throw new Error(`${p.signer} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
-      if (!certMatchesKey(pem, pub)) throw new Error(`the certificate ${p.signer} signed for ${c.role} is not for the key staged on ${p.name}: not installed`);
-      const problem = memberCertProblem(pem, pub, caPem, wantOf(c), new Date());
+      const problem = signedCertProblem(pem, pub, caPem, c, serial, new Date());
       if (problem) throw new Error(`the certificate ${p.signer} signed for ${c.role} is not right (${problem}): not installed`);
       signed.push({ c, pem });
       lines.push(`${c.role}: signed on ${p.signer} by the etcd CA, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);

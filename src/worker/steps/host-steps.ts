@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import type { ClusterConfig } from '../../config/schema.js';
+import { adaptedUrlProblem } from '../../platform/adapt-config.js';
 import { platformOf, type ConfigPlace, type Platform } from '../../platform/index.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param, type ParamKey } from '../../runbook/params.js';
@@ -204,6 +205,8 @@ export async function writeManifest(ctx: HostStepContext, step: StepOf<'write-ma
       { name: p('name'), host: p('targetIp'), dataDir: p('dataDir'), pkiDir: p('targetPkiDir') },
     );
     source = `${p('templateFrom')}'s ${p('templateConfig')}, adapted`;
+    const wrong = adaptedUrlProblem((f) => ctx.platform.flag(template, f), p('peerUrl'), p('targetIp'));
+    if (wrong) throw new Error(`${source} is not ${p('name')}'s: ${wrong}. Nothing was written; put ${p('name')}'s ${noun} at ${place.config} by hand (${p('templateFrom')}'s with its own addresses) and run the replace again`);
   }
   if (!template) {
     throw new Error(
