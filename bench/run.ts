@@ -9,6 +9,7 @@ import { botRestoreQuorum, loseMajority, scriptRestoreQuorum, snapshotRuns } fro
 import { backupMemory, printBackupMemory, type BackupMemory } from './backup-memory.js';
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { systemdReplaceBench } from './replace-systemd.js';
+import { openshift4ReplaceBench } from './replace-openshift4.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
@@ -33,7 +34,8 @@ const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
 const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
 /**
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
- * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters.
+ * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
+ * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters.
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -44,19 +46,35 @@ async function csrCases(): Promise<void> {
   console.log('The watch posts a wave 2 s after its first CSR, by design (a rebuild files CSRs in bursts). kubectl throttles itself client-side (client-go, about 5 requests/s: "Waited … due to client-side throttling" with -v=6), a GET and a PUT per CSR.');
 }
 
+/** The profiles whose replace runs on a lab of its own, each on its own subnet. */
+type OwnLabProfile = 'systemd' | 'openshift4';
+const OWN_LAB: Record<OwnLabProfile, { bench: typeof systemdReplaceBench; subnet: number; note: string }> = {
+  systemd: { bench: systemdReplaceBench, subnet: 105, note: 'systemd: etcd.service reading etcd.conf, the script with systemctl and sed over ssh' },
+  openshift4: { bench: openshift4ReplaceBench, subnet: 125, note: "openshift4: the etcd-member.yaml static pod, the script moving it aside and sed-ing its script line's state and its env's ETCD_INITIAL_CLUSTER over ssh" },
+};
+
 /**
- * A replace per profile against the same-lab script: the systemd (OpenShift 3) replace on a lab of its
- * own, with the kubeadm row measured earlier in the same run beside it when there is one.
+ * A replace per profile against the same-lab script: the systemd (OpenShift 3) and openshift4 (4.1–4.3)
+ * replaces, each on a lab of its own, one after the other, with the kubeadm row measured earlier in the
+ * same run beside them when there is one.
  */
-async function replaceProfiles(kubeadm: [string, Summary, Summary] | null): Promise<void> {
-  const { row, keys } = await systemdReplaceBench(join(tmpdir(), 'etcd-medic-bench-systemd'), 105, { runs: REPLACE_RUNS, fillMb: FILL_MB }, (s) => console.error(`[lab] ${s}`));
-  printTable('A replace per profile (ms; base = an etcdctl/ssh script doing the same steps by hand on the same lab in the same run; ratio = bot median / script median)', kubeadm ? [kubeadm, row] : [row]);
-  console.log(`systemd: etcd.service reading etcd.conf, the script with systemctl and sed over ssh; ${FILL_MB} MB in ${keys} keys.`);
+async function replaceProfiles(kubeadm: [string, Summary, Summary] | null, profiles: OwnLabProfile[] = ['systemd', 'openshift4']): Promise<void> {
+  const rows: [string, Summary, Summary][] = kubeadm ? [kubeadm] : [];
+  const notes: string[] = [];
+  for (const p of profiles) {
+    const { bench, subnet, note } = OWN_LAB[p];
+    const { row, keys } = await bench(join(tmpdir(), `etcd-medic-bench-${p}`), subnet, { runs: REPLACE_RUNS, fillMb: FILL_MB }, (s) => console.error(`[lab] ${s}`));
+    rows.push(row);
+    notes.push(`${note}; ${FILL_MB} MB in ${keys} keys.`);
+  }
+  printTable('A replace per profile (ms; base = an etcdctl/ssh script doing the same steps by hand on the same lab in the same run; ratio = bot median / script median)', rows);
+  for (const n of notes) console.log(n);
 }
 
 async function main(): Promise<void> {
   if (ONLY === 'csr') return csrCases();
-  if (ONLY === 'replace-systemd') return replaceProfiles(null);
+  if (ONLY === 'replace-systemd') return replaceProfiles(null, ['systemd']);
+  if (ONLY === 'replace-openshift4') return replaceProfiles(null, ['openshift4']);
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });

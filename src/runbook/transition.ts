@@ -171,10 +171,14 @@ export function transition(run: Run, event: RunEvent, now: Date): TransitionResu
       x.status = event.skipped ? 'skipped' : 'done';
       x.summary = event.summary;
       x.output = event.output?.slice(0, 1500);
+      if (event.caveat) x.caveat = event.caveat.slice(0, 1500);
+      else delete x.caveat;
       r.current = event.step + 1;
       if (r.current === r.steps.length) {
         r.status = 'done';
-        r.ended = event.caveat ? { at: iso(now), reason: `every step done; ${event.caveat.slice(0, 300)}`, caveat: event.caveat.slice(0, 1500) } : { at: iso(now), reason: 'every step done' };
+        // A caveat of any step (the DNS names at verify, Kubernetes at the last) outlives the steps after it, in step order.
+        const caveat = r.records.flatMap((rec) => (rec.caveat ? [rec.caveat] : [])).join(' · ');
+        r.ended = caveat ? { at: iso(now), reason: `every step done; ${caveat.slice(0, 300)}`, caveat: caveat.slice(0, 1500) } : { at: iso(now), reason: 'every step done' };
       }
       return { run: r };
     }

@@ -36,6 +36,8 @@ export interface StepRecord {
   summary?: string;
   output?: string;
   error?: string;
+  /** The step did its work but found something still wrong outside etcd: the run ends DONE with it as a caveat. */
+  caveat?: string;
   approvedBy?: string;
   approvedAt?: string;
   /** HMAC of the approval (src/approvals/sign.ts), checked right before the step runs. */

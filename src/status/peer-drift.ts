@@ -99,3 +99,71 @@ export function checkPeerUrls(members: PeerMember[], masters: MasterView[], othe
   }
   return out;
 }
+
+/** What the DNS names in the members' peer URLs resolve to, against the inventory's address of each member. */
+export interface PeerNameCheck {
+  /** One line per DNS name that resolves to its member's inventory address. */
+  ok: string[];
+  /** One line per name that does not (or could not be checked), naming the record and its fix. */
+  problems: string[];
+  /** How many DNS names the peer URLs hold (0: IP literals only, nothing to look at). */
+  names: number;
+}
+
+/**
+ * Each DNS name in a member's peer URLs (the `etcd-N` records of an OpenShift
+ * master) against the address the inventory gives that member: after a
+ * master is replaced or rebuilt with a new address, the record must follow,
+ * or the peers and the API server keep dialling the old machine. The
+ * inventory's host is that address when it is an IP; when it is a name
+ * itself, what that name resolves to (where the bot reaches the machine over
+ * SSH). `resolved` holds what the worker's resolver said for both. Members the
+ * inventory does not name, and IP literals, are not judged here (the replace
+ * plan and `/etcd nodes` look at those).
+ */
+export function checkPeerNames(members: PeerMember[], inventory: { name: string; host: string }[], resolved: Map<string, Resolved>): PeerNameCheck {
+  const out: PeerNameCheck = { ok: [], problems: [], names: 0 };
+  for (const m of members) {
+    const conf = m.name ? inventory.find((c) => c.name === m.name) : undefined;
+    for (const url of m.peerURLs) {
+      const host = hostOfUrl(url).replace(/^\[|\]$/g, '');
+      if (isIP(host)) continue;
+      out.names++;
+      const who = m.name || `unstarted member ${m.idHex ?? '?'}`;
+      if (!conf) {
+        out.problems.push(`${host} (peer URL of ${who}) not checked: the inventory names no member ${m.name ? `"${m.name}"` : 'for an unstarted one'}, so there is no address to hold it against.`);
+        continue;
+      }
+      // The inventory reaches the member by this very name: the record is where SSH goes, nothing else to hold it against.
+      if (host.toLowerCase() === conf.host.toLowerCase()) {
+        out.ok.push(`${host} (${m.name}): the inventory reaches ${m.name} by this name`);
+        continue;
+      }
+      const inv = isIP(conf.host) ? { ips: [conf.host] } : resolved.get(conf.host);
+      if (!inv || 'error' in inv) {
+        out.problems.push(`${host} (peer URL of ${m.name}) not checked: ${m.name}'s inventory host ${conf.host} does not resolve from the worker (${inv ? inv.error : 'not looked up'}).`);
+        continue;
+      }
+      const want = inv.ips.join(' or ');
+      const r = resolved.get(host);
+      if (!r || 'error' in r) {
+        out.problems.push(
+          `${host} (peer URL of ${m.name}) does not resolve from the worker (${r ? r.error : 'not looked up'}), where the inventory puts ${m.name} at ${want}. Fix: create the record ${host} → ${inv.ips[0]} (and the load balancer's entry for ${m.name}), or check the worker's resolver if the masters resolve it.`,
+        );
+      } else if (r.ips.some((ip) => inv.ips.includes(ip))) {
+        out.ok.push(`${host} (${m.name}) resolves to ${r.ips.join(', ')}, the inventory's address`);
+      } else {
+        out.problems.push(
+          `${host} (peer URL of ${m.name}) resolves to ${r.ips.join(', ')}, not to ${want}, ${m.name}'s address in the inventory: the record still names the old machine. Fix: point ${host} at ${inv.ips[0]} (and the load balancer's entry for ${m.name}), as the OpenShift recovery does by hand; or, if the inventory is what is wrong, correct its host for ${m.name}.`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/** The run's closing caveat for what checkPeerNames found wrong, or undefined when nothing is. etcd itself is healthy: it ends the run with a warning, never a failure. */
+export function peerNamesCaveat(check: PeerNameCheck): string | undefined {
+  if (check.problems.length === 0) return undefined;
+  return `etcd healthy, DNS not yet: ${check.problems.join(' ')}`;
+}

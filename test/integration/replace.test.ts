@@ -87,6 +87,12 @@ describe('/etcd replace against the lab', () => {
     const thread = threadOf(t.slack, ts).join('\n');
     for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(thread).toMatch(new RegExp(`Step ${n}: `));
     expect(thread).toContain(`Run \`${runId}\` finished`);
+    // The lab's peer URLs are IP literals: the verify step says there is no DNS name to check, and the run ends with no caveat.
+    expect(planText).toContain("each DNS name in a peer URL resolves to its member's address in the inventory");
+    expect(thread).toMatch(/:white_check_mark: Step 8: Verify every member healthy and the revision intact: HEALTHY: 3 voters, .*; peer URLs on IP addresses, no DNS name to check/);
+    expect(thread).toContain(`:tada: Run \`${runId}\` finished: every step done.`);
+    expect(thread).not.toContain(':warning:');
+    expect(textOf(latest(t.slack, ts)).split('\n')[0]).toMatch(/: DONE$/);
     // /metrics: one more replace done, its member removal timed, two approvals waited for.
     expect((await counts()).map((n, i) => n - before[i]!)).toEqual([1, 1, 2]);
   });

@@ -45,7 +45,7 @@ describe('planReplace', () => {
       'on core@10.0.0.3:22: mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd-medic-aside/etcd.yaml.r-0000abcd; wait until etcd is gone (nothing on 10.0.0.3:2379, 10.0.0.3:2380, no etcd process on /var/lib/etcd); mv /var/lib/etcd /var/lib/etcd.before-r-0000abcd',
     );
     expect(stepOf(out.run.steps[4], 'write-manifest').params.initialCluster).toBe('m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380');
-    expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50 });
+    expect(out.run.steps[7]!.params).toEqual({ voters: 3, minRevision: 50, dnsNames: true });
     // Last, with etcd whole again: m3's Node in Kubernetes, its CSRs shown in the run's thread, approved by people.
     expect(out.run.steps[8]!.params).toEqual({ waitSeconds: cluster.kubeReadyWaitSeconds, node: 'm3' });
     expect(out.run.steps[8]!.title).toBe('Wait for node m3 Ready in Kubernetes, its CSRs shown here for approval');

@@ -9,6 +9,8 @@ import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
 import { afterRemoval } from '../../status/members.js';
 import type { Logger } from '../../log.js';
+import type { HostLookup } from '../dns-lookup.js';
+import { lookAtPeerNames } from '../peer-names.js';
 
 export interface EtcdStepContext {
   cluster: ClusterConfig;
@@ -16,6 +18,8 @@ export interface EtcdStepContext {
   store: BackupStore;
   keep: number;
   log: Logger;
+  /** How the verify step resolves the DNS names in peer URLs: the system's resolver unless a test gives its own. */
+  lookup?: HostLookup;
 }
 
 
@@ -194,10 +198,17 @@ export async function verify(ctx: EtcdStepContext, step: StepOf<'verify'>): Prom
     if (leaders.size !== 1) problems.push('members disagree on the leader');
     if (view.state.revision < minRevision) problems.push(`revision ${view.state.revision} is below ${minRevision}, the revision when planned`);
     if (problems.length === 0) {
-      return {
-        summary: `HEALTHY: ${voters} voters, leader ${r.leaderHex}, revision ${view.state.revision} (planned at ${minRevision})`,
-        output: r.members.map((m) => `${m.idHex}, ${m.name}, ${clientUrlOf(ctx.cluster, m)}, index ${m.status?.raftIndex}`).join('\n'),
-      };
+      const summary = `HEALTHY: ${voters} voters, leader ${r.leaderHex}, revision ${view.state.revision} (planned at ${minRevision})`;
+      const output = r.members.map((m) => `${m.idHex}, ${m.name}, ${clientUrlOf(ctx.cluster, m)}, index ${m.status?.raftIndex}`).join('\n');
+      if (!step.params.dnsNames) return { summary, output };
+      // etcd is whole: whatever the names say now ends the run with a caveat, never fails it.
+      const members = r.members.filter((m) => m.idHex !== null).map((m) => ({ name: m.started ? m.name : '', idHex: m.idHex, peerURLs: m.peerURLs }));
+      const { check, caveat } = await lookAtPeerNames(members, ctx.cluster.members, ctx.lookup);
+      const names =
+        check.names === 0
+          ? 'peer URLs on IP addresses, no DNS name to check'
+          : `${check.ok.length} of ${check.names} DNS name${check.names === 1 ? '' : 's'} in peer URLs resolve to the inventory's addresses`;
+      return { summary: `${summary}; ${names}`, output: [output, ...check.ok, ...check.problems].join('\n'), caveat };
     }
     await new Promise((res) => setTimeout(res, 200));
   }
