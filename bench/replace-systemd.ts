@@ -1,11 +1,8 @@
 import { dirname, join } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
 import { run } from '../src/lab/proc.js';
-import { startLabStack, type LabStack } from '../src/lab/stack.js';
-import { createLogger } from '../src/log.js';
-import { startMedic } from '../src/runtime.js';
-import { botReplace, fillDb, operatorTools } from './replace.js';
-import { summarize, type Summary } from './stats.js';
+import type { LabStack } from '../src/lab/stack.js';
+import { operatorTools } from './replace.js';
+import { profileReplaceBench } from './replace-profile.js';
 
 /**
  * The replace an OpenShift 3 runbook has an operator type on a master where
@@ -43,34 +40,5 @@ until etcdctl ${tls} --endpoints=${lab.endpoints.join(',')} endpoint health >/de
   return performance.now() - t0;
 }
 
-/**
- * The replace on a systemd lab of its own (OpenShift 3 style masters), the bot
- * (two approvals) and the script taking turns on m3 with a broken disk, on
- * `fillMb` of data. Returns the row: bot durations, script durations.
- */
-export async function systemdReplaceBench(root: string, subnet: number, o: { runs: number; fillMb: number }, log: (s: string) => void): Promise<{ row: [string, Summary, Summary]; keys: number }> {
-  const stack = await startLabStack(root, subnet, log, { platform: 'systemd' });
-  try {
-    const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: 'bench-systemd', LOG_LEVEL: 'silent' });
-    const medic = await startMedic(config, createLogger('silent'), { bot: true, worker: true });
-    try {
-      const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
-      const keys = await fillDb(config.inventory.clusters[0]!, o.fillMb);
-      const bot: number[] = [];
-      const script: number[] = [];
-      for (let i = 0; i < o.runs; i++) {
-        await stack.lab.corruptMember('m3');
-        bot.push(await botReplace(stack, eventsUrl, 'm3'));
-        await stack.lab.waitHealthy();
-        await stack.lab.corruptMember('m3');
-        script.push(await scriptReplaceSystemd(stack, 'm3'));
-        await stack.lab.waitHealthy();
-      }
-      return { row: [`replace m3, systemd (${o.fillMb} MB)`, summarize(bot), summarize(script)], keys };
-    } finally {
-      await medic.stop();
-    }
-  } finally {
-    await stack.stop();
-  }
-}
+/** The replace on a systemd lab of its own, the bot against scriptReplaceSystemd (see profileReplaceBench). */
+export const systemdReplaceBench = (root: string, subnet: number, o: { runs: number; fillMb: number }, log: (s: string) => void) => profileReplaceBench('systemd', scriptReplaceSystemd, root, subnet, o, log);
