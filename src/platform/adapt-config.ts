@@ -70,8 +70,10 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 export function adaptedUrlProblem(flag: (name: string) => string | undefined, peerUrl: string, host: string): string | null {
   const own = new Set([bare(host), bare(URL_RE.exec(peerUrl)?.[2] ?? host)]);
   for (const f of ['initial-advertise-peer-urls', 'advertise-client-urls']) {
-    // Loopback URLs are kept as the peer has them (adaptedFlags): the same on every host.
-    const others = (flag(f) ?? '').split(',').map((u) => u.trim()).filter((u) => u && !own.has(bare(URL_RE.exec(u)?.[2] ?? '')) && !LOOPBACK.test(bare(URL_RE.exec(u)?.[2] ?? '')));
+    // Loopback URLs are kept as the peer has them (adaptedFlags): the same on every host. So is a host written as a
+    // shell variable (OpenShift 4's https://${ETCD_IPV4_ADDRESS}:2380), which each host's own discovery file fills in.
+    const hostOf = (u: string) => bare(URL_RE.exec(u)?.[2] ?? '');
+    const others = (flag(f) ?? '').split(',').map((u) => u.trim()).filter((u) => u && !own.has(hostOf(u)) && !LOOPBACK.test(hostOf(u)) && !hostOf(u).startsWith('$'));
     if (others.length) return `its ${f} would be ${others.join(',')}, not on ${host}`;
   }
   return null;

@@ -122,6 +122,9 @@ describe('an adapted config that would advertise the peer\'s addresses', () => {
     // Adapted as it should be: its own address (loopback ones as the peer has them), or the host name it was added with.
     const ok = platform.adaptConfig(platform.withFlags(theirs, { 'advertise-client-urls': 'https://10.0.0.1:2379,https://127.0.0.1:2379', 'initial-advertise-peer-urls': 'https://10.0.0.1:2380' }), from, to);
     expect(adaptedUrlProblem((f) => platform.flag(ok, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBeNull();
+    // A host written as a shell variable (OpenShift 4's discovery file) is each host's own.
+    const perHost = (f: string) => ({ 'initial-advertise-peer-urls': 'https://${ETCD_IPV4_ADDRESS}:2380', 'advertise-client-urls': 'https://${ETCD_IPV4_ADDRESS}:2379' })[f];
+    expect(adaptedUrlProblem(perHost, 'https://10.0.0.3:2380', '10.0.0.3')).toBeNull();
     const own = platform.adaptConfig(platform.withFlags(theirs, { 'advertise-client-urls': 'https://10.0.0.1:2379', 'initial-advertise-peer-urls': 'https://10.0.0.1:2380' }), from, to);
     expect(adaptedUrlProblem((f) => platform.flag(own, f), 'https://10.0.0.3:2380', '10.0.0.3')).toBeNull();
     expect(adaptedUrlProblem((f) => platform.flag(own, f), 'https://m3.example:2380', '10.0.0.3')).toBeNull();
