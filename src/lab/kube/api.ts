@@ -165,6 +165,7 @@ export class KubeApi {
     if (!body || typeof body !== 'object') throw new ApiError(400, 'BadRequest', 'the body of the request was in an unknown format');
     if (ns && body.metadata?.namespace && body.metadata.namespace !== ns) throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
     if (ns && !this.store.find(resourceType('namespaces', '')!, ns)) throw ApiError.notFound(resourceType('namespaces', '')!, ns);
+    if (body.metadata?.resourceVersion) throw new ApiError(500, 'InternalError', 'resourceVersion should not be set on objects to be created');
     const o = { ...body, metadata: { ...body.metadata, namespace: ns } };
     if (!ns) delete o.metadata.namespace;
     if (t === CSR) {
@@ -178,6 +179,8 @@ export class KubeApi {
       o.spec = { ...spec, username: user.name, groups: user.groups, uid: undefined, extra: undefined };
       o.status = {};
     }
+    // The pod registry starts every pod Pending, whatever status the body carries; the scheduler and kubelet take it from there.
+    if (t === PODS) o.status = { phase: 'Pending', qosClass: 'BestEffort' };
     return this.store.create(t, o);
   }
 

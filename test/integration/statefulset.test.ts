@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { portOpen } from '../../src/lab/harness.js';
+import { waitFor } from '../../src/lab/proc.js';
+import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+
+const NS = 'user1';
+
+describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubectl and etcdctl as the seed procedure goes', () => {
+  let lab: StatefulSetLab;
+  const kubectlJson = async (...args: string[]) => JSON.parse((await lab.kubectl([...args, '-o', 'json'])).stdout);
+  const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+  const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
+  beforeAll(async () => {
+    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset'), subnet: 114 });
+  }, 90_000);
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('runs each kube-etcd pod as etcd on its own address with the template arguments, its name substituted, its claim a directory', async () => {
+    const pods = (await lab.kubectl(['get', 'pods', '-n', NS])).stdout;
+    for (const i of [0, 1, 2]) expect(pods).toMatch(new RegExp(`^kube-etcd-${i}\\s+1/1\\s+Running\\s+0\\s`, 'm'));
+    expect((await lab.kubectl(['get', 'sts', '-n', NS])).stdout).toMatch(/^kube-etcd\s+3\/3\s/m);
+    expect((await lab.kubectl(['get', 'pvc', '-n', NS])).stdout).toMatch(/^data-kube-etcd-1\s+Bound\s+\S+\s+1Gi\s+RWO\s+local\s/m);
+    const argv = cmdline(lab.pid('kube-etcd-1')!);
+    expect(argv).toContain('--name=kube-etcd-1');
+    expect(argv).toContain(`--listen-client-urls=https://${lab.podIp(1)}:2379`);
+    expect(argv).toContain(`--data-dir=${lab.claimDir('data-kube-etcd-1')}`);
+    expect(argv).toContain('--initial-cluster-state=new');
+    expect(existsSync(join(lab.claimDir('data-kube-etcd-1'), 'member/snap'))).toBe(true);
+    expect((await lab.memberList()).map((m) => [m.name, m.client]).sort()).toEqual([0, 1, 2].map((i) => [`kube-etcd-${i}`, `https://${lab.podIp(i)}:2379`]));
+    const pod = await kubectlJson('get', 'pod', 'kube-etcd-2', '-n', NS);
+    expect(pod.spec.nodeName).toBe('admin-node-3');
+    expect(pod.metadata.ownerReferences[0]).toMatchObject({ kind: 'StatefulSet', name: 'kube-etcd', controller: true });
+  });
+
+  it('replaces a failed replica by hand: PDB saved and deleted, state existing, drain, member remove, utility pod wipe, learner add, uncordon, promote, all restored', async () => {
+    for (let i = 0; i < 20; i++) await lab.etcdctl(['put', `/by-hand/${i}`, `v${i}`]);
+    await lab.failReplica(1);
+    const failedId = (await lab.memberList()).find((m) => m.name === 'kube-etcd-1')!.id;
+
+    // While a replica is down the PDB lets no pod go: the drain cannot evict the failed one either.
+    const saved = (await lab.kubectl(['get', 'pdb', 'kube-etcd-pdb', '-n', NS, '-o', 'yaml'])).stdout;
+    const held = await lab.kubectl(['drain', 'admin-node-2', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=1s'], { allowFail: true });
+    expect(held.code).not.toBe(0);
+    expect(held.stdout + held.stderr).toContain("Cannot evict pod as it would violate the pod's disruption budget.");
+    await lab.kubectl(['delete', 'pdb', 'kube-etcd-pdb', '-n', NS]);
+    const sts = await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS);
+    const at = sts.spec.template.spec.containers[0].args.indexOf('--initial-cluster-state=new');
+    const path = `/spec/template/spec/containers/0/args/${at}`;
+    await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'test', path, value: '--initial-cluster-state=new' }, { op: 'replace', path, value: '--initial-cluster-state=existing' }])]);
+    // OnDelete: the running members keep their process.
+    const pid0 = lab.pid('kube-etcd-0');
+
+    const oldUid = (await kubectlJson('get', 'pod', 'kube-etcd-1', '-n', NS)).metadata.uid;
+    const drained = await lab.kubectl(['drain', 'admin-node-2', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=20s']);
+    expect(drained.stdout).toContain('pod/kube-etcd-1 evicted');
+    // The controller makes the pod again at once; its claim's volume is on the cordoned node, so it stays Pending.
+    const pending = await waitFor('kube-etcd-1 made again, Pending', async () => {
+      const p = await kubectlJson('get', 'pod', 'kube-etcd-1', '-n', NS);
+      return p.metadata.uid !== oldUid && p.status.conditions?.some((c: any) => c.type === 'PodScheduled' && c.reason === 'Unschedulable') ? p : null;
+    }, 10_000, 200);
+    expect(pending.status.phase).toBe('Pending');
+    expect(lab.pid('kube-etcd-1')).toBeNull();
+    expect(lab.pid('kube-etcd-0')).toBe(pid0);
+
+    await lab.etcdctl(['member', 'remove', failedId], [lab.endpoints[0]!]);
+
+    // The utility pod: bound to the node by name (the scheduler's cordon does not apply), the claim mounted where etcd has it.
+    const utility = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'etcd-utility-1', namespace: NS },
+      spec: {
+        nodeName: 'admin-node-2',
+        restartPolicy: 'Never',
+        containers: [{ name: 'utility', image: 'busybox', command: ['sh', '-c', 'mv /var/lib/etcd/member /var/lib/etcd/member.before-by-hand && ls /var/lib/etcd'], volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }] }],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data-kube-etcd-1' } }],
+      },
+    };
+    await lab.kubectl(['create', '--validate=false', '-f', '-'], { input: JSON.stringify(utility) });
+    await waitFor('the utility pod Succeeded', async () => (await kubectlJson('get', 'pod', 'etcd-utility-1', '-n', NS)).status.phase === 'Succeeded', 10_000, 200);
+    expect(existsSync(join(lab.claimDir('data-kube-etcd-1'), 'member'))).toBe(false);
+    expect(existsSync(join(lab.claimDir('data-kube-etcd-1'), 'member.before-by-hand/snap/db'))).toBe(true);
+    await lab.kubectl(['delete', 'pod', 'etcd-utility-1', '-n', NS]);
+
+    await lab.etcdctl(['member', 'add', 'kube-etcd-1', `--peer-urls=https://${lab.podIp(1)}:2380`, '--learner'], [lab.endpoints[0]!]);
+    await lab.kubectl(['uncordon', 'admin-node-2']);
+    await waitFor('kube-etcd-1 Ready', async () => ready(await kubectlJson('get', 'pod', 'kube-etcd-1', '-n', NS)), 20_000, 200);
+    expect(cmdline(lab.pid('kube-etcd-1')!)).toContain('--initial-cluster-state=existing');
+    const learner = (await lab.memberList()).find((m) => m.name === 'kube-etcd-1')!;
+    expect(learner.learner).toBe(true);
+    await waitFor('the learner promoted', async () => (await lab.etcdctl(['member', 'promote', learner.id], [lab.endpoints[0]!], true)).code === 0, 20_000, 300);
+
+    await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path, value: '--initial-cluster-state=new' }])]);
+    // The saved PDB as `get -o yaml` wrote it: the server refuses an object that carries a resourceVersion, so it goes without.
+    const pdb = parseYaml(saved);
+    for (const k of ['resourceVersion', 'uid', 'creationTimestamp', 'generation', 'managedFields']) delete pdb.metadata[k];
+    delete pdb.status;
+    await lab.kubectl(['create', '--validate=false', '-f', '-'], { input: JSON.stringify(pdb) });
+    const back = await waitFor('the PDB back with its status', async () => {
+      const p = await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS);
+      return p.status?.currentHealthy === 3 ? p : null;
+    }, 10_000, 200);
+    expect(back.status).toMatchObject({ desiredHealthy: 3, expectedPods: 3, disruptionsAllowed: 0 });
+    await lab.waitHealthy();
+    const got = await lab.etcdctl(['get', '/by-hand/', '--prefix', '--keys-only'], [lab.endpoints[1]!]);
+    expect(got.stdout.trim().split('\n').filter(Boolean)).toHaveLength(20);
+    expect(await portOpen(lab.podIp(1), 2379)).toBe(true);
+  });
+});
