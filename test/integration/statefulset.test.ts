@@ -5,6 +5,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { portOpen } from '../../src/lab/harness.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+import type { ClusterConfig } from '../../src/config/schema.js';
+import { KubeCluster } from '../../src/kube/client.js';
+import { drainNode, setUnschedulable } from '../../src/kube/drain.js';
+import { KubeError } from '../../src/kube/errors.js';
+import { createPdb, deletePdb, getPdb, pdbToRecreate } from '../../src/kube/pdbs.js';
+import { createPod, deletePod, getPvc, waitPod } from '../../src/kube/pods.js';
+import { getStatefulSet, setTemplateFlag, templateFlag } from '../../src/kube/statefulsets.js';
 
 const NS = 'user1';
 
@@ -111,5 +118,58 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     const got = await lab.etcdctl(['get', '/by-hand/', '--prefix', '--keys-only'], [lab.endpoints[1]!]);
     expect(got.stdout.trim().split('\n').filter(Boolean)).toHaveLength(20);
     expect(await portOpen(lab.podIp(1), 2379)).toBe(true);
+  });
+
+  it('src/kube against it: PDB saved, deleted and made again; a template flag patched once; a drain held by the PDB within its bound; a utility pod to Succeeded', async () => {
+    const k = KubeCluster.forCluster({ name: 'user1', kubeconfig: lab.kubeconfig } as unknown as ClusterConfig);
+    const pdb = (await getPdb(k, NS, 'kube-etcd-pdb'))!;
+    expect(pdb.spec?.minAvailable).toBe(3);
+    const saved = pdbToRecreate(pdb);
+    expect(saved.metadata).toEqual({ name: 'kube-etcd-pdb', namespace: NS, labels: { app: 'kube-etcd' } });
+
+    // The PDB wants all three: the drain evicts nothing and gives up at its bound, naming what held it.
+    const t0 = Date.now();
+    const err = await drainNode(k, 'admin-node-3', { timeoutMs: 1500, everyMs: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeError);
+    expect((err as KubeError).reason).toContain(`node admin-node-3 not drained within 2 s: ${NS}/kube-etcd-2 (too many requests (429): Cannot evict pod as it would violate the pod's disruption budget.)`);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(lab.pid('kube-etcd-2')).not.toBeNull();
+    expect(await setUnschedulable(k, 'admin-node-3', true)).toBe('already');
+    expect(await setUnschedulable(k, 'admin-node-3', false)).toBe('changed');
+    expect(await setUnschedulable(k, 'admin-node-3', false)).toBe('already');
+
+    expect(await deletePdb(k, NS, 'kube-etcd-pdb')).toBe('deleted');
+    expect(await deletePdb(k, NS, 'kube-etcd-pdb')).toBe('already-gone');
+    expect(await getPdb(k, NS, 'kube-etcd-pdb')).toBeNull();
+    expect(await createPdb(k, JSON.parse(JSON.stringify(saved)))).toBe('created');
+    expect(await createPdb(k, saved)).toBe('already-there');
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec).toEqual(pdb.spec);
+
+    const sts = (await getStatefulSet(k, NS, 'kube-etcd'))!;
+    expect(templateFlag(sts, 'kube-etcd', 'initial-cluster-state')).toMatchObject({ list: 'args', value: 'new' });
+    expect(await setTemplateFlag(k, NS, 'kube-etcd', 'kube-etcd', 'initial-cluster-state', 'existing')).toBe('patched');
+    expect(await setTemplateFlag(k, NS, 'kube-etcd', 'kube-etcd', 'initial-cluster-state', 'existing')).toBe('already');
+    const args = (await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args;
+    expect(args).toContain('--initial-cluster-state=existing');
+    expect(await setTemplateFlag(k, NS, 'kube-etcd', 'kube-etcd', 'initial-cluster-state', 'new')).toBe('patched');
+
+    expect((await getPvc(k, NS, 'data-kube-etcd-0'))?.status?.phase).toBe('Bound');
+    expect(await getPvc(k, NS, 'data-kube-etcd-9')).toBeNull();
+    const pod = {
+      metadata: { name: 'etcd-utility-0', namespace: NS },
+      spec: {
+        nodeName: 'admin-node-1',
+        restartPolicy: 'Never',
+        containers: [{ name: 'utility', image: 'busybox', command: ['sh', '-c', 'test -d /var/lib/etcd/member && exit 3'], terminationMessagePolicy: 'FallbackToLogsOnError', volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }] }],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data-kube-etcd-0' } }],
+      },
+    };
+    expect(await createPod(k, NS, pod)).toBe('created');
+    expect(await createPod(k, NS, pod)).toBe('already-there');
+    const done = await waitPod(k, NS, 'etcd-utility-0', { phases: ['Succeeded', 'Failed'] }, 10_000);
+    expect(done.status?.phase).toBe('Failed');
+    expect(done.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
+    expect(await deletePod(k, NS, 'etcd-utility-0')).toBe('deleted');
+    expect(await deletePod(k, NS, 'etcd-utility-0')).toBe('already-gone');
   });
 });
