@@ -1,10 +1,11 @@
 import { basename } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { kubeadmPlatform } from './kubeadm.js';
+import { statefulsetPlatform } from './statefulset.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, MemberPaths, Platform } from './types.js';
+export type { ApiserverPlace, ConfigPlace, MemberPaths, Platform, WorkloadPlace } from './types.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
 export function platformOf(cluster: ClusterConfig): Platform {
@@ -14,6 +15,8 @@ export function platformOf(cluster: ClusterConfig): Platform {
       return kubeadmPlatform(p);
     case 'systemd':
       return systemdPlatform(p);
+    case 'statefulset':
+      return statefulsetPlatform(p);
   }
 }
 

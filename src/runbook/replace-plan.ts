@@ -1,5 +1,6 @@
 import type { ClusterConfig, Inventory } from '../config/schema.js';
-import { memberPlace } from '../platform/index.js';
+import { memberPlace, platformOf } from '../platform/index.js';
+import { workloadReplaceSteps } from './replace-workload-steps.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
@@ -57,7 +58,7 @@ export function planReplace(
   if (mismatch) {
     return {
       ok: false,
-      reason: `${mismatch} (SSH ${conf.ssh.user}@${conf.host}:${conf.ssh.port}): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.`,
+      reason: `${mismatch} (SSH ${conf.ssh?.user}@${conf.host}:${conf.ssh?.port}): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.`,
     };
   }
 
@@ -84,6 +85,15 @@ export function planReplace(
   if (!source) return { ok: false, reason: 'no healthy member is left to take a snapshot from before the membership change.' };
   const sourceUrl = source.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? source.clientURLs[0]!;
 
+  const snapshot = snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? conf.name : undefined });
+  const voterCount = voters.length + (live?.learner ? 1 : live ? 0 : 1);
+  // etcd as a Kubernetes workload (a StatefulSet in an admin cluster): the same safety rules, its own steps.
+  const place = platformOf(cluster).workload?.(conf);
+  if (place) {
+    const steps = workloadReplaceSteps({ cluster, place, runId: req.runId, saveDir: `${inventory.backups.dir}/${cluster.name}`, snapshot, live: live?.idHex ? { idHex: live.idHex } : undefined, peerUrl, voters: voterCount, minRevision: state.revision });
+    return { ok: true, run: replaceRun(inventory, cluster, conf.name, steps, state, req, now) };
+  }
+
   const paths = memberPlace(cluster, conf, req.runId);
   const others = report.members.filter((m) => m !== live && m.started);
   const initialCluster = [...others.map((m) => `${m.name}=${m.peerURLs[0]}`), `${conf.name}=${peerUrl}`].sort().join(',');
@@ -91,9 +101,7 @@ export function planReplace(
   const name = conf.name;
   const unwritable = flagValuesProblem(cluster, { name, 'initial-cluster': initialCluster });
   if (unwritable) return { ok: false, reason: unwritable };
-  const steps: StepSpec[] = [
-    snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
-  ];
+  const steps: StepSpec[] = [snapshot];
   if (live) steps.push(memberRemoveStep.spec({ idHex: live.idHex!, name, peerUrl }));
   steps.push(
     stopAndMoveAsideStep.spec({ cluster, member: name, place: paths, clientHost: hostOfUrl(live?.clientURLs[0] ?? `https://${conf.host}:2379`), listen }),
@@ -101,15 +109,18 @@ export function planReplace(
     writeManifestStep.spec({ runbook: 'replace', cluster, member: conf, place: paths, peerUrl, initialCluster }),
     waitCaughtUpStep.spec({ runbook: 'replace', cluster, name, peerUrl }),
     promoteStep.spec({ name, peerUrl }),
-    verifyStep.spec({ runbook: 'replace', voters: voters.length + (live?.learner ? 1 : live ? 0 : 1), minRevision: state.revision }),
+    verifyStep.spec({ runbook: 'replace', voters: voterCount, minRevision: state.revision }),
     // etcd is whole again; the master's Node may still wait for its certificates (a rebuilt machine).
     kubeCheckStep.spec({ cluster, node: name }),
   );
 
-  const run = newRun(
+  return { ok: true, run: replaceRun(inventory, cluster, conf.name, steps, state, req, now) };
+}
+
+function replaceRun(inventory: Inventory, cluster: ClusterConfig, target: string, steps: StepSpec[], state: ObservedState, req: ReplaceRequest, now: Date): Run {
+  return newRun(
     inventory,
-    { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+    { runId: req.runId, runbook: 'replace', title: `Replace ${target} in ${cluster.name}`, cluster: cluster.name, target, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
     now,
   );
-  return { ok: true, run };
 }

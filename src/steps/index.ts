@@ -15,6 +15,13 @@ import { verifyBackupStep } from './verify-backup.js';
 import { verifyStep } from './verify.js';
 import { waitCaughtUpStep } from './wait-caught-up.js';
 import { writeManifestStep } from './write-manifest.js';
+import { drainStep } from './drain.js';
+import { pdbDeleteStep } from './pdb-delete.js';
+import { pdbRestoreStep } from './pdb-restore.js';
+import { stsInitialStateStep } from './sts-initial-state.js';
+import { uncordonStep } from './uncordon.js';
+import { wipeClaimStep } from './wipe-claim.js';
+import { workloadCheckStep } from './workload-check.js';
 
 /** Every kind of step, by kind. Adding a kind is adding a file and a line here (and its type in `StepSpec`). */
 export const STEPS = {
@@ -33,6 +40,13 @@ export const STEPS = {
   apiservers: apiserversStep,
   'kube-check': kubeCheckStep,
   'rewrite-references': rewriteReferencesStep,
+  'workload-check': workloadCheckStep,
+  'pdb-delete': pdbDeleteStep,
+  'sts-initial-state': stsInitialStateStep,
+  drain: drainStep,
+  'wipe-claim': wipeClaimStep,
+  uncordon: uncordonStep,
+  'pdb-restore': pdbRestoreStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

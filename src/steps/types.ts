@@ -23,6 +23,14 @@ import type { VerifyBackupStep } from './verify-backup.js';
 import type { VerifyStep } from './verify.js';
 import type { WaitCaughtUpStep } from './wait-caught-up.js';
 import type { WriteManifestStep } from './write-manifest.js';
+import type { WorkloadStepContext } from '../worker/steps/workload-steps.js';
+import type { DrainStep } from './drain.js';
+import type { PdbDeleteStep } from './pdb-delete.js';
+import type { PdbRestoreStep } from './pdb-restore.js';
+import type { StsInitialStateStep } from './sts-initial-state.js';
+import type { UncordonStep } from './uncordon.js';
+import type { WipeClaimStep } from './wipe-claim.js';
+import type { WorkloadCheckStep } from './workload-check.js';
 
 /** One step of a plan, of kind K with its params P. Stored in the run as JSON: P holds only JSON values. */
 export interface Step<K extends string, P> {
@@ -53,7 +61,14 @@ export type StepSpec =
   | RestoreSnapshotStep
   | ApiserversStep
   | KubeCheckStep
-  | RewriteReferencesStep;
+  | RewriteReferencesStep
+  | WorkloadCheckStep
+  | PdbDeleteStep
+  | StsInitialStateStep
+  | DrainStep
+  | WipeClaimStep
+  | UncordonStep
+  | PdbRestoreStep;
 
 export type StepKind = StepSpec['kind'];
 
@@ -73,6 +88,8 @@ export interface StepContext {
   host: HostStepContext;
   quorum: QuorumStepContext;
   kube: KubeStepContext;
+  /** The admin cluster of a statefulset cluster (src/kube), with the etcd pool for the checks before a wipe. */
+  workload: WorkloadStepContext;
   /** Fires when the run is asked to stop (cancel, reject): a long step ends its wait early. */
   stop?: AbortSignal;
   /** Fires when this worker lost the run lease: another may run the step now, so host scripts stop. */
@@ -113,3 +130,10 @@ export interface StepDefinition<K extends StepKind> {
   /** The hosts it touches over SSH; absent for a step that works through the etcd or Kubernetes API only. */
   readonly hosts?: HostTouch<StepOf<K>>;
 }
+
+/**
+ * What a run that ends before its last step puts back (a deleted PDB, a
+ * StatefulSet left on state existing), asked once when it ends cancelled,
+ * rejected or failed: one line per thing, for the thread and the timeline.
+ */
+export type RestoreOnEnd = (ctx: StepContext) => Promise<string[]>;

@@ -38,6 +38,7 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
       host,
       quorum: { ...host, pool, store },
       kube: { cluster, log: rlog, csrThread: csr && ((k) => runCsrThread(csr, run, cluster, k, rlog)) },
+      workload: { cluster, pool, log: rlog },
       stop,
       leaseLost,
     };
