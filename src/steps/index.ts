@@ -86,6 +86,22 @@ export function unreadableFrom(steps: StepSpec[], from: number): string | null {
   return null;
 }
 
+/**
+ * For a run that ended before its last step: each started step's `undo`, last
+ * step first, as lines for the thread (see StepDefinition.undo).
+ */
+export async function undoOnEnd(ctxOf: (index: number) => StepContext, run: { steps: StepSpec[]; records: { status: string }[] }): Promise<string[]> {
+  const lines: string[] = [];
+  for (let i = run.steps.length - 1; i >= 0; i--) {
+    const step = run.steps[i]!;
+    const def = definitionOf(step);
+    if (!def?.undo || !['done', 'skipped', 'running', 'failed'].includes(run.records[i]?.status ?? '')) continue;
+    const line = await def.undo(ctxOf(i), step);
+    if (line) lines.push(line);
+  }
+  return lines;
+}
+
 /** Runs a step through its kind's definition, once every step from it on reads as this version plans them. */
 export async function executeStep(ctx: StepContext, step: StepSpec): Promise<StepResult> {
   const problem = unreadableFrom(ctx.run.steps, ctx.index);

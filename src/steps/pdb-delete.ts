@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pdbDelete, savedPdbPath } from '../worker/steps/workload-steps.js';
+import { pdbDelete, savedPdbPath, undoPdbDelete } from '../worker/steps/workload-steps.js';
 import type { Step, StepDefinition } from './types.js';
 import { kubectlIn, workloadPlace } from './workload-place.js';
 
@@ -18,4 +18,5 @@ export const pdbDeleteStep = {
     params: { place: i.place, saveDir: i.saveDir },
   }),
   execute: (ctx, step) => pdbDelete(ctx.workload, step, ctx.run),
+  undo: (ctx, step) => undoPdbDelete(ctx.workload, step, ctx.run),
 } satisfies StepDefinition<'pdb-delete'>;

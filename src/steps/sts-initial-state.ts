@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stsInitialState } from '../worker/steps/workload-steps.js';
+import { stsInitialState, undoInitialState } from '../worker/steps/workload-steps.js';
 import type { Step, StepDefinition } from './types.js';
 import { kubectlIn, workloadPlace } from './workload-place.js';
 
@@ -18,4 +18,5 @@ export const stsInitialStateStep = {
     params: { place: i.place, value: i.value },
   }),
   execute: (ctx, step) => stsInitialState(ctx.workload, step),
+  undo: (ctx, step) => undoInitialState(ctx.workload, step),
 } satisfies StepDefinition<'sts-initial-state'>;

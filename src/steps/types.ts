@@ -129,11 +129,13 @@ export interface StepDefinition<K extends StepKind> {
   execute(ctx: StepContext, step: StepOf<K>): Promise<StepResult>;
   /** The hosts it touches over SSH; absent for a step that works through the etcd or Kubernetes API only. */
   readonly hosts?: HostTouch<StepOf<K>>;
+  /**
+   * What a run that ends before its last step (cancelled, rejected, failed)
+   * puts back of what this step changed: a deleted PDB, a StatefulSet left on
+   * state existing. Asked when the step had started; idempotent; one line for
+   * the thread and the timeline (null: nothing to say).
+   */
+  undo?(ctx: StepContext, step: StepOf<K>): Promise<string | null>;
 }
 
-/**
- * What a run that ends before its last step puts back (a deleted PDB, a
- * StatefulSet left on state existing), asked once when it ends cancelled,
- * rejected or failed: one line per thing, for the thread and the timeline.
- */
-export type RestoreOnEnd = (ctx: StepContext) => Promise<string[]>;
+

@@ -14,7 +14,7 @@ import { IncidentStore } from '../incident/store.js';
 import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
-import { stepExecutors } from './executors.js';
+import { stepExecutors, stepUndo } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
 import { hostsNotReady } from './host-readiness.js';
 import { runBackup, runListBackups } from './jobs/backup.js';
@@ -115,6 +115,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       return cluster ? hostsNotReady(cluster, run.steps, index) : `cluster ${run.cluster} is not in this worker's inventory.`;
     },
     watchStop: (runId) => watchForStop(store, runId),
+    undoOnEnd: stepUndo(deps.inventory, pool, backups, log),
   };
 
   const worker = new Worker<JobEnvelope>(

@@ -182,34 +182,30 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
 }
 
 /**
- * What a run that ends before its last step must not leave behind: the
- * StatefulSet back on --initial-cluster-state=new, the saved PDB made again.
- * Each is idempotent (says "already" when the run put it back itself). Lines
- * for the thread; a failure to put one back is a line with the command to do it.
+ * What a run that ends before its last step must not leave behind, for each of
+ * the two steps that change the admin cluster: the StatefulSet back on
+ * --initial-cluster-state=new, the saved PDB made again. Idempotent (says
+ * "already" when the run put it back itself); a failure is a loud line with
+ * the command that puts it back by hand.
  */
-export async function restoreOnEnd(ctx: WorkloadStepContext, run: Run): Promise<string[]> {
-  const lines: string[] = [];
-  const touched = (kind: string) => run.steps.some((s, i) => s.kind === kind && ['done', 'skipped', 'running', 'failed'].includes(run.records[i]?.status ?? ''));
-  const flagStep = run.steps.find((s): s is StepOf<'sts-initial-state'> => s.kind === 'sts-initial-state' && s.params.value === 'existing');
-  if (flagStep && touched('sts-initial-state')) {
-    const p = flagStep.params.place;
-    try {
-      const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, 'new');
-      lines.push(r === 'patched' ? `statefulset ${p.namespace}/${p.statefulSet} set back to --${FLAG}=new` : `statefulset ${p.namespace}/${p.statefulSet} already on --${FLAG}=new`);
-    } catch (err) {
-      lines.push(`:x: statefulset ${p.namespace}/${p.statefulSet} could NOT be set back to --${FLAG}=new (${(err as Error).message}). Do it by hand: \`kubectl -n ${p.namespace} edit statefulset ${p.statefulSet}\` and set --${FLAG}=new`);
-    }
+export async function undoInitialState(ctx: WorkloadStepContext, step: StepOf<'sts-initial-state'>): Promise<string | null> {
+  if (step.params.value !== 'existing') return null;
+  const p = step.params.place;
+  try {
+    const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, 'new');
+    return r === 'patched' ? `statefulset ${p.namespace}/${p.statefulSet} set back to --${FLAG}=new` : `statefulset ${p.namespace}/${p.statefulSet} already on --${FLAG}=new`;
+  } catch (err) {
+    return `:x: statefulset ${p.namespace}/${p.statefulSet} could NOT be set back to --${FLAG}=new (${(err as Error).message}). Do it by hand: \`kubectl -n ${p.namespace} edit statefulset ${p.statefulSet}\`, --${FLAG}=new`;
   }
-  const restore = run.steps.find((s): s is StepOf<'pdb-restore'> => s.kind === 'pdb-restore');
-  if (restore && touched('pdb-delete')) {
-    const p = restore.params.place;
-    try {
-      const r = await pdbRestore(ctx, restore, run);
-      lines.push(r.summary);
-    } catch (err) {
-      const file = savedPdbPath(restore.params.saveDir, p.pdb, run.runId);
-      lines.push(`:x: PDB ${p.namespace}/${p.pdb} could NOT be made again (${(err as Error).message}). Do it by hand: \`kubectl create -f ${file}\``);
-    }
+}
+
+export async function undoPdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-delete'>, run: Run): Promise<string | null> {
+  const p = step.params.place;
+  const file = savedPdbPath(step.params.saveDir, p.pdb, run.runId);
+  try {
+    const r = await pdbRestore(ctx, { ...step, kind: 'pdb-restore' }, run);
+    return r.summary;
+  } catch (err) {
+    return `:x: PDB ${p.namespace}/${p.pdb} could NOT be made again (${(err as Error).message}). Do it by hand: \`kubectl create -f ${file}\``;
   }
-  return lines;
 }
