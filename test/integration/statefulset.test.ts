@@ -1,7 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { parse as parseYaml2, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
+import { createLogger } from '../../src/log.js';
+import { startMedic, type Medic } from '../../src/runtime.js';
+import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 import { portOpen } from '../../src/lab/harness.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
@@ -21,10 +30,57 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
   const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
+  // The bot and a worker on the lab's inventory, a fake Slack, signed requests: as test/support/medic-lab.ts does for the SSH labs.
+  let slack: FakeSlack;
+  let medic: Medic;
+  let secret: string;
+  let eventsUrl: string;
+  let n = 0;
+  const command = async (text: string, user = 'UALICE') => {
+    const responseUrl = slack.responseUrl(`cmd-${++n}`);
+    return { ...(await postSigned(eventsUrl, secret, slashCommandBody({ text, userId: user, channelId: 'CINCIDENT', responseUrl }))), responseUrl };
+  };
+  const gateClick = async (user: string, ts: string, step: number, which: 'approve' | 'reject') => {
+    const g = await waitForGate(slack, ts, step);
+    const responseUrl = slack.responseUrl(`click-${++n}`);
+    const body = blockActionsBody({ userId: user, channelId: 'CINCIDENT', messageTs: ts, actionId: which === 'approve' ? 'medic_approve' : 'medic_reject', blockId: g.blockId, value: which === 'approve' ? g.approve : g.reject, responseUrl });
+    await postSigned(eventsUrl, secret, body);
+    return answerAt(slack, responseUrl);
+  };
+  const planFor = async (member: string) => {
+    const since = slack.lastSeq;
+    await command(`replace ${member}`);
+    const plan = await slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace \S+ in user1/.test(String(r.body.text)), 60_000, since);
+    return { ts: plan.ts!, runId: /run (r-[0-9a-f]{8})/.exec(String(plan.body.text))![1]! };
+  };
+
   beforeAll(async () => {
     lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset'), subnet: 114 });
+    const inv = parseYaml2(readFileSync(lab.inventoryPath, 'utf8'));
+    inv.workspace.teamId = 'TLAB';
+    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
+    writeFileSync(lab.inventoryPath, stringify(inv));
+    slack = new FakeSlack();
+    await slack.start();
+    secret = randomBytes(16).toString('hex');
+    const env = {
+      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `t-statefulset-${randomBytes(3).toString('hex')}`,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_API_URL: slack.apiUrl,
+      LOG_LEVEL: 'warn',
+      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
+    };
+    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: true });
+    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   }, 90_000);
   afterAll(async () => {
+    await medic?.stop();
+    await slack?.stop();
     await lab?.stop();
   });
 
@@ -171,5 +227,46 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     expect(done.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
     expect(await deletePod(k, NS, 'etcd-utility-0')).toBe('deleted');
     expect(await deletePod(k, NS, 'etcd-utility-0')).toBe('already-gone');
+  });
+
+  it("/etcd replace of a failed replica: the seed's steps through the admin cluster API, three approvals, every key on the new member, PDB and state back", async () => {
+    for (let i = 0; i < 50; i++) await lab.etcdctl(['put', `/bot/${i}`, `v${i}`]);
+    const pdbBefore = (await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec;
+    const oldId = (await lab.memberList()).find((m) => m.name === 'kube-etcd-2')!.id;
+    await lab.failReplica(2);
+    const t0 = Date.now();
+    const { ts, runId } = await planFor('kube-etcd-2');
+    const plan = textOf(latest(slack, ts));
+    expect(plan).toContain('kubectl -n user1 delete pdb kube-etcd-pdb');
+    expect(plan).toContain(`cluster.memberRemove(${oldId})`);
+    // Three gates: the PDB's delete, the member's remove, its data moved aside.
+    for (const step of [1, 5, 6]) {
+      const answer = await gateClick('UBOB', ts, step, 'approve').catch((err: Error) => {
+        throw new Error(`${err.message}\n--- thread ---\n${threadOf(slack, ts).join('\n')}`);
+      });
+      expect(answer).toContain(`Approved step ${step + 1}`);
+    }
+    const done = await waitForRunStatus(slack, ts, 'DONE', 90_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- thread ---\n${threadOf(slack, ts).join('\n')}`);
+    });
+    const took = Date.now() - t0;
+    const thread = threadOf(slack, ts).join('\n');
+    expect(thread).toMatch(/Step 1: Check kube-etcd-2's pod, node and claim in the admin cluster: admin cluster API 127\.0\.114\.100:6443 answers; pod kube-etcd-2 Running, not Ready, \d+ restarts on node admin-node-3; claim data-kube-etcd-2 Bound; PDB kube-etcd-pdb present \(minAvailable 3, 0 disruptions allowed\)/);
+    expect(thread).toContain(`Step 5: Drain the node of kube-etcd-2: node admin-node-3 drained: cordoned; evicted user1/kube-etcd-2`);
+    expect(done).toContain('approved by <@UBOB>');
+
+    const members = await lab.memberList();
+    expect(members.map((m) => [m.name, m.status, m.learner]).sort()).toEqual([0, 1, 2].map((i) => [`kube-etcd-${i}`, 'started', false]));
+    expect(members.find((m) => m.name === 'kube-etcd-2')!.id).not.toBe(oldId);
+    const keys = await lab.etcdctl(['get', '/bot/', '--prefix', '--keys-only', '--consistency=s'], [lab.endpoints[2]!]);
+    expect(keys.stdout.split('\n').filter(Boolean)).toHaveLength(50);
+    // Back as it was: the PDB (same spec), the template on state new, the node schedulable, no utility pod; the broken data kept aside on the claim.
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec).toEqual(pdbBefore);
+    expect((await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args).toContain('--initial-cluster-state=new');
+    expect((await kubectlJson('get', 'node', 'admin-node-3')).spec.unschedulable).toBeUndefined();
+    expect(lab.pod('etcd-utility-2')).toBeUndefined();
+    expect(readFileSync(join(lab.claimDir('data-kube-etcd-2'), `before-${runId}`, 'member/snap/db'))[0]).toBe(0x5a);
+    expect(cmdline(lab.pid('kube-etcd-2')!)).toContain('--initial-cluster-state=existing');
+    console.log(`statefulset replace through the bot: ${(took / 1000).toFixed(1)} s`);
   });
 });
