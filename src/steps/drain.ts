@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { drain } from '../worker/steps/workload-steps.js';
+import { drain, undoDrain } from '../worker/steps/workload-steps.js';
 import type { Step, StepDefinition } from './types.js';
 import { workloadPlace } from './workload-place.js';
 
@@ -18,4 +18,5 @@ export const drainStep = {
     params: { place: i.place },
   }),
   execute: (ctx, step) => drain(ctx.workload, step),
+  undo: (ctx, step) => undoDrain(ctx.workload, step),
 } satisfies StepDefinition<'drain'>;

@@ -269,4 +269,56 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     expect(cmdline(lab.pid('kube-etcd-2')!)).toContain('--initial-cluster-state=existing');
     console.log(`statefulset replace through the bot: ${(took / 1000).toFixed(1)} s`);
   });
+
+  it('a run rejected at the member remove, and one cancelled at the wipe, put back the PDB and the StatefulSet state, loudly; a third run finishes the replace from where they left it', async () => {
+    const pdbBefore = (await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec;
+    await lab.failReplica(0);
+    const backAsBefore = async () => {
+      expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec).toEqual(pdbBefore);
+      expect((await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args).toContain('--initial-cluster-state=new');
+    };
+
+    const first = await planFor('kube-etcd-0');
+    expect(await gateClick('UBOB', first.ts, 1, 'approve')).toContain('Approved step 2');
+    // The fault: the approver rejects the member remove, after the PDB was deleted, the state set to existing and the node drained.
+    await gateClick('UBOB', first.ts, 5, 'reject');
+    await waitForRunStatus(slack, first.ts, 'REJECTED', 30_000);
+    let thread = threadOf(slack, first.ts).join('\n');
+    expect(thread).toMatch(new RegExp(`:rotating_light: Run \`${first.runId}\` ended REJECTED before its last step\\. Put back:`));
+    expect(thread).toContain('• statefulset user1/kube-etcd set back to --initial-cluster-state=new');
+    expect(thread).toContain('• PDB kube-etcd-pdb made again as it was saved');
+    expect(thread).toContain('• :warning: node admin-node-1 is left cordoned, kube-etcd-0\'s pod Pending: `kubectl uncordon admin-node-1`');
+    await backAsBefore();
+    expect((await lab.memberList()).some((m) => m.name === 'kube-etcd-0')).toBe(true);
+
+    const second = await planFor('kube-etcd-0');
+    expect(await gateClick('UBOB', second.ts, 1, 'approve')).toContain('Approved step 2');
+    expect(await gateClick('UBOB', second.ts, 5, 'approve')).toContain('Approved step 6');
+    await waitForGate(slack, second.ts, 6);
+    // The fault: someone cancels while the wipe waits for its approval; the member is removed by then.
+    await command(`cancel ${second.runId}`);
+    await waitForRunStatus(slack, second.ts, 'CANCELLED', 30_000);
+    thread = threadOf(slack, second.ts).join('\n');
+    expect(thread).toMatch(new RegExp(`:rotating_light: Run \`${second.runId}\` ended CANCELLED before its last step\\. Put back:`));
+    expect(thread).toContain('• PDB kube-etcd-pdb made again as it was saved');
+    await backAsBefore();
+    expect((await lab.memberList()).some((m) => m.name === 'kube-etcd-0')).toBe(false);
+    // What the cancelled run saved of the PDB is in the backups beside its snapshot.
+    expect(JSON.parse(readFileSync(join(lab.opts.root, 'backups', 'user1', `pdb-kube-etcd-pdb.${second.runId}.json`), 'utf8')).spec).toEqual(pdbBefore);
+
+    // Planned again on what is there now: no member to remove, the node already cordoned.
+    const third = await planFor('kube-etcd-0');
+    expect(textOf(latest(slack, third.ts))).not.toContain('cluster.memberRemove(');
+    expect(await gateClick('UBOB', third.ts, 1, 'approve')).toContain('Approved step 2');
+    expect(await gateClick('UBOB', third.ts, 5, 'approve')).toContain('Approved step 6');
+    await waitForRunStatus(slack, third.ts, 'DONE', 30_000).catch(async (err: Error) => {
+      const log = readFileSync(join(lab.opts.root, 'logs', `${NS}_kube-etcd-0.log`), 'utf8').split('\n').filter((l) => / [ECNW] \| /.test(l) && !/Deprecated|invalid file/.test(l)).slice(-40).join('\n');
+      const members = await lab.etcdctl(['member', 'list', '-w', 'table'], [lab.endpoints[1]!], true);
+      throw new Error(`${err.message.slice(0, 500)}\n--- kube-etcd-0 log ---\n${log}\n--- members ---\n${members.stdout}${members.stderr}\npod: ${JSON.stringify(lab.pod('kube-etcd-0')?.spec?.containers?.[0]?.args)} ${JSON.stringify(lab.pod('kube-etcd-0')?.metadata)}`);
+    });
+    expect(threadOf(slack, third.ts).join('\n')).toContain('Step 5: Drain the node of kube-etcd-0: node admin-node-1 drained: already cordoned; nothing left to evict');
+    await backAsBefore();
+    await lab.waitHealthy();
+    expect((await lab.memberList()).map((m) => [m.name, m.status, m.learner]).sort()).toEqual([0, 1, 2].map((i) => [`kube-etcd-${i}`, 'started', false]));
+  });
 });

@@ -6,7 +6,7 @@ import { KubeCluster } from '../../kube/client.js';
 import { drainNode, setUnschedulable } from '../../kube/drain.js';
 import { createPdb, deletePdb, getPdb, pdbToRecreate } from '../../kube/pdbs.js';
 import { createPod, deletePod, getPod, getPvc, isReady, waitPod } from '../../kube/pods.js';
-import { getStatefulSet, setTemplateFlag, templateFlag } from '../../kube/statefulsets.js';
+import { getStatefulSet, setTemplateFlag, templateFlag, type StatefulSet } from '../../kube/statefulsets.js';
 import type { Logger } from '../../log.js';
 import type { WorkloadPlace } from '../../platform/index.js';
 import { wipeScript } from '../../platform/statefulset.js';
@@ -176,9 +176,20 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
   const p = step.params.place;
   const k = kubeOf(ctx);
   const node = await replicaNode(k, p);
+  // A waiting pod keeps the template it was made from (OnDelete): one made while the template said
+  // `new` (before an earlier run put it back) would start the member with a new cluster's ID.
+  // Not running, it is deleted, and the controller makes it again from the template as it is now.
+  let remade = '';
+  const waiting = await getPod(k, p.namespace, p.pod);
+  const flag = waiting && templateFlag({ spec: { template: { spec: waiting.spec } } } as StatefulSet, p.container, FLAG);
+  if (waiting && !waiting.spec?.nodeName && flag && flag.value !== 'existing') {
+    await deletePod(k, p.namespace, p.pod);
+    await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500);
+    remade = `; its waiting pod had --${FLAG}=${flag.value} (made from an older template), so it was deleted and made again from the template`;
+  }
   const r = await setUnschedulable(k, node, false);
   const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500);
-  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}` };
+  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}` };
 }
 
 /**
@@ -196,6 +207,20 @@ export async function undoInitialState(ctx: WorkloadStepContext, step: StepOf<'s
     return r === 'patched' ? `statefulset ${p.namespace}/${p.statefulSet} set back to --${FLAG}=new` : `statefulset ${p.namespace}/${p.statefulSet} already on --${FLAG}=new`;
   } catch (err) {
     return `:x: statefulset ${p.namespace}/${p.statefulSet} could NOT be set back to --${FLAG}=new (${(err as Error).message}). Do it by hand: \`kubectl -n ${p.namespace} edit statefulset ${p.statefulSet}\`, --${FLAG}=new`;
+  }
+}
+
+/** A drained node is left cordoned (its replica's pod may not start as it is): said, with the command, not undone. */
+export async function undoDrain(ctx: WorkloadStepContext, step: StepOf<'drain'>): Promise<string | null> {
+  const p = step.params.place;
+  try {
+    const k = kubeOf(ctx);
+    const node = await replicaNode(k, p);
+    const n = await k.call((o) => k.core.readNode({ name: node }, o));
+    if (!n.spec?.unschedulable) return null;
+    return `:warning: node ${node} is left cordoned, ${p.pod}'s pod Pending: \`kubectl uncordon ${node}\` once ${p.pod} may start again (or plan the replace again)`;
+  } catch (err) {
+    return `:warning: could not look whether the node of ${p.pod} is still cordoned (${(err as Error).message}): \`kubectl get nodes\``;
   }
 }
 
