@@ -58,8 +58,12 @@ export function statefulsetPlatform(conf: StatefulSetConfig): Platform {
 /**
  * The utility pod's script: moves every entry of the claim's data dir into
  * `before-<run>` inside the same claim (a claim is all the pod can write, and
- * nothing is deleted); run again, it finds nothing left to move and says so.
+ * nothing is deleted); run again, it finds nothing left to move, says so and
+ * exits 3, which the step reads (with FallbackToLogsOnError) as "already done".
  */
+/** The wipe script's exit code when there was nothing left to move. */
+export const WIPE_NOTHING_TO_DO = 3;
+
 export function wipeScript(dataDir: string, runId: string): string {
   const aside = `${dataDir}/before-${runId}`;
   return [
@@ -71,6 +75,8 @@ export function wipeScript(dataDir: string, runId: string): string {
     '  case "${f##*/}" in before-*) continue ;; esac',
     '  mkdir -p "$aside"; mv "$f" "$aside"/; moved=$((moved+1))',
     'done',
-    'if [ "$moved" -gt 0 ]; then echo "moved $moved entries of $d to $aside"; elif [ -d "$aside" ]; then echo "already moved aside: $aside"; else echo "nothing to move: $d is empty"; fi',
+    'if [ "$moved" -gt 0 ]; then echo "moved $moved entries of $d to $aside"; exit 0; fi',
+    'if [ -d "$aside" ]; then echo "already moved aside: $aside"; else echo "nothing to move: $d is empty"; fi',
+    `exit ${WIPE_NOTHING_TO_DO}`,
   ].join('\n');
 }

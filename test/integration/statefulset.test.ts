@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,12 @@ import { FakeSlack } from '../../src/lab/fake-slack.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import { createLogger } from '../../src/log.js';
 import { startMedic, type Medic } from '../../src/runtime.js';
+import { parseInventory } from '../../src/config/load.js';
+import { DirectoryBackupStore } from '../../src/backup/store.js';
+import { EtcdPool } from '../../src/etcd/pool.js';
+import { planReplace } from '../../src/runbook/replace-plan.js';
+import { viewCluster } from '../../src/worker/cluster-view.js';
+import { stepExecutors } from '../../src/worker/executors.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 import { portOpen } from '../../src/lab/harness.js';
 import { waitFor } from '../../src/lab/proc.js';
@@ -320,5 +326,35 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     await backAsBefore();
     await lab.waitHealthy();
     expect((await lab.memberList()).map((m) => [m.name, m.status, m.learner]).sort()).toEqual([0, 1, 2].map((i) => [`kube-etcd-${i}`, 'started', false]));
+  });
+
+  it('each step run twice, as when its worker dies after it acted and before it was recorded: the second time finds the work done and does nothing; the replace ends healthy', async () => {
+    await lab.failReplica(1);
+    const inventory = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath);
+    const cluster = inventory.clusters[0]!;
+    const pool = new EtcdPool();
+    const exec = stepExecutors(inventory, pool, new DirectoryBackupStore(inventory.backups.dir, { inUse: async () => new Map() }), createLogger('silent'));
+    const view = await viewCluster(cluster, pool);
+    const planned = planReplace(inventory, cluster, view.report, view.state, { runId: 'r-0000cafe', target: 'kube-etcd-1', force: false, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date());
+    if (!planned.ok) throw new Error(planned.reason);
+    const run = planned.run;
+    const second: string[] = [];
+    for (const [i, step] of run.steps.entries()) {
+      const first = await exec[step.kind](run, step, i);
+      run.records[i] = { ...run.records[i]!, status: first.skipped ? 'skipped' : 'done', summary: first.summary, output: first.output };
+      // The fault: the worker died before recording the step; its job runs again.
+      const again = await exec[step.kind](run, step, i);
+      second.push(`${i + 1} ${step.kind}: ${again.skipped ? 'skipped' : 'ran'}`);
+    }
+    const ran = second.filter((l) => l.endsWith(': ran'));
+    // Only the steps that read and change nothing run again in full.
+    expect(ran).toEqual(['1 workload-check: ran', '10 wait-caught-up: ran', '12 verify: ran']);
+    await lab.waitHealthy();
+    expect((await lab.memberList()).map((m) => [m.name, m.status, m.learner]).sort()).toEqual([0, 1, 2].map((i) => [`kube-etcd-${i}`, 'started', false]));
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
+    expect((await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args).toContain('--initial-cluster-state=new');
+    // One aside dir: the second wipe moved nothing.
+    expect(readdirSync(lab.claimDir('data-kube-etcd-1')).filter((f) => f.startsWith('before-r-0000cafe'))).toEqual(['before-r-0000cafe']);
+    await pool.close?.();
   });
 });

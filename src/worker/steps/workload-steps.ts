@@ -9,7 +9,7 @@ import { createPod, deletePod, getPod, getPvc, isReady, waitPod } from '../../ku
 import { getStatefulSet, setTemplateFlag, templateFlag, type StatefulSet } from '../../kube/statefulsets.js';
 import type { Logger } from '../../log.js';
 import type { WorkloadPlace } from '../../platform/index.js';
-import { wipeScript } from '../../platform/statefulset.js';
+import { WIPE_NOTHING_TO_DO, wipeScript } from '../../platform/statefulset.js';
 import type { StepResult } from '../../runbook/engine.js';
 import type { Run, StepOf } from '../../runbook/types.js';
 import { viewCluster } from '../cluster-view.js';
@@ -164,6 +164,10 @@ export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-cla
   if (signal?.aborted) throw new Error('stopped before the utility pod finished');
   pod = await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500);
   const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  if (pod.status?.phase === 'Failed' && term?.exitCode === WIPE_NOTHING_TO_DO) {
+    await deletePod(k, p.namespace, p.utilityPod);
+    return { skipped: true, summary: `nothing left to move on claim ${p.claim}: ${(term.message ?? '').trim().split('\n').pop()} (utility pod ${p.utilityPod} deleted)` };
+  }
   if (pod.status?.phase === 'Failed') {
     throw new Error(`utility pod ${p.utilityPod} failed (exit ${term?.exitCode ?? '?'}): ${(term?.message ?? '').trim().slice(-500)}. It is left for a look: kubectl -n ${p.namespace} logs ${p.utilityPod}`);
   }
@@ -189,7 +193,7 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
   }
   const r = await setUnschedulable(k, node, false);
   const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500);
-  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}` };
+  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}`, skipped: r === 'already' && !remade };
 }
 
 /**
