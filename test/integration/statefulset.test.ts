@@ -30,7 +30,7 @@ import { getStatefulSet, setTemplateFlag, templateFlag } from '../../src/kube/st
 
 const NS = 'user1';
 
-describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubectl and etcdctl as the seed procedure goes', () => {
+describe('etcd as a StatefulSet in an admin cluster (GKE on-prem kubeception): the lab by hand with kubectl and etcdctl, src/kube, and /etcd replace through the bot', () => {
   let lab: StatefulSetLab;
   const kubectlJson = async (...args: string[]) => JSON.parse((await lab.kubectl([...args, '-o', 'json'])).stdout);
   const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
@@ -65,6 +65,8 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     const inv = parseYaml2(readFileSync(lab.inventoryPath, 'utf8'));
     inv.workspace.teamId = 'TLAB';
     inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
+    // Drains here take well under a second; the bound is short so a drain that cannot finish fails fast.
+    inv.clusters[0].platform.drainTimeoutSeconds = 5;
     writeFileSync(lab.inventoryPath, stringify(inv));
     slack = new FakeSlack();
     await slack.start();
@@ -356,5 +358,43 @@ describe('the StatefulSet lab (GKE on-prem kubeception etcd), by hand with kubec
     // One aside dir: the second wipe moved nothing.
     expect(readdirSync(lab.claimDir('data-kube-etcd-1')).filter((f) => f.startsWith('before-r-0000cafe'))).toEqual(['before-r-0000cafe']);
     await pool.close?.();
+  });
+
+  it('refuses bad input as on the other profiles; a drain held back by another PDB fails at its bound, and the run puts the PDB and the state back', async () => {
+    const refusal = async (text: string) => {
+      const since = slack.lastSeq;
+      const r = await command(text);
+      const ack = JSON.stringify(r.body ?? '') + String((r as { text?: string }).text ?? '');
+      const msg = await slack.waitFor((x) => (x.kind === 'response_url' || x.method === 'chat.postMessage') && /refus|no member|healthy|not a member|usage/i.test(JSON.stringify(x.body)), 30_000, since).catch(() => null);
+      return `${ack} ${msg ? JSON.stringify(msg.body) : ''}`;
+    };
+    expect(await refusal('replace no-such-member')).toMatch(/no member .{0,4}no-such-member.{0,4} in user1/);
+    expect(await refusal('replace kube-etcd-0')).toContain('is healthy');
+    expect(await refusal('replace kube-etcd-0;rm')).toContain('is not a member name');
+
+    // Another workload on the failed replica's node, whose own PDB lets none of its pods go.
+    const web = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web-0', labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'x', controller: true }] },
+      spec: { nodeName: 'admin-node-2', containers: [{ name: 'web', image: 'web', command: ['sleep', '300'] }] },
+    };
+    expect((await lab.request('POST', `/api/v1/namespaces/${NS}/pods`, web)).status).toBe(201);
+    await lab.request('POST', `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web-pdb' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } } });
+    await waitFor('web-0 Ready', () => ready(lab.pod('web-0')), 10_000, 100);
+    await lab.failReplica(1);
+    const { ts, runId } = await planFor('kube-etcd-1');
+    expect(await gateClick('UBOB', ts, 1, 'approve')).toContain('Approved step 2');
+    await waitForRunStatus(slack, ts, 'FAILED', 30_000);
+    const thread = threadOf(slack, ts).join('\n');
+    expect(thread).toContain(`Step 5 (Drain the node of kube-etcd-1) failed: node admin-node-2 not drained within 5 s: ${NS}/web-0 (too many requests (429): Cannot evict pod as it would violate the pod's disruption budget.)`);
+    expect(thread).toMatch(new RegExp(`:rotating_light: Run \`${runId}\` ended FAILED before its last step\\. Put back:`));
+    expect(thread).toContain('• PDB kube-etcd-pdb made again as it was saved');
+    expect(thread).toContain('• statefulset user1/kube-etcd set back to --initial-cluster-state=new');
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
+    // Nothing of etcd was touched: the member is still listed.
+    expect((await lab.memberList()).some((m) => m.name === 'kube-etcd-1')).toBe(true);
+    await lab.kubectl(['delete', 'pdb', 'web-pdb', '-n', NS]);
+    await lab.kubectl(['delete', 'pod', 'web-0', '-n', NS]);
   });
 });
