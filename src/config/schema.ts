@@ -101,6 +101,24 @@ const platform = z.discriminatedUnion('kind', [
       ...kubeletDefaults({ cert: '/var/lib/kubelet/pki/kubelet-client-current.pem', config: '/var/lib/kubelet/kubeconfig', bootstrap: '/etc/kubernetes/kubeconfig', unit: 'kubelet' }),
     })
     .strict(),
+  // etcd as a StatefulSet in an admin cluster (GKE on-prem kubeception): no SSH, everything through that cluster's API.
+  z
+    .object({
+      kind: z.literal('statefulset'),
+      // The user cluster's namespace in the admin cluster (USER_CLUSTER_NAME), and the objects there.
+      namespace: name,
+      statefulSet: name.default('kube-etcd'),
+      container: name.default('kube-etcd'),
+      pdb: name.default('kube-etcd-pdb'),
+      // The StatefulSet's volumeClaimTemplate of etcd's data: the claim of pod P is `<claimTemplate>-<P>`.
+      claimTemplate: name.default('data'),
+      // Where etcd's pods mount that claim (their --data-dir), and where the utility pod mounts it.
+      dataMountPath: absolutePath.default('/var/lib/etcd'),
+      utilityImage: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,250}$/, 'an image reference like busybox:1.36').default('busybox:1.36'),
+      // How long the drain of the failed replica's node may take before the step gives up.
+      drainTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
+    })
+    .strict(),
 ]);
 
 const ssh = z
@@ -128,7 +146,8 @@ const member = z
   .object({
     name,
     host,
-    ssh,
+    // Required on every platform that reaches its hosts (see the cluster check below); a statefulset cluster has none.
+    ssh: ssh.optional(),
     ...hostPaths,
   })
   .strict();
@@ -223,6 +242,9 @@ export const inventorySchema = z
           ctx.addIssue({ code: 'custom', path: ['clusters', i, 'members', j, 'name'], message: `duplicate member name "${m.name}"` });
         }
         memberNames.add(m.name);
+        if (!m.ssh && c.platform.kind !== 'statefulset') {
+          ctx.addIssue({ code: 'custom', path: ['clusters', i, 'members', j, 'ssh'], message: `required on a ${c.platform.kind} cluster: the bot reaches the member's host over SSH` });
+        }
         // A path the cluster's platform has no use for is a typo or a wrong platform, not something to ignore.
         for (const key of Object.keys(hostPaths) as (keyof typeof hostPaths)[]) {
           if (m[key] !== undefined && !(key in c.platform)) {

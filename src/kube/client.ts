@@ -1,9 +1,11 @@
 import type { RequestOptions } from 'node:https';
 import {
+  AppsV1Api,
   CertificatesV1Api,
   CoreV1Api,
   KubeConfig,
   Observable,
+  PolicyV1Api,
   type ConfigurationOptions,
   type ObservableMiddleware,
   type RequestContext,
@@ -45,6 +47,8 @@ export interface KubeClusterOptions {
 export class KubeCluster {
   readonly core: CoreV1Api;
   readonly certificates: CertificatesV1Api;
+  readonly apps: AppsV1Api;
+  readonly policy: PolicyV1Api;
 
   private constructor(
     readonly cluster: string,
@@ -55,6 +59,8 @@ export class KubeCluster {
   ) {
     this.core = config.makeApiClient(CoreV1Api);
     this.certificates = config.makeApiClient(CertificatesV1Api);
+    this.apps = config.makeApiClient(AppsV1Api);
+    this.policy = config.makeApiClient(PolicyV1Api);
   }
 
   /** The API server URL of the kubeconfig's current context. */

@@ -8,6 +8,7 @@ export type KubeErrorKind =
   | 'not-found' // 404
   | 'conflict' // 409: the object changed meanwhile
   | 'gone' // 410: a watch's resourceVersion is too old
+  | 'too-many-requests' // 429: an eviction a PodDisruptionBudget does not allow now (or the server's rate limit)
   | 'refused' // nothing listens (the API server is down)
   | 'unreachable' // no route, or the name does not resolve
   | 'timeout' // no answer within the call timeout
@@ -60,6 +61,7 @@ const httpKinds: Record<number, [KubeErrorKind, string]> = {
   404: ['not-found', 'not found (404)'],
   409: ['conflict', 'conflict (409): changed meanwhile'],
   410: ['gone', 'gone (410): resourceVersion too old'],
+  429: ['too-many-requests', 'too many requests (429)'],
 };
 
 /** An answer of the API server with a non-2xx status, as a KubeError with the server's own words. */

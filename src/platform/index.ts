@@ -2,10 +2,11 @@ import { basename } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { kubeadmPlatform } from './kubeadm.js';
 import { openshift4Platform } from './openshift4.js';
+import { statefulsetPlatform } from './statefulset.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, ConfigSide, MemberCert, MemberPaths, MemberPki, Platform } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, MemberCert, MemberPaths, MemberPki, Platform, WorkloadPlace } from './types.js';
 export type { KubeletPlace } from './kubelet.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
@@ -18,6 +19,8 @@ export function platformOf(cluster: ClusterConfig): Platform {
       return systemdPlatform(p);
     case 'openshift4':
       return openshift4Platform(p);
+    case 'statefulset':
+      return statefulsetPlatform(p);
   }
 }
 

@@ -97,6 +97,31 @@ export interface Platform {
    * The joining flags (initial cluster, state) are set afterwards with `withFlags`.
    */
   adaptConfig(peerConfig: string, from: ConfigSide, to: ConfigSide): string;
+
+  /**
+   * Where a member runs when etcd is a Kubernetes workload (a StatefulSet in an
+   * admin cluster), reached through that cluster's API alone; absent on the
+   * platforms that run etcd on hosts the bot reaches over SSH.
+   */
+  workload?(m: MemberConfig): WorkloadPlace;
+}
+
+/** One member of an etcd StatefulSet: its objects in the admin cluster, as a step's parameters. */
+export interface WorkloadPlace {
+  namespace: string;
+  statefulSet: string;
+  container: string;
+  pdb: string;
+  /** The member's pod: its name is the member's (`--name=$(POD_NAME)`). */
+  pod: string;
+  /** Its claim of etcd's data, `<claimTemplate>-<pod>`. */
+  claim: string;
+  /** Where the pods mount that claim (etcd's --data-dir). */
+  dataMountPath: string;
+  /** The pod that mounts the claim to move the data aside (`etcd-utility-<ordinal>`, as the seed names it), and its image. */
+  utilityPod: string;
+  utilityImage: string;
+  drainTimeoutSeconds: number;
 }
 
 /** One member as a config names it: what `adaptConfig` changes from a peer's to this member's. */

@@ -84,6 +84,31 @@ export interface EngineDeps {
   leftBehind?(run: Run): { text: string; offer?: CommandOffer } | null;
   /** Watches the run for a stop request while a step executes; its signal is passed to the executor. */
   watchStop?: (runId: string) => { signal: AbortSignal; stop(): void };
+  /**
+   * Asked once a run has ended before its last step (cancelled, rejected,
+   * failed, refused): puts back what its started steps changed that must not
+   * stay so (a deleted PDB, a StatefulSet on state existing); the lines say what.
+   */
+  undoOnEnd?(run: Run): Promise<string[]>;
+}
+
+/**
+ * A run that ended early puts back what must not stay changed, before its
+ * cluster is free again, and says so loudly in the thread and on the timeline;
+ * what it could not put back comes with the command to do it by hand.
+ */
+async function putBack(run: Run, deps: EngineDeps): Promise<void> {
+  if (!deps.undoOnEnd) return;
+  let lines: string[];
+  try {
+    lines = await deps.undoOnEnd(run);
+  } catch (err) {
+    lines = [`:x: could not put back what the run changed: ${(err as Error).message}`];
+  }
+  if (lines.length === 0) return;
+  deps.log.warn({ run: run.runId, lines }, 'run ended early: put back what it changed');
+  const bad = lines.some((l) => l.startsWith(':x:'));
+  await deps.notify.thread(run, `:rotating_light: Run \`${run.runId}\` ended ${run.status.toUpperCase()} before its last step${bad ? ': NOT everything it changed could be put back' : ''}. Put back:\n${lines.map((l) => `• ${l}`).join('\n')}`);
 }
 
 /**
@@ -272,6 +297,7 @@ async function refuseStep(run: Run, index: number, problem: string, advice: stri
   const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
   deps.log.error({ run: run.runId, step: index, err: problem }, 'destructive step refused');
+  await putBack(res.run, deps);
   await deps.store.unlockCluster(res.run.cluster, res.run.runId);
   await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${what}.\n${doneAndNotDone(res.run)}`);
   await sayLeftBehind(res.run, deps);
@@ -317,8 +343,9 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
   const failed = res.run;
   deps.log.error({ run: run.runId, step: index, err: err.message }, 'step failed');
-  await deps.store.unlockCluster(failed.cluster, failed.runId);
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
+  await putBack(failed, deps);
+  await deps.store.unlockCluster(failed.cluster, failed.runId);
   await sayLeftBehind(failed, deps);
   await deps.notify.planChanged(failed);
 }
@@ -329,6 +356,7 @@ async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps
   const res = await deps.store.apply(run.runId, { kind: 'interrupt-step', step: index, token, error: err.message }, deps.now(), guard);
   if (!res.changed) return fail(run, index, err, deps, token, guard, lease);
   const ended = res.run;
+  await putBack(ended, deps);
   await deps.store.unlockCluster(ended.cluster, ended.runId);
   await deps.notify.thread(ended, `:octagonal_sign: Step ${index + 1} (${ended.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
@@ -353,6 +381,7 @@ async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined)
   const orphaned = !!guard && 'owner' in guard && run.records[run.current]?.status === 'running';
   const { run: ended, changed } = await deps.store.apply(run.runId, { kind: 'end-stopped', orphaned }, deps.now(), guard);
   if (!changed) return;
+  await putBack(ended, deps);
   await deps.store.unlockCluster(ended.cluster, ended.runId);
   if (orphaned) {
     await deps.notify.thread(ended, `:warning: Step ${run.current + 1} (${ended.steps[run.current]!.title}) had been started but its worker stopped before it finished: it may be partly done. Check ${ended.steps[run.current]!.host ?? 'the cluster'} before a new run.`);

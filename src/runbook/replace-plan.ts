@@ -1,5 +1,6 @@
 import type { ClusterConfig, Inventory } from '../config/schema.js';
 import { memberPlace, platformOf } from '../platform/index.js';
+import { workloadReplaceSteps } from './replace-workload-steps.js';
 import type { StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
@@ -62,7 +63,7 @@ export function planReplace(
   if (mismatch) {
     return {
       ok: false,
-      reason: `${mismatch} (SSH ${conf.ssh.user}@${conf.host}:${conf.ssh.port}): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.`,
+      reason: `${mismatch} (SSH ${conf.ssh?.user}@${conf.host}:${conf.ssh?.port}): they may not be the same machine, so the bot would stop etcd and move a data dir on the wrong one. Correct clusters[].members[].host in the inventory (or the member's peer URL), then ask again. Nothing was changed.`,
     };
   }
 
@@ -88,6 +89,20 @@ export function planReplace(
   const source = healthyOthers.find((m) => m.isLeader) ?? healthyOthers[0];
   if (!source) return { ok: false, reason: 'no healthy member is left to take a snapshot from before the membership change.' };
   const sourceUrl = source.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? source.clientURLs[0]!;
+
+  // etcd as a Kubernetes workload (a StatefulSet in an admin cluster): the same safety rules, its own steps.
+  const workload = platformOf(cluster).workload?.(conf);
+  if (workload) {
+    const snapshot = snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? conf.name : undefined });
+    const voterCount = voters.length + (live?.learner ? 1 : live ? 0 : 1);
+    const steps = workloadReplaceSteps({ cluster, place: workload, runId: req.runId, saveDir: `${inventory.backups.dir}/${cluster.name}`, snapshot, live: live?.idHex ? { idHex: live.idHex } : undefined, peerUrl, voters: voterCount, minRevision: state.revision });
+    const run = newRun(
+      inventory,
+      { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+      now,
+    );
+    return { ok: true, run };
+  }
 
   const paths = memberPlace(cluster, conf, req.runId);
   const others = report.members.filter((m) => m !== live && m.started);

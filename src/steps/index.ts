@@ -19,6 +19,13 @@ import { verifyBackupStep } from './verify-backup.js';
 import { verifyStep } from './verify.js';
 import { waitCaughtUpStep } from './wait-caught-up.js';
 import { writeManifestStep } from './write-manifest.js';
+import { drainStep } from './drain.js';
+import { pdbDeleteStep } from './pdb-delete.js';
+import { pdbRestoreStep } from './pdb-restore.js';
+import { stsInitialStateStep } from './sts-initial-state.js';
+import { uncordonStep } from './uncordon.js';
+import { wipeClaimStep } from './wipe-claim.js';
+import { workloadCheckStep } from './workload-check.js';
 
 /** Every kind of step, by kind. Adding a kind is adding a file and a line here (and its type in `StepSpec`). */
 export const STEPS = {
@@ -40,6 +47,13 @@ export const STEPS = {
   'kubelet-rebootstrap': kubeletRebootstrapStep,
   'kubelet-csrs': kubeletCsrsStep,
   'issue-certs': issueCertsStep,
+  'workload-check': workloadCheckStep,
+  'pdb-delete': pdbDeleteStep,
+  'sts-initial-state': stsInitialStateStep,
+  drain: drainStep,
+  'wipe-claim': wipeClaimStep,
+  uncordon: uncordonStep,
+  'pdb-restore': pdbRestoreStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];
@@ -77,6 +91,22 @@ export function unreadableFrom(steps: StepSpec[], from: number): string | null {
     }
   }
   return null;
+}
+
+/**
+ * For a run that ended before its last step: each started step's `undo`, last
+ * step first, as lines for the thread (see StepDefinition.undo).
+ */
+export async function undoOnEnd(ctxOf: (index: number) => StepContext, run: { steps: StepSpec[]; records: { status: string }[] }): Promise<string[]> {
+  const lines: string[] = [];
+  for (let i = run.steps.length - 1; i >= 0; i--) {
+    const step = run.steps[i]!;
+    const def = definitionOf(step);
+    if (!def?.undo || !['done', 'skipped', 'running', 'failed'].includes(run.records[i]?.status ?? '')) continue;
+    const line = await def.undo(ctxOf(i), step);
+    if (line) lines.push(line);
+  }
+  return lines;
 }
 
 /** Runs a step through its kind's definition, once every step from it on reads as this version plans them. */

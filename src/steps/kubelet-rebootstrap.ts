@@ -23,6 +23,7 @@ export type KubeletRebootstrapStep = Step<'kubelet-rebootstrap', z.infer<typeof 
 function sshOf(cluster: ClusterConfig, node: string): string {
   const h = [...cluster.members, ...cluster.nodes].find((x) => x.name === node);
   if (!h) throw new Error(`node ${node} is not in ${cluster.name}'s inventory`);
+  if (!h.ssh) throw new Error(`node ${node} has no SSH access in the inventory`);
   return `${h.ssh.user}@${h.host}:${h.ssh.port}`;
 }
 

@@ -4,5 +4,5 @@ import type { ClusterConfig } from '../config/schema.js';
 export function sshText(cluster: ClusterConfig, member: string): string {
   const m = cluster.members.find((x) => x.name === member);
   if (!m) throw new Error(`member ${member} is not in ${cluster.name}'s inventory`);
-  return `${m.ssh.user}@${m.host}:${m.ssh.port}`;
+  return m.ssh ? `${m.ssh.user}@${m.host}:${m.ssh.port}` : `${m.host} (no SSH access)`;
 }

@@ -26,6 +26,14 @@ import type { VerifyBackupStep } from './verify-backup.js';
 import type { VerifyStep } from './verify.js';
 import type { WaitCaughtUpStep } from './wait-caught-up.js';
 import type { WriteManifestStep } from './write-manifest.js';
+import type { WorkloadStepContext } from '../worker/steps/workload-steps.js';
+import type { DrainStep } from './drain.js';
+import type { PdbDeleteStep } from './pdb-delete.js';
+import type { PdbRestoreStep } from './pdb-restore.js';
+import type { StsInitialStateStep } from './sts-initial-state.js';
+import type { UncordonStep } from './uncordon.js';
+import type { WipeClaimStep } from './wipe-claim.js';
+import type { WorkloadCheckStep } from './workload-check.js';
 
 /** One step of a plan, of kind K with its params P. Stored in the run as JSON: P holds only JSON values. */
 export interface Step<K extends string, P> {
@@ -59,7 +67,15 @@ export type StepSpec =
   | RewriteReferencesStep
   | KubeletRebootstrapStep
   | KubeletCsrsStep
-  | IssueCertsStep;
+  | IssueCertsStep
+
+  | WorkloadCheckStep
+  | PdbDeleteStep
+  | StsInitialStateStep
+  | DrainStep
+  | WipeClaimStep
+  | UncordonStep
+  | PdbRestoreStep;
 
 export type StepKind = StepSpec['kind'];
 
@@ -79,6 +95,8 @@ export interface StepContext {
   host: HostStepContext;
   quorum: QuorumStepContext;
   kube: KubeStepContext;
+  /** The admin cluster of a statefulset cluster (src/kube), with the etcd pool for the checks before a wipe. */
+  workload: WorkloadStepContext;
   /** Fires when the run is asked to stop (cancel, reject): a long step ends its wait early. */
   stop?: AbortSignal;
   /** Fires when this worker lost the run lease: another may run the step now, so host scripts stop. */
@@ -125,6 +143,14 @@ export interface StepDefinition<K extends StepKind> {
   /** The hosts it touches over SSH; absent for a step that works through the etcd or Kubernetes API only. */
   readonly hosts?: HostTouch<StepOf<K>>;
   /**
+   * What a run that ends before its last step (cancelled, rejected, failed)
+   * puts back of what this step changed: a deleted PDB, a StatefulSet left on
+   * state existing. Asked when the step had started; idempotent; one line for
+   * the thread and the timeline (null: nothing to say).
+   */
+  undo?(ctx: StepContext, step: StepOf<K>): Promise<string | null>;
+
+  /**
    * What this step leaves on its host when the run ends (cancelled, rejected, failed, given up) after
    * it acted, or while it ran, and before the later steps that finish its work: one line that says so
    * with the commands that undo or finish it by hand. null: nothing is left. Said loudly in the thread
@@ -138,3 +164,5 @@ export interface LeftBehind {
   line: string;
   offer?: CommandOffer;
 }
+
+

@@ -59,7 +59,8 @@ export async function backupCluster(
     takenBy: opts.takenBy,
     fromMember: source.name,
     client: pool.client(cluster, clientUrlOf(cluster, source)),
-    host: conf ? { target: sshTargetOf(conf), paths: platform.backupPaths(conf) } : null,
+    // Host files only where the platform keeps some on a host the bot reaches (a StatefulSet's members have none).
+    host: conf?.ssh && platform.backupPaths(conf).length ? { target: sshTargetOf(conf), paths: platform.backupPaths(conf) } : null,
     stream: { signal: opts.signal, stallMs: stallMsOf(cluster) },
   });
   const retention = opts.keep ? await applyRetention(store, cluster.name, opts.keep) : { removed: [], kept: [] };

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { StepExecutor } from '../runbook/engine.js';
 import type { Run, StepKind } from '../runbook/types.js';
 import type { SshTarget } from '../ssh/exec.js';
-import { executeStep, STEP_KINDS, type StepContext } from '../steps/index.js';
+import { executeStep, STEP_KINDS, undoOnEnd, type StepContext } from '../steps/index.js';
 import { sshTargetOf } from './ssh-target.js';
 import { hostContextOf } from './steps/host-steps.js';
 import { runCsrThread, type RunCsrDeps } from './run-csr-thread.js';
@@ -15,6 +15,18 @@ import { runCsrThread, type RunCsrDeps } from './run-csr-thread.js';
  * step shows CSRs in its run's thread (without it, it offers `/etcd csr`).
  */
 export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, csr?: RunCsrDeps): Record<StepKind, StepExecutor> {
+  const contextOf = stepContexts(inventory, pool, store, log, csr);
+  const execute: StepExecutor = (run, step, index, stop, leaseLost) => executeStep(contextOf(run, index, stop, leaseLost), step);
+  return Object.fromEntries(STEP_KINDS.map((k) => [k, execute])) as Record<StepKind, StepExecutor>;
+}
+
+/** For a run that ended before its last step: what its started steps put back (StepDefinition.undo), as thread lines. */
+export function stepUndo(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): (run: Run) => Promise<string[]> {
+  const contextOf = stepContexts(inventory, pool, store, log);
+  return (run) => undoOnEnd((index) => contextOf(run, index), run);
+}
+
+function stepContexts(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, csr?: RunCsrDeps) {
   const clusterOf = (run: Run): ClusterConfig => {
     const c = inventory.clusters.find((x) => x.name === run.cluster);
     if (!c) throw new Error(`cluster ${run.cluster} is not in this worker's inventory`);
@@ -39,10 +51,10 @@ export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: Backu
       host,
       quorum: { ...host, pool, store },
       kube: { cluster, log: rlog, csrThread: csr && ((k) => runCsrThread(csr, run, cluster, k, rlog)) },
+      workload: { cluster, pool, log: rlog },
       stop,
       leaseLost,
     };
   };
-  const execute: StepExecutor = (run, step, index, stop, leaseLost) => executeStep(contextOf(run, index, stop, leaseLost), step);
-  return Object.fromEntries(STEP_KINDS.map((k) => [k, execute])) as Record<StepKind, StepExecutor>;
+  return contextOf;
 }

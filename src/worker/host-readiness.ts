@@ -134,7 +134,7 @@ export function judge(m: HostConfig, uses: HostUse[], look: HostLook, mayBeDown:
   for (const [tool, u] of missing) {
     const runs = `\`${u.how?.[tool] ?? tool}\``;
     const alt = tool === SNAPSHOT_TOOL && look.versions.etcdutl ? ` (etcdutl ${versionOf(look.versions.etcdutl)?.join('.') ?? ''} is there, but this step runs etcdctl)` : '';
-    reasons.push(`${tool} not found on ${where(m)}: it is not on the PATH of ${m.ssh.user} over SSH${alt}, and ${stepRef(u)} runs ${runs} there. Install ${PACKAGE[tool] ?? 'coreutils'} on ${m.name}.`);
+    reasons.push(`${tool} not found on ${where(m)}: it is not on the PATH of ${m.ssh?.user} over SSH${alt}, and ${stepRef(u)} runs ${runs} there. Install ${PACKAGE[tool] ?? 'coreutils'} on ${m.name}.`);
   }
   const needsSnapshotTool = uses.find((u) => u.tools.includes(SNAPSHOT_TOOL));
   const v = versionOf(look.versions.etcdctl);

@@ -15,7 +15,7 @@ import type { SlackPoster } from '../slack/poster.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
 import { leftBehind } from '../steps/index.js';
-import { stepExecutors } from './executors.js';
+import { stepExecutors, stepUndo } from './executors.js';
 import { startHeartbeat } from './heartbeat.js';
 import * as metrics from '../metrics/registry.js';
 import { hostsNotReady } from './host-readiness.js';
@@ -120,6 +120,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       return cluster ? hostsNotReady(cluster, run.steps, index) : `cluster ${run.cluster} is not in this worker's inventory.`;
     },
     watchStop: (runId) => watchForStop(store, runId),
+    undoOnEnd: stepUndo(deps.inventory, pool, backups, log),
   };
 
   const worker = new Worker<JobEnvelope>(

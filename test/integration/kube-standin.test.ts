@@ -70,6 +70,83 @@ describe('the lab Kubernetes API stand-in, checked with the real kubectl', () =>
     expect(ctx.stdout.trim()).toBe('node/m1');
   });
 
+  it('serves PDBs, StatefulSets and PVCs to kubectl; drain cordons and evicts through pods/eviction, held by a PDB (429) until it allows', async () => {
+    const ns = 'user1';
+    // `kubectl create -f` sends the objects as JSON (`create namespace` would send protobuf); the stand-in serves no OpenAPI to validate against.
+    const create = (o: unknown) => run('kubectl', ['--kubeconfig', kube.kubeconfig, 'create', '--validate=false', '-f', '-'], { input: JSON.stringify(o) });
+    await create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const sts = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'web', namespace: ns },
+      spec: {
+        replicas: 2,
+        serviceName: 'web',
+        updateStrategy: { type: 'OnDelete' },
+        selector: { matchLabels: { app: 'web' } },
+        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'web:1', args: ['--state=new', '--port=80'] }, { name: 'side', image: 'side:1' }] } },
+      },
+    };
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web-pdb', namespace: ns }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } } };
+    const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-web-0', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
+    for (const o of [sts, pdb, pvc]) await create(o);
+    const made = await kubectlJson('get', 'statefulset', 'web', '-n', ns);
+    expect(made.metadata.generation).toBe(1);
+    expect((await kubectlJson('get', 'pvc', 'data-web-0', '-n', ns)).spec.resources.requests.storage).toBe('1Gi');
+
+    // Two Ready pods of the StatefulSet on m1, as its controller would own them.
+    for (const i of [0, 1]) {
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `web-${i}`, labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: made.metadata.uid, controller: true }] },
+        spec: { nodeName: 'm1', containers: [{ name: 'web', image: 'web:1' }] },
+      };
+      expect((await kube.request('POST', `/api/v1/namespaces/${ns}/pods`, pod)).status).toBe(201);
+      const ready = await kube.request('PATCH', `/api/v1/namespaces/${ns}/pods/web-${i}/status`, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, { headers: { 'Content-Type': 'application/merge-patch+json' } });
+      expect(ready.status).toBe(200);
+    }
+    const budget = await kubectlJson('get', 'pdb', 'web-pdb', '-n', ns);
+    expect(budget.status).toMatchObject({ currentHealthy: 2, desiredHealthy: 2, expectedPods: 2, disruptionsAllowed: 0 });
+    expect((await kube.kubectl(['get', 'pdb', '-n', ns])).stdout).toMatch(/^web-pdb\s+2\s+N\/A\s+0\s+\d+s$/m);
+    expect((await kube.kubectl(['get', 'sts', '-n', ns])).stdout).toMatch(/^web\s+0\/2\s+\d+s$/m);
+
+    // Strategic merge: containers merge by name (the sidecar stays), args replaced whole; then a JSON patch guarded by a test op.
+    await kube.kubectl(['patch', 'sts', 'web', '-n', ns, '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'web', args: ['--state=existing', '--port=80'] }] } } } })]);
+    let now = await kubectlJson('get', 'sts', 'web', '-n', ns);
+    expect(now.spec.template.spec.containers.map((c: any) => [c.name, c.args])).toEqual([['web', ['--state=existing', '--port=80']], ['side', undefined]]);
+    expect(now.metadata.generation).toBe(2);
+    const stale = await kube.kubectl(['patch', 'sts', 'web', '-n', ns, '--type=json', '-p', JSON.stringify([{ op: 'test', path: '/spec/template/spec/containers/0/args/0', value: '--state=new' }, { op: 'replace', path: '/spec/template/spec/containers/0/args/0', value: '--state=x' }])], { allowFail: true });
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain('test failed');
+    await kube.kubectl(['patch', 'sts', 'web', '-n', ns, '--type=json', '-p', JSON.stringify([{ op: 'test', path: '/spec/template/spec/containers/0/args/0', value: '--state=existing' }, { op: 'replace', path: '/spec/template/spec/containers/0/args/0', value: '--state=new' }])]);
+    now = await kubectlJson('get', 'sts', 'web', '-n', ns);
+    expect(now.spec.template.spec.containers[0].args).toEqual(['--state=new', '--port=80']);
+
+    // The PDB allows no disruption: drain cordons m1, then every eviction answers 429 until its timeout.
+    const held = await kube.kubectl(['drain', 'm1', '--pod-selector', 'app=web', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=2s'], { allowFail: true });
+    expect(held.code).not.toBe(0);
+    expect(held.stdout + held.stderr).toContain("Cannot evict pod as it would violate the pod's disruption budget.");
+    expect((await kubectlJson('get', 'node', 'm1')).spec.unschedulable).toBe(true);
+    expect((await kube.kubectl(['get', 'node', 'm1'])).stdout).toMatch(/^m1\s+Ready,SchedulingDisabled\s/m);
+    expect((await kubectlJson('get', 'pods', '-n', ns)).items).toHaveLength(2);
+    const raw = await kube.request('POST', `/api/v1/namespaces/${ns}/pods/web-0/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'web-0', namespace: ns } });
+    expect(raw.status).toBe(429);
+    expect(raw.body).toMatchObject({ reason: 'TooManyRequests', details: { causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget web-pdb needs 2 healthy pods and has 2 currently' }] } });
+
+    // One disruption allowed: the first eviction goes, the second is held (one healthy pod left, one needed).
+    await kube.kubectl(['patch', 'pdb', 'web-pdb', '-n', ns, '--type=merge', '-p', '{"spec":{"minAvailable":1}}']);
+    const partly = await kube.kubectl(['drain', 'm1', '--pod-selector', 'app=web', '--timeout=2s'], { allowFail: true });
+    expect(partly.stdout).toMatch(/pod\/web-[01] evicted/);
+    expect((await kubectlJson('get', 'pods', '-n', ns)).items).toHaveLength(1);
+    await kube.kubectl(['delete', 'pdb', 'web-pdb', '-n', ns]);
+    expect((await kube.kubectl(['get', 'pdb', '-n', ns], { allowFail: true })).stderr).toContain(`No resources found in ${ns} namespace.`);
+    const drained = await kube.kubectl(['drain', 'm1', '--pod-selector', 'app=web', '--timeout=5s']);
+    expect(drained.stdout).toContain('node/m1 drained');
+    await kube.kubectl(['uncordon', 'm1']);
+    expect((await kubectlJson('get', 'node', 'm1')).spec.unschedulable).toBeUndefined();
+  });
+
   it('a re-bootstrapped kubelet files a pending client CSR; kubectl approves it, it is issued, and the serving CSR follows', async () => {
     const name = await kube.rebootstrapKubelet('m2');
     const csr = await csrJson(name);

@@ -31,7 +31,7 @@ describe('inventory', () => {
     const c = inv.clusters[0]!;
     expect(c.platform).toEqual({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd', kubeletCert: '/var/lib/kubelet/pki/kubelet-client-current.pem', kubeletConfig: '/etc/kubernetes/kubelet.conf', kubeletBootstrapConfig: '/etc/kubernetes/bootstrap-kubelet.conf', kubeletUnit: 'kubelet' });
     expect(c.etcd.callTimeoutMs).toBe(2000);
-    expect(c.members[0]!.ssh.port).toBe(22);
+    expect(c.members[0]!.ssh!.port).toBe(22);
     expect(inv.workspace.roles.read).toEqual(['*']);
     expect(inv.workspace.roles.approve).toEqual([]);
     expect(inv.workspace.approvalTtlMinutes).toBe(15);

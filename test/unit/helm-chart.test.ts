@@ -110,4 +110,14 @@ describe('the Helm chart', () => {
       }
     });
   });
+
+  it('grants on the admin cluster of a statefulset cluster exactly the verbs /etcd replace uses there, nothing on secrets or exec', () => {
+    const docs = read('files/admin-cluster-statefulset-rbac.yaml').split(/^---$/m).map((d) => parse(d) as { kind: string; rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
+    const grants = (kind: string) => docs.find((d) => d.kind === kind)!.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups[0] || 'core'}/${res}:${v}`))).sort();
+    // What src/kube's drain, pdbs, statefulsets and pods calls do, as the replace steps make them.
+    expect(grants('ClusterRole')).toEqual(['core/nodes:get', 'core/nodes:patch', 'core/pods/eviction:create', 'core/pods:get', 'core/pods:list']);
+    expect(grants('Role')).toEqual(['apps/statefulsets:get', 'apps/statefulsets:patch', 'core/persistentvolumeclaims:get', 'core/pods:create', 'core/pods:delete', 'policy/poddisruptionbudgets:create', 'policy/poddisruptionbudgets:delete', 'policy/poddisruptionbudgets:get']);
+    const all = [...grants('ClusterRole'), ...grants('Role')];
+    expect(all.filter((g) => /secrets|pods\/exec|\*/.test(g))).toEqual([]);
+  });
 });

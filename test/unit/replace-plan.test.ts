@@ -9,6 +9,7 @@ import { gateHash, membershipFingerprint } from '../../src/runbook/hash.js';
 import { planReplace } from '../../src/runbook/replace-plan.js';
 import type { ObservedState, Run } from '../../src/runbook/types.js';
 import type { MemberRow, StatusReport } from '../../src/status/assess.js';
+import { parseInventory } from '../../src/config/load.js';
 
 const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB, SONCALL], destroy: [UALICE] } }');
 
@@ -183,5 +184,60 @@ describe('planReplace on OpenShift 3 masters (etcd.conf)', () => {
     if (!out.ok) throw new Error(out.reason);
     expect(out.run.steps.find((s) => s.kind === 'stop-and-move-aside')!.operation).toContain('mv /etc/etcd/etcd.conf /etc/etcd-medic-aside/etcd.conf.r-0000abcd; systemctl disable etcd; systemctl mask --runtime etcd; systemctl stop etcd');
     expect(out.run.steps.find((s) => s.kind === 'write-manifest')!.operation).toContain('systemctl unmask --runtime etcd; systemctl enable etcd; systemctl start etcd on an empty /var/lib/etcd');
+  });
+
+  it('on a statefulset cluster plans the GKE on-prem procedure through the admin cluster API alone, the PDB and the state put back at the end', () => {
+    const inv = parseInventory(
+      `workspace: { roles: { approve: [UBOB], destroy: [UALICE] } }
+backups: { dir: /backups }
+clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] }
+    platform: { kind: statefulset, namespace: user1 }
+    kubeconfig: /admin.conf
+    members:
+${[1, 2, 3].map((i) => `      - { name: m${i}, host: 10.0.0.${i} }`).join('\n')}
+`,
+      't.yaml',
+    );
+    const out = planReplace(inv, inv.clusters[0]!, report([row(1, true), row(2, true), row(3, false)]), state, req('m3'), now);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.map((s) => [s.kind, s.destructive])).toEqual([
+      ['workload-check', false],
+      ['pdb-delete', true],
+      ['snapshot', false],
+      ['sts-initial-state', false],
+      ['drain', false],
+      ['member-remove', true],
+      ['wipe-claim', true],
+      ['member-add-learner', false],
+      ['uncordon', false],
+      ['wait-caught-up', false],
+      ['promote', false],
+      ['verify', false],
+      ['sts-initial-state', false],
+      ['pdb-restore', false],
+    ]);
+    const ops = out.run.steps.map((s) => s.operation);
+    expect(ops[1]).toBe('kubectl -n user1 get pdb kube-etcd-pdb -o json > /backups/prod/pdb-kube-etcd-pdb.r-0000abcd.json; kubectl -n user1 delete pdb kube-etcd-pdb (made again at the end, and by a run that stops before it)');
+    expect(ops[3]).toContain('kubectl -n user1 patch statefulset kube-etcd --type=json: test and replace the container kube-etcd\'s --initial-cluster-state=new with --initial-cluster-state=existing');
+    expect(ops[4]).toBe('kubectl drain <node of claim data-m3> --ignore-daemonsets --delete-emptydir-data --timeout=300s: cordon, evict every pod bound there (a PodDisruptionBudget may hold one back), wait until they are gone');
+    expect(ops[6]).toContain('kubectl -n user1 create pod etcd-utility-m3 (busybox:1.36, on the claim\'s node, claim data-m3 at /var/lib/etcd) running: mv /var/lib/etcd/* /var/lib/etcd/before-r-0000abcd/');
+    expect(ops[12]).toContain('--initial-cluster-state=existing with --initial-cluster-state=new');
+    expect(ops[13]).toBe('kubectl -n user1 create -f /backups/prod/pdb-kube-etcd-pdb.r-0000abcd.json (the object the run saved, without its server fields)');
+    // No step of this plan reaches a host over SSH.
+    expect(out.run.steps.filter((s) => s.host)).toEqual([]);
+  });
+
+  it('keeps SSH required on the platforms that reach hosts, and optional on a statefulset cluster', () => {
+    const inv = (platform: string) => `clusters:
+  - name: prod
+    etcd: { endpoints: ["https://10.0.0.1:2379"] }
+    platform: ${platform}
+    members:
+      - { name: kube-etcd-0, host: 10.0.0.1 }
+`;
+    expect(parseInventory(inv('{ kind: statefulset, namespace: user1 }'), 't.yaml').clusters[0]!.platform).toMatchObject({ kind: 'statefulset', statefulSet: 'kube-etcd', pdb: 'kube-etcd-pdb', dataMountPath: '/var/lib/etcd' });
+    expect(() => parseInventory(inv('{ kind: kubeadm }'), 't.yaml')).toThrow(/clusters\[0\]\.members\[0\]\.ssh.*required on a kubeadm cluster/s);
   });
 });

@@ -25,6 +25,10 @@ const backup = { id: '2026-11-22_030000', cluster: 'prod', revision: 30, snapsho
 const store = '/backups/prod';
 const peer = 'https://10.0.0.3:2380';
 
+/** A member of etcd as a StatefulSet in an admin cluster (GKE on-prem), as its profile places it. */
+const stsCluster = { ...cluster, platform: { kind: 'statefulset', namespace: 'user1', statefulSet: 'kube-etcd', container: 'kube-etcd', pdb: 'kube-etcd-pdb', claimTemplate: 'data', dataMountPath: '/var/lib/etcd', utilityImage: 'busybox:1.36', drainTimeoutSeconds: 300 } } as ClusterConfig;
+const sts = platformOf(stsCluster).workload!({ ...m3, name: 'kube-etcd-2' });
+
 /** Every kind, each spec variant a planner uses, from typed inputs. A kind missing here does not compile. */
 const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   snapshot: () => [
@@ -66,6 +70,13 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
     const pki = platformOf(cluster).pki(m3);
     return [STEPS['issue-certs'].spec({ cluster, member: m3, signer: m1, runId, asideDir: place(m3).asideDir, caCert: pki.caCert, signerCa: { cert: pki.caCert, key: pki.caKey }, certs: pki.certs, why: 'no certificates', caSha256: `${'AB:'.repeat(31)}CD` })];
   },
+  'workload-check': () => [STEPS['workload-check'].spec({ place: sts })],
+  'pdb-delete': () => [STEPS['pdb-delete'].spec({ place: sts, saveDir: store, runId })],
+  'sts-initial-state': () => [STEPS['sts-initial-state'].spec({ place: sts, value: 'existing' }), STEPS['sts-initial-state'].spec({ place: sts, value: 'new' })],
+  drain: () => [STEPS.drain.spec({ place: sts })],
+  'wipe-claim': () => [STEPS['wipe-claim'].spec({ place: sts, peerUrl: peer, runId })],
+  uncordon: () => [STEPS.uncordon.spec({ place: sts })],
+  'pdb-restore': () => [STEPS['pdb-restore'].spec({ place: sts, saveDir: store, runId })],
 };
 
 /** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
@@ -83,7 +94,7 @@ const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(18);
+    expect(STEP_KINDS).toHaveLength(25);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -117,6 +128,7 @@ describe('the step registry', () => {
       planRestore(inventory, cluster, alone, state, { ...req, backup }, now),
       planDriftFix(inventory, ocp, state, [ocpDrift], req, now),
       planKubeletsRenew(inventory, { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }, state, { ...req, nodes: ['m1'] }, now),
+      planReplace(inventory, stsCluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),
     ];
     const kinds = new Set<string>();
     for (const out of plans) {

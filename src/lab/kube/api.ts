@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { evict, refreshBudgets } from './disruption.js';
 import { decodeProtobuf } from './protobuf.js';
 import { asTable } from './tables.js';
 import { ApiError, RESOURCE_VERBS, RESOURCES, qualified, resourceType, type KubeObject, type ObjectStore, type ResourceType } from './store.js';
@@ -31,6 +32,8 @@ export interface ApiOptions {
 
 const CSR = resourceType('certificatesigningrequests', 'certificates.k8s.io')!;
 const CSR_FINAL = ['Approved', 'Denied', 'Failed'];
+const PODS = resourceType('pods', '')!;
+const PDBS = resourceType('poddisruptionbudgets', 'policy')!;
 const HEALTH = new Set(['/livez', '/readyz', '/healthz']);
 
 /**
@@ -86,7 +89,8 @@ export class KubeApi {
     if (!t || extra.length || (ns && !t.namespaced) || (sub && !t.subresources[sub])) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     const q = url.searchParams;
     const watch = q.get('watch') === 'true' || q.get('watch') === '1';
-    const verb = ({ GET: name ? 'get' : watch ? 'watch' : 'list', POST: name ? '' : 'create', PUT: name && 'update', PATCH: name && 'patch', DELETE: name && !sub && 'delete' } as Record<string, string | undefined>)[req.method ?? ''];
+    // POST on a name is only for subresources that take an object of their own (pods/eviction).
+    const verb = ({ GET: name ? 'get' : watch ? 'watch' : 'list', POST: name ? (sub && t.subresourceKinds?.[sub] ? 'create' : '') : 'create', PUT: name && 'update', PATCH: name && 'patch', DELETE: name && !sub && 'delete' } as Record<string, string | undefined>)[req.method ?? ''];
     if (!verb) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
     if (!authorize(user, verb, t, sub, name, this.opts.grants)) {
       const scope = ns ? `in the namespace "${ns}"` : 'at the cluster scope';
@@ -110,10 +114,19 @@ export class KubeApi {
       return json(res, 200, { kind: `${t.kind}List`, apiVersion: t.group ? `${t.group}/v1` : 'v1', metadata: { resourceVersion }, items: bare });
     }
     if (verb === 'watch') return this.watch(req, res, t, ns, q, filter, table);
-    if (verb === 'delete') return json(res, 200, this.store.delete(t, name!, ns));
+    if (verb === 'delete') {
+      const gone = this.store.delete(t, name!, ns);
+      this.afterWrite(t, ns);
+      return json(res, 200, gone);
+    }
 
     const body = await readJson(req);
-    if (verb === 'create') return json(res, 201, this.create(t, ns, body, user));
+    if (verb === 'create' && sub === 'eviction') return json(res, 201, evict(this.store, ns!, name!, body));
+    if (verb === 'create') {
+      const made = this.create(t, ns, body, user);
+      this.afterWrite(t, ns);
+      return json(res, 201, this.store.find(t, made.metadata.name, ns) ?? made);
+    }
     const cur = this.store.get(t, name!, ns);
     const next = verb === 'patch' ? patch(cur, body, String(req.headers['content-type'] ?? '')) : body;
     if (next?.metadata?.name && next.metadata.name !== name) throw new ApiError(400, 'BadRequest', `the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
@@ -122,9 +135,17 @@ export class KubeApi {
       throw ApiError.conflict(t, name!);
     }
     const updated = this.store.update(t, name!, ns, this.merge(t, sub, cur, next), next?.metadata?.resourceVersion);
+    if (this.afterWrite(t, ns)) return json(res, 200, this.store.find(t, name!, ns) ?? updated);
     const approved = (o: KubeObject) => (o.status?.conditions ?? []).some((c: any) => c.type === 'Approved' && c.status === 'True');
     if (t === CSR && approved(updated) && !approved(cur)) this.opts.onApproved(name!);
     return json(res, 200, updated);
+  }
+
+  /** The disruption controller's part, at once: a write of a pod or a PDB refreshes the namespace's PDB statuses. Says whether it ran. */
+  private afterWrite(t: ResourceType, ns: string | undefined): boolean {
+    if (t !== PODS && t !== PDBS) return false;
+    refreshBudgets(this.store, ns);
+    return true;
   }
 
   /** What an update may change: the main resource leaves status alone, a subresource changes only its part. */
@@ -144,6 +165,7 @@ export class KubeApi {
     if (!body || typeof body !== 'object') throw new ApiError(400, 'BadRequest', 'the body of the request was in an unknown format');
     if (ns && body.metadata?.namespace && body.metadata.namespace !== ns) throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
     if (ns && !this.store.find(resourceType('namespaces', '')!, ns)) throw ApiError.notFound(resourceType('namespaces', '')!, ns);
+    if (body.metadata?.resourceVersion) throw new ApiError(500, 'InternalError', 'resourceVersion should not be set on objects to be created');
     const o = { ...body, metadata: { ...body.metadata, namespace: ns } };
     if (!ns) delete o.metadata.namespace;
     if (t === CSR) {
@@ -157,6 +179,8 @@ export class KubeApi {
       o.spec = { ...spec, username: user.name, groups: user.groups, uid: undefined, extra: undefined };
       o.status = {};
     }
+    // The pod registry starts every pod Pending, whatever status the body carries; the scheduler and kubelet take it from there.
+    if (t === PODS) o.status = { phase: 'Pending', qosClass: 'BestEffort' };
     return this.store.create(t, o);
   }
 
@@ -268,7 +292,7 @@ function selector(labels: string | null, fields: string | null): (o: KubeObject)
   return (o) => tests.every((f) => f(o));
 }
 
-/** JSON merge patch (RFC 7386); strategic merge patch is read the same way (lists replaced whole); JSON patch (RFC 6902). */
+/** JSON merge patch (RFC 7386), strategic merge patch (lists of the fields below merged by their key), JSON patch (RFC 6902). */
 function patch(cur: KubeObject, body: any, contentType: string): any {
   if (contentType.startsWith('application/json-patch+json')) {
     const doc = structuredClone(cur) as any;
@@ -285,14 +309,45 @@ function patch(cur: KubeObject, body: any, contentType: string): any {
     return doc;
   }
   if (!/^application\/(merge-patch|strategic-merge-patch|apply-patch)/.test(contentType)) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
-  const mergeInto = (a: any, b: any): any => {
+  const strategic = contentType.startsWith('application/strategic-merge-patch');
+  const mergeInto = (a: any, b: any, field?: string): any => {
+    if (strategic && Array.isArray(b) && field && MERGE_KEYS[field] && Array.isArray(a)) return mergeList(a, b, MERGE_KEYS[field]!);
     if (b === null || typeof b !== 'object' || Array.isArray(b)) return b;
     const r = a && typeof a === 'object' && !Array.isArray(a) ? { ...a } : {};
-    for (const [k, v] of Object.entries(b)) v === null ? delete r[k] : (r[k] = mergeInto(r[k], v));
+    for (const [k, v] of Object.entries(b)) {
+      // kubectl apply's directives ($setElementOrder/containers, $retainKeys): order and pruning hints the stand-in does not need.
+      if (strategic && k.startsWith('$')) continue;
+      v === null ? delete r[k] : (r[k] = mergeInto(r[k], v, k));
+    }
     return r;
+  };
+  const mergeList = (a: any[], b: any[], key: string): any[] => {
+    const out = [...a];
+    for (const item of b) {
+      const i = out.findIndex((x) => x?.[key] === item?.[key]);
+      if (item?.$patch === 'delete') {
+        if (i >= 0) out.splice(i, 1);
+      } else if (i >= 0) out[i] = mergeInto(out[i], item);
+      else out.push(mergeInto(undefined, item));
+    }
+    return out;
   };
   return mergeInto(cur, body);
 }
+
+/** The patchMergeKey of the list fields strategic merge patch merges (k8s.io/api core/v1, apps/v1); any other list is replaced whole (args, command). */
+const MERGE_KEYS: Record<string, string> = {
+  containers: 'name',
+  initContainers: 'name',
+  env: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+  volumeClaimTemplates: 'name',
+  ports: 'containerPort',
+  conditions: 'type',
+  imagePullSecrets: 'name',
+  taints: 'key',
+};
 
 function discovery(path: string, host: ApiHost, gitVersion: string): unknown {
   const groups = [...new Set(RESOURCES.map((r) => r.group).filter(Boolean))];
@@ -303,7 +358,8 @@ function discovery(path: string, host: ApiHost, gitVersion: string): unknown {
     groupVersion: g ? `${g}/v1` : 'v1',
     resources: RESOURCES.filter((r) => r.group === g).flatMap((r) => [
       { name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: RESOURCE_VERBS, shortNames: r.shortNames, ...(r.resource === 'pods' ? { categories: ['all'] } : {}) },
-      ...Object.entries(r.subresources).map(([s, verbs]) => ({ name: `${r.resource}/${s}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs })),
+      // A subresource of another kind says its group and version (kubectl drain looks for pods/eviction as policy/v1 Eviction).
+      ...Object.entries(r.subresources).map(([s, verbs]) => ({ name: `${r.resource}/${s}`, singularName: '', namespaced: r.namespaced, ...(r.subresourceKinds?.[s] ?? { kind: r.kind }), verbs })),
     ]),
   });
   if (path === '/version') {

@@ -2,7 +2,7 @@
  * Reads the protobuf bodies client-go's typed clients send for built-in types (kubectl's
  * `certificate approve` PUTs the CSR as `application/vnd.kubernetes.protobuf`): the `k8s\0`
  * envelope holding a runtime.Unknown, whose raw bytes are the object. Only the messages the
- * stand-in takes in that form are described (CertificateSigningRequest), from the field
+ * stand-in takes in that form are described (CertificateSigningRequest, Eviction), from the field
  * numbers of k8s.io/api/certificates/v1 and apimachinery meta/v1 generated.proto.
  */
 
@@ -48,7 +48,9 @@ const CSR: Schema = {
   ],
   3: ['status', { 1: ['conditions', CSR_CONDITION, true], 2: ['certificate', 'bytes'] }],
 };
-const SCHEMAS: Record<string, Schema> = { 'certificates.k8s.io/v1/CertificateSigningRequest': CSR };
+// kubectl drain posts its Evictions this way (k8s.io/api policy/v1 and meta/v1 DeleteOptions).
+const EVICTION: Schema = { 1: ['metadata', OBJECT_META], 2: ['deleteOptions', { 1: ['gracePeriodSeconds', 'int'], 5: ['dryRun', 'string', true] }] };
+const SCHEMAS: Record<string, Schema> = { 'certificates.k8s.io/v1/CertificateSigningRequest': CSR, 'policy/v1/Eviction': EVICTION };
 const UNKNOWN: Schema = { 1: ['typeMeta', { 1: ['apiVersion', 'string'], 2: ['kind', 'string'] }], 2: ['raw', 'bytes'] };
 
 class Reader {

@@ -21,6 +21,10 @@ export interface ResourceType {
   shortNames: string[];
   /** Subresources the stand-in serves, each with its verbs. */
   subresources: Record<string, string[]>;
+  /** Subresources that take an object of another kind (pods/eviction: policy/v1 Eviction), as discovery names it. */
+  subresourceKinds?: Record<string, { group: string; version: string; kind: string }>;
+  /** The server counts changes of the spec in metadata.generation (workloads, PDBs), for controllers' observedGeneration. */
+  generation?: boolean;
 }
 
 const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
@@ -28,7 +32,19 @@ const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 export const RESOURCES: ResourceType[] = [
   { resource: 'namespaces', group: '', kind: 'Namespace', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: {} },
   { resource: 'nodes', group: '', kind: 'Node', singular: 'node', namespaced: false, shortNames: ['no'], subresources: { status: ['get', 'patch', 'update'] } },
-  { resource: 'pods', group: '', kind: 'Pod', singular: 'pod', namespaced: true, shortNames: ['po'], subresources: { status: ['get', 'patch', 'update'] } },
+  {
+    resource: 'pods',
+    group: '',
+    kind: 'Pod',
+    singular: 'pod',
+    namespaced: true,
+    shortNames: ['po'],
+    subresources: { status: ['get', 'patch', 'update'], eviction: ['create'] },
+    subresourceKinds: { eviction: { group: 'policy', version: 'v1', kind: 'Eviction' } },
+  },
+  { resource: 'persistentvolumeclaims', group: '', kind: 'PersistentVolumeClaim', singular: 'persistentvolumeclaim', namespaced: true, shortNames: ['pvc'], subresources: { status: ['get', 'patch', 'update'] } },
+  { resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', singular: 'statefulset', namespaced: true, shortNames: ['sts'], subresources: { status: ['get', 'patch', 'update'] }, generation: true },
+  { resource: 'poddisruptionbudgets', group: 'policy', kind: 'PodDisruptionBudget', singular: 'poddisruptionbudget', namespaced: true, shortNames: ['pdb'], subresources: { status: ['get', 'patch', 'update'] }, generation: true },
   {
     resource: 'certificatesigningrequests',
     group: 'certificates.k8s.io',
@@ -158,7 +174,7 @@ export class ObjectStore {
     }
     o.apiVersion = t.group ? `${t.group}/v1` : 'v1';
     o.kind = t.kind;
-    o.metadata = { ...o.metadata, name, uid: randomUUID(), creationTimestamp: now(), resourceVersion: '' };
+    o.metadata = { ...o.metadata, name, uid: randomUUID(), creationTimestamp: now(), resourceVersion: '', ...(t.generation ? { generation: 1 } : {}) };
     return this.write(t, key, 'ADDED', o);
   }
 
@@ -177,6 +193,8 @@ export class ObjectStore {
     o.kind = cur.kind;
     o.metadata = { ...o.metadata, name, namespace, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, resourceVersion: cur.metadata.resourceVersion };
     if (namespace === undefined) delete o.metadata.namespace;
+    // Only the server moves generation: one more for each change of the spec.
+    if (t.generation) o.metadata.generation = (cur.metadata.generation ?? 1) + (JSON.stringify(o.spec) === JSON.stringify(cur.spec) ? 0 : 1);
     if (JSON.stringify(o) === JSON.stringify(cur)) return structuredClone(cur);
     return this.write(t, key, 'MODIFIED', o);
   }

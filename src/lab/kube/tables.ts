@@ -60,6 +60,31 @@ const COLUMNS: Record<string, Column[]> = {
     ['RequestedDuration', 'string', 0, (o) => duration(o.spec?.expirationSeconds)],
     ['Condition', 'string', 0, csrCondition],
   ],
+  statefulsets: [
+    nameCol,
+    ['Ready', 'string', 0, (o) => `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 1}`],
+    ageCol,
+    ['Containers', 'string', 1, (o) => (o.spec?.template?.spec?.containers ?? []).map((c: any) => c.name).join(',')],
+    ['Images', 'string', 1, (o) => (o.spec?.template?.spec?.containers ?? []).map((c: any) => c.image).join(',')],
+  ],
+  poddisruptionbudgets: [
+    nameCol,
+    ['Min Available', 'string', 0, (o) => (o.spec?.minAvailable === undefined ? 'N/A' : String(o.spec.minAvailable))],
+    ['Max Unavailable', 'string', 0, (o) => (o.spec?.maxUnavailable === undefined ? 'N/A' : String(o.spec.maxUnavailable))],
+    ['Allowed Disruptions', 'integer', 0, (o) => o.status?.disruptionsAllowed ?? 0],
+    ageCol,
+  ],
+  persistentvolumeclaims: [
+    nameCol,
+    ['Status', 'string', 0, (o) => o.status?.phase ?? 'Pending'],
+    ['Volume', 'string', 0, (o) => o.spec?.volumeName ?? ''],
+    ['Capacity', 'string', 0, (o) => o.status?.capacity?.storage ?? ''],
+    ['Access Modes', 'string', 0, (o) => (o.status?.accessModes ?? []).map((m: string) => ({ ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' })[m] ?? m).join(',')],
+    ['StorageClass', 'string', 0, (o) => o.spec?.storageClassName ?? ''],
+    ['VolumeAttributesClass', 'string', 0, (o) => o.spec?.volumeAttributesClassName ?? '<unset>'],
+    ageCol,
+    ['VolumeMode', 'string', 1, (o) => o.spec?.volumeMode ?? 'Filesystem'],
+  ],
   namespaces: [nameCol, ['Status', 'string', 0, (o) => o.status?.phase ?? 'Active'], ageCol],
 };
 

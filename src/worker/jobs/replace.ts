@@ -7,6 +7,7 @@ import { probeForReplace } from '../replace-probe.js';
 import { refuse, startRun } from './start-run.js';
 import { hostsNotReady, layoutNeeds } from '../host-readiness.js';
 import { findMember } from '../../status/members.js';
+import { platformOf } from '../../platform/index.js';
 
 type PlanJob = JobEnvelope & { request: { name: 'plan-replace' } };
 
@@ -20,12 +21,16 @@ export async function runPlanReplace(env: PlanJob, ctx: WorkerContext): Promise<
   if (holder) return refuse(ctx, env, what, `run \`${holder}\` is already working on ${cluster.name}; one membership change at a time. \`/etcd cancel ${holder}\` stops it.`);
 
   const view = await viewCluster(cluster, ctx.pool);
-  // A host laid out for another platform has no config where this one looks: it is refused as such, not taken for a rebuilt one.
-  const member = cluster.members.find((m) => m.name === (findMember(view.report.members, target.toLowerCase())?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
-  const misfit = member && (await hostsNotReady(cluster, layoutNeeds([member.name], `planning the replace of ${member.name}`)));
-  if (misfit) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${misfit}\nFix it, then ask again.`);
-  // The member's host and its healthy peers', read only: a rebuilt host gets its config and certificates in the plan.
-  const hosts = await probeForReplace(cluster, view.report, target);
+  let hosts: Awaited<ReturnType<typeof probeForReplace>>;
+  // etcd as a Kubernetes workload has no host to look at: its steps go through the admin cluster's API.
+  if (!platformOf(cluster).workload) {
+    // A host laid out for another platform has no config where this one looks: it is refused as such, not taken for a rebuilt one.
+    const member = cluster.members.find((m) => m.name === (findMember(view.report.members, target.toLowerCase())?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
+    const misfit = member && (await hostsNotReady(cluster, layoutNeeds([member.name], `planning the replace of ${member.name}`)));
+    if (misfit) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${misfit}\nFix it, then ask again.`);
+    // The member's host and its healthy peers', read only: a rebuilt host gets its config and certificates in the plan.
+    hosts = await probeForReplace(cluster, view.report, target);
+  }
   const runId = `r-${randomBytes(4).toString('hex')}`;
   const outcome = planReplace(ctx.inventory, cluster, view.report, view.state, { runId, target, force, requestedBy: env.userId, channelId: env.channelId }, new Date(), hosts);
   return startRun(ctx, env, what, outcome);

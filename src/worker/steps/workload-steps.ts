@@ -1,0 +1,240 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ClusterConfig } from '../../config/schema.js';
+import type { EtcdPool } from '../../etcd/pool.js';
+import { KubeCluster } from '../../kube/client.js';
+import { drainNode, setUnschedulable } from '../../kube/drain.js';
+import { createPdb, deletePdb, getPdb, pdbToRecreate } from '../../kube/pdbs.js';
+import { createPod, deletePod, getPod, getPvc, isReady, waitPod } from '../../kube/pods.js';
+import { getStatefulSet, setTemplateFlag, templateFlag, type StatefulSet } from '../../kube/statefulsets.js';
+import type { Logger } from '../../log.js';
+import type { WorkloadPlace } from '../../platform/index.js';
+import { WIPE_NOTHING_TO_DO, wipeScript } from '../../platform/statefulset.js';
+import type { StepResult } from '../../runbook/engine.js';
+import type { Run, StepOf } from '../../runbook/types.js';
+import { viewCluster } from '../cluster-view.js';
+
+export interface WorkloadStepContext {
+  cluster: ClusterConfig;
+  pool: EtcdPool;
+  log: Logger;
+  /** How long between two looks while waiting on a pod (default 500 ms). */
+  pollMs?: number;
+}
+
+/** The claim's volume sits on one node (WaitForFirstConsumer binding): the replica's node, whether or not its pod is bound now. */
+const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+const FLAG = 'initial-cluster-state';
+
+function kubeOf(ctx: WorkloadStepContext): KubeCluster {
+  return KubeCluster.forCluster(ctx.cluster);
+}
+
+/** The failed replica's node: where its claim's volume is, else where its pod is bound. Throws when neither says. */
+async function replicaNode(k: KubeCluster, p: WorkloadPlace): Promise<string> {
+  const pvc = await getPvc(k, p.namespace, p.claim);
+  const pinned = pvc?.metadata?.annotations?.[SELECTED_NODE];
+  if (pinned) return pinned;
+  const pod = await getPod(k, p.namespace, p.pod);
+  if (pod?.spec?.nodeName) return pod.spec.nodeName;
+  throw new Error(`cannot tell the node of ${p.pod}: its claim ${p.claim} names none (${SELECTED_NODE}) and its pod is not bound to one`);
+}
+
+/** Precheck: the admin cluster's API answers; the StatefulSet, the replica's pod, node and claim are there, and patching the template restarts nobody. */
+export async function workloadCheck(ctx: WorkloadStepContext, step: StepOf<'workload-check'>): Promise<StepResult> {
+  const p = step.params.place;
+  const k = kubeOf(ctx);
+  const sts = await getStatefulSet(k, p.namespace, p.statefulSet);
+  if (!sts) throw new Error(`statefulset ${p.namespace}/${p.statefulSet} not found in the admin cluster (${k.where}): check the cluster's platform in the inventory`);
+  const strategy = sts.spec?.updateStrategy?.type ?? 'RollingUpdate';
+  // With RollingUpdate, changing the template would make the controller restart every member, one after another.
+  if (strategy !== 'OnDelete') throw new Error(`statefulset ${p.namespace}/${p.statefulSet} has updateStrategy ${strategy}: patching its --${FLAG} would restart every etcd member in turn. Nothing was changed; set it to OnDelete first (as GKE on-prem ships it) or replace the member by hand.`);
+  const flag = templateFlag(sts, p.container, FLAG);
+  if (!flag) throw new Error(`container ${p.container} of statefulset ${p.namespace}/${p.statefulSet} has no --${FLAG}: this is not the layout the runbook knows. Nothing was changed.`);
+  const pvc = await getPvc(k, p.namespace, p.claim);
+  if (!pvc) throw new Error(`claim ${p.namespace}/${p.claim} of ${p.pod} not found: the runbook moves the data aside on it. Nothing was changed.`);
+  const node = await replicaNode(k, p);
+  const pod = await getPod(k, p.namespace, p.pod);
+  const pdb = await getPdb(k, p.namespace, p.pdb);
+  const restarts = (pod?.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
+  const podText = pod ? `pod ${p.pod} ${pod.status?.phase ?? 'unknown'}${isReady(pod) ? ', Ready' : ', not Ready'}, ${restarts} restarts` : `pod ${p.pod} absent`;
+  const pdbText = pdb ? `PDB ${p.pdb} present (${pdb.spec?.minAvailable !== undefined ? `minAvailable ${pdb.spec.minAvailable}` : `maxUnavailable ${pdb.spec?.maxUnavailable}`}, ${pdb.status?.disruptionsAllowed ?? 0} disruptions allowed)` : `PDB ${p.pdb} absent`;
+  return { summary: `admin cluster API ${k.where} answers; ${podText} on node ${node}; claim ${p.claim} ${pvc.status?.phase ?? 'unknown'}; ${pdbText}; statefulset ${p.statefulSet} OnDelete, --${FLAG}=${flag.value}` };
+}
+
+/** Where a run keeps the PDB it deleted, beside the run's backups: `<dir>/pdb-<name>.<run>.json`. */
+export function savedPdbPath(dir: string, pdb: string, runId: string): string {
+  return `${dir}/pdb-${pdb}.${runId}.json`;
+}
+
+/**
+ * Saves the PDB's full object (to a file beside the run's backups, written
+ * before the delete, and in the step's output on the run) and deletes it.
+ * Looks first: a PDB already gone with its saved copy there was deleted by
+ * this step before a crash, and is not saved again over that copy.
+ */
+export async function pdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-delete'>, run: Run): Promise<StepResult> {
+  const p = step.params.place;
+  const k = kubeOf(ctx);
+  const file = savedPdbPath(step.params.saveDir, p.pdb, run.runId);
+  const pdb = await getPdb(k, p.namespace, p.pdb);
+  if (!pdb) {
+    if (existsSync(file)) return { skipped: true, summary: `PDB ${p.pdb} is already deleted; its saved copy is ${file}`, output: readFileSync(file, 'utf8') };
+    return { skipped: true, summary: `there is no PDB ${p.namespace}/${p.pdb}: nothing to save or delete (none will be made at the end)` };
+  }
+  const saved = JSON.stringify(pdbToRecreate(pdb), null, 2);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, saved, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  await deletePdb(k, p.namespace, p.pdb);
+  return { summary: `PDB ${p.pdb} saved to ${file} and deleted`, output: saved };
+}
+
+/** The PDB the run saved: from its pdb-delete step's output on the run, else from the file. Null when it saved none. */
+function savedPdb(run: Run, step: StepOf<'pdb-restore'>): Record<string, any> | null {
+  const i = run.steps.findIndex((s) => s.kind === 'pdb-delete');
+  const out = i >= 0 ? run.records[i]?.output : undefined;
+  if (out?.trim().startsWith('{')) return JSON.parse(out);
+  const file = savedPdbPath(step.params.saveDir, step.params.place.pdb, run.runId);
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
+}
+
+/** Makes the saved PDB again; "already there" when one of its name exists. */
+export async function pdbRestore(ctx: WorkloadStepContext, step: StepOf<'pdb-restore'>, run: Run): Promise<StepResult> {
+  const p = step.params.place;
+  const saved = savedPdb(run, step);
+  if (!saved) return { skipped: true, summary: `this run saved no PDB ${p.pdb} (there was none): nothing to make again` };
+  const r = await createPdb(kubeOf(ctx), saved);
+  return r === 'created' ? { summary: `PDB ${p.pdb} made again as it was saved` } : { skipped: true, summary: `PDB ${p.namespace}/${p.pdb} is already there: nothing done` };
+}
+
+export async function stsInitialState(ctx: WorkloadStepContext, step: StepOf<'sts-initial-state'>): Promise<StepResult> {
+  const p = step.params.place;
+  const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, step.params.value);
+  return r === 'patched'
+    ? { summary: `statefulset ${p.statefulSet}: --${FLAG}=${step.params.value} in its template (OnDelete: no running member restarted)` }
+    : { skipped: true, summary: `statefulset ${p.statefulSet} already has --${FLAG}=${step.params.value}: nothing done` };
+}
+
+export async function drain(ctx: WorkloadStepContext, step: StepOf<'drain'>): Promise<StepResult> {
+  const p = step.params.place;
+  const k = kubeOf(ctx);
+  const node = await replicaNode(k, p);
+  const r = await drainNode(k, node, { timeoutMs: p.drainTimeoutSeconds * 1000, everyMs: ctx.pollMs ?? 500 });
+  const what = `${r.cordoned ? 'cordoned' : 'already cordoned'}; ${r.evicted.length ? `evicted ${r.evicted.join(', ')}` : 'nothing left to evict'}${r.skipped.length ? `; left ${r.skipped.join(', ')}` : ''}`;
+  return { summary: `node ${node} drained: ${what}`, skipped: !r.cordoned && r.evicted.length === 0 };
+}
+
+/**
+ * Moves the replica's data aside on its claim with a utility pod bound to the
+ * claim's node (spec.nodeName: the cordon does not keep it off), then deletes
+ * the pod. Refuses while etcd still lists a started member of that name, or
+ * while the replica's pod runs: only a removed member's data is moved.
+ */
+export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-claim'>, run: Run, signal?: AbortSignal): Promise<StepResult> {
+  const p = step.params.place;
+  const k = kubeOf(ctx);
+  const view = await viewCluster(ctx.cluster, ctx.pool);
+  const still = view.report.members.find((m) => m.idHex && (m.name === p.pod || m.peerURLs.includes(step.params.peerUrl)));
+  if (still) throw new Error(`refusing to move ${p.pod}'s data aside: etcd still lists it (${still.idHex}, ${still.started ? 'started' : 'not started'}). Nothing was changed.`);
+  const replica = await getPod(k, p.namespace, p.pod);
+  if (replica?.spec?.nodeName && replica.status?.phase === 'Running') throw new Error(`refusing to move ${p.pod}'s data aside: its pod runs on ${replica.spec.nodeName} (drain the node first). Nothing was changed.`);
+  const node = await replicaNode(k, p);
+  let pod = await getPod(k, p.namespace, p.utilityPod);
+  if (pod && pod.metadata?.labels?.['etcd-medic/run'] !== run.runId) throw new Error(`a pod ${p.namespace}/${p.utilityPod} exists that this run did not make: delete it or let it finish first. Nothing was changed.`);
+  if (!pod) {
+    await createPod(k, p.namespace, {
+      metadata: { name: p.utilityPod, namespace: p.namespace, labels: { 'etcd-medic/run': run.runId } },
+      spec: {
+        nodeName: node,
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'utility',
+            image: p.utilityImage,
+            command: ['sh', '-c', wipeScript(p.dataMountPath, run.runId)],
+            terminationMessagePolicy: 'FallbackToLogsOnError',
+            volumeMounts: [{ name: 'data', mountPath: p.dataMountPath }],
+          },
+        ],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: p.claim } }],
+      },
+    });
+  }
+  if (signal?.aborted) throw new Error('stopped before the utility pod finished');
+  pod = await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500);
+  const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  if (pod.status?.phase === 'Failed' && term?.exitCode === WIPE_NOTHING_TO_DO) {
+    await deletePod(k, p.namespace, p.utilityPod);
+    return { skipped: true, summary: `nothing left to move on claim ${p.claim}: ${(term.message ?? '').trim().split('\n').pop()} (utility pod ${p.utilityPod} deleted)` };
+  }
+  if (pod.status?.phase === 'Failed') {
+    throw new Error(`utility pod ${p.utilityPod} failed (exit ${term?.exitCode ?? '?'}): ${(term?.message ?? '').trim().slice(-500)}. It is left for a look: kubectl -n ${p.namespace} logs ${p.utilityPod}`);
+  }
+  await deletePod(k, p.namespace, p.utilityPod);
+  return { summary: `${p.pod}'s data on claim ${p.claim} moved aside to ${p.dataMountPath}/before-${run.runId} by utility pod ${p.utilityPod} on node ${node} (Succeeded, then deleted)` };
+}
+
+/** Uncordons the replica's node and waits for its pod to run there again (made by the StatefulSet controller from the template). */
+export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'>): Promise<StepResult> {
+  const p = step.params.place;
+  const k = kubeOf(ctx);
+  const node = await replicaNode(k, p);
+  // A waiting pod keeps the template it was made from (OnDelete): one made while the template said
+  // `new` (before an earlier run put it back) would start the member with a new cluster's ID.
+  // Not running, it is deleted, and the controller makes it again from the template as it is now.
+  let remade = '';
+  const waiting = await getPod(k, p.namespace, p.pod);
+  const flag = waiting && templateFlag({ spec: { template: { spec: waiting.spec } } } as StatefulSet, p.container, FLAG);
+  if (waiting && !waiting.spec?.nodeName && flag && flag.value !== 'existing') {
+    await deletePod(k, p.namespace, p.pod);
+    await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500);
+    remade = `; its waiting pod had --${FLAG}=${flag.value} (made from an older template), so it was deleted and made again from the template`;
+  }
+  const r = await setUnschedulable(k, node, false);
+  const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500);
+  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}`, skipped: r === 'already' && !remade };
+}
+
+/**
+ * What a run that ends before its last step must not leave behind, for each of
+ * the two steps that change the admin cluster: the StatefulSet back on
+ * --initial-cluster-state=new, the saved PDB made again. Idempotent (says
+ * "already" when the run put it back itself); a failure is a loud line with
+ * the command that puts it back by hand.
+ */
+export async function undoInitialState(ctx: WorkloadStepContext, step: StepOf<'sts-initial-state'>): Promise<string | null> {
+  if (step.params.value !== 'existing') return null;
+  const p = step.params.place;
+  try {
+    const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, 'new');
+    return r === 'patched' ? `statefulset ${p.namespace}/${p.statefulSet} set back to --${FLAG}=new` : `statefulset ${p.namespace}/${p.statefulSet} already on --${FLAG}=new`;
+  } catch (err) {
+    return `:x: statefulset ${p.namespace}/${p.statefulSet} could NOT be set back to --${FLAG}=new (${(err as Error).message}). Do it by hand: \`kubectl -n ${p.namespace} edit statefulset ${p.statefulSet}\`, --${FLAG}=new`;
+  }
+}
+
+/** A drained node is left cordoned (its replica's pod may not start as it is): said, with the command, not undone. */
+export async function undoDrain(ctx: WorkloadStepContext, step: StepOf<'drain'>): Promise<string | null> {
+  const p = step.params.place;
+  try {
+    const k = kubeOf(ctx);
+    const node = await replicaNode(k, p);
+    const n = await k.call((o) => k.core.readNode({ name: node }, o));
+    if (!n.spec?.unschedulable) return null;
+    return `:warning: node ${node} is left cordoned, ${p.pod}'s pod Pending: \`kubectl uncordon ${node}\` once ${p.pod} may start again (or plan the replace again)`;
+  } catch (err) {
+    return `:warning: could not look whether the node of ${p.pod} is still cordoned (${(err as Error).message}): \`kubectl get nodes\``;
+  }
+}
+
+export async function undoPdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-delete'>, run: Run): Promise<string | null> {
+  const p = step.params.place;
+  const file = savedPdbPath(step.params.saveDir, p.pdb, run.runId);
+  try {
+    const r = await pdbRestore(ctx, { ...step, kind: 'pdb-restore' }, run);
+    return r.summary;
+  } catch (err) {
+    return `:x: PDB ${p.namespace}/${p.pdb} could NOT be made again (${(err as Error).message}). Do it by hand: \`kubectl create -f ${file}\``;
+  }
+}
