@@ -149,11 +149,13 @@ interface ContainerEnv {
   valueFrom?: { fieldRef?: { fieldPath?: unknown } };
 }
 
-/** The first container's command and args, and its env (`valueFrom` of metadata.name resolved, as the kubelet does); null when it has no command. */
+/** The etcd container's (else the first container's) command and args, and its env (`valueFrom` of metadata.name resolved, as the kubelet does); null when it has no command. */
 function podOf(text: string): { command: string[]; env: Record<string, string> | null } | null {
   try {
-    const doc = parseYaml(text) as { metadata?: { name?: unknown }; spec?: { containers?: { command?: unknown[]; args?: unknown[]; env?: ContainerEnv[] }[] } };
-    const c = doc?.spec?.containers?.[0];
+    const doc = parseYaml(text) as { metadata?: { name?: unknown }; spec?: { containers?: { name?: unknown; command?: unknown[]; args?: unknown[]; env?: ContainerEnv[] }[] } };
+    // The etcd container where the pod has several (4.4+'s etcd-pod.yaml runs etcdctl first, for `oc rsh`): the lab plays one process a pod.
+    const containers = doc?.spec?.containers ?? [];
+    const c = containers.find((x) => ['etcd', 'etcd-member'].includes(String((x as { name?: unknown }).name))) ?? containers[0];
     const cmd = [...(Array.isArray(c?.command) ? c.command : []), ...(Array.isArray(c?.args) ? c.args : [])];
     if (!Array.isArray(c?.command) || cmd.length === 0) return null;
     let env: Record<string, string> | null = null;

@@ -5,7 +5,7 @@ import { openshift4Platform } from './openshift4.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, ConfigSide, MemberCert, MemberPaths, MemberPki, Platform } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, Platform } from './types.js';
 export type { KubeletPlace } from './kubelet.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
@@ -17,7 +17,7 @@ export function platformOf(cluster: ClusterConfig): Platform {
     case 'systemd':
       return systemdPlatform(p);
     case 'openshift4':
-      return openshift4Platform(p);
+      return openshift4Platform(p, cluster.members);
   }
 }
 
