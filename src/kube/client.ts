@@ -2,6 +2,7 @@ import type { RequestOptions } from 'node:https';
 import {
   CertificatesV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   Observable,
   type ConfigurationOptions,
@@ -45,6 +46,8 @@ export interface KubeClusterOptions {
 export class KubeCluster {
   readonly core: CoreV1Api;
   readonly certificates: CertificatesV1Api;
+  /** Operators' resources (OpenShift's etcds.operator.openshift.io). */
+  readonly custom: CustomObjectsApi;
 
   private constructor(
     readonly cluster: string,
@@ -55,6 +58,7 @@ export class KubeCluster {
   ) {
     this.core = config.makeApiClient(CoreV1Api);
     this.certificates = config.makeApiClient(CertificatesV1Api);
+    this.custom = config.makeApiClient(CustomObjectsApi);
   }
 
   /** The API server URL of the kubeconfig's current context. */

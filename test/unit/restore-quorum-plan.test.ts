@@ -136,3 +136,32 @@ describe('planRestore', () => {
     expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');
   });
 });
+
+describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator writes', () => {
+  const ocp4 = (manifestFile: string, kubeconfig?: string) => ({
+    ...cluster,
+    ...(kubeconfig ? { kubeconfig } : {}),
+    platform: { kind: 'openshift4' as const, manifestsDir: '/etc/kubernetes/manifests', manifestFile, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd', controlPlaneManifests: ['kube-apiserver-pod.yaml'], kubeletCert: '/k.pem', kubeletConfig: '/k.conf', kubeletBootstrapConfig: '/b.conf', kubeletUnit: 'kubelet' },
+  });
+  const survivor = lost([row(1, { raftIndex: 90, revision: 40 }), row(2, null), row(3, null)]);
+  const quorum = (c: typeof cluster) => planRestoreQuorum(inventory, c, survivor, state, [down('m2'), down('m3')], req(), now);
+
+  it('end by forcing the operator to redeploy etcd (once per run, after the Kubernetes check), only with a kubeconfig, and never on 4.1–4.3', () => {
+    const out = quorum(ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'));
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.slice(-2).map((s) => s.kind)).toEqual(['kube-check', 'force-redeployment']);
+    const step = stepOf(out.run.steps.at(-1), 'force-redeployment');
+    expect(step.destructive).toBe(false);
+    expect(step.params).toEqual({ resource: { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' }, reasonPrefix: 'recovery-r-0000abcd', waitSeconds: 180 });
+    expect(step.operation).toContain('merge patch {"spec":{"forceRedeploymentReason":"recovery-r-0000abcd-<time>"}}');
+    const b = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const restore = planRestore(inventory, ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'), survivor, state, { runId: 'r-1', backup: b, requestedBy: 'UALICE', channelId: 'C' }, now);
+    if (!restore.ok) throw new Error(restore.reason);
+    expect(restore.run.steps.at(-1)!.kind).toBe('force-redeployment');
+    for (const c of [ocp4('etcd-pod.yaml'), ocp4('etcd-member.yaml', '/etc/etcd-medic/kubeconfig'), { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }]) {
+      const o = quorum(c);
+      if (!o.ok) throw new Error(o.reason);
+      expect(o.run.steps.map((s) => s.kind)).not.toContain('force-redeployment');
+    }
+  });
+});
