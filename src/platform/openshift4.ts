@@ -142,6 +142,10 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
     // the peer writes with the discovery file's variables (https://\${ETCD_IPV4_ADDRESS}:2380,
     // system:etcd-server:\${ETCD_DNS_NAME}.crt) names each host's own already, and stays.
     adaptConfig(peerConfig, from: ConfigSide, to: ConfigSide) {
+      // 4.4+'s operator writes etcd-pod.yaml for one node: its NODE_<node>_ variables would start etcd as the peer.
+      if (peerConfig.includes(`NODE_${from.name.replace(/[-.]/g, '_')}_`)) {
+        throw new Error(`${from.name}'s etcd manifest is written by the etcd operator for its own node (it names NODE_${from.name.replace(/[-.]/g, '_')}_… variables): it is not adapted for ${to.name}; put ${to.name}'s own etcd-pod.yaml back`);
+      }
       const perHost = (f: string) => (podFlag(peerConfig, f) ?? '').includes('${');
       const pkiFlags = Object.fromEntries(Object.entries(etcdPkiFlags(to.pkiDir)).filter(([f]) => !perHost(f)));
       return withPodFlags(peerConfig, adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags));

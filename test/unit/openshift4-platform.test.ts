@@ -441,6 +441,11 @@ describe('openshift4 platform: 4.4+ etcd-pod.yaml, whose script discovers its ow
     expect(() => p44.withFlags(POD_YAML, { 'initial-cluster': 'a=https://x:2380\nrm -rf /' })).toThrow(/line break/);
   });
 
+  it("is not adapted from a peer's: the operator wrote it for the peer's node", () => {
+    const side = (name: string, host: string) => ({ name, host, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' });
+    expect(() => p44.adaptConfig(POD_YAML, side(masters[0]!.name, '10.0.1.1'), side('m9', '10.0.1.9'))).toThrow(/written by the etcd operator for its own node \(it names NODE_ip_10_0_1_1_ec2_internal_… variables\)/);
+  });
+
   it('the layout look passes an etcd-pod.yaml; a restore pod that cluster-restore.sh left is refused, with why', () => {
     const root = mkdtempSync(join(dir, 'host44-'));
     const manifests = join(root, 'etc/kubernetes/manifests');

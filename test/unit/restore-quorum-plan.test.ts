@@ -144,10 +144,10 @@ describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator
     platform: { kind: 'openshift4' as const, manifestsDir: '/etc/kubernetes/manifests', manifestFile, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd', controlPlaneManifests: ['kube-apiserver-pod.yaml'], kubeletCert: '/k.pem', kubeletConfig: '/k.conf', kubeletBootstrapConfig: '/b.conf', kubeletUnit: 'kubelet' },
   });
   const survivor = lost([row(1, { raftIndex: 90, revision: 40 }), row(2, null), row(3, null)]);
-  const quorum = (c: typeof cluster) => planRestoreQuorum(inventory, c, survivor, state, [down('m2'), down('m3')], req(), now);
+  const quorum = (c: typeof cluster) => planRestoreQuorum(inventory, c, survivor, state, [down('m2', { hasConfig: true }), down('m3', { hasConfig: true })], req(), now);
 
   it('end by forcing the operator to redeploy etcd (once per run, after the Kubernetes check), only with a kubeconfig, and never on 4.1–4.3', () => {
-    const out = quorum(ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'));
+    const out = planRestoreQuorum(inventory, ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'), survivor, state, [down('m2', { hasConfig: true }), down('m3', { hasConfig: true })], req(), now);
     if (!out.ok) throw new Error(out.reason);
     expect(out.run.steps.slice(-2).map((s) => s.kind)).toEqual(['kube-check', 'force-redeployment']);
     const step = stepOf(out.run.steps.at(-1), 'force-redeployment');
@@ -158,6 +158,9 @@ describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator
     const restore = planRestore(inventory, ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'), survivor, state, { runId: 'r-1', backup: b, requestedBy: 'UALICE', channelId: 'C' }, now);
     if (!restore.ok) throw new Error(restore.reason);
     expect(restore.run.steps.at(-1)!.kind).toBe('force-redeployment');
+    // A master with no etcd-pod.yaml of its own left is not grown back from the survivor's (the operator writes one per node).
+    const bare = planRestoreQuorum(inventory, ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'), survivor, state, [down('m2', { hasConfig: true }), down('m3')], req(), now);
+    expect(reason(bare)).toContain("m3's host has no /etc/kubernetes/manifests/etcd-pod.yaml: on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node");
     for (const c of [ocp4('etcd-pod.yaml'), ocp4('etcd-member.yaml', '/etc/etcd-medic/kubeconfig'), { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }]) {
       const o = quorum(c);
       if (!o.ok) throw new Error(o.reason);
