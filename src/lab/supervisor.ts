@@ -41,6 +41,8 @@ export class StaticPodSupervisor implements HostSupervisor {
     private readonly etcdFile = 'etcd.yaml',
     /** Where pods run (their working directory): the host's root, so a pod's relative paths are the host's, as a container's mounts would be. */
     private readonly podCwd?: string,
+    /** The image's own tools, first on a pod's PATH (4.4+'s discover-etcd-initial-cluster). */
+    private readonly imageBin?: string,
   ) {
     mkdirSync(logDir, { recursive: true });
   }
@@ -110,7 +112,7 @@ export class StaticPodSupervisor implements HostSupervisor {
   private launch(pod: Pod): void {
     const log = openSync(join(this.logDir, `${pod.file.replace(/\.yaml$/, '')}.log`), 'a');
     const [cmd, ...args] = pod.command;
-    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...pod.env } } : {}) });
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: [this.imageBin, process.env.PATH ?? '/usr/bin:/bin'].filter(Boolean).join(':'), ...pod.env } } : {}) });
     closeSync(log);
     pod.child = child;
     pod.exitedAt = null;
