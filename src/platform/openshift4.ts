@@ -148,7 +148,10 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
       }
       const perHost = (f: string) => (podFlag(peerConfig, f) ?? '').includes('${');
       const pkiFlags = Object.fromEntries(Object.entries(etcdPkiFlags(to.pkiDir)).filter(([f]) => !perHost(f)));
-      return withPodFlags(peerConfig, adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags));
+      // A flag whose value stays as the peer has it is not written again: written again, a word with an expansion
+      // (https://\${ETCD_IPV4_ADDRESS}:2380) would be quoted as a literal and reach etcd unexpanded.
+      const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => v !== (podFlag(peerConfig, f) ?? null));
+      return withPodFlags(peerConfig, Object.fromEntries(changed));
     },
   };
 }

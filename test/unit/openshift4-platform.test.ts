@@ -468,6 +468,9 @@ describe("the openshift4 profile: a rebuilt master's manifest from a peer's", ()
     expect(ocp4.flag(adapted, 'data-dir')).toBe('/var/lib/etcd');
     // Each host's own through the discovery file: kept as the peer wrote them.
     expect(ocp4.flag(adapted, 'initial-advertise-peer-urls')).toBe('https://${ETCD_IPV4_ADDRESS}:2380');
+    // As written, not quoted as a literal: the shell still expands them when the pod starts.
+    expect(adapted).toContain('        --initial-advertise-peer-urls=https://${ETCD_IPV4_ADDRESS}:2380 \\\n');
+    expect(adapted).toContain('        --advertise-client-urls=https://${ETCD_IPV4_ADDRESS}:2379 \\\n');
     expect(ocp4.flag(adapted, 'cert-file')).toBe('/etc/ssl/etcd/system:etcd-server:${ETCD_DNS_NAME}.crt');
     expect(ocp4.flag(adapted, 'listen-peer-urls')).toBe('https://0.0.0.0:2380');
     expect(ocp4.flag(adapted, 'trusted-ca-file')).toBe('/etc/ssl/etcd/ca.crt');
