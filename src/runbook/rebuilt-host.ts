@@ -65,8 +65,8 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
   const seen: string[] = [];
   const does: string[] = [];
 
-  if (!look.hasConfig && platform.etcdOperator) return { ok: false, reason: operatorPodMissing(target.name, paths.config) };
-  if (!look.hasConfig) {
+  // On OpenShift 4.4+ no peer's config is adapted (see the write-manifest step): the host's look refuses a master without its own.
+  if (!look.hasConfig && !platform.etcdOperator) {
     const t = peers.find((p) => p.l.hasConfig);
     if (!t) {
       return {
@@ -103,12 +103,3 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
   return { ok: true, choice };
 }
 
-/**
- * Why a master of an operator-run cluster (OpenShift 4.4+) with no etcd pod
- * left is not given a peer's: the operator writes each master's etcd-pod.yaml
- * for that node (its node variables, its certificates' names), so a peer's,
- * adapted, would start etcd as the peer.
- */
-export function operatorPodMissing(name: string, config: string): string {
-  return `${name}'s host has no ${config}: on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node (its NODE_<node>_ variables and certificates), so another master's is not adapted. Put ${name}'s own back at ${config} (a backup's, or the operator's copy under /etc/kubernetes/static-pod-resources/etcd-pod-<revision>/), then ask again. Nothing was changed.`;
-}

@@ -12,7 +12,6 @@ import { fenceStep } from '../steps/fence.js';
 import { forceNewClusterStep } from '../steps/force-new-cluster.js';
 import { kubeCheckStep } from '../steps/kube-check.js';
 import { redeploySteps } from './restore-plan.js';
-import { operatorPodMissing } from './rebuilt-host.js';
 import { memberAddLearnerStep } from '../steps/member-add-learner.js';
 import { promoteStep } from '../steps/promote.js';
 import { restoreSnapshotStep } from '../steps/restore-snapshot.js';
@@ -174,14 +173,6 @@ export function planRestoreQuorum(
 
   // Grow back one member at a time: learner, start with state existing, catch up, promote.
   const members = [survivor, ...others];
-  // A master left with no etcd pod of its own would be grown back from the survivor's: not on an operator-run cluster (see operatorPodMissing).
-  if (platformOf(cluster).etcdOperator) {
-    const bare = others.find((m) => {
-      const h = hostOf(m.name);
-      return h?.reachable && !h.hasConfig;
-    });
-    if (bare) return { ok: false, reason: operatorPodMissing(bare.name, platformOf(cluster).paths(bare).config) };
-  }
   const unwritable = flagValuesProblem(cluster, {
     'initial-cluster': members.map((x) => `${x.name}=${hostPlaces(cluster, x, req.runId, report.members).peerUrl}`).join(','),
     'initial-cluster-token': token,

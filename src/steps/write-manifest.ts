@@ -4,6 +4,7 @@ import { platformOf } from '../platform/index.js';
 import { viewCluster } from '../worker/cluster-view.js';
 import { writeManifest } from '../worker/steps/host-steps.js';
 import { CHECKED_IO, CHECKED_READ, LOCKED, uniq } from './host-tools.js';
+import { sh } from '../ssh/shell.js';
 import { sshText } from './plan-text.js';
 import type { Step, StepDefinition } from './types.js';
 
@@ -23,6 +24,8 @@ const params = z.object({
   templatePkiDir: z.string().optional(),
   targetIp: z.string().optional(),
   targetPkiDir: z.string().optional(),
+  /** The host's own config (or its copy aside) only: an operator writes each master's (OpenShift 4.4+), so no peer's is adapted. */
+  ownConfigOnly: z.boolean().optional(),
 });
 export type WriteManifestStep = Step<'write-manifest', z.infer<typeof params>> & { host: string };
 
@@ -54,7 +57,9 @@ export const writeManifestStep = {
   spec(i: WriteManifestInput): WriteManifestStep {
     const { member: m, place: f } = i;
     const platform = platformOf(i.cluster);
-    const template = 'template' in i ? i : null;
+    // 4.4+'s etcd-pod.yaml is written by the etcd operator for one node (its NODE_<node>_ variables, its certificates): a peer's would start etcd as the peer.
+    const ownConfigOnly = platform.etcdOperator !== null;
+    const template = 'template' in i && !ownConfigOnly ? i : null;
     const adapted = template && `${template.template.member.name}'s ${platform.configNoun} (${template.template.place.config} on ${sshText(i.cluster, template.template.member.name)}) adapted to ${m.host}: name, advertise and listen URLs, data dir, certificate paths`;
     const from = !template ? `from ${f.configAside}` : 'rebuilt' in template ? `from ${adapted}` : `from ${f.configAside} (or, if it had none, from ${adapted})`;
     const base = { config: f.config, configAside: f.configAside, asideDir: f.asideDir, name: m.name, peerUrl: i.peerUrl, initialCluster: i.initialCluster, dataDir: f.dataDir };
@@ -65,7 +70,7 @@ export const writeManifestStep = {
       host: m.name,
       operation: `on ${sshText(i.cluster, m.name)}: write ${f.config} ${from}, with --initial-cluster-state=existing --initial-cluster=${i.initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
       params: !template
-        ? base
+        ? { ...base, ...(ownConfigOnly ? { ownConfigOnly } : {}) }
         : {
             ...base,
             templateFrom: template.template.member.name,
@@ -92,5 +97,12 @@ export const writeManifestStep = {
     tools: uniq([...LOCKED, 'ls', ...CHECKED_IO]),
     // The template member's config is read (with cat) when the host has none left to start from.
     members: (step) => [{ member: step.host }, ...(step.params.templateFrom ? [{ member: step.params.templateFrom, tools: CHECKED_READ }] : [])],
+    layout: (step) => {
+      const { config, configAside, name } = step.params;
+      if (!step.params.ownConfigOnly) return [];
+      return [
+        sh`if [ ! -e ${config} ] && [ ! -e ${configAside} ]; then echo "layout:"${name}"'s host has no "${config}": on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node (its NODE_<node>_ variables and certificates), so another master's is not adapted. Put "${name}"'s own back at "${config}" (a backup's, or the operator's copy under /etc/kubernetes/static-pod-resources/etcd-pod-<revision>/), then ask again"; fi`,
+      ];
+    },
   },
 } satisfies StepDefinition<'write-manifest'>;
