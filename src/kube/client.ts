@@ -3,6 +3,7 @@ import {
   AppsV1Api,
   CertificatesV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   Observable,
   PolicyV1Api,
@@ -49,6 +50,8 @@ export class KubeCluster {
   readonly certificates: CertificatesV1Api;
   readonly apps: AppsV1Api;
   readonly policy: PolicyV1Api;
+  /** Operators' resources (OpenShift's etcds.operator.openshift.io). */
+  readonly custom: CustomObjectsApi;
 
   private constructor(
     readonly cluster: string,
@@ -61,6 +64,7 @@ export class KubeCluster {
     this.certificates = config.makeApiClient(CertificatesV1Api);
     this.apps = config.makeApiClient(AppsV1Api);
     this.policy = config.makeApiClient(PolicyV1Api);
+    this.custom = config.makeApiClient(CustomObjectsApi);
   }
 
   /** The API server URL of the kubeconfig's current context. */

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { makeCa, makeCert } from './certs.js';
 import type { HostSupervisor } from './host-supervisor.js';
+import type { HostLayout } from './layouts.js';
 import { startKube, type KubeLab, type KubeLabOptions } from './kube/index.js';
 import { kubeletInventoryPaths } from './kube/kubelet-host.js';
-import { LAYOUTS, type LabPlatform, type NewHost } from './layouts.js';
+import { layoutOf, type LabPlatform, type NewHost, type OcpVersion } from './layouts.js';
 import { run, waitFor, type RunResult } from './proc.js';
 import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
 import type { UnitSupervisor } from './unit-supervisor.js';
@@ -35,6 +36,8 @@ export interface LabOptions {
    * flags from /etc/etcd/etcd.conf, driven by a lab `systemctl` over SSH.
    */
   platform?: LabPlatform;
+  /** openshift4 masters of 4.1–4.3 (etcd-member.yaml, the default) or 4.4+ (the etcd operator's etcd-pod.yaml). */
+  ocpVersion?: OcpVersion;
   log?: (s: string) => void;
 }
 
@@ -43,6 +46,8 @@ export interface LabHost {
   ip: string;
   root: string;
   platform: LabPlatform;
+  /** How this host is laid out (the platform's, or the OpenShift release's). */
+  layout: HostLayout;
   /** Where the kubelet stand-in reads static pods (kubeadm hosts; on systemd hosts nothing reads it and it does not exist). */
   manifestsDir: string;
   dataDir: string;
@@ -139,14 +144,14 @@ export class Lab {
    */
   async stopMember(name: string): Promise<void> {
     const h = this.host(name);
-    LAYOUTS[h.platform].stopEtcd(h);
+    h.layout.stopEtcd(h);
     await waitFor(`${name} to stop`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
   /** Fault: the member dies at once (SIGKILL), and neither its kubelet nor systemd restarts it. */
   async killMember(name: string): Promise<void> {
     const h = this.host(name);
-    LAYOUTS[h.platform].killEtcd(h);
+    h.layout.killEtcd(h);
     await waitFor(`${name} to die`, async () => h.supervisor.pid() === null && !(await portOpen(h.ip, this.opts.clientPort)), 15_000);
   }
 
@@ -159,7 +164,7 @@ export class Lab {
     await this.killMember(name);
     const h = this.host(name);
     writeFileSync(join(h.dataDir, 'member/snap/db'), Buffer.alloc(64 * 1024, 0x5a));
-    LAYOUTS[h.platform].startEtcd(h);
+    h.layout.startEtcd(h);
   }
 
   /**
@@ -176,7 +181,7 @@ export class Lab {
   /** Lets a stopped member run again (a parked manifest back, or `systemctl start etcd`) and waits until it answers on its client port. */
   async startMember(name: string): Promise<void> {
     const h = this.host(name);
-    LAYOUTS[h.platform].startEtcd(h);
+    h.layout.startEtcd(h);
     await waitFor(`${name} to start`, () => portOpen(h.ip, this.opts.clientPort), 20_000);
   }
 
@@ -255,11 +260,12 @@ export function killLabProcesses(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, ocpVersion: '4.3' as OcpVersion, log: () => undefined, ...options };
   const { root, subnet } = opts;
-  const layout = LAYOUTS[opts.platform];
+  const layout = layoutOf(opts.platform, opts.ocpVersion);
   if (opts.workers > 0 && !opts.kube) throw new Error('worker nodes need the Kubernetes stand-in (kube: true)');
-  if (opts.kube && opts.platform !== 'kubeadm') throw new Error(`the lab's Kubernetes stand-in runs on kubeadm masters only, not with platform '${opts.platform}'`);
+  // The stand-in plays kubeadm's kube-apiserver.yaml, or a layout's own kube-apiserver static pod (OpenShift 4.4+).
+  if (opts.kube && opts.platform !== 'kubeadm' && !layout.apiManifest) throw new Error(`the lab's Kubernetes stand-in runs on kubeadm or OpenShift 4.4 masters, not with platform '${opts.platform}'`);
   killLabProcesses(root);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
@@ -279,6 +285,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const token = `lab-${subnet}-${Date.now().toString(36)}`;
   const endpoints = names.map((_, i) => `https://${ipOf(i)}:${opts.clientPort}`);
   const clientTls = { ca: ca.cert, cert: client.cert, key: client.key };
+  const masters = names.map((n, i) => ({ name: n, ip: ipOf(i) }));
 
   const hosts: LabHost[] = [];
   for (const [i, name] of names.entries()) {
@@ -300,11 +307,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
       copyFileSync(c.key, join(pkiDir, `${kind}.key`));
     }
-    const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
-    const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls });
+    const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, layout, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
+    const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters });
     const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir });
     hosts.push({ ...host, ...installed, ssh });
   }
+  await layout.prepare?.(hosts, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters });
 
   // Worker nodes: a host with sshd and (once the kube lab starts) a kubelet; no etcd, so nothing for their supervisor to run.
   const workers: LabHost[] = [];
@@ -312,11 +320,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const name = `w${i + 1}`;
     const ip = `127.0.${subnet}.${51 + i}`;
     const hostRoot = join(root, 'hosts', name);
-    const paths = LAYOUTS.kubeadm.paths(hostRoot);
+    const paths = layoutOf('kubeadm').paths(hostRoot);
     const dirs = { parkedDir: join(hostRoot, 'parked'), logDir: join(hostRoot, 'var/log'), binDir: join(hostRoot, 'usr/local/bin') };
     for (const d of [paths.manifestsDir, ...Object.values(dirs)]) mkdirSync(d, { recursive: true });
     const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir: dirs.binDir });
-    workers.push({ name, ip, root: hostRoot, platform: 'kubeadm', ...paths, ...dirs, supervisor: NO_ETCD, ssh, clientUrl: '', peerUrl: '' });
+    workers.push({ name, ip, root: hostRoot, platform: 'kubeadm', layout: layoutOf('kubeadm'), ...paths, ...dirs, supervisor: NO_ETCD, ssh, clientUrl: '', peerUrl: '' });
   }
 
   const inventoryPath = join(root, 'inventory.yaml');
@@ -328,7 +336,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   try {
     await lab.waitHealthy(60_000);
     for (const h of [...hosts, ...workers]) await waitFor(`sshd on ${h.ip}`, () => portOpen(h.ip, opts.sshPort), 10_000);
-    if (opts.kube) lab.kube = await startKube(root, hosts, workers, lab.tls, opts.kube === true ? {} : opts.kube, opts.log);
+    if (opts.kube) lab.kube = await startKube(root, hosts, workers, lab.tls, { apiManifest: layout.apiManifest, etcdOperator: layout.etcdOperator, ...(opts.kube === true ? {} : opts.kube) }, opts.log);
   } catch (err) {
     await lab.stop();
     throw err;
@@ -351,12 +359,12 @@ function labInventory(cluster: string, hosts: LabHost[], workers: LabHost[], tls
       {
         name: cluster,
         etcd: { endpoints: hosts.map((h) => h.clientUrl), tls, callTimeoutMs: 2000 },
-        platform: LAYOUTS[hosts[0]!.platform].inventoryPlatform(),
+        platform: hosts[0]!.layout.inventoryPlatform(),
         members: hosts.map((h) => ({
           name: h.name,
           host: h.ip,
           ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint },
-          ...LAYOUTS[h.platform].memberPaths(h),
+          ...h.layout.memberPaths(h),
           ...(kubeconfig ? kubeletInventoryPaths(h.root) : {}),
         })),
         ...(workers.length ? { nodes: workers.map((h) => ({ name: h.name, host: h.ip, ssh: { port: sshPort, user: 'root', keyFile: sshKey, hostKeyFingerprint: h.ssh.fingerprint }, ...kubeletInventoryPaths(h.root) })) } : {}),

@@ -1,10 +1,11 @@
-import { copyFileSync, existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LabHost } from './harness.js';
 import type { HostSupervisor } from './host-supervisor.js';
 import { etcdManifest } from './manifest.js';
 import { apiSysconfig, apiUnit, etcdConf, etcdUnit, masterConfig } from './openshift.js';
-import { CONTROL_PLANE_PODS, controlPlaneManifest, discoveryEnvironment, etcdMemberManifest } from './openshift4.js';
+import { CONTROL_PLANE_PODS, controlPlaneManifest, discoverInitialClusterScript, discoveryEnvironment, etcdMemberManifest, etcdPodManifest } from './openshift4.js';
+import { bootstrapDataDirs } from './seed-data.js';
 import { StaticPodSupervisor } from './supervisor.js';
 import { installSystemctl } from './systemctl.js';
 import { UnitSupervisor } from './unit-supervisor.js';
@@ -22,6 +23,8 @@ export interface ClusterParams {
   endpoints: string[];
   /** The lab's etcd client certificate: on a systemd master it is also the API server's (master.etcd-client.crt). */
   clientTls: { ca: string; cert: string; key: string };
+  /** Every master: its name and address. */
+  masters: { name: string; ip: string }[];
 }
 
 /** The layout-specific paths of a host. */
@@ -60,6 +63,12 @@ export interface HostLayout {
   killEtcd(h: LabHost): void;
   /** etcd allowed to run again: started now, and restarted when it exits. */
   startEtcd(h: LabHost): void;
+  /** Work on every host once all are installed, before anything starts (4.4+: data dirs as a bootstrapped cluster leaves them). */
+  prepare?(hosts: NewHost[], c: ClusterParams): Promise<void>;
+  /** The kube-apiserver static pod this layout writes itself, which the Kubernetes stand-in then follows (none: kubeadm's is written by it). */
+  readonly apiManifest?: string;
+  /** The Kubernetes stand-in serves the etcd operator's resource (OpenShift 4.4+). */
+  readonly etcdOperator?: boolean;
 }
 
 const kubeadm: HostLayout = {
@@ -133,6 +142,40 @@ const openshift4: HostLayout = {
   startEtcd: (h) => unpark(h, ETCD_MEMBER),
 };
 
+const ETCD_POD = 'etcd-pod.yaml';
+
+/**
+ * OpenShift 4.4+ masters: etcd is the static pod etcd-pod.yaml the
+ * cluster-etcd-operator writes (see etcdPodManifest), whose script discovers
+ * its initial cluster with the image's discover-etcd-initial-cluster (the
+ * lab's stand-in is on the pod's PATH) and takes ETCD_INITIAL_CLUSTER_STATE
+ * existing from env. Such a script never bootstraps a cluster (the bootstrap
+ * node and the operator do): the lab gives each master the data dir of a
+ * bootstrapped three-member cluster before its kubelet starts.
+ */
+const openshift44: HostLayout = {
+  ...openshift4,
+  apiManifest: 'kube-apiserver-pod.yaml',
+  etcdOperator: true,
+  install(h, c) {
+    const image = join(h.root, 'image/bin');
+    for (const d of [h.manifestsDir, image, join(h.root, 'etc/kubernetes/static-pod-resources/etcd-member')]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(image, 'discover-etcd-initial-cluster'), discoverInitialClusterScript());
+    chmodSync(join(image, 'discover-etcd-initial-cluster'), 0o755);
+    writeFileSync(
+      join(h.manifestsDir, ETCD_POD),
+      etcdPodManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, manifestsDir: h.manifestsDir, backupDir: join(h.root, 'etc/kubernetes/static-pod-resources/etcd-member'), masters: c.masters, endpoints: c.endpoints, clientPort: c.clientPort, peerPort: c.peerPort }),
+    );
+    for (const f of CONTROL_PLANE_PODS) writeFileSync(join(h.manifestsDir, f), controlPlaneManifest(f, join(h.manifestsDir, f)));
+    return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir, 200, ETCD_POD, h.root, image) };
+  },
+  prepare: (hosts, c) => bootstrapDataDirs(hosts, c),
+  inventoryPlatform: () => ({ kind: 'openshift4', manifestsDir: '/etc/kubernetes/manifests', manifestFile: ETCD_POD, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' }),
+  stopEtcd: (h) => park(h, ETCD_POD),
+  killEtcd: (h) => killPod(h, ETCD_POD),
+  startEtcd: (h) => unpark(h, ETCD_POD),
+};
+
 const API_UNIT = 'atomic-openshift-master-api';
 
 const systemd: HostLayout = {
@@ -190,3 +233,11 @@ function unitsOf(h: LabHost): UnitSupervisor {
 }
 
 export const LAYOUTS: Record<LabPlatform, HostLayout> = { kubeadm, systemd, openshift4 };
+
+/** OpenShift 4 releases whose masters the lab lays out: 4.1–4.3's etcd-member.yaml, 4.4+'s etcd-pod.yaml. */
+export type OcpVersion = '4.3' | '4.4';
+
+/** The layout of a lab's masters: the platform's, or for openshift4 the release's. */
+export function layoutOf(platform: LabPlatform, ocpVersion: OcpVersion = '4.3'): HostLayout {
+  return platform === 'openshift4' && ocpVersion === '4.4' ? openshift44 : LAYOUTS[platform];
+}

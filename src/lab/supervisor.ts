@@ -41,6 +41,8 @@ export class StaticPodSupervisor implements HostSupervisor {
     private readonly etcdFile = 'etcd.yaml',
     /** Where pods run (their working directory): the host's root, so a pod's relative paths are the host's, as a container's mounts would be. */
     private readonly podCwd?: string,
+    /** The image's own tools, first on a pod's PATH (4.4+'s discover-etcd-initial-cluster). */
+    private readonly imageBin?: string,
   ) {
     mkdirSync(logDir, { recursive: true });
   }
@@ -110,7 +112,7 @@ export class StaticPodSupervisor implements HostSupervisor {
   private launch(pod: Pod): void {
     const log = openSync(join(this.logDir, `${pod.file.replace(/\.yaml$/, '')}.log`), 'a');
     const [cmd, ...args] = pod.command;
-    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...pod.env } } : {}) });
+    const child = spawn(cmd!, args, { stdio: ['ignore', log, log], ...(this.podCwd ? { cwd: this.podCwd } : {}), ...(pod.env ? { env: { PATH: [this.imageBin, process.env.PATH ?? '/usr/bin:/bin'].filter(Boolean).join(':'), ...pod.env } } : {}) });
     closeSync(log);
     pod.child = child;
     pod.exitedAt = null;
@@ -149,11 +151,13 @@ interface ContainerEnv {
   valueFrom?: { fieldRef?: { fieldPath?: unknown } };
 }
 
-/** The first container's command and args, and its env (`valueFrom` of metadata.name resolved, as the kubelet does); null when it has no command. */
+/** The etcd container's (else the first container's) command and args, and its env (`valueFrom` of metadata.name resolved, as the kubelet does); null when it has no command. */
 function podOf(text: string): { command: string[]; env: Record<string, string> | null } | null {
   try {
-    const doc = parseYaml(text) as { metadata?: { name?: unknown }; spec?: { containers?: { command?: unknown[]; args?: unknown[]; env?: ContainerEnv[] }[] } };
-    const c = doc?.spec?.containers?.[0];
+    const doc = parseYaml(text) as { metadata?: { name?: unknown }; spec?: { containers?: { name?: unknown; command?: unknown[]; args?: unknown[]; env?: ContainerEnv[] }[] } };
+    // The etcd container where the pod has several (4.4+'s etcd-pod.yaml runs etcdctl first, for `oc rsh`): the lab plays one process a pod.
+    const containers = doc?.spec?.containers ?? [];
+    const c = containers.find((x) => ['etcd', 'etcd-member'].includes(String((x as { name?: unknown }).name))) ?? containers[0];
     const cmd = [...(Array.isArray(c?.command) ? c.command : []), ...(Array.isArray(c?.args) ? c.args : [])];
     if (!Array.isArray(c?.command) || cmd.length === 0) return null;
     let env: Record<string, string> | null = null;

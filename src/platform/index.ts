@@ -6,7 +6,7 @@ import { statefulsetPlatform } from './statefulset.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, ConfigSide, MemberCert, MemberPaths, MemberPki, Platform, WorkloadPlace } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, Platform, WorkloadPlace } from './types.js';
 export type { KubeletPlace } from './kubelet.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
@@ -18,7 +18,7 @@ export function platformOf(cluster: ClusterConfig): Platform {
     case 'systemd':
       return systemdPlatform(p);
     case 'openshift4':
-      return openshift4Platform(p);
+      return openshift4Platform(p, cluster.members);
     case 'statefulset':
       return statefulsetPlatform(p);
   }

@@ -87,6 +87,7 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
       return stringify(doc);
     },
 
+    etcdOperator: null,
     apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
       const p = paths(m);

@@ -4,7 +4,7 @@ import { quote, sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
-import type { ApiserverPlace, ConfigPlace, ConfigSide, Platform } from './types.js';
+import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, Platform } from './types.js';
 import { adaptedFlags } from './adapt-config.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
 
@@ -13,8 +13,10 @@ type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' 
 /** The names an etcd static pod goes by: kubeadm's, OpenShift 4.1–4.3's, 4.4+'s. A manifests dir holding another than the inventory's is another kind of master. */
 const ETCD_MANIFESTS = ['etcd.yaml', 'etcd-member.yaml', 'etcd-pod.yaml'];
 
-/** The variables of the flags the runbooks write (name, initial cluster, its state and token, force-new-cluster). */
-const WRITTEN = ['NAME', 'INITIAL_CLUSTER', 'INITIAL_CLUSTER_STATE', 'INITIAL_CLUSTER_TOKEN', 'FORCE_NEW_CLUSTER'];
+/** 4.4+'s static pod, written by the cluster-etcd-operator, which a forced redeployment makes write it again. */
+const OPERATOR_MANIFEST = 'etcd-pod.yaml';
+/** `oc patch etcd cluster`: the operator's own resource, whose spec.forceRedeploymentReason starts a new rollout when it changes. */
+const ETCD_OPERATOR: EtcdOperatorResource = { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' };
 
 /**
  * OpenShift 4 masters: etcd is the static pod `<manifestsDir>/etcd-member.yaml`
@@ -26,7 +28,7 @@ const WRITTEN = ['NAME', 'INITIAL_CLUSTER', 'INITIAL_CLUSTER_STATE', 'INITIAL_CL
  * also stops the kube-apiserver, kube-controller-manager and kube-scheduler
  * static pods the same way, as OpenShift's restore script does.
  */
-export function openshift4Platform(conf: Openshift4Config): Platform {
+export function openshift4Platform(conf: Openshift4Config, members: MemberConfig[] = []): Platform {
   const paths = (m: MemberConfig) => {
     const manifestsDir = m.manifestsDir ?? conf.manifestsDir;
     const manifestFile = m.manifestFile ?? conf.manifestFile;
@@ -39,6 +41,8 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
       manifestFile,
     };
   };
+  // A cluster whose masters (any of them, by the inventory) run 4.4+'s etcd-pod.yaml has its etcd operator.
+  const operated = [conf.manifestFile, ...members.map((m) => m.manifestFile)].includes(OPERATOR_MANIFEST);
   return {
     kind: 'openshift4',
     configNoun: 'manifest',
@@ -54,6 +58,8 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
     flag: podFlag,
     flagValueProblem: podValueProblem,
     withFlags: withPodFlags,
+
+    etcdOperator: operated ? ETCD_OPERATOR : null,
 
     apiserverNoun: 'kube-apiserver, kube-controller-manager and kube-scheduler',
     apiserverPlace(m, runId): ApiserverPlace {
@@ -113,10 +119,9 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
         sh`elif [ ! -e ${p.config} ]; then for medic_f in ` + others.map((f) => quote(f)).join(' ') + sh`; do if [ -e ${p.manifestsDir}/"$medic_f" ]; then echo "layout:"${p.manifestsDir}" holds "$medic_f", not "${p.manifestFile}" (the inventory's manifestFile): another kind or version of master"; fi; done;`,
         // The profile changes flags on the `exec etcd` line of the pod's script; a manifest without one is not an OpenShift 4 etcd pod.
         String.raw`elif ! grep -qE '^[[:space:]]*(exec[[:space:]]+)?([^[:space:]]*/)?etcd([[:space:]]|\\|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" has no exec etcd line (an OpenShift 4 etcd pod runs etcd from a /bin/sh -c script)";`,
-        // A script that sets a variable the bot writes (4.4+ discovers ETCD_INITIAL_CLUSTER as it starts) overrides what the bot
-        // would write: a replace would remove the member and then find it cannot say how the new one joins.
-        // The look runs without pipefail: grep's own status says whether it found one.
-        `elif medic_v=$(grep -m 1 -oE '^[[:space:]]*(export[[:space:]]+)?ETCD_(${WRITTEN.join('|')})=' ` + sh`${p.config}` + `); then medic_v=\${medic_v##*[[:space:]]}; ` + sh`echo "layout:the etcd script of "${p.config}" sets "\${medic_v%=}" itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there"; fi`,
+        // cluster-restore.sh (4.4+) leaves a restore pod as etcd-pod.yaml: its script restores a snapshot at every start and
+        // refuses a data dir that is not empty. Flags written into it would start nothing but that restore again.
+        String.raw`elif grep -qE '(^|[[:space:]])snapshot[[:space:]]+restore([[:space:]]|$)' ` + sh`${p.config}; then echo "layout:"${p.config}" is a restore pod (OpenShift's cluster-restore.sh writes one): its script restores a snapshot each time it starts; finish or undo that restore first (the etcd operator's next revision replaces it)"; fi`,
         sh`if [ ! -d ${dirname(p.dataDir)} ]; then echo "layout:the parent directory of the data dir "${p.dataDir}" does not exist"; fi`,
       ];
     },
@@ -137,10 +142,15 @@ export function openshift4Platform(conf: Openshift4Config): Platform {
     // the peer writes with the discovery file's variables (https://\${ETCD_IPV4_ADDRESS}:2380,
     // system:etcd-server:\${ETCD_DNS_NAME}.crt) names each host's own already, and stays.
     adaptConfig(peerConfig, from: ConfigSide, to: ConfigSide) {
+      // 4.4+'s operator writes etcd-pod.yaml for one node: its NODE_<node>_ variables would start etcd as the peer.
+      if (peerConfig.includes(`NODE_${from.name.replace(/[-.]/g, '_')}_`)) {
+        throw new Error(`${from.name}'s etcd manifest is written by the etcd operator for its own node (it names NODE_${from.name.replace(/[-.]/g, '_')}_… variables): it is not adapted for ${to.name}; put ${to.name}'s own etcd-pod.yaml back`);
+      }
       const perHost = (f: string) => (podFlag(peerConfig, f) ?? '').includes('${');
       const pkiFlags = Object.fromEntries(Object.entries(etcdPkiFlags(to.pkiDir)).filter(([f]) => !perHost(f)));
-      // Only what changes is written: a flag rewritten as it was would be quoted, and its variables no longer expanded.
-      const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => podFlag(peerConfig, f) !== v);
+      // A flag whose value stays as the peer has it is not written again: written again, a word with an expansion
+      // (https://\${ETCD_IPV4_ADDRESS}:2380) would be quoted as a literal and reach etcd unexpanded.
+      const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => v !== (podFlag(peerConfig, f) ?? null));
       return withPodFlags(peerConfig, Object.fromEntries(changed));
     },
   };

@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, parseDocument, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import { envKey } from './flags.js';
-import { scriptAssigns, scriptFlag, scriptValueProblem, withScriptFlag } from './pod-script.js';
+import { overrideValue, scriptComputes, scriptFlag, scriptValueProblem, withOverride, withScriptFlag } from './pod-script.js';
 
 /**
  * etcd's flags in an OpenShift 4 static pod manifest (etcd-member.yaml,
@@ -17,6 +17,11 @@ import { scriptAssigns, scriptFlag, scriptValueProblem, withScriptFlag } from '.
  * already is (the script's flag first) and every other setting of it is
  * taken out; a flag set nowhere is added to `env`, as OpenShift's own recovery
  * script patches the manifest.
+ *
+ * Where the script computes the variable itself (4.4+'s etcd-pod.yaml discovers
+ * ETCD_INITIAL_CLUSTER and exports ETCD_NAME), its env entry says nothing: the
+ * flag is then written as an `export` of the bot's right before the `exec etcd`
+ * line (see pod-script.ts `withOverride`), the only place that decides it.
  */
 
 interface EnvEntry {
@@ -86,7 +91,12 @@ function entryValue(env: EnvEntry[], key: string): { set: boolean; value: string
 /** One flag of the manifest's etcd: the script's flag where it has one, else its env entry (undefined: not set, or set from the pod). */
 export function podFlag(text: string, flag: string): string | undefined {
   const pod = etcdPodOf(text);
-  return scriptFlag(pod.script, flag) ?? entryValue(pod.env, envKey(flag)).value;
+  const key = envKey(flag);
+  const fromScript = scriptFlag(pod.script, flag) ?? overrideValue(pod.script, key);
+  if (fromScript !== undefined) return fromScript;
+  // Computed as the script runs (discovered, or from the pod's node variables): not known here.
+  if (scriptComputes(pod.script, key)) return undefined;
+  return entryValue(pod.env, key).value;
 }
 
 /** Why a value cannot be written into the manifest as it is (null: it can): the script's limits, which env values are within. */
@@ -113,9 +123,12 @@ function withPodFlag(text: string, flag: string, value: string | null): string {
   }
   const key = envKey(flag);
   let pod = etcdPodOf(text);
-  if (scriptAssigns(pod.script, key)) throw new Error(`the etcd script sets ${key} itself: neither its flags nor its env say what etcd gets; change it by hand`);
   let out = text;
   const inScript = scriptFlag(pod.script, flag) !== undefined;
+  if (!inScript && (overrideValue(pod.script, key) !== undefined || scriptComputes(pod.script, key))) {
+    // The script's own assignment would win over any env entry: the bot's export after it decides (its env entries left as they are, unread).
+    return replaceScript(out, pod, withOverride(pod.script, key, value));
+  }
   if (inScript) {
     out = replaceScript(out, pod, withScriptFlag(pod.script, flag, value));
     pod = etcdPodOf(out);

@@ -227,3 +227,95 @@ function applyEdit(text: string, e: ScriptEdit): string {
 export function scriptAssigns(script: string, key: string): boolean {
   return new RegExp(`(^|[\\s;&|(])(export[ \\t]+)?${key}=`, 'm').test(script);
 }
+
+/**
+ * Where a script computes an etcd variable itself (4.4+'s etcd-pod.yaml:
+ * `ETCD_INITIAL_CLUSTER=$(discover-etcd-initial-cluster …)`, `export
+ * ETCD_NAME=${NODE_…}`), neither the `exec etcd` line nor the container's env
+ * decides what etcd gets: the script's own assignment overrides the env entry.
+ * The bot then writes the variable as an `export` of its own on a line right
+ * before the etcd command, so it runs after every line of the script that
+ * sets it, each line marked as the bot's under one comment that says why.
+ * Taking the flag out takes that line out (the block's comment with its last
+ * line), and the script computes it again as it did. The etcd operator's next
+ * revision of the file (a forced redeployment after a restore) drops them all.
+ */
+const OVERRIDE_MARK = '# etcd-medic';
+const OVERRIDE_HEADER = `${OVERRIDE_MARK}: recovery settings, exported after the lines above set theirs (etcd takes these); the etcd operator's next revision of this file drops them`;
+const OVERRIDE_LINE = /^[ \t]*export[ \t]+(ETCD_[A-Z0-9_]+)=(.*)[ \t]+# etcd-medic$/;
+
+interface OverrideLine {
+  key: string;
+  value: string;
+  /** [start, end) of the line, its line break included. */
+  start: number;
+  end: number;
+}
+
+function lineSpans(script: string): { text: string; start: number; end: number }[] {
+  const spans: { text: string; start: number; end: number }[] = [];
+  let at = 0;
+  while (at < script.length) {
+    const nl = script.indexOf('\n', at);
+    const end = nl < 0 ? script.length : nl + 1;
+    spans.push({ text: script.slice(at, nl < 0 ? script.length : nl), start: at, end });
+    at = end;
+  }
+  return spans;
+}
+
+function overrideLines(script: string): OverrideLine[] {
+  const out: OverrideLine[] = [];
+  for (const l of lineSpans(script)) {
+    const m = OVERRIDE_LINE.exec(l.text);
+    if (!m) continue;
+    // The value as the shell reads the word (it was written by shellWord: bare or single-quoted).
+    const words = commandWords(l.text, l.text.indexOf('export'));
+    const assignment = words[1]?.value ?? '';
+    out.push({ key: m[1]!, value: assignment.slice(assignment.indexOf('=') + 1), start: l.start, end: l.end });
+  }
+  return out;
+}
+
+/** The value the bot exported for `key` before the etcd command; undefined when it wrote none. */
+export function overrideValue(script: string, key: string): string | undefined {
+  return overrideLines(script).find((o) => o.key === key)?.value;
+}
+
+/** The script without the bot's override lines and their comment: the script as its owner wrote it. */
+export function withoutOverrides(script: string): string {
+  let out = script;
+  for (const k of new Set(overrideLines(script).map((o) => o.key))) out = withOverride(out, k, null);
+  return out;
+}
+
+/** Whether the script (the bot's own lines aside) computes `key` itself, so only an override line can set it. */
+export function scriptComputes(script: string, key: string): boolean {
+  return scriptAssigns(withoutOverrides(script), key);
+}
+
+/**
+ * The script with the bot's `export KEY=value` line for `key` set (a string)
+ * or taken out (null), right before the etcd command; the block's comment is
+ * written with its first line and goes with its last. Every other character
+ * stays as it was.
+ */
+export function withOverride(script: string, key: string, value: string | null): string {
+  if (value !== null) {
+    const problem = scriptValueProblem(value);
+    if (problem) throw new Error(`refusing a value for ${key}: ${problem}`);
+  }
+  let out = script;
+  const old = overrideLines(out).find((o) => o.key === key);
+  if (old) out = out.slice(0, old.start) + out.slice(old.end);
+  if (overrideLines(out).length === 0) {
+    const header = lineSpans(out).find((l) => l.text.trim() === OVERRIDE_HEADER);
+    if (header) out = out.slice(0, header.start) + out.slice(header.end);
+  }
+  if (value === null) return out;
+  const at = out.lastIndexOf('\n', etcdCommandStart(out) - 1) + 1;
+  const indent = /^[ \t]*/.exec(out.slice(at))![0];
+  const hasHeader = lineSpans(out).some((l) => l.text.trim() === OVERRIDE_HEADER);
+  const lines = `${hasHeader ? '' : `${indent}${OVERRIDE_HEADER}\n`}${indent}export ${key}=${shellWord(value)}  ${OVERRIDE_MARK}\n`;
+  return out.slice(0, at) + lines + out.slice(at);
+}

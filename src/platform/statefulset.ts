@@ -46,6 +46,7 @@ export function statefulsetPlatform(conf: StatefulSetConfig): Platform {
     flagValueProblem: (value) => (/[\0\n]/.test(value) ? 'it has a NUL or a newline in it' : null),
     withFlags: noHost('writing etcd flags into a file'),
     apiserverNoun: 'kube-apiserver',
+    etcdOperator: null,
     apiserverPlace: noHost('stopping kube-apiserver on a master'),
     apiserverLines: noHost('stopping kube-apiserver on a master'),
     apiserverText: () => 'the user cluster\'s kube-apiserver runs in the admin cluster too: not stopped by the bot',

@@ -64,6 +64,7 @@ export function systemdPlatform(conf: SystemdConfig): Platform {
     withFlags: (config, flags) => withEnvFlags(config, flags),
     adaptConfig: (peerConfig, from, to) => withEnvFlags(peerConfig, adaptedFlags((f) => envFlag(peerConfig, f), from, to, etcdPkiFlags(to.pkiDir))),
 
+    etcdOperator: null,
     apiserverNoun: 'kube-apiserver',
     apiserverPlace(m, runId): ApiserverPlace {
       const p = paths(m);

@@ -49,6 +49,14 @@ export interface Platform {
   /** The config with flags set (a string) or taken out (null); every other line as it was. */
   withFlags(config: string, flags: Record<string, string | null>): string;
 
+  /**
+   * The operator that owns etcd's static pods, where one does (OpenShift 4.4+'s
+   * cluster-etcd-operator writes etcd-pod.yaml): after a restore it must be told
+   * to roll out a new revision of them, which also replaces the manifests the
+   * bot wrote. null where the files are the bot's and the operator's to keep.
+   */
+  readonly etcdOperator: EtcdOperatorResource | null;
+
   /** What apiserverLines stop and start, in a title or summary: "kube-apiserver". */
   readonly apiserverNoun: string;
   /** The other control-plane components of one master (kube-apiserver), as a step's parameters. */
@@ -196,4 +204,14 @@ export interface MemberReference {
   rewrite?(text: string, entries: string[]): string;
   /** What makes a rewrite take effect, in words, and as lines run after it (none: nothing to restart). */
   apply?: { text: string; lines: string[] };
+}
+
+/** The custom resource through which an operator is told to redeploy etcd (see Platform.etcdOperator). */
+export interface EtcdOperatorResource {
+  group: string;
+  version: string;
+  /** The resource's plural name, as its REST path has it. */
+  plural: string;
+  /** The one object of the cluster's (cluster-scoped). */
+  name: string;
 }

@@ -67,7 +67,8 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
   const seen: string[] = [];
   const does: string[] = [];
 
-  if (!look.hasConfig) {
+  // On OpenShift 4.4+ no peer's config is adapted (see the write-manifest step): the host's look refuses a master without its own.
+  if (!look.hasConfig && !platform.etcdOperator) {
     const t = peers.find((p) => p.l.hasConfig);
     if (!t) {
       return {
@@ -105,3 +106,4 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
   if (does.length) choice.rationale = `${target.name}'s host ${look.hasConfig ? 'has its config but not its certificates' : 'looks rebuilt'} (${seen.join('; ')}): ${does.join('; ')}.`;
   return { ok: true, choice };
 }
+

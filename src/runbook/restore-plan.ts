@@ -1,5 +1,6 @@
 import { backupId, type BackupFacts } from '../backup/store.js';
 import type { ClusterConfig, Inventory } from '../config/schema.js';
+import { platformOf } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
@@ -8,6 +9,7 @@ import { apiserverPlaces, hostPlaces } from './restore-quorum-plan.js';
 import type { ObservedState, StepSpec } from './types.js';
 import { apiserversStep } from '../steps/apiservers.js';
 import { fenceStep } from '../steps/fence.js';
+import { forceRedeploymentStep } from '../steps/force-redeployment.js';
 import { kubeCheckStep } from '../steps/kube-check.js';
 import { restoreSnapshotStep } from '../steps/restore-snapshot.js';
 import { snapshotStep } from '../steps/snapshot.js';
@@ -47,6 +49,7 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
     verifyStep.spec({ runbook: 'restore', voters: places.length, minRevision: b.revision }),
     apiserversStep.spec({ cluster, action: 'start', places: apis }),
     kubeCheckStep.spec({ cluster }),
+    ...redeploySteps(cluster, req.runId),
   );
 
   const lost = Math.max(0, lastSeen - b.revision);
@@ -57,4 +60,15 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
     now,
   );
   return { ok: true, run };
+}
+
+/**
+ * Where an operator owns etcd's static pods (OpenShift 4.4+), a restore ends
+ * by telling it to roll out a new revision of them, as OpenShift's restore
+ * procedure does: only with a kubeconfig (without one, the plan's last step
+ * does not appear and nothing says it would have).
+ */
+export function redeploySteps(cluster: ClusterConfig, runId: string): StepSpec[] {
+  const resource = platformOf(cluster).etcdOperator;
+  return resource && cluster.kubeconfig ? [forceRedeploymentStep.spec({ cluster, resource, runId })] : [];
 }

@@ -11,6 +11,7 @@ import { apiserversStep } from '../steps/apiservers.js';
 import { fenceStep } from '../steps/fence.js';
 import { forceNewClusterStep } from '../steps/force-new-cluster.js';
 import { kubeCheckStep } from '../steps/kube-check.js';
+import { redeploySteps } from './restore-plan.js';
 import { memberAddLearnerStep } from '../steps/member-add-learner.js';
 import { promoteStep } from '../steps/promote.js';
 import { restoreSnapshotStep } from '../steps/restore-snapshot.js';
@@ -193,7 +194,7 @@ export function planRestoreQuorum(
   });
   steps.push(verifyStep.spec({ runbook: 'restore-quorum', voters: cluster.members.length, minRevision: restoredRevision }));
   if (req.snapshot) steps.push(apiserversStep.spec({ cluster, action: 'start', places: apis }));
-  steps.push(kubeCheckStep.spec({ cluster }));
+  steps.push(kubeCheckStep.spec({ cluster }), ...redeploySteps(cluster, req.runId));
 
   const why = req.snapshot
     ? `snapshot path: backup ${req.snapshot.id} (revision ${req.snapshot.revision}, taken ${req.snapshot.takenAt}) restored onto ${survivor.name}${req.from ? ' (named with --from)' : ''} with a new cluster token.`

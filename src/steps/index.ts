@@ -2,6 +2,7 @@ import type { StepResult } from '../runbook/engine.js';
 import { apiserversStep } from './apiservers.js';
 import { fenceStep } from './fence.js';
 import { forceNewClusterStep } from './force-new-cluster.js';
+import { forceRedeploymentStep } from './force-redeployment.js';
 import { issueCertsStep } from './issue-certs.js';
 import { kubeCheckStep } from './kube-check.js';
 import { kubeletCsrsStep } from './kubelet-csrs.js';
@@ -54,6 +55,7 @@ export const STEPS = {
   'wipe-claim': wipeClaimStep,
   uncordon: uncordonStep,
   'pdb-restore': pdbRestoreStep,
+  'force-redeployment': forceRedeploymentStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

@@ -11,6 +11,7 @@ import type { QuorumStepContext } from '../worker/steps/quorum-steps.js';
 import type { ApiserversStep } from './apiservers.js';
 import type { FenceStep } from './fence.js';
 import type { ForceNewClusterStep } from './force-new-cluster.js';
+import type { ForceRedeploymentStep } from './force-redeployment.js';
 import type { IssueCertsStep } from './issue-certs.js';
 import type { KubeCheckStep } from './kube-check.js';
 import type { KubeletCsrsStep } from './kubelet-csrs.js';
@@ -75,7 +76,9 @@ export type StepSpec =
   | DrainStep
   | WipeClaimStep
   | UncordonStep
-  | PdbRestoreStep;
+  | PdbRestoreStep
+
+  | ForceRedeploymentStep;
 
 export type StepKind = StepSpec['kind'];
 

@@ -24,6 +24,8 @@ const params = z.object({
   templatePkiDir: z.string().optional(),
   targetIp: z.string().optional(),
   targetPkiDir: z.string().optional(),
+  /** The host's own config (or its copy aside) only: an operator writes each master's (OpenShift 4.4+), so no peer's is adapted. */
+  ownConfigOnly: z.boolean().optional(),
 });
 export type WriteManifestStep = Step<'write-manifest', z.infer<typeof params>> & { host: string };
 
@@ -55,7 +57,9 @@ export const writeManifestStep = {
   spec(i: WriteManifestInput): WriteManifestStep {
     const { member: m, place: f } = i;
     const platform = platformOf(i.cluster);
-    const template = 'template' in i ? i : null;
+    // 4.4+'s etcd-pod.yaml is written by the etcd operator for one node (its NODE_<node>_ variables, its certificates): a peer's would start etcd as the peer.
+    const ownConfigOnly = platform.etcdOperator !== null;
+    const template = 'template' in i && !ownConfigOnly ? i : null;
     const adapted = template && `${template.template.member.name}'s ${platform.configNoun} (${template.template.place.config} on ${sshText(i.cluster, template.template.member.name)}) adapted to ${m.host}: name, advertise and listen URLs, data dir, certificate paths`;
     const from = !template ? `from ${f.configAside}` : 'rebuilt' in template ? `from ${adapted}` : `from ${f.configAside} (or, if it had none, from ${adapted})`;
     const base = { config: f.config, configAside: f.configAside, asideDir: f.asideDir, name: m.name, peerUrl: i.peerUrl, initialCluster: i.initialCluster, dataDir: f.dataDir };
@@ -66,7 +70,7 @@ export const writeManifestStep = {
       host: m.name,
       operation: `on ${sshText(i.cluster, m.name)}: write ${f.config} ${from}, with --initial-cluster-state=existing --initial-cluster=${i.initialCluster}; ${platform.startText('start')} on an empty ${f.dataDir}`,
       params: !template
-        ? base
+        ? { ...base, ...(ownConfigOnly ? { ownConfigOnly } : {}) }
         : {
             ...base,
             templateFrom: template.template.member.name,
@@ -93,13 +97,20 @@ export const writeManifestStep = {
     tools: uniq([...LOCKED, 'ls', ...CHECKED_IO]),
     // The template member's config is read (with cat) when the host has none left to start from.
     members: (step) => [{ member: step.host }, ...(step.params.templateFrom ? [{ member: step.params.templateFrom, tools: CHECKED_READ }] : [])],
-    // Planned on a host that had its config: a host rebuilt since (same SSH host key) has none to start from, which the
-    // step would find only after the member was removed and added again. Looked at before every destructive step.
-    layout: (step) =>
-      step.params.templateFrom
-        ? []
-        : [
-            sh`if [ ! -e ${step.params.config} ] && [ ! -e ${step.params.configAside} ]; then echo "layout:there is no etcd config at "${step.params.config}" (nor the copy this run keeps, "${step.params.configAside}"): the host had one when the replace was planned, so it looks rebuilt since; nothing would start the new member there. Ask for the replace again: its plan then builds the config from a healthy peer's"; fi`,
-          ],
+    layout: (step) => {
+      const { config, configAside, name } = step.params;
+      // OpenShift 4.4+: the etcd operator writes each master's etcd-pod.yaml for that node, so another master's is not adapted.
+      if (step.params.ownConfigOnly) {
+        return [
+          sh`if [ ! -e ${config} ] && [ ! -e ${configAside} ]; then echo "layout:"${name}"'s host has no "${config}": on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node (its NODE_<node>_ variables and certificates), so another master's is not adapted. Put "${name}"'s own back at "${config}" (a backup's, or the operator's copy under /etc/kubernetes/static-pod-resources/etcd-pod-<revision>/), then ask again"; fi`,
+        ];
+      }
+      // Planned on a host that had its config: a host rebuilt since (same SSH host key) has none to start from, which the
+      // step would find only after the member was removed and added again. Looked at before every destructive step.
+      if (step.params.templateFrom) return [];
+      return [
+        sh`if [ ! -e ${config} ] && [ ! -e ${configAside} ]; then echo "layout:there is no etcd config at "${config}" (nor the copy this run keeps, "${configAside}"): the host had one when the replace was planned, so it looks rebuilt since; nothing would start the new member there. Ask for the replace again: its plan then builds the config from a healthy peer's"; fi`,
+      ];
+    },
   },
 } satisfies StepDefinition<'write-manifest'>;

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { inventorySchema } from '../../src/config/schema.js';
 import { memberPlace, platformOf } from '../../src/platform/index.js';
 import { scriptFlag, withScriptFlag } from '../../src/platform/pod-script.js';
+import { etcdPodManifest } from '../../src/lab/openshift4.js';
 import { lookScript } from '../../src/worker/host-readiness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medic-ocp4-'));
@@ -224,13 +225,18 @@ describe('openshift4 platform: flags on the script and in env', () => {
     expect(ocp4.flagValueProblem("it's")).toBeNull();
   });
 
-  it('refuses a manifest it cannot read surely: no exec etcd line, two of them, a script that sets the variable itself', () => {
+  it('refuses a manifest it cannot read surely: no exec etcd line, two of them; a variable the script sets itself is overridden after it', () => {
     const kubeadmLike = 'spec:\n  containers:\n  - name: etcd\n    command:\n    - etcd\n    - --name=m1\n';
     expect(() => ocp4.flag(kubeadmLike, 'name')).toThrow(/no container that runs etcd from a \/bin\/sh -c script/);
     const two = MEMBER_YAML.replace('      source /run/etcd/environment\n', '      if [ -e /x ]; then\n        exec etcd --force-new-cluster\n      fi\n');
     expect(() => ocp4.flag(two, 'name')).toThrow(/runs etcd on 2 lines/);
     const assigns = MEMBER_YAML.replace('      source /run/etcd/environment\n', '      export ETCD_INITIAL_CLUSTER=a=https://x:2380\n');
-    expect(() => ocp4.withFlags(assigns, { 'initial-cluster': 'b=https://y:2380' })).toThrow(/sets ETCD_INITIAL_CLUSTER itself/);
+    // Its env entry would say nothing (the script's assignment wins): the bot's export after it is what etcd gets.
+    expect(ocp4.flag(assigns, 'initial-cluster')).toBeUndefined();
+    const over = ocp4.withFlags(assigns, { 'initial-cluster': 'b=https://y:2380' });
+    expect(ocp4.flag(over, 'initial-cluster')).toBe('b=https://y:2380');
+    expect(over).toContain('      export ETCD_INITIAL_CLUSTER=a=https://x:2380\n');
+    expect(over).toContain('      export ETCD_INITIAL_CLUSTER=b=https://y:2380  # etcd-medic\n      exec etcd \\\n');
   });
 
   it('edits the 4.4+ shape too: command and args split, no env list yet, a double-quoted script', () => {
@@ -343,18 +349,113 @@ function readdirSorted(d: string): string[] {
   return spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
 }
 
-describe('openshift4 platform: a 4.4+ script that discovers its own initial cluster', () => {
-  it('is refused by the layout look, naming the variable, before a plan could remove a member it then cannot start', () => {
+describe('openshift4 platform: 4.4+ etcd-pod.yaml, whose script discovers its own initial cluster', () => {
+  const c44 = clusterWith({ kind: 'openshift4', manifestFile: 'etcd-pod.yaml' });
+  const p44 = platformOf(c44);
+  const masters = [
+    { name: 'ip-10-0-1-1.ec2.internal', ip: '10.0.1.1' },
+    { name: 'ip-10-0-1-2.ec2.internal', ip: '10.0.1.2' },
+    { name: 'ip-10-0-1-3.ec2.internal', ip: '10.0.1.3' },
+  ];
+  const POD_YAML = etcdPodManifest({
+    name: masters[0]!.name,
+    ip: '0.0.0.0',
+    dataDir: '/var/lib/etcd',
+    pkiDir: '/etc/kubernetes/static-pod-certs/secrets/etcd-all-certs',
+    manifestsDir: '/etc/kubernetes/manifests',
+    backupDir: '/etc/kubernetes/static-pod-resources/etcd-member',
+    masters,
+    endpoints: masters.map((m) => `https://${m.ip}:2379`),
+  });
+  const RESTORE = 'ip-10-0-1-1.ec2.internal=https://10.0.1.1:2380';
+  const scriptOf = (text: string) => (parseYaml(text).spec.containers as { name: string; command: string[] }[]).find((x) => x.name === 'etcd')!.command[2]!;
+
+  /**
+   * Runs the etcd container's script as the kubelet would (its env, /bin/sh), with a discovery that prints
+   * what discovery would and an etcd that prints the ETCD_ variables and flags it was started with.
+   */
+  function runPod(text: string, discovered: string): { env: Record<string, string>; args: string[] } {
+    const bin = mkdtempSync(join(dir, 'bin-'));
+    writeFileSync(join(bin, 'discover-etcd-initial-cluster'), `#!/bin/sh\necho '${discovered}'\n`);
+    writeFileSync(join(bin, 'etcd'), '#!/bin/sh\nenv | grep "^ETCD_" | sort\nfor a in "$@"; do echo "ARG $a"; done\n');
+    for (const f of ['discover-etcd-initial-cluster', 'etcd']) chmodSync(join(bin, f), 0o755);
+    const container = (parseYaml(text).spec.containers as { name: string; env: { name: string; value: string }[] }[]).find((x) => x.name === 'etcd')!;
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    const r = spawnSync('/bin/sh', ['-c', scriptOf(text)], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin`, ...env } });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    // The script prints its own `env | grep ETCD` first; what etcd got is what follows the discovery's trace.
+    const ours = lines.slice(lines.lastIndexOf('ETCD_DATA_DIR=/var/lib/etcd'));
+    const started = Object.fromEntries(ours.filter((l) => /^ETCD_[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return { env: started, args: ours.filter((l) => l.startsWith('ARG ')).map((l) => l.slice(4)) };
+  }
+
+  it('is recognised as operator-run: the etcd operator is named, and 4.1–4.3 clusters have none', () => {
+    expect(p44.etcdOperator).toEqual({ group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' });
+    expect(ocp4.etcdOperator).toBeNull();
+    expect(platformOf(clusterWith({ kind: 'openshift4' }, { manifestFile: 'etcd-pod.yaml' })).etcdOperator).not.toBeNull();
+  });
+
+  it('reads what the manifest decides: the script flags, the env state; the discovered initial cluster and the node name as unknown', () => {
+    expect(p44.flag(POD_YAML, 'listen-client-urls')).toBe('https://0.0.0.0:2379');
+    expect(p44.flag(POD_YAML, 'initial-cluster-state')).toBe('existing');
+    expect(p44.flag(POD_YAML, 'initial-cluster')).toBeUndefined();
+    expect(p44.flag(POD_YAML, 'name')).toBeUndefined();
+    expect(p44.flag(POD_YAML, 'force-new-cluster')).toBeUndefined();
+  });
+
+  it("a restore's flags: the initial cluster exported by the bot right before exec etcd (after the discovery), token and state in env; etcd gets the bot's values", () => {
+    const written = p44.withFlags(POD_YAML, { 'force-new-cluster': null, 'initial-cluster': RESTORE, 'initial-cluster-token': 'lab-r1', 'initial-cluster-state': 'new' });
+    expect(p44.flag(written, 'initial-cluster')).toBe(RESTORE);
+    expect(p44.flag(written, 'initial-cluster-token')).toBe('lab-r1');
+    expect(p44.flag(written, 'initial-cluster-state')).toBe('new');
+    const script = scriptOf(written);
+    // One commented block of the bot's, directly before the etcd command; the discovery lines as they were.
+    expect(script).toContain(`set -x\n# etcd-medic: recovery settings, exported after the lines above set theirs (etcd takes these); the etcd operator's next revision of this file drops them\nexport ETCD_INITIAL_CLUSTER=${RESTORE}  # etcd-medic\nexec etcd \\\n`);
+    expect(script.replace(/^# etcd-medic: .*\n|^export .*# etcd-medic\n/gm, '')).toBe(scriptOf(POD_YAML));
+    // Every other line of the manifest as it was, but the state's env value and the token's new entry.
+    const changed = written.split('\n').filter((l) => !POD_YAML.split('\n').includes(l));
+    expect(changed.filter((l) => !l.includes('etcd-medic')).sort()).toEqual(['    - name: ETCD_INITIAL_CLUSTER_TOKEN', '      value: "lab-r1"', '      value: "new"'].sort());
+    // What etcd starts with, the script run: discovery said otherwise, the bot's export came after it.
+    const got = runPod(written, 'someone-else=https://10.9.9.9:2380');
+    expect(got.env).toMatchObject({ ETCD_INITIAL_CLUSTER: RESTORE, ETCD_INITIAL_CLUSTER_STATE: 'new', ETCD_INITIAL_CLUSTER_TOKEN: 'lab-r1', ETCD_NAME: masters[0]!.name });
+    expect(got.args).toContain('--listen-client-urls=https://0.0.0.0:2379');
+    // Untouched, the same script starts etcd on what discovery printed.
+    expect(runPod(POD_YAML, 'someone-else=https://10.9.9.9:2380').env.ETCD_INITIAL_CLUSTER).toBe('someone-else=https://10.9.9.9:2380');
+  });
+
+  it('force-new-cluster goes into env and out again to the very bytes; a written-again flag replaces its line; taking the initial cluster out takes the block out', () => {
+    const forced = p44.withFlags(POD_YAML, { 'force-new-cluster': 'true' });
+    expect(runPod(forced, '').env.ETCD_FORCE_NEW_CLUSTER).toBe('true');
+    expect(p44.withFlags(forced, { 'force-new-cluster': null })).toBe(POD_YAML);
+    const once = p44.withFlags(POD_YAML, { 'initial-cluster': RESTORE, name: 'm9' });
+    expect(p44.flag(once, 'name')).toBe('m9');
+    const twice = p44.withFlags(once, { 'initial-cluster': 'a=https://10.0.0.9:2380,b=https://10.0.0.8:2380' });
+    expect(scriptOf(twice).match(/# etcd-medic$/gm)).toHaveLength(2);
+    expect(scriptOf(twice).match(/^# etcd-medic: /gm)).toHaveLength(1);
+    expect(runPod(twice, 'x=https://1.1.1.1:2380').env).toMatchObject({ ETCD_INITIAL_CLUSTER: 'a=https://10.0.0.9:2380,b=https://10.0.0.8:2380', ETCD_NAME: 'm9' });
+    expect(p44.withFlags(twice, { 'initial-cluster': null, name: null })).toBe(POD_YAML);
+    // A value with a quote is written as one shell word.
+    const odd = p44.withFlags(POD_YAML, { name: "it's" });
+    expect(runPod(odd, '').env.ETCD_NAME).toBe("it's");
+    expect(() => p44.withFlags(POD_YAML, { 'initial-cluster': 'a=https://x:2380\nrm -rf /' })).toThrow(/line break/);
+  });
+
+  it("is not adapted from a peer's: the operator wrote it for the peer's node", () => {
+    const side = (name: string, host: string) => ({ name, host, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd' });
+    expect(() => p44.adaptConfig(POD_YAML, side(masters[0]!.name, '10.0.1.1'), side('m9', '10.0.1.9'))).toThrow(/written by the etcd operator for its own node \(it names NODE_ip_10_0_1_1_ec2_internal_… variables\)/);
+  });
+
+  it('the layout look passes an etcd-pod.yaml; a restore pod that cluster-restore.sh left is refused, with why', () => {
     const root = mkdtempSync(join(dir, 'host44-'));
     const manifests = join(root, 'etc/kubernetes/manifests');
     mkdirSync(manifests, { recursive: true });
-    const discovering = MEMBER_YAML.replace('      source /run/etcd/environment\n', '      ETCD_INITIAL_CLUSTER=$(discover-etcd-initial-cluster \\\n        --data-dir=/var/lib/etcd)\n      export ETCD_INITIAL_CLUSTER\n');
-    writeFileSync(join(manifests, 'etcd-member.yaml'), discovering);
-    const c = clusterWith({ kind: 'openshift4' }, { manifestsDir: manifests, dataDir: join(root, 'etcd') });
-    expect(lookLayout(platformOf(c).layoutLines(c.members[0]!))).toBe(`layout:the etcd script of ${manifests}/etcd-member.yaml sets ETCD_INITIAL_CLUSTER itself (as 4.4+ discovers its initial cluster): the bot cannot set that flag there\n`);
-    expect(() => ocp4.withFlags(discovering, { 'initial-cluster': 'a=https://x:2380' })).toThrow(/sets ETCD_INITIAL_CLUSTER itself/);
-    // Its flags are still read where they are; force-new-cluster alone could still be written.
-    expect(ocp4.flag(discovering, 'listen-client-urls')).toBe('https://0.0.0.0:2379');
+    writeFileSync(join(manifests, 'etcd-pod.yaml'), POD_YAML);
+    const c = clusterWith({ kind: 'openshift4', manifestFile: 'etcd-pod.yaml' }, { manifestsDir: manifests, dataDir: join(root, 'etcd') });
+    expect(lookLayout(platformOf(c).layoutLines(c.members[0]!))).toBe('');
+    const restorePod = POD_YAML.replace('        set -x\n', '        ETCDCTL_API=3 /usr/bin/etcdctl snapshot restore /var/lib/etcd-backup/snapshot.db \\\n         --data-dir="/var/lib/etcd/restore-${UUID}"\n\n        set -x\n');
+    writeFileSync(join(manifests, 'etcd-pod.yaml'), restorePod);
+    expect(lookLayout(platformOf(c).layoutLines(c.members[0]!))).toBe(`layout:${manifests}/etcd-pod.yaml is a restore pod (OpenShift's cluster-restore.sh writes one): its script restores a snapshot each time it starts; finish or undo that restore first (the etcd operator's next revision replaces it)\n`);
   });
 });
 
@@ -370,6 +471,7 @@ describe("the openshift4 profile: a rebuilt master's manifest from a peer's", ()
     // Left as the peer wrote them, byte for byte: rewritten, they would be quoted and the shell would not expand them.
     expect(adapted).toContain('--initial-advertise-peer-urls=https://${ETCD_IPV4_ADDRESS}:2380 \\\n');
     expect(adapted).toContain('--cert-file=/etc/ssl/etcd/system:etcd-server:${ETCD_DNS_NAME}.crt \\\n');
+    expect(adapted).toContain('        --advertise-client-urls=https://${ETCD_IPV4_ADDRESS}:2379 \\\n');
     expect(ocp4.flag(adapted, 'cert-file')).toBe('/etc/ssl/etcd/system:etcd-server:${ETCD_DNS_NAME}.crt');
     expect(ocp4.flag(adapted, 'listen-peer-urls')).toBe('https://0.0.0.0:2380');
     expect(ocp4.flag(adapted, 'trusted-ca-file')).toBe('/etc/ssl/etcd/ca.crt');

@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { STEPS } from '../../src/steps/index.js';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 import { stepOf } from '../support/steps.js';
 import type { BackupFacts } from '../../src/backup/store.js';
@@ -134,5 +139,45 @@ describe('planRestore', () => {
     expect(fence.operation).toContain('nothing on 10.0.0.2:2379, 10.0.0.2:12379, 10.0.0.2:12380, no etcd process on /var/lib/etcd');
     const restore = out.run.steps.find((s) => s.kind === 'restore-snapshot')!;
     expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');
+  });
+});
+
+describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator writes', () => {
+  const ocp4 = (manifestFile: string, kubeconfig?: string) => ({
+    ...cluster,
+    ...(kubeconfig ? { kubeconfig } : {}),
+    platform: { kind: 'openshift4' as const, manifestsDir: '/etc/kubernetes/manifests', manifestFile, dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd', controlPlaneManifests: ['kube-apiserver-pod.yaml'], kubeletCert: '/k.pem', kubeletConfig: '/k.conf', kubeletBootstrapConfig: '/b.conf', kubeletUnit: 'kubelet' },
+  });
+  const survivor = lost([row(1, { raftIndex: 90, revision: 40 }), row(2, null), row(3, null)]);
+  const quorum = (c: typeof cluster) => planRestoreQuorum(inventory, c, survivor, state, [down('m2', { hasConfig: true }), down('m3', { hasConfig: true })], req(), now);
+
+  it('end by forcing the operator to redeploy etcd (once per run, after the Kubernetes check), only with a kubeconfig, and never on 4.1–4.3', () => {
+    const out = quorum(ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'));
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.slice(-2).map((s) => s.kind)).toEqual(['kube-check', 'force-redeployment']);
+    const step = stepOf(out.run.steps.at(-1), 'force-redeployment');
+    expect(step.destructive).toBe(false);
+    expect(step.params).toEqual({ resource: { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' }, reasonPrefix: 'recovery-r-0000abcd', waitSeconds: 180 });
+    expect(step.operation).toContain('merge patch {"spec":{"forceRedeploymentReason":"recovery-r-0000abcd-<time>"}}');
+    const b = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const restore = planRestore(inventory, ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'), survivor, state, { runId: 'r-1', backup: b, requestedBy: 'UALICE', channelId: 'C' }, now);
+    if (!restore.ok) throw new Error(restore.reason);
+    expect(restore.run.steps.at(-1)!.kind).toBe('force-redeployment');
+    // No master is grown back from the survivor's etcd-pod.yaml (the operator writes one per node): the host's look refuses one without its own.
+    const write = stepOf(out.run.steps.find((s) => s.kind === 'write-manifest'), 'write-manifest');
+    expect(write.params.templateFrom).toBeUndefined();
+    expect(write.params.ownConfigOnly).toBe(true);
+    const look = (lines: string[]) => spawnSync('bash', ['-c', lines.join('\n')], { encoding: 'utf8' }).stdout;
+    const layout = STEPS['write-manifest'].hosts.layout(write);
+    expect(look(layout)).toBe(`layout:m2's host has no /etc/kubernetes/manifests/etcd-pod.yaml: on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node (its NODE_<node>_ variables and certificates), so another master's is not adapted. Put m2's own back at /etc/kubernetes/manifests/etcd-pod.yaml (a backup's, or the operator's copy under /etc/kubernetes/static-pod-resources/etcd-pod-<revision>/), then ask again\n`);
+    const dir = mkdtempSync(join(tmpdir(), 'medic-own-'));
+    writeFileSync(join(dir, 'etcd-pod.yaml.r-0000abcd'), 'kept aside');
+    expect(look(STEPS['write-manifest'].hosts.layout({ ...write, params: { ...write.params, configAside: join(dir, 'etcd-pod.yaml.r-0000abcd') } }))).toBe('');
+    rmSync(dir, { recursive: true });
+    for (const c of [ocp4('etcd-pod.yaml'), ocp4('etcd-member.yaml', '/etc/etcd-medic/kubeconfig'), { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }]) {
+      const o = quorum(c);
+      if (!o.ok) throw new Error(o.reason);
+      expect(o.run.steps.map((s) => s.kind)).not.toContain('force-redeployment');
+    }
   });
 });

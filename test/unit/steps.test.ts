@@ -77,7 +77,15 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   'wipe-claim': () => [STEPS['wipe-claim'].spec({ place: sts, peerUrl: peer, runId })],
   uncordon: () => [STEPS.uncordon.spec({ place: sts })],
   'pdb-restore': () => [STEPS['pdb-restore'].spec({ place: sts, saveDir: store, runId })],
+  'force-redeployment': () => [STEPS['force-redeployment'].spec({ cluster, runId, resource: { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' } })],
 };
+
+/** The same masters as OpenShift 4.4+ ones (etcd-pod.yaml, written by the etcd operator), with a kubeconfig. */
+const ocp44 = {
+  ...cluster,
+  kubeconfig: '/etc/etcd-medic/kubeconfig',
+  platform: { kind: 'openshift4', manifestsDir: '/etc/kubernetes/manifests', manifestFile: 'etcd-pod.yaml', dataDir: '/var/lib/etcd', pkiDir: '/etc/ssl/etcd', controlPlaneManifests: ['kube-scheduler-pod.yaml', 'kube-controller-manager-pod.yaml', 'kube-apiserver-pod.yaml'], kubeletCert: '/var/lib/kubelet/pki/kubelet-client-current.pem', kubeletConfig: '/var/lib/kubelet/kubeconfig', kubeletBootstrapConfig: '/etc/kubernetes/kubeconfig', kubeletUnit: 'kubelet' },
+} as ClusterConfig;
 
 /** The same masters as OpenShift 3 ones (etcd a systemd unit), one of whose etcd.conf misses a member. */
 const ocp = { ...cluster, platform: { kind: 'systemd', unit: 'etcd', confFile: '/etc/etcd/etcd.conf', dataDir: '/var/lib/etcd', pkiDir: '/etc/etcd', apiserverUnits: ['atomic-openshift-master-api'], masterConfig: '/etc/origin/master/master-config.yaml', flanneldConfig: '/etc/sysconfig/flanneld', kubeletCert: '/etc/origin/node/certificates/kubelet-client-current.pem', kubeletConfig: '/etc/origin/node/node.kubeconfig', kubeletBootstrapConfig: '/etc/origin/node/bootstrap.kubeconfig', kubeletUnit: 'atomic-openshift-node' } } as ClusterConfig;
@@ -94,7 +102,7 @@ const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(25);
+    expect(STEP_KINDS).toHaveLength(26);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -126,6 +134,7 @@ describe('the step registry', () => {
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), { name: 'm3', reachable: false, error: 'timeout' }], req, now),
       planRestoreQuorum(inventory, cluster, alone, state, [down('m2'), down('m3')], { ...req, snapshot: backup }, now),
       planRestore(inventory, cluster, alone, state, { ...req, backup }, now),
+      planRestore(inventory, ocp44, alone, state, { ...req, backup }, now),
       planDriftFix(inventory, ocp, state, [ocpDrift], req, now),
       planKubeletsRenew(inventory, { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }, state, { ...req, nodes: ['m1'] }, now),
       planReplace(inventory, stsCluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),

@@ -28,6 +28,13 @@ export interface KubeLabOptions {
   historySize?: number;
   /** How often the kubelets look at their host (default 300 ms). */
   tickMs?: number;
+  /**
+   * The kube-apiserver static pod the masters' layout writes itself (OpenShift 4's kube-apiserver-pod.yaml):
+   * each API server follows that file, and no kubeadm kube-apiserver.yaml is written.
+   */
+  apiManifest?: string;
+  /** Serve OpenShift 4.4+'s etcd operator resource, `etcds.operator.openshift.io/cluster`, as a new cluster has it. */
+  etcdOperator?: boolean;
 }
 
 export interface FileCsrOptions {
@@ -157,14 +164,14 @@ export class KubeLab {
   async stopApiserver(host: string): Promise<void> {
     const h = this.hostOf(host);
     const k = this.kubelet(host);
-    if (existsSync(k.manifest)) renameSync(k.manifest, join(h.parkedDir, 'kube-apiserver.yaml'));
+    if (existsSync(k.manifest)) renameSync(k.manifest, join(h.parkedDir, k.apiManifestFile));
     await waitFor(`kube-apiserver on ${host} to stop`, async () => (await this.sync(), !k.apiUp), 10_000);
   }
 
   async startApiserver(host: string): Promise<void> {
     const h = this.hostOf(host);
     const k = this.kubelet(host);
-    const parked = join(h.parkedDir, 'kube-apiserver.yaml');
+    const parked = join(h.parkedDir, k.apiManifestFile);
     if (existsSync(parked)) renameSync(parked, k.manifest);
     await waitFor(`kube-apiserver on ${host} to start`, async () => (await this.sync(), k.apiUp), 10_000);
   }
@@ -310,6 +317,15 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     store.create(resourceType('namespaces', '')!, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
   }
+  if (o.etcdOperator) {
+    store.create(resourceType('etcds', 'operator.openshift.io')!, {
+      apiVersion: 'operator.openshift.io/v1',
+      kind: 'Etcd',
+      metadata: { name: 'cluster', annotations: { 'include.release.openshift.io/self-managed-high-availability': 'true' } },
+      spec: { managementState: 'Managed', logLevel: 'Normal', operatorLogLevel: 'Normal' },
+      status: { latestAvailableRevision: 3, nodeStatuses: hosts.map((h) => ({ nodeName: h.name, currentRevision: 3 })) },
+    });
+  }
   const signer = new CsrSigner(store, ca, tmp, log);
   const api = new KubeApi(store, {
     bootstrapTokens: new Map([[tokenId, tokenSecret]]),
@@ -325,7 +341,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
   const controlPlaneOk = () => [...kubelets.values()].some((k) => k.apiUp && k.etcdOk);
   for (const [role, list] of [['master', hosts], ['worker', workers]] as const) {
     for (const h of list) {
-      if (role === 'master') writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiServerManifest(h, apiPort));
+      if (role === 'master' && !o.apiManifest) writeFileSync(join(h.manifestsDir, 'kube-apiserver.yaml'), apiServerManifest(h, apiPort));
       const apiCert = await issue(tmp, ca, apiServerSubject(h, server), API_SERVING);
       const files = kubeletFiles(h.root);
       writeBootstrapConfig(files, server, ca.pem, token);
@@ -333,7 +349,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
       const etcdOf = role === 'master' ? () => etcdHealth(h.clientUrl, etcdPem) : async () => false;
       kubelets.set(
         h.name,
-        new LabKubelet(h, { api, ca, caPem: ca.pem, workDir: tmp, apiPort, kubeletPort, gitVersion: GIT_VERSION, controlPlaneUrl: server, bootstrapToken: token, etcdHealth: etcdOf, log, role, files, units, controlPlaneOk }, apiCert),
+        new LabKubelet(h, { apiManifest: role === 'master' ? o.apiManifest : undefined, api, ca, caPem: ca.pem, workDir: tmp, apiPort, kubeletPort, gitVersion: GIT_VERSION, controlPlaneUrl: server, bootstrapToken: token, etcdHealth: etcdOf, log, role, files, units, controlPlaneOk }, apiCert),
       );
     }
   }

@@ -38,6 +38,8 @@ export interface KubeletDeps {
   units: UnitSupervisor;
   /** Whether some master's API server answers with etcd behind it (what a worker's kubelet posts its status to). */
   controlPlaneOk(): boolean;
+  /** The static pod the API server follows, where it is not kubeadm's kube-apiserver.yaml. */
+  apiManifest?: string;
 }
 
 /** stopped: its unit is inactive (`systemctl stop kubelet`); denied: its CSR was denied, or it has nothing to bootstrap with. */
@@ -91,7 +93,12 @@ export class LabKubelet {
   }
 
   get manifest(): string {
-    return join(this.host.manifestsDir, 'kube-apiserver.yaml');
+    return join(this.host.manifestsDir, this.apiManifestFile);
+  }
+
+  /** kubeadm's kube-apiserver.yaml, or the one the host's layout has (OpenShift 4's kube-apiserver-pod.yaml). */
+  get apiManifestFile(): string {
+    return this.d.apiManifest ?? 'kube-apiserver.yaml';
   }
 
   /** Credentials of this node's kubelet (system:node:<name>), once it has a client cert. */
@@ -217,7 +224,7 @@ export class LabKubelet {
   /** Mirror pods of the static pods, named `<pod>-<node>` in kube-system, as the kubelet posts them. */
   private updateMirrorPods(): void {
     const store = this.d.api.store;
-    for (const [file, running] of [['etcd.yaml', this.host.supervisor.pid('etcd.yaml') !== null], ['kube-apiserver.yaml', this.apiUp]] as const) {
+    for (const [file, running] of [['etcd.yaml', this.host.supervisor.pid('etcd.yaml') !== null], [this.apiManifestFile, this.apiUp]] as const) {
       let doc: any = null;
       try {
         doc = parseYaml(readFileSync(join(this.host.manifestsDir, file), 'utf8'));

@@ -54,6 +54,8 @@ export const RESOURCES: ResourceType[] = [
     shortNames: ['csr'],
     subresources: { approval: ['get', 'patch', 'update'], status: ['get', 'patch', 'update'] },
   },
+  // OpenShift 4.4+'s etcd operator configuration (`oc patch etcd cluster`): cluster-scoped, one object named cluster.
+  { resource: 'etcds', group: 'operator.openshift.io', kind: 'Etcd', singular: 'etcd', namespaced: false, shortNames: [], subresources: { status: ['get', 'patch', 'update'] } },
 ];
 export const RESOURCE_VERBS = VERBS;
 

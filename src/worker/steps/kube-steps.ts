@@ -3,6 +3,7 @@ import { KubeCluster } from '../../kube/client.js';
 import { kubeShortfall, nodeNotReady, readyzProblem, sinceText, viewControlPlane, type ControlPlaneView } from '../../kube/control-plane.js';
 import { csrState, listCsrs, type Csr } from '../../kube/csrs.js';
 import { KubeError } from '../../kube/errors.js';
+import { operatorResourceName, redeploymentReason, setRedeploymentReason } from '../../kube/etcd-operator.js';
 import { approvedByText, csrsOfNode, servingCsrExpected } from '../../kube/node-csrs.js';
 import { getNode, summarizeNode, type NodeSummary } from '../../kube/nodes.js';
 import type { Logger } from '../../log.js';
@@ -211,5 +212,46 @@ export async function kubeNodeWait(ctx: KubeStepContext, step: StepOf<'kube-chec
       return { summary: caveat, output, caveat, offer };
     }
     await pause(Math.min(pollMs, left), signal);
+  }
+}
+
+/**
+ * Sets the etcd operator's forceRedeploymentReason once per run: a reason of
+ * this run already there (a retried step, a crash after the patch) is left as
+ * it is. The API server may still be coming back from the restore: errors
+ * other than an answer that the resource does not exist are tried again until
+ * the bound. Never fails the run (etcd is restored by now): what it could not
+ * do ends the run as a caveat with the command to run by hand.
+ */
+export async function forceRedeployment(ctx: KubeStepContext, step: StepOf<'force-redeployment'>, signal?: AbortSignal): Promise<StepResult> {
+  const now = ctx.now ?? (() => new Date());
+  const { resource, reasonPrefix } = step.params;
+  const name = operatorResourceName(resource);
+  const byHand = `oc patch etcd ${resource.name} -p='{"spec": {"forceRedeploymentReason": "${reasonPrefix}-'"$( date --rfc-3339=ns )"'"}}' --type=merge`;
+  const k = openKube(ctx.cluster, `no kubeconfig for this cluster: the etcd operator was not told to redeploy; run \`${byHand}\``);
+  if (!(k instanceof KubeCluster)) return { ...k, caveat: k.caveat ?? k.summary };
+  const t0 = now().getTime();
+  const waitMs = step.params.waitSeconds * 1000;
+  for (let looks = 1; ; looks++) {
+    try {
+      const current = await redeploymentReason(k, resource);
+      if (current === reasonPrefix || current.startsWith(`${reasonPrefix}-`)) {
+        return { summary: `${name} already has forceRedeploymentReason "${current}", set by this run: not set again`, skipped: true };
+      }
+      const reason = `${reasonPrefix}-${now().toISOString()}`;
+      const held = await setRedeploymentReason(k, resource, reason);
+      if (held !== reason) throw new KubeError('error', `the server holds forceRedeploymentReason "${held}" after the patch, not "${reason}"`);
+      return { summary: `forceRedeploymentReason of ${name} set to "${reason}" (was ${current ? `"${current}"` : 'unset'}): the etcd operator rolls out a new revision of etcd on every master, one at a time` };
+    } catch (err) {
+      if (!(err instanceof KubeError)) throw err;
+      const left = t0 + waitMs - now().getTime();
+      if (err.kind === 'not-found' || left <= 0) {
+        const caveat = `etcd restored, but the etcd operator was not told to redeploy (${name}: ${err.reason}, after ${looks} attempt${looks === 1 ? '' : 's'}): run \`${byHand}\` once the API answers`;
+        ctx.log.warn({ cluster: ctx.cluster.name, err: err.reason }, 'forced redeployment not set');
+        return { summary: caveat, caveat };
+      }
+      ctx.log.info({ cluster: ctx.cluster.name, err: err.reason, leftMs: left }, 'etcd operator resource not reachable yet; trying again');
+      await pause(Math.min(ctx.pollMs ?? POLL_MS, left), signal);
+    }
   }
 }
