@@ -10,6 +10,7 @@ import { backupMemory, printBackupMemory, type BackupMemory } from './backup-mem
 import { botReplace, fillDb, scriptReplace } from './replace.js';
 import { systemdReplaceBench } from './replace-systemd.js';
 import { openshift4ReplaceBench } from './replace-openshift4.js';
+import { statefulsetReplaceBench } from './replace-statefulset.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
@@ -35,7 +36,8 @@ const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
 /**
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
- * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters.
+ * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
+ * the replace of a kube-etcd replica (GKE on-prem kubeception).
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -47,10 +49,15 @@ async function csrCases(): Promise<void> {
 }
 
 /** The profiles whose replace runs on a lab of its own, each on its own subnet. */
-type OwnLabProfile = 'systemd' | 'openshift4';
+type OwnLabProfile = 'systemd' | 'openshift4' | 'statefulset';
 const OWN_LAB: Record<OwnLabProfile, { bench: typeof systemdReplaceBench; subnet: number; note: string }> = {
   systemd: { bench: systemdReplaceBench, subnet: 105, note: 'systemd: etcd.service reading etcd.conf, the script with systemctl and sed over ssh' },
   openshift4: { bench: openshift4ReplaceBench, subnet: 125, note: "openshift4: the etcd-member.yaml static pod, the script moving it aside and sed-ing its script line's state and its env's ETCD_INITIAL_CLUSTER over ssh" },
+  statefulset: {
+    bench: statefulsetReplaceBench,
+    subnet: 128,
+    note: 'statefulset: kube-etcd in an admin cluster (the Kubernetes API stand-in), the seed\'s steps by hand with kubectl (PDB, template patch, drain, utility pod, uncordon) and etcdctl (snapshot, remove, learner add, promote); the bot waits on three approvals',
+  },
 };
 
 /**
@@ -58,7 +65,7 @@ const OWN_LAB: Record<OwnLabProfile, { bench: typeof systemdReplaceBench; subnet
  * replaces, each on a lab of its own, one after the other, with the kubeadm row measured earlier in the
  * same run beside them when there is one.
  */
-async function replaceProfiles(kubeadm: [string, Summary, Summary] | null, profiles: OwnLabProfile[] = ['systemd', 'openshift4']): Promise<void> {
+async function replaceProfiles(kubeadm: [string, Summary, Summary] | null, profiles: OwnLabProfile[] = ['systemd', 'openshift4', 'statefulset']): Promise<void> {
   const rows: [string, Summary, Summary][] = kubeadm ? [kubeadm] : [];
   const notes: string[] = [];
   for (const p of profiles) {
@@ -75,6 +82,7 @@ async function main(): Promise<void> {
   if (ONLY === 'csr') return csrCases();
   if (ONLY === 'replace-systemd') return replaceProfiles(null, ['systemd']);
   if (ONLY === 'replace-openshift4') return replaceProfiles(null, ['openshift4']);
+  if (ONLY === 'replace-statefulset') return replaceProfiles(null, ['statefulset']);
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });

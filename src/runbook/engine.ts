@@ -92,13 +92,31 @@ export interface EngineDeps {
   undoOnEnd?(run: Run): Promise<string[]>;
 }
 
+/** What closing an ended run needs: the run store, the put-back, and where to say it. */
+export type EndDeps = Pick<EngineDeps, 'store' | 'undoOnEnd' | 'notify' | 'log'>;
+
+/**
+ * The one way an ended run gives its cluster back, whoever ended it (its step's
+ * worker, a stop, the sweeper giving up on it, a cancel of an ended run that
+ * still holds the lock): first what its started steps changed that must not
+ * stay so is put back (a run that did every step has nothing to put back),
+ * said loudly in the thread and on the timeline, and only then is the cluster
+ * freed. The put-back is idempotent: a worker that died between the end and
+ * this leaves the lock held, and whoever frees it later puts back first.
+ * Returns whether this call freed the lock.
+ */
+export async function putBackAndFree(run: Run, deps: EndDeps): Promise<boolean> {
+  await putBack(run, deps);
+  return deps.store.unlockCluster(run.cluster, run.runId);
+}
+
 /**
  * A run that ended early puts back what must not stay changed, before its
  * cluster is free again, and says so loudly in the thread and on the timeline;
  * what it could not put back comes with the command to do it by hand.
  */
-async function putBack(run: Run, deps: EngineDeps): Promise<void> {
-  if (!deps.undoOnEnd) return;
+async function putBack(run: Run, deps: EndDeps): Promise<void> {
+  if (!deps.undoOnEnd || run.status === 'done') return;
   let lines: string[];
   try {
     lines = await deps.undoOnEnd(run);
@@ -129,7 +147,7 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // Under the run's lease, an ended run that still holds its cluster lost its worker between
     // saving the end and saying so: free the cluster, say where it ended, redraw the message.
     if ((await store.lockHolder(run.cluster)) !== run.runId) return;
-    await store.unlockCluster(run.cluster, run.runId);
+    await putBackAndFree(run, deps);
     await notify.thread(run, `:information_source: Run \`${run.runId}\` ended ${run.status.toUpperCase()} (${run.ended?.reason ?? 'no reason saved'}); the worker stopped before it said so. ${doneAndNotDone(run)}`);
     await sayLeftBehind(run, deps);
     return notify.planChanged(run);
@@ -297,8 +315,7 @@ async function refuseStep(run: Run, index: number, problem: string, advice: stri
   const res = await deps.store.apply(run.runId, { kind: 'abandon', reason: why }, deps.now(), guard);
   if (!res.changed) return lateResult(run.runId, index, res.refused, deps);
   deps.log.error({ run: run.runId, step: index, err: problem }, 'destructive step refused');
-  await putBack(res.run, deps);
-  await deps.store.unlockCluster(res.run.cluster, res.run.runId);
+  await putBackAndFree(res.run, deps);
   await deps.notify.thread(res.run, `:x: Step ${index + 1} (${res.run.steps[index]!.title}) ${what}.\n${doneAndNotDone(res.run)}`);
   await sayLeftBehind(res.run, deps);
   await deps.notify.planChanged(res.run);
@@ -344,8 +361,7 @@ async function fail(run: Run, index: number, err: Error, deps: EngineDeps, token
   const failed = res.run;
   deps.log.error({ run: run.runId, step: index, err: err.message }, 'step failed');
   await deps.notify.thread(failed, `:x: Step ${index + 1} (${failed.steps[index]!.title}) failed: ${err.message.slice(0, 1500)}\n${doneAndNotDone(failed)}`);
-  await putBack(failed, deps);
-  await deps.store.unlockCluster(failed.cluster, failed.runId);
+  await putBackAndFree(failed, deps);
   await sayLeftBehind(failed, deps);
   await deps.notify.planChanged(failed);
 }
@@ -356,8 +372,7 @@ async function interrupted(run: Run, index: number, err: Error, deps: EngineDeps
   const res = await deps.store.apply(run.runId, { kind: 'interrupt-step', step: index, token, error: err.message }, deps.now(), guard);
   if (!res.changed) return fail(run, index, err, deps, token, guard, lease);
   const ended = res.run;
-  await putBack(ended, deps);
-  await deps.store.unlockCluster(ended.cluster, ended.runId);
+  await putBackAndFree(ended, deps);
   await deps.notify.thread(ended, `:octagonal_sign: Step ${index + 1} (${ended.steps[index]!.title}) was interrupted by the stop request, not completed: ${err.message.slice(0, 1500)}`);
   await deps.notify.thread(ended, `:no_entry: Run \`${ended.runId}\` ${ended.status} by <@${ended.stopRequest?.by}>. ${doneAndNotDone(ended)}`);
   await sayLeftBehind(ended, deps);
@@ -381,8 +396,7 @@ async function finish(run: Run, deps: EngineDeps, guard: LeaseGuard | undefined)
   const orphaned = !!guard && 'owner' in guard && run.records[run.current]?.status === 'running';
   const { run: ended, changed } = await deps.store.apply(run.runId, { kind: 'end-stopped', orphaned }, deps.now(), guard);
   if (!changed) return;
-  await putBack(ended, deps);
-  await deps.store.unlockCluster(ended.cluster, ended.runId);
+  await putBackAndFree(ended, deps);
   if (orphaned) {
     await deps.notify.thread(ended, `:warning: Step ${run.current + 1} (${ended.steps[run.current]!.title}) had been started but its worker stopped before it finished: it may be partly done. Check ${ended.steps[run.current]!.host ?? 'the cluster'} before a new run.`);
   }

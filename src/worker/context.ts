@@ -5,6 +5,7 @@ import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
 import type { RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
+import type { Run } from '../runbook/types.js';
 import type { SlackPoster } from '../slack/poster.js';
 
 /** What every job handler of a worker can use. */
@@ -20,5 +21,7 @@ export interface WorkerContext {
   /** ETCD_MEDIC_HMAC_KEY: a stored run's plan is signed with it (src/approvals/sign.ts). */
   hmacKey: string;
   enqueueStep(runId: string, index: number, tag?: string): Promise<void>;
+  /** What an ended run puts back before its cluster is free (the engine's, src/steps `undoOnEnd`). */
+  undoOnEnd(run: Run): Promise<string[]>;
   log: Logger;
 }

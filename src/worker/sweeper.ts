@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../log.js';
 import type { JobEnvelope } from '../queue/jobs.js';
-import { doneAndNotDone, sayLeftBehind, type EngineDeps, type RunNotifier } from '../runbook/engine.js';
+import { doneAndNotDone, putBackAndFree, sayLeftBehind, type EngineDeps, type RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
 import { TERMINAL, type Run } from '../runbook/types.js';
 
@@ -17,6 +17,12 @@ export interface SweeperDeps {
   now: () => Date;
   /** What a run it ends left half-done on the hosts (as the engine says it, src/steps `leftBehind`). */
   leftBehind?: EngineDeps['leftBehind'];
+  /**
+   * What a run it ends (or finds ended, its cluster still locked) puts back before its cluster is
+   * free (a deleted PDB, a StatefulSet on state existing): the engine's own, so that every end of
+   * a run puts back the same way. Required: a sweeper without it would free a cluster silently half-changed.
+   */
+  undoOnEnd: NonNullable<EngineDeps['undoOnEnd']>;
 }
 
 export interface Sweeper {
@@ -33,7 +39,8 @@ const LIVE = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']
  * - a run whose current step has no live job (not waiting for a click, no step
  *   job waiting, active or delayed, run lease free) is queued again, or, when
  *   its step's job failed for good, ended failed with the reason in its thread;
- * - a cluster lock whose run is missing or has ended is released.
+ * - a cluster lock whose run is missing or has ended is released (an ended run's
+ *   worker died before it freed it: what the run changed is put back first).
  * Runs in every worker; a short lease lets one sweep at a time.
  */
 export function startSweeper(deps: SweeperDeps): Sweeper {
@@ -61,7 +68,9 @@ export function startSweeper(deps: SweeperDeps): Sweeper {
     for (const { cluster, runId } of await deps.store.locks()) {
       const run = await deps.store.get(runId);
       if (run && !TERMINAL.includes(run.status)) continue;
-      if (!(await deps.store.unlockCluster(cluster, runId))) continue;
+      // A worker holding the run's lease is ending it now (putting back, then freeing): left to it.
+      if (run && (await deps.store.leaseHolder(runId))) continue;
+      if (!(await (run ? putBackAndFree(run, deps) : deps.store.unlockCluster(cluster, runId)))) continue;
       const why = run ? `its run \`${runId}\` has ended (${run.status})` : `its run \`${runId}\` does not exist`;
       deps.log.warn({ cluster, run: runId }, 'sweeper released an orphaned cluster lock');
       if (run) await deps.notify.record(run, `The lock of ${cluster} was still held although ${why}: released.`);
@@ -83,7 +92,7 @@ export function startSweeper(deps: SweeperDeps): Sweeper {
       const reason = `step ${i + 1} (${run.steps[i]!.title}) could not be run: its job failed ${gaveUp.attemptsMade} time(s), last with: ${gaveUp.failedReason ?? 'no reason given'}`;
       const res = await deps.store.apply(run.runId, { kind: 'abandon', reason }, deps.now(), { free: true });
       if (!res.changed) return `left ${run.runId} alone: ${res.refused ?? 'it changed meanwhile'}`;
-      await deps.store.unlockCluster(res.run.cluster, res.run.runId);
+      await putBackAndFree(res.run, deps);
       await deps.notify.thread(res.run, `:x: Run \`${run.runId}\` stopped: ${reason}. Nothing more is done; ${res.run.cluster} is free again. ${doneAndNotDone(res.run)}`);
       await sayLeftBehind(res.run, deps);
       await deps.notify.planChanged(res.run);

@@ -80,6 +80,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   // Snapshot files of backups cut off by a worker's death are never trusted; a start is a good time to remove them
   // (only those last written long ago: another worker sharing the store may be streaming one now).
   for (const cluster of deps.inventory.clusters) await sweepPartials(backups, cluster, log);
+  // What an ended run puts back before its cluster is free: the same for the engine, the sweeper and a cancel.
+  const undoOnEnd = stepUndo(deps.inventory, pool, backups, log);
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,
@@ -94,6 +96,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       const run = await store.get(runId);
       await enqueueStep(queue, runId, index, { userId: run?.requestedBy ?? 'worker', channelId: run?.channelId ?? '' }, tag);
     },
+    undoOnEnd,
     log,
   };
   const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
@@ -120,7 +123,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
       return cluster ? hostsNotReady(cluster, run.steps, index) : `cluster ${run.cluster} is not in this worker's inventory.`;
     },
     watchStop: (runId) => watchForStop(store, runId),
-    undoOnEnd: stepUndo(deps.inventory, pool, backups, log),
+    undoOnEnd,
   };
 
   const worker = new Worker<JobEnvelope>(
@@ -217,7 +220,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     },
   );
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
-  const sweeper = startSweeper({ store, queue, notify: notifier, enqueueStep: ctx.enqueueStep, leftBehind, log, owner: id, everyMs: deps.sweepMs ?? 15_000, now: () => new Date() });
+  const sweeper = startSweeper({ store, queue, notify: notifier, enqueueStep: ctx.enqueueStep, leftBehind, undoOnEnd, log, owner: id, everyMs: deps.sweepMs ?? 15_000, now: () => new Date() });
   // A step job that gave up for good: the sweeper ends its run now rather than at its next pass.
   worker.on('failed', (job) => {
     if (job?.data.request.name === 'step' && job.attemptsMade >= (job.opts.attempts ?? 1)) void sweeper.sweep().catch(() => undefined);

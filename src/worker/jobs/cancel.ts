@@ -1,6 +1,7 @@
 import { recorder } from '../../incident/record.js';
+import { putBackAndFree } from '../../runbook/engine.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
-import { TERMINAL } from '../../runbook/types.js';
+import { TERMINAL, type Run } from '../../runbook/types.js';
 import type { WorkerContext } from '../context.js';
 
 type CancelJob = JobEnvelope & { request: { name: 'cancel' } };
@@ -18,7 +19,7 @@ export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<str
     return text;
   };
   if (!run || TERMINAL.includes(run.status)) {
-    const cleared = await clearOrphanedLocks(ctx, runId, env, run?.incidentId, run ? `it has ended (${run.status})` : 'that run does not exist');
+    const cleared = await clearOrphanedLocks(ctx, runId, env, run, run ? `it has ended (${run.status})` : 'that run does not exist');
     if (cleared.length) return tell(`Run \`${runId}\` ${run ? `had already ended (${run.status})` : 'does not exist'} but still held the lock of ${cleared.join(', ')}: released, and noted on the timeline. A new run can start there now.`);
     if (!run) return tell(`There is no run \`${runId}\`. The run ID is on the plan message (\`r-…\`).`);
     return tell(`Run \`${runId}\` has already ended (${run.status}); nothing to cancel.`);
@@ -31,10 +32,14 @@ export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<str
 }
 
 /** Releases every cluster lock that names `runId` (a run that is missing or ended); returns the clusters. */
-async function clearOrphanedLocks(ctx: WorkerContext, runId: string, env: JobEnvelope, incidentId: string | undefined, why: string): Promise<string[]> {
+async function clearOrphanedLocks(ctx: WorkerContext, runId: string, env: JobEnvelope, run: Run | null, why: string): Promise<string[]> {
   const cleared: string[] = [];
+  const incidentId = run?.incidentId;
   for (const l of await ctx.store.locks()) {
-    if (l.runId !== runId || !(await ctx.store.unlockCluster(l.cluster, runId))) continue;
+    if (l.runId !== runId) continue;
+    // An ended run still holding its lock lost its worker before it put back what it changed: done here, first.
+    const end = { store: ctx.store, undoOnEnd: ctx.undoOnEnd, notify: ctx.notifier, log: ctx.log };
+    if (!(await (run && run.cluster === l.cluster ? putBackAndFree(run, end) : ctx.store.unlockCluster(l.cluster, runId)))) continue;
     cleared.push(l.cluster);
     ctx.log.warn({ run: runId, cluster: l.cluster, by: env.userId }, 'orphaned cluster lock released by /etcd cancel');
     await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: env.userId, runId, incidentId, text: `Released the lock of ${l.cluster} held by run \`${runId}\` (${why}).` });

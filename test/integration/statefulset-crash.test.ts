@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { resourceType, type EventType, type KubeObject } from '../../src/lab/kube/store.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
+import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+import { createLogger } from '../../src/log.js';
+import { startMedic, type Medic } from '../../src/runtime.js';
+import { approveUntilEnded, killAfterEach, WorkerChain } from '../support/crash-workers.js';
+import { latest, textOf, threadOf } from '../support/slack-view.js';
+
+const NS = 'user1';
+// Every step of the statefulset replace of a listed member, in plan order: worker k dies right after step k acts.
+const STEPS = ['workload-check', 'pdb-delete', 'snapshot', 'sts-initial-state', 'drain', 'member-remove', 'wipe-claim', 'member-add-learner', 'uncordon', 'wait-caught-up', 'promote', 'verify', 'sts-initial-state', 'pdb-restore'];
+
+describe('the statefulset replace with a worker killed right after every step', () => {
+  let lab: StatefulSetLab;
+  let slack: FakeSlack;
+  let medic: Medic;
+  let chain: WorkerChain | null = null;
+  let env: Record<string, string>;
+  let eventsUrl: string;
+  let n = 0;
+  // What the admin cluster's API saw happen, from its own store's watch: each write once, whoever made it.
+  const seen: string[] = [];
+  const unwatch: (() => void)[] = [];
+
+  beforeAll(async () => {
+    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset-crash'), subnet: 127 });
+    const inv = parse(readFileSync(lab.inventoryPath, 'utf8'));
+    inv.workspace.teamId = 'TLAB';
+    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
+    inv.clusters[0].platform.drainTimeoutSeconds = 20;
+    writeFileSync(lab.inventoryPath, stringify(inv));
+    slack = new FakeSlack();
+    await slack.start();
+    const secret = randomBytes(16).toString('hex');
+    env = {
+      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `t-sts-crash-${randomBytes(3).toString('hex')}`,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_API_URL: slack.apiUrl,
+      LOG_LEVEL: 'warn',
+      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
+    };
+    // The bot runs here; workers run as their own processes so that each can die.
+    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: false });
+    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+    for (let i = 0; i < 40; i++) await lab.etcdctl(['put', `/sts-crash/k${i}`, `v${i}`]);
+    const watch = (resource: string, group: string, say: (type: EventType, o: KubeObject) => string | null) => {
+      unwatch.push(lab.store.watch(resourceType(resource, group)!, undefined, lab.store.resourceVersion, (type, o) => {
+        const line = say(type, o);
+        if (line) seen.push(line);
+      }));
+    };
+    watch('poddisruptionbudgets', 'policy', (type, o) => (type === 'MODIFIED' ? null : `${type} pdb ${o.metadata.name}`));
+    const stateOf = (o: KubeObject): string => (o as any).spec.template.spec.containers[0].args.find((a: string) => a.startsWith('--initial-cluster-state='));
+    let state = stateOf(lab.store.get(resourceType('statefulsets', 'apps')!, 'kube-etcd', NS));
+    watch('statefulsets', 'apps', (_type, o) => {
+      if (stateOf(o) === state) return null;
+      state = stateOf(o);
+      return `sts ${state}`;
+    });
+    watch('pods', '', (type, o) => (type === 'ADDED' && o.metadata.name!.startsWith('etcd-utility') ? `ADDED pod ${o.metadata.name}` : null));
+  }, 90_000);
+  afterAll(async () => {
+    for (const u of unwatch) u();
+    await chain?.stop();
+    await medic?.stop();
+    await slack?.stop();
+    await lab?.stop();
+  });
+
+  const click = async (p: { user: string; messageTs: string; actionId: string; blockId: string; value: string }) => {
+    const responseUrl = slack.responseUrl(`click-${++n}`);
+    await postSigned(eventsUrl, env.SLACK_SIGNING_SECRET!, blockActionsBody({ ...p, userId: p.user, channelId: 'CINCIDENT', responseUrl }));
+    return { responseUrl };
+  };
+
+  it('resumed after each of its 14 steps: the PDB deleted and made again once, one member removed, the claim data moved aside once, healthy, every key on the new member', async () => {
+    const before = new Map((await lab.memberList()).map((m) => [m.name, m.id]));
+    await lab.failReplica(1);
+    const claimBefore = readdirSync(lab.claimDir('data-kube-etcd-1')).filter((f) => f.startsWith('before-'));
+    chain = new WorkerChain(env, killAfterEach(STEPS));
+
+    const since = slack.lastSeq;
+    await postSigned(eventsUrl, env.SLACK_SIGNING_SECRET!, slashCommandBody({ text: 'replace kube-etcd-1', userId: 'UALICE', channelId: 'CINCIDENT', responseUrl: slack.responseUrl(`cmd-${++n}`) }));
+    const plan = await slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace kube-etcd-1 in user1/.test(String(r.body.text)), 60_000, since);
+    const ts = plan.ts!;
+    const runId = /run (r-[0-9a-f]{8})/.exec(String(plan.body.text))![1]!;
+    const header = await approveUntilEnded({ slack, click }, ts, 'UBOB', 150_000, () => chain!.output());
+
+    const thread = threadOf(slack, ts).join('\n');
+    const why = `${textOf(latest(slack, ts))}\n--- thread ---\n${thread}\n${chain.output()}`;
+    expect(header, why).toBe('Replace kube-etcd-1 in user1: DONE');
+    // The plan has exactly the steps killed after, in this order; one worker died after each, the next finished.
+    expect(textOf(latest(slack, ts)).match(/^:[a-z_]+: \*\d+\. /gm) ?? [], why).toHaveLength(STEPS.length);
+    expect(chain.exits().slice(0, STEPS.length)).toEqual(STEPS.map(() => 'SIGKILL'));
+    expect(chain.exits()).toHaveLength(STEPS.length + 1);
+    for (let i = 1; i <= STEPS.length; i++) expect(thread, why).toMatch(new RegExp(`Step ${i} \\([^)]*\\) was interrupted; resuming`));
+    // Each step that changes something found, when resumed, its work already done.
+    expect(thread).toContain('Step 2: Save and delete the PodDisruptionBudget kube-etcd-pdb: PDB kube-etcd-pdb is already deleted; its saved copy is');
+    expect(thread).toContain('Step 4: Set the StatefulSet kube-etcd to --initial-cluster-state=existing: statefulset kube-etcd already has --initial-cluster-state=existing: nothing done');
+    expect(thread).toContain('Step 5: Drain the node of kube-etcd-1: node admin-node-2 drained: already cordoned; nothing left to evict');
+    expect(thread).toMatch(/Step 7: [^\n]*: nothing left to move on claim data-kube-etcd-1: already moved aside/);
+    expect(thread).toMatch(/Step 8: [^\n]*already in the list/);
+    expect(thread).toMatch(/Step 9: [^\n]*was already schedulable/);
+    expect(thread).toContain('Step 13: Set the StatefulSet kube-etcd back to --initial-cluster-state=new: statefulset kube-etcd already has --initial-cluster-state=new: nothing done');
+    expect(thread).toMatch(/Step 14: [^\n]*: PDB user1\/kube-etcd-pdb is already there: nothing done/);
+    expect(thread).not.toMatch(/Put back:/);
+
+    // The admin cluster's API saw each change once: one PDB delete and one create, the template to existing and back.
+    // The wipe leaves no mark in the API once its pod is deleted, so the resumed step makes a second utility pod
+    // to look: it finds only this run's aside directory and moves nothing (step 7 above, and the claim below).
+    expect(seen).toEqual(['DELETED pdb kube-etcd-pdb', 'sts --initial-cluster-state=existing', 'ADDED pod etcd-utility-1', 'ADDED pod etcd-utility-1', 'sts --initial-cluster-state=new', 'ADDED pdb kube-etcd-pdb']);
+    // One member removed: the other two kept their IDs, kube-etcd-1 has a new one, three started voters.
+    const members = await lab.memberList();
+    expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual([0, 1, 2].map((i) => `kube-etcd-${i} started voter`));
+    for (const name of ['kube-etcd-0', 'kube-etcd-2']) expect(members.find((m) => m.name === name)!.id).toBe(before.get(name));
+    expect(members.find((m) => m.name === 'kube-etcd-1')!.id).not.toBe(before.get('kube-etcd-1'));
+    // The claim's broken data moved aside once, into this run's directory, as it was.
+    const claim = lab.claimDir('data-kube-etcd-1');
+    expect(readdirSync(claim).filter((f) => f.startsWith('before-') && !claimBefore.includes(f))).toEqual([`before-${runId}`]);
+    expect(readdirSync(join(claim, `before-${runId}`))).toEqual(['member']);
+    expect(readFileSync(join(claim, `before-${runId}`, 'member/snap/db'))[0]).toBe(0x5a);
+    // Back as it was around etcd, and healthy with every key on the new member.
+    expect((await lab.kubectl(['get', 'pdb', 'kube-etcd-pdb', '-n', NS, '-o', 'jsonpath={.spec.minAvailable}'])).stdout).toBe('3');
+    expect(lab.pod('etcd-utility-1')).toBeUndefined();
+    await lab.waitHealthy();
+    const keys = await lab.etcdctl(['get', '/sts-crash/', '--prefix', '--keys-only', '--consistency=s'], [lab.endpoints[1]!]);
+    expect(keys.stdout.split('\n').filter(Boolean)).toHaveLength(40);
+  }, 180_000);
+});
