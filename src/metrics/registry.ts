@@ -132,13 +132,26 @@ export const workersAlive = new Gauge({
   },
 });
 
+/**
+ * The unfinished runs, read once per scrape: both run gauges collect at the same
+ * time and share the one read (a scrape that starts after it ended reads again).
+ */
+let runsRead: Promise<Awaited<ReturnType<QueueSource['activeRuns']>> | null> | null = null;
+function activeRunsOnce() {
+  if (!source) return Promise.resolve(null);
+  runsRead ??= bounded(source.activeRuns()).finally(() => {
+    runsRead = null;
+  });
+  return runsRead;
+}
+
 export const runsActive = new Gauge({
   name: 'etcd_medic_runs_active',
   help: 'Runs not yet ended, by runbook, read from Redis at the scrape.',
   labelNames: ['runbook'] as const,
   registers,
   async collect() {
-    const runs = source && (await bounded(source.activeRuns()));
+    const runs = await activeRunsOnce();
     this.reset();
     for (const r of runs ?? []) this.inc({ runbook: r.runbook });
   },
@@ -149,7 +162,7 @@ export const runningStepSeconds = new Gauge({
   labelNames: ['runbook'] as const,
   registers,
   async collect() {
-    const runs = source && (await bounded(source.activeRuns()));
+    const runs = await activeRunsOnce();
     this.reset();
     const oldest = new Map<string, number>();
     for (const r of runs ?? []) {
