@@ -21,6 +21,12 @@ function parsedCert(pem: string | null): string | null {
   }
 }
 
+/** The inventory's member that `/etcd replace <target>` names (by name, hex ID or host); undefined when none. */
+export function memberOfTarget(cluster: ClusterConfig, report: StatusReport, target: string): MemberConfig | undefined {
+  const live = findMember(report.members, target.toLowerCase());
+  return cluster.members.find((m) => m.name === (live?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
+}
+
 /** One read-only script on a host; its stdout, or null when the host cannot be reached or the script fails. */
 async function look(m: MemberConfig, lines: string[]): Promise<string | null> {
   try {
@@ -39,8 +45,7 @@ async function look(m: MemberConfig, lines: string[]): Promise<string | null> {
  * cannot be looked at is left out: the plan's readiness check names it.
  */
 export async function probeForReplace(cluster: ClusterConfig, report: StatusReport, target: string): Promise<ReplaceHosts | undefined> {
-  const live = findMember(report.members, target.toLowerCase());
-  const conf = cluster.members.find((m) => m.name === (live?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
+  const conf = memberOfTarget(cluster, report, target);
   if (!conf) return undefined;
   const platform = platformOf(cluster);
   // Voters only: a learner's config and CA are not what the cluster runs on (the planner asks only voters too).

@@ -3,10 +3,9 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { planReplace } from '../../runbook/replace-plan.js';
 import { viewCluster } from '../cluster-view.js';
 import type { WorkerContext } from '../context.js';
-import { probeForReplace } from '../replace-probe.js';
+import { memberOfTarget, probeForReplace } from '../replace-probe.js';
 import { refuse, startRun } from './start-run.js';
 import { hostsNotReady, layoutNeeds } from '../host-readiness.js';
-import { findMember } from '../../status/members.js';
 import { platformOf } from '../../platform/index.js';
 
 type PlanJob = JobEnvelope & { request: { name: 'plan-replace' } };
@@ -25,7 +24,7 @@ export async function runPlanReplace(env: PlanJob, ctx: WorkerContext): Promise<
   // etcd as a Kubernetes workload has no host to look at: its steps go through the admin cluster's API.
   if (!platformOf(cluster).workload) {
     // A host laid out for another platform has no config where this one looks: it is refused as such, not taken for a rebuilt one.
-    const member = cluster.members.find((m) => m.name === (findMember(view.report.members, target.toLowerCase())?.name ?? target.toLowerCase()) || m.host === target.toLowerCase());
+    const member = memberOfTarget(cluster, view.report, target);
     const misfit = member && (await hostsNotReady(cluster, layoutNeeds([member.name], `planning the replace of ${member.name}`)));
     if (misfit) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${misfit}\nFix it, then ask again.`);
     // The member's host and its healthy peers', read only: a rebuilt host gets its config and certificates in the plan.
