@@ -11,6 +11,7 @@ import { checkedReadScript, checkedWriteScript, moveAsideScript, parseCheckedRea
 import { restoreScript, startGuard, uploadScript } from '../../src/worker/steps/quorum-steps.js';
 import { memberLockPath, underMemberLock } from '../../src/worker/steps/member-lock.js';
 import { waitFor } from '../../src/lab/proc.js';
+import { quote, quoteScript } from '../../src/ssh/shell.js';
 
 // The scripts the worker sends over SSH, run here by the same bash: what they do is what a host does.
 const kubeadm = kubeadmPlatform({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd', kubeletCert: '/var/lib/kubelet/pki/kubelet-client-current.pem', kubeletConfig: '/etc/kubernetes/kubelet.conf', kubeletBootstrapConfig: '/etc/kubernetes/bootstrap-kubelet.conf', kubeletUnit: 'kubelet' });
@@ -20,8 +21,7 @@ const bash = (script: string, opts: { input?: string | Buffer; env?: Record<stri
 };
 
 /** bash in a PID namespace of its own with its own /proc: the scripts' look for etcd processes sees none of this machine's. */
-const bashAlone = (script: string) => bash(`unshare --pid --fork --mount bash -c 'mount -t proc proc /proc && bash -c "$1"' x ${quote(script)}`);
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const bashAlone = (script: string) => bash(`unshare --pid --fork --mount bash -c 'mount -t proc proc /proc && bash -c "$1"' x ${quoteScript(script)}`);
 
 let dir: string;
 beforeAll(() => {
