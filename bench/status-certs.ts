@@ -16,7 +16,7 @@ import { summarize, type Summary } from './stats.js';
  */
 export async function statusCertCost(stack: LabStack, inventory: Inventory, cluster: ClusterConfig, n: number, label: string): Promise<{ withCerts: Summary; without: Summary; lines: number }> {
   const pool = new EtcdPool();
-  const slack = new SlackPoster(stack.env.SLACK_BOT_TOKEN!, stack.slack.apiUrl, createLogger('silent'));
+  const chat = new SlackPoster(stack.env.SLACK_BOT_TOKEN!, stack.slack.apiUrl, createLogger('silent'));
   const withCerts: number[] = [];
   const without: number[] = [];
   let lines = 0;
@@ -31,7 +31,7 @@ export async function statusCertCost(stack: LabStack, inventory: Inventory, clus
           requestedAt: new Date().toISOString(),
         };
         const t0 = performance.now();
-        const report = await runStatus(env, { inventory, pool, slack, certCheck });
+        const report = await runStatus(env, { inventory, pool, chat, certCheck });
         const ms = performance.now() - t0;
         if (certCheck && report.warnings.some((w) => w.includes('/etcd certs'))) lines++;
         if (i < 2) continue; // the first two warm up connections and JIT

@@ -49,12 +49,11 @@ export async function startMedic(config: Config, log: Logger, parts: { bot: bool
   try {
     if (workerRedis) {
       if (!settings.slack.botToken) throw new Error('SLACK_BOT_TOKEN is required for the worker to post answers');
-      const slack = new SlackPoster(settings.slack.botToken, settings.slack.apiUrl, log);
       worker = await startWorker({
         inventory,
         redis: workerRedis,
         prefix: settings.queuePrefix,
-        slack,
+        chat: new SlackPoster(settings.slack.botToken, settings.slack.apiUrl, log),
         log,
         concurrency: settings.workerConcurrency,
         lockMs: settings.workerLockMs,

@@ -1,6 +1,5 @@
 import { WebClient, LogLevel } from '@slack/web-api';
-import type { JobEnvelope } from '../queue/jobs.js';
-import type { SlackMessage } from '../render/status-message.js';
+import type { Chat, ChatFile, ChatMessage, ReplyTo } from '../chat/port.js';
 import type { Logger } from '../log.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { CountedWebClient, countRetry } from './count-calls.js';
@@ -18,13 +17,14 @@ export const BOT_WEB_API = { timeout: 2_500, retryConfig: { retries: 2, factor: 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
 /**
- * Posts what a worker produced to the channel that asked. Every text it sends
- * is masked for secrets first (see src/secrets/mask.ts). When the bot is not
- * a member of that channel, Slack refuses chat.postMessage; the command's
+ * The chat port (src/chat/port.ts) over Slack's Web API: what a worker produced
+ * goes to the channel that asked. Every text it sends is masked for secrets
+ * first (see src/secrets/mask.ts), on every method. When the bot is not a
+ * member of that channel, Slack refuses chat.postMessage; the command's
  * response_url still works there, so the answer is not lost.
  */
-export class SlackPoster {
-  readonly client: WebClient;
+export class SlackPoster implements Chat {
+  private readonly client: WebClient;
 
   constructor(
     token: string,
@@ -35,42 +35,49 @@ export class SlackPoster {
     this.client = new CountedWebClient(token, { slackApiUrl: apiUrl, logLevel: LogLevel.ERROR, ...limits, retryConfig: { ...limits.retryConfig, ...countRetry } });
   }
 
-  async post(env: JobEnvelope, raw: SlackMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
+  async answer(to: ReplyTo, raw: ChatMessage): Promise<{ ts?: string; via: 'chat' | 'response_url' }> {
     const msg = maskDeep(raw);
     try {
-      const res = await this.client.chat.postMessage({ channel: env.channelId, text: msg.text, blocks: msg.blocks as never });
+      const res = await this.client.chat.postMessage({ channel: to.channel, text: msg.text, blocks: msg.blocks as never });
       return { ts: res.ts, via: 'chat' };
     } catch (err) {
       const code = (err as { data?: { error?: string } }).data?.error;
-      if ((code === 'not_in_channel' || code === 'channel_not_found') && env.responseUrl) {
-        this.log.warn({ channel: env.channelId, code }, 'bot cannot post in channel; answering through response_url');
-        await postToResponseUrl(env.responseUrl, { response_type: 'in_channel', ...msg });
+      if ((code === 'not_in_channel' || code === 'channel_not_found') && to.responseUrl) {
+        this.log.warn({ channel: to.channel, code }, 'bot cannot post in channel; answering through response_url');
+        await postToResponseUrl(to.responseUrl, { response_type: 'in_channel', ...msg });
         return { via: 'response_url' };
       }
       throw err;
     }
   }
 
-  /** A message in a channel, or in a thread under `threadTs`. */
-  async postTo(channel: string, raw: SlackMessage, threadTs?: string): Promise<string | undefined> {
+  async post(channel: string, raw: ChatMessage, threadTs?: string): Promise<string | undefined> {
     const msg = maskDeep(raw);
     const res = await this.client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, thread_ts: threadTs });
     return res.ts;
   }
 
-  /** Redraws a message in place. */
-  async update(channel: string, ts: string, raw: SlackMessage): Promise<void> {
+  async update(channel: string, ts: string, raw: ChatMessage): Promise<void> {
     const msg = maskDeep(raw);
     await this.client.chat.update({ channel, ts, text: msg.text, blocks: msg.blocks as never });
   }
 
-  async ephemeral(env: JobEnvelope, text: string): Promise<void> {
-    if (env.responseUrl) await postToResponseUrl(env.responseUrl, { response_type: 'ephemeral', text: maskSecrets(text) });
+  async ephemeral(to: ReplyTo, text: string): Promise<boolean> {
+    if (!to.responseUrl) return false;
+    await postToResponseUrl(to.responseUrl, { response_type: 'ephemeral', text: maskSecrets(text) });
+    return true;
   }
 
-  /** A file (a postmortem draft) into a channel or a thread. */
-  async upload(file: { channel_id: string; filename: string; title: string; content: string; initial_comment?: string; thread_ts?: string }): Promise<void> {
-    await this.client.filesUploadV2(maskDeep(file) as never);
+  async upload(file: ChatFile): Promise<void> {
+    const args = {
+      channel_id: file.channel,
+      filename: file.filename,
+      title: file.title,
+      content: file.content,
+      ...(file.comment !== undefined ? { initial_comment: file.comment } : {}),
+      ...(file.threadTs ? { thread_ts: file.threadTs } : {}),
+    };
+    await this.client.filesUploadV2(maskDeep(args) as never);
   }
 }
 

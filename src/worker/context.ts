@@ -6,14 +6,14 @@ import type { Logger } from '../log.js';
 import type { RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
 import type { Run } from '../runbook/types.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 
 /** What every job handler of a worker can use. */
 export interface WorkerContext {
   workerId: string;
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  chat: Chat;
   store: RunStore;
   backups: BackupStore;
   incidents: IncidentStore;

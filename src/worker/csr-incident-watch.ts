@@ -10,7 +10,7 @@ import { csrState, type Csr } from '../kube/csrs.js';
 import { listNodes } from '../kube/nodes.js';
 import type { Logger } from '../log.js';
 import { takeLease } from '../queue/lease.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 import { postCsrReview } from './csr-review.js';
 
 export interface CsrWatchTiming {
@@ -29,7 +29,7 @@ export interface CsrIncidentWatchDeps extends CsrWatchTiming {
   incidents: IncidentStore;
   reviews: CsrReviewStore;
   redis: Redis;
-  slack: SlackPoster;
+  chat: Chat;
   log: Logger;
   /** This worker's ID: the lease names it. */
   owner: string;
@@ -219,7 +219,7 @@ class ClusterWatcher {
       if (csrs.length === 0) continue;
       try {
         const title = `New CSR${csrs.length > 1 ? 's' : ''} in ${name}`;
-        const { review, rows } = await postCsrReview(this.deps.slack, this.deps.reviews, { cluster: name, channelId: inc.channelId, threadTs: inc.rootTs, incidentId: inc.id, by: 'bot', title, csrs, policy });
+        const { review, rows } = await postCsrReview(this.deps.chat, this.deps.reviews, { cluster: name, channelId: inc.channelId, threadTs: inc.rootTs, incidentId: inc.id, by: 'bot', title, csrs, policy });
         const flagged = rows.filter((r) => !r.verdict.pass).map((r) => r.name);
         await record(inc.channelId, {
           kind: 'state',

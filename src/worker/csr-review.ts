@@ -6,9 +6,8 @@ import { policyContext, reviewCsr, type PolicyContext } from '../kube/csr-policy
 import { listPendingCsrs, type Csr } from '../kube/csrs.js';
 import { listNodes } from '../kube/nodes.js';
 import type { Logger } from '../log.js';
-import type { JobEnvelope } from '../queue/jobs.js';
 import { renderCsrReview } from '../render/csr-message.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat, ReplyTo } from '../chat/port.js';
 import { escapeMrkdwn } from '../render/escape.js';
 
 /** What the CSR jobs and the incident watch share in a worker. */
@@ -40,8 +39,8 @@ export interface PostReview {
   title: string;
   csrs: Csr[];
   policy: PolicyContext;
-  /** A slash command's envelope: posts as its answer (through response_url where the bot may not post). */
-  env?: JobEnvelope;
+  /** A slash command's: posts as its answer (through response_url where the bot may not post). */
+  answer?: ReplyTo;
 }
 
 /**
@@ -49,7 +48,7 @@ export interface PostReview {
  * (so any worker can act on its buttons and redraw it), and posts it. The
  * message's buttons carry the review's ID and each CSR's uid and request hash.
  */
-export async function postCsrReview(slack: SlackPoster, reviews: CsrReviewStore, p: PostReview, now = new Date()): Promise<{ review: CsrReview; rows: CsrRow[] }> {
+export async function postCsrReview(chat: Chat, reviews: CsrReviewStore, p: PostReview, now = new Date()): Promise<{ review: CsrReview; rows: CsrRow[] }> {
   const rows = p.csrs.slice(0, ROWS_KEPT).map((c) => csrRow(c, reviewCsr(c, p.policy)));
   const review: CsrReview = {
     id: reviews.newId(),
@@ -66,7 +65,7 @@ export async function postCsrReview(slack: SlackPoster, reviews: CsrReviewStore,
   // Saved before it is posted: a click can come as soon as Slack shows it.
   await reviews.save(review);
   const msg = renderCsrReview(review, {}, now);
-  const ts = p.env && !p.threadTs ? (await slack.post(p.env, msg)).ts : await slack.postTo(p.channelId, msg, p.threadTs);
+  const ts = p.answer && !p.threadTs ? (await chat.answer(p.answer, msg)).ts : await chat.post(p.channelId, msg, p.threadTs);
   if (ts) {
     review.ts = ts;
     await reviews.setTs(review.id, ts);
@@ -79,14 +78,14 @@ export async function postCsrReview(slack: SlackPoster, reviews: CsrReviewStore,
  * redraw at once: each checks afterwards that no decision landed meanwhile
  * and draws again if one did, so the last drawing shows every decision.
  */
-export async function redrawCsrReview(slack: SlackPoster, reviews: CsrReviewStore, id: string, log: Logger, now: () => Date = () => new Date()): Promise<void> {
+export async function redrawCsrReview(chat: Chat, reviews: CsrReviewStore, id: string, log: Logger, now: () => Date = () => new Date()): Promise<void> {
   for (let i = 0; i < 5; i++) {
     const v = await reviews.version(id);
     const review = await reviews.get(id);
     if (!review?.ts) return;
     const outcomes = await reviews.outcomes(id);
     try {
-      await slack.update(review.channelId, review.ts, renderCsrReview(review, outcomes, now()));
+      await chat.update(review.channelId, review.ts, renderCsrReview(review, outcomes, now()));
     } catch (err) {
       log.warn({ review: id, err: (err as Error).message }, 'could not redraw the CSR message');
       return;

@@ -1,7 +1,24 @@
+import type { Chat, ReplyTo } from '../chat/port.js';
 import { recorder } from '../incident/record.js';
+import type { Logger } from '../log.js';
 import type { JobEnvelope, JobRequest } from '../queue/jobs.js';
 import { TERMINAL } from '../runbook/types.js';
 import type { WorkerContext } from './context.js';
+import { replyTo } from './reply-to.js';
+
+const TOLD = Symbol('the requester was told');
+
+/**
+ * For a handler that has already told the requester (or the channel) what failed,
+ * in its own words, before it throws: the timeline still keeps the failure, and
+ * nobody hears it twice.
+ */
+export function told<E extends Error>(err: E): E {
+  Object.defineProperty(err, TOLD, { value: true });
+  return err;
+}
+
+const wasTold = (err: Error) => (err as unknown as Record<symbol, unknown>)[TOLD] === true;
 
 /** What the person typed, as they would recognise it. */
 function asked(req: JobRequest): string {
@@ -40,12 +57,34 @@ function asked(req: JobRequest): string {
       return `/etcd csr ${req.data.cluster}`;
     case 'csr-decide':
       return `${req.data.decision} of CSR${req.data.names ? ` ${req.data.names.join(' ')}` : 's'}`;
+    default: {
+      // A job from a newer bot than this worker: still named, so its requester hears something.
+      const unknown: { name?: unknown } = req;
+      return `a request of kind ${String(unknown.name)}`;
+    }
   }
 }
 
 /**
+ * A line to the person who asked: only to them where the request carried a
+ * response_url, else (or if that no longer answers: it expires after 30
+ * minutes) in the channel it was asked in.
+ */
+async function tellRequester(chat: Chat, to: ReplyTo, text: string, log: Logger): Promise<void> {
+  if (to.responseUrl) {
+    try {
+      if (await chat.ephemeral(to, text)) return;
+    } catch (err) {
+      log.warn({ channel: to.channel, err: (err as Error).message }, 'response_url did not take the failure; telling the channel');
+    }
+  }
+  if (to.channel) await chat.post(to.channel, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] });
+}
+
+/**
  * A job threw: the requester hears what failed (ephemeral, or in the run's thread
- * for a step) and the incident's timeline keeps it. A step that will be retried
+ * for a step) through the chat port, unless the handler already said it (`told`),
+ * and the incident's timeline keeps it. A step that will be retried
  * says so once, on its first failure; a step that gave up is ended by the sweeper,
  * which says so in the thread.
  */
@@ -62,10 +101,9 @@ export async function tellJobFailed(env: JobEnvelope, err: Error, tries: { attem
     return;
   }
   const text = `:x: \`${asked(req)}\` failed: ${msg}. Nothing more was done for it; try again, or ask \`/etcd status\` where things stand.`;
-  // A backup already told the channel; everything else answers the person who asked.
-  if (req.name !== 'backup') {
-    if (env.responseUrl) await ctx.slack.ephemeral(env, text);
-    else if (env.channelId) await ctx.slack.postTo(env.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] });
+  try {
+    if (!wasTold(err)) await tellRequester(ctx.chat, replyTo(env), text, ctx.log);
+  } finally {
+    await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: 'bot', text: `\`${asked(req)}\` (asked by ${env.userId === 'schedule' ? 'the schedule' : `<@${env.userId}>`}) failed: ${msg}` });
   }
-  await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: 'bot', text: `\`${asked(req)}\` (asked by ${env.userId === 'schedule' ? 'the schedule' : `<@${env.userId}>`}) failed: ${msg}` });
 }

@@ -9,13 +9,13 @@ import { listNodes } from '../kube/nodes.js';
 import type { Logger } from '../log.js';
 import type { RunStore } from '../runbook/store.js';
 import type { Run } from '../runbook/types.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 import { describeRow, postCsrReview } from './csr-review.js';
 import type { CsrThread } from './steps/kube-steps.js';
 
 /** What a step needs to show CSRs in its run's thread. */
 export interface RunCsrDeps {
-  slack: SlackPoster;
+  chat: Chat;
   reviews: CsrReviewStore;
   runs: RunStore;
   incidents: IncidentStore;
@@ -36,7 +36,7 @@ export function runCsrThread(deps: RunCsrDeps, run: Run, cluster: ClusterConfig,
       const claimed = await deps.reviews.claimPosted(`${scope}:approved`, uids);
       if (claimed.length === 0) return false;
       try {
-        await deps.slack.postTo(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
+        await deps.chat.post(latest.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] }, latest.messageTs);
         await recorder(deps.incidents, log)(latest.channelId, { kind: 'state', actor: 'bot', runId: latest.runId, incidentId: latest.incidentId, text });
       } catch (err) {
         await deps.reviews.unclaimPosted(`${scope}:approved`, claimed);
@@ -53,7 +53,7 @@ export function runCsrThread(deps: RunCsrDeps, run: Run, cluster: ClusterConfig,
       try {
         // Nodes not listed: the CSRs are still shown, judged against the inventory's masters only.
         const policy = policyContext(await listNodes(k).catch(() => []), cluster);
-        const { review, rows } = await postCsrReview(deps.slack, deps.reviews, {
+        const { review, rows } = await postCsrReview(deps.chat, deps.reviews, {
           cluster: cluster.name,
           channelId: latest.channelId,
           threadTs: latest.messageTs,

@@ -4,7 +4,7 @@ import type { RunNotifier } from '../runbook/engine.js';
 import type { RunStore } from '../runbook/store.js';
 import type { CommandOffer, Run } from '../runbook/types.js';
 import { commandButtonBlock } from '../render/command-button.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 import type { IncidentStore } from '../incident/store.js';
 import { recorder } from '../incident/record.js';
 
@@ -13,17 +13,17 @@ import { recorder } from '../incident/record.js';
  * for each step's outcome. A Slack failure is logged, never fatal to a step:
  * the run's state in Redis is the record, the message is its view.
  */
-export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents: IncidentStore, log: Logger): RunNotifier {
+export function chatRunNotifier(chat: Chat, store: RunStore, incidents: IncidentStore, log: Logger): RunNotifier {
   const record = recorder(incidents, log);
   return {
     async planChanged(run: Run) {
       const latest = (await store.get(run.runId)) ?? run;
       try {
         if (latest.messageTs) {
-          await slack.update(latest.channelId, latest.messageTs, renderRun(latest));
+          await chat.update(latest.channelId, latest.messageTs, renderRun(latest));
           return;
         }
-        const ts = await slack.postTo(latest.channelId, renderRun(latest));
+        const ts = await chat.post(latest.channelId, renderRun(latest));
         if (ts) await store.update(latest.runId, (r) => (r.messageTs ? null : { ...r, messageTs: ts }));
       } catch (err) {
         log.error({ run: run.runId, err: (err as Error).message }, 'could not draw the plan message');
@@ -40,7 +40,7 @@ export function slackRunNotifier(slack: SlackPoster, store: RunStore, incidents:
       try {
         const blocks: Record<string, unknown>[] = [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }];
         if (offer) blocks.push(commandButtonBlock(offer, `offer-${latest.runId}-${latest.current}`));
-        await slack.postTo(latest.channelId, { text, blocks }, latest.messageTs);
+        await chat.post(latest.channelId, { text, blocks }, latest.messageTs);
       } catch (err) {
         log.error({ run: run.runId, err: (err as Error).message }, 'could not post to the run thread');
       }

@@ -1,6 +1,6 @@
 import type { Incident, IncidentStore } from '../incident/store.js';
 import type { Logger } from '../log.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 
 const ICON: Record<string, string> = {
   incident: ':rotating_light:',
@@ -28,7 +28,7 @@ const ICON: Record<string, string> = {
  * compares too: if an entry it posted no longer has the hash it had, it says so
  * in the thread.
  */
-export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, log: Logger, owner: string, everyMs = 1000): { stop(): Promise<void> } {
+export function startTimelineMirror(store: IncidentStore, chat: Chat, log: Logger, owner: string, everyMs = 1000): { stop(): Promise<void> } {
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
   // The last checkpoint this process posted per incident, and those already found rewritten.
@@ -38,7 +38,7 @@ export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, lo
     alarmed.add(inc.id);
     log.error({ incident: inc.id, what }, 'timeline rewritten in Redis');
     const text = `:rotating_light: The timeline in Redis no longer matches what it was: ${what}. Someone with access to Redis rewrote or deleted it; this thread is the copy to trust. \`/etcd timeline\` says where the chain breaks.`;
-    await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs).catch(() => undefined);
+    await chat.post(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, inc.rootTs).catch(() => undefined);
   };
   const tick = async () => {
     for (const id of await store.openIds()) {
@@ -79,7 +79,7 @@ export function startTimelineMirror(store: IncidentStore, slack: SlackPoster, lo
       }
       const checkpoint = `checkpoint: ${last} entries, head \`${head.slice(0, 12)}\``;
       try {
-        await slack.postTo(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, { type: 'context', elements: [{ type: 'mrkdwn', text: checkpoint }] }] }, inc.rootTs);
+        await chat.post(inc.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, { type: 'context', elements: [{ type: 'mrkdwn', text: checkpoint }] }] }, inc.rootTs);
         await store.setMirrored(id, last);
         posted.set(id, { seq: last, hash: head });
       } catch (err) {

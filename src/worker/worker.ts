@@ -11,7 +11,7 @@ import type { EngineDeps } from '../runbook/engine.js';
 import { RunStore } from '../runbook/store.js';
 import { DirectoryBackupStore } from '../backup/store.js';
 import { IncidentStore } from '../incident/store.js';
-import type { SlackPoster } from '../slack/poster.js';
+import type { Chat } from '../chat/port.js';
 import { viewCluster } from './cluster-view.js';
 import type { WorkerContext } from './context.js';
 import { leftBehind } from '../steps/index.js';
@@ -32,7 +32,7 @@ import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
 import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
-import { slackRunNotifier } from './run-notifier.js';
+import { chatRunNotifier } from './run-notifier.js';
 import { timelineLedger } from './step-ledger.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
@@ -48,7 +48,8 @@ export interface WorkerDeps {
   inventory: Inventory;
   redis: Redis; // a connection with maxRetriesPerRequest: null
   prefix: string;
-  slack: SlackPoster;
+  /** Where answers go (the Slack poster in production). */
+  chat: Chat;
   log: Logger;
   concurrency: number;
   /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
@@ -74,7 +75,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const store = new RunStore(deps.redis, deps.prefix);
   const queue = openQueue(deps.redis, deps.prefix);
   const incidents = new IncidentStore(deps.redis, deps.prefix, deps.hmacKey);
-  const notifier = slackRunNotifier(deps.slack, store, incidents, log);
+  const notifier = chatRunNotifier(deps.chat, store, incidents, log);
   // Retention never prunes a backup that an unfinished run on the cluster names.
   const backups = new DirectoryBackupStore(deps.inventory.backups.dir, { inUse: (cluster) => backupsInUse(store, cluster) });
   // Snapshot files of backups cut off by a worker's death are never trusted; a start is a good time to remove them
@@ -86,7 +87,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     workerId: id,
     inventory: deps.inventory,
     pool,
-    slack: deps.slack,
+    chat: deps.chat,
     store,
     backups,
     incidents,
@@ -102,7 +103,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
   const engine: EngineDeps = {
     store,
-    executors: stepExecutors(deps.inventory, pool, backups, log, { slack: deps.slack, reviews: csrDeps.reviews, runs: store, incidents }),
+    executors: stepExecutors(deps.inventory, pool, backups, log, { chat: deps.chat, reviews: csrDeps.reviews, runs: store, incidents }),
     observe: async (clusterName) => {
       const cluster = deps.inventory.clusters.find((c) => c.name === clusterName);
       if (!cluster) throw new Error(`cluster ${clusterName} is not in this worker's inventory`);
@@ -138,10 +139,10 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
         let outcome: string;
         switch (env.request.name) {
           case 'status':
-            outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack })).verdict;
+            outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat })).verdict;
             break;
           case 'nodes':
-            outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
+            outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat });
             break;
           case 'plan-replace':
             outcome = await runPlanReplace({ ...env, request: env.request }, ctx);
@@ -168,10 +169,10 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             outcome = await runImportBackup({ ...env, request: env.request }, ctx);
             break;
           case 'certs':
-            outcome = await runCerts({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
+            outcome = await runCerts({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat });
             break;
           case 'drift':
-            outcome = await runDrift({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
+            outcome = await runDrift({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat });
             break;
           case 'plan-drift-fix':
             outcome = await runPlanDriftFix({ ...env, request: env.request }, ctx);
@@ -229,8 +230,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   await scheduleBackups(queue, deps.inventory, log);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
-  const mirror = startTimelineMirror(incidents, deps.slack, log, id);
-  const csrWatch = startCsrIncidentWatch({ inventory: deps.inventory, incidents, reviews: csrDeps.reviews, redis: deps.redis, slack: deps.slack, log, owner: id });
+  const mirror = startTimelineMirror(incidents, deps.chat, log, id);
+  const csrWatch = startCsrIncidentWatch({ inventory: deps.inventory, incidents, reviews: csrDeps.reviews, redis: deps.redis, chat: deps.chat, log, owner: id });
   log.info({ concurrency: deps.concurrency }, 'worker ready');
 
   return {

@@ -334,7 +334,7 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
       inventory: t.config.inventory,
       redis: w2redis,
       prefix: t.config.settings.queuePrefix,
-      slack: new SlackPoster(t.config.settings.slack.botToken!, t.config.settings.slack.apiUrl, log),
+      chat: new SlackPoster(t.config.settings.slack.botToken!, t.config.settings.slack.apiUrl, log),
       log,
       concurrency: 2,
       lockMs: 30_000,

@@ -24,7 +24,7 @@ describe('Slack Web API calls from a worker', () => {
     const poster = new SlackPoster('xoxb-test', url, createLogger('silent'), { timeout: 300, retryConfig: { retries: 2, factor: 1, minTimeout: 50, maxTimeout: 50 } });
     const counted = async () => (await registry.getSingleMetricAsString('etcd_medic_slack_api_retries_total')) + (await registry.getSingleMetricAsString('etcd_medic_slack_api_errors_total'));
     const t0 = Date.now();
-    await expect(poster.postTo('CINCIDENT', { text: 'hello', blocks: [] })).rejects.toThrow();
+    await expect(poster.post('CINCIDENT', { text: 'hello', blocks: [] })).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(calls).toBe(3);
     // The metrics see both retries and the call that failed for good.

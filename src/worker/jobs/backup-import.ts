@@ -2,6 +2,7 @@ import { importBackup, ImportRefused } from '../../backup/import.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { describeBackup, stallMsOf } from '../backups.js';
 import type { WorkerContext } from '../context.js';
+import { told } from '../job-failed.js';
 import { sshTargetOf } from '../ssh-target.js';
 
 type ImportJob = JobEnvelope & { request: { name: 'import-backup' } };
@@ -12,7 +13,7 @@ const section = (text: string) => [{ type: 'section', text: { type: 'mrkdwn', te
 export async function runImportBackup(env: ImportJob, ctx: WorkerContext): Promise<string> {
   const { cluster: clusterName, member: memberName, path } = env.request.data;
   const tell = async (text: string) => {
-    await ctx.slack.postTo(env.channelId, { text, blocks: section(text) });
+    await ctx.chat.post(env.channelId, { text, blocks: section(text) });
   };
   const again = `\`/etcd backup ${clusterName} import <member> <directory or snapshot_<ts>.db path>\``;
   const cluster = ctx.inventory.clusters.find((c) => c.name === clusterName);
@@ -52,6 +53,6 @@ export async function runImportBackup(env: ImportJob, ctx: WorkerContext): Promi
     }
     const hint = /no space left|disk quota/i.test(msg) ? ` Free space where \`backups.dir\` lives (${ctx.inventory.backups.dir}), then import again.` : '';
     await tell(`:x: Import of ${path} from ${member.name} for <@${env.userId}> failed: ${msg}. Nothing was imported; the host was only read.${hint}`);
-    throw err;
+    throw told(err as Error);
   }
 }

@@ -2,6 +2,8 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { formatBytes } from '../../status/assess.js';
 import { backupCluster, describeBackup, describePartials, describeRetention, unfinishedRunOn } from '../backups.js';
 import type { WorkerContext } from '../context.js';
+import { told } from '../job-failed.js';
+import { replyTo } from '../reply-to.js';
 
 type BackupJob = JobEnvelope & { request: { name: 'backup' } };
 type ListJob = JobEnvelope & { request: { name: 'list-backups' } };
@@ -13,7 +15,7 @@ export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<str
   const cluster = ctx.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   const who = env.request.data.scheduled ? 'the backup schedule' : `<@${env.userId}>`;
   const tell = async (text: string) => {
-    if (env.channelId) await ctx.slack.postTo(env.channelId, { text, blocks: section(text) });
+    if (env.channelId) await ctx.chat.post(env.channelId, { text, blocks: section(text) });
     else ctx.log.info({ cluster: env.request.data.cluster }, text);
   };
   if (!cluster) {
@@ -43,7 +45,7 @@ export async function runBackup(env: BackupJob, ctx: WorkerContext): Promise<str
     const msg = (err as Error).message;
     const hint = /no space left|disk quota/i.test(msg) ? ` Free space where \`backups.dir\` lives (${ctx.inventory.backups.dir}) or lower \`backups.keep\`, then \`/etcd backup ${cluster.name}\` again.` : '';
     await tell(`:x: Backup of ${cluster.name} for ${who} failed: ${msg}. Nothing was kept.${hint}`);
-    throw err;
+    throw told(err as Error);
   }
 }
 
@@ -57,6 +59,6 @@ export async function runListBackups(env: ListJob, ctx: WorkerContext): Promise<
   const text = all.length
     ? `*Backups of ${env.request.data.cluster}* (newest first, ${all.length} in all, keeping ${ctx.inventory.backups.keep}):\n${lines.join('\n')}${all.length > 30 ? `\n… and ${all.length - 30} older` : ''}`
     : `No backups of ${env.request.data.cluster} yet. \`/etcd backup ${env.request.data.cluster}\` takes one.`;
-  await ctx.slack.ephemeral(env, text);
+  await ctx.chat.ephemeral(replyTo(env), text);
   return `${all.length} backups`;
 }

@@ -3,6 +3,7 @@ import { putBackAndFree } from '../../runbook/engine.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { TERMINAL, type Run } from '../../runbook/types.js';
 import type { WorkerContext } from '../context.js';
+import { replyTo } from '../reply-to.js';
 
 type CancelJob = JobEnvelope & { request: { name: 'cancel' } };
 
@@ -15,7 +16,7 @@ export async function runCancel(env: CancelJob, ctx: WorkerContext): Promise<str
   const { runId } = env.request.data;
   const run = await ctx.store.get(runId);
   const tell = async (text: string) => {
-    await ctx.slack.ephemeral(env, text);
+    await ctx.chat.ephemeral(replyTo(env), text);
     return text;
   };
   if (!run || TERMINAL.includes(run.status)) {

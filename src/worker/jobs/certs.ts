@@ -3,13 +3,14 @@ import type { Inventory } from '../../config/schema.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderCerts } from '../../render/certs-message.js';
-import type { SlackPoster } from '../../slack/poster.js';
+import type { Chat } from '../../chat/port.js';
+import { replyTo } from '../reply-to.js';
 import { viewCluster } from '../cluster-view.js';
 
 export interface CertsDeps {
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  chat: Chat;
 }
 
 const KUBECONFIG_HINT = 'Set `clusters[].kubeconfig` in the inventory (a kubeconfig file, or "in-cluster" when the bot runs in that cluster) to check them.';
@@ -22,12 +23,12 @@ const KUBECONFIG_HINT = 'Set `clusters[].kubeconfig` in the inventory (a kubecon
 export async function runCerts(env: JobEnvelope & { request: { name: 'certs' } }, deps: CertsDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
   const members = viewCluster(cluster, deps.pool).then(({ report }) => listedMembers(report));
   const check = await checkCerts(cluster, members);
-  await deps.slack.post(env, renderCerts(check, { footer: `asked by <@${env.userId}> · job ${env.requestId}`, kubeconfigHint: cluster.kubeconfig ? undefined : KUBECONFIG_HINT }));
+  await deps.chat.answer(replyTo(env), renderCerts(check, { footer: `asked by <@${env.userId}> · job ${env.requestId}`, kubeconfigHint: cluster.kubeconfig ? undefined : KUBECONFIG_HINT }));
   const n = countReadings(check.readings, check.at);
   return `${check.readings.length} certificates: ${n.expired + n.notYetValid} invalid, ${n.warn} within 30 days, ${n.unreadable} unreadable`;
 }

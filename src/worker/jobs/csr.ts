@@ -10,6 +10,7 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { clip, mentionDeciders } from '../../render/csr-message.js';
 import { escapeMrkdwn } from '../../render/escape.js';
 import type { WorkerContext } from '../context.js';
+import { replyTo } from '../reply-to.js';
 import { describeRow, pendingWithPolicy, postCsrReview, redrawCsrReview, type CsrDeps } from '../csr-review.js';
 
 type ListJob = JobEnvelope & { request: { name: 'csr' } };
@@ -40,12 +41,12 @@ export async function runCsrList(env: ListJob, ctx: WorkerContext, deps: CsrDeps
   const name = env.request.data.cluster;
   const cluster = findCluster(ctx, name);
   if (!cluster) {
-    await ctx.slack.ephemeral(env, `Cluster "${name}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    await ctx.chat.ephemeral(replyTo(env), `Cluster "${name}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     return `unknown cluster ${name}`;
   }
   const k = kubeFor(cluster, deps);
   if (typeof k === 'string') {
-    await ctx.slack.ephemeral(env, `:information_source: \`/etcd csr\` needs the Kubernetes API of *${name}*: ${k}`);
+    await ctx.chat.ephemeral(replyTo(env), `:information_source: \`/etcd csr\` needs the Kubernetes API of *${name}*: ${k}`);
     await record(env.channelId, { kind: 'state', actor: 'bot', text: `CSRs of ${name} not listed: ${k}` });
     return 'not configured';
   }
@@ -54,12 +55,12 @@ export async function runCsrList(env: ListJob, ctx: WorkerContext, deps: CsrDeps
     found = await pendingWithPolicy(k, cluster);
   } catch (err) {
     const reason = err instanceof KubeError ? err.reason : (err as Error).message;
-    await ctx.slack.ephemeral(env, `:x: Could not list the CSRs of *${name}*: ${reason}. Nothing was decided. ${ETCD_STILL_WORKS}`);
+    await ctx.chat.ephemeral(replyTo(env), `:x: Could not list the CSRs of *${name}*: ${reason}. Nothing was decided. ${ETCD_STILL_WORKS}`);
     await record(env.channelId, { kind: 'state', actor: 'bot', text: `CSRs of ${name} could not be listed: ${reason}` });
     return `kube error: ${reason}`;
   }
   const now = deps.now?.() ?? new Date();
-  const { review, rows } = await postCsrReview(ctx.slack, deps.reviews, { cluster: name, channelId: env.channelId, by: env.userId, title: `Pending CSRs in ${name}`, csrs: found.csrs, policy: found.policy, env }, now);
+  const { review, rows } = await postCsrReview(ctx.chat, deps.reviews, { cluster: name, channelId: env.channelId, by: env.userId, title: `Pending CSRs in ${name}`, csrs: found.csrs, policy: found.policy, answer: replyTo(env) }, now);
   const flagged = rows.filter((r) => !r.verdict.pass);
   const summary = rows.length
     ? `${found.csrs.length} pending CSR(s) in ${name} shown (review ${review.id}): ${flagged.length ? `${flagged.length} flagged (${flagged.map((r) => r.name).join(', ')})` : 'none flagged'}`
@@ -166,7 +167,7 @@ export async function runCsrDecide(env: DecideJob, ctx: WorkerContext, deps: Csr
   const at = now.toISOString();
   const record = recorder(ctx.incidents, ctx.log);
   const tell = async (text: string) => {
-    await ctx.slack.ephemeral(env, clip(text, 3000));
+    await ctx.chat.ephemeral(replyTo(env), clip(text, 3000));
     return text;
   };
 
@@ -264,18 +265,18 @@ export async function runCsrDecide(env: DecideJob, ctx: WorkerContext, deps: Csr
   if (review) {
     const outcomes = Object.fromEntries(results.filter((r) => r.outcome).map((r) => [r.name, r.outcome!]));
     await deps.reviews.setOutcomes(review.id, outcomes);
-    await redrawCsrReview(ctx.slack, deps.reviews, review.id, ctx.log, deps.now);
+    await redrawCsrReview(ctx.chat, deps.reviews, review.id, ctx.log, deps.now);
     // Who did what, under the message; a wave in an incident's thread has the timeline beside it already.
     if (done.length && review.ts && !review.threadTs) {
       const names = done.map((r) => r.name).join(', ');
       const text = clip(`<@${env.userId}> ${verb(d.decision)} ${done.length === 1 ? 'CSR' : `${done.length} CSRs`} ${escapeMrkdwn(names)}${refused.length ? ` · ${refused.length} not (${escapeMrkdwn(refused.map((r) => r.name).join(', '))})` : ''}`, 2900);
-      await ctx.slack.postTo(review.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, review.ts).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the CSR decision line'));
+      await ctx.chat.post(review.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }, review.ts).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the CSR decision line'));
     }
     await tell(answer);
   } else {
     // Typed: the channel sees who decided what.
     const text = clip(`<@${env.userId}> in *${clusterName}*:\n${lines.join('\n')}`, 2900);
-    await ctx.slack.post(env, { text: `CSR decisions in ${clusterName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+    await ctx.chat.answer(replyTo(env), { text: `CSR decisions in ${clusterName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
   }
   return `${done.length} ${verb(d.decision)}, ${refused.length} refused`;
 }

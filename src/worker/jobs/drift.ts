@@ -6,14 +6,15 @@ import { refuse, startRun } from './start-run.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderReferences } from '../../render/references-message.js';
-import type { SlackPoster } from '../../slack/poster.js';
+import type { Chat } from '../../chat/port.js';
+import { replyTo } from '../reply-to.js';
 import { viewCluster } from '../cluster-view.js';
 import { lookAtReferences } from '../references.js';
 
 export interface DriftDeps {
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  chat: Chat;
 }
 
 /**
@@ -23,17 +24,17 @@ export interface DriftDeps {
 export async function runDrift(env: JobEnvelope & { request: { name: 'drift' } }, deps: DriftDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
   const { report } = await viewCluster(cluster, deps.pool);
   if (!report.members.length) {
-    await deps.slack.post(env, { text: `No member of ${cluster.name} answers: without the member list there is nothing to compare the masters' files with. \`/etcd status ${cluster.name}\` shows why.`, blocks: [] });
+    await deps.chat.answer(replyTo(env), { text: `No member of ${cluster.name} answers: without the member list there is nothing to compare the masters' files with. \`/etcd status ${cluster.name}\` shows why.`, blocks: [] });
     return 'no member list';
   }
   const looks = await lookAtReferences(cluster, report.members);
   const fix = { command: 'drift', args: [cluster.name, 'fix'], label: 'Plan the fix of these files' };
-  await deps.slack.post(env, renderReferences(cluster.name, looks, { footer: `asked by <@${env.userId}> · job ${env.requestId}`, fix }));
+  await deps.chat.answer(replyTo(env), renderReferences(cluster.name, looks, { footer: `asked by <@${env.userId}> · job ${env.requestId}`, fix }));
   return `${looks.filter((l) => l.state === 'drift').length} of ${looks.length} files disagree`;
 }
 

@@ -1,6 +1,7 @@
 import { renderPostmortem } from '../../incident/postmortem.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import type { WorkerContext } from '../context.js';
+import { replyTo } from '../reply-to.js';
 import { recorder } from '../../incident/record.js';
 import { openIncident } from '../incidents.js';
 
@@ -10,12 +11,12 @@ type IncidentJob = JobEnvelope & { request: { name: 'incident' } };
 export async function runIncident(env: IncidentJob, ctx: WorkerContext): Promise<string> {
   const d = env.request.data;
   const tell = async (text: string) => {
-    await ctx.slack.ephemeral(env, text);
+    await ctx.chat.ephemeral(replyTo(env), text);
     return text;
   };
   switch (d.action) {
     case 'start': {
-      const { incident, created } = await openIncident(ctx.incidents, ctx.slack, env.channelId, d.text ?? 'etcd incident', env.userId);
+      const { incident, created } = await openIncident(ctx.incidents, ctx.chat, env.channelId, d.text ?? 'etcd incident', env.userId);
       return tell(created ? `Incident \`${incident.id}\` opened: ${incident.title}.` : `Incident \`${incident.id}\` (${incident.title}) is already open in this channel; \`/etcd incident close\` ends it first.`);
     }
     case 'close': {
@@ -39,14 +40,14 @@ export async function runIncident(env: IncidentJob, ctx: WorkerContext): Promise
       const { entries, chain } = await ctx.incidents.readVerified(inc.id);
       const md = renderPostmortem(inc, entries, chain, new Date());
       const file = {
-        channel_id: env.channelId,
+        channel: env.channelId,
         filename: `postmortem-${inc.id}.md`,
         title: `Postmortem draft: ${inc.title}`,
         content: md,
-        initial_comment: `Timeline of \`${inc.id}\` as a postmortem draft (${entries.length} entries, ${chain.ok ? `hash chain intact, head \`${chain.head.slice(0, 12)}\`` : `hash chain BROKEN at entry ${chain.seq}: ${chain.reason}`}).`,
+        comment: `Timeline of \`${inc.id}\` as a postmortem draft (${entries.length} entries, ${chain.ok ? `hash chain intact, head \`${chain.head.slice(0, 12)}\`` : `hash chain BROKEN at entry ${chain.seq}: ${chain.reason}`}).`,
       };
       // Into the incident's thread when it has a root message.
-      await ctx.slack.upload(inc.rootTs ? { ...file, thread_ts: inc.rootTs } : file);
+      await ctx.chat.upload(inc.rootTs ? { ...file, threadTs: inc.rootTs } : file);
       return `timeline of ${inc.id} uploaded`;
     }
   }

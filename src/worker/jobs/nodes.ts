@@ -6,7 +6,8 @@ import { kubeShortfall, viewControlPlane } from '../../kube/control-plane.js';
 import { KubeError } from '../../kube/errors.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderNodes, renderNoKube } from '../../render/nodes-message.js';
-import type { SlackPoster } from '../../slack/poster.js';
+import type { Chat } from '../../chat/port.js';
+import { replyTo } from '../reply-to.js';
 import { assessCluster } from '../../status/assess.js';
 import { checkPeerUrls, type PeerCheck } from '../../status/peer-drift.js';
 import { resolvePeerHosts } from '../dns-lookup.js';
@@ -14,7 +15,7 @@ import { resolvePeerHosts } from '../dns-lookup.js';
 export interface NodesDeps {
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  chat: Chat;
 }
 
 /**
@@ -25,7 +26,7 @@ export interface NodesDeps {
 export async function runNodes(env: JobEnvelope & { request: { name: 'nodes' } }, deps: NodesDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
   let k: KubeCluster;
@@ -33,7 +34,7 @@ export async function runNodes(env: JobEnvelope & { request: { name: 'nodes' } }
     k = KubeCluster.forCluster(cluster);
   } catch (err) {
     if (!(err instanceof KubeError)) throw err;
-    await deps.slack.post(env, renderNoKube(cluster.name, err.reason));
+    await deps.chat.answer(replyTo(env), renderNoKube(cluster.name, err.reason));
     return 'not configured';
   }
   // etcd's member list is asked beside Kubernetes: neither waits for the other, and either may be down.
@@ -45,7 +46,7 @@ export async function runNodes(env: JobEnvelope & { request: { name: 'nodes' } }
   else if (members.length === 0) peers = { skipped: 'no etcd member answered, so the member list is unknown (`/etcd status` says more)' };
   else peers = checkPeerUrls(members, view.masters, view.otherNodes, await resolvePeerHosts(members));
 
-  await deps.slack.post(env, renderNodes(view, peers, `asked by <@${env.userId}> · job ${env.requestId}`));
+  await deps.chat.answer(replyTo(env), renderNodes(view, peers, `asked by <@${env.userId}> · job ${env.requestId}`));
   const missing = kubeShortfall(view, new Date()).length;
   return `${missing ? `not ready (${missing})` : 'ready'}${'problems' in peers && peers.problems.length ? `, ${peers.problems.length} peer URL drift` : ''}`;
 }

@@ -9,7 +9,7 @@ import { sealPlan } from '../../approvals/sign.js';
 /** Tells the channel a runbook was refused, and why: everyone in the incident sees it, and its timeline keeps it. */
 export async function refuse(ctx: WorkerContext, env: JobEnvelope, what: string, reason: string): Promise<string> {
   await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'denied', actor: env.userId, text: `${what} refused: ${reason}` });
-  await ctx.slack.postTo(env.channelId, {
+  await ctx.chat.post(env.channelId, {
     text: `${what} refused: ${reason}`,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:no_entry: *\`${what}\` refused* (asked by <@${env.userId}>): ${reason}`.slice(0, 3000) } }],
   });
@@ -29,7 +29,7 @@ export async function startRun(ctx: WorkerContext, env: JobEnvelope, what: strin
   if (notReady) return refuse(ctx, env, what, `a host the plan touches is not ready, so nothing was started or changed.\n${notReady}\nFix it, then ask again.`);
   // The first runbook in a channel without an incident opens one; the run keeps its ID
   // so that its entries go there even if the channel's incident is closed mid-run.
-  const { incident } = await openIncident(ctx.incidents, ctx.slack, env.channelId, outcome.run.title, outcome.run.requestedBy);
+  const { incident } = await openIncident(ctx.incidents, ctx.chat, env.channelId, outcome.run.title, outcome.run.requestedBy);
   // Bound to that incident (its signed timeline records the run's steps) and signed: see sealPlan.
   const run = sealPlan(ctx.hmacKey, { ...outcome.run, incidentId: incident.id });
   const taken = await ctx.store.createLocked(run);

@@ -6,12 +6,13 @@ import { renderStatus } from '../../render/status-message.js';
 import type { StatusReport } from '../../status/assess.js';
 import { viewCluster } from '../cluster-view.js';
 import { observeStatus } from '../../metrics/observe.js';
-import type { SlackPoster } from '../../slack/poster.js';
+import type { Chat } from '../../chat/port.js';
+import { replyTo } from '../reply-to.js';
 
 export interface StatusDeps {
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  chat: Chat;
   /** Read certificate expiry beside the etcd view, for the warning line (on unless false: the bench compares). */
   certCheck?: boolean;
 }
@@ -21,7 +22,7 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
     // The inventory changed between the ack and the job (a worker with another config).
-    await deps.slack.ephemeral(env, `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
+    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
     throw new Error(`unknown cluster ${env.request.data.cluster}`);
   }
   // Through viewCluster: an election in progress is waited out instead of reported as a lost quorum.
@@ -32,6 +33,6 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const certLine = readings && statusCertLine(readings);
   if (certLine) report.warnings.push(certLine);
   observeStatus(cluster, report);
-  await deps.slack.post(env, renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
+  await deps.chat.answer(replyTo(env), renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
   return report;
 }
