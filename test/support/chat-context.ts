@@ -54,7 +54,7 @@ export const STATE: ObservedState = {
   at: T0.toISOString(),
 };
 
-/** A run of the given steps on cluster "prod", requested by UALICE in `channel`. */
-export function aRun(inventory: Inventory, runId: string, channel: string, steps: StepSpec[], now = T0): Run {
-  return newRun(inventory, { runId, cluster: 'prod', target: 'm1', steps, plannedState: STATE, runbook: 'replace', title: 'Replace m1 in prod', requestedBy: 'UALICE', channelId: channel }, now);
+/** A run of the given steps on `cluster` (its lock is taken when it is stored), requested by UALICE in `channel`. */
+export function aRun(inventory: Inventory, runId: string, channel: string, steps: StepSpec[], cluster = 'prod', now = T0): Run {
+  return newRun(inventory, { runId, cluster, target: 'm1', steps, plannedState: STATE, runbook: 'replace', title: 'Replace m1 in prod', requestedBy: 'UALICE', channelId: channel }, now);
 }
