@@ -37,6 +37,7 @@ import { timelineLedger } from './step-ledger.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
+import { startLostJobWatch } from './lost-jobs.js';
 import { scheduleBackups } from './schedule.js';
 import { watchForStop } from './abort-watcher.js';
 import { backupsInUse, sweepPartials } from './backups.js';
@@ -231,6 +232,8 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   const mirror = startTimelineMirror(incidents, deps.chat, log, id);
+  // A job BullMQ failed because its workers kept dying under it never reached the catch above: its requester is told here.
+  const lost = startLostJobWatch({ queue, redis: deps.redis, prefix: deps.prefix, owner: id, tell: (env, err, tries) => tellJobFailed(env, err, tries, ctx), log }, deps.sweepMs ?? 15_000);
   const csrWatch = startCsrIncidentWatch({ inventory: deps.inventory, incidents, reviews: csrDeps.reviews, redis: deps.redis, chat: deps.chat, log, owner: id });
   log.info({ concurrency: deps.concurrency }, 'worker ready');
 
@@ -239,6 +242,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     async close() {
       heartbeat.stop();
       await sweeper.stop();
+      await lost.stop();
       await worker.close();
       await mirror.stop();
       await csrWatch.stop();
