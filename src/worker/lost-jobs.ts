@@ -38,7 +38,8 @@ export async function tellLostJobs(deps: LostJobDeps): Promise<string[]> {
     const env = job.data;
     if (!env?.request || env.request.name === 'step') continue;
     if (job.finishedOn && now - job.finishedOn > RECENT_MS) continue;
-    const claimed = await deps.redis.set(`${deps.prefix}:lost-job-told:${job.id}`, deps.owner, 'PX', 48 * 3600_000, 'NX');
+    const claim = `${deps.prefix}:lost-job-told:${job.id}`;
+    const claimed = await deps.redis.set(claim, deps.owner, 'PX', 48 * 3600_000, 'NX');
     if (claimed !== 'OK') continue;
     const times = Math.max(1, job.stalledCounter ?? 1);
     const err = new Error(`the worker running it stopped (killed, or out of memory) ${times === 1 ? 'while on it' : `${times} times while on it`}, so it was given up`);
@@ -46,7 +47,9 @@ export async function tellLostJobs(deps: LostJobDeps): Promise<string[]> {
       await deps.tell(env, err, { attempt: 1, attempts: 1 });
       told.push(job.id);
     } catch (e) {
-      deps.log.warn({ job: job.id, err: (e as Error).message }, 'could not tell the requester of a job that stalled out');
+      // Given back: the next pass (this worker's or another's) tries again.
+      await deps.redis.del(claim).catch(() => undefined);
+      deps.log.warn({ job: job.id, err: (e as Error).message }, 'could not tell the requester of a job that stalled out; will try again');
     }
   }
   return told;

@@ -55,6 +55,11 @@ describe('a job whose workers kept dying under it', () => {
 
     const tell = (e: JobEnvelope, err: Error, tries: { attempt: number; attempts: number }) => tellJobFailed(e, err, tries, t.ctx);
     const log = t.ctx.log;
+    // Slack down at the first look: nothing reaches anyone, and the job is left for the next look.
+    for (const m of ['ephemeral', 'post'] as const) t.chat.failing.set(m, new Error('An API error occurred: service_unavailable'));
+    expect(await tellLostJobs({ queue, redis, prefix, owner: 'w-1', tell, log })).toEqual([]);
+    t.chat.failing.clear();
+    expect(t.chat.records).toEqual([]);
     // Two workers look, one after the other: the requester hears it once.
     expect(await tellLostJobs({ queue, redis, prefix, owner: 'w-1', tell, log })).toEqual([env.requestId]);
     expect(await tellLostJobs({ queue, redis, prefix, owner: 'w-2', tell, log })).toEqual([]);
