@@ -52,7 +52,7 @@ export function planDefrag(inventory: Inventory, cluster: ClusterConfig, report:
   const steps: StepSpec[] = [
     compactStep.spec({ revision: state.revision, via: { name: leader.name, url: urlOf(cluster, leader) } }),
     ...order.map((m, i) =>
-      defragMemberStep.spec({ name: m.name, idHex: m.idHex!, url: urlOf(cluster, m), role: m === leader ? 'leader' : 'follower', before: names.slice(0, i), after: names.slice(i + 1), timeoutSeconds }),
+      defragMemberStep.spec({ name: m.name, idHex: m.idHex!, url: urlOf(cluster, m), dbSize: m.status!.dbSize, role: m === leader ? 'leader' : 'follower', before: names.slice(0, i), after: names.slice(i + 1), timeoutSeconds }),
     ),
     alarmDisarmStep.spec({ quotaBytes: cluster.etcd.quotaBytes, raised: report.members.filter((m) => m.alarms.includes('NOSPACE')).map((m) => m.name) }),
     writeCheckStep.spec({ runId: req.runId, voters: report.members.length }),

@@ -6,7 +6,7 @@ import { blockLimitViolations } from '../../src/render/block-limits.js';
 import { planDefrag } from '../../src/runbook/defrag-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
 import type { MemberRow, StatusReport } from '../../src/status/assess.js';
-import { defragmentedAlready, leaderTarget, notReadyForDefrag } from '../../src/worker/steps/defrag-steps.js';
+import { defragmentedSincePlan, leaderTarget, notReadyForDefrag } from '../../src/worker/steps/defrag-steps.js';
 import type { ClusterView } from '../../src/worker/cluster-view.js';
 
 const { inventory, cluster } = threeMasters('{ roles: { approve: [UBOB], destroy: [UALICE] } }');
@@ -50,6 +50,7 @@ describe('planDefrag', () => {
       ['m2', 'leader', ['m1', 'm3'], []],
     ]);
     expect(defrags.map((p) => p.url)).toEqual(['https://10.0.0.1:2379', 'https://10.0.0.3:2379', 'https://10.0.0.2:2379']);
+    expect(defrags.map((p) => p.dbSize)).toEqual([8 * MB, 8 * MB, 8 * MB]);
     expect(defrags.every((p) => p.timeoutSeconds === cluster.etcd.defragTimeoutSeconds)).toBe(true);
     expect(run.steps[3]!.title).toBe('Defragment m2 (the leader, last)');
     expect(run.steps[1]!.operation).toContain('maintenance.defragment() on m1 (https://10.0.0.1:2379) alone, deadline 300 s');
@@ -88,10 +89,10 @@ describe('planDefrag', () => {
 });
 
 describe('the defragment step looks before it acts', () => {
-  it('takes a database with little to give back as defragmented already, not one full of free pages', () => {
-    expect(defragmentedAlready({ dbSize: 8 * MB, dbSizeInUse: MB })).toBe(false);
-    expect(defragmentedAlready({ dbSize: 1.05 * MB, dbSizeInUse: MB })).toBe(true);
-    expect(defragmentedAlready({ dbSize: 100 * 1024, dbSizeInUse: 20 * 1024 })).toBe(true);
+  it('takes a database smaller than when planned as defragmented (only a defragment shrinks the file), not one as big or bigger', () => {
+    expect(defragmentedSincePlan({ dbSize: 520 * 1024 }, 7 * MB)).toBe(true);
+    expect(defragmentedSincePlan({ dbSize: 7 * MB }, 7 * MB)).toBe(false);
+    expect(defragmentedSincePlan({ dbSize: 8 * MB }, 7 * MB)).toBe(false);
   });
 
   it('hands leadership to a member this run did already, else to any other voter that answers', () => {

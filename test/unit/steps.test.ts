@@ -81,8 +81,8 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   'force-redeployment': () => [STEPS['force-redeployment'].spec({ cluster, runId, resource: { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' } })],
   compact: () => [STEPS.compact.spec({ revision: 50, via: { name: 'm1', url: 'https://10.0.0.1:2379' } })],
   'defrag-member': () => [
-    STEPS['defrag-member'].spec({ name: 'm2', idHex: 'a2', url: 'https://10.0.0.2:2379', role: 'follower', before: [], after: ['m3', 'm1'], timeoutSeconds: 300 }),
-    STEPS['defrag-member'].spec({ name: 'm1', idHex: 'a1', url: 'https://10.0.0.1:2379', role: 'leader', before: ['m2', 'm3'], after: [], timeoutSeconds: 300 }),
+    STEPS['defrag-member'].spec({ name: 'm2', idHex: 'a2', url: 'https://10.0.0.2:2379', dbSize: 8_000_000, role: 'follower', before: [], after: ['m3', 'm1'], timeoutSeconds: 300 }),
+    STEPS['defrag-member'].spec({ name: 'm1', idHex: 'a1', url: 'https://10.0.0.1:2379', dbSize: 8_000_000, role: 'leader', before: ['m2', 'm3'], after: [], timeoutSeconds: 300 }),
   ],
   'alarm-disarm': () => [STEPS['alarm-disarm'].spec({ quotaBytes: 2 ** 31, raised: ['m1'] }), STEPS['alarm-disarm'].spec({ quotaBytes: 2 ** 31, raised: [] })],
   'write-check': () => [STEPS['write-check'].spec({ runId, voters: 3 })],

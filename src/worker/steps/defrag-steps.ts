@@ -82,14 +82,13 @@ export async function compact(ctx: EtcdStepContext, step: StepOf<'compact'>): Pr
 }
 
 /**
- * Whether a member's database has nothing left to give back: what a defragment leaves.
- * Asked only when the step is resumed (its first try may have defragmented the member):
- * on a first try a member whose compaction is still being applied in the background
- * would look the same, so a first try always defragments.
+ * Whether a member was defragmented since the plan: bbolt's file never shrinks but by a
+ * defragment, so a database smaller than when planned has been through one. Asked only when the
+ * step is resumed (its first try may have done it): a first try always defragments, since a
+ * defragment made by hand before the compaction would leave the compacted pages in the file.
  */
-export function defragmentedAlready(status: { dbSize: number; dbSizeInUse: number }): boolean {
-  const free = status.dbSize - status.dbSizeInUse;
-  return free <= Math.max(status.dbSize * 0.1, 256 * 1024);
+export function defragmentedSincePlan(now: { dbSize: number }, plannedDbSize: number): boolean {
+  return now.dbSize < plannedDbSize;
 }
 
 /** The member to hand leadership to before the leader is defragmented while others still wait: one this run already did, else any other voter. */
@@ -104,8 +103,8 @@ export async function defragMember(ctx: EtcdStepContext, step: StepOf<'defrag-me
   let m = view.report.members.find((x) => x.idHex === p.idHex);
   if (!m) throw new Error(`${p.name} (${p.idHex}) is no longer in the member list: the plan does not fit the cluster any more; plan again`);
   // Resumed after its worker stopped: the first try may have done it. A member is defragmented once per run.
-  if (attempt > 1 && defragmentedAlready(m.status!)) {
-    return { skipped: true, summary: `${p.name} was defragmented already by this step's earlier try (${dbLine(m)}): not defragmented again` };
+  if (attempt > 1 && defragmentedSincePlan(m.status!, p.dbSize)) {
+    return { skipped: true, summary: `${p.name} was defragmented by this step's earlier try (${formatBytes(p.dbSize)} when planned, ${dbLine(m)} now): not defragmented again` };
   }
   let moved = '';
   if (m.isLeader && p.after.length > 0) {
