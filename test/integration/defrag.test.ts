@@ -88,7 +88,7 @@ describe('/etcd defrag against a lab cluster at NOSPACE', () => {
     }
   });
 
-  it('asked again on a healthy cluster: compaction and disarm find nothing to do, and say so', async () => {
+  it('asked again on a healthy cluster: it plans the same steps, and the disarm finds no alarm and says so', async () => {
     const since = t.slack.lastSeq;
     await t.command('defrag lab', { user: 'UALICE' });
     const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Compact and defragment lab/.test(String(r.body.text)), 30_000, since);
