@@ -88,16 +88,37 @@ describe('/etcd defrag against a lab cluster at NOSPACE', () => {
     }
   });
 
-  it('asked again on a healthy cluster: it plans the same steps, and the disarm finds no alarm and says so', async () => {
+  it('asked again on a healthy cluster, the leader changing after the plan: leadership is moved off a member before its turn, so the leader still goes last', async () => {
     const since = t.slack.lastSeq;
     await t.command('defrag lab', { user: 'UALICE' });
     const plan = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /^Compact and defragment lab/.test(String(r.body.text)), 30_000, since);
-    const gate = await waitForGate(t.slack, plan.ts!, 0);
-    expect(await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: plan.ts!, actionId: 'medic_approve', blockId: gate.blockId, value: gate.approve })).responseUrl)).toContain('Approved step 1');
-    await waitForRunStatus(t.slack, plan.ts!, 'DONE');
-    const thread = threadOf(t.slack, plan.ts!).join('\n');
-    expect(textOf(latest(t.slack, plan.ts!))).toContain('No alarm is raised');
+    const ts = plan.ts!;
+    expect(textOf(latest(t.slack, ts))).toContain('No alarm is raised');
+    const order = [...textOf(latest(t.slack, ts)).matchAll(/Defragment (m\d) \(/g)].map((m) => m[1]!);
+    // The world moves after the plan: the first follower of the plan becomes leader (etcdctl move-leader, sent to the leader).
+    const members = await t.lab.memberList();
+    const leaderHex = await t.lab.leaderHex();
+    const leader = members.find((m) => m.id === leaderHex)!;
+    const first = members.find((m) => m.name === order[0])!;
+    await t.lab.etcdctl(['move-leader', first.id], [leader.client]);
+    expect(await t.lab.leaderHex()).toBe(first.id);
+    const before = Object.fromEntries(order.map((m) => [m, defragTimes(t, m).length]));
+
+    const gate = await waitForGate(t.slack, ts, 0);
+    expect(await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: gate.blockId, value: gate.approve })).responseUrl)).toContain('Approved step 1');
+    await waitForRunStatus(t.slack, ts, 'DONE');
+    const thread = threadOf(t.slack, ts).join('\n');
+    // m-first led when its turn came, with two members still to do: it handed leadership over first.
+    expect(thread).toMatch(new RegExp(`Step 2: Defragment ${order[0]} \\(a follower\\): defragmented ${order[0]} \\(it led; leadership moved to m\\d first\\)`));
     expect(thread).toMatch(/Step 5: Disarm the NOSPACE alarm: no NOSPACE alarm is raised: nothing to disarm/);
+    // Each member defragmented once more, in the plan's order, never two at once.
+    const latestEnd = order.map((m) => {
+      const times = defragTimes(t, m);
+      expect(times, m).toHaveLength(before[m]! + 1);
+      return times[times.length - 1]!;
+    });
+    expect([...latestEnd].sort((a, b) => a - b)).toEqual(latestEnd);
+    expect((await t.lab.etcdctl(['endpoint', 'health'], t.lab.endpoints, true)).code).toBe(0);
   });
 
   it('bad input and a member down get a clear answer with what to type instead; nothing is planned', async () => {
