@@ -15,6 +15,7 @@ import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
 import { printMetricsView } from './metrics-view.js';
+import { defragBench } from './defrag.js';
 
 /**
  * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
@@ -37,7 +38,8 @@ const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
  * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
- * the replace of a kube-etcd replica (GKE on-prem kubeception).
+ * the replace of a kube-etcd replica (GKE on-prem kubeception), `BENCH_ONLY=defrag` only the NOSPACE recovery
+ * (`BENCH_DEFRAG_RUNS`, `BENCH_DEFRAG_QUOTA_MB`).
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -83,6 +85,12 @@ async function main(): Promise<void> {
   if (ONLY === 'replace-systemd') return replaceProfiles(null, ['systemd']);
   if (ONLY === 'replace-openshift4') return replaceProfiles(null, ['openshift4']);
   if (ONLY === 'replace-statefulset') return replaceProfiles(null, ['statefulset']);
+  if (ONLY === 'defrag') {
+    const { row, note } = await defragBench(join(tmpdir(), 'etcd-medic-bench-defrag'), 142, { runs: Number(process.env.BENCH_DEFRAG_RUNS ?? 3), quotaMb: Number(process.env.BENCH_DEFRAG_QUOTA_MB ?? 64) }, (s) => console.error(`[lab] ${s}`));
+    printTable('NOSPACE recovery (ms; base = the same steps as etcdctl commands on the same lab in the same run; ratio = bot median / script median)', [row]);
+    console.log(note);
+    return;
+  }
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });

@@ -33,7 +33,7 @@ const envSchema = z.object({
   // (`kind#n`: the n-th step of that kind in the plan).
   MEDIC_FAULT_KILL_AFTER: z
     .string()
-    .regex(/^(snapshot|member-remove|stop-and-move-aside|member-add-learner|write-manifest|wait-caught-up|promote|verify|fence|force-new-cluster|verify-backup|restore-snapshot|apiservers|kube-check|kubelet-rebootstrap|kubelet-csrs|issue-certs|workload-check|pdb-delete|sts-initial-state|drain|wipe-claim|uncordon|pdb-restore)(#[1-9]\d*)?$/, 'a step kind, optionally #n')
+    .regex(/^(snapshot|member-remove|stop-and-move-aside|member-add-learner|write-manifest|wait-caught-up|promote|verify|fence|force-new-cluster|verify-backup|restore-snapshot|apiservers|kube-check|kubelet-rebootstrap|kubelet-csrs|issue-certs|workload-check|pdb-delete|sts-initial-state|drain|wipe-claim|uncordon|pdb-restore|compact|defrag-member|alarm-disarm|write-check)(#[1-9]\d*)?$/, 'a step kind, optionally #n')
     .optional(),
 });
 

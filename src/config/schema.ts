@@ -164,6 +164,8 @@ const cluster = z
         quotaBytes: z.number().int().min(1).default(2 * 1024 ** 3),
         // How long a step waits for a stopped member's etcd to be gone before it refuses to move its data dir.
         stopWaitSeconds: z.number().int().min(1).max(600).default(60),
+        // The deadline of one member's defragment (and of the compaction before it): a large database blocks it for a while.
+        defragTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
       })
       .strict(),
     platform: platform.default({

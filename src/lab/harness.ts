@@ -38,6 +38,8 @@ export interface LabOptions {
   platform?: LabPlatform;
   /** openshift4 masters of 4.1–4.3 (etcd-member.yaml, the default) or 4.4+ (the etcd operator's etcd-pod.yaml). */
   ocpVersion?: OcpVersion;
+  /** More flags for every member's etcd, e.g. a small `--quota-backend-bytes` (kubeadm masters only). */
+  etcdFlags?: string[];
   log?: (s: string) => void;
 }
 
@@ -260,10 +262,11 @@ export function killLabProcesses(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, ocpVersion: '4.3' as OcpVersion, log: () => undefined, ...options };
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, ocpVersion: '4.3' as OcpVersion, etcdFlags: [] as string[], log: () => undefined, ...options };
   const { root, subnet } = opts;
   const layout = layoutOf(opts.platform, opts.ocpVersion);
   if (opts.workers > 0 && !opts.kube) throw new Error('worker nodes need the Kubernetes stand-in (kube: true)');
+  if (opts.etcdFlags.length > 0 && opts.platform !== 'kubeadm') throw new Error(`extra etcd flags are written into kubeadm manifests only, not with platform '${opts.platform}'`);
   // The stand-in plays kubeadm's kube-apiserver.yaml, or a layout's own kube-apiserver static pod (OpenShift 4.4+).
   if (opts.kube && opts.platform !== 'kubeadm' && !layout.apiManifest) throw new Error(`the lab's Kubernetes stand-in runs on kubeadm or OpenShift 4.4 masters, not with platform '${opts.platform}'`);
   killLabProcesses(root);
@@ -308,7 +311,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.key, join(pkiDir, `${kind}.key`));
     }
     const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, layout, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
-    const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters });
+    const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters, etcdFlags: opts.etcdFlags });
     const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir });
     hosts.push({ ...host, ...installed, ssh });
   }

@@ -25,6 +25,8 @@ export interface ClusterParams {
   clientTls: { ca: string; cert: string; key: string };
   /** Every master: its name and address. */
   masters: { name: string; ip: string }[];
+  /** More flags for every member's etcd (kubeadm hosts only). */
+  etcdFlags?: string[];
 }
 
 /** The layout-specific paths of a host. */
@@ -81,7 +83,7 @@ const kubeadm: HostLayout = {
   }),
   install(h, c) {
     mkdirSync(h.manifestsDir, { recursive: true });
-    writeFileSync(join(h.manifestsDir, 'etcd.yaml'), etcdManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort }));
+    writeFileSync(join(h.manifestsDir, 'etcd.yaml'), etcdManifest({ name: h.name, ip: h.ip, dataDir: h.dataDir, pkiDir: h.pkiDir, initialCluster: c.initialCluster, state: 'new', token: c.token, clientPort: c.clientPort, peerPort: c.peerPort, extraFlags: c.etcdFlags }));
     return { supervisor: new StaticPodSupervisor(h.name, h.manifestsDir, h.logDir) };
   },
   inventoryPlatform: () => ({ kind: 'kubeadm', manifestsDir: '/etc/kubernetes/manifests', dataDir: '/var/lib/etcd', pkiDir: '/etc/kubernetes/pki/etcd' }),

@@ -11,6 +11,8 @@ export interface EtcdManifestParams {
   /** etcd's defaults (2379, 2380) unless a lab asks for others. */
   clientPort?: number;
   peerPort?: number;
+  /** More flags for etcd (a small `--quota-backend-bytes` to reach NOSPACE). */
+  extraFlags?: string[];
 }
 
 /** An etcd static-pod manifest shaped like the one kubeadm writes. */
@@ -54,6 +56,7 @@ export function etcdManifest(p: EtcdManifestParams): string {
             '--peer-client-cert-auth=true',
             '--snapshot-count=10000',
             '--logger=zap',
+            ...(p.extraFlags ?? []),
           ],
           volumeMounts: [
             { mountPath: p.dataDir, name: 'etcd-data' },

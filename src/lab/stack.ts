@@ -18,7 +18,7 @@ export interface LabStack {
 }
 
 /** Everything the bot needs around it, all local: Redis, the etcd lab, and a Slack stand-in. */
-export async function startLabStack(root: string, subnet: number, log: (s: string) => void, opts: { kube?: boolean; platform?: LabPlatform } = {}): Promise<LabStack> {
+export async function startLabStack(root: string, subnet: number, log: (s: string) => void, opts: { kube?: boolean; platform?: LabPlatform; etcdFlags?: string[] } = {}): Promise<LabStack> {
   await ensureLabPackages(log);
   // A new lab is a new cluster: runs and locks from an earlier lab would only mislead.
   rmSync(join(root, 'redis'), { recursive: true, force: true });
@@ -26,7 +26,7 @@ export async function startLabStack(root: string, subnet: number, log: (s: strin
   let lab: Lab;
   const slack = new FakeSlack();
   try {
-    lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false, platform: opts.platform ?? 'kubeadm' });
+    lab = await startLab({ root: join(root, 'lab'), subnet, log, kube: opts.kube ?? false, platform: opts.platform ?? 'kubeadm', etcdFlags: opts.etcdFlags });
     await slack.start();
   } catch (err) {
     // A start that fails half way stops what it had started: no etcd, sshd or Redis is left running.

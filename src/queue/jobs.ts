@@ -7,6 +7,7 @@ export type JobRequest =
   | { name: 'plan-replace'; data: { cluster: string; target: string; force: boolean } }
   | { name: 'plan-restore-quorum'; data: { cluster: string; from?: string; snapshot?: string } }
   | { name: 'plan-restore'; data: { cluster: string; backupId: string } }
+  | { name: 'plan-defrag'; data: { cluster: string } }
   | { name: 'step'; data: { runId: string; index: number } }
   | { name: 'cancel'; data: { runId: string } }
   | { name: 'backup'; data: { cluster: string; scheduled?: boolean } }

@@ -63,7 +63,7 @@ export const TERMINAL: readonly RunStatus[] = ['done', 'failed', 'cancelled', 'r
 export interface Run {
   version: number;
   runId: string;
-  runbook: 'replace' | 'restore-quorum' | 'restore' | 'drift-fix' | 'kubelets-renew';
+  runbook: 'replace' | 'restore-quorum' | 'restore' | 'drift-fix' | 'kubelets-renew' | 'defrag';
   /** "Replace m3 in prod", "Restore quorum of prod": the plan message's header. */
   title: string;
   /** Why this plan (the path taken and why, what it costs in data), shown above the steps. */

@@ -27,6 +27,10 @@ import { stsInitialStateStep } from './sts-initial-state.js';
 import { uncordonStep } from './uncordon.js';
 import { wipeClaimStep } from './wipe-claim.js';
 import { workloadCheckStep } from './workload-check.js';
+import { alarmDisarmStep } from './alarm-disarm.js';
+import { compactStep } from './compact.js';
+import { defragMemberStep } from './defrag-member.js';
+import { writeCheckStep } from './write-check.js';
 
 /** Every kind of step, by kind. Adding a kind is adding a file and a line here (and its type in `StepSpec`). */
 export const STEPS = {
@@ -56,6 +60,10 @@ export const STEPS = {
   uncordon: uncordonStep,
   'pdb-restore': pdbRestoreStep,
   'force-redeployment': forceRedeploymentStep,
+  compact: compactStep,
+  'defrag-member': defragMemberStep,
+  'alarm-disarm': alarmDisarmStep,
+  'write-check': writeCheckStep,
 } as const satisfies { readonly [K in StepKind]: StepDefinition<K> };
 
 export const STEP_KINDS = Object.keys(STEPS) as StepKind[];

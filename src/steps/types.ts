@@ -35,6 +35,10 @@ import type { StsInitialStateStep } from './sts-initial-state.js';
 import type { UncordonStep } from './uncordon.js';
 import type { WipeClaimStep } from './wipe-claim.js';
 import type { WorkloadCheckStep } from './workload-check.js';
+import type { AlarmDisarmStep } from './alarm-disarm.js';
+import type { CompactStep } from './compact.js';
+import type { DefragMemberStep } from './defrag-member.js';
+import type { WriteCheckStep } from './write-check.js';
 
 /** One step of a plan, of kind K with its params P. Stored in the run as JSON: P holds only JSON values. */
 export interface Step<K extends string, P> {
@@ -78,7 +82,12 @@ export type StepSpec =
   | UncordonStep
   | PdbRestoreStep
 
-  | ForceRedeploymentStep;
+  | ForceRedeploymentStep
+
+  | CompactStep
+  | DefragMemberStep
+  | AlarmDisarmStep
+  | WriteCheckStep;
 
 export type StepKind = StepSpec['kind'];
 

@@ -33,6 +33,8 @@ function asked(req: JobRequest): string {
       return `/etcd restore-quorum ${req.data.cluster}`;
     case 'plan-restore':
       return `/etcd restore ${req.data.backupId}`;
+    case 'plan-defrag':
+      return `/etcd defrag ${req.data.cluster}`;
     case 'cancel':
       return `/etcd cancel ${req.data.runId}`;
     case 'backup':

@@ -29,6 +29,7 @@ import { runNodes } from './jobs/nodes.js';
 import { runPlanKubeletsRenew } from './jobs/kubelets.js';
 import { runPlanReplace } from './jobs/replace.js';
 import { runPlanRestoreQuorum } from './jobs/restore-quorum.js';
+import { runPlanDefrag } from './jobs/defrag.js';
 import { runPlanRestore } from './jobs/restore.js';
 import { runStatus } from './jobs/status.js';
 import { RunBusy, runStep } from './jobs/step.js';
@@ -153,6 +154,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             break;
           case 'plan-restore':
             outcome = await runPlanRestore({ ...env, request: env.request }, ctx);
+            break;
+          case 'plan-defrag':
+            outcome = await runPlanDefrag({ ...env, request: env.request }, ctx);
             break;
           case 'step':
             outcome = await runStep({ ...env, request: env.request }, ctx, engine, deps.lockMs);

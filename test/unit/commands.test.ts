@@ -120,6 +120,18 @@ describe('each command parses its arguments', () => {
     for (const bad of ['../../../../etc/shadow', '2026-11-23_031500;id', '`id`']) expect(refusal(`restore ${bad}`)).toContain('is not a backup ID');
   });
 
+  it('defrag: an optional cluster, nothing else', () => {
+    expect(job('defrag')).toEqual({ name: 'plan-defrag', data: { cluster: 'prod' } });
+    expect(job('defrag staging', two)).toEqual({ name: 'plan-defrag', data: { cluster: 'staging' } });
+    expect(refusal('defrag', two)).toBe('more than one cluster is configured; name one of: prod, staging');
+    expect(refusal('defrag nope')).toBe('unknown cluster "nope"; known clusters: prod');
+    expect(refusal('defrag prod m1')).toBe('unexpected argument "m1"');
+    expect(refusal('defrag --all')).toBe('unknown option "--all"');
+    expect(refusal('defrag $(id)')).toContain('is not a cluster name');
+    expect(findCommand('defrag')!.role).toBe('destroy');
+    expect(findCommand('defrag')!.usage).toBe('/etcd defrag [cluster]');
+  });
+
   it('cancel: one run ID', () => {
     expect(job('cancel R-1A2B3C4D')).toEqual({ name: 'cancel', data: { runId: 'r-1a2b3c4d' } });
     expect(refusal('cancel')).toContain('name the run to cancel');

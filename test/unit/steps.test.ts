@@ -7,6 +7,7 @@ import { planReplace } from '../../src/runbook/replace-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
 import { planDriftFix } from '../../src/runbook/drift-fix-plan.js';
 import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
+import { planDefrag } from '../../src/runbook/defrag-plan.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
 import { referenceDrift } from '../../src/status/references.js';
 import type { ReferenceLook } from '../../src/worker/references.js';
@@ -78,6 +79,13 @@ const SAMPLES: { [K in StepKind]: () => StepOf<K>[] } = {
   uncordon: () => [STEPS.uncordon.spec({ place: sts })],
   'pdb-restore': () => [STEPS['pdb-restore'].spec({ place: sts, saveDir: store, runId })],
   'force-redeployment': () => [STEPS['force-redeployment'].spec({ cluster, runId, resource: { group: 'operator.openshift.io', version: 'v1', plural: 'etcds', name: 'cluster' } })],
+  compact: () => [STEPS.compact.spec({ revision: 50, via: { name: 'm1', url: 'https://10.0.0.1:2379' } })],
+  'defrag-member': () => [
+    STEPS['defrag-member'].spec({ name: 'm2', idHex: 'a2', url: 'https://10.0.0.2:2379', dbSize: 8_000_000, role: 'follower', before: [], after: ['m3', 'm1'], timeoutSeconds: 300 }),
+    STEPS['defrag-member'].spec({ name: 'm1', idHex: 'a1', url: 'https://10.0.0.1:2379', dbSize: 8_000_000, role: 'leader', before: ['m2', 'm3'], after: [], timeoutSeconds: 300 }),
+  ],
+  'alarm-disarm': () => [STEPS['alarm-disarm'].spec({ quotaBytes: 2 ** 31, raised: ['m1'] }), STEPS['alarm-disarm'].spec({ quotaBytes: 2 ** 31, raised: [] })],
+  'write-check': () => [STEPS['write-check'].spec({ runId, voters: 3 })],
 };
 
 /** The same masters as OpenShift 4.4+ ones (etcd-pod.yaml, written by the etcd operator), with a kubeconfig. */
@@ -102,7 +110,7 @@ const throughRedis = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 describe('the step registry', () => {
   it('holds one definition for every kind of step, under its own kind', () => {
     expect([...STEP_KINDS].sort()).toEqual(Object.keys(SAMPLES).sort());
-    expect(STEP_KINDS).toHaveLength(26);
+    expect(STEP_KINDS).toHaveLength(30);
     for (const kind of STEP_KINDS) expect(STEPS[kind].kind).toBe(kind);
   });
 
@@ -138,6 +146,7 @@ describe('the step registry', () => {
       planDriftFix(inventory, ocp, state, [ocpDrift], req, now),
       planKubeletsRenew(inventory, { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }, state, { ...req, nodes: ['m1'] }, now),
       planReplace(inventory, stsCluster, report([up(1), up(2), memberRow(3, null)], 'DEGRADED'), state, { ...req, target: 'm3', force: false }, now),
+      planDefrag(inventory, cluster, report([up(1), up(2), up(3)], 'HEALTHY'), state, req, now),
     ];
     const kinds = new Set<string>();
     for (const out of plans) {

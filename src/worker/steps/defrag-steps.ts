@@ -1,0 +1,197 @@
+import { AlarmAction, AlarmType, type Etcd3 } from 'etcd3';
+import type { StepResult } from '../../runbook/engine.js';
+import type { StepOf } from '../../runbook/types.js';
+import { formatBytes, type MemberRow } from '../../status/assess.js';
+import { clientUrlOf, viewCluster, type ClusterView } from '../cluster-view.js';
+import type { EtcdStepContext } from './etcd-steps.js';
+
+/**
+ * The steps of `/etcd defrag` (NOSPACE, or a database near its quota): compact,
+ * defragment one member at a time, disarm the alarm, check writes. Each looks
+ * at the cluster before it acts, so a worker that dies in the middle and is
+ * retried does nothing twice.
+ */
+
+/** How long the checks between two defragments wait for the cluster to be whole again. */
+const READY_WAIT_MS = 60_000;
+
+/**
+ * Why the cluster is not ready for one member to be blocked by a defragment (null: it is):
+ * every member in the list started and answering, one leader they agree on, no learner.
+ * The NOSPACE alarm is what this runbook repairs, so an alarm does not count here.
+ */
+export function notReadyForDefrag(view: ClusterView): string | null {
+  const r = view.report;
+  if (r.verdict === 'QUORUM_LOST' || r.verdict === 'UNREACHABLE') return `no quorum: ${r.summary}`;
+  const down = r.members.filter((m) => !m.started || !m.status);
+  if (down.length) return `${down.map((m) => `${m.name} (${m.idHex}) ${m.started ? `does not answer: ${m.error?.message ?? 'no status'}` : 'was added but never started'}`).join('; ')}`;
+  const learners = r.members.filter((m) => m.learner);
+  if (learners.length) return `${learners.map((m) => m.name).join(', ')} ${learners.length === 1 ? 'is a learner' : 'are learners'}: a membership change is under way`;
+  const leaders = new Set(r.members.map((m) => m.status!.leader));
+  if (leaders.size !== 1 || leaders.has('0')) return 'the members do not agree on one leader (an election may be running)';
+  return null;
+}
+
+/** Waits, bounded, until the cluster is ready for (or back from) a defragment; the view it saw then. */
+async function waitReady(ctx: EtcdStepContext, when: string, ms = READY_WAIT_MS): Promise<ClusterView> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const view = await viewCluster(ctx.cluster, ctx.pool);
+    const problem = notReadyForDefrag(view);
+    if (!problem) return view;
+    if (Date.now() + 250 > deadline) throw new Error(`the cluster was not healthy ${when} within ${Math.round(ms / 1000)} s: ${problem}. Nothing more was defragmented`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const compactedError = (e: Error) => /required revision has been compacted/i.test(e.message);
+
+/**
+ * Whether the keyspace is compacted to `revision` or later: a read at the revision
+ * just before it is refused as compacted exactly then.
+ */
+async function compactedTo(client: Etcd3, revision: number): Promise<boolean> {
+  if (revision <= 1) return true;
+  try {
+    await client.kv.range({ key: Buffer.from([0]), revision: revision - 1, limit: 1 });
+    return false;
+  } catch (err) {
+    if (compactedError(err as Error)) return true;
+    throw err;
+  }
+}
+
+const dbLine = (m: MemberRow) => `${m.name} ${formatBytes(m.status!.dbSize)} (${formatBytes(m.status!.dbSizeInUse)} in use)`;
+
+export async function compact(ctx: EtcdStepContext, step: StepOf<'compact'>): Promise<StepResult> {
+  const revision = Number(step.params.revision);
+  const view = await viewCluster(ctx.cluster, ctx.pool);
+  if (!view.healthyEndpoint) throw new Error(`no member with a leader to send the compaction to: ${view.report.summary}`);
+  const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint);
+  const sizes = view.report.members.filter((m) => m.status).map(dbLine).join(', ');
+  if (await compactedTo(client, revision)) return { skipped: true, summary: `the keyspace is already compacted to revision ${revision} or later: not compacted again (${sizes})` };
+  try {
+    // physical: the answer waits until the compacted entries are out of the database, so the defragments that follow give the pages back.
+    await client.kv.compact({ revision, physical: true }, { deadline: Date.now() + ctx.cluster.etcd.defragTimeoutSeconds * 1000 });
+  } catch (err) {
+    // A try whose answer was lost (a worker that died, a deadline) may have compacted already.
+    if (compactedError(err as Error)) return { skipped: true, summary: `the keyspace was compacted to revision ${revision} or later meanwhile: not compacted again` };
+    throw err;
+  }
+  return { summary: `compacted to revision ${revision}: the history before it is gone, its pages free for the defragments (before: ${sizes})` };
+}
+
+/**
+ * Whether a member was defragmented since the plan: bbolt's file never shrinks but by a
+ * defragment, so a database smaller than when planned has been through one. Asked only when the
+ * step is resumed (its first try may have done it): a first try always defragments, since a
+ * defragment made by hand before the compaction would leave the compacted pages in the file.
+ */
+export function defragmentedSincePlan(now: { dbSize: number }, plannedDbSize: number): boolean {
+  return now.dbSize < plannedDbSize;
+}
+
+/** The member to hand leadership to before the leader is defragmented while others still wait: one this run already did, else any other voter. */
+export function leaderTarget(members: Pick<MemberRow, 'name' | 'idHex' | 'learner' | 'reachable' | 'isLeader'>[], before: string[]): Pick<MemberRow, 'name' | 'idHex'> | null {
+  const others = members.filter((m) => !m.isLeader && !m.learner && m.reachable && m.idHex);
+  return before.map((n) => others.find((m) => m.name === n)).find(Boolean) ?? others[0] ?? null;
+}
+
+export async function defragMember(ctx: EtcdStepContext, step: StepOf<'defrag-member'>, attempt: number): Promise<StepResult> {
+  const p = step.params;
+  let view = await waitReady(ctx, `before defragmenting ${p.name}`);
+  let m = view.report.members.find((x) => x.idHex === p.idHex);
+  if (!m) throw new Error(`${p.name} (${p.idHex}) is no longer in the member list: the plan does not fit the cluster any more; plan again`);
+  // Resumed after its worker stopped: the first try may have done it. A member is defragmented once per run.
+  if (attempt > 1 && defragmentedSincePlan(m.status!, p.dbSize)) {
+    return { skipped: true, summary: `${p.name} was defragmented by this step's earlier try (${formatBytes(p.dbSize)} when planned, ${dbLine(m)} now): not defragmented again` };
+  }
+  let moved = '';
+  if (m.isLeader && p.after.length > 0) {
+    // Leader last: a leader blocked by a defragment stalls every write; the members after it are not done yet.
+    const target = leaderTarget(view.report.members, p.before);
+    if (!target) throw new Error(`${p.name} leads and no other voter answers to take over; nothing was defragmented`);
+    await ctx.pool.client(ctx.cluster, clientUrlOf(ctx.cluster, m)).maintenance.moveLeader({ targetID: BigInt(`0x${target.idHex}`).toString() });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      view = await waitReady(ctx, `after moving the leadership to ${target.name}`);
+      if (view.report.leaderHex === target.idHex) break;
+      if (Date.now() > deadline) throw new Error(`leadership did not move from ${p.name} to ${target.name} within 15 s; nothing was defragmented`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    m = view.report.members.find((x) => x.idHex === p.idHex)!;
+    moved = ` (it led; leadership moved to ${target.name} first)`;
+  }
+  const url = clientUrlOf(ctx.cluster, m);
+  const before = dbLine(m);
+  const t0 = Date.now();
+  try {
+    // Its own deadline: a large database blocks the member for longer than any other call may take.
+    await ctx.pool.client(ctx.cluster, url).maintenance.defragment({ deadline: Date.now() + p.timeoutSeconds * 1000 });
+  } catch (err) {
+    const e = err as Error;
+    if (/deadline|timed? ?out/i.test(e.message)) {
+      throw new Error(
+        `${p.name} gave no answer to the defragment within ${p.timeoutSeconds} s: it may still be running there, blocking that member until it ends. No other member was defragmented. Watch ${p.name}'s DB size (etcdctl endpoint status --endpoints=${url}) and ask \`/etcd defrag\` again once it answers`,
+      );
+    }
+    throw new Error(`the defragment of ${p.name} failed: ${e.message}`);
+  }
+  const took = ((Date.now() - t0) / 1000).toFixed(1);
+  const after = await waitReady(ctx, `after defragmenting ${p.name}`);
+  const now = after.report.members.find((x) => x.idHex === p.idHex);
+  return {
+    summary: `defragmented ${p.name}${moved} in ${took} s: ${before} → ${now?.status ? formatBytes(now.status.dbSize) : '?'}; every member answers again, leader ${after.report.leaderHex}`,
+    output: after.report.members.map((x) => dbLine(x)).join('\n'),
+  };
+}
+
+const isNospace = (a: { alarm: unknown }) => String(a.alarm).toUpperCase() === 'NOSPACE';
+
+async function listAlarms(client: Etcd3): Promise<{ memberID: string; alarm: string }[]> {
+  const res = await client.maintenance.alarm({ action: AlarmAction.Get, memberID: 0, alarm: AlarmType.None });
+  return res.alarms.map((a) => ({ memberID: a.memberID, alarm: String(a.alarm).toUpperCase() }));
+}
+
+export async function alarmDisarm(ctx: EtcdStepContext, step: StepOf<'alarm-disarm'>): Promise<StepResult> {
+  const quota = Number(step.params.quotaBytes);
+  const view = await waitReady(ctx, 'before disarming the alarm');
+  const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
+  const raised = (await listAlarms(client)).filter(isNospace);
+  if (raised.length === 0) return { skipped: true, summary: 'no NOSPACE alarm is raised: nothing to disarm' };
+  // Disarmed while a database is still over the quota, the next write raises it again: say why instead.
+  const over = view.report.members.filter((m) => m.status!.dbSize >= quota);
+  if (over.length) {
+    throw new Error(
+      `${over.map(dbLine).join(', ')} still over the quota of ${formatBytes(quota)}: the data itself is too big, so the alarm was left raised. Delete keys or raise --quota-backend-bytes (and etcd.quotaBytes in the inventory), then \`/etcd defrag\` again`,
+    );
+  }
+  const nameOf = (id: string) => view.report.members.find((m) => m.status?.memberId === id)?.name ?? BigInt(id).toString(16);
+  for (const a of raised) await client.maintenance.alarm({ action: AlarmAction.Deactivate, memberID: a.memberID, alarm: AlarmType.Nospace });
+  const left = (await listAlarms(client)).filter(isNospace);
+  if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberID)).join(', ')} after the disarm: a write filled a database again meanwhile`);
+  return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberID)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
+}
+
+export async function writeCheck(ctx: EtcdStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
+  const key = step.params.key;
+  const view = await waitReady(ctx, 'for the write check');
+  const voters = view.report.members.filter((m) => !m.learner).length;
+  if (voters !== step.params.voters) throw new Error(`${voters} voters answer, the plan had ${step.params.voters}`);
+  const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
+  const value = `written by etcd-medic at ${new Date().toISOString()}`;
+  try {
+    await client.put(key).value(value);
+  } catch (err) {
+    throw new Error(`a write still fails: ${(err as Error).message}`);
+  }
+  const read = await client.get(key).string();
+  if (read !== value) throw new Error(`${key} read back as ${JSON.stringify(read)}, not what was written`);
+  await client.delete().key(key);
+  const alarms = await listAlarms(client);
+  if (alarms.length) throw new Error(`writes work, but alarms are raised: ${alarms.map((a) => a.alarm).join(', ')}`);
+  return {
+    summary: `a write went through (put, read back, deleted ${key}); ${voters} voters healthy, leader ${view.report.leaderHex}; no alarm raised`,
+    output: view.report.members.map(dbLine).join('\n'),
+  };
+}
