@@ -14,6 +14,7 @@ const EVERY: { [K in JobRequest['name']]: { data: Extract<JobRequest, { name: K 
   'plan-replace': { data: { cluster: 'prod', target: 'm3', force: false }, typed: '/etcd replace m3' },
   'plan-restore-quorum': { data: { cluster: 'prod' }, typed: '/etcd restore-quorum prod' },
   'plan-restore': { data: { cluster: 'prod', backupId: 'b-1' }, typed: '/etcd restore b-1' },
+  'plan-defrag': { data: { cluster: 'prod' }, typed: '/etcd defrag prod' },
   step: { data: { runId: 'r-unused', index: 0 }, typed: '' },
   cancel: { data: { runId: 'r-0000beef' }, typed: '/etcd cancel r-0000beef' },
   backup: { data: { cluster: 'prod' }, typed: '/etcd backup prod' },
