@@ -8,6 +8,8 @@ function asked(req: JobRequest): string {
   switch (req.name) {
     case 'status':
       return `/etcd status ${req.data.cluster}`;
+    case 'watch':
+      return `the status watch of ${req.data.cluster}`;
     case 'nodes':
       return `/etcd nodes ${req.data.cluster}`;
     case 'plan-replace':
@@ -62,8 +64,9 @@ export async function tellJobFailed(env: JobEnvelope, err: Error, tries: { attem
     return;
   }
   const text = `:x: \`${asked(req)}\` failed: ${msg}. Nothing more was done for it; try again, or ask \`/etcd status\` where things stand.`;
-  // A backup already told the channel; everything else answers the person who asked.
-  if (req.name !== 'backup') {
+  // A backup already told the channel; the watch tries again at its next tick rather than fill the channel with failures;
+  // everything else answers the person who asked.
+  if (req.name !== 'backup' && req.name !== 'watch') {
     if (env.responseUrl) await ctx.slack.ephemeral(env, text);
     else if (env.channelId) await ctx.slack.postTo(env.channelId, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] });
   }

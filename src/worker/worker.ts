@@ -37,7 +37,9 @@ import { timelineLedger } from './step-ledger.js';
 import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
-import { scheduleBackups } from './schedule.js';
+import { scheduleBackups, scheduleWatches } from './schedule.js';
+import { runWatch } from './jobs/watch.js';
+import { WatchStore } from './watch-store.js';
 import { watchForStop } from './abort-watcher.js';
 import { backupsInUse, sweepPartials } from './backups.js';
 import { runCsrDecide, runCsrList } from './jobs/csr.js';
@@ -100,6 +102,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     log,
   };
   const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
+  const watches = new WatchStore(deps.redis, deps.prefix);
   const engine: EngineDeps = {
     store,
     executors: stepExecutors(deps.inventory, pool, backups, log, { slack: deps.slack, reviews: csrDeps.reviews, runs: store, incidents }),
@@ -139,6 +142,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
         switch (env.request.name) {
           case 'status':
             outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack })).verdict;
+            break;
+          case 'watch':
+            outcome = await runWatch({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack, watches, log: jlog });
             break;
           case 'nodes':
             outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });
@@ -227,6 +233,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   });
   await worker.waitUntilReady();
   await scheduleBackups(queue, deps.inventory, log);
+  await scheduleWatches(queue, deps.inventory, log);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   const mirror = startTimelineMirror(incidents, deps.slack, log, id);
