@@ -188,7 +188,7 @@ const cluster = z
     // channel when the verdict or the diagnosis changes, with the diagnosis and its buttons.
     watch: z
       .object({
-        intervalSeconds: z.number().int().min(10).max(86_400),
+        intervalSeconds: z.number().int().min(1).max(86_400),
         channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel ID (C…)'),
       })
       .strict()

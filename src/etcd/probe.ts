@@ -59,7 +59,8 @@ export async function probeCluster(cluster: ClusterConfig, pool: EtcdPool, now: 
   if (withLeader) {
     try {
       const res = await pool.client(cluster, withLeader.endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' });
-      alarms = res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm) }));
+      // The client names the alarm by its enum key ("Nospace"); etcdctl and etcd's own errors say NOSPACE, CORRUPT.
+      alarms = res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm).toUpperCase() }));
     } catch {
       alarms = null;
     }
