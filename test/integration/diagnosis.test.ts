@@ -197,6 +197,21 @@ describe('/etcd status diagnoses what it sees and offers the runbook as a button
     }
   }, 60_000);
 
+  it('a kubelet certificate ending in 3 days: renew that kubelet, its button `/etcd kubelets renew lab m1`', async () => {
+    const DAY = 86_400_000;
+    // Fault: m1's kubelet serves a certificate that ends in three days.
+    await t.lab.kube!.setServingCert('m1', 'kubelet', { notBefore: new Date(Date.now() - 300 * DAY), notAfter: new Date(Date.now() + 3 * DAY + 3_600_000) });
+    try {
+      const post = await status();
+      const d = diagnosisOf(post);
+      expect(d.map((x) => x.command)).toEqual(['kubelets renew lab m1']);
+      expect(d[0]!.label).toBe('Renew the kubelets of m1');
+      expect(d[0]!.text).toMatch(/kubelet on m1 expires in 3 days \(\d{4}-\d\d-\d\d\)\./);
+    } finally {
+      await t.lab.kube!.setServingCert('m1', 'kubelet', { notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) });
+    }
+  }, 60_000);
+
   it('a pending CSR of a master: Review 1 pending CSR, its click runs `/etcd csr lab` as the clicker', async () => {
     const kube = t.lab.kube!;
     // Fault: m2's kubelet lost its client certificate and asks for a new one.

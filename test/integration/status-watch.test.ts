@@ -5,6 +5,7 @@ import { EtcdPool } from '../../src/etcd/pool.js';
 import type { SlackRecord } from '../../src/lab/fake-slack.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { createLogger } from '../../src/log.js';
+import { openQueue } from '../../src/queue/queue.js';
 import { decodeCommand } from '../../src/render/command-button.js';
 import type { SlackMessage } from '../../src/render/status-message.js';
 import { startMedic, type Medic } from '../../src/runtime.js';
@@ -50,9 +51,19 @@ describe('the proactive status watch', () => {
     await waitFor(`${n} more looks of the watch`, () => looks() >= from + n, 30_000, 100);
   }
 
-  it('says nothing about a healthy cluster, look after look', async () => {
+  it('says nothing about a healthy cluster, look after look; two workers share one schedule', async () => {
     await moreLooks(3);
     expect(watchPosts()).toEqual([]);
+    // Each worker set the schedule at its start: it is one scheduler, so one look per tick, not one per worker.
+    const redis = new Redis(t.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const queue = openQueue(redis, t.env.QUEUE_PREFIX!);
+    try {
+      const schedulers = await queue.getJobSchedulers();
+      expect(schedulers.filter((s) => s.key.startsWith('watch-')).map((s) => [s.key, s.every])).toEqual([['watch-lab', 1000]]);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
   });
 
   it('posts once when a member stops (HEALTHY → DEGRADED, with Replace m3 as a button), then nothing while it stays down; once again when it is back', async () => {
