@@ -80,6 +80,15 @@ const cases: Case[] = [
     want: [['restore-quorum', 'Restore quorum from m1', 'restore-quorum prod', 'Survivor m1: it answers with the highest raft index (640, the only one answering)']],
   },
   {
+    name: 'majority lost, two answer without a leader: the one with the higher raft index, as the planner picks',
+    report: report([
+      memberRow(1, { raftIndex: 640, revision: 600, leader: '0' }),
+      memberRow(2, { raftIndex: 700, revision: 650, leader: '0' }),
+      down(3),
+    ]),
+    want: [['restore-quorum', 'Restore quorum from m2', 'restore-quorum prod', 'Survivor m2: it answers with the highest raft index (700 against m1 640).']],
+  },
+  {
     name: 'majority lost, nobody answers',
     report: report([down(1), down(2), down(3)]),
     want: [['restore-quorum', 'Restore quorum', 'restore-quorum prod', "reads each stopped member's database over SSH"]],
