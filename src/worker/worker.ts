@@ -144,7 +144,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
             outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack })).verdict;
             break;
           case 'watch':
-            outcome = await runWatch({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack, watches, log: jlog });
+            outcome = await runWatch({ ...env, request: env.request }, { inventory: deps.inventory, pool, post: (channel, msg) => deps.slack.postTo(channel, msg), watches, log: jlog });
             break;
           case 'nodes':
             outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, slack: deps.slack });

@@ -9,7 +9,6 @@ import { openQueue } from '../../src/queue/queue.js';
 import { decodeCommand } from '../../src/render/command-button.js';
 import type { SlackMessage } from '../../src/render/status-message.js';
 import { startMedic, type Medic } from '../../src/runtime.js';
-import type { SlackPoster } from '../../src/slack/poster.js';
 import { runWatch } from '../../src/worker/jobs/watch.js';
 import { WatchStore } from '../../src/worker/watch-store.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
@@ -105,11 +104,10 @@ describe('the proactive status watch', () => {
     const redis = new Redis(t.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const pools = [new EtcdPool(), new EtcdPool()];
     const posted: SlackMessage[] = [];
-    const poster = { postTo: async (_channel: string, msg: SlackMessage) => void posted.push(msg) } as unknown as SlackPoster;
     // A state of its own (another prefix), so the scheduled watch of this lab does not take part.
     const watches = new WatchStore(redis, `${t.env.QUEUE_PREFIX}-race`);
     const env = { request: { name: 'watch' as const, data: { cluster: 'lab' } }, requestId: 'watch-lab', userId: 'schedule', channelId: CHANNEL, requestedAt: new Date().toISOString() };
-    const deps = (pool: EtcdPool) => ({ inventory: t.config.inventory, pool, slack: poster, watches, log: createLogger('silent') });
+    const deps = (pool: EtcdPool) => ({ inventory: t.config.inventory, pool, post: async (_channel: string, msg: SlackMessage) => void posted.push(msg), watches, log: createLogger('silent') });
     await t.lab.stopMember('m2');
     try {
       const outcomes = await Promise.all(pools.map((p) => runWatch(env, deps(p))));
@@ -119,6 +117,13 @@ describe('the proactive status watch', () => {
       // Looked at again, the same state is not posted a second time.
       expect(await runWatch(env, deps(pools[0]!))).toBe('unchanged DEGRADED');
       expect(posted).toHaveLength(1);
+
+      // Fault: Slack refuses the post. The change is not marked as told: the next look posts it.
+      const fresh = new WatchStore(redis, `${t.env.QUEUE_PREFIX}-refused`);
+      const refusing = { ...deps(pools[0]!), watches: fresh, post: async () => Promise.reject(new Error('slack said no')) };
+      await expect(runWatch(env, refusing)).rejects.toThrow('slack said no');
+      expect(await runWatch(env, { ...deps(pools[1]!), watches: fresh })).toMatch(/^posted: first look: DEGRADED/);
+      expect(posted).toHaveLength(2);
     } finally {
       await t.lab.startMember('m2');
       await t.lab.waitHealthy();

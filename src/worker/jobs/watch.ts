@@ -4,7 +4,6 @@ import type { Logger } from '../../log.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
 import { withDiagnosis } from '../../render/diagnosis-message.js';
 import { renderStatus, type SlackMessage } from '../../render/status-message.js';
-import type { SlackPoster } from '../../slack/poster.js';
 import { decodeWatchState, encodeWatchState, watchChange, watchFingerprint, watchState } from '../../status/watch-state.js';
 import { observeStatus } from '../../metrics/observe.js';
 import { diagnosedStatus } from '../status-diagnosis.js';
@@ -13,7 +12,8 @@ import type { WatchStore } from '../watch-store.js';
 export interface WatchDeps {
   inventory: Inventory;
   pool: EtcdPool;
-  slack: SlackPoster;
+  /** Posts a message to a channel (the chat the worker answers through). */
+  post: (channel: string, msg: SlackMessage) => Promise<unknown>;
   watches: WatchStore;
   log: Logger;
 }
@@ -41,7 +41,7 @@ export async function runWatch(env: JobEnvelope & { request: { name: 'watch' } }
   const footer = `watch every ${cluster.watch.intervalSeconds} s · \`/etcd status ${cluster.name}\` to look again`;
   const msg = watchMessage(withDiagnosis(renderStatus(report, footer), diagnoses, cluster.name), change.what);
   try {
-    await deps.slack.postTo(channel, msg);
+    await deps.post(channel, msg);
   } catch (err) {
     // Not posted: the state goes back, so the next look (on any worker) posts the change.
     await deps.watches.undo(cluster.name, next, prev).catch(() => undefined);
