@@ -59,7 +59,7 @@ export async function probeCluster(cluster: ClusterConfig, pool: EtcdPool, now: 
   if (withLeader) {
     try {
       const res = await pool.client(cluster, withLeader.endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' });
-      // The client names the alarm by its enum key ("Nospace"); etcdctl and etcd's own errors say NOSPACE, CORRUPT.
+      // The client names alarms after its enum ("Nospace"); etcdctl, etcd's docs and operators say NOSPACE, CORRUPT.
       alarms = res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm).toUpperCase() }));
     } catch {
       alarms = null;
