@@ -186,6 +186,15 @@ const cluster = z
     // How long the last step of a restore waits for kube-apiserver /readyz on every master and the
     // control-plane nodes Ready before the run ends "etcd healthy, Kubernetes not yet".
     kubeReadyWaitSeconds: z.number().int().min(0).max(1800).default(180),
+    // A proactive watch (off unless set): a worker checks status every intervalSeconds and posts to
+    // channel when the verdict or the diagnosis changes, with the diagnosis and its buttons.
+    watch: z
+      .object({
+        intervalSeconds: z.number().int().min(1).max(86_400),
+        channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel ID (C…)'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

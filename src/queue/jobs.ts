@@ -3,6 +3,7 @@ import type { CsrDecideData } from '../csr/review.js';
 /** The work the Slack side can ask of a worker. Each kind of job is one entry here. */
 export type JobRequest =
   | { name: 'status'; data: { cluster: string } }
+  | { name: 'watch'; data: { cluster: string } }
   | { name: 'nodes'; data: { cluster: string } }
   | { name: 'plan-replace'; data: { cluster: string; target: string; force: boolean } }
   | { name: 'plan-restore-quorum'; data: { cluster: string; from?: string; snapshot?: string } }

@@ -30,11 +30,12 @@ export function commandText(o: { command: string; args: string[] }): string {
   return [o.command, ...o.args].join(' ');
 }
 
+/** A button that runs the command as whoever clicks it (an actions element or a section's accessory). */
+export function commandButton(o: CommandOffer): Record<string, unknown> {
+  return { type: 'button', action_id: COMMAND_ACTION, text: { type: 'plain_text', text: clip(o.label, 75) }, value: encodeCommand(o) };
+}
+
 /** An actions block with one button that runs the command, beside the text that says what it is. */
 export function commandButtonBlock(o: CommandOffer, blockId: string): Record<string, unknown> {
-  return {
-    type: 'actions',
-    block_id: blockId.slice(0, 255),
-    elements: [{ type: 'button', action_id: COMMAND_ACTION, text: { type: 'plain_text', text: clip(o.label, 75) }, value: encodeCommand(o) }],
-  };
+  return { type: 'actions', block_id: blockId.slice(0, 255), elements: [commandButton(o)] };
 }

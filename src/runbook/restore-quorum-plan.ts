@@ -65,6 +65,53 @@ export function apiserverPlaces(cluster: ClusterConfig, members: MemberConfig[],
 }
 
 /**
+ * Who could restart the cluster alone, best first: the members that answer, by
+ * raft index (ties by applied index), then the stopped members whose database
+ * the host probe read offline, by revision. `/etcd status` has no host probe
+ * (it does not SSH): it sees only the first list.
+ */
+export function survivorCandidates(cluster: ClusterConfig, report: StatusReport, hosts: HostView[] = []): { answering: MemberConfig[]; stoppedWithData: MemberConfig[] } {
+  const row = (name: string): MemberRow | undefined => report.members.find((m) => m.name === name && m.status);
+  const hostOf = (name: string) => hosts.find((h) => h.name === name);
+  const answering = cluster.members.filter((m) => row(m.name)).sort((a, b) => {
+    const x = row(a.name)!.status!;
+    const y = row(b.name)!.status!;
+    return y.raftIndex - x.raftIndex || y.raftAppliedIndex - x.raftAppliedIndex;
+  });
+  const stoppedWithData = cluster.members
+    .filter((m) => !row(m.name))
+    .map((m) => ({ m, h: hostOf(m.name) }))
+    .filter((x) => x.h?.reachable && !x.h.listening && x.h.hasData && x.h.hasConfig && x.h.offlineRevision !== null)
+    .sort((a, b) => (b.h as { offlineRevision: number }).offlineRevision - (a.h as { offlineRevision: number }).offlineRevision)
+    .map((x) => x.m);
+  return { answering, stoppedWithData };
+}
+
+/**
+ * The survivor the planner picks when none is named (`--from`) and no snapshot is
+ * given, and why, in one line; null when there is none to pick.
+ */
+export function defaultSurvivor(cluster: ClusterConfig, report: StatusReport, hosts: HostView[] = []): { member: MemberConfig; why: string } | null {
+  const { answering, stoppedWithData } = survivorCandidates(cluster, report, hosts);
+  const status = (name: string) => report.members.find((m) => m.name === name && m.status)?.status;
+  const first = answering[0];
+  if (first) {
+    const s = status(first.name)!;
+    const others = answering.slice(1).map((m) => `${m.name} ${status(m.name)!.raftIndex}`);
+    return {
+      member: first,
+      why: `it answers with the highest raft index (${s.raftIndex}${others.length ? ` against ${others.join(', ')}` : ', the only one answering'})`,
+    };
+  }
+  const stopped = stoppedWithData[0];
+  if (stopped) {
+    const h = hosts.find((x) => x.name === stopped.name) as { offlineRevision: number };
+    return { member: stopped, why: `no member answers; its stopped database has the highest revision (${h.offlineRevision}), read offline over SSH` };
+  }
+  return null;
+}
+
+/**
  * "Restore quorum after the majority is lost" from the vendor runbooks, as data.
  * Picks the survivor (highest raft index, ties by applied index; a stopped
  * member by the revision of its database read offline), refuses when a member
@@ -89,17 +136,7 @@ export function planRestoreQuorum(
   }
   const row = (name: string): MemberRow | undefined => report.members.find((m) => m.name === name && m.status);
   const hostOf = (name: string) => hosts.find((h) => h.name === name);
-  const answering = cluster.members.filter((m) => row(m.name)).sort((a, b) => {
-    const x = row(a.name)!.status!;
-    const y = row(b.name)!.status!;
-    return y.raftIndex - x.raftIndex || y.raftAppliedIndex - x.raftAppliedIndex;
-  });
-  const stoppedWithData = cluster.members
-    .filter((m) => !row(m.name))
-    .map((m) => ({ m, h: hostOf(m.name) }))
-    .filter((x) => x.h?.reachable && !x.h.listening && x.h.hasData && x.h.hasConfig && x.h.offlineRevision !== null)
-    .sort((a, b) => (b.h as { offlineRevision: number }).offlineRevision - (a.h as { offlineRevision: number }).offlineRevision)
-    .map((x) => x.m);
+  const { answering, stoppedWithData } = survivorCandidates(cluster, report, hosts);
 
   let survivor: MemberConfig | undefined;
   if (req.from) {

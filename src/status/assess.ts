@@ -3,6 +3,9 @@ import { hexId, type EndpointErrorKind } from '../etcd/pool.js';
 import type { ClusterProbe, EndpointProbe, EndpointStatus, ProbedMember } from '../etcd/probe.js';
 import { hostOfUrl as hostOf } from './members.js';
 
+/** The share of the backend quota past which a database is "near the quota" (a warning, and a defrag diagnosis). */
+export const DB_NEAR_QUOTA = 0.8;
+
 export type Verdict = 'HEALTHY' | 'DEGRADED' | 'QUORUM_LOST' | 'UNREACHABLE';
 
 export interface MemberRow {
@@ -35,6 +38,20 @@ export interface StatusReport {
   leaderHex: string | null;
   members: MemberRow[];
   warnings: string[];
+  /**
+   * Endpoints that answered but serve no member of this cluster's member list: a stale
+   * member of another cluster (another cluster ID), or a member removed from the list
+   * whose etcd still runs. Left out of the rows; what a fence is for.
+   */
+  strangers?: Stranger[];
+}
+
+export interface Stranger {
+  endpoint: string;
+  host: string;
+  why: 'other-cluster' | 'removed';
+  clusterIdHex: string;
+  memberIdHex: string;
 }
 
 
@@ -72,6 +89,19 @@ export function assessCluster(cluster: ClusterConfig, probe: ClusterProbe): Stat
     );
   }
   const statusById = new Map(answered.filter((e) => e.status.clusterId === clusterId).map((e) => [e.status.memberId, e.status]));
+  const listedIds = new Set(source.members!.map((m) => m.id));
+  const strangers: Stranger[] = answered
+    .filter((e) => e.status.clusterId !== clusterId || !listedIds.has(e.status.memberId))
+    .map((e) => ({
+      endpoint: e.endpoint,
+      host: hostOf(e.endpoint),
+      why: e.status.clusterId !== clusterId ? ('other-cluster' as const) : ('removed' as const),
+      clusterIdHex: hexId(e.status.clusterId),
+      memberIdHex: hexId(e.status.memberId),
+    }));
+  for (const s of strangers.filter((x) => x.why === 'removed')) {
+    warnings.push(`${s.endpoint} answers as member ${s.memberIdHex}, which is not in the member list: a removed member whose etcd still runs.`);
+  }
   const errorByHost = new Map(
     probe.endpoints.filter((e): e is Extract<EndpointProbe, { ok: false }> => !e.ok).map((e) => [hostOf(e.endpoint), e.error]),
   );
@@ -106,6 +136,7 @@ export function assessCluster(cluster: ClusterConfig, probe: ClusterProbe): Stat
     leaderHex: leaderId ? hexId(leaderId) : null,
     members,
     warnings,
+    strangers,
   };
 
   if (healthyVoters < quorum) {
@@ -188,7 +219,7 @@ function addMemberWarnings(cluster: ClusterConfig, members: MemberRow[], warning
     if (lag > lagLimit) warnings.push(`${m.name} lags by ${lag} raft entries (index ${m.status.raftIndex} against ${maxIndex}).`);
     const unapplied = m.status.raftIndex - m.status.raftAppliedIndex;
     if (unapplied > lagLimit) warnings.push(`${m.name} has ${unapplied} committed entries not yet applied.`);
-    if (m.status.dbSize > 0.8 * cluster.etcd.quotaBytes) {
+    if (m.status.dbSize > DB_NEAR_QUOTA * cluster.etcd.quotaBytes) {
       warnings.push(`${m.name}'s database is ${formatBytes(m.status.dbSize)}, over 80% of the ${formatBytes(cluster.etcd.quotaBytes)} quota.`);
     }
     for (const e of m.status.errors) warnings.push(`${m.name} reports: ${e}`);

@@ -25,6 +25,8 @@ function asked(req: JobRequest): string {
   switch (req.name) {
     case 'status':
       return `/etcd status ${req.data.cluster}`;
+    case 'watch':
+      return `the status watch of ${req.data.cluster}`;
     case 'nodes':
       return `/etcd nodes ${req.data.cluster}`;
     case 'plan-replace':
@@ -104,7 +106,8 @@ export async function tellJobFailed(env: JobEnvelope, err: Error, tries: { attem
   }
   const text = `:x: \`${asked(req)}\` failed: ${msg}. Nothing more was done for it; try again, or ask \`/etcd status\` where things stand.`;
   try {
-    if (!wasTold(err)) await tellRequester(ctx.chat, replyTo(env), text, ctx.log);
+    // The watch tries again at its next tick rather than fill the channel with failures.
+    if (!wasTold(err) && req.name !== 'watch') await tellRequester(ctx.chat, replyTo(env), text, ctx.log);
   } finally {
     await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: 'bot', text: `\`${asked(req)}\` (asked by ${env.userId === 'schedule' ? 'the schedule' : `<@${env.userId}>`}) failed: ${msg}` });
   }

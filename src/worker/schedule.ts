@@ -26,3 +26,26 @@ export async function scheduleBackups(queue: Queue<JobEnvelope>, inventory: Inve
     log.info({ cluster: c.name, schedule }, 'backup schedule set');
   }
 }
+
+/**
+ * The proactive watch: one BullMQ job scheduler per watched cluster, so each tick
+ * is one job however many workers run; removed for a cluster that has no watch.
+ */
+export async function scheduleWatches(queue: Queue<JobEnvelope>, inventory: Inventory, log: Logger): Promise<void> {
+  for (const c of inventory.clusters) {
+    const id = `watch-${c.name}`;
+    if (!c.watch) {
+      await queue.removeJobScheduler(id);
+      continue;
+    }
+    const env: JobEnvelope = {
+      request: { name: 'watch', data: { cluster: c.name } },
+      requestId: id,
+      userId: 'schedule',
+      channelId: c.watch.channel,
+      requestedAt: new Date().toISOString(),
+    };
+    await queue.upsertJobScheduler(id, { every: c.watch.intervalSeconds * 1000 }, { name: 'watch', data: env, opts: { attempts: 1 } });
+    log.info({ cluster: c.name, everySeconds: c.watch.intervalSeconds, channel: c.watch.channel }, 'status watch set');
+  }
+}

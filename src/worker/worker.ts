@@ -39,7 +39,9 @@ import { startTimelineMirror } from './timeline-mirror.js';
 import { startSweeper } from './sweeper.js';
 import { tellJobFailed } from './job-failed.js';
 import { startLostJobWatch } from './lost-jobs.js';
-import { scheduleBackups } from './schedule.js';
+import { scheduleBackups, scheduleWatches } from './schedule.js';
+import { runWatch } from './jobs/watch.js';
+import { WatchStore } from './watch-store.js';
 import { watchForStop } from './abort-watcher.js';
 import { backupsInUse, sweepPartials } from './backups.js';
 import { runCsrDecide, runCsrList } from './jobs/csr.js';
@@ -103,6 +105,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
     log,
   };
   const csrDeps = { reviews: new CsrReviewStore(deps.redis, deps.prefix) };
+  const watches = new WatchStore(deps.redis, deps.prefix);
   const engine: EngineDeps = {
     store,
     executors: stepExecutors(deps.inventory, pool, backups, log, { chat: deps.chat, reviews: csrDeps.reviews, runs: store, incidents }),
@@ -142,6 +145,9 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
         switch (env.request.name) {
           case 'status':
             outcome = (await runStatus({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat })).verdict;
+            break;
+          case 'watch':
+            outcome = await runWatch({ ...env, request: env.request }, { inventory: deps.inventory, pool, post: (channel, msg) => deps.chat.post(channel, msg), watches, log: jlog });
             break;
           case 'nodes':
             outcome = await runNodes({ ...env, request: env.request }, { inventory: deps.inventory, pool, chat: deps.chat });
@@ -233,6 +239,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   });
   await worker.waitUntilReady();
   await scheduleBackups(queue, deps.inventory, log);
+  await scheduleWatches(queue, deps.inventory, log);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   const mirror = startTimelineMirror(incidents, deps.chat, log, id);

@@ -26,9 +26,11 @@ const EVERY: { [K in JobRequest['name']]: { data: Extract<JobRequest, { name: K 
   'plan-kubelets-renew': { data: { cluster: 'prod', nodes: ['m1'] }, typed: '/etcd kubelets renew prod m1' },
   incident: { data: { action: 'timeline' }, typed: '/etcd timeline' },
   csr: { data: { cluster: 'prod' }, typed: '/etcd csr prod' },
+  watch: { data: { cluster: 'prod' }, typed: 'the status watch of prod' },
   'csr-decide': { data: { decision: 'approve', cluster: 'prod', names: ['csr-abc'] }, typed: 'approve of CSR csr-abc' },
 };
-const KINDS = (Object.keys(EVERY) as JobRequest['name'][]).filter((k) => k !== 'step');
+// A step tells its run's thread, and the watch looks again at its next tick: both have their own tests below.
+const KINDS = (Object.keys(EVERY) as JobRequest['name'][]).filter((k) => k !== 'step' && k !== 'watch');
 
 function envelope(name: JobRequest['name'], channel: string, responseUrl?: string): JobEnvelope {
   return { request: { name, data: EVERY[name].data } as JobRequest, requestId: `q-${name}`, userId: 'UALICE', channelId: channel, requestedAt: new Date().toISOString(), ...(responseUrl ? { responseUrl } : {}) };
@@ -103,6 +105,14 @@ describe('a job that fails tells whoever asked, through the chat port', () => {
     // Nothing outside the thread: no channel message, no ephemeral.
     expect(t.chat.channel('CSTEP')).toHaveLength(1);
     expect(await timeline('CSTEP')).toContain(':warning: Step 1 (Verify the cluster) hit an error: member m2 did not answer. It is not retried again: the run stops.');
+  });
+
+  it('a watch tick that failed posts nothing in the channel (the next tick looks again) and is kept on the timeline', async () => {
+    const tick: JobEnvelope = { ...envelope('watch', 'CTOLD'), userId: 'schedule' };
+    const before = t.chat.records.length;
+    await tellJobFailed(tick, new Error('Redis went away'), ONCE, t.ctx);
+    expect(t.chat.records.slice(before)).toEqual([]);
+    expect(await timeline('CTOLD')).toContain('`the status watch of prod` (asked by the schedule) failed: Redis went away');
   });
 
   it('what it tells is masked for secrets, as everything the chat sends', async () => {

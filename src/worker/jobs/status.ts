@@ -8,6 +8,8 @@ import { viewCluster } from '../cluster-view.js';
 import { observeStatus } from '../../metrics/observe.js';
 import type { Chat } from '../../chat/port.js';
 import { replyTo } from '../reply-to.js';
+import { withDiagnosis } from '../../render/diagnosis-message.js';
+import { diagnoseStatus, statusPendingCsrs } from '../status-diagnosis.js';
 
 export interface StatusDeps {
   inventory: Inventory;
@@ -29,10 +31,13 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const view = viewCluster(cluster, deps.pool);
   // Certificates are read while the members are asked: status waits for them at most a short grace after the members, never past the deadline.
   const certs = deps.certCheck === false ? Promise.resolve(null) : statusCertReadings(cluster, view).catch(() => null);
-  const [{ report }, readings] = await Promise.all([view, certs]);
+  // Pending CSRs of the masters, for the diagnosis: listed meanwhile, waited for no longer than the certificates.
+  const csrs = deps.certCheck === false ? Promise.resolve(null) : statusPendingCsrs(cluster, view);
+  const [{ report }, readings, pending] = await Promise.all([view, certs, csrs]);
   const certLine = readings && statusCertLine(readings);
   if (certLine) report.warnings.push(certLine);
   observeStatus(cluster, report);
-  await deps.chat.answer(replyTo(env), renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`));
+  const diagnoses = diagnoseStatus(cluster, report, readings, pending);
+  await deps.chat.answer(replyTo(env), withDiagnosis(renderStatus(report, `asked by <@${env.userId}> · job ${env.requestId}`), diagnoses, cluster.name));
   return report;
 }
