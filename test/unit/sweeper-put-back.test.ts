@@ -148,4 +148,33 @@ describe('the sweeper ends a run the same way the engine does', () => {
     expect(undone).toHaveLength(0);
     expect(order).toEqual(['cluster freed']);
   });
+
+  it('an ended run whose lease is held (its worker is putting back now) is left to that worker; once the lease is free, the sweeper puts back and frees', async () => {
+    const order: string[] = [];
+    const threads: string[] = [];
+    const run = runAtDrain();
+    const t = transition(run, { kind: 'abandon', reason: 'the step failed' }, T0);
+    if ('refused' in t) throw new Error(t.refused);
+    const mem = memoryStore({ ...t.run, version: run.version + 1 }, order);
+    // The fault: the run's own worker holds its lease while it ends the run (put-back, then free).
+    let holder: string | null = 'w1/ending';
+    (mem.store as unknown as { leaseHolder: () => Promise<string | null> }).leaseHolder = async () => holder;
+    const { sweeper, undone } = sweeperOn(mem.store, [], order, threads);
+    try {
+      expect(await sweeper.sweep()).toEqual([]);
+      // Nothing put back twice beside that worker, nothing freed under it.
+      expect(undone).toHaveLength(0);
+      expect(order).toEqual([]);
+      expect(mem.locked()).toBe('r-5eeb0001');
+      expect(threads).toEqual([]);
+      // That worker died without ending it: its lease lapses, and the next sweep does what it did not.
+      holder = null;
+      expect((await sweeper.sweep()).join('\n')).toMatch(/released the lock of c1 \(its run `r-5eeb0001` has ended \(failed\)\)/);
+    } finally {
+      await sweeper.stop();
+    }
+    expect(undone).toHaveLength(1);
+    expect(order).toEqual(['put back', 'cluster freed']);
+    expect(mem.locked()).toBeNull();
+  });
 });
