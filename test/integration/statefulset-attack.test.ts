@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig, parseInventory } from '../../src/config/load.js';
+import type { ClusterConfig } from '../../src/config/schema.js';
+import { EtcdPool } from '../../src/etcd/pool.js';
+import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { waitFor } from '../../src/lab/proc.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
+import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+import { createLogger } from '../../src/log.js';
+import { platformOf } from '../../src/platform/index.js';
+import type { Run, StepOf } from '../../src/runbook/types.js';
+import { startMedic, type Medic } from '../../src/runtime.js';
+import { drain, pdbDelete, pdbRestore, stsInitialState, undoInitialState, undoPdbDelete, type WorkloadStepContext } from '../../src/worker/steps/workload-steps.js';
+import { answerAt, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+
+const NS = 'user1';
+
+/**
+ * A hostile night for the statefulset replace: a second member on the failed
+ * replica's node, a drain that cannot end cancelled in the middle, a PDB and a
+ * template that someone else changed while the run had them.
+ */
+describe('the statefulset replace against what the admin cluster can do to it', () => {
+  let lab: StatefulSetLab;
+  let slack: FakeSlack;
+  let medic: Medic;
+  let secret: string;
+  let eventsUrl: string;
+  let cluster: ClusterConfig;
+  let n = 0;
+  const pool = new EtcdPool();
+  const kubectlJson = async (...args: string[]) => JSON.parse((await lab.kubectl([...args, '-o', 'json'])).stdout);
+  const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+  const command = async (text: string, user = 'UALICE') => postSigned(eventsUrl, secret, slashCommandBody({ text, userId: user, channelId: 'CINCIDENT', responseUrl: slack.responseUrl(`cmd-${++n}`) }));
+  const approve = async (ts: string, step: number) => {
+    const g = await waitForGate(slack, ts, step);
+    const responseUrl = slack.responseUrl(`click-${++n}`);
+    await postSigned(eventsUrl, secret, blockActionsBody({ userId: 'UBOB', channelId: 'CINCIDENT', messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve, responseUrl }));
+    return answerAt(slack, responseUrl);
+  };
+  const planFor = async (member: string) => {
+    const since = slack.lastSeq;
+    await command(`replace ${member}`);
+    const plan = await slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace \S+ in user1/.test(String(r.body.text)), 60_000, since);
+    return { ts: plan.ts!, runId: /run (r-[0-9a-f]{8})/.exec(String(plan.body.text))![1]! };
+  };
+  const explain = (ts: string) => (err: Error) => {
+    throw new Error(`${err.message}\n--- thread ---\n${threadOf(slack, ts).join('\n')}`);
+  };
+  const ctx = (): WorkloadStepContext => ({ cluster, pool, log: createLogger('silent'), pollMs: 100 });
+  const place = (member: string) => platformOf(cluster).workload!(cluster.members.find((m) => m.name === member)!);
+  const unschedulable = async (node: string) => !!(await kubectlJson('get', 'node', node)).spec.unschedulable;
+
+  beforeAll(async () => {
+    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset-attack'), subnet: 135 });
+    const inv = parse(readFileSync(lab.inventoryPath, 'utf8'));
+    inv.workspace.teamId = 'TLAB';
+    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
+    // A drain here ends only when it is done or stopped: far past any wait of these tests.
+    inv.clusters[0].platform.drainTimeoutSeconds = 600;
+    writeFileSync(lab.inventoryPath, stringify(inv));
+    cluster = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath).clusters[0]!;
+    slack = new FakeSlack();
+    await slack.start();
+    secret = randomBytes(16).toString('hex');
+    const env = {
+      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `t-sts-attack-${randomBytes(3).toString('hex')}`,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_API_URL: slack.apiUrl,
+      LOG_LEVEL: 'warn',
+      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
+    };
+    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: true });
+    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+  }, 120_000);
+  afterAll(async () => {
+    await pool.close?.();
+    await medic?.stop();
+    await slack?.stop();
+    await lab?.stop();
+  });
+
+  /** Moves a replica's pod to another node: its claim's volume pinned there, the pod deleted and made again by the controller. */
+  const moveReplica = async (ordinal: number, node: string) => {
+    const name = lab.podName(ordinal);
+    const res = await lab.request('PATCH', `/api/v1/namespaces/${NS}/persistentvolumeclaims/data-${name}`, { metadata: { annotations: { 'volume.kubernetes.io/selected-node': node } } }, { 'content-type': 'application/merge-patch+json' });
+    expect(res.status).toBe(200);
+    await lab.kubectl(['delete', 'pod', name, '-n', NS]);
+    await waitFor(`${name} Ready on ${node}`, () => lab.pod(name)?.spec?.nodeName === node && ready(lab.pod(name)), 30_000, 100);
+  };
+
+  it('a second member on the failed replica\'s node: the run stops at its read-only check, before the PDB is deleted; the drain refuses too, evicting nobody', async () => {
+    // The fault: kube-etcd-2 was scheduled onto admin-node-2, the node of kube-etcd-1 (no anti-affinity holds them apart).
+    await moveReplica(2, 'admin-node-2');
+    await lab.waitHealthy();
+    await lab.failReplica(1);
+    const pid2 = lab.pid('kube-etcd-2');
+    const pdbBefore = (await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).metadata.uid;
+
+    const { ts } = await planFor('kube-etcd-1');
+    await waitForRunStatus(slack, ts, 'FAILED', 30_000).catch(explain(ts));
+    const thread = threadOf(slack, ts).join('\n');
+    expect(thread).toContain('Step 1 (Check kube-etcd-1\'s pod, node and claim in the admin cluster) failed: refusing to replace kube-etcd-1 this way: node admin-node-2 of kube-etcd-1 also runs kube-etcd-2 of statefulset user1/kube-etcd: draining it would evict that member too');
+    expect(thread).toContain('Nothing was changed.');
+    expect(thread).not.toContain('Put back:');
+    // Nothing touched: the same PDB object, the node schedulable, kube-etcd-2 the same process.
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).metadata.uid).toBe(pdbBefore);
+    expect(await unschedulable('admin-node-2')).toBe(false);
+    expect(lab.pid('kube-etcd-2')).toBe(pid2);
+
+    // The drain itself looks again right before its cordon (a member may move there after the check).
+    const step = { kind: 'drain', title: 'drain', destructive: false, operation: '', params: { place: place('kube-etcd-1') } } as StepOf<'drain'>;
+    await expect(drain(ctx(), step)).rejects.toThrow(/refusing to drain: node admin-node-2 of kube-etcd-1 also runs kube-etcd-2 .* Nothing was evicted; the node was not cordoned\./);
+    expect(await unschedulable('admin-node-2')).toBe(false);
+    expect(lab.pid('kube-etcd-2')).toBe(pid2);
+    expect((await lab.memberList()).filter((m) => m.status === 'started')).toHaveLength(3);
+
+    await moveReplica(2, 'admin-node-3');
+  });
+
+  it('a drain that cannot finish (another workload\'s PDB holds its pod) ends when the run is cancelled, not at its 600 s bound; the PDB and the state are put back', async () => {
+    // Another workload on kube-etcd-1's node, whose own PDB lets none of its pods go.
+    const web = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web-0', labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'x', controller: true }] },
+      spec: { nodeName: 'admin-node-2', containers: [{ name: 'web', image: 'web', command: ['sleep', '300'] }] },
+    };
+    expect((await lab.request('POST', `/api/v1/namespaces/${NS}/pods`, web)).status).toBe(201);
+    expect((await lab.request('POST', `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web-pdb' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } } })).status).toBe(201);
+    await waitFor('web-0 Ready', () => ready(lab.pod('web-0')), 10_000, 100);
+
+    const { ts, runId } = await planFor('kube-etcd-1');
+    expect(await approve(ts, 1)).toContain('Approved step 2');
+    // The drain has begun: the node is cordoned, web-0 is held back by its PDB.
+    await waitFor('admin-node-2 cordoned by the drain', () => unschedulable('admin-node-2'), 30_000, 100);
+    await command(`cancel ${runId}`);
+    await waitForRunStatus(slack, ts, 'CANCELLED', 30_000).catch(explain(ts));
+    const thread = threadOf(slack, ts).join('\n');
+    expect(thread).toContain('Step 5 (Drain the node of kube-etcd-1) was interrupted by the stop request, not completed: the drain of node admin-node-2 was stopped before it finished (the node stays cordoned)');
+    expect(thread).toMatch(new RegExp(`:rotating_light: Run \`${runId}\` ended CANCELLED before its last step\\. Put back:`));
+    expect(thread).toContain('• PDB kube-etcd-pdb made again as it was saved');
+    expect(thread).toContain('• statefulset user1/kube-etcd set back to --initial-cluster-state=new');
+    expect(thread).toContain("• :warning: node admin-node-2 is left cordoned, kube-etcd-1's pod Pending: `kubectl uncordon admin-node-2`");
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
+    expect((await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args).toContain('--initial-cluster-state=new');
+    // Nothing of etcd was touched, and web-0 still runs.
+    expect((await lab.memberList()).some((m) => m.name === 'kube-etcd-1')).toBe(true);
+    expect(lab.pod('web-0')?.status?.phase).toBe('Running');
+
+    await lab.kubectl(['delete', 'pdb', 'web-pdb', '-n', NS]);
+    await lab.kubectl(['delete', 'pod', 'web-0', '-n', NS]);
+    await lab.kubectl(['uncordon', 'admin-node-2']);
+  });
+
+  it('a PDB made again by someone else while the run had it deleted is left as it is and named as not the saved one; a template patched by someone else meanwhile is set back without losing their change', async () => {
+    const runId = 'r-0000a77a';
+    const saveDir = join(lab.opts.root, 'backups', 'user1');
+    const p = place('kube-etcd-1');
+    const del = { kind: 'pdb-delete', title: 'pdb', destructive: true, operation: '', params: { place: p, saveDir } } as StepOf<'pdb-delete'>;
+    const run = { runId, steps: [del], records: [{ status: 'running' }] } as unknown as Run;
+    const deleted = await pdbDelete(ctx(), del, run);
+    run.records[0] = { ...run.records[0]!, status: 'done', output: deleted.output };
+    expect(deleted.summary).toContain('saved to');
+
+    // The fault: someone (a person, or an operator of the admin cluster) makes the PDB again, another budget.
+    const theirs = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'kube-etcd-pdb' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'kube-etcd' } } } };
+    expect((await lab.request('POST', `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, theirs)).status).toBe(201);
+    const restore = { ...del, kind: 'pdb-restore' } as unknown as StepOf<'pdb-restore'>;
+    const r = await pdbRestore(ctx(), restore, run);
+    expect(r.skipped).toBeFalsy();
+    expect(r.caveat).toContain('PDB user1/kube-etcd-pdb was made again by someone else, not as this run saved it (now minAvailable 1');
+    expect(r.caveat).toContain('saved minAvailable 3');
+    expect(r.caveat).toContain(`kubectl -n user1 replace --force -f ${saveDir}/pdb-kube-etcd-pdb.${runId}.json`);
+    expect(await undoPdbDelete(ctx(), del, run)).toMatch(/^:warning: PDB user1\/kube-etcd-pdb was made again by someone else/);
+    // Theirs is left as they made it.
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(1);
+    // Put back as it was, by hand as the line says: then it reads as already there.
+    // (--force: a PDB is not updated without its resourceVersion, so kubectl deletes theirs and creates the saved one.)
+    await lab.kubectl(['replace', '--force', '--validate=false', '-f', `${saveDir}/pdb-kube-etcd-pdb.${runId}.json`]);
+    expect((await pdbRestore(ctx(), restore, run)).summary).toBe('PDB user1/kube-etcd-pdb is already there: nothing done');
+
+    // The template on state existing, then someone else's patch: an argument put before the flag (its index moves) and a label.
+    const st = { kind: 'sts-initial-state', title: 'sts', destructive: false, operation: '', params: { place: p, value: 'existing' } } as StepOf<'sts-initial-state'>;
+    expect((await stsInitialState(ctx(), st)).summary).toContain('--initial-cluster-state=existing');
+    const theirPatch = [
+      { op: 'add', path: '/spec/template/spec/containers/0/args/0', value: '--log-level=info' },
+      { op: 'add', path: '/spec/template/metadata/labels/patched-by', value: 'someone' },
+    ];
+    await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify(theirPatch)]);
+    expect(await undoInitialState(ctx(), st)).toBe('statefulset user1/kube-etcd set back to --initial-cluster-state=new');
+    const sts = await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS);
+    const args: string[] = sts.spec.template.spec.containers[0].args;
+    expect(args[0]).toBe('--log-level=info');
+    expect(args.filter((a) => a.startsWith('--initial-cluster-state='))).toEqual(['--initial-cluster-state=new']);
+    expect(sts.spec.template.metadata.labels['patched-by']).toBe('someone');
+    await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/template/spec/containers/0/args/0' }, { op: 'remove', path: '/spec/template/metadata/labels/patched-by' }])]);
+  });
+});
