@@ -7,6 +7,7 @@ import { loadConfig, parseInventory } from '../../src/config/load.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
 import { EtcdPool } from '../../src/etcd/pool.js';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { resourceType } from '../../src/lab/kube/store.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
@@ -78,6 +79,8 @@ describe('the statefulset replace against what the admin cluster can do to it', 
       SLACK_API_URL: slack.apiUrl,
       LOG_LEVEL: 'warn',
       ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
+      // The sweeper looks every second: a put-back that failed is tried again soon after the API is back.
+      MEDIC_SWEEP_MS: '1000',
     };
     medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: true });
     eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
@@ -88,6 +91,11 @@ describe('the statefulset replace against what the admin cluster can do to it', 
     await slack?.stop();
     await lab?.stop();
   });
+
+  const PDBS = resourceType('poddisruptionbudgets', 'policy')!;
+  const STS = resourceType('statefulsets', 'apps')!;
+  const stateInTemplate = () => (lab.store.get(STS, 'kube-etcd', NS) as any).spec.template.spec.containers[0].args.find((a: string) => a.startsWith('--initial-cluster-state='));
+  const slackSays = (pattern: RegExp, since: number) => slack.waitFor((r) => pattern.test(JSON.stringify(r.body)), 30_000, since);
 
   /** Moves a replica's pod to another node: its claim's volume pinned there, the pod deleted and made again by the controller. */
   const moveReplica = async (ordinal: number, node: string) => {
@@ -204,5 +212,53 @@ describe('the statefulset replace against what the admin cluster can do to it', 
     expect(args.filter((a) => a.startsWith('--initial-cluster-state='))).toEqual(['--initial-cluster-state=new']);
     expect(sts.spec.template.metadata.labels['patched-by']).toBe('someone');
     await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/template/spec/containers/0/args/0' }, { op: 'remove', path: '/spec/template/metadata/labels/patched-by' }])]);
+  });
+
+  it('the admin API gone in the middle of the drain: the run fails, its put-back fails loudly and the cluster stays locked; once the API is back the sweeper puts back and frees it', async () => {
+    const web = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web-1', labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'y', controller: true }] },
+      spec: { nodeName: 'admin-node-2', containers: [{ name: 'web', image: 'web', command: ['sleep', '300'] }] },
+    };
+    expect((await lab.request('POST', `/api/v1/namespaces/${NS}/pods`, web)).status).toBe(201);
+    expect((await lab.request('POST', `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web-pdb' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } } })).status).toBe(201);
+    await waitFor('web-1 Ready', () => ready(lab.pod('web-1')), 10_000, 100);
+
+    const { ts, runId } = await planFor('kube-etcd-1');
+    expect(await approve(ts, 1)).toContain('Approved step 2');
+    await waitFor('admin-node-2 cordoned by the drain', () => unschedulable('admin-node-2'), 30_000, 100);
+    // The fault: the admin cluster's API goes away while the drain waits on web-1.
+    await lab.apiDown();
+    try {
+      await waitForRunStatus(slack, ts, 'FAILED', 30_000).catch(explain(ts));
+      await waitFor('the failed put-back said', () => threadOf(slack, ts).some((l) => l.includes('NOT everything it changed could be put back')), 30_000, 100);
+      const thread = threadOf(slack, ts).join('\n');
+      expect(thread).toMatch(/Step 5 \(Drain the node of kube-etcd-1\) failed: /);
+      expect(thread).toContain(':x: statefulset user1/kube-etcd could NOT be set back to --initial-cluster-state=new');
+      expect(thread).toContain(':x: PDB user1/kube-etcd-pdb could NOT be made again');
+      expect(thread).toContain(`user1 stays locked to this run, so that no new run starts on it half put back`);
+      // Left as the run had them, and said so: the PDB deleted, the template on existing.
+      expect(lab.store.find(PDBS, 'kube-etcd-pdb', NS)).toBeUndefined();
+      expect(stateInTemplate()).toBe('--initial-cluster-state=existing');
+      // A new replace does not start on it (it would take the missing PDB for one that never was).
+      const since = slack.lastSeq;
+      await command('replace kube-etcd-1');
+      await slackSays(new RegExp(`run .${runId}. is already working on user1`), since);
+    } finally {
+      await lab.apiUp();
+    }
+    // Back: the next sweeps put back what the run changed, say it, and free the cluster.
+    await waitFor('the put-back done after the API came back', () => threadOf(slack, ts).some((l) => /Put back:\n• [^\n]*\n?• statefulset user1\/kube-etcd set back to --initial-cluster-state=new\n• PDB kube-etcd-pdb made again as it was saved/.test(l)), 30_000, 200).catch(explain(ts));
+    expect(threadOf(slack, ts).filter((l) => l.includes('NOT everything it changed could be put back'))).toHaveLength(1);
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
+    expect(stateInTemplate()).toBe('--initial-cluster-state=new');
+    const since = slack.lastSeq;
+    await command(`cancel ${runId}`);
+    await slackSays(/has already ended \(failed\); nothing to cancel/, since);
+
+    await lab.kubectl(['delete', 'pdb', 'web-pdb', '-n', NS]);
+    await lab.kubectl(['delete', 'pod', 'web-1', '-n', NS]);
+    await lab.kubectl(['uncordon', 'admin-node-2']);
   });
 });
