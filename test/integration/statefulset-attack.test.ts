@@ -5,8 +5,14 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, parseInventory } from '../../src/config/load.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
+import { DirectoryBackupStore } from '../../src/backup/store.js';
 import { EtcdPool } from '../../src/etcd/pool.js';
+import { planReplace } from '../../src/runbook/replace-plan.js';
+import { viewCluster } from '../../src/worker/cluster-view.js';
+import { stepExecutors } from '../../src/worker/executors.js';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
+import { KubeCluster } from '../../src/kube/client.js';
+import { deletePdb } from '../../src/kube/pdbs.js';
 import { resourceType } from '../../src/lab/kube/store.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
@@ -183,6 +189,7 @@ describe('the statefulset replace against what the admin cluster can do to it', 
     // The fault: someone (a person, or an operator of the admin cluster) makes the PDB again, another budget.
     const theirs = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'kube-etcd-pdb' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'kube-etcd' } } } };
     expect((await lab.request('POST', `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`, theirs)).status).toBe(201);
+    const theirUid = (await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).metadata.uid;
     const restore = { ...del, kind: 'pdb-restore' } as unknown as StepOf<'pdb-restore'>;
     const r = await pdbRestore(ctx(), restore, run);
     expect(r.skipped).toBeFalsy();
@@ -196,6 +203,10 @@ describe('the statefulset replace against what the admin cluster can do to it', 
     // (--force: a PDB is not updated without its resourceVersion, so kubectl deletes theirs and creates the saved one.)
     await lab.kubectl(['replace', '--force', '--validate=false', '-f', `${saveDir}/pdb-kube-etcd-pdb.${runId}.json`]);
     expect((await pdbRestore(ctx(), restore, run)).summary).toBe('PDB user1/kube-etcd-pdb is already there: nothing done');
+    // A late worker (its lease lost long ago) that looked at their PDB and deletes now: the object is another one, left alone.
+    const k = KubeCluster.forCluster(cluster);
+    expect(await deletePdb(k, NS, 'kube-etcd-pdb', theirUid)).toBe('another');
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
 
     // The template on state existing, then someone else's patch: an argument put before the flag (its index moves) and a label.
     const st = { kind: 'sts-initial-state', title: 'sts', destructive: false, operation: '', params: { place: p, value: 'existing' } } as StepOf<'sts-initial-state'>;
@@ -260,5 +271,50 @@ describe('the statefulset replace against what the admin cluster can do to it', 
     await lab.kubectl(['delete', 'pdb', 'web-pdb', '-n', NS]);
     await lab.kubectl(['delete', 'pod', 'web-1', '-n', NS]);
     await lab.kubectl(['uncordon', 'admin-node-2']);
+  });
+
+  it('a template set back to new by someone else after the run set it to existing: the uncordon refuses (the pod would start a new cluster), the node stays cordoned; set right, the replace ends healthy', async () => {
+    const inventory = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath);
+    const exec = stepExecutors(inventory, pool, new DirectoryBackupStore(inventory.backups.dir, { inUse: async () => new Map() }), createLogger('silent'));
+    const view = await viewCluster(cluster, pool);
+    const planned = planReplace(inventory, cluster, view.report, view.state, { runId: 'r-0000b0b0', target: 'kube-etcd-1', force: false, requestedBy: 'UALICE', channelId: 'CINCIDENT' }, new Date());
+    if (!planned.ok) throw new Error(planned.reason);
+    const run = planned.run;
+    const setState = async (from: string, to: string) => {
+      const args: string[] = (await kubectlJson('get', 'sts', 'kube-etcd', '-n', NS)).spec.template.spec.containers[0].args;
+      const path = `/spec/template/spec/containers/0/args/${args.indexOf(`--initial-cluster-state=${from}`)}`;
+      await lab.kubectl(['patch', 'sts', 'kube-etcd', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'test', path, value: `--initial-cluster-state=${from}` }, { op: 'replace', path, value: `--initial-cluster-state=${to}` }])]);
+    };
+    const runStep = async (i: number) => {
+      const r = await exec[run.steps[i]!.kind](run, run.steps[i]!, i);
+      run.records[i] = { ...run.records[i]!, status: r.skipped ? 'skipped' : 'done', summary: r.summary, output: r.output };
+      return r;
+    };
+    const uncordonAt = run.steps.findIndex((x) => x.kind === 'uncordon');
+    for (let i = 0; i < uncordonAt; i++) {
+      await runStep(i);
+      // The fault: right after the run set the template to existing, someone's patch sets it back to new.
+      if (run.steps[i]!.kind === 'sts-initial-state') await setState('existing', 'new');
+    }
+    // The drain's eviction made kube-etcd-1 again from that template: it waits on the cordoned node with state new.
+    const waiting = lab.pod('kube-etcd-1')!;
+    expect(waiting.spec.nodeName).toBeUndefined();
+    expect(waiting.spec.containers[0].args).toContain('--initial-cluster-state=new');
+
+    await expect(runStep(uncordonAt)).rejects.toThrow(
+      "refusing to uncordon node admin-node-2: kube-etcd-1's pod would be made from statefulset user1/kube-etcd's template, which says --initial-cluster-state=new (changed after this run set it to existing, by someone or by a controller): the member would start a new cluster and never join. Nothing was done; the node stays cordoned.",
+    );
+    expect(await unschedulable('admin-node-2')).toBe(true);
+    expect(lab.pod('kube-etcd-1')!.metadata.uid).toBe(waiting.metadata.uid);
+    expect(lab.pid('kube-etcd-1')).toBeNull();
+
+    // Set right again: the waiting pod is made again from the template, the member joins, the rest of the run ends healthy.
+    await setState('new', 'existing');
+    expect((await runStep(uncordonAt)).summary).toContain('so it was deleted and made again from the template');
+    for (let i = uncordonAt + 1; i < run.steps.length; i++) await runStep(i);
+    await lab.waitHealthy();
+    expect((await lab.memberList()).map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual([0, 1, 2].map((i) => `kube-etcd-${i} started voter`));
+    expect(stateInTemplate()).toBe('--initial-cluster-state=new');
+    expect((await kubectlJson('get', 'pdb', 'kube-etcd-pdb', '-n', NS)).spec.minAvailable).toBe(3);
   });
 });

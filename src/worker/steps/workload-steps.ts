@@ -107,7 +107,10 @@ export async function pdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-dele
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(`${file}.tmp`, saved, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
-  await deletePdb(k, p.namespace, p.pdb);
+  // Only the object just saved: a late worker (its lease lost, the run long gone on) must not delete the
+  // PDB that the run's last step, or someone, made again since.
+  const r = await deletePdb(k, p.namespace, p.pdb, pdb.metadata?.uid);
+  if (r === 'another') throw new Error(`PDB ${p.namespace}/${p.pdb} was made again between the look and the delete (another object now): it was not deleted. Plan the replace again.`);
   return { summary: `PDB ${p.pdb} saved to ${file} and deleted`, output: saved };
 }
 
@@ -229,6 +232,16 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
   let remade = '';
   const waiting = await getPod(k, p.namespace, p.pod);
   const flag = waiting && templateFlag({ spec: { template: { spec: waiting.spec } } } as StatefulSet, p.container, FLAG);
+  if (!waiting?.spec?.nodeName && flag?.value !== 'existing') {
+    // The pod that starts will be made from the template as it is now: it must say `existing`. Someone's
+    // patch (or a controller putting the StatefulSet back) may have set it to `new` since this run set it:
+    // the member would then start a new cluster and never join. Refused before the node is uncordoned.
+    const sts = await getStatefulSet(k, p.namespace, p.statefulSet);
+    const now = sts && templateFlag(sts, p.container, FLAG);
+    if (now?.value !== 'existing') {
+      throw new Error(`refusing to uncordon node ${node}: ${p.pod}'s pod would be made from statefulset ${p.namespace}/${p.statefulSet}'s template, which says ${now ? `--${FLAG}=${now.value}` : `no --${FLAG}`} (changed after this run set it to existing, by someone or by a controller): the member would start a new cluster and never join. Nothing was done; the node stays cordoned. Find what changed the template, then plan the replace again.`);
+    }
+  }
   if (waiting && !waiting.spec?.nodeName && flag && flag.value !== 'existing') {
     await deletePod(k, p.namespace, p.pod);
     await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500, signal);
