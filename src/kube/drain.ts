@@ -1,6 +1,7 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeCluster } from './client.js';
 import { KubeError } from './errors.js';
+import { pause } from './pause.js';
 import { getPod, type Pod } from './pods.js';
 
 /** Cordons (true) or uncordons a node, as `kubectl cordon` does; "already" when it was so (a step run again). */
@@ -56,14 +57,16 @@ export interface DrainResult {
  * `timeoutMs` it throws, naming the pods still there and what held them.
  * Looks before it acts: on a drained node it evicts nothing.
  */
-export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs: number; everyMs?: number }): Promise<DrainResult> {
+export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs: number; everyMs?: number; signal?: AbortSignal }): Promise<DrainResult> {
   const deadline = Date.now() + opts.timeoutMs;
+  stopped(opts.signal, node);
   const cordoned = (await setUnschedulable(k, node, true)) === 'changed';
   const evicted: string[] = [];
   const skipped: string[] = [];
   const held = new Map<string, string>();
   const waiting = new Map<string, string>(); // namespace/name → uid evicted
   for (;;) {
+    stopped(opts.signal, node);
     const pods = await podsOnNode(k, node);
     const left: Pod[] = [];
     for (const p of pods) {
@@ -100,6 +103,11 @@ export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs:
       });
       throw new KubeError('timeout', `node ${node} not drained within ${Math.round(opts.timeoutMs / 1000)} s: ${names.join('; ')}`);
     }
-    await new Promise((r) => setTimeout(r, opts.everyMs ?? 500));
+    await pause(opts.everyMs ?? 500, opts.signal);
   }
+}
+
+/** A stop request (cancel, reject) ends a drain between two looks: it may otherwise wait for its whole bound. */
+function stopped(signal: AbortSignal | undefined, node: string): void {
+  if (signal?.aborted) throw new KubeError('error', `the drain of node ${node} was stopped before it finished (the node stays cordoned)`);
 }

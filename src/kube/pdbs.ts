@@ -14,13 +14,19 @@ export async function getPdb(k: KubeCluster, namespace: string, name: string): P
   }
 }
 
-/** Deletes a PDB; "already-gone" when there was none to delete (a step run again). */
-export async function deletePdb(k: KubeCluster, namespace: string, name: string): Promise<'deleted' | 'already-gone'> {
+/**
+ * Deletes a PDB; "already-gone" when there was none to delete (a step run again).
+ * With `uid`, only that object: one made again since (by the run's own last step,
+ * or by someone) is "another" and left alone, as the API server's precondition says.
+ */
+export async function deletePdb(k: KubeCluster, namespace: string, name: string, uid?: string): Promise<'deleted' | 'already-gone' | 'another'> {
   try {
-    await k.call((o) => k.policy.deleteNamespacedPodDisruptionBudget({ name, namespace }, o));
+    const body = uid ? { preconditions: { uid } } : undefined;
+    await k.call((o) => k.policy.deleteNamespacedPodDisruptionBudget({ name, namespace, body }, o));
     return 'deleted';
   } catch (err) {
     if (err instanceof KubeError && err.kind === 'not-found') return 'already-gone';
+    if (uid && err instanceof KubeError && err.status === 409) return 'another';
     throw err;
   }
 }

@@ -1,5 +1,6 @@
 import type { V1Pod, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { KubeCluster } from './client.js';
+import { pause } from './pause.js';
 import { KubeError } from './errors.js';
 
 export type Pod = V1Pod;
@@ -40,10 +41,12 @@ export const isReady = (p: Pod): boolean => (p.status?.conditions ?? []).some((c
  * Waits until a pod reaches one of the phases (Succeeded, Failed; Running and
  * Ready with `ready`), bounded; the error says the phase it was left in.
  */
-export async function waitPod(k: KubeCluster, namespace: string, name: string, until: { phases?: string[]; ready?: boolean; uidNot?: string }, timeoutMs: number, everyMs = 250): Promise<Pod> {
+export async function waitPod(k: KubeCluster, namespace: string, name: string, until: { phases?: string[]; ready?: boolean; uidNot?: string }, timeoutMs: number, everyMs = 250, signal?: AbortSignal): Promise<Pod> {
   const deadline = Date.now() + timeoutMs;
   let last: Pod | null = null;
   for (;;) {
+    // A stop request (cancel, reject) ends the wait between two looks, not at its bound.
+    if (signal?.aborted) throw new KubeError('error', `stopped while waiting for pod ${namespace}/${name}${last ? ` (phase ${last.status?.phase ?? 'unknown'})` : ''}`);
     last = await getPod(k, namespace, name);
     const fresh = last && (!until.uidNot || last.metadata?.uid !== until.uidNot);
     if (fresh && (!until.phases || until.phases.includes(last!.status?.phase ?? '')) && (!until.ready || isReady(last!))) return last!;
@@ -51,7 +54,7 @@ export async function waitPod(k: KubeCluster, namespace: string, name: string, u
       const where = last ? `phase ${last.status?.phase ?? 'unknown'}${until.ready ? (isReady(last) ? ', Ready' : ', not Ready') : ''}` : 'no such pod';
       throw new KubeError('timeout', `pod ${namespace}/${name} not ${until.phases?.join(' or ') ?? ''}${until.ready ? ' Ready' : ''} within ${Math.round(timeoutMs / 1000)} s (${where})`);
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await pause(everyMs, signal);
   }
 }
 

@@ -29,3 +29,17 @@ export function memberPlace(cluster: ClusterConfig, m: MemberConfig, runId: stri
   const p = platformOf(cluster).paths(m);
   return { ...p, configAside: `${p.asideDir}/${basename(p.config)}.${runId}`, dataAside: `${p.dataDir}.before-${runId}` };
 }
+
+/**
+ * Why a runbook that works on the members' hosts (restore, restore-quorum) cannot
+ * run on this cluster, or null when it can: where etcd is a Kubernetes workload
+ * (a StatefulSet in an admin cluster) the bot has no host of a member to reach.
+ * Asked before anything is looked at or planned, so nobody approves a plan that
+ * could only fail at its first host step.
+ */
+export function hostRunbookRefusal(cluster: ClusterConfig, runbook: string): string | null {
+  const first = cluster.members[0];
+  const place = first ? platformOf(cluster).workload?.(first) : undefined;
+  if (!place) return null;
+  return `${runbook} is not available on ${cluster.name}: its etcd runs as the StatefulSet ${place.namespace}/${place.statefulSet} in an admin cluster, and ${runbook} works on the members' hosts (stop etcd, move its data, write its config), which the bot cannot reach there. Nothing was changed. For one failed member: \`/etcd replace <member> ${cluster.name}\`. For a lost majority or a restore from a backup, follow the platform's own procedure (GKE on-prem: restore the user cluster's etcd from its backup) by hand.`;
+}

@@ -75,7 +75,8 @@ export function wipeScript(dataDir: string, runId: string): string {
     'set -eu',
     sh`d=${dataDir}; aside=${aside}`,
     'moved=0',
-    'for f in "$d"/* "$d"/.[!.]*; do',
+    // Every name but . and ..: plain, dot-names, and names that start with two dots (..data, ...).
+    'for f in "$d"/* "$d"/.[!.]* "$d"/..?*; do',
     '  [ -e "$f" ] || continue',
     '  case "${f##*/}" in before-*) continue ;; esac',
     '  mkdir -p "$aside"; mv "$f" "$aside"/; moved=$((moved+1))',

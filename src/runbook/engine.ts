@@ -103,30 +103,58 @@ export type EndDeps = Pick<EngineDeps, 'store' | 'undoOnEnd' | 'notify' | 'log'>
  * said loudly in the thread and on the timeline, and only then is the cluster
  * freed. The put-back is idempotent: a worker that died between the end and
  * this leaves the lock held, and whoever frees it later puts back first.
- * Returns whether this call freed the lock.
+ *
+ * A put-back that fails (the admin cluster's API gone) keeps the cluster locked
+ * to the run: a new run would otherwise start on it half put back and take the
+ * deleted PDB for one that never was. The sweeper tries again at every pass and
+ * frees it once the put-back works (or was done by hand: it then reads
+ * "already"). Only a person's `/etcd cancel` of the ended run (`force`) frees it
+ * whatever is left. Returns whether this call freed the lock.
  */
-export async function putBackAndFree(run: Run, deps: EndDeps): Promise<boolean> {
-  await putBack(run, deps);
+export async function putBackAndFree(run: Run, deps: EndDeps, opts: { force?: boolean; by?: string } = {}): Promise<boolean> {
+  const whole = await putBack(run, deps, opts);
+  if (!whole && !opts.force) return false;
   return deps.store.unlockCluster(run.cluster, run.runId);
 }
+
+/** How often a put-back that keeps failing says so again in the thread (every sweep tries it). */
+const PUT_BACK_SAY_EVERY_MS = 10 * 60_000;
 
 /**
  * A run that ended early puts back what must not stay changed, before its
  * cluster is free again, and says so loudly in the thread and on the timeline;
- * what it could not put back comes with the command to do it by hand.
+ * what it could not put back comes with the command to do it by hand. Returns
+ * false when something could not be put back.
  */
-async function putBack(run: Run, deps: EndDeps): Promise<void> {
-  if (!deps.undoOnEnd || run.status === 'done') return;
+async function putBack(run: Run, deps: EndDeps, opts: { force?: boolean; by?: string }): Promise<boolean> {
+  if (!deps.undoOnEnd || run.status === 'done') return true;
   let lines: string[];
   try {
     lines = await deps.undoOnEnd(run);
   } catch (err) {
     lines = [`:x: could not put back what the run changed: ${(err as Error).message}`];
   }
-  if (lines.length === 0) return;
-  deps.log.warn({ run: run.runId, lines }, 'run ended early: put back what it changed');
+  if (lines.length === 0) return true;
   const bad = lines.some((l) => l.startsWith(':x:'));
-  await deps.notify.thread(run, `:rotating_light: Run \`${run.runId}\` ended ${run.status.toUpperCase()} before its last step${bad ? ': NOT everything it changed could be put back' : ''}. Put back:\n${lines.map((l) => `• ${l}`).join('\n')}`);
+  deps.log.warn({ run: run.runId, lines }, bad ? 'run ended early: could NOT put back all it changed' : 'run ended early: put back what it changed');
+  if (bad && !opts.force && !(await sayAgain(run, deps))) return false;
+  const held = !bad
+    ? ''
+    : opts.force
+      ? `\n${run.cluster} is freed anyway, on the word of ${opts.by ? `<@${opts.by}>` : 'the person who cancelled the run'}: what is marked :x: above must be put back by hand before the next run.`
+      : `\n${run.cluster} stays locked to this run, so that no new run starts on it half put back: the put-back is tried again every few seconds and the cluster is freed once it works (done by hand, it then reads "already"). \`/etcd cancel ${run.runId}\` tries once more and frees ${run.cluster} whatever is left.`;
+  await deps.notify.thread(run, `:rotating_light: Run \`${run.runId}\` ended ${run.status.toUpperCase()} before its last step${bad ? ': NOT everything it changed could be put back' : ''}. Put back:\n${lines.map((l) => `• ${l}`).join('\n')}${held}`);
+  return !bad;
+}
+
+/** Whether a failed put-back of this run is said in the thread now: the first time, then at most every 10 minutes. */
+async function sayAgain(run: Run, deps: EndDeps): Promise<boolean> {
+  try {
+    // A fresh owner each time: the lease is taken only once the last one lapsed.
+    return await deps.store.leaseNamed(`put-back-said:${run.runId}`, randomBytes(4).toString('hex'), PUT_BACK_SAY_EVERY_MS);
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -147,7 +175,8 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
     // Under the run's lease, an ended run that still holds its cluster lost its worker between
     // saving the end and saying so: free the cluster, say where it ended, redraw the message.
     if ((await store.lockHolder(run.cluster)) !== run.runId) return;
-    await putBackAndFree(run, deps);
+    // Not put back whole: the cluster stays locked and the sweeper tries again (the put-back said so).
+    if (!(await putBackAndFree(run, deps))) return;
     await notify.thread(run, `:information_source: Run \`${run.runId}\` ended ${run.status.toUpperCase()} (${run.ended?.reason ?? 'no reason saved'}); the worker stopped before it said so. ${doneAndNotDone(run)}`);
     await sayLeftBehind(run, deps);
     return notify.planChanged(run);

@@ -1,6 +1,6 @@
 import { backupId, type BackupFacts } from '../backup/store.js';
 import type { ClusterConfig, Inventory } from '../config/schema.js';
-import { platformOf } from '../platform/index.js';
+import { hostRunbookRefusal, platformOf } from '../platform/index.js';
 import type { StatusReport } from '../status/assess.js';
 import { flagValuesProblem } from './flag-values.js';
 import { newRun } from './new-run.js';
@@ -30,6 +30,8 @@ export interface RestoreRequest {
  * there on the old data is aside and only the restore brings the cluster back.
  */
 export function planRestore(inventory: Inventory, cluster: ClusterConfig, report: StatusReport, state: ObservedState, req: RestoreRequest, now: Date): PlanOutcome {
+  const hostless = hostRunbookRefusal(cluster, '/etcd restore');
+  if (hostless) return { ok: false, reason: hostless };
   const b = req.backup;
   const places = cluster.members.map((m) => hostPlaces(cluster, m, req.runId, report.members));
   const initialCluster = places.map((p) => `${p.name}=${p.peerUrl}`).sort().join(',');

@@ -1,6 +1,6 @@
 import { backupId, type BackupFacts } from '../backup/store.js';
 import type { ClusterConfig, Inventory, MemberConfig } from '../config/schema.js';
-import { memberPlace, platformOf } from '../platform/index.js';
+import { hostRunbookRefusal, memberPlace, platformOf } from '../platform/index.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { hostOfUrl, listenAddrsOf } from '../status/members.js';
 import { flagValuesProblem } from './flag-values.js';
@@ -128,6 +128,8 @@ export function planRestoreQuorum(
   req: RestoreQuorumRequest,
   now: Date,
 ): PlanOutcome {
+  const hostless = hostRunbookRefusal(cluster, '/etcd restore-quorum');
+  if (hostless) return { ok: false, reason: hostless };
   if (report.verdict === 'HEALTHY' || report.verdict === 'DEGRADED') {
     return {
       ok: false,

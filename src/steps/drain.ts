@@ -17,6 +17,6 @@ export const drainStep = {
     operation: `kubectl drain <node of claim ${i.place.claim}> --ignore-daemonsets --delete-emptydir-data --timeout=${i.place.drainTimeoutSeconds}s: cordon, evict every pod bound there (a PodDisruptionBudget may hold one back), wait until they are gone`,
     params: { place: i.place },
   }),
-  execute: (ctx, step) => drain(ctx.workload, step),
+  execute: (ctx, step) => drain(ctx.workload, step, ctx.stop),
   undo: (ctx, step) => undoDrain(ctx.workload, step),
 } satisfies StepDefinition<'drain'>;

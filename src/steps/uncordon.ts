@@ -17,5 +17,5 @@ export const uncordonStep = {
     operation: `kubectl uncordon <node of claim ${i.place.claim}>; wait until pod ${i.place.pod} (made again by the StatefulSet controller) is Running (at most 120 s)`,
     params: { place: i.place },
   }),
-  execute: (ctx, step) => uncordon(ctx.workload, step),
+  execute: (ctx, step) => uncordon(ctx.workload, step, ctx.stop),
 } satisfies StepDefinition<'uncordon'>;

@@ -92,8 +92,8 @@ export function startSweeper(deps: SweeperDeps): Sweeper {
       const reason = `step ${i + 1} (${run.steps[i]!.title}) could not be run: its job failed ${gaveUp.attemptsMade} time(s), last with: ${gaveUp.failedReason ?? 'no reason given'}`;
       const res = await deps.store.apply(run.runId, { kind: 'abandon', reason }, deps.now(), { free: true });
       if (!res.changed) return `left ${run.runId} alone: ${res.refused ?? 'it changed meanwhile'}`;
-      await putBackAndFree(res.run, deps);
-      await deps.notify.thread(res.run, `:x: Run \`${run.runId}\` stopped: ${reason}. Nothing more is done; ${res.run.cluster} is free again. ${doneAndNotDone(res.run)}`);
+      const freed = await putBackAndFree(res.run, deps);
+      await deps.notify.thread(res.run, `:x: Run \`${run.runId}\` stopped: ${reason}. Nothing more is done; ${freed ? `${res.run.cluster} is free again` : `${res.run.cluster} stays locked until what it changed is put back`}. ${doneAndNotDone(res.run)}`);
       await sayLeftBehind(res.run, deps);
       await deps.notify.planChanged(res.run);
       return `failed ${run.runId}: ${reason}`;

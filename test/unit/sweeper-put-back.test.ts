@@ -148,4 +148,83 @@ describe('the sweeper ends a run the same way the engine does', () => {
     expect(undone).toHaveLength(0);
     expect(order).toEqual(['cluster freed']);
   });
+
+  it('an ended run whose lease is held (its worker is putting back now) is left to that worker; once the lease is free, the sweeper puts back and frees', async () => {
+    const order: string[] = [];
+    const threads: string[] = [];
+    const run = runAtDrain();
+    const t = transition(run, { kind: 'abandon', reason: 'the step failed' }, T0);
+    if ('refused' in t) throw new Error(t.refused);
+    const mem = memoryStore({ ...t.run, version: run.version + 1 }, order);
+    // The fault: the run's own worker holds its lease while it ends the run (put-back, then free).
+    let holder: string | null = 'w1/ending';
+    (mem.store as unknown as { leaseHolder: () => Promise<string | null> }).leaseHolder = async () => holder;
+    const { sweeper, undone } = sweeperOn(mem.store, [], order, threads);
+    try {
+      expect(await sweeper.sweep()).toEqual([]);
+      // Nothing put back twice beside that worker, nothing freed under it.
+      expect(undone).toHaveLength(0);
+      expect(order).toEqual([]);
+      expect(mem.locked()).toBe('r-5eeb0001');
+      expect(threads).toEqual([]);
+      // That worker died without ending it: its lease lapses, and the next sweep does what it did not.
+      holder = null;
+      expect((await sweeper.sweep()).join('\n')).toMatch(/released the lock of c1 \(its run `r-5eeb0001` has ended \(failed\)\)/);
+    } finally {
+      await sweeper.stop();
+    }
+    expect(undone).toHaveLength(1);
+    expect(order).toEqual(['put back', 'cluster freed']);
+    expect(mem.locked()).toBeNull();
+  });
+
+  it('a put-back that fails (the admin API gone) keeps the cluster locked, says so once, and frees it at the first sweep where the put-back works', async () => {
+    const order: string[] = [];
+    const threads: string[] = [];
+    const run = runAtDrain();
+    const t = transition(run, { kind: 'abandon', reason: 'the step failed' }, T0);
+    if ('refused' in t) throw new Error(t.refused);
+    const mem = memoryStore({ ...t.run, version: run.version + 1 }, order);
+    // A lease store in memory that never lapses within the test: "said already" holds.
+    const leases = new Set<string>();
+    (mem.store as unknown as { leaseNamed: (n: string) => Promise<boolean> }).leaseNamed = async (n: string) => n === 'sweeper' || (!leases.has(n) && !!leases.add(n));
+    // The fault: the admin cluster's API does not answer; later it does again.
+    let apiUp = false;
+    const queue = { getJobs: async () => [] } as unknown as Queue<JobEnvelope>;
+    const sweeper = startSweeper({
+      store: mem.store,
+      queue,
+      notify: { planChanged: async () => undefined, thread: async (_r, text) => void threads.push(text), record: async () => undefined },
+      enqueueStep: async () => undefined,
+      log: { info() {}, warn() {}, error() {}, debug() {} } as never,
+      owner: 'w2',
+      everyMs: 3_600_000,
+      now: () => LATER,
+      undoOnEnd: async () => {
+        order.push(apiUp ? 'put back' : 'put back failed');
+        return apiUp
+          ? ['PDB kube-etcd-pdb made again as it was saved']
+          : [':x: PDB c1-ns/kube-etcd-pdb could NOT be made again (connection refused). Do it by hand: `kubectl create -f /backups/c1/pdb-kube-etcd-pdb.r-5eeb0001.json`'];
+      },
+    });
+    try {
+      expect(await sweeper.sweep()).toEqual([]);
+      expect(await sweeper.sweep()).toEqual([]);
+      // Still locked to the ended run: no new run starts on a cluster whose PDB is still deleted.
+      expect(mem.locked()).toBe('r-5eeb0001');
+      expect(order).toEqual(['put back failed', 'put back failed']);
+      // Said once, loudly, with what to do; the second failed try is not said again.
+      expect(threads).toHaveLength(1);
+      expect(threads[0]).toContain('NOT everything it changed could be put back');
+      expect(threads[0]).toContain('c1 stays locked to this run, so that no new run starts on it half put back');
+      expect(threads[0]).toContain('`/etcd cancel r-5eeb0001` tries once more and frees c1 whatever is left');
+      apiUp = true;
+      expect((await sweeper.sweep()).join('\n')).toMatch(/released the lock of c1/);
+    } finally {
+      await sweeper.stop();
+    }
+    expect(order).toEqual(['put back failed', 'put back failed', 'put back', 'cluster freed']);
+    expect(mem.locked()).toBeNull();
+    expect(threads[1]).toMatch(/ended FAILED before its last step\. Put back:\n• PDB kube-etcd-pdb made again as it was saved$/);
+  });
 });

@@ -115,6 +115,16 @@ export class KubeApi {
     }
     if (verb === 'watch') return this.watch(req, res, t, ns, q, filter, table);
     if (verb === 'delete') {
+      // DeleteOptions may carry preconditions: the object is deleted only if it is still that one (uid) at that version.
+      const opts = await readOptionalJson(req);
+      const pre = opts?.preconditions;
+      if (pre?.uid || pre?.resourceVersion) {
+        const cur = this.store.get(t, name!, ns);
+        if (pre.uid && pre.uid !== cur.metadata.uid) throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`, { name, group: t.group || undefined, kind: t.resource });
+        if (pre.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
+          throw new ApiError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`, { name, group: t.group || undefined, kind: t.resource });
+        }
+      }
       const gone = this.store.delete(t, name!, ns);
       this.afterWrite(t, ns);
       return json(res, 200, gone);
@@ -384,6 +394,20 @@ function now(): string {
 function json(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));
+}
+
+/** A body that may be absent (a DELETE without DeleteOptions): null then. */
+async function readOptionalJson(req: IncomingMessage): Promise<any> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const raw = Buffer.concat(chunks);
+  if (raw.length === 0) return null;
+  if (String(req.headers['content-type'] ?? '').startsWith('application/vnd.kubernetes.protobuf')) return decodeProtobuf(raw);
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'BadRequest', 'the body of the request was in an unknown format');
+  }
 }
 
 /** The request body as JSON: JSON as sent, or the protobuf of a built-in type (client-go's typed clients send that). */

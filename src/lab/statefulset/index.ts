@@ -147,6 +147,19 @@ export class StatefulSetLab {
     await this.ticking;
   }
 
+  /** Fault: the admin cluster's API goes away (its listener closed, open connections cut) until `apiUp`; the pods run on. */
+  async apiDown(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  async apiUp(): Promise<void> {
+    const { hostname, port } = new URL(this.url);
+    await new Promise<void>((resolve, reject) => this.server.once('error', reject).listen(Number(port), hostname, () => resolve()));
+  }
+
   startTicking(ms: number): void {
     this.timer = setInterval(() => {
       if (!this.ticking) void this.sync().catch((err: Error) => this.opts.clusterName && console.error(`statefulset lab: ${err.message}`));
@@ -157,6 +170,7 @@ export class StatefulSetLab {
     if (this.timer) clearInterval(this.timer);
     while (this.ticking) await this.ticking.catch(() => undefined);
     await this.runner.stop();
+    if (!this.server.listening) return;
     await new Promise<void>((r) => {
       this.server.close(() => r());
       this.server.closeAllConnections();

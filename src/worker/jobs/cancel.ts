@@ -40,7 +40,8 @@ async function clearOrphanedLocks(ctx: WorkerContext, runId: string, env: JobEnv
     if (l.runId !== runId) continue;
     // An ended run still holding its lock lost its worker before it put back what it changed: done here, first.
     const end = { store: ctx.store, undoOnEnd: ctx.undoOnEnd, notify: ctx.notifier, log: ctx.log };
-    if (!(await (run && run.cluster === l.cluster ? putBackAndFree(run, end) : ctx.store.unlockCluster(l.cluster, runId)))) continue;
+    // A person asked: the cluster is freed even if the put-back still fails (said, with what is left to do by hand).
+    if (!(await (run && run.cluster === l.cluster ? putBackAndFree(run, end, { force: true, by: env.userId }) : ctx.store.unlockCluster(l.cluster, runId)))) continue;
     cleared.push(l.cluster);
     ctx.log.warn({ run: runId, cluster: l.cluster, by: env.userId }, 'orphaned cluster lock released by /etcd cancel');
     await recorder(ctx.incidents, ctx.log)(env.channelId, { kind: 'run', actor: env.userId, runId, incidentId, text: `Released the lock of ${l.cluster} held by run \`${runId}\` (${why}).` });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { JobEnvelope } from '../../queue/jobs.js';
+import { hostRunbookRefusal } from '../../platform/index.js';
 import { planRestoreQuorum } from '../../runbook/restore-quorum-plan.js';
 import { viewCluster } from '../cluster-view.js';
 import type { WorkerContext } from '../context.js';
@@ -15,6 +16,9 @@ export async function runPlanRestoreQuorum(env: PlanJob, ctx: WorkerContext): Pr
   const what = `/etcd restore-quorum${from ? ` --from ${from}` : ''}${snapshot ? ` --snapshot ${snapshot}` : ''}`;
   const cluster = ctx.inventory.clusters.find((c) => c.name === clusterName);
   if (!cluster) return refuse(ctx, env, what, `cluster "${clusterName}" is not in this worker's inventory.`);
+  // Before any member's host is probed over SSH: a cluster without hosts to reach is refused at once.
+  const hostless = hostRunbookRefusal(cluster, '/etcd restore-quorum');
+  if (hostless) return refuse(ctx, env, what, hostless);
   const holder = await ctx.store.lockHolder(cluster.name);
   if (holder) return refuse(ctx, env, what, `run \`${holder}\` is already working on ${cluster.name}. \`/etcd cancel ${holder}\` stops it.`);
   const facts = snapshot ? await ctx.backups.get(cluster.name, snapshot) : undefined;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { JobEnvelope } from '../../queue/jobs.js';
+import { hostRunbookRefusal } from '../../platform/index.js';
 import { planRestore } from '../../runbook/restore-plan.js';
 import { viewCluster } from '../cluster-view.js';
 import type { WorkerContext } from '../context.js';
@@ -13,6 +14,8 @@ export async function runPlanRestore(env: PlanJob, ctx: WorkerContext): Promise<
   const what = `/etcd restore ${backupId}`;
   const cluster = ctx.inventory.clusters.find((c) => c.name === clusterName);
   if (!cluster) return refuse(ctx, env, what, `cluster "${clusterName}" is not in this worker's inventory.`);
+  const hostless = hostRunbookRefusal(cluster, '/etcd restore');
+  if (hostless) return refuse(ctx, env, what, hostless);
   const holder = await ctx.store.lockHolder(cluster.name);
   if (holder) return refuse(ctx, env, what, `run \`${holder}\` is already working on ${cluster.name}. \`/etcd cancel ${holder}\` stops it.`);
   const backup = await ctx.backups.get(cluster.name, backupId);

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { ClusterConfig } from '../../config/schema.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import { KubeCluster } from '../../kube/client.js';
-import { drainNode, setUnschedulable } from '../../kube/drain.js';
+import { drainNode, podsOnNode, setUnschedulable } from '../../kube/drain.js';
 import { createPdb, deletePdb, getPdb, pdbToRecreate } from '../../kube/pdbs.js';
 import { createPod, deletePod, getPod, getPvc, isReady, waitPod } from '../../kube/pods.js';
 import { getStatefulSet, setTemplateFlag, templateFlag, type StatefulSet } from '../../kube/statefulsets.js';
@@ -40,6 +40,25 @@ async function replicaNode(k: KubeCluster, p: WorkloadPlace): Promise<string> {
   throw new Error(`cannot tell the node of ${p.pod}: its claim ${p.claim} names none (${SELECTED_NODE}) and its pod is not bound to one`);
 }
 
+/**
+ * Other pods of the same StatefulSet bound to the replica's node: other etcd
+ * members. A drain evicts every pod of the node, and with the PDB deleted
+ * nothing holds theirs back: a second member would go down with the failed
+ * one (with three members, quorum lost). Returns their names.
+ */
+async function otherMembersOn(k: KubeCluster, p: WorkloadPlace, node: string): Promise<string[]> {
+  const pods = await podsOnNode(k, node);
+  return pods
+    .filter((x) => x.metadata?.namespace === p.namespace && x.metadata?.name !== p.pod)
+    .filter((x) => (x.metadata?.ownerReferences ?? []).some((r) => r.controller && r.kind === 'StatefulSet' && r.name === p.statefulSet))
+    .map((x) => x.metadata!.name!)
+    .sort();
+}
+
+function sharedNodeRefusal(p: WorkloadPlace, node: string, others: string[]): string {
+  return `node ${node} of ${p.pod} also runs ${others.join(', ')} of statefulset ${p.namespace}/${p.statefulSet}: draining it would evict ${others.length === 1 ? 'that member' : 'those members'} too, with the PDB deleted nothing would hold ${others.length === 1 ? 'it' : 'them'} back, and etcd would lose a second member (with three, its quorum). Move ${others.join(', ')} to another node first (its claim's volume decides where it runs), or replace ${p.pod} by hand without draining the node.`;
+}
+
 /** Precheck: the admin cluster's API answers; the StatefulSet, the replica's pod, node and claim are there, and patching the template restarts nobody. */
 export async function workloadCheck(ctx: WorkloadStepContext, step: StepOf<'workload-check'>): Promise<StepResult> {
   const p = step.params.place;
@@ -54,6 +73,8 @@ export async function workloadCheck(ctx: WorkloadStepContext, step: StepOf<'work
   const pvc = await getPvc(k, p.namespace, p.claim);
   if (!pvc) throw new Error(`claim ${p.namespace}/${p.claim} of ${p.pod} not found: the runbook moves the data aside on it. Nothing was changed.`);
   const node = await replicaNode(k, p);
+  const others = await otherMembersOn(k, p, node);
+  if (others.length) throw new Error(`refusing to replace ${p.pod} this way: ${sharedNodeRefusal(p, node, others)} Nothing was changed.`);
   const pod = await getPod(k, p.namespace, p.pod);
   const pdb = await getPdb(k, p.namespace, p.pdb);
   const restarts = (pod?.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
@@ -86,7 +107,10 @@ export async function pdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-dele
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(`${file}.tmp`, saved, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
-  await deletePdb(k, p.namespace, p.pdb);
+  // Only the object just saved: a late worker (its lease lost, the run long gone on) must not delete the
+  // PDB that the run's last step, or someone, made again since.
+  const r = await deletePdb(k, p.namespace, p.pdb, pdb.metadata?.uid);
+  if (r === 'another') throw new Error(`PDB ${p.namespace}/${p.pdb} was made again between the look and the delete (another object now): it was not deleted. Plan the replace again.`);
   return { summary: `PDB ${p.pdb} saved to ${file} and deleted`, output: saved };
 }
 
@@ -104,8 +128,26 @@ export async function pdbRestore(ctx: WorkloadStepContext, step: StepOf<'pdb-res
   const p = step.params.place;
   const saved = savedPdb(run, step);
   if (!saved) return { skipped: true, summary: `this run saved no PDB ${p.pdb} (there was none): nothing to make again` };
-  const r = await createPdb(kubeOf(ctx), saved);
-  return r === 'created' ? { summary: `PDB ${p.pdb} made again as it was saved` } : { skipped: true, summary: `PDB ${p.namespace}/${p.pdb} is already there: nothing done` };
+  const k = kubeOf(ctx);
+  const r = await createPdb(k, saved);
+  if (r === 'created') return { summary: `PDB ${p.pdb} made again as it was saved` };
+  // One of its name is there: put back by this run before, or made meanwhile by someone else (a person, an
+  // operator of the admin cluster), maybe not as it was. Left as it is, but not called "as saved" when it is not.
+  const live = await getPdb(k, p.namespace, p.pdb);
+  if (!live || canonical(live.spec) === canonical(saved.spec)) return { skipped: true, summary: `PDB ${p.namespace}/${p.pdb} is already there: nothing done` };
+  const file = savedPdbPath(step.params.saveDir, p.pdb, run.runId);
+  const caveat = `PDB ${p.namespace}/${p.pdb} was made again by someone else, not as this run saved it (now ${budgetText(live.spec)}, saved ${budgetText(saved.spec)}): left as it is. To put the saved one back instead: \`kubectl -n ${p.namespace} replace --force -f ${file}\``;
+  return { summary: `a PDB ${p.pdb} is there, but not the one the run saved: left as it is`, caveat };
+}
+
+/** JSON with sorted keys, to compare two specs whatever order their fields came in. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+function budgetText(spec: Record<string, any> | undefined): string {
+  const budget = spec?.minAvailable !== undefined ? `minAvailable ${spec.minAvailable}` : spec?.maxUnavailable !== undefined ? `maxUnavailable ${spec.maxUnavailable}` : 'no budget';
+  return `${budget}, selector ${JSON.stringify(spec?.selector ?? {})}`;
 }
 
 export async function stsInitialState(ctx: WorkloadStepContext, step: StepOf<'sts-initial-state'>): Promise<StepResult> {
@@ -116,11 +158,14 @@ export async function stsInitialState(ctx: WorkloadStepContext, step: StepOf<'st
     : { skipped: true, summary: `statefulset ${p.statefulSet} already has --${FLAG}=${step.params.value}: nothing done` };
 }
 
-export async function drain(ctx: WorkloadStepContext, step: StepOf<'drain'>): Promise<StepResult> {
+export async function drain(ctx: WorkloadStepContext, step: StepOf<'drain'>, signal?: AbortSignal): Promise<StepResult> {
   const p = step.params.place;
   const k = kubeOf(ctx);
   const node = await replicaNode(k, p);
-  const r = await drainNode(k, node, { timeoutMs: p.drainTimeoutSeconds * 1000, everyMs: ctx.pollMs ?? 500 });
+  // Looked again right before the cordon: a member may have been moved there since the precheck.
+  const others = await otherMembersOn(k, p, node);
+  if (others.length) throw new Error(`refusing to drain: ${sharedNodeRefusal(p, node, others)} Nothing was evicted; the node was not cordoned.`);
+  const r = await drainNode(k, node, { timeoutMs: p.drainTimeoutSeconds * 1000, everyMs: ctx.pollMs ?? 500, signal });
   const what = `${r.cordoned ? 'cordoned' : 'already cordoned'}; ${r.evicted.length ? `evicted ${r.evicted.join(', ')}` : 'nothing left to evict'}${r.skipped.length ? `; left ${r.skipped.join(', ')}` : ''}`;
   return { summary: `node ${node} drained: ${what}`, skipped: !r.cordoned && r.evicted.length === 0 };
 }
@@ -161,8 +206,9 @@ export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-cla
       },
     });
   }
-  if (signal?.aborted) throw new Error('stopped before the utility pod finished');
-  pod = await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500);
+  pod = await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500, signal).catch((err: Error) => {
+    throw signal?.aborted ? new Error(`${err.message}; utility pod ${p.utilityPod} is left as it is (it may still be moving the data aside): \`kubectl -n ${p.namespace} logs ${p.utilityPod}\`, and \`kubectl -n ${p.namespace} delete pod ${p.utilityPod}\` once it has finished`) : err;
+  });
   const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
   if (pod.status?.phase === 'Failed' && term?.exitCode === WIPE_NOTHING_TO_DO) {
     await deletePod(k, p.namespace, p.utilityPod);
@@ -176,7 +222,7 @@ export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-cla
 }
 
 /** Uncordons the replica's node and waits for its pod to run there again (made by the StatefulSet controller from the template). */
-export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'>): Promise<StepResult> {
+export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'>, signal?: AbortSignal): Promise<StepResult> {
   const p = step.params.place;
   const k = kubeOf(ctx);
   const node = await replicaNode(k, p);
@@ -186,13 +232,23 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
   let remade = '';
   const waiting = await getPod(k, p.namespace, p.pod);
   const flag = waiting && templateFlag({ spec: { template: { spec: waiting.spec } } } as StatefulSet, p.container, FLAG);
+  if (!waiting?.spec?.nodeName && flag?.value !== 'existing') {
+    // The pod that starts will be made from the template as it is now: it must say `existing`. Someone's
+    // patch (or a controller putting the StatefulSet back) may have set it to `new` since this run set it:
+    // the member would then start a new cluster and never join. Refused before the node is uncordoned.
+    const sts = await getStatefulSet(k, p.namespace, p.statefulSet);
+    const now = sts && templateFlag(sts, p.container, FLAG);
+    if (now?.value !== 'existing') {
+      throw new Error(`refusing to uncordon node ${node}: ${p.pod}'s pod would be made from statefulset ${p.namespace}/${p.statefulSet}'s template, which says ${now ? `--${FLAG}=${now.value}` : `no --${FLAG}`} (changed after this run set it to existing, by someone or by a controller): the member would start a new cluster and never join. Nothing was done; the node stays cordoned. Find what changed the template, then plan the replace again.`);
+    }
+  }
   if (waiting && !waiting.spec?.nodeName && flag && flag.value !== 'existing') {
     await deletePod(k, p.namespace, p.pod);
-    await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500);
+    await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500, signal);
     remade = `; its waiting pod had --${FLAG}=${flag.value} (made from an older template), so it was deleted and made again from the template`;
   }
   const r = await setUnschedulable(k, node, false);
-  const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500);
+  const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500, signal);
   return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}`, skipped: r === 'already' && !remade };
 }
 
@@ -233,7 +289,7 @@ export async function undoPdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-
   const file = savedPdbPath(step.params.saveDir, p.pdb, run.runId);
   try {
     const r = await pdbRestore(ctx, { ...step, kind: 'pdb-restore' }, run);
-    return r.summary;
+    return r.caveat ? `:warning: ${r.caveat}` : r.summary;
   } catch (err) {
     return `:x: PDB ${p.namespace}/${p.pdb} could NOT be made again (${(err as Error).message}). Do it by hand: \`kubectl create -f ${file}\``;
   }
