@@ -14,6 +14,7 @@ import { statefulsetReplaceBench } from './replace-statefulset.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
+import { statusFrozenBench } from './status-frozen.js';
 import { printMetricsView } from './metrics-view.js';
 
 /**
@@ -33,11 +34,13 @@ const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
 const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
 const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
 const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
+const FROZEN_RUNS = Number(process.env.BENCH_FROZEN_RUNS ?? 5);
 /**
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
  * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
- * the replace of a kube-etcd replica (GKE on-prem kubeception).
+ * the replace of a kube-etcd replica (GKE on-prem kubeception); `BENCH_ONLY=status-frozen` only the first message
+ * and verdict of a status with two members frozen, on a fresh worker each run.
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
   if (ONLY === 'replace-systemd') return replaceProfiles(null, ['systemd']);
   if (ONLY === 'replace-openshift4') return replaceProfiles(null, ['openshift4']);
   if (ONLY === 'replace-statefulset') return replaceProfiles(null, ['statefulset']);
+  if (ONLY === 'status-frozen') return statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });
@@ -250,6 +254,7 @@ async function main(): Promise<void> {
   await stack.stop();
   await replaceProfiles([`replace m3, kubeadm (${FILL_MB} MB)`, kubeadmReplace[1], kubeadmReplace[2]]);
   await csrCases();
+  await statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
 }
 
 main().then(
