@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
+import { isStatusVerdictIn } from '../src/lab/slack-view.js';
 import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';
 import { startMedic } from '../src/runtime.js';
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
       const body = slashCommandBody({ text: 'status', userId: 'UBENCH', channelId: channel, responseUrl: stack.slack.responseUrl(`b${i}`) });
       const res = await postSigned(eventsUrl, stack.secret, body);
       if (res.status !== 200) throw new Error(`ack ${res.status}`);
-      await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 30_000, since);
+      await stack.slack.waitFor(isStatusVerdictIn(channel), 30_000, since);
       if (i >= 2) {
         // the first two warm up connections and JIT
         acks.push(res.ms);
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
         const res = await postSigned(eventsUrl, stack.secret, body);
         if (res.status !== 200) throw new Error(`ack ${res.status}`);
         acks.push(performance.now() - t0);
-        await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 60_000, since);
+        await stack.slack.waitFor(isStatusVerdictIn(channel), 60_000, since);
         return performance.now() - t0;
       }),
     );

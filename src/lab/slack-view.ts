@@ -80,3 +80,8 @@ export async function waitForStatusAnswer(slack: FakeSlack, cluster: string, tim
   const final = await slack.waitFor((r) => r.kind === 'api' && r.method === 'chat.update' && r.ts === first.ts && !isStatusProgress(r), Math.max(1, deadline - Date.now()), first.seq);
   return { first, final };
 }
+
+/** A message in `channel` that carries a verdict: a status post, or the redraw of a progress message (not the progress itself). */
+export function isStatusVerdictIn(channel: string): (r: SlackRecord) => boolean {
+  return (r) => r.kind === 'api' && (r.method === 'chat.postMessage' || r.method === 'chat.update') && r.body.channel === channel && !isStatusProgress(r);
+}
