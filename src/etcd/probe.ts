@@ -81,7 +81,11 @@ export async function probeCluster(
           alarmCall = readAlarms(pool, cluster, e.endpoint, alarmDeadline).finally(() => (alarmsDone = true));
         }
         settled.push(e);
-        onProgress?.({ settled: [...settled], alarmsPending: settled.length === total && alarmCall !== null && !alarmsDone });
+        try {
+          onProgress?.({ settled: [...settled], alarmsPending: settled.length === total && alarmCall !== null && !alarmsDone });
+        } catch {
+          // Progress is for the reader's patience; a fault in showing it must not lose the answer.
+        }
         return e;
       }),
     ),

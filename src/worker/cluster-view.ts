@@ -24,18 +24,24 @@ export interface ViewOptions {
 /** Asks every member (each with its deadline) and condenses what they said. */
 export async function viewCluster(cluster: ClusterConfig, pool: EtcdPool, now: () => Date = () => new Date(), opts: ViewOptions = {}): Promise<ClusterView> {
   const startedAt = now();
-  const { onProgress } = opts;
-  onProgress?.(statusProgress(cluster, [], { startedAt }));
-  const first = await probeCluster(cluster, pool, undefined, (p) => {
+  const onProgress = (p: StatusProgress) => {
+    try {
+      opts.onProgress?.(p);
+    } catch {
+      // Progress is for the reader's patience; a fault in showing it must not lose the answer.
+    }
+  };
+  if (opts.onProgress) onProgress(statusProgress(cluster, [], { startedAt }));
+  const first = await probeCluster(cluster, pool, undefined, opts.onProgress && ((p) => {
     const progress = statusProgress(cluster, p.settled, { startedAt, alarmsPending: p.alarmsPending });
-    if (progress.waiting.length > 0) onProgress?.(progress);
-  });
+    if (progress.waiting.length > 0) onProgress(progress);
+  }));
   let report = assessCluster(cluster, first);
   let last = first;
   // Enough voters answer but none knows a leader: an election is running (the leader just died).
   // A decision taken now would read "no quorum"; look again for up to about two election timeouts.
   for (let i = 0; i < 6 && electing(report); i++) {
-    onProgress?.(statusProgress(cluster, last.endpoints, { startedAt, note: electionNote(report) }));
+    if (opts.onProgress) onProgress(statusProgress(cluster, last.endpoints, { startedAt, note: electionNote(report) }));
     await new Promise((r) => setTimeout(r, 500));
     last = await probeCluster(cluster, pool);
     report = assessCluster(cluster, last);
