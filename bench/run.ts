@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
+import { isStatusVerdictIn } from '../src/lab/slack-view.js';
 import { startLabStack } from '../src/lab/stack.js';
 import { createLogger } from '../src/log.js';
 import { startMedic } from '../src/runtime.js';
@@ -14,6 +15,7 @@ import { statefulsetReplaceBench } from './replace-statefulset.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
 import { statusCertCost } from './status-certs.js';
+import { statusFrozenBench } from './status-frozen.js';
 import { printMetricsView } from './metrics-view.js';
 import { defragBench } from './defrag.js';
 
@@ -34,12 +36,14 @@ const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
 const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
 const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
 const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
+const FROZEN_RUNS = Number(process.env.BENCH_FROZEN_RUNS ?? 5);
 /**
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
  * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
  * the replace of a kube-etcd replica (GKE on-prem kubeception), `BENCH_ONLY=defrag` only the NOSPACE recovery
- * (`BENCH_DEFRAG_RUNS`, `BENCH_DEFRAG_QUOTA_MB`).
+ * (`BENCH_DEFRAG_RUNS`, `BENCH_DEFRAG_QUOTA_MB`); `BENCH_ONLY=status-frozen` only the first message
+ * and verdict of a status with two members frozen, on a fresh worker each run.
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -91,6 +95,7 @@ async function main(): Promise<void> {
     console.log(note);
     return;
   }
+  if (ONLY === 'status-frozen') return statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
   const root = join(tmpdir(), 'etcd-medic-bench');
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
   const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
       const body = slashCommandBody({ text: 'status', userId: 'UBENCH', channelId: channel, responseUrl: stack.slack.responseUrl(`b${i}`) });
       const res = await postSigned(eventsUrl, stack.secret, body);
       if (res.status !== 200) throw new Error(`ack ${res.status}`);
-      await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 30_000, since);
+      await stack.slack.waitFor(isStatusVerdictIn(channel), 30_000, since);
       if (i >= 2) {
         // the first two warm up connections and JIT
         acks.push(res.ms);
@@ -153,7 +158,7 @@ async function main(): Promise<void> {
         const res = await postSigned(eventsUrl, stack.secret, body);
         if (res.status !== 200) throw new Error(`ack ${res.status}`);
         acks.push(performance.now() - t0);
-        await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel, 60_000, since);
+        await stack.slack.waitFor(isStatusVerdictIn(channel), 60_000, since);
         return performance.now() - t0;
       }),
     );
@@ -258,6 +263,7 @@ async function main(): Promise<void> {
   await stack.stop();
   await replaceProfiles([`replace m3, kubeadm (${FILL_MB} MB)`, kubeadmReplace[1], kubeadmReplace[2]]);
   await csrCases();
+  await statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
 }
 
 main().then(

@@ -44,28 +44,64 @@ export interface ClusterProbe {
   alarms: AlarmEntry[] | null;
 }
 
+/** What is known while a probe is still running: the endpoints settled so far, in the order they settled. */
+export interface ProbeProgress {
+  settled: EndpointProbe[];
+  /** Every endpoint has settled, but the alarm list (asked of a member that knows a leader) has not come back yet. */
+  alarmsPending: boolean;
+}
+
 /**
  * Asks every configured endpoint at once, each with its own deadline, for its
- * status and its member list, then the alarm list from the first that answered.
- * Works without quorum: status and member list are served locally by each member.
+ * status and its member list, and the alarm list from the first member that
+ * answers knowing a leader. Works without quorum: status and member list are
+ * served locally by each member. The whole probe ends within one deadline
+ * (plus the time to answer), however many members are frozen.
  */
-export async function probeCluster(cluster: ClusterConfig, pool: EtcdPool, now: () => number = Date.now): Promise<ClusterProbe> {
+export async function probeCluster(
+  cluster: ClusterConfig,
+  pool: EtcdPool,
+  now: () => number = Date.now,
+  onProgress?: (p: ProbeProgress) => void,
+): Promise<ClusterProbe> {
   const started = now();
-  const endpoints = await Promise.all(cluster.etcd.endpoints.map((ep) => probeEndpoint(cluster, pool, ep, now)));
-  const answered = endpoints.filter((e) => e.ok);
-  let alarms: AlarmEntry[] | null = null;
-  // The alarm list goes through raft, so without a leader it only runs into the deadline.
-  const withLeader = answered.find((e) => e.ok && e.status.leader !== '0');
-  if (withLeader) {
-    try {
-      const res = await pool.client(cluster, withLeader.endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' });
-      // The client names alarms after its enum ("Nospace"); etcdctl, etcd's docs and operators say NOSPACE, CORRUPT.
-      alarms = res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm).toUpperCase() }));
-    } catch {
-      alarms = null;
-    }
-  }
+  // A wall-clock deadline for gRPC: the alarm list must not outlive the members' own deadlines.
+  const alarmDeadline = Date.now() + cluster.etcd.callTimeoutMs;
+  let alarmCall: Promise<AlarmEntry[] | null> | null = null;
+  let alarmsDone = false;
+  const settled: EndpointProbe[] = [];
+  const total = cluster.etcd.endpoints.length;
+  const endpoints = await Promise.all(
+    cluster.etcd.endpoints.map((ep) =>
+      probeEndpoint(cluster, pool, ep, now).then((e) => {
+        // The alarm list goes through raft, so without a leader it only runs into the deadline. Asked as
+        // soon as a member that knows a leader answers, beside the other members' calls rather than after
+        // them: when that leader is frozen, the list then costs the same deadline, not a second one.
+        if (!alarmCall && e.ok && e.status.leader !== '0') {
+          alarmCall = readAlarms(pool, cluster, e.endpoint, alarmDeadline).finally(() => (alarmsDone = true));
+        }
+        settled.push(e);
+        try {
+          onProgress?.({ settled: [...settled], alarmsPending: settled.length === total && alarmCall !== null && !alarmsDone });
+        } catch {
+          // Progress is for the reader's patience; a fault in showing it must not lose the answer.
+        }
+        return e;
+      }),
+    ),
+  );
+  const alarms = alarmCall ? await alarmCall : null;
   return { cluster: cluster.name, at: new Date(started), tookMs: now() - started, endpoints, alarms };
+}
+
+async function readAlarms(pool: EtcdPool, cluster: ClusterConfig, endpoint: string, deadline: number): Promise<AlarmEntry[] | null> {
+  try {
+    const res = await pool.client(cluster, endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline });
+    // The client names alarms after its enum ("Nospace"); etcdctl, etcd's docs and operators say NOSPACE, CORRUPT.
+    return res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm).toUpperCase() }));
+  } catch {
+    return null;
+  }
 }
 
 async function probeEndpoint(cluster: ClusterConfig, pool: EtcdPool, endpoint: string, now: () => number): Promise<EndpointProbe> {

@@ -62,3 +62,26 @@ export function threadOf(slack: FakeSlack, ts: string): string[] {
   return slack.messages((r) => r.kind === 'api' && r.method === 'chat.postMessage' && r.body.thread_ts === ts).map(textOf);
 }
 
+
+/** A status message that shows what is known while members are still asked ("etcd lab: checking, waiting for …"): no verdict yet. */
+export function isStatusProgress(r: SlackRecord): boolean {
+  return /^etcd \S+: checking/.test(String(r.body.text ?? ''));
+}
+
+/**
+ * The answer to `/etcd status` for `cluster` as the channel ends up showing it: `first` is the message
+ * posted (a progress message when members were slow), `final` the same message once it carries the
+ * verdict (the post itself, or its redraw by chat.update).
+ */
+export async function waitForStatusAnswer(slack: FakeSlack, cluster: string, timeoutMs = 20_000, sinceSeq = 0): Promise<{ first: SlackRecord; final: SlackRecord }> {
+  const deadline = Date.now() + timeoutMs;
+  const first = await slack.waitFor((r) => r.kind === 'api' && r.method === 'chat.postMessage' && String(r.body.text).startsWith(`etcd ${cluster}:`), timeoutMs, sinceSeq);
+  if (!isStatusProgress(first)) return { first, final: first };
+  const final = await slack.waitFor((r) => r.kind === 'api' && r.method === 'chat.update' && r.ts === first.ts && !isStatusProgress(r), Math.max(1, deadline - Date.now()), first.seq);
+  return { first, final };
+}
+
+/** A message in `channel` that carries a verdict: a status post, or the redraw of a progress message (not the progress itself). */
+export function isStatusVerdictIn(channel: string): (r: SlackRecord) => boolean {
+  return (r) => r.kind === 'api' && (r.method === 'chat.postMessage' || r.method === 'chat.update') && r.body.channel === channel && !isStatusProgress(r);
+}

@@ -27,7 +27,8 @@ export function clip(text: string, max: number): string {
   return keep > 0 ? `${text.slice(0, keep)}${note(text.length - keep)}` : text.slice(0, max);
 }
 
-export function memberLine(m: MemberRow): string {
+/** One member's row; `alarmsRead: false` while the alarm list has not come back (a progress message). */
+export function memberLine(m: MemberRow, opts: { alarmsRead?: boolean } = {}): string {
   const id = m.idHex ? `\`${m.idHex}\`` : '`?`';
   const role = m.learner ? 'learner' : 'voter';
   // A leader that does not answer is only the last one its peers saw: say so rather than star it.
@@ -39,7 +40,7 @@ export function memberLine(m: MemberRow): string {
   }
   const s = m.status;
   const figures = `term ${s.raftTerm} · index ${s.raftIndex} · applied ${s.raftAppliedIndex} · db ${formatBytes(s.dbSize)} (in use ${formatBytes(s.dbSizeInUse)}) · v${s.version}`;
-  const alarms = m.alarms.length ? `:rotating_light: alarms: ${m.alarms.join(', ')}` : 'alarms: none';
+  const alarms = opts.alarmsRead === false ? 'alarms: not read yet' : m.alarms.length ? `:rotating_light: alarms: ${m.alarms.join(', ')}` : 'alarms: none';
   const errors = s.errors.length ? `\n:warning: ${s.errors.join('; ')}` : '';
   return `${head}\n${urls}\n:white_check_mark: reachable · ${figures}\n${alarms}${errors}`;
 }
@@ -56,7 +57,7 @@ export function renderStatus(r: StatusReport, footer: string): SlackMessage {
   ];
 
   // One section per member while the 50-block budget allows; beyond that rows share sections.
-  const lines = r.members.map(memberLine);
+  const lines = r.members.map((m) => memberLine(m));
   const memberBudget = 50 - blocks.length - 2;
   if (lines.length <= memberBudget) {
     for (const l of lines) blocks.push({ type: 'section', text: mrkdwn(clip(l, SECTION_MAX)) });

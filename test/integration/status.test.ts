@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ackText, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import type { SlackRecord } from '../../src/lab/fake-slack.js';
+import { waitForStatusAnswer } from '../../src/lab/slack-view.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 
 /** All the text of a posted message, blocks included, as a person reads it. */
@@ -21,12 +22,13 @@ describe('/etcd status against the lab', () => {
     await t?.stop();
   });
 
+  /** The status message with its verdict (when a member was slow, after a progress message redrawn in place). */
   async function statusPost(): Promise<{ ack: string; post: SlackRecord }> {
     const since = t.slack.lastSeq;
     const res = await t.command('status');
     expect(res.status).toBe(200);
-    const post = await t.slack.waitFor(isStatusPost, 20_000, since);
-    return { ack: ackText(res.body), post };
+    const { final } = await waitForStatusAnswer(t.slack, 'lab', 20_000, since);
+    return { ack: ackText(res.body), post: final };
   }
 
   it('acks, then posts one message listing every member with the hex IDs etcdctl prints and the leader marked', async () => {
