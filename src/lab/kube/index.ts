@@ -155,6 +155,24 @@ export class KubeLab {
     return pem;
   }
 
+  /**
+   * Fault: the bootstrap token every host's bootstrap-kubelet.conf holds expired (a kubeadm token lives 24 h): the API
+   * server answers 401 to it from now on, so a kubelet without its client certificate cannot file its CSR. `valid` undoes it.
+   */
+  expireBootstrapToken(valid = false): void {
+    const id = this.bootstrapToken.split('.')[0]!;
+    if (valid) this.api.opts.bootstrapTokenExpiry?.delete(id);
+    else this.api.opts.bootstrapTokenExpiry?.set(id, new Date(Date.now() - 60_000));
+  }
+
+  /**
+   * Fault: the kubelet binary on a host exits at once with an error (a flag or config it cannot load), so its unit
+   * never stays active: systemd restarts it under Restart=always and it never files a CSR. `fixed` puts the binary back.
+   */
+  breakKubelet(host: string, fixed = false): void {
+    this.kubelet(host).setBroken(!fixed);
+  }
+
   /** The master was rebuilt: Node object deleted, kubelet joins afresh (client CSR, then serving CSR). Resolves with the client CSR's name. */
   rebuildMaster(host: string): Promise<string> {
     return this.kubelet(host).bootstrap(true);
@@ -329,6 +347,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
   const signer = new CsrSigner(store, ca, tmp, log);
   const api = new KubeApi(store, {
     bootstrapTokens: new Map([[tokenId, tokenSecret]]),
+    bootstrapTokenExpiry: new Map(),
     grants: o.grants ?? {},
     gitVersion: GIT_VERSION,
     onApproved: (name) => {

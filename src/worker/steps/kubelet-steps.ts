@@ -12,6 +12,7 @@ import type { Run, StepOf } from '../../runbook/types.js';
 import { sh } from '../../ssh/shell.js';
 import { lockWaitSeconds, runScript, type HostStepContext } from './host-steps.js';
 import type { KubeStepContext } from './kube-steps.js';
+import { alreadyAside, kubeletPreflight } from './kubelet-preflight.js';
 import { memberLockPath, underMemberLock } from './member-lock.js';
 
 /** Exit status of the aside script when the node cannot bootstrap: it refused before it changed anything. */
@@ -66,13 +67,41 @@ function putBack(aside: string, to: string): string[] {
   return [sh`    if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
 }
 
-/** Starts the kubelet (a no-op when it runs) and says whether it is active. */
-export function kubeletStartScript(p: KubeletPlace): string {
+/**
+ * How long a started kubelet is watched before the step says it came back. A
+ * kubelet that cannot load its flags, config or files exits within a second or
+ * two of its start; under Restart=always (kubeadm's unit, RestartSec=10) its unit
+ * then shows `activating` (auto-restart) or `failed`, never `active` for long.
+ */
+export const KUBELET_SETTLE_SECONDS = 5;
+
+/**
+ * Starts the kubelet (a no-op when it runs), then watches its unit for
+ * KUBELET_SETTLE_SECONDS: once it is seen other than active, prints
+ * `medic-kubelet-down <state>` (or `start-failed` with systemctl's words) and
+ * the last lines of its journal where journalctl is there.
+ */
+export function kubeletStartScript(p: KubeletPlace, settleSeconds = KUBELET_SETTLE_SECONDS): string {
   return [
-    sh`systemctl start ${p.unit}`,
+    sh`if ! started=$(systemctl start ${p.unit} 2>&1); then echo "medic-kubelet-down start-failed: $started"; exit 0; fi`,
     sh`state=$(systemctl is-active ${p.unit} || true)`,
     sh`echo kubelet started '('systemctl start ${p.unit}'):' "$state", bootstrapping with ${p.bootstrapConfig} when it has no client certificate`,
+    `for i in $(seq 1 ${settleSeconds * 4}); do`,
+    sh`  state=$(systemctl is-active ${p.unit} || true)`,
+    '  if [ "$state" != active ]; then',
+    sh`    echo "medic-kubelet-down $state"`,
+    sh`    if command -v journalctl >/dev/null 2>&1; then journalctl -u ${p.unit} -n 5 --no-pager 2>/dev/null || true; fi`,
+    '    exit 0',
+    '  fi',
+    '  sleep 0.25',
+    'done',
+    sh`echo still active ${settleSeconds} s after its start`,
   ].join('\n');
+}
+
+/** The words of a kubelet that did not come back, from the start script's output (null: it came back). */
+export function kubeletDown(out: string): string | null {
+  return /^medic-kubelet-down (.+)$/m.exec(out)?.[1] ?? null;
 }
 
 /** The place a step names (its params are exactly a KubeletPlace). */
@@ -86,19 +115,29 @@ function placeOf(step: StepOf<'kubelet-rebootstrap'>): KubeletPlace {
  * stopped with its files aside; the step run again moves nothing (the marker)
  * and starts it.
  */
-export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kubelet-rebootstrap'>, signal?: AbortSignal): Promise<StepResult> {
+export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kubelet-rebootstrap'>, signal?: AbortSignal, later: KubeletPlace[] = []): Promise<StepResult> {
   const p = placeOf(step);
   const target = ctx.target(p.node);
   const lock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+  // Once this run moved the files aside, the kubelet is only started again: nothing is checked that could keep it stopped.
+  const checked = (await alreadyAside(ctx, p, signal)) ? [] : await kubeletPreflight(ctx, [p, ...later.filter((l) => l.node !== p.node)], signal);
   const aside = await runScript(target, underMemberLock(lock, kubeletAsideScript(p)), { signal });
   killAtFault('kubelet-aside'); // tests only: the worker dies with the kubelet stopped and its files aside
-  const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal });
+  const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal, timeoutMs: (lock.waitSeconds + KUBELET_SETTLE_SECONDS + 60) * 1000 });
+  const down = kubeletDown(started);
+  if (down) {
+    // Said now, not at the CSR step's bound: the run stops here, and no other kubelet is restarted.
+    throw new Error(
+      `the kubelet of ${p.node} did not come back: ${down.startsWith('start-failed') ? `systemctl start ${p.unit} failed (${down.replace(/^start-failed: /, '').trim().slice(0, 300)})` : `\`systemctl is-active ${p.unit}\` said ${down} within ${KUBELET_SETTLE_SECONDS} s of its start (its process exits: a flag, config or file it cannot load)`}. ` +
+        `Its client certificate and kubeconfig are aside (${p.certAside}, ${p.kubeconfigAside}), so it stays NotReady. On ${p.node}: \`journalctl -u ${p.unit} -n 50\`; once fixed, \`systemctl restart ${p.unit}\` and approve its CSRs (\`/etcd csr ${ctx.cluster.name}\`). No other kubelet is restarted by this run.\n${started.slice(-600)}`,
+    );
+  }
   const again = aside.includes('already moved the kubelet files');
   return {
     summary: again
       ? `kubelet of ${p.node}: its files were already aside from an earlier attempt (nothing moved now); started`
       : `kubelet of ${p.node} stopped, ${p.cert} and ${p.kubeconfig} moved aside (${p.certAside}, ${p.kubeconfigAside}), started again: it bootstraps`,
-    output: `${aside}\n${started}`,
+    output: [...checked, aside, started].join('\n'),
   };
 }
 
