@@ -48,6 +48,13 @@ export interface FileCsrOptions {
   name?: string;
 }
 
+/** The lab load balancer's pool (see KubeLab.setLbPool). */
+interface LabLbPool {
+  backends: string[] | null;
+  balance: 'first' | 'roundrobin';
+  next: number;
+}
+
 const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const GIT_VERSION = 'v1.32.4';
 const API_SERVING: Usage[] = ['digital signature', 'key encipherment', 'server auth'];
@@ -76,7 +83,18 @@ export class KubeLab {
     private readonly dir: string,
     private readonly hostsByName: Map<string, LabHost>,
     private readonly apiPort: number,
+    private readonly lbPool: LabLbPool = { backends: null, balance: 'first', next: 0 },
   ) {}
+
+  /**
+   * The load balancer's pool, as its config would list it: `ip:port` backends (only the healthy ones get connections)
+   * and how it balances; null: the default, every master's API server, the first ready one taking every connection.
+   */
+  setLbPool(backends: string[] | null, balance: 'first' | 'roundrobin' = 'roundrobin'): void {
+    this.lbPool.backends = backends;
+    this.lbPool.balance = balance;
+    this.lbPool.next = 0;
+  }
 
   get store(): ObjectStore {
     return this.api.store;
@@ -373,13 +391,24 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
     }
   }
 
-  // The control-plane endpoint: TCP passthrough to the first API server that is ready (else the first that listens), as haproxy with /readyz checks.
+  // The control-plane endpoint: TCP passthrough, as haproxy in `mode tcp` with /readyz checks. By default it sends to the
+  // first API server that is ready (else the first that listens); given a pool (lb.setPool), only to the pool's backends
+  // that are healthy: a listed address with no master behind it never passes its health check, so nothing is sent there.
   const lbSockets = new Set<Socket>();
+  const pool: LabLbPool = { backends: null, balance: 'first', next: 0 };
   const lb = createServer((sock) => {
     const all = [...kubelets.values()];
-    const target = all.find((k) => k.apiUp && k.etcdOk) ?? all.find((k) => k.apiUp);
+    let target: { ip: string } | undefined;
+    if (pool.backends) {
+      const healthy = pool.backends.filter((b) => all.some((k) => `${k.host.ip}:${apiPort}` === b && k.apiUp && k.etcdOk));
+      const pick = pool.balance === 'roundrobin' ? healthy[pool.next++ % Math.max(1, healthy.length)] : healthy[0];
+      target = pick ? { ip: pick.replace(/:\d+$/, '') } : undefined;
+    } else {
+      const k = all.find((x) => x.apiUp && x.etcdOk) ?? all.find((x) => x.apiUp);
+      target = k && { ip: k.host.ip };
+    }
     if (!target) return sock.destroy();
-    const up = connect(apiPort, target.host.ip);
+    const up = connect(apiPort, target.ip);
     for (const s of [sock, up]) {
       lbSockets.add(s);
       s.once('close', () => lbSockets.delete(s));
@@ -415,7 +444,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
     { mode: 0o600 },
   );
 
-  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, token, closeLb, dir, new Map([...hosts, ...workers].map((h) => [h.name, h])), apiPort);
+  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, token, closeLb, dir, new Map([...hosts, ...workers].map((h) => [h.name, h])), apiPort, pool);
   try {
     // Each host boots: its systemd starts the enabled kubelet unit, then the kubelet joins.
     for (const k of kubelets.values()) k.units.start();
