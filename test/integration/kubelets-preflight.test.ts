@@ -113,4 +113,27 @@ describe('/etcd kubelets renew refuses before it stops a kubelet that could not 
     await kube().kubectl(['certificate', 'approve', serving]);
     await waitFor('w1 Ready', async () => (await ready('w1')) === 'True', 30_000, 200);
   }, 150_000);
+
+  it('a kubelet that dies after it came up, while its CSRs are waited for, is named in the thread at once and the wait ends then', async () => {
+    // The fault: w1's kubelet runs 7 s after its next start (past the restart step's 5 s watch), then dies, and every restart fails at once.
+    kube().breakKubelet('w1', false, 7);
+    const plan = await planRun(t, 'kubelets renew w1', /^Renew the kubelet certificates of w1 in lab/);
+    const header = await approveUntilEnded(t, plan.ts, 'UBOB', 120_000);
+    const thread = threadOf(t.slack, plan.ts).join('\n');
+    // The restart step saw it running; the CSR step saw it die, said so, and ended without waiting 600 s.
+    expect(thread).toMatch(/Step 1: Restart the kubelet of w1 without its client certificate, so it bootstraps again: kubelet of w1 stopped/);
+    expect(thread).toMatch(/:x: The kubelet of w1 is not running \(`systemctl is-active kubelet`: (activating|failed|inactive)\) \d+ s into the wait for its CSRs: it files none, and its node stays NotReady\. On w1: `journalctl -u kubelet -n 50`/);
+    expect(header, thread).toMatch(/: DONE$/);
+    expect(thread).toMatch(/kubelets not all back: w1: its kubelet is not running \(`systemctl is-active kubelet`: \w+\), NotReady \(seen after [\d.]+ s, \d+ looks?; the wait ends now rather than at its 600 s bound\)/);
+    expect(await ready('w1')).not.toBe('True');
+
+    // Put right by hand: the binary back, the unit restarted, its CSRs approved; w1 is Ready again.
+    kube().breakKubelet('w1', true);
+    kube().kubelet('w1').units.request('kubelet', 'restart');
+    const client = await waitFor('the client CSR of w1', () => kube().kubelet('w1').clientCsr, 30_000, 100);
+    await kube().kubectl(['certificate', 'approve', client]);
+    const serving = await waitFor('the serving CSR of w1', () => kube().kubelet('w1').servingCsr, 30_000, 100);
+    await kube().kubectl(['certificate', 'approve', serving]);
+    await waitFor('w1 Ready', async () => (await ready('w1')) === 'True', 30_000, 200);
+  }, 150_000);
 });

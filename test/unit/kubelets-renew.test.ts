@@ -277,6 +277,24 @@ describe('hostile and failing CSRs during a renewal', () => {
     expect(res.offer).toEqual({ command: 'csr', args: ['prod'], label: '/etcd csr prod' });
   });
 
+  it('a kubelet found not running while its CSRs are waited for is named at once, and the wait ends then, not at its bound', async () => {
+    const run = renewRun();
+    const lines: string[] = [];
+    // w1 files nothing (its kubelet died after it was started); its Node stays NotReady.
+    const api: RenewalApi = { read: async () => ({ csrs: [], nodes: nodes.map((n) => (n.metadata?.name === 'w1' ? { ...n, status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } } : n)) as never }), approve: async () => ({ ok: true }) as never };
+    const asked: string[] = [];
+    const units = async (n: string) => (asked.push(n), { unit: 'kubelet', state: 'activating' });
+    let clock = now.getTime();
+    const res = await approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1, unitLookMs: 5000, now: () => new Date((clock += 1000)), csrThread: () => threadOf(lines) }, run, 1, { ...(run.steps[1] as object), params: { nodes: ['w1'], waitSeconds: 600 } } as never, undefined, undefined, api, units);
+    expect(asked).toEqual(['w1']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^kubelet-down:r-[0-9a-f]+:w1 :x: The kubelet of w1 is not running \(`systemctl is-active kubelet`: activating\) \d+ s into the wait for its CSRs/);
+    expect(res.caveat).toMatch(/^kubelets not all back: w1: its kubelet is not running \(`systemctl is-active kubelet`: activating\), NotReady \(seen after [\d.]+ s, 1 look; the wait ends now rather than at its 600 s bound\)/);
+    // One that runs is not named, and the step waits on for its CSRs.
+    const running = await approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1, unitLookMs: 1000, now: () => new Date((clock += 1000)), csrThread: () => threadOf([]) }, run, 1, { ...(run.steps[1] as object), params: { nodes: ['w1'], waitSeconds: 5 } } as never, undefined, undefined, api, async () => ({ unit: 'kubelet', state: 'active' }));
+    expect(running.caveat).toMatch(/^kubelets not all back: w1: NotReady \(checked for/);
+  });
+
   it('a worker that lost the run lease approves nothing more (the run may be cancelled or taken over meanwhile)', async () => {
     const run = renewRun();
     let approves = 0;

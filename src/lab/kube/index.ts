@@ -185,10 +185,11 @@ export class KubeLab {
 
   /**
    * Fault: the kubelet binary on a host exits at once with an error (a flag or config it cannot load), so its unit
-   * never stays active: systemd restarts it under Restart=always and it never files a CSR. `fixed` puts the binary back.
+   * never stays active: systemd restarts it under Restart=always and it never files a CSR. `fixed` puts the binary back;
+   * `afterSeconds`: its first start runs that long before it dies (then every start fails at once).
    */
-  breakKubelet(host: string, fixed = false): void {
-    this.kubelet(host).setBroken(!fixed);
+  breakKubelet(host: string, fixed = false, afterSeconds = 0): void {
+    this.kubelet(host).setBroken(!fixed, afterSeconds);
   }
 
   /** The master was rebuilt: Node object deleted, kubelet joins afresh (client CSR, then serving CSR). Resolves with the client CSR's name. */

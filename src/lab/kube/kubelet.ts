@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttps, type Server } from 'node:https';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -156,15 +156,15 @@ export class LabKubelet {
    * kubelet that cannot load its flags or config does), so its unit goes to auto-restart and never stays active; its
    * work here stops with it. Set back, the unit's own binary returns and the next start runs it.
    */
-  setBroken(broken: boolean): void {
+  setBroken(broken: boolean, afterSeconds = 0): void {
     this.broken = broken;
     const exe = join(this.host.binDir, 'kubelet');
-    writeFileSync(
-      exe,
-      broken
-        ? '#!/bin/bash\n# The lab kubelet, broken: it cannot load its config and exits.\nsleep 0.3\necho "E run.go:72] command failed: failed to load kubelet config file, path: /var/lib/kubelet/config.yaml" >&2\nexit 1\n'
-        : KUBELET_EXE,
-    );
+    const ran = join(this.host.binDir, '.kubelet-ran-once');
+    const fail = 'sleep 0.3\necho "E run.go:72] command failed: failed to load kubelet config file, path: /var/lib/kubelet/config.yaml" >&2\nexit 1\n';
+    // `afterSeconds`: its first start runs that long before it dies (a kubelet that fails later, on the runtime), then each exits at once.
+    const script = afterSeconds > 0 ? `if [ ! -e ${ran} ]; then touch ${ran}; sleep ${afterSeconds}; exit 1; fi\n${fail}` : fail;
+    rmSync(ran, { force: true });
+    writeFileSync(exe, broken ? `#!/bin/bash\n# The lab kubelet, broken: it cannot load its config and exits.\n${script}` : KUBELET_EXE);
     chmodSync(exe, 0o755);
   }
 

@@ -22,6 +22,8 @@ export interface KubeStepContext {
   csrThread?: (k: KubeCluster) => CsrThread;
   /** How long a node that just got its client certificate is given to file its serving CSR once Ready. */
   servingGraceMs?: number;
+  /** How often the kubelet-csrs step asks the units of the kubelets not back yet (tests shorten it). */
+  unitLookMs?: number;
 }
 
 /** CSR review messages in the run's thread. */

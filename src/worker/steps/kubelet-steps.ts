@@ -206,7 +206,32 @@ export function renewalSince(run: Run): { since: Date; nodeSince: Record<string,
  * It stops approving at once on a stop request or when this worker lost the run
  * lease (another worker may run the step, or the run may have ended meanwhile).
  */
-export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, stop?: AbortSignal, leaseLost?: AbortSignal, api?: RenewalApi): Promise<StepResult> {
+/** How a kubelet's unit is asked on its host (`systemctl is-active`): its state, or null when the host could not be asked. */
+export type UnitLook = (node: string) => Promise<{ unit: string; state: string } | null>;
+
+/** How often the units of the kubelets not back yet are asked while the CSRs are waited for. */
+const UNIT_LOOK_MS = 10_000;
+
+/**
+ * The kubelets' units as the run's restart steps name them, asked over SSH on
+ * each node's host: a kubelet that stopped running while its CSRs are waited
+ * for is named then, not at the step's bound.
+ */
+export function unitLookOf(host: HostStepContext, run: Run, signal?: AbortSignal): UnitLook {
+  const units = new Map(run.steps.flatMap((s) => (s.kind === 'kubelet-rebootstrap' ? [[s.params.node, s.params.unit] as const] : [])));
+  return async (node) => {
+    const unit = units.get(node);
+    if (!unit) return null;
+    try {
+      const out = await runScript(host.target(node), sh`systemctl is-active ${unit} || true`, { signal, timeoutMs: 15_000 });
+      return { unit, state: out.trim().split('\n').pop() ?? '' };
+    } catch {
+      return null;
+    }
+  };
+}
+
+export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, stop?: AbortSignal, leaseLost?: AbortSignal, api?: RenewalApi, units?: UnitLook): Promise<StepResult> {
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   if (!c.kubeconfig) throw new Error(`${c.name} has no kubeconfig: the kubelets' CSRs cannot be approved (set clusters[].kubeconfig)`);
@@ -232,6 +257,9 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
   let waves = 0;
   let lastCsrs: Csr[] = [];
   let lastNodes: KubeNode[] = [];
+  // Nodes whose kubelet was found not running, with its unit's state; asked every UNIT_LOOK_MS.
+  const down = new Map<string, { unit: string; state: string }>();
+  let unitsAskedAt = -Infinity;
   for (let looks = 1; ; looks++) {
     halted();
     let problem: string | null = null;
@@ -288,6 +316,22 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
       const text = `:warning: Not approved by the bot, for people to decide: ${look.flagged.map((f) => `${f.csr.metadata?.name} (kubelet ${f.kind} for ${f.node}): ${f.verdict.reasons.join('; ')}`).join(' | ')}`;
       await thread.announce(look.flagged.map((f) => `flagged:${f.csr.metadata!.uid!}`), text.slice(0, 2900)).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post why CSRs were flagged'));
     }
+    // A node still waited for whose kubelet is not running files no CSR: said in the thread once, at once.
+    if (units && !problem && at - unitsAskedAt >= (ctx.unitLookMs ?? UNIT_LOOK_MS)) {
+      unitsAskedAt = at;
+      for (const n of Object.keys(look.waiting)) {
+        halted();
+        const u = await units(n);
+        if (!u) continue;
+        if (u.state === 'active') {
+          down.delete(n);
+          continue;
+        }
+        down.set(n, u);
+        const text = `:x: The kubelet of ${n} is not running (\`systemctl is-active ${u.unit}\`: ${u.state}) ${((at - t0) / 1000).toFixed(0)} s into the wait for its CSRs: it files none, and its node stays NotReady. On ${n}: \`journalctl -u ${u.unit} -n 50\`; once it runs again, its CSRs are approved here while this step waits.`;
+        await thread?.announce([`kubelet-down:${run.runId}:${n}`], text).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the kubelet that is down'));
+      }
+    }
     const at2 = now();
     const waited = `${((at2.getTime() - t0) / 1000).toFixed(1)} s, ${plural(looks, 'look')}`;
     const byNode = names.map((n) => {
@@ -301,6 +345,13 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
       return { summary: `${names.join(', ')} Ready; ${plural(approvedCount, 'kubelet CSR')} of theirs approved since their kubelets were restarted (after ${waited})`, output };
     }
     const left = t0 + waitMs - at2.getTime();
+    // Every node not back has a kubelet that is not running: waiting on to the bound would change nothing.
+    const stuck = !problem && Object.keys(look.waiting).length > 0 && Object.keys(look.waiting).every((n) => down.has(n));
+    if (stuck) {
+      const which = Object.keys(look.waiting).map((n) => `${n}: its kubelet is not running (\`systemctl is-active ${down.get(n)!.unit}\`: ${down.get(n)!.state}), ${look.waiting[n]!.join(', ')}`);
+      const caveat = `kubelets not all back: ${which.join('; ')} (seen after ${waited}; the wait ends now rather than at its ${step.params.waitSeconds} s bound). On each, \`journalctl -u <unit> -n 50\`; once it runs, approve its CSRs with \`/etcd csr ${c.name}\`.`;
+      return { summary: caveat, output, caveat, offer: { command: 'csr', args: [c.name], label: `/etcd csr ${c.name}` } };
+    }
     if (left <= 0) {
       const missing = problem ? [`the cluster could not be read: ${problem}`] : Object.entries(look.waiting).map(([n, w]) => `${n}: ${w.join(', ')}`);
       const caveat = `kubelets not all back: ${missing.join('; ')} (checked for ${waited}).${look.flagged.length ? ' FLAGGED CSRs wait in this thread for a person.' : ''} Their CSRs: \`/etcd csr ${c.name}\`.`;
