@@ -55,7 +55,13 @@ export async function kubeletPreflight(ctx: HostStepContext, places: KubeletPlac
   const lines = [`Kubernetes API ${k.where} ready`];
   const judged = new Map<string, string | null>();
   for (const p of places) {
-    const text = await readRemote(ctx.target(p.node), p.bootstrapConfig, signal);
+    let text: string | null;
+    try {
+      text = await readRemote(ctx.target(p.node), p.bootstrapConfig, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw refuse(`${p.node}'s bootstrap kubeconfig ${p.bootstrapConfig} could not be read over SSH (${(err as Error).message.slice(0, 300)})`, `Make ${p.node}'s host reachable, then approve again.`);
+    }
     if (!text?.trim()) {
       throw refuse(
         `${p.node} has no bootstrap kubeconfig at ${p.bootstrapConfig}, so its kubelet could not bootstrap once its client certificate is aside`,
