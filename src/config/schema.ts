@@ -183,6 +183,16 @@ const cluster = z
     // `/etcd kubelets renew` works on, besides the masters (which are nodes too).
     nodes: z.array(node).default([]),
     kubeconfig: kubeconfig.optional(),
+    // The API load balancer in front of the masters, looked at after a replace: its URL (default: the kubeconfig's
+    // server) and the backends its pool holds, as the operators configured it (host:port, as in haproxy's `server`
+    // lines). The bot cannot read an outside load balancer's config: without this list it can only probe through it.
+    apiLoadBalancer: z
+      .object({
+        url: url.optional(),
+        backends: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port of a backend, as the load balancer lists it')).optional(),
+      })
+      .strict()
+      .optional(),
     // How long the last step of a restore waits for kube-apiserver /readyz on every master and the
     // control-plane nodes Ready before the run ends "etcd healthy, Kubernetes not yet".
     kubeReadyWaitSeconds: z.number().int().min(0).max(1800).default(180),

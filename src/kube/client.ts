@@ -114,6 +114,23 @@ export class KubeCluster {
   }
 
   /**
+   * The same API server and CA, authenticated with a bearer token instead of the
+   * kubeconfig's user: what a kubelet's bootstrap kubeconfig presents, asked
+   * here to learn whether the server still accepts that token.
+   */
+  withToken(token: string): KubeCluster {
+    const c = this.config.getCurrentCluster()!;
+    const kc = new BoundedKubeConfig(this.timeoutMs);
+    kc.loadFromOptions({
+      clusters: [{ name: c.name, server: c.server, caData: c.caData, caFile: c.caFile, skipTLSVerify: c.skipTLSVerify, tlsServerName: c.tlsServerName }],
+      users: [{ name: 'bootstrap-token', token }],
+      contexts: [{ name: 'bootstrap-token', cluster: c.name, user: 'bootstrap-token' }],
+      currentContext: 'bootstrap-token',
+    });
+    return new KubeCluster(this.cluster, `${this.source} (server and CA) with a bootstrap token`, kc, this.timeoutMs);
+  }
+
+  /**
    * Runs one API call bounded by the timeout, and turns any failure into a
    * KubeError. `fn` must pass the options it is given to the client-node method:
    * they carry the abort signal that ends the HTTP request on time.

@@ -40,7 +40,14 @@ export interface RebuiltChoice {
   /** The peer whose config is adapted to the member's host (its host has none). */
   template?: MemberConfig;
   /** Issue these certificates, signed on `signer`, because of `why`. */
-  certs?: { signer: MemberConfig; certs: MemberCert[]; why: string; /** The CA the signer holds, as planned against (sha256 fingerprint). */ caSha256: string };
+  certs?: {
+    signer: MemberConfig;
+    /** The other healthy masters, asked in this order when the signer cannot sign once the step runs. */
+    fallbacks: MemberConfig[];
+    certs: MemberCert[];
+    why: string;
+    /** The CA the signer holds, as planned against (sha256 fingerprint). */ caSha256: string;
+  };
   /** Words for the run's thread: what was seen and what the plan does about it. */
   rationale?: string;
 }
@@ -98,7 +105,8 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
           reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})`}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${target.name}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
         };
       }
-      choice.certs = { signer: signer.m, certs: wanted, why, caSha256 };
+      // Every other healthy master is a fallback, whatever was seen now: the step looks again at each before it signs there.
+      choice.certs = { signer: signer.m, fallbacks: peers.filter((p) => p !== signer).map((p) => p.m), certs: wanted, why, caSha256 };
       seen.push(wrong.join('; '));
       does.push(`its certificates (${wanted.map((c) => c.role).join(', ')}) are issued from the etcd CA, signed on ${signer.m.name}, whose CA key stays there; the new keys are made on ${target.name} and stay there`);
     }

@@ -119,7 +119,7 @@ export function planReplace(
   const platform = platformOf(cluster);
   const issue =
     certs &&
-    issueCertsStep.spec({ cluster, member: conf, signer: certs.signer, runId: req.runId, asideDir: paths.asideDir, caCert: platform.pki(conf).caCert, signerCa: { cert: platform.pki(certs.signer).caCert, key: platform.pki(certs.signer).caKey }, certs: certs.certs, why: certs.why, caSha256: certs.caSha256 });
+    issueCertsStep.spec({ cluster, member: conf, signer: certs.signer, runId: req.runId, asideDir: paths.asideDir, caCert: platform.pki(conf).caCert, signerCa: { cert: platform.pki(certs.signer).caCert, key: platform.pki(certs.signer).caKey }, fallbacks: certs.fallbacks.map((m) => ({ member: m, cert: platform.pki(m).caCert, key: platform.pki(m).caKey })), certs: certs.certs, why: certs.why, caSha256: certs.caSha256 });
   const steps: StepSpec[] = [
     snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
   ];

@@ -37,6 +37,11 @@ const params = z.object({
   signer: z.string(),
   signerCaCert: z.string(),
   signerCaKey: z.string(),
+  /**
+   * The other surviving masters, in the order they are asked when `signer` cannot sign (its CA key gone or unreadable,
+   * another CA there, the host not answering): the key may sit on one master only. Absent in runs planned before.
+   */
+  fallbackSigners: z.array(z.object({ name: z.string(), caCert: z.string(), caKey: z.string() })).optional(),
   /** The CA the plan judged the member's certificates against (sha256 fingerprint, as Node prints it): the signer must still hold it. */
   caSha256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
   days: z.number().int().positive(),
@@ -58,10 +63,12 @@ const SIGNER_TOOLS = ['bash', 'cat', 'wc', 'sha256sum', 'cut', 'openssl', 'base6
 export const issueCertsStep = {
   kind: 'issue-certs',
   params,
-  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; certs: MemberCert[]; why: string; caSha256: string }): IssueCertsStep {
+  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; fallbacks?: { member: MemberConfig; cert: string; key: string }[]; certs: MemberCert[]; why: string; caSha256: string }): IssueCertsStep {
     const aside = (path: string) => `${i.asideDir}/${basename(path)}.${i.runId}`;
     const staging = `${i.asideDir}/certs-${i.runId}`;
     const sans = (c: MemberCert) => [...c.sans.dns.map((d) => `DNS:${d}`), ...c.sans.ips.map((ip) => `IP:${ip}`)].join(',');
+    const fallbacks = (i.fallbacks ?? []).filter((f) => f.member.name !== i.signer.name && f.member.name !== i.member.name);
+    const orElse = fallbacks.length ? ` (if ${i.signer.name} cannot sign, its CA key gone or another CA there, the same on ${fallbacks.map((f) => `${f.member.name}, with ${f.key}`).join('; then ')})` : '';
     const each = i.certs.map((c) => `${c.role} (CN=${c.subject.cn}${c.subject.o ? `, O=${c.subject.o}` : ''}${sans(c) ? `, ${sans(c)}` : ''}; ${c.usages.join('+')}) → ${c.cert}`).join('; ');
     return {
       kind: 'issue-certs',
@@ -70,7 +77,7 @@ export const issueCertsStep = {
       host: i.member.name,
       operation:
         `${i.why}. On ${sshText(i.cluster, i.member.name)}: openssl genpkey (RSA 2048) in ${staging}, the keys never leave ${i.member.name}; ` +
-        `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
+        `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name}${orElse} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
         `the CA certificate (sha256 ${i.caSha256.slice(0, 23)}…, the one the plan was made against; another there refuses the step) put at ${i.caCert}; whatever is at those paths moved to ${i.asideDir}/<file>.${i.runId}. A certificate already valid there is kept`,
       params: {
         name: i.member.name,
@@ -82,6 +89,7 @@ export const issueCertsStep = {
         signer: i.signer.name,
         signerCaCert: i.signerCa.cert,
         signerCaKey: i.signerCa.key,
+        ...(fallbacks.length ? { fallbackSigners: fallbacks.map((f) => ({ name: f.member.name, caCert: f.cert, caKey: f.key })) } : {}),
         caSha256: i.caSha256,
         days: CERT_DAYS,
         certs: i.certs.map((c) => ({ role: c.role, cert: c.cert, key: c.key, certAside: aside(c.cert), keyAside: aside(c.key), cn: c.subject.cn, ...(c.subject.o ? { o: c.subject.o } : {}), usages: c.usages, dns: c.sans.dns, ips: c.sans.ips })),
@@ -93,6 +101,7 @@ export const issueCertsStep = {
   hosts: {
     tools: TARGET_TOOLS,
     how: { openssl: 'openssl genpkey, req and x509' },
+    // Only the planned signer must be ready: the fallbacks are asked only when it cannot sign, and one that does not answer then is named, not fatal.
     members: (step) => [{ member: step.host }, { member: step.params.signer, tools: SIGNER_TOOLS }],
   },
 } satisfies StepDefinition<'issue-certs'>;

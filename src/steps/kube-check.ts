@@ -8,6 +8,8 @@ const params = z.object({
   waitSeconds: z.number(),
   /** One master's Node to wait for, its CSRs shown in the run's thread; absent: every master's API server and Node. */
   node: z.string().optional(),
+  /** After a replace: the API load balancer probed for the replaced master (src/worker/lb-check.ts). Absent in runs planned before. */
+  loadBalancer: z.boolean().optional(),
 });
 export type KubeCheckStep = Step<'kube-check', z.infer<typeof params>>;
 
@@ -34,9 +36,10 @@ export const kubeCheckStep = {
         title: `Wait for node ${node} Ready in Kubernetes, its CSRs shown here for approval`,
         destructive: false,
         operation: cluster.kubeconfig
-          ? `GET node ${node} (through ${cluster.kubeconfig}) until Ready; its pending CSRs (client CSR for system:node:${node}, then its serving CSR) posted in this thread, each once, for approval with the buttons there: the bot approves nothing itself. Polls for up to ${wait} s; changes nothing, and does not fail the run: what is still missing then is reported ("etcd healthy, Kubernetes not yet")`
+          ? `GET node ${node} (through ${cluster.kubeconfig}) until Ready; its pending CSRs (client CSR for system:node:${node}, then its serving CSR) posted in this thread, each once, for approval with the buttons there: the bot approves nothing itself. Polls for up to ${wait} s; changes nothing, and does not fail the run: what is still missing then is reported ("etcd healthy, Kubernetes not yet"). ` +
+            `Then the API load balancer (${cluster.apiLoadBalancer?.url ?? "the kubeconfig's server"}): fresh TLS connections through it, each backend named by its serving certificate; ${node} must be among them and none may land on a server that is no master${cluster.apiLoadBalancer?.backends ? `; its pool as listed in the inventory (${cluster.apiLoadBalancer.backends.join(', ')}) held against the masters' addresses, each entry probed` : ''}. What is wrong ends the run with a caveat saying what to change in the load balancer`
           : `no kubeconfig for this cluster: node ${node} is not checked in Kubernetes (set clusters[].kubeconfig in the inventory to wait for it and show its CSRs here)`,
-        params: { waitSeconds: wait, node },
+        params: { waitSeconds: wait, node, ...(cluster.kubeconfig ? { loadBalancer: true } : {}) },
       };
     }
     const masters = cluster.members.map((m) => ({ name: m.name, host: m.host }));

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import type { KubeletPlace } from '../platform/index.js';
-import { rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
+import { placesFrom } from '../worker/steps/kubelet-preflight.js';
+import { KUBELET_SETTLE_SECONDS, rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
 import { sh } from '../ssh/shell.js';
 import { LOCKED, uniq } from './host-tools.js';
 import type { Step, StepDefinition } from './types.js';
@@ -45,14 +46,15 @@ export const kubeletRebootstrapStep = {
       title: `Restart the kubelet of ${p.node} without its client certificate, so it bootstraps again`,
       destructive: true,
       host: p.node,
-      operation: `on ${sshOf(i.cluster, p.node)}: refuse unless ${p.bootstrapConfig} is there (what it bootstraps with); systemctl stop ${p.unit}; mv ${p.cert} ${p.certAside}; mv ${p.kubeconfig} ${p.kubeconfigAside}; systemctl start ${p.unit} (it files a client CSR with the bootstrap kubeconfig, then its serving CSR). Nothing is deleted; a second run of this step does not move the new files`,
+      operation: `first, through ${i.cluster.kubeconfig ?? 'the kubeconfig'}: refuse unless the Kubernetes API is ready (/readyz) and accepts the bootstrap token in ${p.bootstrapConfig} (and those of the nodes restarted after this one): nothing is stopped otherwise. Then on ${sshOf(i.cluster, p.node)}: refuse unless ${p.bootstrapConfig} is there (what it bootstraps with); systemctl stop ${p.unit}; mv ${p.cert} ${p.certAside}; mv ${p.kubeconfig} ${p.kubeconfigAside}; systemctl start ${p.unit} (it files a client CSR with the bootstrap kubeconfig, then its serving CSR), its unit watched for ${KUBELET_SETTLE_SECONDS} s: a kubelet that does not stay active fails the step at once, naming it, and no other kubelet is restarted. Nothing is deleted; a second run of this step does not move the new files`,
       params: { ...p },
     };
   },
   // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
-  execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost),
+  // Before it stops this kubelet, it checks the API and the bootstrap credentials of this node and of the run's nodes after it.
+  execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost, placesFrom(ctx.run, ctx.index).slice(1)),
   hosts: {
-    tools: uniq([...LOCKED, 'mv', 'systemctl']),
+    tools: uniq([...LOCKED, 'mv', 'systemctl', 'seq', 'sleep']),
     members: (step) => [{ member: step.host }],
     // Every node's bootstrap kubeconfig is looked at before the first kubelet is stopped: a node that could not come back
     // refuses the run then, not after the nodes before it were restarted (the step itself refuses too, as a last word).

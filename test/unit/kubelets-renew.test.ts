@@ -14,7 +14,7 @@ import type { KubeNode } from '../../src/kube/nodes.js';
 import { platformOf } from '../../src/platform/index.js';
 import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
-import { approveKubeletCsrs, kubeletAsideScript, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
+import { approveKubeletCsrs, kubeletAsideScript, kubeletDown, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
 import { underMemberLock, memberLockPath } from '../../src/worker/steps/member-lock.js';
 import { asRequest, opensslCsr } from '../support/csr-pem.js';
 
@@ -93,7 +93,7 @@ describe('planning /etcd kubelets renew', () => {
       ['kubelet-csrs', true, undefined],
     ]);
     expect(run.steps[3]!.operation).toBe(
-      'on core@10.0.1.1:22: refuse unless /etc/kubernetes/bootstrap-kubelet.conf is there (what it bootstraps with); systemctl stop kubelet; mv /var/lib/kubelet/pki/kubelet-client-current.pem /etc/kubernetes/etcd-medic-aside/kubelet-client-current.pem.r-0000abcd; mv /etc/kubernetes/kubelet.conf /etc/kubernetes/etcd-medic-aside/kubelet.conf.r-0000abcd; systemctl start kubelet (it files a client CSR with the bootstrap kubeconfig, then its serving CSR). Nothing is deleted; a second run of this step does not move the new files',
+      'first, through /etc/etcd-medic/prod.kubeconfig: refuse unless the Kubernetes API is ready (/readyz) and accepts the bootstrap token in /etc/kubernetes/bootstrap-kubelet.conf (and those of the nodes restarted after this one): nothing is stopped otherwise. Then on core@10.0.1.1:22: refuse unless /etc/kubernetes/bootstrap-kubelet.conf is there (what it bootstraps with); systemctl stop kubelet; mv /var/lib/kubelet/pki/kubelet-client-current.pem /etc/kubernetes/etcd-medic-aside/kubelet-client-current.pem.r-0000abcd; mv /etc/kubernetes/kubelet.conf /etc/kubernetes/etcd-medic-aside/kubelet.conf.r-0000abcd; systemctl start kubelet (it files a client CSR with the bootstrap kubeconfig, then its serving CSR), its unit watched for 5 s: a kubelet that does not stay active fails the step at once, naming it, and no other kubelet is restarted. Nothing is deleted; a second run of this step does not move the new files',
     );
     expect(run.steps[5]!.params).toEqual({ nodes: ['m1', 'm2', 'm3', 'w1', 'w2'], waitSeconds: 180 });
     expect(run.rationale).toContain('masters m1, m2, m3 and nodes w1, w2');
@@ -277,6 +277,24 @@ describe('hostile and failing CSRs during a renewal', () => {
     expect(res.offer).toEqual({ command: 'csr', args: ['prod'], label: '/etcd csr prod' });
   });
 
+  it('a kubelet found not running while its CSRs are waited for is named at once, and the wait ends then, not at its bound', async () => {
+    const run = renewRun();
+    const lines: string[] = [];
+    // w1 files nothing (its kubelet died after it was started); its Node stays NotReady.
+    const api: RenewalApi = { read: async () => ({ csrs: [], nodes: nodes.map((n) => (n.metadata?.name === 'w1' ? { ...n, status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } } : n)) as never }), approve: async () => ({ ok: true }) as never };
+    const asked: string[] = [];
+    const units = async (n: string) => (asked.push(n), { unit: 'kubelet', state: 'activating' });
+    let clock = now.getTime();
+    const res = await approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1, unitLookMs: 5000, now: () => new Date((clock += 1000)), csrThread: () => threadOf(lines) }, run, 1, { ...(run.steps[1] as object), params: { nodes: ['w1'], waitSeconds: 600 } } as never, undefined, undefined, api, units);
+    expect(asked).toEqual(['w1']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^kubelet-down:r-[0-9a-f]+:w1 :x: The kubelet of w1 is not running \(`systemctl is-active kubelet`: activating\) \d+ s into the wait for its CSRs/);
+    expect(res.caveat).toMatch(/^kubelets not all back: w1: its kubelet is not running \(`systemctl is-active kubelet`: activating\), NotReady \(seen after [\d.]+ s, 1 look; the wait ends now rather than at its 600 s bound\)/);
+    // One that runs is not named, and the step waits on for its CSRs.
+    const running = await approveKubeletCsrs({ cluster: prod, log: quiet, pollMs: 1, unitLookMs: 1000, now: () => new Date((clock += 1000)), csrThread: () => threadOf([]) }, run, 1, { ...(run.steps[1] as object), params: { nodes: ['w1'], waitSeconds: 5 } } as never, undefined, undefined, api, async () => ({ unit: 'kubelet', state: 'active' }));
+    expect(running.caveat).toMatch(/^kubelets not all back: w1: NotReady \(checked for/);
+  });
+
   it('a worker that lost the run lease approves nothing more (the run may be cancelled or taken over meanwhile)', async () => {
     const run = renewRun();
     let approves = 0;
@@ -332,7 +350,10 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(readFileSync(p.kubeconfigAside, 'utf8')).toBe('old kubeconfig');
     expect(existsSync(p.cert) || existsSync(p.kubeconfig)).toBe(false);
     expect(calls()).toEqual(['stop kubelet']);
-    expect(bash(kubeletStartScript(p)).out).toContain('kubelet started (systemctl start kubelet): active');
+    const start = bash(kubeletStartScript(p, 1)).out;
+    expect(start).toContain('kubelet started (systemctl start kubelet): active');
+    expect(start).toContain('still active 1 s after its start');
+    expect(kubeletDown(start)).toBeNull();
 
     // The kubelet bootstrapped: a second generation. The step run again (its worker died) must leave it.
     writeFileSync(join(dir, 'a/pki/kubelet-client-2027.pem'), 'NEW CERT');
@@ -344,7 +365,26 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(realpathSync(p.cert)).toBe(join(dir, 'a/pki/kubelet-client-2027.pem'));
     expect(readFileSync(p.kubeconfig, 'utf8')).toBe('new kubeconfig');
     expect(readdirSync(p.asideDir).sort()).toEqual(['kubelet-client-current.pem.r1', 'kubelet-renew.r1', 'kubelet.conf.r1', 'member.lock']);
-    expect(calls()).toEqual(['stop kubelet', 'start kubelet', 'is-active kubelet']);
+    // Started once, then watched: is-active asked again and again while it settles.
+    expect(calls().filter((c) => c !== 'is-active kubelet')).toEqual(['stop kubelet', 'start kubelet']);
+    expect(calls().filter((c) => c === 'is-active kubelet').length).toBeGreaterThan(2);
+  });
+
+  it('a kubelet whose unit goes to auto-restart right after its start is named as down, with systemctl\'s word for it', () => {
+    const p = host('e');
+    // The fault: the kubelet's process exits at once; systemd shows its unit activating (auto-restart).
+    const flapping = join(dir, 'flapping-bin');
+    mkdirSync(flapping, { recursive: true });
+    writeFileSync(join(flapping, 'systemctl'), `#!/bin/bash\nn=$(cat ${dir}/flap 2>/dev/null || echo 0); echo $((n+1)) > ${dir}/flap\n[ "$1" = is-active ] || exit 0\nif [ "$n" -lt 2 ]; then echo active; exit 0; fi\necho activating; exit 3\n`);
+    chmodSync(join(flapping, 'systemctl'), 0o755);
+    const r = spawnSync('bash', ['-c', kubeletStartScript(p, 2)], { encoding: 'utf8', env: { ...process.env, PATH: `${flapping}:${process.env.PATH}` } });
+    expect(r.status).toBe(0);
+    expect(kubeletDown(r.stdout)).toBe('activating');
+    expect(r.stdout).not.toContain('still active');
+    // A start that systemctl itself refuses is named with its words.
+    writeFileSync(join(flapping, 'systemctl'), `#!/bin/bash\n[ "$1" = start ] && { echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; }\necho active\n`);
+    const refused = spawnSync('bash', ['-c', kubeletStartScript(p, 2)], { encoding: 'utf8', env: { ...process.env, PATH: `${flapping}:${process.env.PATH}` } });
+    expect(kubeletDown(refused.stdout)).toBe('start-failed: Job for kubelet.service failed because the control process exited with error code.');
   });
 
   it('an attempt that died between the two moves: the second moves only what is left, never the first twice', () => {

@@ -23,6 +23,11 @@ export interface ApiHost {
 export interface ApiOptions {
   /** Bootstrap tokens, id → secret (kubeadm's `abcdef.0123456789abcdef`). */
   bootstrapTokens: Map<string, string>;
+  /**
+   * When a bootstrap token expires, by id (a kubeadm token's `expiration`, 24 h after `kubeadm token create` by default):
+   * from then on the API server answers 401 to it, as the bootstrap authenticator does. A token not listed never expires.
+   */
+  bootstrapTokenExpiry?: Map<string, Date>;
   /** Users or groups granted a role beyond the built-in ones: `view` (get, list, watch) or `approve` (view, and CSR approval). */
   grants: Record<string, 'view' | 'approve'>;
   gitVersion: string;
@@ -48,7 +53,7 @@ export class KubeApi {
 
   constructor(
     readonly store: ObjectStore,
-    private readonly opts: ApiOptions,
+    readonly opts: ApiOptions,
   ) {}
 
   /** Fault: every open watch connection is cut, as when an API server restarts. */
@@ -247,7 +252,8 @@ export class KubeApi {
       if (typeof cn === 'string' && cn) return { name: cn, groups: [...(o === undefined ? [] : Array.isArray(o) ? o : [o]), 'system:authenticated'] };
     }
     const token = /^Bearer ([a-z0-9]{6})\.([a-z0-9]{16})$/.exec(req.headers.authorization ?? '');
-    if (token && this.opts.bootstrapTokens.get(token[1]!) === token[2]) {
+    const expires = token ? this.opts.bootstrapTokenExpiry?.get(token[1]!) : undefined;
+    if (token && this.opts.bootstrapTokens.get(token[1]!) === token[2] && (!expires || expires.getTime() > Date.now())) {
       return { name: `system:bootstrap:${token[1]}`, groups: ['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token', 'system:authenticated'] };
     }
     return null;

@@ -48,6 +48,13 @@ export interface FileCsrOptions {
   name?: string;
 }
 
+/** The lab load balancer's pool (see KubeLab.setLbPool). */
+interface LabLbPool {
+  backends: string[] | null;
+  balance: 'first' | 'roundrobin';
+  next: number;
+}
+
 const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const GIT_VERSION = 'v1.32.4';
 const API_SERVING: Usage[] = ['digital signature', 'key encipherment', 'server auth'];
@@ -76,7 +83,18 @@ export class KubeLab {
     private readonly dir: string,
     private readonly hostsByName: Map<string, LabHost>,
     private readonly apiPort: number,
+    private readonly lbPool: LabLbPool = { backends: null, balance: 'first', next: 0 },
   ) {}
+
+  /**
+   * The load balancer's pool, as its config would list it: `ip:port` backends (only the healthy ones get connections)
+   * and how it balances; null: the default, every master's API server, the first ready one taking every connection.
+   */
+  setLbPool(backends: string[] | null, balance: 'first' | 'roundrobin' = 'roundrobin'): void {
+    this.lbPool.backends = backends;
+    this.lbPool.balance = balance;
+    this.lbPool.next = 0;
+  }
 
   get store(): ObjectStore {
     return this.api.store;
@@ -153,6 +171,25 @@ export class KubeLab {
       return this.store.find(NODES, host)?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status !== 'True') === true;
     }, 10_000);
     return pem;
+  }
+
+  /**
+   * Fault: the bootstrap token every host's bootstrap-kubelet.conf holds expired (a kubeadm token lives 24 h): the API
+   * server answers 401 to it from now on, so a kubelet without its client certificate cannot file its CSR. `valid` undoes it.
+   */
+  expireBootstrapToken(valid = false): void {
+    const id = this.bootstrapToken.split('.')[0]!;
+    if (valid) this.api.opts.bootstrapTokenExpiry?.delete(id);
+    else this.api.opts.bootstrapTokenExpiry?.set(id, new Date(Date.now() - 60_000));
+  }
+
+  /**
+   * Fault: the kubelet binary on a host exits at once with an error (a flag or config it cannot load), so its unit
+   * never stays active: systemd restarts it under Restart=always and it never files a CSR. `fixed` puts the binary back;
+   * `afterSeconds`: its first start runs that long before it dies (then every start fails at once).
+   */
+  breakKubelet(host: string, fixed = false, afterSeconds = 0): void {
+    this.kubelet(host).setBroken(!fixed, afterSeconds);
   }
 
   /** The master was rebuilt: Node object deleted, kubelet joins afresh (client CSR, then serving CSR). Resolves with the client CSR's name. */
@@ -329,6 +366,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
   const signer = new CsrSigner(store, ca, tmp, log);
   const api = new KubeApi(store, {
     bootstrapTokens: new Map([[tokenId, tokenSecret]]),
+    bootstrapTokenExpiry: new Map(),
     grants: o.grants ?? {},
     gitVersion: GIT_VERSION,
     onApproved: (name) => {
@@ -354,13 +392,24 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
     }
   }
 
-  // The control-plane endpoint: TCP passthrough to the first API server that is ready (else the first that listens), as haproxy with /readyz checks.
+  // The control-plane endpoint: TCP passthrough, as haproxy in `mode tcp` with /readyz checks. By default it sends to the
+  // first API server that is ready (else the first that listens); given a pool (lb.setPool), only to the pool's backends
+  // that are healthy: a listed address with no master behind it never passes its health check, so nothing is sent there.
   const lbSockets = new Set<Socket>();
+  const pool: LabLbPool = { backends: null, balance: 'first', next: 0 };
   const lb = createServer((sock) => {
     const all = [...kubelets.values()];
-    const target = all.find((k) => k.apiUp && k.etcdOk) ?? all.find((k) => k.apiUp);
+    let target: { ip: string } | undefined;
+    if (pool.backends) {
+      const healthy = pool.backends.filter((b) => all.some((k) => `${k.host.ip}:${apiPort}` === b && k.apiUp && k.etcdOk));
+      const pick = pool.balance === 'roundrobin' ? healthy[pool.next++ % Math.max(1, healthy.length)] : healthy[0];
+      target = pick ? { ip: pick.replace(/:\d+$/, '') } : undefined;
+    } else {
+      const k = all.find((x) => x.apiUp && x.etcdOk) ?? all.find((x) => x.apiUp);
+      target = k && { ip: k.host.ip };
+    }
     if (!target) return sock.destroy();
-    const up = connect(apiPort, target.host.ip);
+    const up = connect(apiPort, target.ip);
     for (const s of [sock, up]) {
       lbSockets.add(s);
       s.once('close', () => lbSockets.delete(s));
@@ -396,7 +445,7 @@ export async function startKube(root: string, hosts: LabHost[], workers: LabHost
     { mode: 0o600 },
   );
 
-  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, token, closeLb, dir, new Map([...hosts, ...workers].map((h) => [h.name, h])), apiPort);
+  const kube = new KubeLab(api, kubelets, ca, kubeconfig, server, admin, token, closeLb, dir, new Map([...hosts, ...workers].map((h) => [h.name, h])), apiPort, pool);
   try {
     // Each host boots: its systemd starts the enabled kubelet unit, then the kubelet joins.
     for (const k of kubelets.values()) k.units.start();

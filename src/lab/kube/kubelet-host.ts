@@ -102,6 +102,9 @@ export function readKubeletCredentials(f: KubeletFiles): { certPem: string; keyP
   return { certPem: cert, keyPem: key, notAfter: new Date(new X509Certificate(cert).validTo) };
 }
 
+/** The lab kubelet's process: it holds the unit up; the lab plays the kubelet itself (LabKubelet). */
+export const KUBELET_EXE = '#!/bin/bash\n# The lab kubelet\'s process: it holds the unit up; the lab plays the kubelet itself.\nwhile :; do sleep 3600; done\n';
+
 /**
  * The `kubelet` unit on a lab host, run by the lab's systemd stand-in so that
  * `systemctl stop|start kubelet` over SSH does what it does on a real node. Its
@@ -114,7 +117,7 @@ export function installKubeletUnit(name: string, hostRoot: string, binDir: strin
   mkdirSync(join(unitDir, 'multi-user.target.wants'), { recursive: true });
   mkdirSync(binDir, { recursive: true });
   const exe = join(binDir, 'kubelet');
-  writeFileSync(exe, '#!/bin/bash\n# The lab kubelet\'s process: it holds the unit up; the lab plays the kubelet itself.\nwhile :; do sleep 3600; done\n');
+  writeFileSync(exe, KUBELET_EXE);
   chmodSync(exe, 0o755);
   const unit = join(unitDir, 'kubelet.service');
   writeFileSync(unit, `[Unit]\nDescription=kubelet: The Kubernetes Node Agent\n\n[Service]\nExecStart=${exe}\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttps, type Server } from 'node:https';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { kubeRequest, type Credentials } from './client.js';
 import { issue, makeCsr, type Ca, type Usage } from './pki.js';
 import { resourceType, type ObjectInput } from './store.js';
 import type { UnitSupervisor } from '../unit-supervisor.js';
-import { readBootstrapToken, readKubeletCredentials, writeKubeletCredentials, type KubeletFiles } from './kubelet-host.js';
+import { KUBELET_EXE, readBootstrapToken, readKubeletCredentials, writeKubeletCredentials, type KubeletFiles } from './kubelet-host.js';
 
 const NODES = resourceType('nodes', '')!;
 const PODS = resourceType('pods', '')!;
@@ -148,6 +148,25 @@ export class LabKubelet {
   }
 
   private clientNotAfter: Date | null = null;
+  /** The kubelet binary exits at start (see setBroken): the unit flaps and the kubelet does nothing. */
+  private broken = false;
+
+  /**
+   * Fault: the kubelet binary on the host is replaced by one that exits with an error right after it starts (as a
+   * kubelet that cannot load its flags or config does), so its unit goes to auto-restart and never stays active; its
+   * work here stops with it. Set back, the unit's own binary returns and the next start runs it.
+   */
+  setBroken(broken: boolean, afterSeconds = 0): void {
+    this.broken = broken;
+    const exe = join(this.host.binDir, 'kubelet');
+    const ran = join(this.host.binDir, '.kubelet-ran-once');
+    const fail = 'sleep 0.3\necho "E run.go:72] command failed: failed to load kubelet config file, path: /var/lib/kubelet/config.yaml" >&2\nexit 1\n';
+    // `afterSeconds`: its first start runs that long before it dies (a kubelet that fails later, on the runtime), then each exits at once.
+    const script = afterSeconds > 0 ? `if [ ! -e ${ran} ]; then touch ${ran}; sleep ${afterSeconds}; exit 1; fi\n${fail}` : fail;
+    rmSync(ran, { force: true });
+    writeFileSync(exe, broken ? `#!/bin/bash\n# The lab kubelet, broken: it cannot load its config and exits.\n${script}` : KUBELET_EXE);
+    chmodSync(exe, 0o755);
+  }
 
   /**
    * The kubelet follows its unit: stopped with it, and started with it from the
@@ -156,7 +175,8 @@ export class LabKubelet {
    * bootstrap kubeconfig (client CSR, then serving CSR).
    */
   private followUnit(): void {
-    const active = this.d.units.state('kubelet') === 'active';
+    // A broken kubelet's process exits as soon as it starts: it never runs long enough to do a kubelet's work.
+    const active = this.d.units.state('kubelet') === 'active' && !this.broken;
     if (!active && this.state !== 'stopped') {
       this.gen++; // its CSR loops end
       this.state = 'stopped';

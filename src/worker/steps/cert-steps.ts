@@ -8,7 +8,7 @@ import type { StepResult } from '../../runbook/engine.js';
 import type { StepOf } from '../../runbook/types.js';
 import type { SshTarget } from '../../ssh/exec.js';
 import { sh } from '../../ssh/shell.js';
-import { lockWaitSeconds, memberLockOf, readRemote, runScript, type HostStepContext } from './host-steps.js';
+import { lockWaitSeconds, memberLockOf, runScript, type HostStepContext } from './host-steps.js';
 import { underMemberLock } from './member-lock.js';
 
 type IssueCerts = StepOf<'issue-certs'>;
@@ -308,6 +308,76 @@ export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 's
   return caPem;
 }
 
+/** A master that may sign: its name and where its etcd CA certificate and key are. */
+export interface SignerPlace {
+  name: string;
+  caCert: string;
+  caKey: string;
+}
+
+/** The planned signer first, then the step's fallbacks (the other surviving masters), each once, never the member itself. */
+export function signerPlaces(p: Pick<IssueCerts['params'], 'name' | 'signer' | 'signerCaCert' | 'signerCaKey' | 'fallbackSigners'>): SignerPlace[] {
+  const all = [{ name: p.signer, caCert: p.signerCaCert, caKey: p.signerCaKey }, ...(p.fallbackSigners ?? [])];
+  return all.filter((s, i) => s.name !== p.name && all.findIndex((x) => x.name === s.name) === i);
+}
+
+/** On a master that may sign: its CA certificate printed, and whether its CA key is there and readable (the key itself never printed). */
+export function signerLookScript(s: SignerPlace): string {
+  return [
+    ...pkiLookLines([{ label: 'ca', path: s.caCert, kind: 'cert' }]),
+    sh`if [ -r ${s.caKey} ] && [ -s ${s.caKey} ]; then echo medic-ca-key present; elif [ -e ${s.caKey} ]; then echo medic-ca-key unreadable; else echo medic-ca-key absent; fi`,
+  ].join('\n');
+}
+
+/**
+ * Why a master cannot sign (null: it can), from what signerLookScript printed:
+ * no CA certificate, another CA than the planned one, no CA key. Pure.
+ */
+export function signerProblem(out: string, s: SignerPlace, caSha256: string): string | null {
+  const caPem = pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE');
+  let seen: string | null = null;
+  try {
+    seen = caPem && new X509Certificate(caPem).fingerprint256;
+  } catch {
+    seen = null;
+  }
+  if (!caPem || !seen) return `no etcd CA certificate at ${s.caCert}`;
+  if (seen !== caSha256) return `its CA at ${s.caCert} is another one (sha256 ${seen.slice(0, 23)}…) than the one planned against`;
+  const key = /^medic-ca-key (\w+)$/m.exec(out)?.[1];
+  if (key !== 'present') return key === 'unreadable' ? `the etcd CA key at ${s.caKey} is not readable` : `no etcd CA key at ${s.caKey}`;
+  return null;
+}
+
+/**
+ * The master that signs: the planned one if it still can, else the first of
+ * the other surviving masters that can (the CA key is often on one master
+ * only, or the planned one lost it or stopped answering since the plan). Each
+ * is asked only for its CA certificate and whether its key is there; the key
+ * never leaves it. None can: refused, naming every place looked at.
+ */
+export async function pickSigner(ctx: HostStepContext, p: IssueCerts['params'], signal?: AbortSignal): Promise<{ signer: SignerPlace; caPem: string; passedOver: string[] }> {
+  const passedOver: string[] = [];
+  for (const s of signerPlaces(p)) {
+    let out: string;
+    try {
+      out = await runScript(ctx.target(s.name), signerLookScript(s), { signal });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      passedOver.push(`${s.name}: could not be asked (${(err as Error).message.slice(0, 200)})`);
+      continue;
+    }
+    const problem = signerProblem(out, s, p.caSha256);
+    if (problem) {
+      passedOver.push(`${s.name}: ${problem}`);
+      continue;
+    }
+    return { signer: s, caPem: pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE')!, passedOver };
+  }
+  throw new Error(
+    `no surviving master can sign ${p.name}'s etcd certificates: looked on ${passedOver.join('; ')}. Nothing was issued and nothing changed on ${p.name}. Put the cluster's etcd CA key (the one of sha256 ${p.caSha256.slice(0, 23)}…) back at its path on one of them, or issue ${p.name}'s certificates by hand from it, then approve again.`,
+  );
+}
+
 async function lookAtPki(target: SshTarget, files: PkiFile[], signal?: AbortSignal): Promise<Map<string, string>> {
   return parsePkiLook(await runScript(target, pkiLookLines(files).join('\n'), { signal }));
 }
@@ -316,10 +386,11 @@ async function lookAtPki(target: SshTarget, files: PkiFile[], signal?: AbortSign
 export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?: AbortSignal): Promise<StepResult> {
   const p = step.params;
   const target = ctx.target(step.host!);
-  const signer = ctx.target(p.signer);
   // The cluster's CA is the one the signing master holds: what every member trusts and what signs.
-  const caText = await readRemote(signer, p.signerCaCert, signal);
-  const caPem = signerCa(caText, p);
+  const picked = await pickSigner(ctx, p, signal);
+  const { caPem } = picked;
+  const signerName = picked.signer.name;
+  const signer = ctx.target(signerName);
   const files = pkiFiles(p, p.certs);
   const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date());
   if (plan.caInPlace && !plan.install.length && !plan.sign.length) {
@@ -328,7 +399,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
 
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
   const timeoutMs = (lock.waitSeconds + 120) * 1000;
-  const lines: string[] = [...plan.why];
+  const lines: string[] = [...plan.why, ...(picked.passedOver.length ? [`signer: ${signerName}, after ${picked.passedOver.join('; ')}`] : [])];
   const signed: { c: CertParams; pem: string }[] = [];
   if (plan.sign.length) {
     const out = await runScript(target, underMemberLock(lock, csrScript(p.staging, plan.sign)), { signal, timeoutMs });
@@ -342,13 +413,13 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       const wrong = csrProblem(csr, pub, c);
       if (wrong) throw new Error(`the CSR ${p.name} made for ${c.role} is not the one planned (${wrong}): nothing was signed`);
       const serial = randomBytes(16).toString('hex');
-      const out2 = await runScript(signer, signScript({ caCert: p.signerCaCert, caKey: p.signerCaKey, days: p.days }, c, csr, serial), { signal });
+      const out2 = await runScript(signer, signScript({ caCert: picked.signer.caCert, caKey: picked.signer.caKey, days: p.days }, c, csr, serial), { signal });
       const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
-      if (!pem) throw new Error(`${p.signer} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
+      if (!pem) throw new Error(`${signerName} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
       const problem = signedCertProblem(pem, pub, caPem, c, serial, new Date());
-      if (problem) throw new Error(`the certificate ${p.signer} signed for ${c.role} is not right (${problem}): not installed`);
+      if (problem) throw new Error(`the certificate ${signerName} signed for ${c.role} is not right (${problem}): not installed`);
       signed.push({ c, pem });
-      lines.push(`${c.role}: signed on ${p.signer} by the etcd CA, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
+      lines.push(`${c.role}: signed on ${signerName} by the etcd CA, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
       killAtFault('mid-cert'); // tests only: the worker dies with a certificate signed and not yet on the host
     }
   }
@@ -362,7 +433,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   }
   const installed = [...plan.install, ...signed].map((x) => x.c.role);
   return {
-    summary: `${installed.length ? `issued ${installed.join(', ')} for ${p.name}${signed.length ? ` (signed on ${p.signer}; the CA key stayed there, the keys on ${p.name})` : ' (signed earlier in this run)'}` : `the cluster's CA certificate installed on ${p.name}`}${plan.inPlace.length ? `; ${plan.inPlace.join(', ')} already valid, kept` : ''}; anything replaced kept in ${p.asideDir}`,
+    summary: `${installed.length ? `issued ${installed.join(', ')} for ${p.name}${signed.length ? ` (signed on ${signerName}${picked.passedOver.length ? `, not ${p.signer} as planned: ${picked.passedOver[0]}` : ''}; the CA key stayed there, the keys on ${p.name})` : ' (signed earlier in this run)'}` : `the cluster's CA certificate installed on ${p.name}`}${plan.inPlace.length ? `; ${plan.inPlace.join(', ')} already valid, kept` : ''}; anything replaced kept in ${p.asideDir}`,
     output: lines.join('\n'),
   };
 }

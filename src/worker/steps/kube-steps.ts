@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
 import type { CommandOffer, StepOf } from '../../runbook/types.js';
+import { lookAtLoadBalancer } from '../lb-check.js';
 
 export interface KubeStepContext {
   cluster: ClusterConfig;
@@ -21,6 +22,8 @@ export interface KubeStepContext {
   csrThread?: (k: KubeCluster) => CsrThread;
   /** How long a node that just got its client certificate is given to file its serving CSR once Ready. */
   servingGraceMs?: number;
+  /** How often the kubelet-csrs step asks the units of the kubelets not back yet (tests shorten it). */
+  unitLookMs?: number;
 }
 
 /** CSR review messages in the run's thread. */
@@ -83,7 +86,16 @@ function details(v: ControlPlaneView, now: Date): string {
  * offers `/etcd csr` when CSRs wait for a decision.
  */
 export async function kubeCheck(ctx: KubeStepContext, step: StepOf<'kube-check'>, signal?: AbortSignal): Promise<StepResult> {
-  if (step.params.node !== undefined) return kubeNodeWait(ctx, step, signal);
+  if (step.params.node !== undefined) {
+    const node = await kubeNodeWait(ctx, step, signal);
+    if (!step.params.loadBalancer || !ctx.cluster.kubeconfig) return node;
+    // The replaced master's API server must be reachable where clients go: the load balancer in front of the masters.
+    const k = openKube(ctx.cluster, '');
+    if (!(k instanceof KubeCluster)) return node;
+    const lb = await lookAtLoadBalancer(k, ctx.cluster, step.params.node, { signal });
+    const caveat = [node.caveat, lb.caveat].filter(Boolean).join(' ') || undefined;
+    return { ...node, summary: `${node.summary}; ${lb.summary}`, output: [node.output, ...lb.lines].filter(Boolean).join('\n'), caveat };
+  }
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   const k = openKube(c, 'Kubernetes not checked: no kubeconfig for this cluster (set clusters[].kubeconfig in the inventory to check kube-apiserver and the control-plane nodes after a restore)');

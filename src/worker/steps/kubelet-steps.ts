@@ -12,6 +12,7 @@ import type { Run, StepOf } from '../../runbook/types.js';
 import { sh } from '../../ssh/shell.js';
 import { lockWaitSeconds, runScript, type HostStepContext } from './host-steps.js';
 import type { KubeStepContext } from './kube-steps.js';
+import { alreadyAside, kubeletPreflight } from './kubelet-preflight.js';
 import { memberLockPath, underMemberLock } from './member-lock.js';
 
 /** Exit status of the aside script when the node cannot bootstrap: it refused before it changed anything. */
@@ -66,13 +67,41 @@ function putBack(aside: string, to: string): string[] {
   return [sh`    if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
 }
 
-/** Starts the kubelet (a no-op when it runs) and says whether it is active. */
-export function kubeletStartScript(p: KubeletPlace): string {
+/**
+ * How long a started kubelet is watched before the step says it came back. A
+ * kubelet that cannot load its flags, config or files exits within a second or
+ * two of its start; under Restart=always (kubeadm's unit, RestartSec=10) its unit
+ * then shows `activating` (auto-restart) or `failed`, never `active` for long.
+ */
+export const KUBELET_SETTLE_SECONDS = 5;
+
+/**
+ * Starts the kubelet (a no-op when it runs), then watches its unit for
+ * KUBELET_SETTLE_SECONDS: once it is seen other than active, prints
+ * `medic-kubelet-down <state>` (or `start-failed` with systemctl's words) and
+ * the last lines of its journal where journalctl is there.
+ */
+export function kubeletStartScript(p: KubeletPlace, settleSeconds = KUBELET_SETTLE_SECONDS): string {
   return [
-    sh`systemctl start ${p.unit}`,
+    sh`if ! started=$(systemctl start ${p.unit} 2>&1); then echo "medic-kubelet-down start-failed: $started"; exit 0; fi`,
     sh`state=$(systemctl is-active ${p.unit} || true)`,
     sh`echo kubelet started '('systemctl start ${p.unit}'):' "$state", bootstrapping with ${p.bootstrapConfig} when it has no client certificate`,
+    `for i in $(seq 1 ${settleSeconds * 4}); do`,
+    sh`  state=$(systemctl is-active ${p.unit} || true)`,
+    '  if [ "$state" != active ]; then',
+    sh`    echo "medic-kubelet-down $state"`,
+    sh`    if command -v journalctl >/dev/null 2>&1; then journalctl -u ${p.unit} -n 5 --no-pager 2>/dev/null || true; fi`,
+    '    exit 0',
+    '  fi',
+    '  sleep 0.25',
+    'done',
+    sh`echo still active ${settleSeconds} s after its start`,
   ].join('\n');
+}
+
+/** The words of a kubelet that did not come back, from the start script's output (null: it came back). */
+export function kubeletDown(out: string): string | null {
+  return /^medic-kubelet-down (.+)$/m.exec(out)?.[1] ?? null;
 }
 
 /** The place a step names (its params are exactly a KubeletPlace). */
@@ -86,19 +115,29 @@ function placeOf(step: StepOf<'kubelet-rebootstrap'>): KubeletPlace {
  * stopped with its files aside; the step run again moves nothing (the marker)
  * and starts it.
  */
-export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kubelet-rebootstrap'>, signal?: AbortSignal): Promise<StepResult> {
+export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kubelet-rebootstrap'>, signal?: AbortSignal, later: KubeletPlace[] = []): Promise<StepResult> {
   const p = placeOf(step);
   const target = ctx.target(p.node);
   const lock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+  // Once this run moved the files aside, the kubelet is only started again: nothing is checked that could keep it stopped.
+  const checked = (await alreadyAside(ctx, p, signal)) ? [] : await kubeletPreflight(ctx, [p, ...later.filter((l) => l.node !== p.node)], signal);
   const aside = await runScript(target, underMemberLock(lock, kubeletAsideScript(p)), { signal });
   killAtFault('kubelet-aside'); // tests only: the worker dies with the kubelet stopped and its files aside
-  const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal });
+  const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal, timeoutMs: (lock.waitSeconds + KUBELET_SETTLE_SECONDS + 60) * 1000 });
+  const down = kubeletDown(started);
+  if (down) {
+    // Said now, not at the CSR step's bound: the run stops here, and no other kubelet is restarted.
+    throw new Error(
+      `the kubelet of ${p.node} did not come back: ${down.startsWith('start-failed') ? `systemctl start ${p.unit} failed (${down.replace(/^start-failed: /, '').trim().slice(0, 300)})` : `\`systemctl is-active ${p.unit}\` said ${down} within ${KUBELET_SETTLE_SECONDS} s of its start (its process exits: a flag, config or file it cannot load)`}. ` +
+        `Its client certificate and kubeconfig are aside (${p.certAside}, ${p.kubeconfigAside}), so it stays NotReady. On ${p.node}: \`journalctl -u ${p.unit} -n 50\`; once fixed, \`systemctl restart ${p.unit}\` and approve its CSRs (\`/etcd csr ${ctx.cluster.name}\`). No other kubelet is restarted by this run.\n${started.slice(-600)}`,
+    );
+  }
   const again = aside.includes('already moved the kubelet files');
   return {
     summary: again
       ? `kubelet of ${p.node}: its files were already aside from an earlier attempt (nothing moved now); started`
       : `kubelet of ${p.node} stopped, ${p.cert} and ${p.kubeconfig} moved aside (${p.certAside}, ${p.kubeconfigAside}), started again: it bootstraps`,
-    output: `${aside}\n${started}`,
+    output: [...checked, aside, started].join('\n'),
   };
 }
 
@@ -167,7 +206,32 @@ export function renewalSince(run: Run): { since: Date; nodeSince: Record<string,
  * It stops approving at once on a stop request or when this worker lost the run
  * lease (another worker may run the step, or the run may have ended meanwhile).
  */
-export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, stop?: AbortSignal, leaseLost?: AbortSignal, api?: RenewalApi): Promise<StepResult> {
+/** How a kubelet's unit is asked on its host (`systemctl is-active`): its state, or null when the host could not be asked. */
+export type UnitLook = (node: string) => Promise<{ unit: string; state: string } | null>;
+
+/** How often the units of the kubelets not back yet are asked while the CSRs are waited for. */
+const UNIT_LOOK_MS = 10_000;
+
+/**
+ * The kubelets' units as the run's restart steps name them, asked over SSH on
+ * each node's host: a kubelet that stopped running while its CSRs are waited
+ * for is named then, not at the step's bound.
+ */
+export function unitLookOf(host: HostStepContext, run: Run, signal?: AbortSignal): UnitLook {
+  const units = new Map(run.steps.flatMap((s) => (s.kind === 'kubelet-rebootstrap' ? [[s.params.node, s.params.unit] as const] : [])));
+  return async (node) => {
+    const unit = units.get(node);
+    if (!unit) return null;
+    try {
+      const out = await runScript(host.target(node), sh`systemctl is-active ${unit} || true`, { signal, timeoutMs: 15_000 });
+      return { unit, state: out.trim().split('\n').pop() ?? '' };
+    } catch {
+      return null;
+    }
+  };
+}
+
+export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: number, step: StepOf<'kubelet-csrs'>, stop?: AbortSignal, leaseLost?: AbortSignal, api?: RenewalApi, units?: UnitLook): Promise<StepResult> {
   const now = ctx.now ?? (() => new Date());
   const c = ctx.cluster;
   if (!c.kubeconfig) throw new Error(`${c.name} has no kubeconfig: the kubelets' CSRs cannot be approved (set clusters[].kubeconfig)`);
@@ -193,6 +257,9 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
   let waves = 0;
   let lastCsrs: Csr[] = [];
   let lastNodes: KubeNode[] = [];
+  // Nodes whose kubelet was found not running, with its unit's state; asked every UNIT_LOOK_MS.
+  const down = new Map<string, { unit: string; state: string }>();
+  let unitsAskedAt = -Infinity;
   for (let looks = 1; ; looks++) {
     halted();
     let problem: string | null = null;
@@ -249,6 +316,22 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
       const text = `:warning: Not approved by the bot, for people to decide: ${look.flagged.map((f) => `${f.csr.metadata?.name} (kubelet ${f.kind} for ${f.node}): ${f.verdict.reasons.join('; ')}`).join(' | ')}`;
       await thread.announce(look.flagged.map((f) => `flagged:${f.csr.metadata!.uid!}`), text.slice(0, 2900)).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post why CSRs were flagged'));
     }
+    // A node still waited for whose kubelet is not running files no CSR: said in the thread once, at once.
+    if (units && !problem && at - unitsAskedAt >= (ctx.unitLookMs ?? UNIT_LOOK_MS)) {
+      unitsAskedAt = at;
+      for (const n of Object.keys(look.waiting)) {
+        halted();
+        const u = await units(n);
+        if (!u) continue;
+        if (u.state === 'active') {
+          down.delete(n);
+          continue;
+        }
+        down.set(n, u);
+        const text = `:x: The kubelet of ${n} is not running (\`systemctl is-active ${u.unit}\`: ${u.state}) ${((at - t0) / 1000).toFixed(0)} s into the wait for its CSRs: it files none, and its node stays NotReady. On ${n}: \`journalctl -u ${u.unit} -n 50\`; once it runs again, its CSRs are approved here while this step waits.`;
+        await thread?.announce([`kubelet-down:${run.runId}:${n}`], text).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not post the kubelet that is down'));
+      }
+    }
     const at2 = now();
     const waited = `${((at2.getTime() - t0) / 1000).toFixed(1)} s, ${plural(looks, 'look')}`;
     const byNode = names.map((n) => {
@@ -262,6 +345,13 @@ export async function approveKubeletCsrs(ctx: KubeStepContext, run: Run, index: 
       return { summary: `${names.join(', ')} Ready; ${plural(approvedCount, 'kubelet CSR')} of theirs approved since their kubelets were restarted (after ${waited})`, output };
     }
     const left = t0 + waitMs - at2.getTime();
+    // Every node not back has a kubelet that is not running: waiting on to the bound would change nothing.
+    const stuck = !problem && Object.keys(look.waiting).length > 0 && Object.keys(look.waiting).every((n) => down.has(n));
+    if (stuck) {
+      const which = Object.keys(look.waiting).map((n) => `${n}: its kubelet is not running (\`systemctl is-active ${down.get(n)!.unit}\`: ${down.get(n)!.state}), ${look.waiting[n]!.join(', ')}`);
+      const caveat = `kubelets not all back: ${which.join('; ')} (seen after ${waited}; the wait ends now rather than at its ${step.params.waitSeconds} s bound). On each, \`journalctl -u <unit> -n 50\`; once it runs, approve its CSRs with \`/etcd csr ${c.name}\`.`;
+      return { summary: caveat, output, caveat, offer: { command: 'csr', args: [c.name], label: `/etcd csr ${c.name}` } };
+    }
     if (left <= 0) {
       const missing = problem ? [`the cluster could not be read: ${problem}`] : Object.entries(look.waiting).map(([n, w]) => `${n}: ${w.join(', ')}`);
       const caveat = `kubelets not all back: ${missing.join('; ')} (checked for ${waited}).${look.flagged.length ? ' FLAGGED CSRs wait in this thread for a person.' : ''} Their CSRs: \`/etcd csr ${c.name}\`.`;
