@@ -41,7 +41,9 @@ const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
  * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
- * the replace of a kube-etcd replica (GKE on-prem kubeception).
+ * the replace of a kube-etcd replica (GKE on-prem kubeception); `BENCH_ONLY=snapshot` only the snapshot throughput
+ * (API stream vs etcdctl) and `BENCH_ONLY=quorum` only restore-quorum against its script, each on a filled database.
+ * `BENCH_SUBNET=N` puts the main lab on 127.0.N.x (default 40).
  */
 const ONLY = process.env.BENCH_ONLY;
 /** The loopback subnet (127.0.N.x) of the main lab: BENCH_SUBNET keeps two bench runs on one machine apart. */
@@ -120,6 +122,33 @@ async function main(): Promise<void> {
 
   if (ONLY === 'backup-memory') {
     printBackupMemory(await backupMemory(stack, eventsUrl, cluster, BIG_DB_MB * 1024 ** 2));
+    await stopAll();
+    return;
+  }
+
+  if (ONLY === 'snapshot' || ONLY === 'quorum') {
+    const keys = await fillDb(cluster, FILL_MB);
+    const only: [string, Summary, Summary][] = [];
+    if (ONLY === 'snapshot') {
+      const s = await snapshotRuns(stack, cluster, SNAPSHOT_RUNS);
+      const smb = s.bytes / 1024 ** 2;
+      only.push([`snapshot ${smb.toFixed(0)} MB (API stream)`, summarize(s.bot), summarize(s.etcdctl)]);
+      console.log(`snapshot throughput: ${(smb / (summarize(s.bot).median / 1000)).toFixed(0)} MB/s through the API vs ${(smb / (summarize(s.etcdctl).median / 1000)).toFixed(0)} MB/s with etcdctl snapshot save`);
+    } else {
+      const bq: number[] = [];
+      const sq: number[] = [];
+      for (let i = 0; i < QUORUM_RUNS; i++) {
+        await loseMajority(stack);
+        bq.push(await botRestoreQuorum(stack, eventsUrl));
+        await stack.lab.waitHealthy();
+        await loseMajority(stack);
+        sq.push(await scriptRestoreQuorum(stack));
+        await stack.lab.waitHealthy();
+      }
+      only.push([`restore-quorum (${FILL_MB} MB)`, summarize(bq), summarize(sq)]);
+    }
+    printTable(`etcd-medic bench, ${ONLY} only (ms; base = ${ONLY === 'snapshot' ? '`etcdctl snapshot save` on the same member' : 'an etcdctl/ssh script doing the same steps'}; ${FILL_MB} MB in ${keys} keys; ratio = bot median / base median)`, only);
+    await printMetricsView([bot.port, medic.opsPort!]);
     await stopAll();
     return;
   }
@@ -216,6 +245,7 @@ async function main(): Promise<void> {
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
   const keys = await fillDb(cluster, FILL_MB);
+
 
   // Snapshot throughput: the API stream the bot uses vs etcdctl snapshot save, same member.
   const snaps = await snapshotRuns(stack, cluster, SNAPSHOT_RUNS);
