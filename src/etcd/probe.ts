@@ -54,9 +54,10 @@ export async function probeCluster(cluster: ClusterConfig, pool: EtcdPool, now: 
   const endpoints = await Promise.all(cluster.etcd.endpoints.map((ep) => probeEndpoint(cluster, pool, ep, now)));
   const answered = endpoints.filter((e) => e.ok);
   let alarms: AlarmEntry[] | null = null;
-  // The alarm list goes through raft, so without a leader it only runs into the deadline.
+  // The alarm list goes through raft, so without a leader it only runs into the deadline; so it does when
+  // fewer than a quorum of voters answer, though a member that just lost its peers still names the old leader.
   const withLeader = answered.find((e) => e.ok && e.status.leader !== '0');
-  if (withLeader) {
+  if (withLeader && !quorumCannotAnswer(endpoints)) {
     try {
       const res = await pool.client(cluster, withLeader.endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' });
       alarms = res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm) }));
@@ -65,6 +66,20 @@ export async function probeCluster(cluster: ClusterConfig, pool: EtcdPool, now: 
     }
   }
   return { cluster: cluster.name, at: new Date(started), tookMs: now() - started, endpoints, alarms };
+}
+
+/**
+ * True when the voters that failed to answer leave fewer than a quorum: raft cannot commit, so a call through
+ * it (the alarm list) can only wait out its deadline. Voters whose endpoint was not asked count as up.
+ */
+export function quorumCannotAnswer(endpoints: EndpointProbe[]): boolean {
+  const withList = endpoints.find((e): e is Extract<EndpointProbe, { ok: true }> => e.ok && e.members !== null);
+  if (!withList) return false;
+  const voters = withList.members!.filter((m) => !m.isLearner);
+  const failed = new Set(endpoints.filter((e) => !e.ok).map((e) => e.endpoint));
+  const answeredIds = new Set(endpoints.flatMap((e) => (e.ok ? [e.status.memberId] : [])));
+  const down = voters.filter((m) => !answeredIds.has(m.id) && m.clientURLs.some((u) => failed.has(u))).length;
+  return voters.length - down < Math.floor(voters.length / 2) + 1;
 }
 
 async function probeEndpoint(cluster: ClusterConfig, pool: EtcdPool, endpoint: string, now: () => number): Promise<EndpointProbe> {
