@@ -22,7 +22,7 @@ async function dbSize(stack: LabStack): Promise<number> {
 /**
  * Fills etcd with 1 MB values until its database is at least `targetBytes`
  * (under the 2 GB quota the lab starts etcd with), then has the bot take a
- * backup and samples this process's RSS (bot and worker run in it) every 20 ms
+ * backup and samples this process's RSS (the worker runs in it; the bot apart) every 20 ms
  * from just before the command until the channel hears the backup is taken.
  */
 export async function backupMemory(stack: LabStack, eventsUrl: string, cluster: ClusterConfig, targetBytes: number): Promise<BackupMemory> {

@@ -36,11 +36,15 @@ function quantile(samples: Sample[], name: string, match: Record<string, string>
 
 const ms = (s: number | null) => (s === null ? '-' : s === Infinity ? '>max' : `≤${Math.round(s * 1000)}`);
 
-export async function printMetricsView(botPort: number): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${botPort}/metrics`);
-  const samples = parse(await res.text());
+/**
+ * Reads each process's /metrics (the bot's: commands and acks; the worker's: jobs, runs, steps) and
+ * prints them as one view, as a dashboard over both would.
+ */
+export async function printMetricsView(ports: number[]): Promise<void> {
+  const samples: Sample[] = [];
+  for (const port of ports) samples.push(...parse(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()));
   const rows = (name: string) => samples.filter((s) => s.name === name && s.value > 0);
-  console.log('\nThe bot\'s own /metrics at the end of the run (ack and queue-wait quantiles are bucket bounds, in ms):');
+  console.log('\nThe bot\'s and the worker\'s own /metrics at the end of the run (ack and queue-wait quantiles are bucket bounds, in ms):');
   for (const s of rows('etcd_medic_commands_total')) {
     const c = s.labels.command!;
     console.log(`  /etcd ${c.padEnd(16)} ${s.labels.outcome!.padEnd(10)} ${String(s.value).padStart(5)}   ack p50 ${ms(quantile(samples, 'etcd_medic_command_ack_seconds', { command: c }, 0.5))}, p99 ${ms(quantile(samples, 'etcd_medic_command_ack_seconds', { command: c }, 0.99))}`);
@@ -56,6 +60,6 @@ export async function printMetricsView(botPort: number): Promise<void> {
     const sum = samples.find((x) => x.name === 'etcd_medic_step_seconds_sum' && x.labels.kind === s.labels.kind && x.labels.outcome === s.labels.outcome)?.value ?? 0;
     console.log(`  step ${s.labels.kind!.padEnd(19)} ${s.labels.outcome!.padEnd(6)} ${String(s.value).padStart(5)}   mean ${Math.round((sum / s.value) * 1000)} ms`);
   }
-  const retries = samples.find((s) => s.name === 'etcd_medic_slack_api_retries_total')?.value ?? 0;
+  const retries = samples.filter((s) => s.name === 'etcd_medic_slack_api_retries_total').reduce((n, s) => n + s.value, 0);
   console.log(`  Slack API: ${rows('etcd_medic_slack_api_errors_total').reduce((n, s) => n + s.value, 0)} calls failed for good, ${retries} retried`);
 }

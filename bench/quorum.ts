@@ -53,6 +53,7 @@ export async function botRestoreQuorum(stack: LabStack, eventsUrl: string): Prom
   await postSigned(eventsUrl, stack.secret, slashCommandBody({ text: 'restore-quorum', userId: 'UALICE', channelId: channel, responseUrl: stack.slack.responseUrl('bench-rq') }));
   const plan = await stack.slack.waitFor((r) => r.method === 'chat.postMessage' && r.body.channel === channel && /^(Restore quorum|.*refused)/.test(String(r.body.text)), 60_000, since);
   if (!String(plan.body.text).startsWith('Restore quorum')) throw new Error(`restore-quorum was refused: ${String(plan.body.text)}`);
+  if (process.env.BENCH_VERBOSE) console.error(`  plan posted ${(performance.now() - t0).toFixed(0)} ms after the command`);
   for (const step of [1, 2]) {
     const b = await waitForGate(stack.slack, plan.ts!, step);
     await postSigned(eventsUrl, stack.secret, blockActionsBody({ userId: 'UBOB', channelId: channel, messageTs: plan.ts!, actionId: 'medic_approve', blockId: b.blockId, value: b.approve, responseUrl: stack.slack.responseUrl(`bench-rq-${step}`) }));
@@ -78,27 +79,40 @@ export async function scriptRestoreQuorum(stack: LabStack): Promise<number> {
   const grow = rest
     .map(
       (h) => `
+mark ${h.name}: start
 until $E member add ${h.name} --peer-urls=${h.peerUrl} --learner >/dev/null 2>&1; do sleep 0.2; done
+mark ${h.name}: learner added
 IC=$($E member list | awk -F', ' '{n=$3; if (n=="") n="${h.name}"; printf "%s%s=%s", sep, n, $4; sep=","}')
 ${ssh(m1!.ip)} cat ${m1Manifest} | sed -e 's#${m1!.dataDir}#${h.dataDir}#g; s#${m1!.pkiDir}#${h.pkiDir}#g; s#${m1!.ip}#${h.ip}#g; s#--name=${m1!.name}#--name=${h.name}#; s#--initial-cluster=.*#--initial-cluster='"$IC"'#; s#--initial-cluster-state=.*#--initial-cluster-state=existing#' | ${ssh(h.ip)} 'cat > ${h.manifestsDir}/etcd.yaml'
+mark ${h.name}: manifest written
 until etcdctl ${tls} --endpoints=${h.clientUrl} endpoint status >/dev/null 2>&1; do sleep 0.2; done
+mark ${h.name}: answers
 NEW=$($E member list | awk -F', ' '$3=="${h.name}"{print $1}')
-until $E member promote $NEW >/dev/null 2>&1; do sleep 0.2; done`,
+until $E member promote $NEW >/dev/null 2>&1; do sleep 0.2; done
+mark ${h.name}: promoted`,
     )
     .join('\n');
   const script = `
 set -eu
 export ETCDCTL_API=3
+T0=$(date +%s%N)
+# With BENCH_VERBOSE: when each part ended, on stderr (the bench prints it).
+mark() { if [ -n "\${BENCH_VERBOSE:-}" ]; then echo "  +$(( ($(date +%s%N) - T0) / 1000000 )) ms  script: $*" >&2; fi; }
 E="etcdctl ${tls} --endpoints=${m1!.clientUrl}"
 ${ssh(m1!.ip)} 'cp ${m1Manifest} /tmp/etcd.yaml.orig && sed -e "s#^\\(\\s*\\)- --name=\\(.*\\)#\\1- --name=\\2\\n\\1- --force-new-cluster#" /tmp/etcd.yaml.orig > ${m1Manifest}'
+mark m1: manifest with --force-new-cluster written
 until [ "$($E member list 2>/dev/null | wc -l)" = 1 ]; do sleep 0.2; done
+mark m1: one member
 ${ssh(m1!.ip)} 'cp /tmp/etcd.yaml.orig ${m1Manifest}'
 sleep 1
 until $E endpoint health >/dev/null 2>&1; do sleep 0.2; done
+mark m1: healthy without the flag
 ${grow}
 until etcdctl ${tls} --endpoints=${lab.endpoints.join(',')} endpoint health >/dev/null 2>&1; do sleep 0.2; done
+mark all healthy
 `;
   const t0 = performance.now();
-  await run('bash', ['-c', script], { timeoutMs: 600_000 });
+  const { stderr } = await run('bash', ['-c', script], { timeoutMs: 600_000 });
+  if (process.env.BENCH_VERBOSE) console.error(stderr.trimEnd());
   return performance.now() - t0;
 }

@@ -1,4 +1,5 @@
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { postSigned, slashCommandBody } from '../src/lab/signed-requests.js';
@@ -18,6 +19,8 @@ import { statusCertCost } from './status-certs.js';
 import { statusFrozenBench } from './status-frozen.js';
 import { printMetricsView } from './metrics-view.js';
 import { defragBench } from './defrag.js';
+import { startBotProcess } from './bot-process.js';
+import { burstAgainstBareServer, burstAgainstBot } from './burst.js';
 
 /**
  * `npm run bench`: how fast the bot answers `/etcd status`, beside what an
@@ -31,6 +34,7 @@ const QUORUM_RUNS = Number(process.env.BENCH_QUORUM_RUNS ?? 1);
 const SNAPSHOT_RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
 const FILL_MB = Number(process.env.BENCH_FILL_MB ?? 100);
 const BURST = Number(process.env.BENCH_BURST ?? 100);
+const BURST_ROUNDS = Number(process.env.BENCH_BURST_ROUNDS ?? 3);
 const BIG_DB_MB = Number(process.env.BENCH_BIG_DB_MB ?? 1100);
 const CSR_ARRIVALS = Number(process.env.BENCH_CSR_ARRIVALS ?? 10);
 const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
@@ -43,9 +47,13 @@ const FROZEN_RUNS = Number(process.env.BENCH_FROZEN_RUNS ?? 5);
  * `BENCH_ONLY=replace-openshift4` only the replace on OpenShift 4 masters, `BENCH_ONLY=replace-statefulset` only
  * the replace of a kube-etcd replica (GKE on-prem kubeception), `BENCH_ONLY=defrag` only the NOSPACE recovery
  * (`BENCH_DEFRAG_RUNS`, `BENCH_DEFRAG_QUOTA_MB`); `BENCH_ONLY=status-frozen` only the first message
- * and verdict of a status with two members frozen, on a fresh worker each run.
+ * and verdict of a status with two members frozen, on a fresh worker each run; `BENCH_ONLY=snapshot` only the
+ * snapshot throughput (API stream vs etcdctl) and `BENCH_ONLY=quorum` only restore-quorum against its script,
+ * each on a filled database. `BENCH_SUBNET=N` puts the main lab on 127.0.N.x (default 40).
  */
 const ONLY = process.env.BENCH_ONLY;
+/** The loopback subnet (127.0.N.x) of the main lab: BENCH_SUBNET keeps two bench runs on one machine apart. */
+const SUBNET = Number(process.env.BENCH_SUBNET ?? 40);
 
 /** The CSR cases run on a lab of their own (with the Kubernetes API stand-in), after the others. */
 async function csrCases(): Promise<void> {
@@ -84,6 +92,13 @@ async function replaceProfiles(kubeadm: [string, Summary, Summary] | null, profi
   for (const n of notes) console.log(n);
 }
 
+function printBurst(b: { ack: Summary; bare: Summary }): void {
+  console.log(
+    `\n${BURST} concurrent /etcd status, ${BURST_ROUNDS} bursts, the bot in its own process: ack p50 ${b.ack.median.toFixed(0)} ms, p99 ${b.ack.p99.toFixed(0)} ms` +
+      ` (a bare Node HTTP server, same bursts: p50 ${b.bare.median.toFixed(0)} ms, p99 ${b.bare.p99.toFixed(0)} ms; load average ${loadavg()[0]!.toFixed(1)})`,
+  );
+}
+
 async function main(): Promise<void> {
   if (ONLY === 'csr') return csrCases();
   if (ONLY === 'replace-systemd') return replaceProfiles(null, ['systemd']);
@@ -96,12 +111,22 @@ async function main(): Promise<void> {
     return;
   }
   if (ONLY === 'status-frozen') return statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
-  const root = join(tmpdir(), 'etcd-medic-bench');
+  const root = join(tmpdir(), SUBNET === 40 ? 'etcd-medic-bench' : `etcd-medic-bench-${SUBNET}`);
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
-  const stack = await startLabStack(root, 40, (s) => console.error(`[lab] ${s}`), { kube: true });
-  const config = loadConfig({ ...process.env, ...stack.env, PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: 'bench', LOG_LEVEL: 'silent' });
-  const medic = await startMedic(config, createLogger('silent'), { bot: true, worker: true });
-  const eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+  const stack = await startLabStack(root, SUBNET, (s) => console.error(`[lab] ${s}`), { kube: true });
+  // Bot and worker share Redis, the queue prefix and the key that signs approvals, as two deployments of one release do.
+  const env = { ...stack.env, QUEUE_PREFIX: 'bench', LOG_LEVEL: 'warn', ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex') };
+  const config = loadConfig({ ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
+  // The worker runs here beside the lab; the bot runs as its own process, as in production, so its acks are timed
+  // on an event loop that serves nothing but Slack's requests.
+  const medic = await startMedic(config, createLogger('silent'), { bot: false, worker: true });
+  const bot = await startBotProcess(env);
+  const eventsUrl = bot.eventsUrl;
+  const stopAll = async () => {
+    await bot.stop();
+    await medic.stop();
+    await stack.stop();
+  };
   const rows: [string, Summary, Summary][] = [];
   let throughput = '';
   const rssBefore = process.memoryUsage().rss;
@@ -110,8 +135,34 @@ async function main(): Promise<void> {
 
   if (ONLY === 'backup-memory') {
     printBackupMemory(await backupMemory(stack, eventsUrl, cluster, BIG_DB_MB * 1024 ** 2));
-    await medic.stop();
-    await stack.stop();
+    await stopAll();
+    return;
+  }
+
+  if (ONLY === 'snapshot' || ONLY === 'quorum') {
+    const keys = await fillDb(cluster, FILL_MB);
+    const only: [string, Summary, Summary][] = [];
+    if (ONLY === 'snapshot') {
+      const s = await snapshotRuns(stack, cluster, SNAPSHOT_RUNS);
+      const smb = s.bytes / 1024 ** 2;
+      only.push([`snapshot ${smb.toFixed(0)} MB (API stream)`, summarize(s.bot), summarize(s.etcdctl)]);
+      console.log(`snapshot throughput: ${(smb / (summarize(s.bot).median / 1000)).toFixed(0)} MB/s through the API vs ${(smb / (summarize(s.etcdctl).median / 1000)).toFixed(0)} MB/s with etcdctl snapshot save`);
+    } else {
+      const bq: number[] = [];
+      const sq: number[] = [];
+      for (let i = 0; i < QUORUM_RUNS; i++) {
+        await loseMajority(stack);
+        bq.push(await botRestoreQuorum(stack, eventsUrl));
+        await stack.lab.waitHealthy();
+        await loseMajority(stack);
+        sq.push(await scriptRestoreQuorum(stack));
+        await stack.lab.waitHealthy();
+      }
+      only.push([`restore-quorum (${FILL_MB} MB)`, summarize(bq), summarize(sq)]);
+    }
+    printTable(`etcd-medic bench, ${ONLY} only (ms; base = ${ONLY === 'snapshot' ? '`etcdctl snapshot save` on the same member' : 'an etcdctl/ssh script doing the same steps'}; ${FILL_MB} MB in ${keys} keys; ratio = bot median / base median)`, only);
+    await printMetricsView([bot.port, medic.opsPort!]);
+    await stopAll();
     return;
   }
 
@@ -146,23 +197,20 @@ async function main(): Promise<void> {
     return summarize(times);
   }
 
-  // 100 people in 10 incident channels type /etcd status at the same moment.
-  async function burst(n: number): Promise<{ ack: Summary; done: Summary }> {
-    const since = stack.slack.lastSeq;
-    const t0 = performance.now();
+  // 100 people in 10 incident channels type /etcd status at the same moment, from a process of their own (Slack
+  // is remote: the lab and the worker here must not delay the reading of the acks). Interleaved with the same
+  // burst against a bare Node HTTP server, the floor any ack stands on while this machine is as busy as it is.
+  async function burst(n: number): Promise<{ ack: Summary; done: Summary; bare: Summary }> {
     const acks: number[] = [];
-    const dones = await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        const channel = `CBURST${i % 10}X${i}`;
-        const body = slashCommandBody({ text: 'status', userId: `UB${i}`, channelId: channel, responseUrl: stack.slack.responseUrl(`burst-${i}`) });
-        const res = await postSigned(eventsUrl, stack.secret, body);
-        if (res.status !== 200) throw new Error(`ack ${res.status}`);
-        acks.push(performance.now() - t0);
-        await stack.slack.waitFor(isStatusVerdictIn(channel), 60_000, since);
-        return performance.now() - t0;
-      }),
-    );
-    return { ack: summarize(acks), done: summarize(dones) };
+    const dones: number[] = [];
+    const bare: number[] = [];
+    for (let round = 0; round < BURST_ROUNDS; round++) {
+      bare.push(...(await burstAgainstBareServer(n)));
+      const r = await burstAgainstBot(stack.slack, eventsUrl, stack.secret, n, `R${round}`);
+      acks.push(...r.acks);
+      dones.push(...r.done);
+    }
+    return { ack: summarize(acks), done: summarize(dones), bare: summarize(bare) };
   }
 
   const healthyBaseline = await etcdctlRuns(HEALTHY_RUNS);
@@ -191,7 +239,7 @@ async function main(): Promise<void> {
   await stack.lab.waitHealthy();
 
   const concurrent = await burst(BURST);
-  rows.push([`${BURST} concurrent status: ack`, concurrent.ack, healthyBaseline]);
+  rows.push([`${BURST} concurrent status: ack`, concurrent.ack, concurrent.bare]);
   rows.push([`${BURST} concurrent status: completion`, concurrent.done, healthyBaseline]);
 
   if (ONLY === 'status') {
@@ -201,15 +249,16 @@ async function main(): Promise<void> {
     const dead = await botRuns(DEAD_RUNS, 'd');
     rows.push(['status, 2 of 3 dead: completion', dead.done, deadBaseline]);
     await certRow('2 of 3 dead', 'd2');
-    printTable('etcd-medic bench, status only (ms; base = `etcdctl endpoint status`, or the status job without its certificate check; ratio = median / base median)', rows);
-    await printMetricsView(medic.bot!.port!);
-    await medic.stop();
-    await stack.stop();
+    printTable('etcd-medic bench, status only (ms; base = `etcdctl endpoint status`, the same burst against a bare Node HTTP server, or the status job without its certificate check; ratio = median / base median)', rows);
+    printBurst(concurrent);
+    await printMetricsView([bot.port, medic.opsPort!]);
+    await stopAll();
     return;
   }
 
   // Replace a member whose disk broke: the bot (with two approvals) against an operator's script.
   const keys = await fillDb(cluster, FILL_MB);
+
 
   // Snapshot throughput: the API stream the bot uses vs etcdctl snapshot save, same member.
   const snaps = await snapshotRuns(stack, cluster, SNAPSHOT_RUNS);
@@ -253,14 +302,14 @@ async function main(): Promise<void> {
   rows.push(['status, 2 of 3 dead: ack', dead.ack, deadBaseline]);
   await certRow('2 of 3 dead', 'd2');
 
-  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, `etcdctl snapshot save`, an etcdctl/ssh script doing the same steps, or the status job without its certificate check; ratio = bot median / base median)', rows);
+  printTable('etcd-medic bench (ms; base = `etcdctl endpoint status`, the same burst against a bare Node HTTP server, `etcdctl snapshot save`, an etcdctl/ssh script doing the same steps, or the status job without its certificate check; ratio = bot median / base median)', rows);
+  printBurst(concurrent);
   console.log(`\n${throughput}`);
   if (bigBackup) printBackupMemory(bigBackup);
-  console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (bot, worker and lab supervisors in one process)`);
-  await printMetricsView(medic.bot!.port!);
+  console.log(`RSS: ${(rssBefore / 1024 ** 2).toFixed(0)} MB after start, ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MB at the end (worker and lab supervisors in one process; the bot runs apart)`);
+  await printMetricsView([bot.port, medic.opsPort!]);
 
-  await medic.stop();
-  await stack.stop();
+  await stopAll();
   await replaceProfiles([`replace m3, kubeadm (${FILL_MB} MB)`, kubeadmReplace[1], kubeadmReplace[2]]);
   await csrCases();
   await statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));

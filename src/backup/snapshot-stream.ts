@@ -17,6 +17,9 @@ export interface SnapshotStreamOptions {
 
 export const DEFAULT_STALL_MS = 15_000;
 
+/** How much of a snapshot may be held in memory on its way to the disk (each of the two stages). */
+const BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** Why a signal fired, as a person reads it. */
 export function stopReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
@@ -48,30 +51,33 @@ export async function streamSnapshot(client: Etcd3, file: string, opts: Snapshot
   // grpc-js hands back a Readable (object mode, one { blob } per message) that can also cancel the call.
   const source = (await client.maintenance.snapshot()) as unknown as Readable & { cancel?: () => void };
   let bytes = 0;
-  let timer: NodeJS.Timeout | undefined;
   // A progress watchdog rather than one deadline: a big database may take minutes, a frozen one sends nothing.
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+  // Each chunk only notes the time (etcd sends 32 KiB at a time: thousands of them); a timer looks at it.
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - lastAt >= stallMs) {
       source.destroy(new Error(`no snapshot data from ${from} for ${stallMs / 1000} s after ${formatBytes(bytes)}: its etcd looks frozen (stopped process, stuck disk or network)`));
-    }, stallMs);
-  };
+    }
+  }, Math.max(10, Math.min(1000, stallMs / 10)));
+  // Tests only: die once part of the snapshot is on disk (the stat runs only with the fault set).
+  const killMidway = process.env.MEDIC_FAULT_KILL_AT === 'mid-snapshot';
   const blobs = new Transform({
     writableObjectMode: true,
+    // Megabytes, not Node's default 16 KiB, may wait between the member and the disk: the gRPC stream is not
+    // paused after every chunk while one write is on its way, and the file gets its chunks several to a write.
+    readableHighWaterMark: BUFFER_BYTES,
     transform(chunk: { blob: Buffer }, _enc, cb) {
-      // Tests only: die once part of the snapshot is on disk (the stat runs only with the fault set).
-      if (process.env.MEDIC_FAULT_KILL_AT === 'mid-snapshot' && existsSync(tmp) && statSync(tmp).size > 0) killAtFault('mid-snapshot');
+      if (killMidway && existsSync(tmp) && statSync(tmp).size > 0) killAtFault('mid-snapshot');
       bytes += chunk.blob.length;
-      arm();
+      lastAt = Date.now();
       cb(null, chunk.blob);
     },
   });
-  arm();
   // While it streams, a sweep of left-behind partial files in this process never takes it.
   const inFlight = writingPartial(tmp);
   try {
     try {
-      await pipeline(source, blobs, createWriteStream(tmp, { mode: 0o600 }), { signal });
+      await pipeline(source, blobs, createWriteStream(tmp, { mode: 0o600, highWaterMark: BUFFER_BYTES }), { signal });
     } catch (err) {
       // Cancel the gRPC call too: destroying the stream alone leaves it open on the member.
       source.cancel?.();
@@ -79,7 +85,7 @@ export async function streamSnapshot(client: Etcd3, file: string, opts: Snapshot
       if (signal?.aborted) throw new Error(`snapshot stopped after ${formatBytes(bytes)}: ${stopReason(signal)}; the partial file was removed`);
       throw new Error(`snapshot from ${from} failed after ${formatBytes(bytes)}: ${describeStreamError(err, tmp)}; the partial file was removed`);
     } finally {
-      clearTimeout(timer);
+      clearInterval(timer);
     }
     // A leftover .partial from a crash keeps its old mode when reopened: set it.
     chmodSync(tmp, 0o600);

@@ -33,7 +33,11 @@ export class EtcdPool {
   }
 }
 
-export function openEndpoint(cluster: ClusterConfig, endpoint: string, deadlineMs = cluster.etcd.callTimeoutMs): Etcd3 {
+/**
+ * `fastReconnect`: for a client that watches a member come up (a learner starting): gRPC's reconnect
+ * backoff (1 s, growing to minutes) would otherwise hide for seconds a member that already answers.
+ */
+export function openEndpoint(cluster: ClusterConfig, endpoint: string, deadlineMs = cluster.etcd.callTimeoutMs, opts: { fastReconnect?: boolean } = {}): Etcd3 {
   const tls = cluster.etcd.tls;
   return new Etcd3({
     hosts: [endpoint],
@@ -45,7 +49,10 @@ export function openEndpoint(cluster: ClusterConfig, endpoint: string, deadlineM
         }
       : undefined,
     // A 64 KB HTTP/2 window (grpc-js's default) makes a snapshot stream wait on round trips.
-    grpcOptions: { 'grpc-node.flow_control_window': 16 * 1024 * 1024 },
+    grpcOptions: {
+      'grpc-node.flow_control_window': 16 * 1024 * 1024,
+      ...(opts.fastReconnect ? { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500 } : {}),
+    },
     // No retry policy: a failure is reported as it is, for this endpoint only.
     faultHandling: { host: () => noop, global: noop },
     // Streams (snapshots) have no deadline; every unary call does.

@@ -90,7 +90,9 @@ export async function probeCluster(
       }),
     ),
   );
-  const alarms = alarmCall ? await alarmCall : null;
+  // When fewer than a quorum of voters answer, raft cannot commit: the alarm list can only wait out its deadline
+  // (a member that just lost its peers still names the old leader). It is left to end on its own, unread.
+  const alarms = alarmCall && !quorumCannotAnswer(endpoints) ? await alarmCall : null;
   return { cluster: cluster.name, at: new Date(started), tookMs: now() - started, endpoints, alarms };
 }
 
@@ -102,6 +104,20 @@ async function readAlarms(pool: EtcdPool, cluster: ClusterConfig, endpoint: stri
   } catch {
     return null;
   }
+}
+
+/**
+ * True when the voters that failed to answer leave fewer than a quorum: raft cannot commit, so a call through
+ * it (the alarm list) can only wait out its deadline. Voters whose endpoint was not asked count as up.
+ */
+export function quorumCannotAnswer(endpoints: EndpointProbe[]): boolean {
+  const withList = endpoints.find((e): e is Extract<EndpointProbe, { ok: true }> => e.ok && e.members !== null);
+  if (!withList) return false;
+  const voters = withList.members!.filter((m) => !m.isLearner);
+  const failed = new Set(endpoints.filter((e) => !e.ok).map((e) => e.endpoint));
+  const answeredIds = new Set(endpoints.flatMap((e) => (e.ok ? [e.status.memberId] : [])));
+  const down = voters.filter((m) => !answeredIds.has(m.id) && m.clientURLs.some((u) => failed.has(u))).length;
+  return voters.length - down < Math.floor(voters.length / 2) + 1;
 }
 
 async function probeEndpoint(cluster: ClusterConfig, pool: EtcdPool, endpoint: string, now: () => number): Promise<EndpointProbe> {

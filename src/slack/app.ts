@@ -61,6 +61,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     appToken,
     socketMode,
     logger: boltLogger(log),
+    // Bolt's conversation store is not used here; left on, it looks every request up and throws and
+    // catches an error ("Conversation not found") for each, in the path of every ack.
+    convoStore: false,
     clientOptions: { slackApiUrl: apiUrl, ...BOT_WEB_API },
     customRoutes: [
       { path: '/healthz', method: ['GET'], handler: healthEndpoint },
@@ -102,6 +105,9 @@ export async function startBot(deps: BotDeps): Promise<Bot> {
     );
     await ack(maskDeep(outcome.ack));
     metrics.ackSeconds.observe({ command: outcome.counted.command }, (performance.now() - t0) / 1000);
+    // The queueing and the timeline wait until the requests already received are read and acked: in a
+    // burst, each ack would otherwise queue behind the Redis writes of every command before it.
+    await new Promise((r) => setImmediate(r));
     const problem = await outcome.after?.();
     metrics.commands.inc({ command: outcome.counted.command, outcome: problem ? 'not-queued' : outcome.counted.outcome });
     if (problem) await respond({ response_type: 'ephemeral', text: maskSecrets(problem) });

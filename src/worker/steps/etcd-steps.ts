@@ -1,13 +1,13 @@
 import type { BackupStore } from '../../backup/store.js';
 import type { ClusterConfig } from '../../config/schema.js';
-import { hexId, type EtcdPool } from '../../etcd/pool.js';
+import { hexId, openEndpoint, type EtcdPool } from '../../etcd/pool.js';
 import type { StepResult } from '../../runbook/engine.js';
 import { retryWhile } from '../../runbook/retry.js';
 import { param } from '../../runbook/params.js';
 import type { StepOf } from '../../runbook/types.js';
 import { backupCluster, describeBackup } from '../backups.js';
 import { viewCluster, clientUrlOf } from '../cluster-view.js';
-import { afterRemoval } from '../../status/members.js';
+import { afterRemoval, hostOfUrl } from '../../status/members.js';
 import type { Logger } from '../../log.js';
 import type { HostLookup } from '../dns-lookup.js';
 import { lookAtPeerNames } from '../peer-names.js';
@@ -137,23 +137,44 @@ export async function waitCaughtUp(ctx: EtcdStepContext, step: StepOf<'wait-caug
   const peerUrl = param(step, 'peerUrl');
   const deadline = Date.now() + 180_000;
   let last = 'not yet seen';
-  while (Date.now() < deadline) {
-    // A stop request ends the wait now, not after 180 s.
-    if (signal?.aborted) throw new Error(`stopped waiting for ${param(step, 'name')} (last: ${last}): ${(signal.reason as Error).message}`);
-    const view = await viewCluster(ctx.cluster, ctx.pool);
-    const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
-    const leaderIndex = Math.max(0, ...view.report.members.filter((x) => x.isLeader).map((x) => x.status?.raftIndex ?? 0));
-    if (!m) throw new Error(`no member with peer URL ${peerUrl} in the member list any more`);
-    if (m.started && m.status) {
-      const lag = leaderIndex - m.status.raftIndex;
-      if (lag <= ctx.cluster.etcd.lagWarnEntries) {
-        return { summary: `${m.name} (${m.idHex}) is started at raft index ${m.status.raftIndex}, ${Math.max(0, lag)} behind the leader` };
+  // While the new member starts, only etcd is waited on: its own client URL is asked alone, often, with a short
+  // deadline, on a client that reconnects at once, and the whole cluster is looked at once it answers.
+  const member = ctx.cluster.members.find((x) => x.name === param(step, 'name'));
+  const ownUrl = member ? ctx.cluster.etcd.endpoints.find((e) => hostOfUrl(e) === member.host) : undefined;
+  const watch = ownUrl ? openEndpoint(ctx.cluster, ownUrl, 500, { fastReconnect: true }) : null;
+  // The whole look still comes every 10 s while the member does not answer there: the inventory's URL may not be
+  // where it serves (each whole look can cost a deadline while it starts, so not more often).
+  let lookedAt = Date.now();
+  try {
+    while (Date.now() < deadline) {
+      // A stop request ends the wait now, not after 180 s.
+      if (signal?.aborted) throw new Error(`stopped waiting for ${param(step, 'name')} (last: ${last}): ${(signal.reason as Error).message}`);
+      const own = watch ? await watch.maintenance.status().catch(() => null) : null;
+      if (watch && !own && Date.now() - lookedAt < 10_000) {
+        if (last === 'not yet seen') last = 'not answering yet';
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
       }
-      last = `started, ${lag} entries behind`;
-    } else {
-      last = m.started ? `started but not answering (${m.error?.message})` : 'not started yet';
+      lookedAt = Date.now();
+      const view = await viewCluster(ctx.cluster, ctx.pool);
+      const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
+      const leaderIndex = Math.max(0, ...view.report.members.filter((x) => x.isLeader).map((x) => x.status?.raftIndex ?? 0));
+      if (!m) throw new Error(`no member with peer URL ${peerUrl} in the member list any more`);
+      // Its raft index as it told the view, or as it told the watch (the same member: its ID checked).
+      const raftIndex = m.status?.raftIndex ?? (own && m.idHex && hexId(own.header.member_id) === m.idHex ? Number(own.raftIndex) : null);
+      if (m.started && raftIndex !== null) {
+        const lag = leaderIndex - raftIndex;
+        if (lag <= ctx.cluster.etcd.lagWarnEntries) {
+          return { summary: `${m.name} (${m.idHex}) is started at raft index ${raftIndex}, ${Math.max(0, lag)} behind the leader` };
+        }
+        last = `started, ${lag} entries behind`;
+      } else {
+        last = m.started ? `started but not answering (${m.error?.message})` : 'not started yet';
+      }
+      await new Promise((r) => setTimeout(r, own ? 100 : 200));
     }
-    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    watch?.close();
   }
   throw new Error(`${param(step, 'name')} did not catch up within 180 s (last: ${last})`);
 }

@@ -191,13 +191,17 @@ export async function writeManifest(ctx: HostStepContext, step: StepOf<'write-ma
   const place = configPlaceOf(step);
   const noun = ctx.platform.configNoun;
   const target = ctx.target(step.host!);
-  const current = (await readRemote(target, place.config, signal)) ?? '';
-  let template = (await readRemote(target, place.configAside, signal)) ?? '';
+  // The reads are independent, so they go at once. The template's (another host's) is asked beside them when
+  // the plan names one, and used (its failure too) only when this host has no config of its own to start from.
+  const peerRead = step.params.templateFrom ? readRemote(ctx.target(p('templateFrom')), p('templateConfig'), signal).then((text) => ({ text }), (err: Error) => ({ err })) : null;
+  const [current, aside] = await Promise.all([readRemote(target, place.config, signal), readRemote(target, place.configAside, signal)]).finally(() => peerRead);
+  let template = aside ?? '';
   let source = place.configAside;
   if (!template && step.params.templateFrom) {
     // The host had no config left (a rebuilt or wiped master): start from the survivor's, adapted.
-    const peer = ctx.target(p('templateFrom'));
-    const theirs = await readRemote(peer, p('templateConfig'), signal);
+    const got = await peerRead!;
+    if ('err' in got) throw got.err;
+    const theirs = got.text;
     if (theirs === null) throw new Error(`${p('templateFrom')} has no ${noun} at ${p('templateConfig')} to adapt for ${p('name')}`);
     template = ctx.platform.adaptConfig(
       theirs,
@@ -216,7 +220,7 @@ export async function writeManifest(ctx: HostStepContext, step: StepOf<'write-ma
   const config = ctx.platform.withFlags(template, { name: p('name'), 'initial-cluster': p('initialCluster'), 'initial-cluster-state': 'existing', 'force-new-cluster': null });
   const start = ctx.platform.startLines(place, 'start');
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
-  if (current.trim() === config.trim()) {
+  if (current !== null && current.trim() === config.trim()) {
     if (!start.length) return { skipped: true, summary: `${place.config} is already written with state existing: nothing done` };
     // Written by an earlier execution that may have died before it started etcd: start it (a no-op when it runs).
     const out = await writeRemote(target, place.config, current, [], { lock, signal, after: start });

@@ -9,9 +9,10 @@ import type { StepResult } from '../../runbook/engine.js';
 import { param, type ParamKey } from '../../runbook/params.js';
 import type { StepOf } from '../../runbook/types.js';
 import { sshExec, type SshTarget } from '../../ssh/exec.js';
+import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, readRemote, runScript, writeRemote } from './host-steps.js';
+import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, parseCheckedRead, readRemote, runScript, writeRemote } from './host-steps.js';
 import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
@@ -44,28 +45,34 @@ interface Place {
 export async function fence(ctx: QuorumStepContext, step: StepOf<'fence'>, signal?: AbortSignal): Promise<StepResult> {
   const places: Place[] = step.params.hosts;
   const unconfirmed = step.params.unconfirmed;
-  const lines: string[] = [];
-  for (const p of places) {
-    if (unconfirmed.includes(p.name)) {
-      lines.push(`${p.name}: confirmed down by the approver; not touched`);
-      continue;
-    }
-    const refuseIfRunning = step.params.stopRunning !== true;
-    const alive = aliveCheckOf(p);
-    const lock: MemberLock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
-    const script = underMemberLock(
-      lock,
-      [
-        aliveFunction(alive),
-        refuseIfRunning
-          ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
-          : '',
-        moveAsideScript({ ...p, stop: ctx.platform.stopLines(p), alive, waitSeconds: 30 }),
-      ].join('\n'),
-    );
-    const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 + lock.waitSeconds * 1000, signal });
-    lines.push(`${p.name}: ${out.replace(/\n/g, '; ')}`);
+  // The hosts are fenced at once, each by its own script that checks before it changes anything there: one
+  // host's answer does not wait on another's. Every script ends before the step does, whatever the others did.
+  const settled = await Promise.allSettled(
+    places.map(async (p) => {
+      if (unconfirmed.includes(p.name)) return `${p.name}: confirmed down by the approver; not touched`;
+      const refuseIfRunning = step.params.stopRunning !== true;
+      const alive = aliveCheckOf(p);
+      const lock: MemberLock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+      const script = underMemberLock(
+        lock,
+        [
+          aliveFunction(alive),
+          refuseIfRunning
+            ? sh`if why=$(medic_etcd_alive); then echo "etcd of "${p.name}" still $why: it is not dead, refusing to fence it" >&2; exit 6; fi`
+            : '',
+          moveAsideScript({ ...p, stop: ctx.platform.stopLines(p), alive, waitSeconds: 30 }),
+        ].join('\n'),
+      );
+      const out = await runScript(ctx.target(p.name), script, { timeoutMs: 90_000 + lock.waitSeconds * 1000, signal });
+      return `${p.name}: ${out.replace(/\n/g, '; ')}`;
+    }),
+  );
+  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [`${places[i]!.name}: ${(r.reason as Error).message}`] : []));
+  if (failed.length) {
+    const fenced = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    throw new Error(`fencing failed on ${failed.join('; ')}${fenced.length ? ` (done meanwhile: ${fenced.join(' | ')})` : ''}`);
   }
+  const lines = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
   return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
 }
 
@@ -91,7 +98,8 @@ async function waitSingleLeader(ctx: QuorumStepContext, endpoint: string, afterT
     } catch (err) {
       last = (err as Error).message.slice(0, 200);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    // Only etcd's own start and election are waited on here: looked at often, each look a local status call.
+    await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${endpoint} did not come up as the leader of a one-member cluster within ${timeoutMs / 1000} s (last: ${last})`);
 }
@@ -119,43 +127,68 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepOf<'forc
   const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
   const restart = ctx.platform.startLines(place, 'restart');
 
-  // Keep the original once; every later write starts from it.
-  await runScript(target, underMemberLock(lock, [sh`mkdir -p ${p('asideDir')}`, sh`if [ ! -e ${place.configAside} ]; then cp ${place.config} ${place.configAside}; fi`].join('\n')), {
-    timeoutMs: 60_000 + lock.waitSeconds * 1000,
-    signal,
-  });
-  const original = await readConfig(target, place.configAside, signal);
+  // Keep the original once (every later write starts from it) and read it back, in one session with the host.
+  const original = await keepAsideAndRead(target, lock, p('asideDir'), place.config, place.configAside, signal);
   if (!original) throw new Error(`no ${ctx.platform.configNoun} for ${p('name')} at ${place.config} to start from`);
   const clean = ctx.platform.withFlags(original, { 'force-new-cluster': null });
+  const forced = ctx.platform.withFlags(original, { 'force-new-cluster': 'true' });
 
   let single: { id: string; term: number; revision: number; clusterId: string } | null = null;
+  // What the config holds now, when this execution wrote it itself (a checked write): not read again.
+  let written: string | null = null;
   try {
     // One look (a retry after a crash may find the work done): not a wait.
     single = await waitSingleLeader(ctx, endpoint, -1, 1, signal);
     out.push(`${p('name')} already leads a one-member cluster: not forced again`);
   } catch {
     const before = await termOf(ctx, endpoint);
-    await writeRemote(target, place.config, ctx.platform.withFlags(original, { 'force-new-cluster': 'true' }), [], { lock, signal, after: restart });
+    await writeRemote(target, place.config, forced, [], { lock, signal, after: restart });
+    written = forced;
     out.push(`wrote ${place.config} with --force-new-cluster${restart.length ? `; ${ctx.platform.startText('restart')}` : ''}`);
     single = await waitSingleLeader(ctx, endpoint, before - 1, 120_000, signal);
     out.push(`${p('name')} (${hexId(single.id)}) leads a one-member cluster, term ${single.term}, revision ${single.revision}`);
   }
 
-  const current = await readConfig(target, place.config, signal);
+  const current = written ?? (await readConfig(target, place.config, signal));
+  let final: string;
   if (current.trim() !== clean.trim()) {
     const before = await termOf(ctx, endpoint);
     await writeRemote(target, place.config, clean, [], { lock, signal, after: restart });
     out.push(`wrote ${place.config} without --force-new-cluster${restart.length ? `; ${ctx.platform.startText('restart')}` : ''}`);
     // A restart shows as a new term; waiting for it avoids mistaking the old process for the new one.
-    single = await waitSingleLeader(ctx, endpoint, before, 120_000, signal);
+    // The config is read back from the host meanwhile: the wait is etcd's, the read is the host's.
+    const [leads, readBack] = await Promise.allSettled([waitSingleLeader(ctx, endpoint, before, 120_000, signal), readConfig(target, place.config, signal)]);
+    if (leads.status === 'rejected') throw leads.reason;
+    if (readBack.status === 'rejected') throw readBack.reason;
+    single = leads.value;
+    final = readBack.value;
     out.push(`restarted without the flag: term ${single.term}, revision ${single.revision}`);
+  } else {
+    // Just read from the host, without the flag: that read is the check.
+    final = current;
   }
-  const final = await readConfig(target, place.config, signal);
   if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has --force-new-cluster after it was written without it`);
   return {
     summary: `${p('name')} leads a one-member cluster (cluster ID ${hexId(single.clusterId)}) at revision ${single.revision}; --force-new-cluster is out of the ${ctx.platform.configNoun}`,
     output: out.join('\n'),
   };
+}
+
+/**
+ * Under the member lock: copies the config to its aside name unless a copy is
+ * there already (the original, kept from an earlier execution), then prints
+ * that copy checked as readRemote checks it (byte count and sha256), after a
+ * line that marks where it starts (the lock may say it waited, before it).
+ */
+async function keepAsideAndRead(target: SshTarget, lock: MemberLock, asideDir: string, config: string, configAside: string, signal?: AbortSignal): Promise<string | null> {
+  const mark = 'medic-checked-read-follows';
+  const script = underMemberLock(lock, [sh`mkdir -p ${asideDir}`, sh`if [ ! -e ${configAside} ]; then cp ${config} ${configAside}; fi`, sh`echo ${mark}`, checkedReadScript(configAside)].join('\n'));
+  const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sessionWatchLines()}\n${script}`)}`, { commandTimeoutMs: 60_000 + lock.waitSeconds * 1000, maxOutputBytes: 4 * 1024 * 1024, signal });
+  if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${`${r.stdout}\n${r.stderr}`.trim().slice(0, 800)}`);
+  if (r.truncated) throw new Error(`on ${target.host}: ${configAside} is larger than the bot reads (4 MiB): not trusted`);
+  const at = r.stdout.indexOf(`${mark}\n`);
+  if (at < 0) throw new Error(`on ${target.host}: keeping ${config} aside gave output the bot does not recognise (${JSON.stringify(r.stdout.slice(0, 80))}): not trusted`);
+  return parseCheckedRead(configAside, r.stdout.slice(at + mark.length + 1));
 }
 
 export async function verifyBackup(ctx: QuorumStepContext, step: StepOf<'verify-backup'>): Promise<StepResult> {
