@@ -88,7 +88,8 @@ describe('job handlers answer through the chat port', () => {
     expect(err).toBeInstanceOf(Error);
     // What the worker does with a job that threw.
     await tellJobFailed(env, err as Error, { attempt: 1, attempts: 1 }, t.ctx);
-    expect(t.chat.ephemerals('UALICE')).toContain('Cluster "staging" is not in this worker\'s inventory. Type `/etcd help` for the known clusters.');
+    // One line, not that line and then a generic ":x: failed" after it.
+    expect(t.chat.ephemerals('UALICE').filter((e) => e.includes('staging'))).toEqual(['Cluster "staging" is not in this worker\'s inventory. Type `/etcd help` for the known clusters.']);
     expect(t.chat.channel('CSTAT')).toEqual([]);
     const entries = await t.incidents.entries((await t.incidents.current('CSTAT'))!.id);
     expect(entries.map((e) => e.text)).toContain('`/etcd status staging` (asked by <@UALICE>) failed: unknown cluster staging');

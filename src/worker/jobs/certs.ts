@@ -5,6 +5,7 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderCerts } from '../../render/certs-message.js';
 import type { Chat } from '../../chat/port.js';
 import { replyTo } from '../reply-to.js';
+import { refuseUnknownCluster } from './unknown-cluster.js';
 import { viewCluster } from '../cluster-view.js';
 
 export interface CertsDeps {
@@ -23,8 +24,7 @@ const KUBECONFIG_HINT = 'Set `clusters[].kubeconfig` in the inventory (a kubecon
 export async function runCerts(env: JobEnvelope & { request: { name: 'certs' } }, deps: CertsDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
-    throw new Error(`unknown cluster ${env.request.data.cluster}`);
+    return refuseUnknownCluster(deps.chat, replyTo(env), env.request.data.cluster);
   }
   const members = viewCluster(cluster, deps.pool).then(({ report }) => listedMembers(report));
   const check = await checkCerts(cluster, members);

@@ -8,6 +8,7 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderReferences } from '../../render/references-message.js';
 import type { Chat } from '../../chat/port.js';
 import { replyTo } from '../reply-to.js';
+import { refuseUnknownCluster } from './unknown-cluster.js';
 import { viewCluster } from '../cluster-view.js';
 import { lookAtReferences } from '../references.js';
 
@@ -24,8 +25,7 @@ export interface DriftDeps {
 export async function runDrift(env: JobEnvelope & { request: { name: 'drift' } }, deps: DriftDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
-    throw new Error(`unknown cluster ${env.request.data.cluster}`);
+    return refuseUnknownCluster(deps.chat, replyTo(env), env.request.data.cluster);
   }
   const { report } = await viewCluster(cluster, deps.pool);
   if (!report.members.length) {

@@ -8,6 +8,7 @@ import type { JobEnvelope } from '../../queue/jobs.js';
 import { renderNodes, renderNoKube } from '../../render/nodes-message.js';
 import type { Chat } from '../../chat/port.js';
 import { replyTo } from '../reply-to.js';
+import { refuseUnknownCluster } from './unknown-cluster.js';
 import { assessCluster } from '../../status/assess.js';
 import { checkPeerUrls, type PeerCheck } from '../../status/peer-drift.js';
 import { resolvePeerHosts } from '../dns-lookup.js';
@@ -26,8 +27,7 @@ export interface NodesDeps {
 export async function runNodes(env: JobEnvelope & { request: { name: 'nodes' } }, deps: NodesDeps): Promise<string> {
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
-    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
-    throw new Error(`unknown cluster ${env.request.data.cluster}`);
+    return refuseUnknownCluster(deps.chat, replyTo(env), env.request.data.cluster);
   }
   let k: KubeCluster;
   try {

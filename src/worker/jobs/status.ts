@@ -11,6 +11,7 @@ import type { Chat } from '../../chat/port.js';
 import type { Logger } from '../../log.js';
 import { ProgressiveMessage } from '../progressive-message.js';
 import { replyTo } from '../reply-to.js';
+import { refuseUnknownCluster } from './unknown-cluster.js';
 import { withDiagnosis } from '../../render/diagnosis-message.js';
 import { diagnoseStatus, statusPendingCsrs } from '../status-diagnosis.js';
 
@@ -43,8 +44,7 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const cluster = deps.inventory.clusters.find((c) => c.name === env.request.data.cluster);
   if (!cluster) {
     // The inventory changed between the ack and the job (a worker with another config).
-    await deps.chat.ephemeral(replyTo(env), `Cluster "${env.request.data.cluster}" is not in this worker's inventory. Type \`/etcd help\` for the known clusters.`);
-    throw new Error(`unknown cluster ${env.request.data.cluster}`);
+    return refuseUnknownCluster(deps.chat, replyTo(env), env.request.data.cluster);
   }
   const footer = `asked by <@${env.userId}> · job ${env.requestId}`;
   const answer = new ProgressiveMessage(deps.chat, replyTo(env), { graceMs: deps.graceMs ?? STATUS_FIRST_POST_GRACE_MS, log: deps.log });
