@@ -46,6 +46,25 @@ export function memberLine(m: MemberRow, opts: { alarmsRead?: boolean } = {}): s
 }
 
 /** One message every responder can read: verdict first, a row per member, then warnings. */
+/**
+ * One section per member row while `budget` blocks allow (Block Kit takes 50 per message); beyond that
+ * rows share sections, each within a section's text limit, so a 7- or 60-member cluster still fits.
+ */
+export function rowSections(lines: string[], budget: number): Record<string, unknown>[] {
+  if (lines.length <= budget) return lines.map((l) => ({ type: 'section', text: mrkdwn(clip(l, SECTION_MAX)) }));
+  const out: Record<string, unknown>[] = [];
+  let chunk = '';
+  for (const l of lines) {
+    if (chunk && chunk.length + l.length + 2 > SECTION_MAX) {
+      out.push({ type: 'section', text: mrkdwn(chunk) });
+      chunk = '';
+    }
+    chunk = chunk ? `${chunk}\n\n${l}` : clip(l, SECTION_MAX);
+  }
+  if (chunk) out.push({ type: 'section', text: mrkdwn(chunk) });
+  return out;
+}
+
 export function renderStatus(r: StatusReport, footer: string): SlackMessage {
   const blocks: Record<string, unknown>[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(`etcd ${r.cluster}: ${verdictLabel(r)}`, 150) } },
@@ -56,22 +75,7 @@ export function renderStatus(r: StatusReport, footer: string): SlackMessage {
     { type: 'divider' },
   ];
 
-  // One section per member while the 50-block budget allows; beyond that rows share sections.
-  const lines = r.members.map((m) => memberLine(m));
-  const memberBudget = 50 - blocks.length - 2;
-  if (lines.length <= memberBudget) {
-    for (const l of lines) blocks.push({ type: 'section', text: mrkdwn(clip(l, SECTION_MAX)) });
-  } else {
-    let chunk = '';
-    for (const l of lines) {
-      if (chunk && chunk.length + l.length + 2 > SECTION_MAX) {
-        blocks.push({ type: 'section', text: mrkdwn(chunk) });
-        chunk = '';
-      }
-      chunk = chunk ? `${chunk}\n\n${l}` : clip(l, SECTION_MAX);
-    }
-    if (chunk) blocks.push({ type: 'section', text: mrkdwn(chunk) });
-  }
+  blocks.push(...rowSections(r.members.map((m) => memberLine(m)), 50 - blocks.length - 2));
 
   if (r.warnings.length) {
     blocks.push({ type: 'section', text: mrkdwn(clip(`*Warnings*\n${r.warnings.map((w) => `• ${w}`).join('\n')}`, SECTION_MAX)) });

@@ -1,5 +1,5 @@
 import type { ProgressRow, StatusProgress } from '../status/progress.js';
-import { clip, memberLine, type SlackMessage } from './status-message.js';
+import { clip, memberLine, rowSections, type SlackMessage } from './status-message.js';
 
 const SECTION_MAX = 3000;
 const mrkdwn = (text: string) => ({ type: 'mrkdwn', text });
@@ -50,21 +50,7 @@ export function renderStatusProgress(p: StatusProgress, footer: string): SlackMe
     { type: 'section', text: mrkdwn(clip(summary, SECTION_MAX)) },
     { type: 'divider' },
   ];
-  // One section per member while the 50-block budget allows; beyond that rows share sections.
-  const lines = p.rows.map((r) => rowLine(r, deadline));
-  if (lines.length <= 50 - blocks.length - 1) {
-    for (const l of lines) blocks.push({ type: 'section', text: mrkdwn(clip(l, SECTION_MAX)) });
-  } else {
-    let chunk = '';
-    for (const l of lines) {
-      if (chunk && chunk.length + l.length + 2 > SECTION_MAX) {
-        blocks.push({ type: 'section', text: mrkdwn(chunk) });
-        chunk = '';
-      }
-      chunk = chunk ? `${chunk}\n\n${l}` : clip(l, SECTION_MAX);
-    }
-    if (chunk) blocks.push({ type: 'section', text: mrkdwn(chunk) });
-  }
+  blocks.push(...rowSections(p.rows.map((r) => rowLine(r, deadline)), 50 - blocks.length - 1));
   blocks.push({ type: 'context', elements: [mrkdwn(clip(`asking since ${p.startedAt.toISOString()} · ${footer}`, 2000))] });
   return { text: clip(`etcd ${p.cluster}: checking, ${waitingText}`, 3000), blocks };
 }

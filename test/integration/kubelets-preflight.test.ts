@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeletFiles } from '../../src/lab/kube/kubelet-host.js';
 import { waitFor } from '../../src/lab/proc.js';
-import { approveAllUntilEnded } from '../support/approve-all.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { planRun, threadOf } from '../support/slack-view.js';
@@ -119,7 +118,7 @@ describe('/etcd kubelets renew refuses before it stops a kubelet that could not 
     // The fault: w1's kubelet runs 7 s after its next start (past the restart step's 5 s watch), then dies, and every restart fails at once.
     kube().breakKubelet('w1', false, 7);
     const plan = await planRun(t, 'kubelets renew w1', /^Renew the kubelet certificates of w1 in lab/);
-    const header = await approveAllUntilEnded(t, plan.ts, 'UBOB', 120_000);
+    const header = await approveUntilEnded(t, plan.ts, 'UBOB', 120_000);
     const thread = threadOf(t.slack, plan.ts).join('\n');
     // The restart step saw it running; the CSR step saw it die, said so, and ended without waiting 600 s.
     expect(thread).toMatch(/Step 1: Restart the kubelet of w1 without its client certificate, so it bootstraps again: kubelet of w1 stopped/);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { approveAllUntilEnded } from '../support/approve-all.js';
 import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -37,7 +37,7 @@ describe('after a replace, the API load balancer in front of the masters is chec
     // The plan says the load balancer is looked at, and against which pool.
     expect(planned).toContain(`Then the API load balancer (the kubeconfig's server): fresh TLS connections through it, each backend named by its serving certificate; m3 must be among them and none may land on a server that is no master; its pool as listed in the inventory (${ip(1)}:6443, ${ip(2)}:6443, ${OLD_M3}:6443) held against the masters' addresses, each entry probed.`);
 
-    const header = await approveAllUntilEnded(t, plan.ts, 'UBOB', 150_000);
+    const header = await approveUntilEnded(t, plan.ts, 'UBOB', 150_000);
     const thread = threadOf(t.slack, plan.ts).join('\n');
     expect(header, thread).toBe('Replace m3 in lab: DONE: etcd healthy, API load balancer not yet');
     const lb = `${ip(100)}:6443`;

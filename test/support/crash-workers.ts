@@ -57,7 +57,8 @@ export class WorkerChain {
 
 /**
  * Approves every gate of the run as its buttons appear (as a second person
- * would), until the plan message says the run ended. Returns the final header.
+ * would), until the plan message says the run ended. Returns the final header
+ * (a run that ends DONE with a caveat says it after the status: "…: DONE: etcd healthy, …").
  */
 export async function approveUntilEnded(
   t: { slack: FakeSlack; click(p: { user: string; messageTs: string; actionId: string; blockId: string; value: string }): Promise<{ responseUrl: string }> },
@@ -71,7 +72,7 @@ export async function approveUntilEnded(
   for (;;) {
     const msg = latest(t.slack, ts);
     const header = textOf(msg).split('\n')[0]!;
-    if (/: (DONE|FAILED|CANCELLED|REJECTED)$/.test(header)) return header;
+    if (/: (DONE|FAILED|CANCELLED|REJECTED)(:|$)/.test(header)) return header;
     const blocks = (msg.body.blocks as { type: string; block_id?: string; elements?: { action_id?: string; value?: string }[] }[]) ?? [];
     for (const b of blocks) {
       if (b.type !== 'actions' || !b.block_id?.startsWith('gate-') || clicked.has(b.block_id)) continue;
