@@ -348,6 +348,32 @@ export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiserver
   return { summary: `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }
 
+/**
+ * What a run that ends early (rejected at the fence's gate, cancelled, failed
+ * mid-restore) puts back of its stop of the API servers: on each master, what
+ * this run moved aside goes back (the platform's start lines, which leave a
+ * manifest put back meanwhile alone), so a restore that never happened does
+ * not leave the control plane down. Host by host: one that cannot be reached
+ * is named with the command that puts its pods back by hand. null when
+ * nothing of this run's was still aside.
+ */
+export async function undoApiserversStop(ctx: QuorumStepContext, step: StepOf<'apiservers'>): Promise<string | null> {
+  if (param(step, 'action') !== 'stop') return null;
+  const back: string[] = [];
+  const bad: string[] = [];
+  for (const h of step.params.hosts as ApiserverPlace[]) {
+    const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+    try {
+      const out = await runScript(ctx.target(h.name), underMemberLock(lock, ctx.platform.apiserverLines(h, 'start').join('\n')), { timeoutMs: 120_000 + lock.waitSeconds * 1000 });
+      if (/^started: /m.test(out)) back.push(h.name);
+    } catch (err) {
+      bad.push(`:x: ${ctx.platform.apiserverNoun} could NOT be started again on ${h.name} (${(err as Error).message.slice(0, 300)}). On ${h.name}: ${ctx.platform.apiserverText(h, 'start')}`);
+    }
+  }
+  const said = back.length ? [`${ctx.platform.apiserverNoun} started again on ${back.join(', ')}: what this run had stopped is back`] : [];
+  return [...said, ...bad].join('\n') || null;
+}
+
 /** Lines that hold `lock` (flock) until the script ends, or exit `code` at once when another script holds it. */
 export function hostLock(lock: string, code: number, why: string): string[] {
   return [sh`exec 9>>${lock}`, sh`flock -n 9 || { echo ${why}" (lock "${lock}")" >&2; exit ${code}; }`];
