@@ -379,6 +379,11 @@ export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiserver
   return { summary: `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
 }
 
+/** Whether a profile's start lines brought something back, by what they print then (OpenShift 4 "started: …", kubeadm "… put back", systemd "… started again"). */
+export function broughtBack(out: string): boolean {
+  return /^started: |put back$|started again$/m.test(out);
+}
+
 /**
  * What a run that ends early (rejected at the fence's gate, cancelled, failed
  * mid-restore) puts back of its stop of the API servers: on each master, what
@@ -396,7 +401,7 @@ export async function undoApiserversStop(ctx: QuorumStepContext, step: StepOf<'a
     const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
     try {
       const out = await runScript(ctx.target(h.name), underMemberLock(lock, ctx.platform.apiserverLines(h, 'start').join('\n')), { timeoutMs: 120_000 + lock.waitSeconds * 1000 });
-      if (/^started: /m.test(out)) back.push(h.name);
+      if (broughtBack(out)) back.push(h.name);
     } catch (err) {
       bad.push(`:x: ${ctx.platform.apiserverNoun} could NOT be started again on ${h.name} (${(err as Error).message.slice(0, 300)}). On ${h.name}: ${ctx.platform.apiserverText(h, 'start')}`);
     }
