@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -97,6 +98,39 @@ describe('openshift4 runs that end early put back what they stopped or flagged',
     // etcd was never touched: three voters, the data as it was.
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     expect((await t.lab.etcdctl(['get', '/ends/marker', '--print-value-only'])).stdout.trim()).toBe('kept');
+  });
+
+  it('/etcd restore cancelled once etcd is stopped everywhere: the thread says where each manifest and data dir is kept, and its commands bring the cluster back as it was', { timeout: 120_000 }, async () => {
+    await t.lab.etcdctl(['put', '/ends/before-cancel', 'kept']);
+    const { id } = await takeBackup(t);
+    const { ts, runId } = await planRun(t, `restore ${id}`, /^Restore lab to backup/);
+    expect(await approveStep(t, ts, 2, 'UBOB')).toContain('Approved step 3'); // stop the control-plane pods
+    expect(await approveStep(t, ts, 3, 'UBOB')).toContain('Approved step 4'); // stop etcd everywhere, data aside
+    // The fault: someone cancels while the fence runs (m1's manifest is aside already); the step ends, nothing after it runs.
+    const m1 = t.lab.host('m1');
+    await waitFor('the fence to move m1\'s manifest aside', async () => existsSync(join(asideOf(m1), `${ETCD}.${runId}`)), 30_000, 20);
+    await t.command(`cancel ${runId}`, { user: 'UALICE' });
+    await waitForRunStatus(t.slack, ts, 'CANCELLED', 60_000);
+
+    const thread = threadOf(t.slack, ts).join('\n');
+    expect(thread).toContain('Done: 1. Verify backup');
+    expect(thread).toMatch(/Not done: 5\. Restore backup/);
+    expect(thread).toMatch(new RegExp(`:rotating_light: Run \`${runId}\` ended CANCELLED with work left half-done on a host \\(nothing was deleted\\):`));
+    expect(thread).toContain('etcd stopped by this run and not started again on m1, m2, m3');
+    for (const h of t.lab.hosts) {
+      expect(thread).toContain(`${h.name}: ${manifestOf(h)} kept at ${join(asideOf(h), `${ETCD}.${runId}`)}, data at ${h.dataDir}.before-${runId}`);
+      expect(h.supervisor.pid()).toBeNull();
+    }
+    // What the thread says to type, typed on each host as an operator would: the cluster comes back with its data.
+    const commands = [...thread.matchAll(/on (m\d) `(test ! -e [^`]+)`/g)];
+    expect(commands.map((c) => c[1])).toEqual(['m1', 'm2', 'm3']);
+    for (const [, , cmd] of commands) {
+      const r = spawnSync('bash', ['-c', cmd!], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    await t.lab.waitHealthy(60_000);
+    expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    expect((await t.lab.etcdctl(['get', '/ends/before-cancel', '--print-value-only'])).stdout.trim()).toBe('kept');
   });
 
   it('a force-new-cluster step cut off after it wrote the flag (its worker lost the run): the run that ends takes --force-new-cluster out of the manifest again, and etcd runs without it', { timeout: 120_000 }, async () => {
