@@ -16,7 +16,7 @@ import type { ObservedState, Run } from '../../src/runbook/types.js';
 import { forceNewClusterStep } from '../../src/steps/force-new-cluster.js';
 import { stepExecutors, stepUndo } from '../../src/worker/executors.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, approveStep, planRun, takeBackup, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { answerAt, approveStep, latest, planRun, takeBackup, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 const ETCD = 'etcd-member.yaml';
@@ -131,6 +131,33 @@ describe('openshift4 runs that end early put back what they stopped or flagged',
     await t.lab.waitHealthy(60_000);
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     expect((await t.lab.etcdctl(['get', '/ends/before-cancel', '--print-value-only'])).stdout.trim()).toBe('kept');
+  });
+
+  it('/etcd restore on masters where a control-plane pod was already gone: the run ends with a warning naming it, not "every step done"', { timeout: 120_000 }, async () => {
+    const m2 = t.lab.host('m2');
+    const sched = join(m2.manifestsDir, 'kube-scheduler-pod.yaml');
+    // The fault: m2's kube-scheduler manifest is gone from the kubelet's directory (a master half rebuilt).
+    renameSync(sched, join(dirname(m2.manifestsDir), 'kube-scheduler-pod.yaml.lost'));
+    try {
+      const { id } = await takeBackup(t);
+      const { ts, runId } = await planRun(t, `restore ${id}`, /^Restore lab to backup/);
+      expect(await approveStep(t, ts, 2, 'UBOB')).toContain('Approved step 3');
+      expect(await approveStep(t, ts, 3, 'UBOB')).toContain('Approved step 4');
+      // The run's end: done, with the warning in its header (not the bare DONE of a run with nothing to say).
+      const header = () => textOf(latest(t.slack, ts)).split('\n')[0]!;
+      await waitFor('the run to end', async () => /: (DONE|FAILED|CANCELLED|REJECTED)/.test(header()), 240_000, 200);
+      expect(header()).toMatch(/: DONE: etcd restored, but not every control-plane pod runs again$/);
+      await t.slack.waitFor((r) => String(r.body.text).includes(`Run \`${runId}\` finished`), 30_000);
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(thread).toContain(`:warning: Run \`${runId}\` finished: every step done; etcd restored, but not every control-plane pod runs again: no manifest in the kubelet's directory for m2: ${sched}`);
+      expect(thread).not.toContain(`:tada: Run \`${runId}\` finished`);
+      // The kubelet looks every 200 ms: every other control-plane pod runs again, that one does not.
+      await waitFor('the other control-plane pods to run again', async () => controlPlaneDown().length <= 1, 10_000, 100).catch(() => undefined);
+      expect(controlPlaneDown()).toEqual(['m2 kube-scheduler-pod.yaml']);
+      expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    } finally {
+      renameSync(join(dirname(m2.manifestsDir), 'kube-scheduler-pod.yaml.lost'), sched);
+    }
   });
 
   it('a force-new-cluster step cut off after it wrote the flag (its worker lost the run): the run that ends takes --force-new-cluster out of the manifest again, and etcd runs without it', { timeout: 120_000 }, async () => {

@@ -371,12 +371,19 @@ export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiserver
   const hosts: ApiserverPlace[] = step.params.hosts;
   const action = param(step, 'action') === 'start' ? 'start' : 'stop';
   const lines: string[] = [];
+  const missing: string[] = [];
   for (const h of hosts) {
     const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
     const script = ctx.platform.apiserverLines(h, action).join('\n');
-    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal })}`);
+    const out = await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal });
+    lines.push(`${h.name}: ${out}`);
+    if (action === 'start') missing.push(...[...out.matchAll(/^missing: (\S+)/gm)].map((x) => `${h.name}: ${x[1]}`));
   }
-  return { summary: `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
+  const summary = `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`;
+  if (!missing.length) return { summary, output: lines.join('\n') };
+  // The control plane is not whole after the run: said as the run's end, not hidden in the output.
+  const caveat = `etcd restored, but not every control-plane pod runs again: no manifest in the kubelet's directory for ${missing.join('; ')} (nor one kept aside by this run). Put each back from its last revision (OpenShift 4: /etc/kubernetes/static-pod-resources/<pod>-<revision>/)`;
+  return { summary: `${summary}; ${caveat}`, output: lines.join('\n'), caveat };
 }
 
 /** Whether a profile's start lines brought something back, by what they print then (OpenShift 4 "started: …", kubeadm "… put back", systemd "… started again"). */
