@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -141,6 +141,29 @@ describe('planRestore', () => {
     expect(fence.operation).toContain('nothing on 10.0.0.2:2379, 10.0.0.2:12379, 10.0.0.2:12380, no etcd process on /var/lib/etcd');
     const restore = out.run.steps.find((s) => s.kind === 'restore-snapshot')!;
     expect(restore.params.initialCluster).toBe('m1=https://10.0.0.1:12380,m2=https://10.0.0.2:12380,m3=https://10.0.0.3:12380');
+  });
+});
+
+describe('a restore planned on a host whose config an earlier run left aside', () => {
+  it('is refused before anything acts, naming the copy to put back; a host with its config passes', () => {
+    const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const root = mkdtempSync(join(tmpdir(), 'medic-restore-layout-'));
+    const c = { ...cluster, platform: { ...cluster.platform, manifestsDir: join(root, 'manifests') } } as typeof cluster;
+    const out = planRestore(inventory, c, lost([row(1, { raftIndex: 9, revision: 42 }), row(2, null), row(3, null)]), state, { runId: 'r-0000abcd', backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
+    if (!out.ok) throw new Error(out.reason);
+    const step = stepOf(out.run.steps.find((s) => s.kind === 'restore-snapshot'), 'restore-snapshot');
+    const look = () => spawnSync('bash', ['-c', ['set -euo pipefail', ...STEPS['restore-snapshot'].hosts.layout!(step)].join('\n')], { encoding: 'utf8' });
+    mkdirSync(join(root, 'manifests'));
+    mkdirSync(join(root, 'etcd-medic-aside'));
+    // The fault: an earlier restore failed after it moved m1's manifest aside under its own run.
+    const kept = join(root, 'etcd-medic-aside', 'etcd.yaml.r-1111aaaa');
+    writeFileSync(kept, 'kept');
+    const refused = look();
+    expect(refused.status).toBe(0);
+    expect(refused.stdout).toBe(`layout:m1 has no etcd config at ${step.params.config}, so a restored etcd could not be started there; an earlier run kept it at ${kept}: put it back (mv ${kept} ${step.params.config}) and ask again\n`);
+    writeFileSync(step.params.config, 'back');
+    expect(look().stdout).toBe('');
+    rmSync(root, { recursive: true });
   });
 });
 
