@@ -158,37 +158,6 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepOf<'forc
   };
 }
 
-/**
- * What a run that ends with its force-new-cluster step started and not done
- * (its worker killed, the survivor not leading alone in time, a cancel while
- * it was orphaned) puts back: --force-new-cluster taken out of the survivor's
- * config, if it is still there. Left in, the next restart of etcd (a reboot,
- * the kubelet) forces a new cluster again, dropping every member grown back by
- * then. The config is written again only if it is still the one just read
- * (sha256, under the member lock); etcd restarts on it (a one-member cluster
- * already forced stays one; one not yet forced starts as it was).
- */
-export async function undoForceNewCluster(ctx: QuorumStepContext, step: StepOf<'force-new-cluster'>): Promise<string | null> {
-  const name = param(step, 'name');
-  const place = configPlaceOf(step);
-  const target = ctx.target(name);
-  const byHand = `take --force-new-cluster (ETCD_FORCE_NEW_CLUSTER where it is set as a variable) out of ${place.config} on ${name} by hand; the copy from before the run is ${place.configAside}`;
-  try {
-    const current = await readConfig(target, place.config);
-    if (!current || ctx.platform.flag(current, 'force-new-cluster') === undefined) return null;
-    const clean = ctx.platform.withFlags(current, { 'force-new-cluster': null });
-    const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
-    const sha = createHash('sha256').update(Buffer.from(current, 'utf8')).digest('hex');
-    const unchanged = sh`if [ "$(sha256sum < ${place.config} | cut -d' ' -f1)" != ${sha} ]; then echo ${place.config} changed since it was read: not written >&2; exit 11; fi`;
-    await writeRemote(target, place.config, clean, [unchanged], { lock, after: ctx.platform.startLines(place, 'restart') });
-    const final = await readConfig(target, place.config);
-    if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has the flag after it was written without it`);
-    return `--force-new-cluster taken out of ${place.config} on ${name} (${ctx.platform.startText('restart')}): the run left it there, and a later restart of etcd would have forced a new cluster again`;
-  } catch (err) {
-    return `:x: --force-new-cluster may still be in ${place.config} on ${name} (${(err as Error).message.slice(0, 300)}): ${byHand}, before etcd restarts there`;
-  }
-}
-
 export async function verifyBackup(ctx: QuorumStepContext, step: StepOf<'verify-backup'>): Promise<StepResult> {
   const facts = await ctx.store.get(ctx.cluster.name, param(step, 'backupId'));
   if (!facts) throw new Error(`backup ${param(step, 'backupId')} is not in the store`);
@@ -433,4 +402,35 @@ export function startGuard(g: { lock: string; marker: string; dataDir: string; b
     sh`if [ ! -e ${g.marker} ]; then echo no verified restore of backup ${g.backupId} on this host: not starting etcd >&2; exit 9; fi`,
     sh`if [ ! -s ${g.dataDir}/member/snap/db ]; then echo ${g.dataDir} holds no database: not starting etcd >&2; exit 9; fi`,
   ];
+}
+
+/**
+ * What a run that ends with its force-new-cluster step started and not done
+ * (its worker killed, the survivor not leading alone in time, a cancel while
+ * it was orphaned) puts back: --force-new-cluster taken out of the survivor's
+ * config, if it is still there. Left in, the next restart of etcd (a reboot,
+ * the kubelet) forces a new cluster again, dropping every member grown back by
+ * then. The config is written again only if it is still the one just read
+ * (sha256, under the member lock); etcd restarts on it (a one-member cluster
+ * already forced stays one; one not yet forced starts as it was).
+ */
+export async function undoForceNewCluster(ctx: QuorumStepContext, step: StepOf<'force-new-cluster'>): Promise<string | null> {
+  const name = param(step, 'name');
+  const place = configPlaceOf(step);
+  const target = ctx.target(name);
+  const byHand = `take --force-new-cluster (ETCD_FORCE_NEW_CLUSTER where it is set as a variable) out of ${place.config} on ${name} by hand; the copy from before the run is ${place.configAside}`;
+  try {
+    const current = await readConfig(target, place.config);
+    if (!current || ctx.platform.flag(current, 'force-new-cluster') === undefined) return null;
+    const clean = ctx.platform.withFlags(current, { 'force-new-cluster': null });
+    const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+    const sha = createHash('sha256').update(Buffer.from(current, 'utf8')).digest('hex');
+    const unchanged = sh`if [ "$(sha256sum < ${place.config} | cut -d' ' -f1)" != ${sha} ]; then echo ${place.config} changed since it was read: not written >&2; exit 11; fi`;
+    await writeRemote(target, place.config, clean, [unchanged], { lock, after: ctx.platform.startLines(place, 'restart') });
+    const final = await readConfig(target, place.config);
+    if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has the flag after it was written without it`);
+    return `--force-new-cluster taken out of ${place.config} on ${name} (${ctx.platform.startText('restart')}): the run left it there, and a later restart of etcd would have forced a new cluster again`;
+  } catch (err) {
+    return `:x: --force-new-cluster may still be in ${place.config} on ${name} (${(err as Error).message.slice(0, 300)}): ${byHand}, before etcd restarts there`;
+  }
 }
