@@ -96,7 +96,9 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
           sh`if [ -e ${a} ]; then`,
           sh`  if [ -e ${m} ]; then echo ${m} is back already, ${a} left where it is;`,
           sh`  else mv ${a} ${m}; echo started: ${m} put back; fi`,
-          sh`else echo ${m} was not moved aside by this run; fi`,
+          sh`elif [ -e ${m} ]; then echo ${m} is in place, not moved aside by this run`,
+          // On neither path: that pod does not run on this master after the run (it was not there before it either, or its copy went).
+          sh`else echo missing: ${m} is neither in place nor kept aside by this run: that pod does not run on this master; fi`,
         ].join('\n');
       });
     },

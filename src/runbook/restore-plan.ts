@@ -67,10 +67,12 @@ export function planRestore(inventory: Inventory, cluster: ClusterConfig, report
 /**
  * Where an operator owns etcd's static pods (OpenShift 4.4+), a restore ends
  * by telling it to roll out a new revision of them, as OpenShift's restore
- * procedure does: only with a kubeconfig (without one, the plan's last step
- * does not appear and nothing says it would have).
+ * procedure does. Without a kubeconfig the step is still planned: it cannot
+ * patch, so the run ends with a warning that gives the `oc patch` to run by
+ * hand, rather than "every step done" with the manifests the run wrote left
+ * in place and nobody told.
  */
 export function redeploySteps(cluster: ClusterConfig, runId: string): StepSpec[] {
   const resource = platformOf(cluster).etcdOperator;
-  return resource && cluster.kubeconfig ? [forceRedeploymentStep.spec({ cluster, resource, runId })] : [];
+  return resource ? [forceRedeploymentStep.spec({ cluster, resource, runId })] : [];
 }

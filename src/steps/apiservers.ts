@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import { platformOf, type ApiserverPlace } from '../platform/index.js';
-import { apiservers } from '../worker/steps/quorum-steps.js';
+import { apiservers, undoApiserversStop } from '../worker/steps/quorum-steps.js';
 import { LOCKED, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
 import type { Step, StepDefinition } from './types.js';
@@ -33,4 +33,6 @@ export const apiserversStep = {
   },
   execute: (ctx, step) => apiservers(ctx.quorum, step, ctx.leaseLost),
   hosts: { tools: uniq([...LOCKED, 'mv']), members: (step) => step.params.hosts.map((h) => ({ member: h.name })) },
+  // A run that ends before its own start of them (rejected at the fence, cancelled, failed) must not leave the control plane down.
+  undo: (ctx, step) => undoApiserversStop(ctx.quorum, step),
 } satisfies StepDefinition<'apiservers'>;

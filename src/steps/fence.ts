@@ -5,6 +5,7 @@ import { fence } from '../worker/steps/quorum-steps.js';
 import { MOVE_ASIDE, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
 import { hostPlace, type HostPlace } from './places.js';
+import { stoppedLeftBehind } from './stopped-left.js';
 import type { Step, StepDefinition } from './types.js';
 
 const params = z.object({
@@ -64,4 +65,6 @@ export const fenceStep = {
     // The plan already counts on them being gone.
     down: (step) => step.params.unconfirmed,
   },
+  // Ended before the run started them again (a restore cancelled or failed midway): where their configs and data are.
+  leftBehind: (run, index, step) => stoppedLeftBehind(run, index, step.params.hosts.filter((h) => !step.params.unconfirmed.includes(h.name))),
 } satisfies StepDefinition<'fence'>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import { platformOf } from '../platform/index.js';
-import { forceNewCluster } from '../worker/steps/quorum-steps.js';
+import { forceNewCluster, undoForceNewCluster } from '../worker/steps/quorum-steps.js';
 import { CHECKED_IO, LOCKED, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
 import { memberOnHost, onHost, type HostPlace } from './places.js';
@@ -26,4 +26,7 @@ export const forceNewClusterStep = {
   },
   execute: (ctx, step) => forceNewCluster(ctx.quorum, step, ctx.leaseLost),
   hosts: { tools: uniq([...LOCKED, 'cp', ...CHECKED_IO]), members: (step) => [{ member: step.params.name }] },
+  // The flag never stays, also when the run ends with this step half-done.
+  // A step that ended done or skipped read its config back without the flag: nothing to look at.
+  undo: (ctx, step) => (['done', 'skipped'].includes(ctx.run.records[ctx.index]?.status ?? '') ? Promise.resolve(null) : undoForceNewCluster(ctx.quorum, step)),
 } satisfies StepDefinition<'force-new-cluster'>;

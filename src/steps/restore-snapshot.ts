@@ -1,9 +1,11 @@
+import { basename } from 'node:path';
 import { z } from 'zod';
 import type { BackupFacts } from '../backup/store.js';
 import type { ClusterConfig } from '../config/schema.js';
 import { platformOf } from '../platform/index.js';
 import { restoreSnapshot } from '../worker/steps/quorum-steps.js';
 import { CHECKED_IO, MOVE_ASIDE, SNAPSHOT_TOOL, uniq } from './host-tools.js';
+import { sh } from '../ssh/shell.js';
 import { sshText } from './plan-text.js';
 import { memberOnHost, onHost, type HostPlace } from './places.js';
 import type { Step, StepDefinition } from './types.js';
@@ -51,5 +53,14 @@ export const restoreSnapshotStep = {
     tools: uniq([...MOVE_ASIDE, ...CHECKED_IO, 'touch', 'tail', 'date', SNAPSHOT_TOOL]),
     how: { [SNAPSHOT_TOOL]: `${SNAPSHOT_TOOL} snapshot restore` },
     members: (step) => [{ member: step.params.name }],
+    // The step starts etcd from the member's own config (or the copy this run keeps): a host whose config an earlier
+    // run left aside (a restore that failed there) would be restored and then not started. Refused before anything acts.
+    layout: (step) => {
+      const { config, configAside, asideDir, name } = step.params;
+      const earlier = `${asideDir}/${basename(config)}.r-`;
+      return [
+        sh`if [ ! -e ${config} ] && [ ! -e ${configAside} ]; then medic_kept=$(ls -t ${earlier}* 2>/dev/null | head -n 1 || true); echo "layout:"${name}" has no etcd config at "${config}", so a restored etcd could not be started there"\${medic_kept:+"; an earlier run kept it at $medic_kept: put it back (mv $medic_kept "${config}") and ask again"}; fi`,
+      ];
+    },
   },
 } satisfies StepDefinition<'restore-snapshot'>;

@@ -4,6 +4,7 @@ import { platformOf } from '../platform/index.js';
 import { stopAndMoveAside } from '../worker/steps/host-steps.js';
 import { MOVE_ASIDE, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
+import { stoppedLeftBehind } from './stopped-left.js';
 import type { Step, StepDefinition } from './types.js';
 
 const params = z.object({
@@ -36,4 +37,6 @@ export const stopAndMoveAsideStep = {
   // Host steps stop their SSH command once this worker lost the run lease (another may run the step now).
   execute: (ctx, step) => stopAndMoveAside(ctx.host, step, ctx.leaseLost),
   hosts: { tools: uniq(MOVE_ASIDE), members: (step) => [{ member: step.host }] },
+  // Ended before the run wrote its config back: where its config and data are, said loudly.
+  leftBehind: (run, index, step) => stoppedLeftBehind(run, index, [{ name: step.host, ...step.params }]),
 } satisfies StepDefinition<'stop-and-move-aside'>;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,8 @@ import { stepOf } from '../support/steps.js';
 import type { BackupFacts } from '../../src/backup/store.js';
 import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
 import { planRestore } from '../../src/runbook/restore-plan.js';
+import { createLogger } from '../../src/log.js';
+import { forceRedeployment } from '../../src/worker/steps/kube-steps.js';
 import type { ObservedState } from '../../src/runbook/types.js';
 import type { MemberRow, StatusReport } from '../../src/status/assess.js';
 
@@ -142,6 +144,29 @@ describe('planRestore', () => {
   });
 });
 
+describe('a restore planned on a host whose config an earlier run left aside', () => {
+  it('is refused before anything acts, naming the copy to put back; a host with its config passes', () => {
+    const backup = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const root = mkdtempSync(join(tmpdir(), 'medic-restore-layout-'));
+    const c = { ...cluster, platform: { ...cluster.platform, manifestsDir: join(root, 'manifests') } } as typeof cluster;
+    const out = planRestore(inventory, c, lost([row(1, { raftIndex: 9, revision: 42 }), row(2, null), row(3, null)]), state, { runId: 'r-0000abcd', backup, requestedBy: 'UALICE', channelId: 'CINC' }, now);
+    if (!out.ok) throw new Error(out.reason);
+    const step = stepOf(out.run.steps.find((s) => s.kind === 'restore-snapshot'), 'restore-snapshot');
+    const look = () => spawnSync('bash', ['-c', ['set -euo pipefail', ...STEPS['restore-snapshot'].hosts.layout!(step)].join('\n')], { encoding: 'utf8' });
+    mkdirSync(join(root, 'manifests'));
+    mkdirSync(join(root, 'etcd-medic-aside'));
+    // The fault: an earlier restore failed after it moved m1's manifest aside under its own run.
+    const kept = join(root, 'etcd-medic-aside', 'etcd.yaml.r-1111aaaa');
+    writeFileSync(kept, 'kept');
+    const refused = look();
+    expect(refused.status).toBe(0);
+    expect(refused.stdout).toBe(`layout:m1 has no etcd config at ${step.params.config}, so a restored etcd could not be started there; an earlier run kept it at ${kept}: put it back (mv ${kept} ${step.params.config}) and ask again\n`);
+    writeFileSync(step.params.config, 'back');
+    expect(look().stdout).toBe('');
+    rmSync(root, { recursive: true });
+  });
+});
+
 describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator writes', () => {
   const ocp4 = (manifestFile: string, kubeconfig?: string) => ({
     ...cluster,
@@ -151,7 +176,7 @@ describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator
   const survivor = lost([row(1, { raftIndex: 90, revision: 40 }), row(2, null), row(3, null)]);
   const quorum = (c: typeof cluster) => planRestoreQuorum(inventory, c, survivor, state, [down('m2', { hasConfig: true }), down('m3', { hasConfig: true })], req(), now);
 
-  it('end by forcing the operator to redeploy etcd (once per run, after the Kubernetes check), only with a kubeconfig, and never on 4.1–4.3', () => {
+  it('end by forcing the operator to redeploy etcd (once per run, after the Kubernetes check), and never on 4.1–4.3', () => {
     const out = quorum(ocp4('etcd-pod.yaml', '/etc/etcd-medic/kubeconfig'));
     if (!out.ok) throw new Error(out.reason);
     expect(out.run.steps.slice(-2).map((s) => s.kind)).toEqual(['kube-check', 'force-redeployment']);
@@ -174,10 +199,24 @@ describe('restores of OpenShift 4.4+ clusters, whose etcd pods the etcd operator
     writeFileSync(join(dir, 'etcd-pod.yaml.r-0000abcd'), 'kept aside');
     expect(look(STEPS['write-manifest'].hosts.layout({ ...write, params: { ...write.params, configAside: join(dir, 'etcd-pod.yaml.r-0000abcd') } }))).toBe('');
     rmSync(dir, { recursive: true });
-    for (const c of [ocp4('etcd-pod.yaml'), ocp4('etcd-member.yaml', '/etc/etcd-medic/kubeconfig'), { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }]) {
+    for (const c of [ocp4('etcd-member.yaml', '/etc/etcd-medic/kubeconfig'), { ...cluster, kubeconfig: '/etc/etcd-medic/kubeconfig' }]) {
       const o = quorum(c);
       if (!o.ok) throw new Error(o.reason);
       expect(o.run.steps.map((s) => s.kind)).not.toContain('force-redeployment');
     }
+  });
+
+  it('without a kubeconfig a 4.4+ restore still ends with the redeploy step, which ends the run with a warning giving the oc patch to run by hand', async () => {
+    const c = ocp4('etcd-pod.yaml');
+    const out = quorum(c);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.run.steps.at(-1)!.kind).toBe('force-redeployment');
+    const b = { id: '2026-11-22_030000', revision: 30, snapshotFile: 'snapshot_2026-11-22_030000.db', sha256: 'f'.repeat(64), takenAt: '2026-11-22T03:00:00Z' } as BackupFacts;
+    const restore = planRestore(inventory, c, survivor, state, { runId: 'r-0000abcd', backup: b, requestedBy: 'UALICE', channelId: 'C' }, now);
+    if (!restore.ok) throw new Error(restore.reason);
+    const step = stepOf(restore.run.steps.at(-1), 'force-redeployment');
+    const result = await forceRedeployment({ cluster: c, log: createLogger('silent') }, step);
+    expect(result.caveat).toContain('the etcd operator was not told to redeploy');
+    expect(result.caveat).toContain(`oc patch etcd cluster -p='{"spec": {"forceRedeploymentReason": "recovery-r-0000abcd-'"$( date --rfc-3339=ns )"'"}}' --type=merge`);
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { BackupStore } from '../../backup/store.js';
 import { hashKvAt, reverifyBackup } from '../../backup/take.js';
@@ -373,12 +373,50 @@ export async function apiservers(ctx: QuorumStepContext, step: StepOf<'apiserver
   const hosts: ApiserverPlace[] = step.params.hosts;
   const action = param(step, 'action') === 'start' ? 'start' : 'stop';
   const lines: string[] = [];
+  const missing: string[] = [];
   for (const h of hosts) {
     const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
     const script = ctx.platform.apiserverLines(h, action).join('\n');
-    lines.push(`${h.name}: ${await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal })}`);
+    const out = await runScript(ctx.target(h.name), underMemberLock(lock, script), { timeoutMs: 120_000 + lock.waitSeconds * 1000, signal });
+    lines.push(`${h.name}: ${out}`);
+    if (action === 'start') missing.push(...[...out.matchAll(/^missing: (\S+)/gm)].map((x) => `${h.name}: ${x[1]}`));
   }
-  return { summary: `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`, output: lines.join('\n') };
+  const summary = `${ctx.platform.apiserverNoun} ${action === 'start' ? 'started again' : 'stopped'} on ${hosts.map((h) => h.name).join(', ')}`;
+  if (!missing.length) return { summary, output: lines.join('\n') };
+  // The control plane is not whole after the run: said as the run's end, not hidden in the output.
+  const caveat = `etcd restored, but not every control-plane pod runs again: no manifest in the kubelet's directory for ${missing.join('; ')} (nor one kept aside by this run). Put each back from its last revision (OpenShift 4: /etc/kubernetes/static-pod-resources/<pod>-<revision>/)`;
+  return { summary: `${summary}; ${caveat}`, output: lines.join('\n'), caveat };
+}
+
+/** Whether a profile's start lines brought something back, by what they print then (OpenShift 4 "started: …", kubeadm "… put back", systemd "… started again"). */
+export function broughtBack(out: string): boolean {
+  return /^started: |put back$|started again$/m.test(out);
+}
+
+/**
+ * What a run that ends early (rejected at the fence's gate, cancelled, failed
+ * mid-restore) puts back of its stop of the API servers: on each master, what
+ * this run moved aside goes back (the platform's start lines, which leave a
+ * manifest put back meanwhile alone), so a restore that never happened does
+ * not leave the control plane down. Host by host: one that cannot be reached
+ * is named with the command that puts its pods back by hand. null when
+ * nothing of this run's was still aside.
+ */
+export async function undoApiserversStop(ctx: QuorumStepContext, step: StepOf<'apiservers'>): Promise<string | null> {
+  if (param(step, 'action') !== 'stop') return null;
+  const back: string[] = [];
+  const bad: string[] = [];
+  for (const h of step.params.hosts as ApiserverPlace[]) {
+    const lock: MemberLock = { path: memberLockPath(h.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
+    try {
+      const out = await runScript(ctx.target(h.name), underMemberLock(lock, ctx.platform.apiserverLines(h, 'start').join('\n')), { timeoutMs: 120_000 + lock.waitSeconds * 1000 });
+      if (broughtBack(out)) back.push(h.name);
+    } catch (err) {
+      bad.push(`:x: ${ctx.platform.apiserverNoun} could NOT be started again on ${h.name} (${(err as Error).message.slice(0, 300)}). On ${h.name}: ${ctx.platform.apiserverText(h, 'start')}`);
+    }
+  }
+  const said = back.length ? [`${ctx.platform.apiserverNoun} started again on ${back.join(', ')}: what this run had stopped is back`] : [];
+  return [...said, ...bad].join('\n') || null;
 }
 
 /** Lines that hold `lock` (flock) until the script ends, or exit `code` at once when another script holds it. */
@@ -397,4 +435,35 @@ export function startGuard(g: { lock: string; marker: string; dataDir: string; b
     sh`if [ ! -e ${g.marker} ]; then echo no verified restore of backup ${g.backupId} on this host: not starting etcd >&2; exit 9; fi`,
     sh`if [ ! -s ${g.dataDir}/member/snap/db ]; then echo ${g.dataDir} holds no database: not starting etcd >&2; exit 9; fi`,
   ];
+}
+
+/**
+ * What a run that ends with its force-new-cluster step started and not done
+ * (its worker killed, the survivor not leading alone in time, a cancel while
+ * it was orphaned) puts back: --force-new-cluster taken out of the survivor's
+ * config, if it is still there. Left in, the next restart of etcd (a reboot,
+ * the kubelet) forces a new cluster again, dropping every member grown back by
+ * then. The config is written again only if it is still the one just read
+ * (sha256, under the member lock); etcd restarts on it (a one-member cluster
+ * already forced stays one; one not yet forced starts as it was).
+ */
+export async function undoForceNewCluster(ctx: QuorumStepContext, step: StepOf<'force-new-cluster'>): Promise<string | null> {
+  const name = param(step, 'name');
+  const place = configPlaceOf(step);
+  const target = ctx.target(name);
+  const byHand = `take --force-new-cluster (ETCD_FORCE_NEW_CLUSTER where it is set as a variable) out of ${place.config} on ${name} by hand; the copy from before the run is ${place.configAside}`;
+  try {
+    const current = await readConfig(target, place.config);
+    if (!current || ctx.platform.flag(current, 'force-new-cluster') === undefined) return null;
+    const clean = ctx.platform.withFlags(current, { 'force-new-cluster': null });
+    const lock = memberLockOf(step, lockWaitSeconds(ctx.cluster));
+    const sha = createHash('sha256').update(Buffer.from(current, 'utf8')).digest('hex');
+    const unchanged = sh`if [ "$(sha256sum < ${place.config} | cut -d' ' -f1)" != ${sha} ]; then echo ${place.config} changed since it was read: not written >&2; exit 11; fi`;
+    await writeRemote(target, place.config, clean, [unchanged], { lock, after: ctx.platform.startLines(place, 'restart') });
+    const final = await readConfig(target, place.config);
+    if (ctx.platform.flag(final, 'force-new-cluster') !== undefined) throw new Error(`${place.config} still has the flag after it was written without it`);
+    return `--force-new-cluster taken out of ${place.config} on ${name} (${ctx.platform.startText('restart')}): the run left it there, and a later restart of etcd would have forced a new cluster again`;
+  } catch (err) {
+    return `:x: --force-new-cluster may still be in ${place.config} on ${name} (${(err as Error).message.slice(0, 300)}): ${byHand}, before etcd restarts there`;
+  }
 }
