@@ -88,8 +88,17 @@ describe('a late worker on the StatefulSet template (its step taken over and the
       return real['sts-initial-state'](...args);
     };
     const saidA: string[] = [];
+    // What Redis answered A when it asked, before its write, whether the step was still its own.
+    const answers: (string | null)[] = [];
+    const storeA = new (class extends RunStore {
+      override async stepOwner(id: string, index: number, token: string) {
+        const why = await super.stepOwner(id, index, token);
+        answers.push(why);
+        return why;
+      }
+    })(redis, prefix);
     // A's lease is long enough that its own renewal timer does not fire before it resumes: only Redis can tell it.
-    const a = store.withRunLease(runId, 'worker-A', 30_000, (lease) => processStep(runId, 0, engine(store, { 'sts-initial-state': pausedPatch }, saidA), lease));
+    const a = storeA.withRunLease(runId, 'worker-A', 30_000, (lease) => processStep(runId, 0, engine(storeA, { 'sts-initial-state': pausedPatch }, saidA), lease));
     await aPaused;
     // The fault: A's lease expires in Redis while A is paused (as PX would once its 30 s passed with no renewal).
     await redis.del(`${prefix}:runexec:${runId}`);
@@ -109,6 +118,7 @@ describe('a late worker on the StatefulSet template (its step taken over and the
     expect((await a).ok).toBe(true);
     expect(liveFlag()).toBe('new');
     expect(flags).toEqual(['existing', 'new']);
+    expect(answers).toEqual(['the run lease is no longer its own (lapsed, or taken by another worker)']);
     // Nothing of A's is recorded: the run is as B left it, and A said nothing in the thread.
     expect(await store.get(runId)).toEqual(afterB);
     expect(saidA.filter((s) => /failed|Step 1:/.test(s))).toEqual([]);
