@@ -5,9 +5,10 @@ import { pause } from './pause.js';
 import { getPod, type Pod } from './pods.js';
 
 /** Cordons (true) or uncordons a node, as `kubectl cordon` does; "already" when it was so (a step run again). */
-export async function setUnschedulable(k: KubeCluster, node: string, on: boolean): Promise<'changed' | 'already'> {
+export async function setUnschedulable(k: KubeCluster, node: string, on: boolean, beforeWrite?: (what: string) => Promise<void>): Promise<'changed' | 'already'> {
   const n = await k.call((o) => k.core.readNode({ name: node }, o));
   if (!!n.spec?.unschedulable === on) return 'already';
+  await beforeWrite?.(`the ${on ? 'cordon' : 'uncordon'} of node ${node}`);
   const body = { spec: { unschedulable: on ? true : null } };
   await k.call((o) => k.core.patchNode({ name: node, body }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, o)));
   return 'changed';
@@ -55,12 +56,13 @@ export interface DrainResult {
  * PDB holds one back), and wait until each is gone (deleted, or made again by
  * its controller as a new pod that is not on this node). Bounded: past
  * `timeoutMs` it throws, naming the pods still there and what held them.
- * Looks before it acts: on a drained node it evicts nothing.
+ * Looks before it acts: on a drained node it evicts nothing. `beforeWrite`
+ * runs before the cordon and before each eviction, and stops the drain by throwing.
  */
-export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs: number; everyMs?: number; signal?: AbortSignal }): Promise<DrainResult> {
+export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs: number; everyMs?: number; signal?: AbortSignal; beforeWrite?: (what: string) => Promise<void> }): Promise<DrainResult> {
   const deadline = Date.now() + opts.timeoutMs;
   stopped(opts.signal, node);
-  const cordoned = (await setUnschedulable(k, node, true)) === 'changed';
+  const cordoned = (await setUnschedulable(k, node, true, opts.beforeWrite)) === 'changed';
   const evicted: string[] = [];
   const skipped: string[] = [];
   const held = new Map<string, string>();
@@ -80,6 +82,7 @@ export async function drainNode(k: KubeCluster, node: string, opts: { timeoutMs:
         left.push(p);
         continue;
       }
+      await opts.beforeWrite?.(`the eviction of ${id}`);
       const e = await evictPod(k, p.metadata!.namespace!, p.metadata!.name!);
       if (e.result === 'blocked') held.set(id, e.reason);
       else {

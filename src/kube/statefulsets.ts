@@ -35,21 +35,40 @@ export function templateFlag(sts: StatefulSet, container: string, flag: string):
 }
 
 /**
- * Sets a flag in the pod template with a JSON patch whose `test` op checks the
- * entry it replaces, so a template changed meanwhile is refused (422) instead of
- * overwritten; "already" when the flag has the value (a step run again).
+ * Sets a flag in the pod template with a JSON patch whose `test` ops check the
+ * entry it replaces and the StatefulSet's `metadata.generation` as read, so a
+ * template changed meanwhile is refused (422) instead of overwritten; "already"
+ * when the flag has the value (a step run again).
+ *
+ * The value's test alone lets a late write through once the value is back where
+ * it was (new → existing → new by the run that went on: a late `new → existing`
+ * matches again). The generation counts changes of the spec only, so it pins the
+ * write to the spec as read, and, unlike a resourceVersion precondition, it does
+ * not move when the controller writes the status (which it does all the time).
+ * `beforeWrite` runs between the read and the patch (the step's check that it
+ * still owns its step): a change made after that check still fails the test.
  */
-export async function setTemplateFlag(k: KubeCluster, namespace: string, name: string, container: string, flag: string, value: string): Promise<'patched' | 'already'> {
+export async function setTemplateFlag(k: KubeCluster, namespace: string, name: string, container: string, flag: string, value: string, opts: { beforeWrite?: () => Promise<void> } = {}): Promise<'patched' | 'already'> {
   const sts = await getStatefulSet(k, namespace, name);
   if (!sts) throw new KubeError('not-found', `statefulset ${namespace}/${name} not found`, 404);
   const at = templateFlag(sts, container, flag);
   if (!at) throw new KubeError('error', `statefulset ${namespace}/${name}: container ${container} has no --${flag} in its command or args`);
   if (at.value === value) return 'already';
+  await opts.beforeWrite?.();
   const path = `/spec/template/spec/containers/${at.container}/${at.list}/${at.index}`;
+  const generation = sts.metadata?.generation;
   const body = [
+    ...(generation !== undefined ? [{ op: 'test', path: '/metadata/generation', value: generation }] : []),
     { op: 'test', path, value: `--${flag}=${at.value}` },
     { op: 'replace', path, value: `--${flag}=${value}` },
   ];
-  await k.call((o) => k.apps.patchNamespacedStatefulSet({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, o)));
+  try {
+    await k.call((o) => k.apps.patchNamespacedStatefulSet({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, o)));
+  } catch (err) {
+    if (err instanceof KubeError && err.status === 422) {
+      throw new KubeError('conflict', `statefulset ${namespace}/${name} changed between the look and the patch (its spec is no longer generation ${generation ?? '?'} with --${flag}=${at.value}): --${flag}=${value} was not written`, 422);
+    }
+    throw err;
+  }
   return 'patched';
 }

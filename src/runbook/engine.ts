@@ -26,8 +26,19 @@ export interface StepResult {
  * `signal` fires when the run gets a stop request: a long step (snapshot, wait) stops early.
  * `leaseLost` fires when this worker lost the run lease (Redis gone for longer than the lease):
  * another worker may be executing the step now, so host steps stop their SSH commands.
+ * `stillOwns` is asked right before a step writes to an outside system (see StillOwns).
  */
-export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal, leaseLost?: AbortSignal) => Promise<StepResult>;
+export type StepExecutor = (run: Run, step: StepSpec, index: number, signal?: AbortSignal, leaseLost?: AbortSignal, stillOwns?: StillOwns) => Promise<StepResult>;
+
+/**
+ * Whether this attempt may still write for its step: null, or why not. The
+ * lease signal alone is not enough: it fires only at the next renewal tick, and a
+ * worker that was paused (or partitioned from Redis) past its lease can send a
+ * write the moment it resumes, before that tick, though another worker took the
+ * step over and the run went on. So Redis is asked: the run lease still holds
+ * this attempt's token, and the run is at this step, running under that token.
+ */
+export type StillOwns = () => Promise<string | null>;
 
 /**
  * The run's incident timeline as the record of its destructive steps: signed
@@ -266,7 +277,8 @@ export async function processStep(runId: string, index: number, deps: EngineDeps
   let result: StepResult;
   const watch = deps.watchStop?.(runId);
   try {
-    result = await deps.executors[step.kind](started.run, step, index, watch?.signal, lease?.signal);
+    const stillOwns: StillOwns | undefined = lease && (async () => (lease.lost ? 'the run lease lapsed on this worker' : store.stepOwner(runId, index, lease.token)));
+    result = await deps.executors[step.kind](started.run, step, index, watch?.signal, lease?.signal, stillOwns);
   } catch (err) {
     if (watch?.signal.aborted) return interrupted(started.run, index, err as Error, deps, token, guard, lease);
     return fail(started.run, index, err as Error, deps, token, guard, lease);

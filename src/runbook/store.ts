@@ -53,6 +53,33 @@ const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
+// Whether one step attempt still owns its step, read in one atomic step: the run
+// lease holds its token, and the run (not ended) is at that step, running, under
+// that token. Returns '' when it does, else why not.
+const OWNS = `
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'the run lease is no longer its own (lapsed, or taken by another worker)' end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'the run is gone' end
+local r = cjson.decode(raw)
+local st = r.status
+if st == 'done' or st == 'failed' or st == 'cancelled' or st == 'rejected' then return 'the run has ended (' .. st .. ')' end
+local i = tonumber(ARGV[1])
+if r.current ~= i then return 'the run is at step ' .. (r.current + 1) .. ' now' end
+local rec = r.records[i + 1]
+if not rec or rec.status ~= 'running' then return 'the step is not running' end
+if type(r.attempt) ~= 'table' or r.attempt.step ~= i or r.attempt.token ~= ARGV[2] then return 'another worker took the step over' end
+return ''`;
+
+// Whether an ended run may still put back what it changed: it has ended and the
+// cluster's lock still names it (no new run can have started on the cluster).
+const PUTS_BACK = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'the run is gone' end
+local st = cjson.decode(raw).status
+if st ~= 'done' and st ~= 'failed' and st ~= 'cancelled' and st ~= 'rejected' then return 'the run has not ended' end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'the cluster is no longer locked to the run (freed, or a new run holds it)' end
+return ''`;
+
 /** Whose lease a write needs: the writer's own token, or nobody's (the sweeper, on an abandoned run). */
 export type LeaseGuard = { owner: string } | { free: true };
 
@@ -173,6 +200,23 @@ export class RunStore {
   /** Who holds the run lease right now (null: nobody is executing the run). */
   leaseHolder(runId: string): Promise<string | null> {
     return this.redis.get(this.execKey(runId));
+  }
+
+  /**
+   * Whether the attempt holding `token` still owns step `index` of the run: null
+   * when it does, else why not. Asked by a step right before each write to an
+   * outside system, so that a worker that lost its lease (and whose step another
+   * worker took over, maybe finished, and went on from) writes nothing late.
+   */
+  async stepOwner(runId: string, index: number, token: string): Promise<string | null> {
+    const why = (await this.redis.eval(OWNS, 2, this.runKey(runId), this.execKey(runId), String(index), token)) as string;
+    return why || null;
+  }
+
+  /** Whether an ended run may still put back what it changed (it ended, its cluster still locked to it): null, or why not. */
+  async putBackOwner(runId: string, cluster: string): Promise<string | null> {
+    const why = (await this.redis.eval(PUTS_BACK, 2, this.runKey(runId), this.lockKey(cluster), runId)) as string;
+    return why || null;
   }
 
   /** A short named lease (the sweeper's), taken if free or ours and renewed by calling again. */

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Platform } from '../platform/index.js';
-import type { StepResult } from '../runbook/engine.js';
+import type { StepResult, StillOwns } from '../runbook/engine.js';
 import type { CommandOffer, Run } from '../runbook/types.js';
 import type { EtcdStepContext } from '../worker/steps/etcd-steps.js';
 import type { HostStepContext } from '../worker/steps/host-steps.js';
@@ -113,6 +113,8 @@ export interface StepContext {
   stop?: AbortSignal;
   /** Fires when this worker lost the run lease: another may run the step now, so host scripts stop. */
   leaseLost?: AbortSignal;
+  /** Asked right before a write to an outside system: null while this attempt still owns its step (for an undo: while the ended run still holds its cluster), else why not. */
+  stillOwns?: StillOwns;
 }
 
 /** The hosts a step touches over SSH and what it runs there, for the readiness check (src/worker/host-readiness.ts). */

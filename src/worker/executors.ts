@@ -2,7 +2,8 @@ import type { BackupStore } from '../backup/store.js';
 import { nodesOf, type ClusterConfig, type Inventory } from '../config/schema.js';
 import type { EtcdPool } from '../etcd/pool.js';
 import type { Logger } from '../log.js';
-import type { StepExecutor } from '../runbook/engine.js';
+import type { StepExecutor, StillOwns } from '../runbook/engine.js';
+import type { RunStore } from '../runbook/store.js';
 import type { Run, StepKind } from '../runbook/types.js';
 import type { SshTarget } from '../ssh/exec.js';
 import { executeStep, STEP_KINDS, undoOnEnd, type StepContext } from '../steps/index.js';
@@ -16,14 +17,19 @@ import { runCsrThread, type RunCsrDeps } from './run-csr-thread.js';
  */
 export function stepExecutors(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, csr?: RunCsrDeps): Record<StepKind, StepExecutor> {
   const contextOf = stepContexts(inventory, pool, store, log, csr);
-  const execute: StepExecutor = (run, step, index, stop, leaseLost) => executeStep(contextOf(run, index, stop, leaseLost), step);
+  const execute: StepExecutor = (run, step, index, stop, leaseLost, stillOwns) => executeStep(contextOf(run, index, stop, leaseLost, stillOwns), step);
   return Object.fromEntries(STEP_KINDS.map((k) => [k, execute])) as Record<StepKind, StepExecutor>;
 }
 
-/** For a run that ended before its last step: what its started steps put back (StepDefinition.undo), as thread lines. */
-export function stepUndo(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger): (run: Run) => Promise<string[]> {
+/**
+ * For a run that ended before its last step: what its started steps put back (StepDefinition.undo), as thread lines.
+ * With `runs`, each write of a put-back first asks that the run has ended and still holds its cluster's lock: a
+ * put-back sent late (its worker paused past the sweeper's own put-back and the lock's release) must not undo
+ * what a new run on the cluster has done since.
+ */
+export function stepUndo(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, runs?: Pick<RunStore, 'putBackOwner'>): (run: Run) => Promise<string[]> {
   const contextOf = stepContexts(inventory, pool, store, log);
-  return (run) => undoOnEnd((index) => contextOf(run, index), run);
+  return (run) => undoOnEnd((index) => contextOf(run, index, undefined, undefined, runs && (() => runs.putBackOwner(run.runId, run.cluster))), run);
 }
 
 function stepContexts(inventory: Inventory, pool: EtcdPool, store: BackupStore, log: Logger, csr?: RunCsrDeps) {
@@ -32,7 +38,7 @@ function stepContexts(inventory: Inventory, pool: EtcdPool, store: BackupStore, 
     if (!c) throw new Error(`cluster ${run.cluster} is not in this worker's inventory`);
     return c;
   };
-  const contextOf = (run: Run, index: number, stop?: AbortSignal, leaseLost?: AbortSignal): StepContext => {
+  const contextOf = (run: Run, index: number, stop?: AbortSignal, leaseLost?: AbortSignal, stillOwns?: StillOwns): StepContext => {
     const cluster = clusterOf(run);
     const rlog = log.child({ run: run.runId });
     const host = hostContextOf(cluster, (name: string): SshTarget => {
@@ -51,9 +57,10 @@ function stepContexts(inventory: Inventory, pool: EtcdPool, store: BackupStore, 
       host,
       quorum: { ...host, pool, store },
       kube: { cluster, log: rlog, csrThread: csr && ((k) => runCsrThread(csr, run, cluster, k, rlog)) },
-      workload: { cluster, pool, log: rlog },
+      workload: { cluster, pool, log: rlog, stillOwns },
       stop,
       leaseLost,
+      stillOwns,
     };
   };
   return contextOf;

@@ -86,7 +86,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   // (only those last written long ago: another worker sharing the store may be streaming one now).
   for (const cluster of deps.inventory.clusters) await sweepPartials(backups, cluster, log);
   // What an ended run puts back before its cluster is free: the same for the engine, the sweeper and a cancel.
-  const undoOnEnd = stepUndo(deps.inventory, pool, backups, log);
+  const undoOnEnd = stepUndo(deps.inventory, pool, backups, log, store);
   const ctx: WorkerContext = {
     workerId: id,
     inventory: deps.inventory,

@@ -69,7 +69,8 @@ describe('the statefulset replace with a worker killed right after every step', 
       state = stateOf(o);
       return `sts ${state}`;
     });
-    watch('pods', '', (type, o) => (type === 'ADDED' && o.metadata.name!.startsWith('etcd-utility') ? `ADDED pod ${o.metadata.name}` : null));
+    // Utility pods with the run that made them (its label): how many each run started, and when they went.
+    watch('pods', '', (type, o) => (type !== 'MODIFIED' && o.metadata.name!.startsWith('etcd-utility') ? `${type} pod ${o.metadata.name} of ${o.metadata.labels?.['etcd-medic/run']}` : null));
   }, 90_000);
   afterAll(async () => {
     for (const u of unwatch) u();
@@ -110,17 +111,19 @@ describe('the statefulset replace with a worker killed right after every step', 
     expect(thread).toContain('Step 2: Save and delete the PodDisruptionBudget kube-etcd-pdb: PDB kube-etcd-pdb is already deleted; its saved copy is');
     expect(thread).toContain('Step 4: Set the StatefulSet kube-etcd to --initial-cluster-state=existing: statefulset kube-etcd already has --initial-cluster-state=existing: nothing done');
     expect(thread).toContain('Step 5: Drain the node of kube-etcd-1: node admin-node-2 drained: already cordoned; nothing left to evict');
-    expect(thread).toMatch(/Step 7: [^\n]*: nothing left to move on claim data-kube-etcd-1: already moved aside/);
+    // The resumed wipe read what the first utility pod did from its status, and started none to look.
+    expect(thread).toMatch(new RegExp(`Step 7: [^\\n]*: utility pod etcd-utility-1 of this run had already ended \\(Succeeded\\) when this step resumed; no second pod was started\\. kube-etcd-1's data on claim data-kube-etcd-1 moved aside to /var/lib/etcd/before-${runId}`));
     expect(thread).toMatch(/Step 8: [^\n]*already in the list/);
     expect(thread).toMatch(/Step 9: [^\n]*was already schedulable/);
+    expect(thread).not.toMatch(/Step 9: [^\n]*utility pod/);
     expect(thread).toContain('Step 13: Set the StatefulSet kube-etcd back to --initial-cluster-state=new: statefulset kube-etcd already has --initial-cluster-state=new: nothing done');
     expect(thread).toMatch(/Step 14: [^\n]*: PDB user1\/kube-etcd-pdb is already there: nothing done/);
     expect(thread).not.toMatch(/Put back:/);
 
-    // The admin cluster's API saw each change once: one PDB delete and one create, the template to existing and back.
-    // The wipe leaves no mark in the API once its pod is deleted, so the resumed step makes a second utility pod
-    // to look: it finds only this run's aside directory and moves nothing (step 7 above, and the claim below).
-    expect(seen).toEqual(['DELETED pdb kube-etcd-pdb', 'sts --initial-cluster-state=existing', 'ADDED pod etcd-utility-1', 'ADDED pod etcd-utility-1', 'sts --initial-cluster-state=new', 'ADDED pdb kube-etcd-pdb']);
+    // The admin cluster's API saw each change once: one PDB delete and one create, the template to existing and back,
+    // and exactly one utility pod for the run, made by the wipe and deleted by the uncordon (before the template went back).
+    expect(seen, why).toEqual(['DELETED pdb kube-etcd-pdb', 'sts --initial-cluster-state=existing', `ADDED pod etcd-utility-1 of ${runId}`, `DELETED pod etcd-utility-1 of ${runId}`, 'sts --initial-cluster-state=new', 'ADDED pdb kube-etcd-pdb']);
+    expect(seen.filter((l) => l.startsWith('ADDED pod etcd-utility') && l.endsWith(` of ${runId}`))).toHaveLength(1);
     // One member removed: the other two kept their IDs, kube-etcd-1 has a new one, three started voters.
     const members = await lab.memberList();
     expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual([0, 1, 2].map((i) => `kube-etcd-${i} started voter`));

@@ -5,12 +5,12 @@ import type { EtcdPool } from '../../etcd/pool.js';
 import { KubeCluster } from '../../kube/client.js';
 import { drainNode, podsOnNode, setUnschedulable } from '../../kube/drain.js';
 import { createPdb, deletePdb, getPdb, pdbToRecreate } from '../../kube/pdbs.js';
-import { createPod, deletePod, getPod, getPvc, isReady, waitPod } from '../../kube/pods.js';
+import { createPod, deletePod, getPod, getPvc, isReady, waitPod, type Pod } from '../../kube/pods.js';
 import { getStatefulSet, setTemplateFlag, templateFlag, type StatefulSet } from '../../kube/statefulsets.js';
 import type { Logger } from '../../log.js';
 import type { WorkloadPlace } from '../../platform/index.js';
 import { WIPE_NOTHING_TO_DO, wipeScript } from '../../platform/statefulset.js';
-import type { StepResult } from '../../runbook/engine.js';
+import type { StepResult, StillOwns } from '../../runbook/engine.js';
 import type { Run, StepOf } from '../../runbook/types.js';
 import { viewCluster } from '../cluster-view.js';
 
@@ -20,7 +20,33 @@ export interface WorkloadStepContext {
   log: Logger;
   /** How long between two looks while waiting on a pod (default 500 ms). */
   pollMs?: number;
+  /**
+   * Asked right before each write to the admin cluster's API: null while this
+   * worker still owns the step (for an undo: while the ended run still holds its
+   * cluster), else why not. Absent: no check (a step run by hand in a test).
+   */
+  stillOwns?: StillOwns;
 }
+
+/** A write a step did not send: its worker no longer owns the step (or the ended run no longer holds its cluster). */
+export class NotOwned extends Error {}
+
+/**
+ * Throws NotOwned unless this worker still owns its step. Called right before
+ * each write to the API: a worker that lost its run lease while it waited (a
+ * partition from Redis, a long pause) may find the step taken over by another
+ * worker, which may have finished it and gone on: the run's later steps, or a
+ * new run, may have changed the same object since, and a late write would undo
+ * that (the template back on existing after the run set it to new, a node
+ * cordoned again after the uncordon, a PDB deleted or made again).
+ */
+async function mayWrite(ctx: WorkloadStepContext, what: string): Promise<void> {
+  const why = await ctx.stillOwns?.();
+  if (why) throw new NotOwned(`${what} was not sent: ${why}. This worker writes nothing more for the step (another worker may run it now, or the run went on without it)`);
+}
+
+/** The same as a `beforeWrite` hook of src/kube. */
+const writeHook = (ctx: WorkloadStepContext) => (what: string) => mayWrite(ctx, what);
 
 /** The claim's volume sits on one node (WaitForFirstConsumer binding): the replica's node, whether or not its pod is bound now. */
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
@@ -109,6 +135,7 @@ export async function pdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-dele
   renameSync(`${file}.tmp`, file);
   // Only the object just saved: a late worker (its lease lost, the run long gone on) must not delete the
   // PDB that the run's last step, or someone, made again since.
+  await mayWrite(ctx, `the delete of PDB ${p.namespace}/${p.pdb}`);
   const r = await deletePdb(k, p.namespace, p.pdb, pdb.metadata?.uid);
   if (r === 'another') throw new Error(`PDB ${p.namespace}/${p.pdb} was made again between the look and the delete (another object now): it was not deleted. Plan the replace again.`);
   return { summary: `PDB ${p.pdb} saved to ${file} and deleted`, output: saved };
@@ -129,6 +156,7 @@ export async function pdbRestore(ctx: WorkloadStepContext, step: StepOf<'pdb-res
   const saved = savedPdb(run, step);
   if (!saved) return { skipped: true, summary: `this run saved no PDB ${p.pdb} (there was none): nothing to make again` };
   const k = kubeOf(ctx);
+  await mayWrite(ctx, `the create of PDB ${p.namespace}/${p.pdb}`);
   const r = await createPdb(k, saved);
   if (r === 'created') return { summary: `PDB ${p.pdb} made again as it was saved` };
   // One of its name is there: put back by this run before, or made meanwhile by someone else (a person, an
@@ -152,7 +180,7 @@ function budgetText(spec: Record<string, any> | undefined): string {
 
 export async function stsInitialState(ctx: WorkloadStepContext, step: StepOf<'sts-initial-state'>): Promise<StepResult> {
   const p = step.params.place;
-  const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, step.params.value);
+  const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, step.params.value, { beforeWrite: () => mayWrite(ctx, `the patch of statefulset ${p.namespace}/${p.statefulSet} to --${FLAG}=${step.params.value}`) });
   return r === 'patched'
     ? { summary: `statefulset ${p.statefulSet}: --${FLAG}=${step.params.value} in its template (OnDelete: no running member restarted)` }
     : { skipped: true, summary: `statefulset ${p.statefulSet} already has --${FLAG}=${step.params.value}: nothing done` };
@@ -165,16 +193,39 @@ export async function drain(ctx: WorkloadStepContext, step: StepOf<'drain'>, sig
   // Looked again right before the cordon: a member may have been moved there since the precheck.
   const others = await otherMembersOn(k, p, node);
   if (others.length) throw new Error(`refusing to drain: ${sharedNodeRefusal(p, node, others)} Nothing was evicted; the node was not cordoned.`);
-  const r = await drainNode(k, node, { timeoutMs: p.drainTimeoutSeconds * 1000, everyMs: ctx.pollMs ?? 500, signal });
+  const r = await drainNode(k, node, { timeoutMs: p.drainTimeoutSeconds * 1000, everyMs: ctx.pollMs ?? 500, signal, beforeWrite: writeHook(ctx) });
   const what = `${r.cordoned ? 'cordoned' : 'already cordoned'}; ${r.evicted.length ? `evicted ${r.evicted.join(', ')}` : 'nothing left to evict'}${r.skipped.length ? `; left ${r.skipped.join(', ')}` : ''}`;
   return { summary: `node ${node} drained: ${what}`, skipped: !r.cordoned && r.evicted.length === 0 };
 }
 
+/** The label that says which run made a utility pod. */
+const RUN_LABEL = 'etcd-medic/run';
+
+/** A utility pod's outcome, once it ended: moved (Succeeded), nothing left to move (exit 3), or failed; null while it runs. */
+function utilityOutcome(pod: Pod): { kind: 'moved' | 'nothing' | 'failed'; exitCode?: number; message: string } | null {
+  const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  const message = (term?.message ?? '').trim();
+  if (pod.status?.phase === 'Succeeded') return { kind: 'moved', message };
+  if (pod.status?.phase !== 'Failed') return null;
+  return { kind: term?.exitCode === WIPE_NOTHING_TO_DO ? 'nothing' : 'failed', exitCode: term?.exitCode, message };
+}
+
 /**
  * Moves the replica's data aside on its claim with a utility pod bound to the
- * claim's node (spec.nodeName: the cordon does not keep it off), then deletes
- * the pod. Refuses while etcd still lists a started member of that name, or
- * while the replica's pod runs: only a removed member's data is moved.
+ * claim's node (spec.nodeName: the cordon does not keep it off). Refuses while
+ * etcd still lists a started member of that name, or while the replica's pod
+ * runs: only a removed member's data is moved.
+ *
+ * The pod is kept once it ended, and deleted by the uncordon (or by the run's
+ * put-back when it ends before): a worker that dies after the pod did its work
+ * and before the step is recorded leaves the pod's outcome in its status, and
+ * the resumed step reads it there. Deleting it here would leave nothing in the
+ * API to say what it did, and the resumed step would start a second pod on the
+ * claim just to look. Of the ways to keep that record, this needs no right the
+ * bot does not already have for the wipe (get and delete on pods): an
+ * annotation on the claim would need `patch` on persistentvolumeclaims, which
+ * also resizes volumes; the pod's log would need `get` on pods/log; a note in
+ * Redis would let whoever can write Redis make the step skip the wipe.
  */
 export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-claim'>, run: Run, signal?: AbortSignal): Promise<StepResult> {
   const p = step.params.place;
@@ -186,10 +237,13 @@ export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-cla
   if (replica?.spec?.nodeName && replica.status?.phase === 'Running') throw new Error(`refusing to move ${p.pod}'s data aside: its pod runs on ${replica.spec.nodeName} (drain the node first). Nothing was changed.`);
   const node = await replicaNode(k, p);
   let pod = await getPod(k, p.namespace, p.utilityPod);
-  if (pod && pod.metadata?.labels?.['etcd-medic/run'] !== run.runId) throw new Error(`a pod ${p.namespace}/${p.utilityPod} exists that this run did not make: delete it or let it finish first. Nothing was changed.`);
+  if (pod && pod.metadata?.labels?.[RUN_LABEL] !== run.runId) throw new Error(`a pod ${p.namespace}/${p.utilityPod} exists that this run did not make: delete it or let it finish first. Nothing was changed.`);
+  // This run's pod, already ended: an earlier execution of this step started it and stopped before recording.
+  const before = pod && utilityOutcome(pod) ? pod : null;
   if (!pod) {
+    await mayWrite(ctx, `the create of utility pod ${p.namespace}/${p.utilityPod}`);
     await createPod(k, p.namespace, {
-      metadata: { name: p.utilityPod, namespace: p.namespace, labels: { 'etcd-medic/run': run.runId } },
+      metadata: { name: p.utilityPod, namespace: p.namespace, labels: { [RUN_LABEL]: run.runId } },
       spec: {
         nodeName: node,
         restartPolicy: 'Never',
@@ -206,26 +260,57 @@ export async function wipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-cla
       },
     });
   }
-  pod = await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500, signal).catch((err: Error) => {
+  pod = before ?? (await waitPod(k, p.namespace, p.utilityPod, { phases: ['Succeeded', 'Failed'] }, 120_000, ctx.pollMs ?? 500, signal).catch((err: Error) => {
     throw signal?.aborted ? new Error(`${err.message}; utility pod ${p.utilityPod} is left as it is (it may still be moving the data aside): \`kubectl -n ${p.namespace} logs ${p.utilityPod}\`, and \`kubectl -n ${p.namespace} delete pod ${p.utilityPod}\` once it has finished`) : err;
-  });
-  const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
-  if (pod.status?.phase === 'Failed' && term?.exitCode === WIPE_NOTHING_TO_DO) {
-    await deletePod(k, p.namespace, p.utilityPod);
-    return { skipped: true, summary: `nothing left to move on claim ${p.claim}: ${(term.message ?? '').trim().split('\n').pop()} (utility pod ${p.utilityPod} deleted)` };
+  }));
+  const out = utilityOutcome(pod)!;
+  const kept = `utility pod ${p.utilityPod} kept until the node is uncordoned`;
+  const found = before ? `utility pod ${p.utilityPod} of this run had already ended (${pod.status?.phase}) when this step resumed; no second pod was started. ` : '';
+  if (out.kind === 'nothing') {
+    return { skipped: true, summary: `${found}nothing left to move on claim ${p.claim}: ${out.message.split('\n').pop()} (${kept})` };
   }
-  if (pod.status?.phase === 'Failed') {
-    throw new Error(`utility pod ${p.utilityPod} failed (exit ${term?.exitCode ?? '?'}): ${(term?.message ?? '').trim().slice(-500)}. It is left for a look: kubectl -n ${p.namespace} logs ${p.utilityPod}`);
+  if (out.kind === 'failed') {
+    throw new Error(`${found}utility pod ${p.utilityPod} failed (exit ${out.exitCode ?? '?'}): ${out.message.slice(-500)}. It is left for a look: kubectl -n ${p.namespace} logs ${p.utilityPod}`);
   }
-  await deletePod(k, p.namespace, p.utilityPod);
-  return { summary: `${p.pod}'s data on claim ${p.claim} moved aside to ${p.dataMountPath}/before-${run.runId} by utility pod ${p.utilityPod} on node ${node} (Succeeded, then deleted)` };
+  return { skipped: !!before, summary: `${found}${p.pod}'s data on claim ${p.claim} moved aside to ${p.dataMountPath}/before-${run.runId} by utility pod ${p.utilityPod} on node ${node} (Succeeded; ${kept})` };
+}
+
+/**
+ * Deletes this run's utility pod once it ended with the data moved aside (or
+ * nothing left to move); "none" when there is none of this run's. A pod that
+ * failed otherwise is left for a look, one still running is left to finish.
+ */
+async function deleteUtilityPod(ctx: WorkloadStepContext, k: KubeCluster, p: WorkloadPlace, runId: string): Promise<'deleted' | 'none' | { left: string }> {
+  const pod = await getPod(k, p.namespace, p.utilityPod);
+  if (!pod || pod.metadata?.labels?.[RUN_LABEL] !== runId) return 'none';
+  const out = utilityOutcome(pod);
+  if (!out) return { left: `utility pod ${p.namespace}/${p.utilityPod} still runs (it may still be moving the data aside): left as it is; \`kubectl -n ${p.namespace} logs ${p.utilityPod}\`, and delete it once it has finished` };
+  if (out.kind === 'failed') return { left: `utility pod ${p.namespace}/${p.utilityPod} failed (exit ${out.exitCode ?? '?'}): left for a look; \`kubectl -n ${p.namespace} logs ${p.utilityPod}\`, then \`kubectl -n ${p.namespace} delete pod ${p.utilityPod}\`` };
+  await mayWrite(ctx, `the delete of utility pod ${p.namespace}/${p.utilityPod}`);
+  return (await deletePod(k, p.namespace, p.utilityPod)) === 'deleted' ? 'deleted' : 'none';
+}
+
+/** A run that ends after its wipe and before its uncordon: the utility pod the wipe kept is deleted. */
+export async function undoWipeClaim(ctx: WorkloadStepContext, step: StepOf<'wipe-claim'>, run: Run): Promise<string | null> {
+  const p = step.params.place;
+  try {
+    const r = await deleteUtilityPod(ctx, kubeOf(ctx), p, run.runId);
+    if (r === 'none') return null;
+    return r === 'deleted' ? `utility pod ${p.namespace}/${p.utilityPod} deleted (it had ended)` : `:warning: ${r.left}`;
+  } catch (err) {
+    if (err instanceof NotOwned) return `utility pod ${p.namespace}/${p.utilityPod} left as it is: ${err.message}`;
+    return `:warning: could not delete utility pod ${p.namespace}/${p.utilityPod} (${(err as Error).message}): \`kubectl -n ${p.namespace} delete pod ${p.utilityPod}\` (it blocks the next run's wipe on this claim)`;
+  }
 }
 
 /** Uncordons the replica's node and waits for its pod to run there again (made by the StatefulSet controller from the template). */
-export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'>, signal?: AbortSignal): Promise<StepResult> {
+export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'>, run: Run, signal?: AbortSignal): Promise<StepResult> {
   const p = step.params.place;
   const k = kubeOf(ctx);
   const node = await replicaNode(k, p);
+  // The wipe's pod, kept so that a resumed wipe could read what it did (see wipeClaim): its work is recorded now.
+  const utility = await deleteUtilityPod(ctx, k, p, run.runId);
+  const cleaned = utility === 'deleted' ? `; the wipe's utility pod ${p.utilityPod} deleted` : typeof utility === 'object' ? `; ${utility.left}` : '';
   // A waiting pod keeps the template it was made from (OnDelete): one made while the template said
   // `new` (before an earlier run put it back) would start the member with a new cluster's ID.
   // Not running, it is deleted, and the controller makes it again from the template as it is now.
@@ -243,13 +328,14 @@ export async function uncordon(ctx: WorkloadStepContext, step: StepOf<'uncordon'
     }
   }
   if (waiting && !waiting.spec?.nodeName && flag && flag.value !== 'existing') {
+    await mayWrite(ctx, `the delete of ${p.namespace}/${p.pod}'s waiting pod`);
     await deletePod(k, p.namespace, p.pod);
     await waitPod(k, p.namespace, p.pod, { uidNot: waiting.metadata?.uid }, 30_000, ctx.pollMs ?? 500, signal);
     remade = `; its waiting pod had --${FLAG}=${flag.value} (made from an older template), so it was deleted and made again from the template`;
   }
-  const r = await setUnschedulable(k, node, false);
+  const r = await setUnschedulable(k, node, false, writeHook(ctx));
   const pod = await waitPod(k, p.namespace, p.pod, { phases: ['Running'] }, 120_000, ctx.pollMs ?? 500, signal);
-  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}`, skipped: r === 'already' && !remade };
+  return { summary: `node ${node} ${r === 'changed' ? 'uncordoned' : 'was already schedulable'}; pod ${p.pod} Running on ${pod.spec?.nodeName}${remade}${cleaned}`, skipped: r === 'already' && !remade && utility !== 'deleted' };
 }
 
 /**
@@ -263,9 +349,11 @@ export async function undoInitialState(ctx: WorkloadStepContext, step: StepOf<'s
   if (step.params.value !== 'existing') return null;
   const p = step.params.place;
   try {
-    const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, 'new');
+    const r = await setTemplateFlag(kubeOf(ctx), p.namespace, p.statefulSet, p.container, FLAG, 'new', { beforeWrite: () => mayWrite(ctx, `the patch of statefulset ${p.namespace}/${p.statefulSet} back to --${FLAG}=new`) });
     return r === 'patched' ? `statefulset ${p.namespace}/${p.statefulSet} set back to --${FLAG}=new` : `statefulset ${p.namespace}/${p.statefulSet} already on --${FLAG}=new`;
   } catch (err) {
+    // Not a failure to put back: whoever freed the cluster put it back, and a new run may have set it since.
+    if (err instanceof NotOwned) return `statefulset ${p.namespace}/${p.statefulSet} left as it is: ${err.message}`;
     return `:x: statefulset ${p.namespace}/${p.statefulSet} could NOT be set back to --${FLAG}=new (${(err as Error).message}). Do it by hand: \`kubectl -n ${p.namespace} edit statefulset ${p.statefulSet}\`, --${FLAG}=new`;
   }
 }
@@ -291,6 +379,7 @@ export async function undoPdbDelete(ctx: WorkloadStepContext, step: StepOf<'pdb-
     const r = await pdbRestore(ctx, { ...step, kind: 'pdb-restore' }, run);
     return r.caveat ? `:warning: ${r.caveat}` : r.summary;
   } catch (err) {
+    if (err instanceof NotOwned) return `PDB ${p.namespace}/${p.pdb} left as it is: ${err.message}`;
     return `:x: PDB ${p.namespace}/${p.pdb} could NOT be made again (${(err as Error).message}). Do it by hand: \`kubectl create -f ${file}\``;
   }
 }
