@@ -17,8 +17,11 @@ const READY_WAIT_MS = 60_000;
 
 /**
  * Why the cluster is not ready for one member to be blocked by a defragment (null: it is):
- * every member in the list started and answering, one leader they agree on, no learner.
- * The NOSPACE alarm is what this runbook repairs, so an alarm does not count here.
+ * every member in the list started and answering, one leader they agree on, no learner, no
+ * alarm but NOSPACE (a member found CORRUPT mid-run is not defragmented, as the plan refuses it).
+ * The NOSPACE alarm is what this runbook repairs, so it does not count here. A member still
+ * being defragmented (by a caller that gave up or died) answers nothing, not even its status,
+ * so it shows here as not answering: no second member is blocked meanwhile.
  */
 export function notReadyForDefrag(view: ClusterView): string | null {
   const r = view.report;
@@ -29,6 +32,8 @@ export function notReadyForDefrag(view: ClusterView): string | null {
   if (learners.length) return `${learners.map((m) => m.name).join(', ')} ${learners.length === 1 ? 'is a learner' : 'are learners'}: a membership change is under way`;
   const leaders = new Set(r.members.map((m) => m.status!.leader));
   if (leaders.size !== 1 || leaders.has('0')) return 'the members do not agree on one leader (an election may be running)';
+  const other = r.members.flatMap((m) => m.alarms.filter((a) => a !== 'NOSPACE').map((a) => `${a} on ${m.name}`));
+  if (other.length) return `alarm ${other.join(', ')} is raised: a corrupt member is not defragmented. Look at it first (\`/etcd status ${r.cluster}\`; a CORRUPT member is replaced with \`/etcd replace\`)`;
   return null;
 }
 
