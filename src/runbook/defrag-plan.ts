@@ -29,6 +29,18 @@ export function planDefrag(inventory: Inventory, cluster: ClusterConfig, report:
     return { ok: false, reason: `the cluster has no quorum (${report.healthyVoters} of ${report.voters} voters up): it cannot compact. Use \`/etcd restore-quorum ${cluster.name}\` first.` };
   }
   const down = report.members.filter((m) => !m.started || !m.status);
+  // A member being defragmented answers nothing, not even its status, until it ends; after a run whose defragment hit its
+  // deadline it goes on for a while. Silent (connection open, no answer) is not dead: say so before anyone replaces it.
+  const silent = down.filter((m) => m.started && m.error?.kind === 'timeout');
+  if (silent.length && silent.length === down.length) {
+    const names = silent.map((m) => `${m.name} (${m.idHex})`).join(', ');
+    return {
+      ok: false,
+      reason:
+        `${names} ${silent.length === 1 ? 'accepts connections but answers' : 'accept connections but answer'} nothing within the deadline. A member whose defragment is still running (one whose caller gave up, e.g. a run that hit its defrag deadline, or one by hand) answers nothing until it ends, and a second member must not be blocked meanwhile. ` +
+        `Wait: its etcd log says \`finished defragment\` at the end, and \`/etcd status ${cluster.name}\` shows it answering with a smaller DB size; then \`/etcd defrag ${cluster.name}\` again. If it stays silent with no defragment running, it is frozen: \`/etcd replace ${silent[0]!.name} ${cluster.name}\`.`,
+    };
+  }
   if (down.length) {
     const first = down[0]!;
     return {

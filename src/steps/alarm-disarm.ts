@@ -16,5 +16,5 @@ export const alarmDisarmStep = {
     operation: `once every member's database is below the quota (${i.quotaBytes} bytes, etcd.quotaBytes in the inventory): maintenance.alarm(Deactivate, NOSPACE) for each NOSPACE alarm raised${i.raised.length ? ` (now on ${i.raised.join(', ')})` : ' (none now; one raised meanwhile is cleared too)'}, as etcdctl alarm disarm; skipped if none is raised. Other alarms (CORRUPT) are left alone`,
     params: { quotaBytes: i.quotaBytes },
   }),
-  execute: (ctx, step) => alarmDisarm(ctx.etcd, step),
+  execute: (ctx, step) => alarmDisarm({ ...ctx.etcd, stop: ctx.stop, leaseLost: ctx.leaseLost }, step),
 } satisfies StepDefinition<'alarm-disarm'>;

@@ -19,5 +19,5 @@ export const compactStep = {
     operation: `kv.compact({ revision: ${i.revision}, physical: true }) through ${i.via.name} (${i.via.url}), as etcdctl compact ${i.revision} --physical; skipped if already compacted to ${i.revision} or later. Every revision before ${i.revision} is gone afterwards (a watch or \`get --rev\` older than it fails)`,
     params: { revision: i.revision, via: i.via.name },
   }),
-  execute: (ctx, step) => compact(ctx.etcd, step),
+  execute: (ctx, step) => compact({ ...ctx.etcd, stop: ctx.stop, leaseLost: ctx.leaseLost }, step),
 } satisfies StepDefinition<'compact'>;

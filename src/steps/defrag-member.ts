@@ -25,5 +25,5 @@ export const defragMemberStep = {
     params: { name: i.name, idHex: i.idHex, url: i.url, dbSize: i.dbSize, role: i.role, before: i.before, after: i.after, timeoutSeconds: i.timeoutSeconds },
   }),
   // Its try number: a resumed step looks whether the first try already defragmented the member.
-  execute: (ctx, step) => defragMember(ctx.etcd, step, ctx.run.records[ctx.index]?.attempts ?? 1),
+  execute: (ctx, step) => defragMember({ ...ctx.etcd, stop: ctx.stop, leaseLost: ctx.leaseLost }, step, ctx.run.records[ctx.index]?.attempts ?? 1),
 } satisfies StepDefinition<'defrag-member'>;

@@ -19,5 +19,5 @@ export const writeCheckStep = {
       params: { key, voters: i.voters },
     };
   },
-  execute: (ctx, step) => writeCheck(ctx.etcd, step),
+  execute: (ctx, step) => writeCheck({ ...ctx.etcd, stop: ctx.stop, leaseLost: ctx.leaseLost }, step),
 } satisfies StepDefinition<'write-check'>;

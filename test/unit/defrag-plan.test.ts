@@ -86,6 +86,22 @@ describe('planDefrag', () => {
     const corrupt = plan([row(1, 1), row(2, 1, { alarms: ['CORRUPT'] }), row(3, 1)]);
     expect(!corrupt.ok && corrupt.reason).toContain('alarm CORRUPT is raised');
   });
+
+  it('a member that accepts connections but answers nothing (as one still being defragmented does) is waited for, not offered for replacement', () => {
+    // The fault: m2's defragment of a run that hit its deadline still runs; etcd answers nothing there until it ends.
+    const silent = memberRow(2, null, { reachable: false, error: { kind: 'timeout', message: 'DEADLINE_EXCEEDED' } });
+    const out = plan([row(1, 1), silent, row(3, 1)]);
+    expect(out.ok).toBe(false);
+    const reason = !out.ok ? out.reason : '';
+    expect(reason).toContain('m2 (a2) accepts connections but answers nothing within the deadline');
+    expect(reason).toContain('defragment is still running');
+    expect(reason).toContain('`/etcd defrag prod` again');
+    // Replacing it is the last resort, named only for a member that stays silent with no defragment running.
+    expect(reason.indexOf('/etcd replace')).toBeGreaterThan(reason.indexOf('If it stays silent'));
+    // A member whose port refuses is down, and is still sent to replace.
+    const down = plan([row(1, 1), memberRow(2, null), row(3, 1)]);
+    expect(!down.ok && down.reason).toMatch(/^m2 \(a2\) does not answer\..*`\/etcd replace m2 prod` first/);
+  });
 });
 
 describe('the defragment step looks before it acts', () => {
@@ -108,5 +124,15 @@ describe('the defragment step looks before it acts', () => {
     expect(notReadyForDefrag(view([row(1, 1), row(2, 1), memberRow(3, null)]))).toContain('m3 (a3) does not answer');
     expect(notReadyForDefrag(view([row(1, 1), row(2, 1), row(3, 3)]))).toContain('do not agree on one leader');
     expect(notReadyForDefrag(view([row(1, 1), memberRow(2, null), memberRow(3, null)], 'QUORUM_LOST'))).toContain('no quorum');
+  });
+
+  it('stops between two defragments when etcd raised CORRUPT after the plan (the plan refuses a corrupt member; so does every later step)', () => {
+    const view = (members: MemberRow[]) => ({ report: report(members), state, healthyEndpoint: null }) as ClusterView;
+    // NOSPACE on m1 is what the run repairs: not a reason to stop.
+    expect(notReadyForDefrag(view([row(1, 1), row(2, 1), row(3, 1)]))).toBeNull();
+    // The fault: etcd's corruption check raised CORRUPT on m3 mid-run.
+    const problem = notReadyForDefrag(view([row(1, 1), row(2, 1), row(3, 1, { alarms: ['CORRUPT'] })]));
+    expect(problem).toContain('alarm CORRUPT on m3 is raised: a corrupt member is not defragmented');
+    expect(problem).toContain('`/etcd replace`');
   });
 });

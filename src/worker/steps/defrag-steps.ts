@@ -12,13 +12,19 @@ import type { EtcdStepContext } from './etcd-steps.js';
  * retried does nothing twice.
  */
 
+/** The etcd steps' context, with the run's stop request and the lease loss: a step that blocks a member must not start once either fired. */
+export type DefragStepContext = EtcdStepContext & { stop?: AbortSignal; leaseLost?: AbortSignal };
+
 /** How long the checks between two defragments wait for the cluster to be whole again. */
 const READY_WAIT_MS = 60_000;
 
 /**
  * Why the cluster is not ready for one member to be blocked by a defragment (null: it is):
- * every member in the list started and answering, one leader they agree on, no learner.
- * The NOSPACE alarm is what this runbook repairs, so an alarm does not count here.
+ * every member in the list started and answering, one leader they agree on, no learner, no
+ * alarm but NOSPACE (a member found CORRUPT mid-run is not defragmented, as the plan refuses it).
+ * The NOSPACE alarm is what this runbook repairs, so it does not count here. A member still
+ * being defragmented (by a caller that gave up or died) answers nothing, not even its status,
+ * so it shows here as not answering: no second member is blocked meanwhile.
  */
 export function notReadyForDefrag(view: ClusterView): string | null {
   const r = view.report;
@@ -29,16 +35,25 @@ export function notReadyForDefrag(view: ClusterView): string | null {
   if (learners.length) return `${learners.map((m) => m.name).join(', ')} ${learners.length === 1 ? 'is a learner' : 'are learners'}: a membership change is under way`;
   const leaders = new Set(r.members.map((m) => m.status!.leader));
   if (leaders.size !== 1 || leaders.has('0')) return 'the members do not agree on one leader (an election may be running)';
+  const other = r.members.flatMap((m) => m.alarms.filter((a) => a !== 'NOSPACE').map((a) => `${a} on ${m.name}`));
+  if (other.length) return `alarm ${other.join(', ')} is raised: a corrupt member is not defragmented. Look at it first (\`/etcd status ${r.cluster}\`; a CORRUPT member is replaced with \`/etcd replace\`)`;
   return null;
 }
 
+/** Throws when this worker may no longer act on the step: the run was asked to stop, or its lease went to another worker. */
+function mayAct(ctx: DefragStepContext, what: string): void {
+  if (ctx.leaseLost?.aborted) throw new Error(`this worker lost the run lease before ${what}, so it did not (another worker may run the step now): nothing was done by it`);
+  if (ctx.stop?.aborted) throw new Error(`the run was asked to stop before ${what}: not done`);
+}
+
 /** Waits, bounded, until the cluster is ready for (or back from) a defragment; the view it saw then. */
-async function waitReady(ctx: EtcdStepContext, when: string, ms = READY_WAIT_MS): Promise<ClusterView> {
+async function waitReady(ctx: DefragStepContext, when: string, ms = READY_WAIT_MS): Promise<ClusterView> {
   const deadline = Date.now() + ms;
   for (;;) {
     const view = await viewCluster(ctx.cluster, ctx.pool);
     const problem = notReadyForDefrag(view);
     if (!problem) return view;
+    if (ctx.stop?.aborted) throw new Error(`the run was asked to stop while waiting for the cluster ${when} (${problem}). Nothing more was defragmented`);
     if (Date.now() + 250 > deadline) throw new Error(`the cluster was not healthy ${when} within ${Math.round(ms / 1000)} s: ${problem}. Nothing more was defragmented`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -63,13 +78,14 @@ async function compactedTo(client: Etcd3, revision: number): Promise<boolean> {
 
 const dbLine = (m: MemberRow) => `${m.name} ${formatBytes(m.status!.dbSize)} (${formatBytes(m.status!.dbSizeInUse)} in use)`;
 
-export async function compact(ctx: EtcdStepContext, step: StepOf<'compact'>): Promise<StepResult> {
+export async function compact(ctx: DefragStepContext, step: StepOf<'compact'>): Promise<StepResult> {
   const revision = Number(step.params.revision);
   const view = await viewCluster(ctx.cluster, ctx.pool);
   if (!view.healthyEndpoint) throw new Error(`no member with a leader to send the compaction to: ${view.report.summary}`);
   const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint);
   const sizes = view.report.members.filter((m) => m.status).map(dbLine).join(', ');
   if (await compactedTo(client, revision)) return { skipped: true, summary: `the keyspace is already compacted to revision ${revision} or later: not compacted again (${sizes})` };
+  mayAct(ctx, `compacting to revision ${revision}`);
   try {
     // physical: the answer waits until the compacted entries are out of the database, so the defragments that follow give the pages back.
     await client.kv.compact({ revision, physical: true }, { deadline: Date.now() + ctx.cluster.etcd.defragTimeoutSeconds * 1000 });
@@ -97,9 +113,11 @@ export function leaderTarget(members: Pick<MemberRow, 'name' | 'idHex' | 'learne
   return before.map((n) => others.find((m) => m.name === n)).find(Boolean) ?? others[0] ?? null;
 }
 
-export async function defragMember(ctx: EtcdStepContext, step: StepOf<'defrag-member'>, attempt: number): Promise<StepResult> {
+export async function defragMember(ctx: DefragStepContext, step: StepOf<'defrag-member'>, attempt: number): Promise<StepResult> {
   const p = step.params;
-  let view = await waitReady(ctx, `before defragmenting ${p.name}`);
+  // Resumed: the earlier try's defragment may still run in etcd (it goes on after its caller died), and the member
+  // answers nothing until it ends: wait for it as long as a defragment may take, not a minute, before giving up on the run.
+  let view = await waitReady(ctx, `before defragmenting ${p.name}`, attempt > 1 ? Math.max(READY_WAIT_MS, p.timeoutSeconds * 1000) : READY_WAIT_MS);
   let m = view.report.members.find((x) => x.idHex === p.idHex);
   if (!m) throw new Error(`${p.name} (${p.idHex}) is no longer in the member list: the plan does not fit the cluster any more; plan again`);
   // Resumed after its worker stopped: the first try may have done it. A member is defragmented once per run.
@@ -111,6 +129,7 @@ export async function defragMember(ctx: EtcdStepContext, step: StepOf<'defrag-me
     // Leader last: a leader blocked by a defragment stalls every write; the members after it are not done yet.
     const target = leaderTarget(view.report.members, p.before);
     if (!target) throw new Error(`${p.name} leads and no other voter answers to take over; nothing was defragmented`);
+    mayAct(ctx, `moving the leadership from ${p.name} to ${target.name}`);
     await ctx.pool.client(ctx.cluster, clientUrlOf(ctx.cluster, m)).maintenance.moveLeader({ targetID: BigInt(`0x${target.idHex}`).toString() });
     const deadline = Date.now() + 15_000;
     for (;;) {
@@ -124,6 +143,7 @@ export async function defragMember(ctx: EtcdStepContext, step: StepOf<'defrag-me
   }
   const url = clientUrlOf(ctx.cluster, m);
   const before = dbLine(m);
+  mayAct(ctx, `defragmenting ${p.name}`);
   const t0 = Date.now();
   try {
     // Its own deadline: a large database blocks the member for longer than any other call may take.
@@ -153,7 +173,7 @@ async function listAlarms(client: Etcd3): Promise<{ memberID: string; alarm: str
   return res.alarms.map((a) => ({ memberID: a.memberID, alarm: String(a.alarm).toUpperCase() }));
 }
 
-export async function alarmDisarm(ctx: EtcdStepContext, step: StepOf<'alarm-disarm'>): Promise<StepResult> {
+export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-disarm'>): Promise<StepResult> {
   const quota = Number(step.params.quotaBytes);
   const view = await waitReady(ctx, 'before disarming the alarm');
   const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
@@ -173,7 +193,7 @@ export async function alarmDisarm(ctx: EtcdStepContext, step: StepOf<'alarm-disa
   return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberID)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
 }
 
-export async function writeCheck(ctx: EtcdStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
+export async function writeCheck(ctx: DefragStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
   const key = step.params.key;
   const view = await waitReady(ctx, 'for the write check');
   const voters = view.report.members.filter((m) => !m.learner).length;
