@@ -117,6 +117,34 @@ describe('restore-quorum on OpenShift 4.4 masters (etcd-pod.yaml, the etcd opera
     expect((await operator()).spec.forceRedeploymentReason).toBe(set![1]);
   }
 
+  it("refuses, before anything runs, when the dead masters' etcd-pod.yaml was moved out of the kubelet's directory (no peer's is adapted on 4.4+), naming where each goes back", async () => {
+    // The fault: m2 and m3 die, their manifests taken away (as by hand, the procedure's first step); their data stays.
+    for (const name of ['m2', 'm3']) await t.lab.killMember(name);
+    const m1Before = manifest(t.lab.host('m1'));
+    try {
+      const { msg } = await planRun(t, 'restore-quorum', /refused|^Restore quorum of lab/);
+      const text = textOf(msg);
+      expect(text).toContain('`/etcd restore-quorum` refused');
+      expect(text).toContain('nothing was started or changed');
+      for (const name of ['m2', 'm3']) {
+        const h = t.lab.host(name);
+        expect(text).toContain(`${name}'s host has no ${manifestOf(h)}: on OpenShift 4.4+ the etcd operator writes each master's etcd-pod.yaml for that node`);
+        expect(text).toContain(`Put ${name}'s own back at ${manifestOf(h)}`);
+        expect(existsSync(h.dataDir)).toBe(true);
+      }
+      expect(manifest(t.lab.host('m1'))).toBe(m1Before);
+      expect(flag(t.lab.host('m1'), 'force-new-cluster')).toBeUndefined();
+    } finally {
+      // Put back as the message says: they start from their own data and the cluster heals.
+      for (const name of ['m2', 'm3']) await t.lab.startMember(name);
+      await t.lab.waitHealthy();
+    }
+    expect(await voters()).toEqual(['m1', 'm2', 'm3']);
+    // The API server answers again once etcd has quorum (it timed out meanwhile): nothing told the operator anything.
+    const spec = await waitFor('the operator resource readable', async () => (await operator().catch(() => null))?.spec, 30_000, 500);
+    expect(spec.forceRedeploymentReason).toBeUndefined();
+  });
+
   it('restores quorum through force-new-cluster from the survivor: the flag in and out of etcd-pod.yaml, members grown back, every key kept, the operator told to redeploy', async () => {
     for (let i = 0; i < 20; i++) await t.lab.etcdctl(['put', `/rq/k${i}`, `v${i}`]);
     const m1 = t.lab.host('m1');
