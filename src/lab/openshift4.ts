@@ -349,6 +349,8 @@ for a in "$@"; do
   esac
 done
 if [ -d "$data/member" ]; then exit 0; fi
+# The pod's env sets ETCDCTL_ENDPOINTS, _CACERT, _CERT and _KEY (for oc rsh); etcdctl 3.4 refuses a flag its env also sets.
+unset ETCDCTL_ENDPOINTS ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY
 i=0
 while [ $i -lt 20 ]; do
   list=$(ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --cacert="$cacert" --cert="$cert" --key="$key" --dial-timeout=1s --command-timeout=2s member list 2>/dev/null) || list=
