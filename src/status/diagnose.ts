@@ -119,7 +119,7 @@ function restoreQuorum(cluster: ClusterConfig, report: StatusReport): Diagnosis 
     const running = report.members.filter((m) => m.status && m.name !== pick.member.name).map((m) => m.name);
     if (running.length) {
       const notYet = `${running.join(', ')} still answer${running.length === 1 ? 's' : ''} without a leader: running, not dead. Stop ${running.length === 1 ? 'its' : 'their'} etcd first (or it may elect a leader again with the others: \`/etcd status\` once more), then \`/etcd restore-quorum ${cluster.name}\`.`;
-      return { kind: 'restore-quorum', key: 'restore-quorum', title: `Restore quorum from ${pick.member.name}, not yet`, evidence: `Majority lost: ${lost}. Survivor ${pick.member.name}: ${pick.why}. Not yet: ${notYet}`, offer: null, notYet };
+      return { kind: 'restore-quorum', key: 'restore-quorum:not-yet', title: `Restore quorum from ${pick.member.name}, not yet`, evidence: `Majority lost: ${lost}. Survivor ${pick.member.name}: ${pick.why}. Not yet: ${notYet}`, offer: null, notYet };
     }
     return { kind: 'restore-quorum', key: 'restore-quorum', title: `Restore quorum from ${pick.member.name}`, evidence: `Majority lost: ${lost}. Survivor ${pick.member.name}: ${pick.why}.`, offer };
   }
@@ -176,7 +176,8 @@ function defrag(cluster: ClusterConfig, report: StatusReport): Diagnosis | null 
   // The planner's own refusal, asked now: a button it would refuse (a member down) is not offered.
   const notYet = defragBlocker(cluster, report);
   if (notYet) {
-    return { kind: 'defrag', key: nospace.length ? 'defrag:nospace' : 'defrag:near-quota', title: 'Compact and defragment, not yet', evidence: `${parts.join('; ')}. Not yet: ${notYet}`, offer: null, notYet };
+    // Its own key: when what held it back is gone, the watch posts again, now with the button.
+    return { kind: 'defrag', key: `${nospace.length ? 'defrag:nospace' : 'defrag:near-quota'}:not-yet`, title: 'Compact and defragment, not yet', evidence: `${parts.join('; ')}. Not yet: ${notYet}`, offer: null, notYet };
   }
   return {
     kind: 'defrag',

@@ -230,6 +230,9 @@ describe('diagnose: from what status saw to the runbook that fixes it', () => {
   it('keys stay the same while the fault is the same, and change when it changes', () => {
     const keys = (r: StatusReport, certs: TargetReading[] | null = null) => diagnose({ cluster, report: r, certs, csrs: null }).map((d) => d.key);
     expect(keys(report([up(1, 100), up(2, 100), down(3)]))).toEqual(keys(report([up(1, 900), up(2, 900), down(3)])));
+    // A defragment that waited for m3 gets its button once m3 is back: a change the watch posts.
+    expect(keys(report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), down(3)]))).not.toContain('defrag:nospace');
+    expect(keys(report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), up(3)]))).toContain('defrag:nospace');
     expect(keys(report([up(1), up(2), up(3)]), [cert('kubelet', 'm1', 5)])).not.toEqual(keys(report([up(1), up(2), up(3)]), [cert('kubelet', 'm1', -1)]));
   });
 });
