@@ -74,7 +74,10 @@ export function diagnose(i: DiagnosisInput): Diagnosis[] {
   if (i.certs) out.push(...renewals(cluster, i.certs));
   if (i.csrs?.length) out.push(reviewCsrs(cluster, i.csrs));
 
-  const rank = (d: Diagnosis) => (d.notYet ? SAFETY_ORDER.length : SAFETY_ORDER.indexOf(d.kind));
+  // Without quorum the API server can neither approve a CSR nor renew a kubelet: those fixes come after the restore.
+  // (An expired etcd certificate stays first: it may be why the members lost each other.)
+  const kubeSide = (d: Diagnosis) => d.kind === 'review-csrs' || d.key.startsWith('renew-certs:kubelet:');
+  const rank = (d: Diagnosis) => (d.notYet ? SAFETY_ORDER.length + 1 : !quorum && kubeSide(d) ? SAFETY_ORDER.length : SAFETY_ORDER.indexOf(d.kind));
   return out.map((d, n) => ({ d, n })).sort((a, b) => rank(a.d) - rank(b.d) || a.n - b.n).map((x) => x.d);
 }
 

@@ -156,6 +156,16 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'majority lost with a kubelet certificate ending and an expired etcd peer certificate: the etcd certificate, then the restore, then the kubelet',
+    report: report([up(1, 640, { status: { ...up(1).status!, leader: '0' } }), down(2), down(3)]),
+    certs: [cert('kubelet', 'm1', 3), cert('etcd-peer', 'm2', -2)],
+    want: [
+      ['renew-certs', 'Renew 1 certificate', 'certs prod', 'etcd peer of m2 expired 2 days ago'],
+      ['restore-quorum', 'Restore quorum from m1', 'restore-quorum prod', 'Majority lost'],
+      ['renew-certs', 'Renew kubelet certificates', 'kubelets renew prod m1', 'kubelet on m1 expires in 3 days'],
+    ],
+  },
+  {
     // The defrag planner refuses while a member is down (a defragment blocks its member): no button it would refuse.
     name: 'NOSPACE and a member down: the replace first, the defragment after it, without a button',
     report: report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), down(3)]),
