@@ -273,6 +273,15 @@ export const inventorySchema = z
           }
         }
       });
+      // The watch's buttons are clicked in its channel: outside the allowed channels every click would be refused.
+      const allowed = inv.workspace.allowedChannels;
+      if (c.watch && allowed.length > 0 && !allowed.includes(c.watch.channel)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', i, 'watch', 'channel'],
+          message: `${c.watch.channel} is not in workspace.allowedChannels (${allowed.join(', ')}): the watch would post there, but every click on its buttons would be refused. Add it to allowedChannels or watch from an allowed channel`,
+        });
+      }
       c.nodes.forEach((n, j) => {
         if (memberNames.has(n.name)) {
           const why = c.members.some((m) => m.name === n.name) ? `"${n.name}" is a master (under members), and masters are nodes already: list it only there` : `duplicate node name "${n.name}"`;

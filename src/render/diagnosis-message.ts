@@ -8,7 +8,7 @@ const SECTION_MAX = 3000;
 
 /** The line a person reads for one diagnosis: what to do, then the evidence. */
 export function diagnosisLine(d: Diagnosis, n: number): string {
-  const how = d.offer ? '' : ' _(by hand)_';
+  const how = d.offer ? '' : d.notYet ? ' _(after the above)_' : ' _(by hand)_';
   return `*${n}. ${escapeMrkdwn(d.title)}*${how}\n${escapeMrkdwn(d.evidence)}`;
 }
 

@@ -18,6 +18,40 @@ export interface DefragRequest {
 const urlOf = (cluster: ClusterConfig, m: MemberRow) => m.clientURLs.find((u) => cluster.etcd.endpoints.includes(u)) ?? m.clientURLs[0]!;
 
 /**
+ * Why the defragment cannot start now although quorum holds (a member down, a
+ * learner, another alarm), or null. `/etcd status` asks the same before it
+ * offers the Compact and defragment button, so the button is never one the
+ * planner refuses.
+ */
+export function defragBlocker(cluster: ClusterConfig, report: StatusReport): string | null {
+  const down = report.members.filter((m) => !m.started || !m.status);
+  // A member being defragmented answers nothing, not even its status, until it ends; after a run whose defragment hit its
+  // deadline it goes on for a while. Silent (connection open, no answer) is not dead: say so before anyone replaces it.
+  const silent = down.filter((m) => m.started && m.error?.kind === 'timeout');
+  if (silent.length && silent.length === down.length) {
+    const names = silent.map((m) => `${m.name} (${m.idHex})`).join(', ');
+    return (
+      `${names} ${silent.length === 1 ? 'accepts connections but answers' : 'accept connections but answer'} nothing within the deadline. A member whose defragment is still running (one whose caller gave up, e.g. a run that hit its defrag deadline, or one by hand) answers nothing until it ends, and a second member must not be blocked meanwhile. ` +
+      `Wait: its etcd log says \`finished defragment\` at the end, and \`/etcd status ${cluster.name}\` shows it answering with a smaller DB size; then \`/etcd defrag ${cluster.name}\` again. If it stays silent with no defragment running, it is frozen: \`/etcd replace ${silent[0]!.name} ${cluster.name}\`.`
+    );
+  }
+  if (down.length) {
+    const first = down[0]!;
+    return (
+      `${down.map((m) => `${m.name} (${m.idHex})`).join(', ')} ${down.length === 1 ? 'does' : 'do'} not answer. A defragment blocks the member it runs on, so with a member down it could cost the quorum: bring ${first.started ? first.name : 'it'} back or \`/etcd replace ${first.started ? first.name : first.idHex} ${cluster.name}\` first, then \`/etcd defrag ${cluster.name}\`.`
+    );
+  }
+  const learners = report.members.filter((m) => m.learner);
+  if (learners.length) return `${learners.map((m) => m.name).join(', ')} ${learners.length === 1 ? 'is a learner' : 'are learners'}: a membership change is half-done. Finish it first (\`/etcd status ${cluster.name}\`).`;
+  // The leader is asked last and an election passes in seconds: that is no reason to hold the button back.
+  const otherAlarms = [...new Set(report.members.flatMap((m) => m.alarms))].filter((a) => a !== 'NOSPACE');
+  if (otherAlarms.length) {
+    return `alarm ${otherAlarms.join(', ')} is raised: a corrupt member is not defragmented. Look at it first (\`/etcd status ${cluster.name}\`; a CORRUPT member is replaced with \`/etcd replace\`).`;
+  }
+  return null;
+}
+
+/**
  * The NOSPACE runbook as data (etcd's own "space quota" procedure): compact to the
  * revision seen now (approved), then defragment every member alone, followers
  * first and the leader last, the cluster healthy between each, then disarm the
@@ -28,34 +62,10 @@ export function planDefrag(inventory: Inventory, cluster: ClusterConfig, report:
   if (report.verdict === 'QUORUM_LOST' || report.verdict === 'UNREACHABLE') {
     return { ok: false, reason: `the cluster has no quorum (${report.healthyVoters} of ${report.voters} voters up): it cannot compact. Use \`/etcd restore-quorum ${cluster.name}\` first.` };
   }
-  const down = report.members.filter((m) => !m.started || !m.status);
-  // A member being defragmented answers nothing, not even its status, until it ends; after a run whose defragment hit its
-  // deadline it goes on for a while. Silent (connection open, no answer) is not dead: say so before anyone replaces it.
-  const silent = down.filter((m) => m.started && m.error?.kind === 'timeout');
-  if (silent.length && silent.length === down.length) {
-    const names = silent.map((m) => `${m.name} (${m.idHex})`).join(', ');
-    return {
-      ok: false,
-      reason:
-        `${names} ${silent.length === 1 ? 'accepts connections but answers' : 'accept connections but answer'} nothing within the deadline. A member whose defragment is still running (one whose caller gave up, e.g. a run that hit its defrag deadline, or one by hand) answers nothing until it ends, and a second member must not be blocked meanwhile. ` +
-        `Wait: its etcd log says \`finished defragment\` at the end, and \`/etcd status ${cluster.name}\` shows it answering with a smaller DB size; then \`/etcd defrag ${cluster.name}\` again. If it stays silent with no defragment running, it is frozen: \`/etcd replace ${silent[0]!.name} ${cluster.name}\`.`,
-    };
-  }
-  if (down.length) {
-    const first = down[0]!;
-    return {
-      ok: false,
-      reason: `${down.map((m) => `${m.name} (${m.idHex})`).join(', ')} ${down.length === 1 ? 'does' : 'do'} not answer. A defragment blocks the member it runs on, so with a member down it could cost the quorum: bring ${first.started ? first.name : 'it'} back or \`/etcd replace ${first.started ? first.name : first.idHex} ${cluster.name}\` first, then \`/etcd defrag ${cluster.name}\`.`,
-    };
-  }
-  const learners = report.members.filter((m) => m.learner);
-  if (learners.length) return { ok: false, reason: `${learners.map((m) => m.name).join(', ')} ${learners.length === 1 ? 'is a learner' : 'are learners'}: a membership change is half-done. Finish it first (\`/etcd status ${cluster.name}\`).` };
+  const blocked = defragBlocker(cluster, report);
+  if (blocked) return { ok: false, reason: blocked };
   const leader = report.members.find((m) => m.isLeader);
   if (!leader) return { ok: false, reason: 'the members do not agree on a leader (an election may be running). Ask again in a few seconds.' };
-  const otherAlarms = [...new Set(report.members.flatMap((m) => m.alarms))].filter((a) => a !== 'NOSPACE');
-  if (otherAlarms.length) {
-    return { ok: false, reason: `alarm ${otherAlarms.join(', ')} is raised: a corrupt member is not defragmented. Look at it first (\`/etcd status ${cluster.name}\`; a CORRUPT member is replaced with \`/etcd replace\`).` };
-  }
 
   // Followers first (by name, so the plan reads the same every time), the leader last.
   const order = [...report.members.filter((m) => !m.isLeader).sort((a, b) => a.name.localeCompare(b.name)), leader];

@@ -1,7 +1,7 @@
 import type { ClusterConfig, Inventory } from '../config/schema.js';
 import { memberPlace, platformOf } from '../platform/index.js';
 import { workloadReplaceSteps } from './replace-workload-steps.js';
-import type { StatusReport } from '../status/assess.js';
+import type { MemberRow, StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
 import { backupId } from '../backup/store.js';
 import { flagValuesProblem } from './flag-values.js';
@@ -29,6 +29,19 @@ export interface ReplaceRequest {
 
 export type PlanOutcome = { ok: true; run: Run } | { ok: false; reason: string };
 
+
+/**
+ * Why a member that answers has failed all the same, or null: it raises the
+ * CORRUPT alarm (its data no longer matches its peers'), or its raft index lags
+ * the highest by more than the cluster's limit.
+ */
+export function answeringFailure(cluster: ClusterConfig, report: StatusReport, m: MemberRow): string | null {
+  if (!m.status) return null;
+  if (m.alarms.includes('CORRUPT')) return 'it raises the CORRUPT alarm';
+  const maxIndex = Math.max(0, ...report.members.map((x) => x.status?.raftIndex ?? 0));
+  const lag = maxIndex - m.status.raftIndex;
+  return lag > cluster.etcd.lagWarnEntries ? `it lags by ${lag} raft entries (the limit is ${cluster.etcd.lagWarnEntries})` : null;
+}
 
 /**
  * The "replace a failed member" procedure of the vendor runbooks as data: pure,
@@ -80,7 +93,10 @@ export function planReplace(
       reason: `removing ${live.name} would leave ${removal.healthyLeft} healthy voters of ${removal.voters - 1}, below the quorum of ${removal.quorumAfter}. Bring another member back first, or use \`/etcd restore-quorum\` if the majority is gone.`,
     };
   }
-  if (live?.reachable && live.started && !req.force) {
+  // A member that answers but raises CORRUPT or lags past the limit has failed all the same (what `/etcd status`
+  // offers the Replace button for). Asked again at every plan: once it caught up or the alarm is gone, it is healthy.
+  const failedWhy = live?.reachable ? answeringFailure(cluster, report, live) : null;
+  if (live?.reachable && live.started && !req.force && !failedWhy) {
     return {
       ok: false,
       reason: `${live.name} (${live.idHex}) is healthy: it answers, raft index ${live.status?.raftIndex}. Replacing a healthy member is rarely right; if you mean it, type \`/etcd replace ${live.name} ${cluster.name} --force\` (the plan will say it was forced).`,
@@ -98,7 +114,7 @@ export function planReplace(
     const steps = workloadReplaceSteps({ cluster, place: workload, runId: req.runId, saveDir: `${inventory.backups.dir}/${cluster.name}`, snapshot, live: live?.idHex ? { idHex: live.idHex } : undefined, peerUrl, voters: voterCount, minRevision: state.revision });
     const run = newRun(
       inventory,
-      { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
+      { runId: req.runId, runbook: 'replace', title: `Replace ${conf.name} in ${cluster.name}`, rationale: failedWhy ? `${conf.name} answers, but ${failedWhy}: it is replaced as a failed member.` : undefined, cluster: cluster.name, target: conf.name, force: req.force, steps, plannedState: state, requestedBy: req.requestedBy, channelId: req.channelId },
       now,
     );
     return { ok: true, run };
@@ -115,7 +131,8 @@ export function planReplace(
   // The snapshot's source first: the master that is surely up is the first asked to sign and to lend its config.
   const rebuilt = rebuiltChoice(cluster, conf, hosts, [source, ...healthyOthers.filter((m) => m !== source)].map((m) => m.name));
   if (!rebuilt.ok) return rebuilt;
-  const { template, certs, rationale } = rebuilt.choice;
+  const { template, certs } = rebuilt.choice;
+  const rationale = [failedWhy && `${conf.name} answers, but ${failedWhy}: it is replaced as a failed member.`, rebuilt.choice.rationale].filter(Boolean).join(' ') || undefined;
   const platform = platformOf(cluster);
   const issue =
     certs &&

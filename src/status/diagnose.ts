@@ -2,6 +2,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import { targetWhat } from '../certs/check.js';
 import { URGENT_DAYS } from '../certs/expiry.js';
 import { urgentReadings, type TargetReading } from '../certs/targets.js';
+import { defragBlocker } from '../runbook/defrag-plan.js';
 import { defaultSurvivor } from '../runbook/restore-quorum-plan.js';
 import type { CommandOffer } from '../runbook/types.js';
 import { DB_NEAR_QUOTA, formatBytes, type MemberRow, type StatusReport, type Stranger } from './assess.js';
@@ -29,6 +30,11 @@ export interface Diagnosis {
   evidence: string;
   /** The command its button runs, as the clicker; null when there is nothing the bot can start (the text says what to do). */
   offer: CommandOffer | null;
+  /**
+   * Set when the fix applies but its planner would refuse it now (a defragment
+   * with a member down): no button, and it is listed after the fixes that come first.
+   */
+  notYet?: string;
 }
 
 /** A pending CSR of a control-plane node (a master), as the Kubernetes side lists it. */
@@ -68,7 +74,10 @@ export function diagnose(i: DiagnosisInput): Diagnosis[] {
   if (i.certs) out.push(...renewals(cluster, i.certs));
   if (i.csrs?.length) out.push(reviewCsrs(cluster, i.csrs));
 
-  const rank = (d: Diagnosis) => SAFETY_ORDER.indexOf(d.kind);
+  // Without quorum the API server can neither approve a CSR nor renew a kubelet: those fixes come after the restore.
+  // (An expired etcd certificate stays first: it may be why the members lost each other.)
+  const kubeSide = (d: Diagnosis) => d.kind === 'review-csrs' || d.key.startsWith('renew-certs:kubelet:');
+  const rank = (d: Diagnosis) => (d.notYet ? SAFETY_ORDER.length + 1 : !quorum && kubeSide(d) ? SAFETY_ORDER.length : SAFETY_ORDER.indexOf(d.kind));
   return out.map((d, n) => ({ d, n })).sort((a, b) => rank(a.d) - rank(b.d) || a.n - b.n).map((x) => x.d);
 }
 
@@ -109,6 +118,12 @@ function restoreQuorum(cluster: ClusterConfig, report: StatusReport): Diagnosis 
   const pick = defaultSurvivor(cluster, report);
   const offer: CommandOffer = { command: 'restore-quorum', args: [cluster.name], label: pick ? `Restore quorum from ${pick.member.name}` : 'Restore quorum' };
   if (pick) {
+    // The planner refuses while any other member still runs (it is not dead: force-new-cluster beside it splits the cluster).
+    const running = report.members.filter((m) => m.status && m.name !== pick.member.name).map((m) => m.name);
+    if (running.length) {
+      const notYet = `${running.join(', ')} still answer${running.length === 1 ? 's' : ''} without a leader: running, not dead. Stop ${running.length === 1 ? 'its' : 'their'} etcd first (or it may elect a leader again with the others: \`/etcd status\` once more), then \`/etcd restore-quorum ${cluster.name}\`.`;
+      return { kind: 'restore-quorum', key: 'restore-quorum:not-yet', title: `Restore quorum from ${pick.member.name}, not yet`, evidence: `Majority lost: ${lost}. Survivor ${pick.member.name}: ${pick.why}. Not yet: ${notYet}`, offer: null, notYet };
+    }
     return { kind: 'restore-quorum', key: 'restore-quorum', title: `Restore quorum from ${pick.member.name}`, evidence: `Majority lost: ${lost}. Survivor ${pick.member.name}: ${pick.why}.`, offer };
   }
   return {
@@ -161,6 +176,12 @@ function defrag(cluster: ClusterConfig, report: StatusReport): Diagnosis | null 
   const parts: string[] = [];
   if (nospace.length) parts.push(`alarm NOSPACE on ${nospace.map((m) => m.name).join(', ')} (writes refused)`);
   if (full.length) parts.push(`database ${full.map((m) => `${m.name} ${formatBytes(m.status!.dbSize)}`).join(', ')} of a ${formatBytes(quota)} quota`);
+  // The planner's own refusal, asked now: a button it would refuse (a member down) is not offered.
+  const notYet = defragBlocker(cluster, report);
+  if (notYet) {
+    // Its own key: when what held it back is gone, the watch posts again, now with the button.
+    return { kind: 'defrag', key: `${nospace.length ? 'defrag:nospace' : 'defrag:near-quota'}:not-yet`, title: 'Compact and defragment, not yet', evidence: `${parts.join('; ')}. Not yet: ${notYet}`, offer: null, notYet };
+  }
   return {
     kind: 'defrag',
     key: nospace.length ? 'defrag:nospace' : 'defrag:near-quota',

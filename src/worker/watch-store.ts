@@ -21,15 +21,19 @@ export interface Kept {
   state: string;
 }
 
-/** The last state the proactive watch posted, per cluster, in Redis (shared by every worker). */
+/**
+ * The last state the proactive watch posted, per cluster and channel, in Redis
+ * (shared by every worker). Per channel: a watch moved to another channel tells
+ * the new one what is wrong now, rather than keep quiet about what only the old one heard.
+ */
 export class WatchStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
 
-  private key(cluster: string): string {
-    return `${this.prefix}:watch:${cluster}`;
+  private key(cluster: string, channel: string): string {
+    return `${this.prefix}:watch:${cluster}:${channel}`;
   }
 
   /**
@@ -37,13 +41,23 @@ export class WatchStore {
    * was already kept (someone else posts it, or posted it before); `prev` is what
    * was kept before, null for nothing.
    */
-  async swap(cluster: string, next: Kept): Promise<{ changed: boolean; prev: Kept | null }> {
-    const [changed, f, s] = (await this.redis.eval(SWAP, 1, this.key(cluster), next.fingerprint, next.state)) as [number, string, string];
+  async swap(cluster: string, channel: string, next: Kept): Promise<{ changed: boolean; prev: Kept | null }> {
+    const [changed, f, s] = (await this.redis.eval(SWAP, 1, this.key(cluster, channel), next.fingerprint, next.state)) as [number, string, string];
     return { changed: changed === 1, prev: f ? { fingerprint: f, state: s } : null };
   }
 
   /** Puts `prev` back while `next` is still the one kept, so that the next look posts the change again. */
-  async undo(cluster: string, next: Kept, prev: Kept | null): Promise<void> {
-    await this.redis.eval(UNDO, 1, this.key(cluster), next.fingerprint, prev?.fingerprint ?? '', prev?.state ?? '');
+  async undo(cluster: string, channel: string, next: Kept, prev: Kept | null): Promise<void> {
+    await this.redis.eval(UNDO, 1, this.key(cluster, channel), next.fingerprint, prev?.fingerprint ?? '', prev?.state ?? '');
+  }
+
+  /** Forgets what the watch of a cluster posted, on every channel (its watch was turned off or the cluster dropped). */
+  async forget(cluster: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.key(cluster, '*')}`, 'COUNT', 100);
+      if (keys.length) await this.redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
   }
 }

@@ -239,7 +239,7 @@ export async function startWorker(deps: WorkerDeps): Promise<MedicWorker> {
   });
   await worker.waitUntilReady();
   await scheduleBackups(queue, deps.inventory, log);
-  await scheduleWatches(queue, deps.inventory, log);
+  await scheduleWatches(queue, deps.inventory, log, watches);
   void worker.run();
   const heartbeat = startHeartbeat(deps.redis, deps.prefix, id);
   const mirror = startTimelineMirror(incidents, deps.chat, log, id);

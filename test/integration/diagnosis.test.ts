@@ -197,6 +197,64 @@ describe('/etcd status diagnoses what it sees and offers the runbook as a button
     }
   }, 60_000);
 
+  it('NOSPACE: the Defrag button, clicked by a viewer, is refused as typing is; clicked twice by Alice, it plans `/etcd defrag lab` once, as her', async () => {
+    const m1 = (await t.lab.memberList()).find((m) => m.name === 'm1')!;
+    const client = new Etcd3({
+      hosts: [t.lab.host('m1').clientUrl],
+      credentials: { rootCertificate: readFileSync(t.lab.tls.ca), privateKey: readFileSync(t.lab.tls.key), certChain: readFileSync(t.lab.tls.cert) },
+    });
+    let runId: string | undefined;
+    try {
+      // Fault: the space quota is exhausted on m1 (etcd raises NOSPACE and refuses writes).
+      await client.maintenance.alarm({ action: 'Activate', memberID: BigInt(`0x${m1.id}`).toString(), alarm: 'Nospace' });
+      const post = await status();
+      const d = diagnosisOf(post);
+      expect(d.map((x) => [x.label, x.command])).toEqual([['Compact and defragment', 'defrag lab']]);
+
+      const refused = await click(post, d[0]!, 'UVIC');
+      expect(refused).toBe(ackText((await t.command('defrag lab', { user: 'UVIC' })).body));
+      expect(refused).toContain('Not allowed: `/etcd defrag` you need the *destroy* role');
+
+      // A double click: two plan jobs reach the workers, one plan comes out; the other is told the cluster is taken.
+      const since = t.slack.lastSeq;
+      const acks = await Promise.all([click(post, d[0]!, 'UALICE'), click(post, d[0]!, 'UALICE')]);
+      for (const a of acks) expect(a).toContain('Looking at every member of *lab*');
+      const plan = await planFrom(since, /^Compact and defragment lab/);
+      runId = plan.runId;
+      expect(plan.text).toContain(`Run \`${plan.runId}\` asked by <@UALICE>`);
+      const other = await t.slack.waitFor((r) => r.kind === 'api' && r.method === 'chat.postMessage' && /^\/etcd defrag lab refused/.test(String(r.body.text)), 60_000, since);
+      expect(textOf(other)).toContain(`run \`${plan.runId}\` is`);
+      const plans = t.slack.messages((r: SlackRecord) => r.seq > since && r.kind === 'api' && r.method === 'chat.postMessage' && /^Compact and defragment lab/.test(String(r.body.text)));
+      expect(plans).toHaveLength(1);
+      // Nothing was compacted or disarmed: the plan waits for a second person's approval.
+      expect((await t.lab.etcdctl(['alarm', 'list'])).stdout).toContain('alarm:NOSPACE');
+    } finally {
+      if (runId) await cancel(runId);
+      await t.lab.etcdctl(['alarm', 'disarm']);
+      client.close();
+    }
+  }, 120_000);
+
+  it('a stale Replace m3 button clicked after m3 came back plans nothing: the planner looks again and says m3 is healthy', async () => {
+    await t.lab.stopMember('m3');
+    let post: SlackRecord;
+    try {
+      post = await status();
+    } finally {
+      await t.lab.startMember('m3');
+      await t.lab.waitHealthy();
+    }
+    const d = diagnosisOf(post);
+    expect(d.map((x) => x.command)).toEqual(['replace m3 lab']);
+    // An hour later, as far as the cluster is concerned: m3 is back and healthy. Alice clicks the old button.
+    const since = t.slack.lastSeq;
+    expect(await click(post, d[0]!, 'UALICE')).toContain('Planning the replacement of *m3* in *lab*');
+    const answer = await t.slack.waitFor((r) => r.kind === 'api' && r.method === 'chat.postMessage' && /^\/etcd replace m3 refused/.test(String(r.body.text)), 60_000, since);
+    expect(textOf(answer)).toMatch(/m3 \([0-9a-f]+\) is healthy: it answers, raft index \d+\. Replacing a healthy member is rarely right/);
+    expect(t.slack.messages((r: SlackRecord) => r.seq > since && r.kind === 'api' && r.method === 'chat.postMessage' && /^Replace m3 in lab/.test(String(r.body.text)))).toEqual([]);
+    expect((await t.lab.memberList()).map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3']);
+  }, 120_000);
+
   it('a kubelet certificate ending in 3 days: renew that kubelet, its button `/etcd kubelets renew lab m1`', async () => {
     const DAY = 86_400_000;
     // Fault: m1's kubelet serves a certificate that ends in three days.

@@ -70,6 +70,16 @@ describe('inventory', () => {
     expect(errorOf(`defaultCluster: staging\n${good}`)).toContain('defaultCluster: no cluster named "staging"');
   });
 
+  it('refuses a watch channel outside the allowed channels: every button the watch posts there would be refused', () => {
+    const watched = (allowed: string) => `workspace: { allowedChannels: [${allowed}] }\n${good.replace('    members:', '    watch: { intervalSeconds: 60, channel: CWATCH }\n    members:')}`;
+    expect(errorOf(watched('CINCIDENT'))).toContain(
+      'clusters[0].watch.channel: CWATCH is not in workspace.allowedChannels (CINCIDENT): the watch would post there, but every click on its buttons would be refused. Add it to allowedChannels or watch from an allowed channel',
+    );
+    expect(parseInventory(watched('CINCIDENT, CWATCH'), 'x.yaml').clusters[0]!.watch!.channel).toBe('CWATCH');
+    // No allowed channels listed: the bot answers in any channel it is in.
+    expect(parseInventory(good.replace('    members:', '    watch: { intervalSeconds: 60, channel: CWATCH }\n    members:'), 'x.yaml').clusters[0]!.watch!.channel).toBe('CWATCH');
+  });
+
   it('takes a kubeconfig path or "in-cluster", and nothing else', () => {
     const withKube = (v: string) => good.replace('    members:', `    kubeconfig: ${v}\n    members:`);
     expect(parseInventory(withKube('/etc/medic/kubeconfig'), 'x.yaml').clusters[0]!.kubeconfig).toBe('/etc/medic/kubeconfig');

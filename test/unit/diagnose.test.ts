@@ -6,9 +6,13 @@ import { withDiagnosis } from '../../src/render/diagnosis-message.js';
 import { blockLimitViolations as checkBlocks } from '../../src/render/block-limits.js';
 import type { MemberRow, StatusReport, Stranger } from '../../src/status/assess.js';
 import { diagnose, SAFETY_ORDER, type Diagnosis, type PendingCsr } from '../../src/status/diagnose.js';
+import { planDefrag } from '../../src/runbook/defrag-plan.js';
+import { planReplace } from '../../src/runbook/replace-plan.js';
+import { planRestoreQuorum, type HostView } from '../../src/runbook/restore-quorum-plan.js';
+import type { ObservedState } from '../../src/runbook/types.js';
 import { memberRow, threeMasters } from '../support/fixtures.js';
 
-const { cluster } = threeMasters('{}');
+const { inventory, cluster } = threeMasters('{}');
 const up = (i: number, raftIndex = 100, over: Partial<MemberRow> = {}) => memberRow(i, { raftIndex, revision: raftIndex, leader: '1' }, { isLeader: i === 1, ...over });
 const down = (i: number) => memberRow(i, null);
 
@@ -80,13 +84,14 @@ const cases: Case[] = [
     want: [['restore-quorum', 'Restore quorum from m1', 'restore-quorum prod', 'Survivor m1: it answers with the highest raft index (640, the only one answering)']],
   },
   {
-    name: 'majority lost, two answer without a leader: the one with the higher raft index, as the planner picks',
+    // The planner refuses while a member other than the survivor still runs: no button it would refuse, the text says what first.
+    name: 'majority lost, two answer without a leader: the one with the higher raft index, as the planner picks, once the other is stopped',
     report: report([
       memberRow(1, { raftIndex: 640, revision: 600, leader: '0' }),
       memberRow(2, { raftIndex: 700, revision: 650, leader: '0' }),
       down(3),
     ]),
-    want: [['restore-quorum', 'Restore quorum from m2', 'restore-quorum prod', 'Survivor m2: it answers with the highest raft index (700 against m1 640).']],
+    want: [['restore-quorum', 'Restore quorum from m2, not yet', null, 'Survivor m2: it answers with the highest raft index (700 against m1 640). Not yet: m1 still answers']],
   },
   {
     name: 'majority lost, nobody answers',
@@ -151,11 +156,30 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'NOSPACE and a member down: defragment before the replace',
+    name: 'majority lost with a kubelet certificate ending and an expired etcd peer certificate: the etcd certificate, then the restore, then the kubelet',
+    report: report([up(1, 640, { status: { ...up(1).status!, leader: '0' } }), down(2), down(3)]),
+    certs: [cert('kubelet', 'm1', 3), cert('etcd-peer', 'm2', -2)],
+    want: [
+      ['renew-certs', 'Renew 1 certificate', 'certs prod', 'etcd peer of m2 expired 2 days ago'],
+      ['restore-quorum', 'Restore quorum from m1', 'restore-quorum prod', 'Majority lost'],
+      ['renew-certs', 'Renew kubelet certificates', 'kubelets renew prod m1', 'kubelet on m1 expires in 3 days'],
+    ],
+  },
+  {
+    // The defrag planner refuses while a member is down (a defragment blocks its member): no button it would refuse.
+    name: 'NOSPACE and a member down: the replace first, the defragment after it, without a button',
     report: report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), down(3)]),
     want: [
-      ['defrag', 'Compact and defragment', 'defrag prod', 'NOSPACE'],
       ['replace', 'Replace m3', 'replace m3 prod', 'm3'],
+      ['defrag', 'Compact and defragment, not yet', null, 'alarm NOSPACE on m1 (writes refused). Not yet: m3 (a3) does not answer.'],
+    ],
+  },
+  {
+    name: 'NOSPACE and a CORRUPT member: replace the corrupt one first, the defragment after it',
+    report: report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), up(3, 100, { alarms: ['CORRUPT'] })]),
+    want: [
+      ['replace', 'Replace m3', 'replace m3 prod', 'raised the CORRUPT alarm'],
+      ['defrag', 'Compact and defragment, not yet', null, 'Not yet: alarm CORRUPT is raised'],
     ],
   },
 ];
@@ -171,6 +195,43 @@ describe('diagnose: from what status saw to the runbook that fixes it', () => {
     });
   });
 
+  // A button the planner refuses on the very state it was offered for sends the clicker round in circles at 3 a.m.
+  it.each(cases)('every button is one its planner accepts on the same state: $name', (c) => {
+    const got = diagnose({ cluster, report: c.report, certs: c.certs ?? null, csrs: c.csrs ?? null });
+    const state: ObservedState = { members: [], leaderHex: c.report.leaderHex, raftIndex: 100, revision: 100, at: new Date(NOW).toISOString() };
+    const req = { runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC' };
+    // The hosts of the members that do not answer: reachable over SSH, etcd stopped, its data and config there.
+    const hosts: HostView[] = c.report.members
+      .filter((m) => !m.status)
+      .map((m) => ({ name: m.name, reachable: true, listening: false, hasConfig: true, hasData: true, offlineRevision: 10 }));
+    for (const d of got) {
+      const o = d.offer;
+      if (!o) continue;
+      const out =
+        o.command === 'defrag'
+          ? planDefrag(inventory, cluster, c.report, state, req, new Date(NOW))
+          : o.command === 'restore-quorum'
+            ? planRestoreQuorum(inventory, cluster, c.report, state, hosts, req, new Date(NOW))
+            : o.command === 'replace'
+              ? planReplace(inventory, cluster, c.report, state, { ...req, target: o.args[0]!, force: o.args.includes('--force') }, new Date(NOW))
+              : { ok: true as const };
+      expect(out.ok ? 'planned' : `${d.title} refused: ${out.reason}`).toBe('planned');
+    }
+  });
+
+  it('a Replace button clicked after the fault is gone plans nothing and says why (the planner asks again)', () => {
+    const state: ObservedState = { members: [], leaderHex: 'a1', raftIndex: 100, revision: 100, at: new Date(NOW).toISOString() };
+    const replace = (r: StatusReport) => planReplace(inventory, cluster, r, state, { runId: 'r-0000abcd', requestedBy: 'UALICE', channelId: 'CINC', target: 'm3', force: false }, new Date(NOW));
+    // Offered for a CORRUPT alarm: planned, the plan saying why an answering member is replaced.
+    const corrupt = replace(report([up(1), up(2), up(3, 100, { alarms: ['CORRUPT'] })]));
+    expect(corrupt.ok && corrupt.run.rationale).toContain('m3 answers, but it raises the CORRUPT alarm: it is replaced as a failed member.');
+    // Offered for a lag of 4,900 entries; an hour later m3 has caught up and the alarm is gone: refused, m3 is healthy.
+    for (const later of [report([up(1, 5000), up(2, 5000), up(3, 4990)]), report([up(1), up(2), up(3)])]) {
+      const out = replace(later);
+      expect(out.ok ? 'planned' : out.reason).toMatch(/^m3 \(a3\) is healthy: it answers, raft index \d+\. Replacing a healthy member is rarely right/);
+    }
+  });
+
   it('orders by safety whatever order the faults were found in', () => {
     expect(SAFETY_ORDER.indexOf('fence')).toBeLessThan(SAFETY_ORDER.indexOf('replace'));
     expect(SAFETY_ORDER.indexOf('replace')).toBeLessThan(SAFETY_ORDER.indexOf('restore-quorum'));
@@ -179,6 +240,9 @@ describe('diagnose: from what status saw to the runbook that fixes it', () => {
   it('keys stay the same while the fault is the same, and change when it changes', () => {
     const keys = (r: StatusReport, certs: TargetReading[] | null = null) => diagnose({ cluster, report: r, certs, csrs: null }).map((d) => d.key);
     expect(keys(report([up(1, 100), up(2, 100), down(3)]))).toEqual(keys(report([up(1, 900), up(2, 900), down(3)])));
+    // A defragment that waited for m3 gets its button once m3 is back: a change the watch posts.
+    expect(keys(report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), down(3)]))).not.toContain('defrag:nospace');
+    expect(keys(report([up(1, 100, { alarms: ['NOSPACE'] }), up(2), up(3)]))).toContain('defrag:nospace');
     expect(keys(report([up(1), up(2), up(3)]), [cert('kubelet', 'm1', 5)])).not.toEqual(keys(report([up(1), up(2), up(3)]), [cert('kubelet', 'm1', -1)]));
   });
 });
@@ -191,12 +255,15 @@ describe('the diagnosis in the status message', () => {
     expect(msg.blocks.at(-1)!.type).toBe('context');
     const diag = msg.blocks.filter((b) => String(b.block_id ?? '').startsWith('diagnosis-'));
     expect(diag).toHaveLength(2);
-    const acc = diag.map((b) => b.accessory as { action_id: string; value: string; text: { text: string } });
-    expect(acc.map((a) => a.action_id)).toEqual(['medic_command', 'medic_command']);
-    expect(acc.map((a) => decodeCommand(a.value))).toEqual([{ command: 'defrag', args: ['prod'] }, { command: 'replace', args: ['m3', 'prod'] }]);
-    expect(acc[1]!.text.text).toBe('Replace m3');
+    // The replace has its button; the defragment, which waits for it, has none and says so.
+    const acc = diag.map((b) => b.accessory as { action_id: string; value: string; text: { text: string } } | undefined);
+    expect(acc[0]!.action_id).toBe('medic_command');
+    expect(decodeCommand(acc[0]!.value)).toEqual({ command: 'replace', args: ['m3', 'prod'] });
+    expect(acc[0]!.text.text).toBe('Replace m3');
+    expect(acc[1]).toBeUndefined();
+    expect((diag[1]!.text as { text: string }).text).toContain('*2. Compact and defragment, not yet* _(after the above)_');
     expect(checkBlocks(msg.blocks)).toEqual([]);
-    expect(msg.text).toContain('Diagnosis: Compact and defragment (+1 more).');
+    expect(msg.text).toContain('Diagnosis: Replace m3 (+1 more).');
   });
 
   it('leaves a message without diagnosis as it was', () => {

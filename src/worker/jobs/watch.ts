@@ -33,7 +33,7 @@ export async function runWatch(env: JobEnvelope & { request: { name: 'watch' } }
   observeStatus(cluster, report);
   const state = watchState(report, diagnoses);
   const next = { fingerprint: watchFingerprint(state), state: encodeWatchState(state) };
-  const { changed, prev } = await deps.watches.swap(cluster.name, next);
+  const { changed, prev } = await deps.watches.swap(cluster.name, channel, next);
   if (!changed) return `unchanged ${report.verdict}`;
   const change = watchChange(decodeWatchState(prev?.state ?? null), state);
   if (!change.post) return `first look ${report.verdict}, nothing to say`;
@@ -44,7 +44,7 @@ export async function runWatch(env: JobEnvelope & { request: { name: 'watch' } }
     await deps.post(channel, msg);
   } catch (err) {
     // Not posted: the state goes back, so the next look (on any worker) posts the change.
-    await deps.watches.undo(cluster.name, next, prev).catch(() => undefined);
+    await deps.watches.undo(cluster.name, channel, next, prev).catch(() => undefined);
     throw err;
   }
   deps.log.info({ cluster: cluster.name, channel, change: change.what }, 'watch posted a change');
