@@ -4,9 +4,10 @@ import { quote, sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
-import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, Platform } from './types.js';
+import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, PkiClues, Platform } from './types.js';
 import { adaptedFlags } from './adapt-config.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
+import { ocp4MemberPki } from './ocp4-certs.js';
 
 type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' }>;
 
@@ -134,12 +135,23 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
     },
     kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
 
-    // The member's pairs as the lab and openshift-ansible name them. 4.1–4.3 masters keep no CA key (the seeds
-    // sign with a temporary signer pod), so a rebuilt master is refused at planning unless one was put there.
+    // 4.1–4.3 masters keep no CA key (the seeds sign with a temporary signer pod), so a rebuilt master is refused
+    // at planning unless one was put there. Their pairs are named by the member's etcd DNS name
+    // (system:etcd-peer:<dns>.crt): these fixed paths are 4.4+'s as the lab lays them; on 4.1–4.3 the replace
+    // look learns the real ones (pkiOnHost) from the manifest and the host.
     pki(m) {
       const dir = paths(m).pkiDir;
       return { caCert: etcdPkiFiles(dir).caCert, caKey: `${dir}/ca.key`, certs: servingCerts(m, dir) };
     },
+    // The operator's 4.4+ masters keep their own layout (etcd-all-certs/etcd-peer-<node>.crt, written by the operator).
+    ...(operated
+      ? {}
+      : {
+          pkiOnHost: (m: MemberConfig, clues: PkiClues) => {
+            const p = paths(m);
+            return ocp4MemberPki(m, p.pkiDir, `${p.pkiDir}/ca.key`, clues);
+          },
+        }),
     // The peer's manifest with this member's flags, on the script line or in env where the peer sets them. What
     // the peer writes with the discovery file's variables (https://\${ETCD_IPV4_ADDRESS}:2380,
     // system:etcd-server:\${ETCD_DNS_NAME}.crt) names each host's own already, and stays.
