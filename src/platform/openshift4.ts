@@ -165,7 +165,31 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
       // A flag whose value stays as the peer has it is not written again: written again, a word with an expansion
       // (https://\${ETCD_IPV4_ADDRESS}:2380) would be quoted as a literal and reach etcd unexpanded.
       const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => v !== (podFlag(peerConfig, f) ?? null));
-      return withPodFlags(peerConfig, Object.fromEntries(changed));
+      return withPodFlags(perHostPkiMoved(peerConfig, from.pkiDir, to.pkiDir), Object.fromEntries(changed));
     },
   };
+}
+
+/**
+ * A peer's manifest whose certificate flags name per-host files
+ * (`<pkiDir>/system:etcd-peer:${ETCD_DNS_NAME}.crt`, 4.1–4.3) made to name them
+ * in this member's pki dir, where the inventory gives it another: the word's
+ * directory changed on the text, its expansion kept as the shell reads it
+ * (written through withPodFlags it would be quoted as a literal). The same dir
+ * (every real master's /etc/ssl/etcd): the manifest as it was.
+ */
+function perHostPkiMoved(manifest: string, fromDir: string, toDir: string): string {
+  if (fromDir === toDir) return manifest;
+  let out = manifest;
+  for (const f of Object.keys(etcdPkiFlags(fromDir))) {
+    const v = podFlag(out, f);
+    if (v === undefined || !v.includes('${') || !v.startsWith(`${fromDir}/`)) continue;
+    const word = `--${f}=${v}`;
+    const at = out.indexOf(word);
+    if (at < 0 || out.indexOf(word, at + 1) >= 0) throw new Error(`--${f}=${v} is not written as one plain word on the etcd line: it cannot be moved to ${toDir}; write ${toDir}'s path there by hand`);
+    const moved = `${toDir}/${v.slice(fromDir.length + 1)}`;
+    out = out.slice(0, at) + `--${f}=${moved}` + out.slice(at + word.length);
+    if (podFlag(out, f) !== moved) throw new Error(`moving --${f} to ${toDir} did not hold (it reads ${JSON.stringify(podFlag(out, f))}): not written`);
+  }
+  return out;
 }

@@ -183,6 +183,21 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
     );
   });
 
+  it("a peer's manifest adapted to a member with another pki dir names its own dir, ${ETCD_DNS_NAME} kept for its script to expand", () => {
+    const side = (name: string, host: string, pkiDir: string) => ({ name, host, dataDir: '/var/lib/etcd', pkiDir });
+    const moved = ocp4.adaptConfig(MEMBER_YAML, side('m1', '10.0.0.1', '/etc/ssl/etcd'), side('m3', '10.0.0.3', '/srv/m3/pki'));
+    expect(ocp4.flag(moved, 'peer-cert-file')).toBe('/srv/m3/pki/system:etcd-peer:${ETCD_DNS_NAME}.crt');
+    expect(ocp4.flag(moved, 'key-file')).toBe('/srv/m3/pki/system:etcd-server:${ETCD_DNS_NAME}.key');
+    expect(moved).toContain('--peer-key-file=/srv/m3/pki/system:etcd-peer:${ETCD_DNS_NAME}.key \\\n');
+    expect(ocp4.flag(moved, 'trusted-ca-file')).toBe('/srv/m3/pki/ca.crt');
+    // The metrics proxy's own pair and the certs init container are not etcd's flags: as they were.
+    expect(moved).toContain('--cert-file /etc/ssl/etcd/system:etcd-metric:${ETCD_DNS_NAME}.crt');
+    // The same dir on both (every real master's /etc/ssl/etcd): the certificate flags as the peer has them.
+    const same = ocp4.adaptConfig(MEMBER_YAML, side('m1', '10.0.0.1', '/etc/ssl/etcd'), side('m3', '10.0.0.3', '/etc/ssl/etcd'));
+    expect(ocp4.flag(same, 'peer-cert-file')).toBe('/etc/ssl/etcd/system:etcd-peer:${ETCD_DNS_NAME}.crt');
+    expect(same).toContain('--cert-file=/etc/ssl/etcd/system:etcd-server:${ETCD_DNS_NAME}.crt \\\n');
+  });
+
   it("leaves 4.4+'s operator-written masters to their own layout", () => {
     expect(platformOf(clusterOf('etcd-pod.yaml')).pkiOnHost).toBeUndefined();
   });
