@@ -75,19 +75,19 @@ export function expandDnsName(path: string, dns: string): string | null {
 
 /**
  * The member's certificates where its manifest says they are, for its etcd
- * DNS name (from its discovery output, else its peer URL, else the files on
- * its host), issued as the 4.1–4.3 signer issues them: CN
+ * DNS name (the inventory's etcdDnsName, else its discovery output, else its
+ * peer URL, else the files on its host), issued as the 4.1–4.3 signer issues them: CN
  * `system:etcd-<role>:<dns>`, O `system:etcd-<role>s`, the DNS name in the
  * SANs beside the member's own names and addresses. A reason instead when
  * the DNS name cannot be learned: the paths would be guesses.
  */
 export function ocp4MemberPki(m: MemberConfig, pkiDir: string, caKey: string, clues: PkiClues): { pki: MemberPki } | { problem: string } {
   const named = manifestCertPaths(clues.manifest ?? '', pkiDir);
-  const dns = dnsNameInEnvironment(clues.environment) ?? dnsNameInPeerUrls(clues.peerURLs) ?? dnsNameInFiles(clues.files);
+  const dns = m.etcdDnsName ?? dnsNameInEnvironment(clues.environment) ?? dnsNameInPeerUrls(clues.peerURLs) ?? dnsNameInFiles(clues.files);
   const perHost = [named.caCert, named.server.cert, named.server.key, named.peer.cert, named.peer.key].some((p) => p.includes('$'));
   if (!dns && perHost) {
     return {
-      problem: `${m.name}'s etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no ${DNS_VAR} in ${environmentFileOf(clues.manifest)} on its host, no DNS name in its peer URL${clues.peerURLs.length ? ` (${clues.peerURLs.join(', ')})` : ''}, no single system:etcd-peer:<name>.crt in ${pkiDir}`,
+      problem: `${m.name}'s etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no etcdDnsName for it in the inventory, no ${DNS_VAR} in ${environmentFileOf(clues.manifest)} on its host, no DNS name in its peer URL${clues.peerURLs.length ? ` (${clues.peerURLs.join(', ')})` : ''}, no single system:etcd-peer:<name>.crt in ${pkiDir}`,
     };
   }
   const expand = (p: string) => (dns ? expandDnsName(p, dns) : p);

@@ -104,7 +104,7 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
     if (wrong.length) {
       const why = `${target.name}'s etcd certificates are not ones the cluster trusts for it (${wrong.join('; ')})`;
       if (look.certsUnknown) {
-        return { ok: false, reason: `${target.name}'s etcd certificates cannot be checked or issued: ${look.certsUnknown}. Put ETCD_DNS_NAME=<its etcd-N DNS name> in that file (the discovery init container writes it), or its certificates into ${paths.pkiDir} under the names its manifest gives, then ask again. Nothing was changed.` };
+        return { ok: false, reason: `${target.name}'s etcd certificates cannot be checked or issued: ${look.certsUnknown}. Set etcdDnsName for ${target.name} in the inventory (its etcd-N DNS name), or put ETCD_DNS_NAME=<that name> in that file (the discovery init container writes it), or its certificates into ${paths.pkiDir} under the names its manifest gives, then ask again. Nothing was changed.` };
       }
       if (!signer) {
         return {

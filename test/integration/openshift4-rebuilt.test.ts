@@ -23,7 +23,15 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master: certificates i
   let t: MedicLab;
 
   beforeAll(async () => {
-    t = await startMedicLab('ocp4-rebuilt', 158, { roles: ROLES, lab: { platform: 'openshift4' } });
+    t = await startMedicLab('ocp4-rebuilt', 158, {
+      roles: ROLES,
+      lab: { platform: 'openshift4' },
+      // The same masters, the inventory stating m3's etcd DNS name (what the discovery output says once its pod runs).
+      editInventory: (inv) => {
+        const c = inv.clusters[0];
+        inv.clusters.push({ ...c, name: 'named', members: c.members.map((m: { name: string }) => (m.name === 'm3' ? { ...m, etcdDnsName: labEtcdDnsName('m3') } : m)) });
+      },
+    });
     for (let i = 0; i < 10; i++) await t.lab.etcdctl(['put', `/rebuilt/k${i}`, `v${i}`]);
   });
   afterAll(async () => {
@@ -47,27 +55,27 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master: certificates i
     const { msg } = await planRun(t, 'replace m3', /refused|^Replace m3 in lab/);
     const text = textOf(msg);
     expect(text).not.toMatch(/^Replace m3 in lab/);
-    expect(text).toContain(`m3's etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no ETCD_DNS_NAME in ./run/etcd/environment on its host`);
-    expect(text).toContain('Put ETCD_DNS_NAME=<its etcd-N DNS name> in that file');
+    expect(text).toContain(`m3's etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no etcdDnsName for it in the inventory, no ETCD_DNS_NAME in ./run/etcd/environment on its host, no DNS name in its peer URL (${m3.peerUrl})`);
+    expect(text).toContain('Set etcdDnsName for m3 in the inventory (its etcd-N DNS name)');
     expect(text).toContain('Nothing was changed.');
     // Nothing was written on m3, and m3 is still in the member list.
     expect(existsSync(m3.pkiDir) ? readdirSync(m3.pkiDir) : []).toEqual([]);
     expect((await t.lab.memberList()).map((m) => m.name)).toContain('m3');
   });
 
-  it('with its discovery output there: its pairs issued as system:etcd-peer:<dns>.crt/.key and system:etcd-server:…, signed on m1, its manifest built from a peer\'s, etcd started on them', async () => {
+  it('with its etcd DNS name in the inventory: its pairs issued as system:etcd-peer:<dns>.crt/.key and system:etcd-server:…, signed on m1, its manifest built from a peer\'s, etcd started on them', async () => {
     const m3 = t.lab.host('m3');
     const m1 = t.lab.host('m1');
     const dns = labEtcdDnsName('m3');
-    // The discovery init container's output, as it is on the master before etcd-member starts.
+    // The discovery init container's output, which the pod's script sources when it starts.
     mkdirSync(dirname(environmentOf('m3')), { recursive: true });
     writeFileSync(environmentOf('m3'), discoveryEnvironment(m3.ip, 'm3'));
     const peerCrt = join(m3.pkiDir, `system:etcd-peer:${dns}.crt`);
     const serverCrt = join(m3.pkiDir, `system:etcd-server:${dns}.crt`);
 
-    const { ts } = await planRun(t, 'replace m3', /refused|^Replace m3 in lab/);
+    const { ts } = await planRun(t, 'replace m3 named', /refused|^Replace m3 in named/);
     const planned = textOf(latest(t.slack, ts));
-    expect(planned, planned).toMatch(/^Replace m3 in lab/);
+    expect(planned, planned).toMatch(/^Replace m3 in named/);
     expect(planned).toMatch(/Issue m3's etcd certificates from the cluster's CA/);
     expect(planned).toContain(`with the etcd CA ${m1.pkiDir}/ca.crt and its key ${m1.pkiDir}/ca.key, which never leaves m1`);
     expect(planned).toContain(`peer (CN=system:etcd-peer:${dns}, O=system:etcd-peers, DNS:${dns},DNS:m3,DNS:localhost,IP:${m3.ip},IP:127.0.0.1,IP:::1; serverAuth+clientAuth) → ${peerCrt}`);
@@ -91,7 +99,7 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master: certificates i
       await t.slack.waitFor(() => true, 500, t.slack.lastSeq).catch(() => undefined);
     }
     const thread = threadOf(t.slack, ts).join('\n');
-    expect(textOf(latest(t.slack, ts)).split('\n')[0], thread).toBe('Replace m3 in lab: DONE');
+    expect(textOf(latest(t.slack, ts)).split('\n')[0], thread).toBe('Replace m3 in named: DONE');
 
     expect(await voters()).toEqual(['m1', 'm2', 'm3']);
     const { stdout } = await t.lab.etcdctl(['get', '/rebuilt/', '--prefix', '--keys-only', '--consistency=s'], [m3.clientUrl]);

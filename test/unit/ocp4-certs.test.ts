@@ -172,6 +172,10 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
 
     const byUrl = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: null, files: [], peerURLs: [`https://${DNS}:2380`] });
     expect('pki' in byUrl && byUrl.pki.certs[0]!.cert).toBe(`/etc/ssl/etcd/system:etcd-peer:${DNS}.crt`);
+    // The inventory's word comes first: a rebuilt master has no discovery output until its pod runs.
+    const stated = platformOf({ ...cluster, members: cluster.members.map((m) => (m.name === 'm3' ? { ...m, etcdDnsName: 'etcd-2.other.example.com' } : m)) });
+    const byInventory = stated.pkiOnHost!({ ...m3, etcdDnsName: 'etcd-2.other.example.com' }, { manifest: MEMBER_YAML, environment: `ETCD_DNS_NAME=${DNS}`, files: [], peerURLs: [] });
+    expect('pki' in byInventory && byInventory.pki.certs[0]!.cert).toBe('/etc/ssl/etcd/system:etcd-peer:etcd-2.other.example.com.crt');
     const byFile = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: null, files: [`system:etcd-server:${DNS}.crt`], peerURLs: ['https://10.0.0.3:2380'] });
     expect('pki' in byFile && byFile.pki.certs[1]!.cert).toBe(`/etc/ssl/etcd/system:etcd-server:${DNS}.crt`);
   });
@@ -179,7 +183,7 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
   it('says why when the DNS name cannot be learned, rather than guessing peer.crt', () => {
     const got = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: null, files: ['ca.crt'], peerURLs: ['https://10.0.0.3:2380'] });
     expect('problem' in got && got.problem).toBe(
-      "m3's etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no ETCD_DNS_NAME in /run/etcd/environment on its host, no DNS name in its peer URL (https://10.0.0.3:2380), no single system:etcd-peer:<name>.crt in /etc/ssl/etcd",
+      "m3's etcd DNS name (ETCD_DNS_NAME, which its manifest's certificate paths are named by) could not be learned: no etcdDnsName for it in the inventory, no ETCD_DNS_NAME in /run/etcd/environment on its host, no DNS name in its peer URL (https://10.0.0.3:2380), no single system:etcd-peer:<name>.crt in /etc/ssl/etcd",
     );
   });
 
@@ -262,7 +266,7 @@ describe('a replace on a 4.1–4.3 master judges and issues the certificates whe
     const hosts: ReplaceHosts = { target: { name: 'm3', hasConfig: false, certsUnknown: unknown, pki: { ca: null, certs: { peer: unknown, server: unknown }, caSha256: CA } }, peers: [peer('m1', true), peer('m2', true)] };
     const r = rebuiltChoice(cluster, m3, hosts, ['m1', 'm2']);
     expect(r.ok).toBe(false);
-    expect(!r.ok && r.reason).toContain(`${unknown}. Put ETCD_DNS_NAME=<its etcd-N DNS name> in that file`);
+    expect(!r.ok && r.reason).toContain(`${unknown}. Set etcdDnsName for m3 in the inventory (its etcd-N DNS name), or put ETCD_DNS_NAME=<that name> in that file`);
     expect(!r.ok && r.reason).toContain('Nothing was changed.');
   });
 });
