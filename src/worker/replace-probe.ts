@@ -74,8 +74,18 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     if (out === null) return null;
     const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
     const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, caSha256: ca && new X509Certificate(ca).fingerprint256, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
-    return { peer, ca, manifest: parseClueLook(out).manifest };
+    return { peer, ca, member: m, manifest: parseClueLook(out).manifest };
   });
+  // A peer's manifest as the write-manifest step would make it this member's (its pki dir, where the inventory gives another).
+  const side = (m: MemberConfig) => ({ name: m.name, host: m.host, dataDir: platform.paths(m).dataDir, pkiDir: platform.paths(m).pkiDir });
+  const asTargets = (p: { member: MemberConfig; manifest: string | null } | undefined): string | null => {
+    if (!p?.manifest) return null;
+    try {
+      return platform.adaptConfig(p.manifest, side(p.member), side(conf));
+    } catch {
+      return p.manifest;
+    }
+  };
   const [first, ...ps] = await Promise.all([targetFirst, ...peerOuts]);
   const found = ps.filter((p): p is NonNullable<typeof p> => p !== null);
 
@@ -86,7 +96,7 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
   let t = first;
   if (first !== null && platform.pkiOnHost) {
     const clues = parseClueLook(first);
-    const manifest = clues.manifest ?? found.find((p) => p.manifest !== null)?.manifest ?? null;
+    const manifest = clues.manifest ?? asTargets(found.find((p) => p.manifest !== null));
     const envOut = await look(conf, environmentLookLines(environmentFileOf(manifest)));
     const peerURLs = report.members.find((r) => r.name === conf.name)?.peerURLs ?? [];
     const learned = platform.pkiOnHost(conf, { manifest, environment: envOut === null ? null : parseClueLook(envOut).environment, files: clues.files, peerURLs });
