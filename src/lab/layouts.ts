@@ -161,6 +161,8 @@ const ETCD_POD = 'etcd-pod.yaml';
  */
 const openshift44: HostLayout = {
   ...openshift4,
+  // The lab's 4.4+ pod names the plain server/peer pairs (see etcdPodManifest): not 4.1–4.3's per-DNS-name files.
+  certFile: undefined,
   apiManifest: 'kube-apiserver-pod.yaml',
   etcdOperator: true,
   install(h, c) {
