@@ -149,6 +149,9 @@ const member = z
     // Required on every platform that reaches its hosts (see the cluster check below); a statefulset cluster has none.
     ssh: ssh.optional(),
     ...hostPaths,
+    // OpenShift 4.1–4.3: the member's etcd DNS name (etcd-N.<cluster domain>), which names its certificates
+    // (system:etcd-peer:<it>.crt). Without it, learned from the master's /run/etcd/environment, its peer URL or its files.
+    etcdDnsName: name.optional(),
   })
   .strict();
 

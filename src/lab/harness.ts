@@ -300,15 +300,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const logDir = join(hostRoot, 'var/log');
     const binDir = join(hostRoot, 'usr/local/bin');
     for (const d of [pkiDir, parkedDir, logDir, binDir, join(hostRoot, 'var/lib')]) mkdirSync(d, { recursive: true });
-    // One CA, server and peer certs per member (kubeadm's and openshift-ansible's file names are the same).
+    // One CA, server and peer certs per member (kubeadm's and openshift-ansible's file names are the same; OpenShift 4.1–4.3's are its own).
     copyFileSync(ca.cert, join(pkiDir, 'ca.crt'));
     if (layout.caKeyOnHost) copyFileSync(ca.key, join(pkiDir, 'ca.key'));
-    for (const kind of ['server', 'peer']) {
+    for (const kind of ['server', 'peer'] as const) {
       // Loopback connections leave from 127.0.0.1 whatever address they target, and etcd
       // checks a peer's certificate against the address the connection came from.
       const c = await makeCert(join(hostRoot, 'tmp'), `${name}-${kind}`, ca, [ip, '127.0.0.1']);
-      copyFileSync(c.cert, join(pkiDir, `${kind}.crt`));
-      copyFileSync(c.key, join(pkiDir, `${kind}.key`));
+      copyFileSync(c.cert, join(pkiDir, layout.certFile?.(name, kind, 'crt') ?? `${kind}.crt`));
+      copyFileSync(c.key, join(pkiDir, layout.certFile?.(name, kind, 'key') ?? `${kind}.key`));
     }
     const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, layout, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
     const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters, etcdFlags: opts.etcdFlags });

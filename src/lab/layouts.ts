@@ -4,7 +4,7 @@ import type { LabHost } from './harness.js';
 import type { HostSupervisor } from './host-supervisor.js';
 import { etcdManifest } from './manifest.js';
 import { apiSysconfig, apiUnit, etcdConf, etcdUnit, masterConfig } from './openshift.js';
-import { CONTROL_PLANE_PODS, controlPlaneManifest, discoverInitialClusterScript, discoveryEnvironment, etcdMemberManifest, etcdPodManifest } from './openshift4.js';
+import { CONTROL_PLANE_PODS, controlPlaneManifest, discoverInitialClusterScript, discoveryEnvironment, etcdMemberManifest, etcdPodManifest, labEtcdDnsName, ocp4CertFile } from './openshift4.js';
 import { bootstrapDataDirs } from './seed-data.js';
 import { StaticPodSupervisor } from './supervisor.js';
 import { installSystemctl } from './systemctl.js';
@@ -53,6 +53,8 @@ export interface HostLayout {
   paths(hostRoot: string): HostPaths;
   /** kubeadm leaves the etcd CA's key on every master; openshift-ansible does not. */
   readonly caKeyOnHost: boolean;
+  /** The member's certificate file in its pki dir (`server.crt`, `peer.key` unless the layout names them otherwise). */
+  certFile?(name: string, kind: 'server' | 'peer', ext: 'crt' | 'key'): string;
   /** Writes the host's etcd configuration and makes what will run it (started later by the harness). */
   install(h: NewHost, c: ClusterParams): { supervisor: HostSupervisor; units?: UnitSupervisor };
   /** The cluster's `platform` section of the inventory (real hosts' paths). */
@@ -122,6 +124,8 @@ const ETCD_MEMBER = 'etcd-member.yaml';
 const openshift4: HostLayout = {
   platform: 'openshift4',
   caKeyOnHost: false,
+  // The names the 4.1–4.3 signer gives them, by the member's etcd DNS name (what its manifest's flags name).
+  certFile: (name, kind, ext) => ocp4CertFile(kind, labEtcdDnsName(name), ext),
   paths: (root) => ({
     manifestsDir: join(root, 'etc/kubernetes/manifests'),
     pkiDir: join(root, 'etc/ssl/etcd'),
@@ -157,6 +161,8 @@ const ETCD_POD = 'etcd-pod.yaml';
  */
 const openshift44: HostLayout = {
   ...openshift4,
+  // The lab's 4.4+ pod names the plain server/peer pairs (see etcdPodManifest): not 4.1–4.3's per-DNS-name files.
+  certFile: undefined,
   apiManifest: 'kube-apiserver-pod.yaml',
   etcdOperator: true,
   install(h, c) {

@@ -11,9 +11,19 @@ export const CONTROL_PLANE_PODS = ['kube-scheduler-pod.yaml', 'kube-controller-m
 
 const y = (v: string) => JSON.stringify(v);
 
+/** A lab master's etcd DNS name (a real one's is etcd-N.<cluster domain>), which its certificates are named by. */
+export function labEtcdDnsName(name: string): string {
+  return `${name}.lab.example.com`;
+}
+
 /** The file the discovery init container writes: read by the script, never exported to etcd. */
 export function discoveryEnvironment(ip: string, name: string): string {
-  return `ETCD_IPV4_ADDRESS=${ip}\nETCD_DNS_NAME=${name}.lab.example.com\n`;
+  return `ETCD_IPV4_ADDRESS=${ip}\nETCD_DNS_NAME=${labEtcdDnsName(name)}\n`;
+}
+
+/** A 4.1–4.3 master's certificate file as the signer's requests name it: `system:etcd-peer:<etcd DNS name>.crt`. */
+export function ocp4CertFile(kind: 'server' | 'peer' | 'metric', dnsName: string, ext: 'crt' | 'key'): string {
+  return `system:etcd-${kind}:${dnsName}.${ext}`;
 }
 
 /**
@@ -24,7 +34,8 @@ export function discoveryEnvironment(ip: string, name: string): string {
  * master has them (the recovery script patches ETCD_INITIAL_CLUSTER and the
  * member's name into env). The lab's /bin/sh is dash: `.` for `source`, no
  * pipefail. Listen URLs are the host's own address (three members share this
- * machine), where a real master listens on 0.0.0.0.
+ * machine), where a real master listens on 0.0.0.0. The certificates are
+ * named by ETCD_DNS_NAME as on a real master (`system:etcd-peer:<dns>.crt`).
  */
 export function etcdMemberManifest(p: EtcdMemberParams): string {
   const client = p.clientPort ?? 2379;
@@ -52,12 +63,12 @@ spec:
 
       exec etcd \\
         --initial-advertise-peer-urls=https://\${ETCD_IPV4_ADDRESS}:${peer} \\
-        --cert-file=${p.pkiDir}/server.crt \\
-        --key-file=${p.pkiDir}/server.key \\
+        --cert-file=${p.pkiDir}/system:etcd-server:\${ETCD_DNS_NAME}.crt \\
+        --key-file=${p.pkiDir}/system:etcd-server:\${ETCD_DNS_NAME}.key \\
         --trusted-ca-file=${p.pkiDir}/ca.crt \\
         --client-cert-auth=true \\
-        --peer-cert-file=${p.pkiDir}/peer.crt \\
-        --peer-key-file=${p.pkiDir}/peer.key \\
+        --peer-cert-file=${p.pkiDir}/system:etcd-peer:\${ETCD_DNS_NAME}.crt \\
+        --peer-key-file=${p.pkiDir}/system:etcd-peer:\${ETCD_DNS_NAME}.key \\
         --peer-trusted-ca-file=${p.pkiDir}/ca.crt \\
         --peer-client-cert-auth=true \\
         --initial-cluster-state=${p.state} \\

@@ -6,7 +6,7 @@ import { statefulsetPlatform } from './statefulset.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, Platform, WorkloadPlace } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, PkiClues, Platform, WorkloadPlace } from './types.js';
 export type { KubeletPlace } from './kubelet.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */

@@ -4,9 +4,10 @@ import { quote, sh } from '../ssh/shell.js';
 import { moveConfigAsideLines } from './config-aside.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
-import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, Platform } from './types.js';
+import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, PkiClues, Platform } from './types.js';
 import { adaptedFlags } from './adapt-config.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
+import { ocp4MemberPki } from './ocp4-certs.js';
 
 type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' }>;
 
@@ -134,12 +135,23 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
     },
     kubelet: (h, runId) => kubeletPlaceOf(conf, h, runId),
 
-    // The member's pairs as the lab and openshift-ansible name them. 4.1–4.3 masters keep no CA key (the seeds
-    // sign with a temporary signer pod), so a rebuilt master is refused at planning unless one was put there.
+    // 4.1–4.3 masters keep no CA key (the seeds sign with a temporary signer pod), so a rebuilt master is refused
+    // at planning unless one was put there. Their pairs are named by the member's etcd DNS name
+    // (system:etcd-peer:<dns>.crt): these fixed paths are 4.4+'s as the lab lays them; on 4.1–4.3 the replace
+    // look learns the real ones (pkiOnHost) from the manifest and the host.
     pki(m) {
       const dir = paths(m).pkiDir;
       return { caCert: etcdPkiFiles(dir).caCert, caKey: `${dir}/ca.key`, certs: servingCerts(m, dir) };
     },
+    // The operator's 4.4+ masters keep their own layout (etcd-all-certs/etcd-peer-<node>.crt, written by the operator).
+    ...(operated
+      ? {}
+      : {
+          pkiOnHost: (m: MemberConfig, clues: PkiClues) => {
+            const p = paths(m);
+            return ocp4MemberPki(m, p.pkiDir, `${p.pkiDir}/ca.key`, clues);
+          },
+        }),
     // The peer's manifest with this member's flags, on the script line or in env where the peer sets them. What
     // the peer writes with the discovery file's variables (https://\${ETCD_IPV4_ADDRESS}:2380,
     // system:etcd-server:\${ETCD_DNS_NAME}.crt) names each host's own already, and stays.
@@ -153,7 +165,31 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
       // A flag whose value stays as the peer has it is not written again: written again, a word with an expansion
       // (https://\${ETCD_IPV4_ADDRESS}:2380) would be quoted as a literal and reach etcd unexpanded.
       const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => v !== (podFlag(peerConfig, f) ?? null));
-      return withPodFlags(peerConfig, Object.fromEntries(changed));
+      return withPodFlags(perHostPkiMoved(peerConfig, from.pkiDir, to.pkiDir), Object.fromEntries(changed));
     },
   };
+}
+
+/**
+ * A peer's manifest whose certificate flags name per-host files
+ * (`<pkiDir>/system:etcd-peer:${ETCD_DNS_NAME}.crt`, 4.1–4.3) made to name them
+ * in this member's pki dir, where the inventory gives it another: the word's
+ * directory changed on the text, its expansion kept as the shell reads it
+ * (written through withPodFlags it would be quoted as a literal). The same dir
+ * (every real master's /etc/ssl/etcd): the manifest as it was.
+ */
+function perHostPkiMoved(manifest: string, fromDir: string, toDir: string): string {
+  if (fromDir === toDir) return manifest;
+  let out = manifest;
+  for (const f of Object.keys(etcdPkiFlags(fromDir))) {
+    const v = podFlag(out, f);
+    if (v === undefined || !v.includes('${') || !v.startsWith(`${fromDir}/`)) continue;
+    const word = `--${f}=${v}`;
+    const at = out.indexOf(word);
+    if (at < 0 || out.indexOf(word, at + 1) >= 0) throw new Error(`--${f}=${v} is not written as one plain word on the etcd line: it cannot be moved to ${toDir}; write ${toDir}'s path there by hand`);
+    const moved = `${toDir}/${v.slice(fromDir.length + 1)}`;
+    out = out.slice(0, at) + `--${f}=${moved}` + out.slice(at + word.length);
+    if (podFlag(out, f) !== moved) throw new Error(`moving --${f} to ${toDir} did not hold (it reads ${JSON.stringify(podFlag(out, f))}): not written`);
+  }
+  return out;
 }

@@ -98,6 +98,15 @@ export interface Platform {
   pki(m: MemberConfig): MemberPki;
 
   /**
+   * Where the profile's masters name their certificates per host (OpenShift
+   * 4.1–4.3: `system:etcd-peer:<etcd DNS name>.crt`), the member's pki as its
+   * manifest and host say, from what a look there found (see
+   * src/worker/pki-look.ts); a reason when it cannot be told. Absent: `pki`'s
+   * fixed paths are the truth.
+   */
+  pkiOnHost?(m: MemberConfig, clues: PkiClues): { pki: MemberPki } | { problem: string };
+
+  /**
    * A healthy peer's config made into this member's, for a host that has none
    * left (rebuilt): its name and data dir, the peer's address in its advertise
    * and listen URLs replaced by this host's (loopback ones kept), its
@@ -139,6 +148,18 @@ export interface ConfigSide {
   host: string;
   dataDir: string;
   pkiDir: string;
+}
+
+/** What a look at a member's host (and the manifest it runs) found to learn its certificates by (see Platform.pkiOnHost). */
+export interface PkiClues {
+  /** The member's etcd manifest, or (a rebuilt master) the healthy peer's that its own is built from. */
+  manifest: string | null;
+  /** The discovery output on its host (the file the manifest's script sources), if there. */
+  environment: string | null;
+  /** The files in its pki dir. */
+  files: string[];
+  /** Its peer URLs in the member list. */
+  peerURLs: string[];
 }
 
 /** The etcd CA and a member's certificates on its host (see Platform.pki). */

@@ -21,6 +21,10 @@ export interface TargetLook {
    * when no peer's CA could be read to judge them against.
    */
   pki: { ca: string | null; certs: Record<string, string | null>; /** The CA they were judged against (its sha256 fingerprint): the one that must sign. */ caSha256: string } | null;
+  /** Its certificates where the manifest it runs names them (OpenShift 4.1–4.3, Platform.pkiOnHost): judged and issued there, not at the profile's fixed paths. */
+  certs?: MemberCert[];
+  /** Why where its certificates are could not be learned (its etcd DNS name unknown): none is issued at a guessed path. */
+  certsUnknown?: string;
 }
 
 export interface PeerLook {
@@ -95,14 +99,17 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
     // The CA the certificates were judged against is the one that signs: a master holding another CA's key is not asked.
     const caSha256 = look.pki.caSha256;
     const signer = peers.find((p) => p.l.hasCaKey && p.l.hasCaCert && p.l.caSha256 === caSha256);
-    const wanted = pki.certs.filter((c) => !c.optional || peers.some((p) => p.l.roles.includes(c.role)));
+    const wanted = (look.certs ?? pki.certs).filter((c) => !c.optional || peers.some((p) => p.l.roles.includes(c.role)));
     const wrong = [...(look.pki.ca ? [`CA: ${look.pki.ca}`] : []), ...wanted.flatMap((c) => (look.pki!.certs[c.role] ? [`${c.role}: ${look.pki!.certs[c.role]}`] : []))];
     if (wrong.length) {
       const why = `${target.name}'s etcd certificates are not ones the cluster trusts for it (${wrong.join('; ')})`;
+      if (look.certsUnknown) {
+        return { ok: false, reason: `${target.name}'s etcd certificates cannot be checked or issued: ${look.certsUnknown}. Set etcdDnsName for ${target.name} in the inventory (its etcd-N DNS name), or put ETCD_DNS_NAME=<that name> in that file (the discovery init container writes it), or its certificates into ${paths.pkiDir} under the names its manifest gives, then ask again. Nothing was changed.` };
+      }
       if (!signer) {
         return {
           ok: false,
-          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})`}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${target.name}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
+          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})`}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${wanted[0]!.subject.cn}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
         };
       }
       // Every other healthy master is a fallback, whatever was seen now: the step looks again at each before it signs there.

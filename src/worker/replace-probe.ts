@@ -9,6 +9,8 @@ import { sshExec } from '../ssh/exec.js';
 import { quoteScript, sh } from '../ssh/shell.js';
 import { sshTargetOf } from './ssh-target.js';
 import { parsePkiLook, pemBlock, pkiFiles, pkiLookLines } from './steps/cert-steps.js';
+import { environmentLookLines, manifestLookLines, parseClueLook, pkiDirLookLines } from './pki-look.js';
+import { environmentFileOf } from '../platform/ocp4-certs.js';
 
 /** The PEM when it is a certificate Node reads, else null. */
 function parsedCert(pem: string | null): string | null {
@@ -52,11 +54,12 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
   const healthy = report.members.filter((r) => r.name !== conf.name && !r.learner && r.reachable && r.status && r.status.leader !== '0');
   const peers = healthy.flatMap((r) => cluster.members.filter((m) => m.name === r.name));
 
-  const mine = platform.pki(conf);
-  const targetOut = look(conf, [
-    sh`if [ -e ${platform.paths(conf).config} ]; then echo config=1; else echo config=0; fi`,
+  const discovers = platform.pkiOnHost !== undefined;
+  const confPaths = platform.paths(conf);
+  const targetFirst = look(conf, [
+    sh`if [ -e ${confPaths.config} ]; then echo config=1; else echo config=0; fi`,
     'if command -v openssl >/dev/null 2>&1; then echo openssl=1; else echo openssl=0; fi',
-    ...pkiLookLines(pkiFiles(mine, mine.certs)),
+    ...(discovers ? [...manifestLookLines(confPaths.config), ...pkiDirLookLines(confPaths.pkiDir)] : pkiLookLines(pkiFiles(platform.pki(conf), platform.pki(conf).certs))),
   ]);
   const peerOuts = peers.map(async (m) => {
     const pki = platform.pki(m);
@@ -65,14 +68,49 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
       sh`if [ -r ${pki.caKey} ]; then echo cakey=1; else echo cakey=0; fi`,
       ...pki.certs.map((c) => sh`if [ -f ${c.cert} ]; then echo ${`role=${c.role}`}; fi`),
       ...pkiLookLines([{ label: 'ca', path: pki.caCert, kind: 'cert' }]),
+      // A rebuilt master's manifest is built from a peer's: the certificate paths it will run with are that one's.
+      ...(discovers ? manifestLookLines(platform.paths(m).config) : []),
     ]);
     if (out === null) return null;
     const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
     const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, caSha256: ca && new X509Certificate(ca).fingerprint256, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
-    return { peer, ca };
+    return { peer, ca, member: m, manifest: parseClueLook(out).manifest };
   });
-  const [t, ...ps] = await Promise.all([targetOut, ...peerOuts]);
+  // A peer's manifest as the write-manifest step would make it this member's (its pki dir, where the inventory gives another).
+  const side = (m: MemberConfig) => ({ name: m.name, host: m.host, dataDir: platform.paths(m).dataDir, pkiDir: platform.paths(m).pkiDir });
+  const asTargets = (p: { member: MemberConfig; manifest: string | null } | undefined): string | null => {
+    if (!p?.manifest) return null;
+    try {
+      return platform.adaptConfig(p.manifest, side(p.member), side(conf));
+    } catch {
+      return p.manifest;
+    }
+  };
+  const [first, ...ps] = await Promise.all([targetFirst, ...peerOuts]);
   const found = ps.filter((p): p is NonNullable<typeof p> => p !== null);
+
+  // Where the target's certificates are: fixed by the profile, or (OpenShift 4.1–4.3) named by the manifest it runs
+  // (its own, else the peer's it would be built from) for its etcd DNS name, which a second look reads on its host.
+  let mine = platform.pki(conf);
+  let certsUnknown: string | undefined;
+  let t = first;
+  if (first !== null && platform.pkiOnHost) {
+    const clues = parseClueLook(first);
+    const manifest = clues.manifest ?? asTargets(found.find((p) => p.manifest !== null));
+    const envOut = await look(conf, environmentLookLines(environmentFileOf(manifest)));
+    const peerURLs = report.members.find((r) => r.name === conf.name)?.peerURLs ?? [];
+    const learned = platform.pkiOnHost(conf, { manifest, environment: envOut === null ? null : parseClueLook(envOut).environment, files: clues.files, peerURLs });
+    if ('pki' in learned) {
+      mine = learned.pki;
+      const certOut = await look(conf, pkiLookLines(pkiFiles(mine, mine.certs)));
+      t = certOut === null ? null : `${first}\n${certOut}`;
+    } else {
+      certsUnknown = learned.problem;
+      // The CA is where every master keeps it; the pairs cannot be looked for.
+      const caOut = await look(conf, pkiLookLines([{ label: 'ca', path: mine.caCert, kind: 'cert' }]));
+      t = caOut === null ? null : `${first}\n${caOut}`;
+    }
+  }
   const caPem = found.find((p) => p.peer.hasCaKey && p.ca)?.ca ?? found.find((p) => p.ca)?.ca ?? null;
 
   let targetLook: TargetLook | null = null;
@@ -92,10 +130,10 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
       pki = {
         ca: theirs === null ? `no ${mine.caCert}` : sameCa ? null : `${mine.caCert} is another CA than the cluster's`,
         caSha256: new X509Certificate(caPem).fingerprint256,
-        certs: Object.fromEntries(mine.certs.map((c) => [c.role, memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
+        certs: Object.fromEntries(mine.certs.map((c) => [c.role, certsUnknown ?? memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
       };
     }
-    targetLook = { name: conf.name, hasConfig, pki };
+    targetLook = { name: conf.name, hasConfig, pki, ...(platform.pkiOnHost ? (certsUnknown ? { certsUnknown } : { certs: mine.certs }) : {}) };
   }
   return { target: targetLook, peers: found.map((p) => p.peer) };
 }
