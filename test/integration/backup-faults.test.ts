@@ -7,6 +7,7 @@ import { sshExec } from '../../src/ssh/exec.js';
 import { sshTargetOf } from '../../src/worker/ssh-target.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
+import { waitForStatusAnswer } from '../../src/lab/slack-view.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -49,7 +50,7 @@ describe('backups under faults: a full disk, a frozen member, a cancel mid-snaps
       // The same worker process answers the next command.
       const s2 = t.slack.lastSeq;
       await t.command('status');
-      const status = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && /HEALTHY/.test(String(r.body.text)), 30_000, s2);
+      const { final: status } = await waitForStatusAnswer(t.slack, 'lab', 30_000, s2);
       expect(textOf(status)).toContain('HEALTHY');
     } finally {
       for (const p of traps) if (isLink(p)) unlinkSync(p);

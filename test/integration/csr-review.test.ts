@@ -14,6 +14,7 @@ import { SlackPoster } from '../../src/slack/poster.js';
 import { startWorker, type MedicWorker } from '../../src/worker/worker.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, latest, textOf, threadOf } from '../support/slack-view.js';
+import { waitForStatusAnswer } from '../../src/lab/slack-view.js';
 
 // UBOB approves; UALICE runs incidents; UEVE and UCAROL may only look.
 const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
@@ -295,7 +296,7 @@ describe('CSR review and approval in Slack, and the incident watch (lab with the
     expect(await answerAt(t.slack, typed.responseUrl)).toMatch(/^:no_entry: Nothing was approved: cluster nokube has no Kubernetes access configured: set clusters\[\]\.kubeconfig/);
     const since = t.slack.lastSeq;
     await t.command('status nokube', { user: 'UCAROL' });
-    const status = await t.slack.waitFor((r) => r.method === 'chat.postMessage' && String(r.body.text).startsWith('etcd nokube:'), 20_000, since);
+    const { final: status } = await waitForStatusAnswer(t.slack, 'nokube', 20_000, since);
     expect(String(status.body.text)).toMatch(/^etcd nokube: HEALTHY/);
     expect((await entries()).some((e) => e.text.startsWith('approve of CSR csr-abcde in nokube refused: cluster nokube has no Kubernetes access configured'))).toBe(true);
   });

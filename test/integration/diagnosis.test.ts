@@ -10,6 +10,7 @@ import { ackText } from '../../src/lab/signed-requests.js';
 import { decodeCommand } from '../../src/render/command-button.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { answerAt, textOf } from '../support/slack-view.js';
+import { waitForStatusAnswer } from '../../src/lab/slack-view.js';
 
 // Alice may start destructive runbooks, Bob approves, Vic only reads.
 const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
@@ -34,7 +35,6 @@ function diagnosisOf(post: SlackRecord): Offered[] {
     });
 }
 
-const isStatusPost = (r: SlackRecord) => r.kind === 'api' && r.method === 'chat.postMessage' && String(r.body.text).startsWith('etcd lab:');
 
 describe('/etcd status diagnoses what it sees and offers the runbook as a button', () => {
   let t: MedicLab;
@@ -50,7 +50,8 @@ describe('/etcd status diagnoses what it sees and offers the runbook as a button
     const since = t.slack.lastSeq;
     const res = await t.command('status', { user: 'UVIC' });
     expect(res.status).toBe(200);
-    return t.slack.waitFor(isStatusPost, 20_000, since);
+    // The message as it ends up (a progress message first when members are slow, redrawn with the verdict and its buttons).
+    return (await waitForStatusAnswer(t.slack, 'lab', 20_000, since)).final;
   }
 
   /** Clicks a diagnosis button as `user`; the ephemeral answer. */
