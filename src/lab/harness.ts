@@ -262,7 +262,8 @@ export function killLabProcesses(root: string): void {
 }
 
 export async function startLab(options: LabOptions): Promise<Lab> {
-  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, ocpVersion: '4.3' as OcpVersion, etcdFlags: [] as string[], log: () => undefined, ...options };
+  // etcdFlags after the spread: a caller passing `etcdFlags: undefined` on (the playground's stack) gets none, not a crash.
+  const opts = { members: 3, sshPort: 2222, clusterName: 'lab', clientPort: 2379, peerPort: 2380, kube: false, workers: 0, platform: 'kubeadm' as LabPlatform, ocpVersion: '4.3' as OcpVersion, log: () => undefined, ...options, etcdFlags: options.etcdFlags ?? [] };
   const { root, subnet } = opts;
   const layout = layoutOf(opts.platform, opts.ocpVersion);
   if (opts.workers > 0 && !opts.kube) throw new Error('worker nodes need the Kubernetes stand-in (kube: true)');
