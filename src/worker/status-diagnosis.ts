@@ -1,13 +1,11 @@
 import type { ClusterConfig } from '../config/schema.js';
 import { statusCertLine, statusCertReadings, STATUS_CERT_GRACE_MS } from '../certs/status-check.js';
 import type { TargetReading } from '../certs/targets.js';
-import type { EtcdPool } from '../etcd/pool.js';
 import { KubeCluster } from '../kube/client.js';
 import { listPendingCsrs } from '../kube/csrs.js';
 import { csrsOfNode } from '../kube/node-csrs.js';
 import type { StatusReport } from '../status/assess.js';
 import { diagnose, type Diagnosis, type PendingCsr } from '../status/diagnose.js';
-import { viewCluster } from './cluster-view.js';
 
 /**
  * The pending CSRs of the control-plane nodes (the inventory's masters), listed
@@ -32,11 +30,6 @@ export async function statusPendingCsrs(cluster: ClusterConfig, view: Promise<un
   }
 }
 
-/** The diagnosis of a status just taken (pure apart from nothing: see src/status/diagnose.ts). */
-export function diagnoseStatus(cluster: ClusterConfig, report: StatusReport, certs: TargetReading[] | null, csrs: PendingCsr[] | null): Diagnosis[] {
-  return diagnose({ cluster, report, certs, csrs });
-}
-
 export interface DiagnosedStatus {
   report: StatusReport;
   certs: TargetReading[] | null;
@@ -44,16 +37,18 @@ export interface DiagnosedStatus {
 }
 
 /**
- * Everything `/etcd status` looks at, for a caller that is not the status job
- * (the proactive watch): the etcd view, the certificates and the pending CSRs
- * read at once, the certificate line added to the warnings, and the diagnosis.
+ * Everything `/etcd status` looks at, for the status job and the proactive watch
+ * alike: beside the etcd view being taken, the certificates and the masters'
+ * pending CSRs (each waited for at most a short grace after the view), the
+ * certificate line added to the warnings, and the diagnosis. `extras: false`
+ * reads etcd alone (the bench compares the two).
  */
-export async function diagnosedStatus(cluster: ClusterConfig, pool: EtcdPool): Promise<DiagnosedStatus> {
-  const view = viewCluster(cluster, pool);
-  const certs = statusCertReadings(cluster, view).catch(() => null);
-  const csrs = statusPendingCsrs(cluster, view);
+export async function diagnosedStatus(cluster: ClusterConfig, view: Promise<{ report: StatusReport }>, opts: { extras?: boolean } = {}): Promise<DiagnosedStatus> {
+  const extras = opts.extras !== false;
+  const certs = extras ? statusCertReadings(cluster, view).catch(() => null) : Promise.resolve(null);
+  const csrs = extras ? statusPendingCsrs(cluster, view) : Promise.resolve(null);
   const [{ report }, readings, pending] = await Promise.all([view, certs, csrs]);
   const certLine = readings && statusCertLine(readings);
   if (certLine) report.warnings.push(certLine);
-  return { report, certs: readings, diagnoses: diagnoseStatus(cluster, report, readings, pending) };
+  return { report, certs: readings, diagnoses: diagnose({ cluster, report, certs: readings, csrs: pending }) };
 }

@@ -1,7 +1,6 @@
 import type { Inventory } from '../../config/schema.js';
 import type { EtcdPool } from '../../etcd/pool.js';
 import type { JobEnvelope } from '../../queue/jobs.js';
-import { statusCertLine, statusCertReadings } from '../../certs/status-check.js';
 import { renderStatus } from '../../render/status-message.js';
 import { renderStatusProgress } from '../../render/status-progress.js';
 import type { StatusReport } from '../../status/assess.js';
@@ -13,7 +12,7 @@ import { ProgressiveMessage } from '../progressive-message.js';
 import { replyTo } from '../reply-to.js';
 import { refuseUnknownCluster } from './unknown-cluster.js';
 import { withDiagnosis } from '../../render/diagnosis-message.js';
-import { diagnoseStatus, statusPendingCsrs } from '../status-diagnosis.js';
+import { diagnosedStatus } from '../status-diagnosis.js';
 
 /**
  * How long status keeps quiet before it shows what it knows so far. Healthy members answer in
@@ -52,22 +51,15 @@ export async function runStatus(env: JobEnvelope & { request: { name: 'status' }
   const view = viewCluster(cluster, deps.pool, undefined, { onProgress: (p) => answer.show(renderStatusProgress(p, footer)) });
   // Every member has answered or failed: what is left (certificates) is bounded by a short grace, not worth a progress message.
   void view.then(() => answer.hold(), () => answer.hold());
-  // Certificates are read while the members are asked: status waits for them at most a short grace after the members, never past the deadline.
-  const certs = deps.certCheck === false ? Promise.resolve(null) : statusCertReadings(cluster, view).catch(() => null);
-  // Pending CSRs of the masters, for the diagnosis: listed meanwhile, waited for no longer than the certificates.
-  const csrs = deps.certCheck === false ? Promise.resolve(null) : statusPendingCsrs(cluster, view);
   try {
-    const [{ report }, readings, pending] = await Promise.all([view, certs, csrs]);
-    const certLine = readings && statusCertLine(readings);
-    if (certLine) report.warnings.push(certLine);
+    // Certificates and the masters' pending CSRs are read while the members are asked, each waited for at most a short grace after them.
+    const { report, diagnoses } = await diagnosedStatus(cluster, view, { extras: deps.certCheck !== false });
     observeStatus(cluster, report);
-    const diagnoses = diagnoseStatus(cluster, report, readings, pending);
     await answer.finish(withDiagnosis(renderStatus(report, footer), diagnoses, cluster.name));
     return report;
   } catch (err) {
     const text = `etcd ${cluster.name}: the check did not finish (${(err as Error).message}); no verdict. Type \`/etcd status\` again.`;
-    await answer.abandon({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:warning: ${text}
-${footer}`.slice(0, 3000) } }] });
+    await answer.abandon({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:warning: ${text}\n${footer}`.slice(0, 3000) } }] });
     throw err;
   }
 }

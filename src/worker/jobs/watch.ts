@@ -6,6 +6,7 @@ import { withDiagnosis } from '../../render/diagnosis-message.js';
 import { renderStatus, type SlackMessage } from '../../render/status-message.js';
 import { decodeWatchState, encodeWatchState, watchChange, watchFingerprint, watchState } from '../../status/watch-state.js';
 import { observeStatus } from '../../metrics/observe.js';
+import { viewCluster } from '../cluster-view.js';
 import { diagnosedStatus } from '../status-diagnosis.js';
 import type { WatchStore } from '../watch-store.js';
 
@@ -29,7 +30,7 @@ export async function runWatch(env: JobEnvelope & { request: { name: 'watch' } }
   // The inventory changed under a scheduled job: nothing to watch (the next start removes the schedule).
   if (!cluster?.watch) return 'not watched';
   const channel = cluster.watch.channel;
-  const { report, diagnoses } = await diagnosedStatus(cluster, deps.pool);
+  const { report, diagnoses } = await diagnosedStatus(cluster, viewCluster(cluster, deps.pool));
   observeStatus(cluster, report);
   const state = watchState(report, diagnoses);
   const next = { fingerprint: watchFingerprint(state), state: encodeWatchState(state) };
