@@ -148,6 +148,8 @@ export class LabKubelet {
   }
 
   private clientNotAfter: Date | null = null;
+  /** The unit's main process as last seen: another one means the kubelet was restarted. */
+  private unitPid: number | null = null;
   /** The kubelet binary exits at start (see setBroken): the unit flaps and the kubelet does nothing. */
   private broken = false;
 
@@ -177,13 +179,18 @@ export class LabKubelet {
   private followUnit(): void {
     // A broken kubelet's process exits as soon as it starts: it never runs long enough to do a kubelet's work.
     const active = this.d.units.state('kubelet') === 'active' && !this.broken;
-    if (!active && this.state !== 'stopped') {
+    // `systemctl restart kubelet` between two ticks: a new process, which loads its files afresh as a real kubelet does.
+    const pid = this.d.units.pid('kubelet');
+    const restarted = active && this.unitPid !== null && pid !== null && pid !== this.unitPid;
+    this.unitPid = pid;
+    if ((!active || restarted) && this.state !== 'stopped') {
       this.gen++; // its CSR loops end
       this.state = 'stopped';
       this.client = null;
       this.clientCsr = this.servingCsr = null;
       this.d.log(`kubelet ${this.host.name}: stopped with its unit`);
-    } else if (active && this.state === 'stopped') {
+    }
+    if (active && this.state === 'stopped') {
       const creds = readKubeletCredentials(this.d.files);
       if ('missing' in creds) {
         const token = readBootstrapToken(this.d.files);
