@@ -14,7 +14,8 @@ import type { KubeNode } from '../../src/kube/nodes.js';
 import { platformOf } from '../../src/platform/index.js';
 import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
-import { approveKubeletCsrs, kubeletAsideScript, kubeletDown, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
+import { begunOf } from '../../src/worker/steps/kubelet-preflight.js';
+import { approveKubeletCsrs, kubeletAsideScript, kubeletDown, kubeletPutBackScript, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
 import { underMemberLock, memberLockPath } from '../../src/worker/steps/member-lock.js';
 import { asRequest, opensslCsr } from '../support/csr-pem.js';
 
@@ -415,6 +416,67 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(readFileSync(p.cert, 'utf8')).toBe('OLD CERT');
     expect(readFileSync(p.kubeconfig, 'utf8')).toBe('old kubeconfig');
     expect(existsSync(p.certAside) || existsSync(p.marker)).toBe(false);
+  });
+
+  it('an attempt cut off after it stopped the kubelet and moved its certificate, the bootstrap kubeconfig gone since: the refusal puts the certificate back and starts the kubelet, and says so', () => {
+    const p = host('f');
+    mkdirSync(p.asideDir);
+    // What the cut-off attempt left (its session's script killed): the begun file, the kubelet stopped, the link aside.
+    writeFileSync(begunOf(p), 'begun');
+    spawnSync('mv', [p.cert, p.certAside]);
+    rmSync(p.bootstrapConfig);
+    const before = calls().length;
+    const r = bash(locked(p, kubeletAsideScript(p)));
+    expect(r.code, r.out).toBe(NO_BOOTSTRAP_EXIT);
+    expect(r.out).toContain('An earlier attempt of this step, cut off, had stopped the kubelet');
+    expect(r.out).toContain('its files put back where they were and it was started again (active): nothing was renewed on this node');
+    expect(r.out).not.toContain('nothing was stopped or moved');
+    expect(calls().slice(before)).toEqual(['start kubelet', 'is-active kubelet']);
+    expect(lstatSync(p.cert).isSymbolicLink()).toBe(true);
+    expect(readFileSync(p.cert, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfig, 'utf8')).toBe('old kubeconfig');
+    expect(readdirSync(p.asideDir).sort()).toEqual(['member.lock']);
+  });
+
+  it('the put-back the step runs when it refuses to go on after a cut-off attempt: back only where nothing took the place, and nothing once the marker is there', () => {
+    const p = host('g');
+    mkdirSync(p.asideDir);
+    writeFileSync(begunOf(p), 'begun');
+    spawnSync('mv', [p.cert, p.certAside]);
+    spawnSync('mv', [p.kubeconfig, p.kubeconfigAside]);
+    // Something wrote a kubeconfig in its place meanwhile: that one stays, and the aside copy is kept (said so).
+    writeFileSync(p.kubeconfig, 'another kubeconfig');
+    const r = bash(locked(p, kubeletPutBackScript(p)));
+    expect(r.code, r.out).toBe(0);
+    expect(readFileSync(p.cert, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfig, 'utf8')).toBe('another kubeconfig');
+    expect(readFileSync(p.kubeconfigAside, 'utf8')).toBe('old kubeconfig');
+    expect(r.out).toContain('its files could not all be put back');
+    expect(r.out).not.toContain('nothing was renewed');
+    expect(existsSync(begunOf(p))).toBe(true);
+
+    const q = host('h');
+    mkdirSync(q.asideDir);
+    spawnSync('mv', [q.cert, q.certAside]);
+    spawnSync('mv', [q.kubeconfig, q.kubeconfigAside]);
+    writeFileSync(q.marker, 'both aside');
+    const before = calls().length;
+    const left = bash(locked(q, kubeletPutBackScript(q)));
+    expect(left.code, left.out).toBe(0);
+    expect(left.out).toContain('left as it is');
+    expect(existsSync(q.cert) || existsSync(q.kubeconfig)).toBe(false);
+    expect(calls().length).toBe(before);
+  });
+
+  it('an attempt cut off right after it stopped the kubelet (nothing moved yet): the step run again moves both and marks it; the begun file goes', () => {
+    const p = host('i');
+    mkdirSync(p.asideDir);
+    writeFileSync(begunOf(p), 'begun');
+    const r = bash(locked(p, kubeletAsideScript(p)));
+    expect(r.code, r.out).toBe(0);
+    expect(readFileSync(p.certAside, 'utf8')).toBe('OLD CERT');
+    expect(readFileSync(p.kubeconfigAside, 'utf8')).toBe('old kubeconfig');
+    expect(readdirSync(p.asideDir).sort()).toEqual(['kubelet-client-current.pem.r1', 'kubelet-renew.r1', 'kubelet.conf.r1', 'member.lock']);
   });
 
   it('refuses, stopping and moving nothing, a node without a bootstrap kubeconfig', () => {

@@ -12,11 +12,35 @@ import type { Run, StepOf } from '../../runbook/types.js';
 import { sh } from '../../ssh/shell.js';
 import { lockWaitSeconds, runScript, type HostStepContext } from './host-steps.js';
 import type { KubeStepContext } from './kube-steps.js';
-import { alreadyAside, kubeletPreflight } from './kubelet-preflight.js';
+import { begunOf, KubeletRefusal, kubeletPreflight, lookAtBootstrap, traceOnHost } from './kubelet-preflight.js';
 import { memberLockPath, underMemberLock } from './member-lock.js';
 
 /** Exit status of the aside script when the node cannot bootstrap: it refused before it changed anything. */
 export const NO_BOOTSTRAP_EXIT = 3;
+
+/**
+ * A shell function that puts back what this run moved aside (only where
+ * nothing took its place), starts the kubelet, and says on stderr what it left:
+ * `nothing was renewed on this node` only when no aside copy of this run is
+ * left; the begun file goes with the last copy.
+ */
+function putBackFunction(p: KubeletPlace): string[] {
+  const asideLeft = sh`{ [ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]; }`;
+  return [
+    'medic_kubelet_put_back() {',
+    ...putBack(p.certAside, p.cert),
+    ...putBack(p.kubeconfigAside, p.kubeconfig),
+    sh`  systemctl start ${p.unit} >&2 || true`,
+    sh`  local state; state=$(systemctl is-active ${p.unit} 2>/dev/null || true)`,
+    `  if ${asideLeft}; then`,
+    sh`    echo "its files could not all be put back (this run's copies kept aside: "${p.certAside}" "${p.kubeconfigAside}"), kubelet $state: the node may stay NotReady" >&2`,
+    '  else',
+    sh`    rm -f ${begunOf(p)}`,
+    sh`    echo "its files put back where they were and it was started again ($state): nothing was renewed on this node" >&2`,
+    '  fi',
+    '}',
+  ];
+}
 
 /**
  * Stops the kubelet and moves its client certificate and kubeconfig aside, under
@@ -24,7 +48,9 @@ export const NO_BOOTSTRAP_EXIT = 3;
  * kubelet started after), it moves nothing, so the certificate the kubelet got
  * since is never taken for the old one; a file whose aside copy exists (an
  * attempt that died between the two moves) is not moved twice. Refuses, before
- * it stops anything, a node with no bootstrap kubeconfig: it could not come back.
+ * it stops anything, a node with no bootstrap kubeconfig: it could not come back;
+ * when an earlier attempt of this run had begun (stopped it, maybe moved a file),
+ * the refusal first puts back what that attempt moved and starts the kubelet.
  */
 export function kubeletAsideScript(p: KubeletPlace): string {
   const move = (from: string, to: string) => [
@@ -33,38 +59,66 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     sh`elif [ -e ${from} ]; then mv ${from} ${to}; echo moved ${from} to ${to};`,
     sh`else echo no ${from} on this host: nothing to move; fi`,
   ];
+  const begun = begunOf(p);
+  const earlier = sh`{ [ -e ${begun} ] || [ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]; }`;
+  const noBootstrap = `there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap`;
+  const todo = "Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again";
   return [
+    ...putBackFunction(p),
     sh`if [ -e ${p.marker} ]; then`,
     sh`  echo this run already moved the kubelet files aside and started it again '('${p.marker}')': nothing is moved now`,
     'else',
-    sh`  if [ ! -s ${p.bootstrapConfig} ]; then echo refused: there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap, so nothing was stopped or moved. Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again >&2; exit ${NO_BOOTSTRAP_EXIT}; fi`,
+    sh`  if [ ! -s ${p.bootstrapConfig} ]; then`,
+    // An earlier attempt of this step stopped the kubelet (and may have moved its files): saying "nothing was stopped" would leave it so, unsaid.
+    `    if ${earlier}; then`,
+    sh`      echo refused: ${noBootstrap}. An earlier attempt of this step, cut off, had stopped the kubelet: >&2`,
+    '      medic_kubelet_put_back',
+    `      echo ${todo} >&2; exit ${NO_BOOTSTRAP_EXIT}`,
+    '    fi',
+    sh`    echo refused: ${noBootstrap}, so nothing was stopped or moved. >&2; echo ${todo} >&2; exit ${NO_BOOTSTRAP_EXIT}`,
+    '  fi',
     // Once the kubelet is stopped, any failure (a move refused, a full or read-only disk) puts back what is aside and starts it
     // again before the script ends: a failed step never leaves a kubelet stopped. Only where nothing has taken the file's place.
     '  medic_kubelet_undo() {',
     '    local code=$?',
     "    trap - ERR",
-    ...putBack(p.certAside, p.cert),
-    ...putBack(p.kubeconfigAside, p.kubeconfig),
-    sh`    systemctl start ${p.unit} || true`,
-    sh`    echo "failed (exit $code) with the kubelet stopped: its files put back where they were and it was started again ("$(systemctl is-active ${p.unit} || true)"): nothing was renewed on this node" >&2`,
+    '    echo "failed (exit $code) with the kubelet stopped:" >&2',
+    '    medic_kubelet_put_back',
     '    exit $code',
     '  }',
     "  trap medic_kubelet_undo ERR",
+    sh`  mkdir -p ${p.asideDir}`,
+    sh`  [ -e ${begun} ] || echo kubelet to be stopped and its files moved aside by this run > ${begun}`,
     sh`  systemctl stop ${p.unit}`,
     sh`  echo kubelet stopped '('systemctl stop ${p.unit}')'`,
-    sh`  mkdir -p ${p.asideDir}`,
     ...move(p.cert, p.certAside).map((l) => `  ${l}`),
     ...move(p.kubeconfig, p.kubeconfigAside).map((l) => `  ${l}`),
     sh`  echo both aside, kubelet to be started > ${`${p.marker}.tmp`}`,
     sh`  mv ${`${p.marker}.tmp`} ${p.marker}`,
+    sh`  rm -f ${begun}`,
     "  trap - ERR",
     'fi',
   ].join('\n');
 }
 
+/**
+ * Run when the step, run again after an attempt that was cut off with the
+ * kubelet stopped, refuses to go on (the API or the bootstrap token not good any
+ * more): what that attempt moved aside goes back and the kubelet is started,
+ * unless this run's marker says both were moved and the kubelet started (then
+ * it is left as it is). Its words are on stderr, as the aside script's.
+ */
+export function kubeletPutBackScript(p: KubeletPlace): string {
+  return [
+    ...putBackFunction(p),
+    sh`if [ -e ${p.marker} ]; then echo this run already moved the kubelet files aside and started it again '('${p.marker}')': left as it is >&2; exit 0; fi`,
+    'medic_kubelet_put_back',
+  ].join('\n');
+}
+
 /** Moves an aside copy back to its place, only when nothing has taken that place since. */
 function putBack(aside: string, to: string): string[] {
-  return [sh`    if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
+  return [sh`  if { [ -e ${aside} ] || [ -L ${aside} ]; } && [ ! -e ${to} ] && [ ! -L ${to} ]; then mv ${aside} ${to} && echo put ${to} back >&2 || true; fi`];
 }
 
 /**
@@ -96,6 +150,8 @@ export function kubeletStartScript(p: KubeletPlace, settleSeconds = KUBELET_SETT
     '  sleep 0.25',
     'done',
     sh`echo still active ${settleSeconds} s after its start`,
+    // A kubelet that has its client certificate again (it bootstrapped since an earlier attempt started it) needs no token.
+    sh`if [ -e ${p.cert} ]; then echo medic-has-client-cert ${p.cert}; fi`,
   ].join('\n');
 }
 
@@ -120,7 +176,20 @@ export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kub
   const target = ctx.target(p.node);
   const lock = { path: memberLockPath(p.asideDir), waitSeconds: lockWaitSeconds(ctx.cluster) };
   // Once this run moved the files aside, the kubelet is only started again: nothing is checked that could keep it stopped.
-  const checked = (await alreadyAside(ctx, p, signal)) ? [] : await kubeletPreflight(ctx, [p, ...later.filter((l) => l.node !== p.node)], signal);
+  const trace = await traceOnHost(ctx, p, signal);
+  let checked: string[] = [];
+  if (trace !== 'marker') {
+    try {
+      checked = await kubeletPreflight(ctx, [p, ...later.filter((l) => l.node !== p.node)], signal);
+    } catch (err) {
+      if (trace !== 'begun' || !(err instanceof KubeletRefusal) || signal?.aborted) throw err;
+      // An attempt of this step was cut off after it began (its worker died mid-script): the kubelet may be stopped, a file
+      // aside. Refusing now must not leave it so while saying nothing was stopped: what it moved goes back, the kubelet starts.
+      const back = await runScript(target, underMemberLock(lock, kubeletPutBackScript(p)), { signal }).catch((e: Error) => `could not put it back: ${e.message}`);
+      const verdict = /nothing was renewed on this node/.test(back) ? /its files put back[^\n]*nothing was renewed on this node/.exec(back)![0] : `${back.slice(-500)}; its kubelet may be stopped with its files aside (${p.certAside}, ${p.kubeconfigAside})`;
+      throw new Error(`refused to go on with the kubelet of ${p.node}: ${err.why}. An earlier attempt of this step was cut off after it had stopped that kubelet: ${verdict}. ${err.todo}`);
+    }
+  }
   const aside = await runScript(target, underMemberLock(lock, kubeletAsideScript(p)), { signal });
   killAtFault('kubelet-aside'); // tests only: the worker dies with the kubelet stopped and its files aside
   const started = await runScript(target, underMemberLock(lock, kubeletStartScript(p)), { signal, timeoutMs: (lock.waitSeconds + KUBELET_SETTLE_SECONDS + 60) * 1000 });
@@ -132,13 +201,34 @@ export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kub
         `Its client certificate and kubeconfig are aside (${p.certAside}, ${p.kubeconfigAside}), so it stays NotReady. On ${p.node}: \`journalctl -u ${p.unit} -n 50\`; once fixed, \`systemctl restart ${p.unit}\` and approve its CSRs (\`/etcd csr ${ctx.cluster.name}\`). No other kubelet is restarted by this run.\n${started.slice(-600)}`,
     );
   }
+  // The bootstrap token asked again now the kubelet runs without its certificate: one that expired since the check before the
+  // stop (or while a worker that died left the step half-done) leaves the kubelet unable to file its CSR. Said now, by name.
+  const after = /^medic-has-client-cert /m.test(started) ? null : await tokenAfterStart(ctx, p, signal);
+  if (after && !after.ok && (after.kind === 'rejected' || after.kind === 'forbidden' || after.kind === 'missing')) {
+    throw new Error(
+      `the kubelet of ${p.node} was started without its client certificate, but ${after.why}. It stays NotReady until one of: a new token (${NEW_TOKEN_HINT} ${p.bootstrapConfig} on ${p.node}), then \`systemctl restart ${p.unit}\` there and its CSRs approved (\`/etcd csr ${ctx.cluster.name}\`); or its old files back, on ${p.node}: \`mv ${p.certAside} ${p.cert} && mv ${p.kubeconfigAside} ${p.kubeconfig} && systemctl restart ${p.unit}\`. No other kubelet is restarted by this run.`,
+    );
+  }
   const again = aside.includes('already moved the kubelet files');
   return {
     summary: again
       ? `kubelet of ${p.node}: its files were already aside from an earlier attempt (nothing moved now); started`
       : `kubelet of ${p.node} stopped, ${p.cert} and ${p.kubeconfig} moved aside (${p.certAside}, ${p.kubeconfigAside}), started again: it bootstraps`,
-    output: [...checked, aside, started].join('\n'),
+    output: [...checked, aside, started, ...(after ? [after.ok ? `after the start: ${after.line}` : `after the start: not checked (${after.why})`] : [])].join('\n'),
   };
+}
+
+const NEW_TOKEN_HINT = 'kubeadm: `kubeadm token create` on a master, put in place of the old one in';
+
+/** The node's bootstrap credential asked again once its kubelet was started (null: the cluster has no kubeconfig to ask with). */
+async function tokenAfterStart(ctx: HostStepContext, p: KubeletPlace, signal?: AbortSignal) {
+  let k: KubeCluster;
+  try {
+    k = KubeCluster.forCluster(ctx.cluster);
+  } catch {
+    return null;
+  }
+  return lookAtBootstrap(ctx, k, p, new Map(), signal);
 }
 
 const POLL_MS = 1500;
