@@ -4,7 +4,7 @@ import type { KubeletPlace } from '../platform/index.js';
 import { placesFrom } from '../worker/steps/kubelet-preflight.js';
 import { KUBELET_SETTLE_SECONDS, rebootstrapKubelet } from '../worker/steps/kubelet-steps.js';
 import { sh } from '../ssh/shell.js';
-import { LOCKED, uniq } from './host-tools.js';
+import { CHECKED_READ, LOCKED, uniq } from './host-tools.js';
 import type { Step, StepDefinition } from './types.js';
 
 const params = z.object({
@@ -54,7 +54,9 @@ export const kubeletRebootstrapStep = {
   // Before it stops this kubelet, it checks the API and the bootstrap credentials of this node and of the run's nodes after it.
   execute: (ctx, step) => rebootstrapKubelet(ctx.host, step, ctx.leaseLost, placesFrom(ctx.run, ctx.index).slice(1)),
   hosts: {
-    tools: uniq([...LOCKED, 'mv', 'systemctl', 'seq', 'sleep']),
+    // The aside, start and put-back scripts (mv, readlink of the certificate's link, rm of the begun file) and the read of the
+    // bootstrap kubeconfig before the stop (CHECKED_READ): a host lacking one is refused at planning, before any kubelet is stopped.
+    tools: uniq([...LOCKED, 'mv', 'readlink', 'rm', 'systemctl', 'seq', 'sleep', ...CHECKED_READ]),
     members: (step) => [{ member: step.host }],
     // Every node's bootstrap kubeconfig is looked at before the first kubelet is stopped: a node that could not come back
     // refuses the run then, not after the nodes before it were restarted (the step itself refuses too, as a last word).

@@ -14,6 +14,8 @@ import type { KubeNode } from '../../src/kube/nodes.js';
 import { platformOf } from '../../src/platform/index.js';
 import { planKubeletsRenew } from '../../src/runbook/kubelets-plan.js';
 import type { ObservedState } from '../../src/runbook/types.js';
+import { kubeletRebootstrapStep } from '../../src/steps/kubelet-rebootstrap.js';
+import { checkedReadScript } from '../../src/worker/steps/host-steps.js';
 import { begunOf } from '../../src/worker/steps/kubelet-preflight.js';
 import { approveKubeletCsrs, kubeletAsideScript, kubeletDown, kubeletPutBackScript, kubeletStartScript, NO_BOOTSTRAP_EXIT, renewalSince, type RenewalApi } from '../../src/worker/steps/kubelet-steps.js';
 import { underMemberLock, memberLockPath } from '../../src/worker/steps/member-lock.js';
@@ -70,6 +72,11 @@ describe('the inventory of nodes', () => {
       '/etc/origin/node/bootstrap.kubeconfig',
       '/etc/origin/node/etcd-medic-aside',
     ]);
+  });
+
+  it('refuses a node whose name could reach a shell, naming where', () => {
+    expect(() => inventory(`      - { name: "n1;rm -rf /", host: 10.0.1.9, ${ssh} }\n`)).toThrow(/clusters\[0\]\.nodes\[2\]\.name: expected a lowercase DNS-style name/);
+    expect(() => inventory(`      - { name: w3, host: "10.0.1.9;reboot", ${ssh} }\n`)).toThrow(/clusters\[0\]\.nodes\[2\]\.host: expected a host name or IPv4 address/);
   });
 
   it('refuses a node listed twice, or a master listed again as a node, naming where', () => {
@@ -142,6 +149,9 @@ describe('/etcd kubelets renew, typed', () => {
     expect(err('renew prod m1 w7')).toBe('no node "w7" in prod (its nodes: m1, m2, m3, w1, w2): name some of those, or none for all');
     expect(err('renew staging m1')).toContain('no node "staging" in prod');
     expect(err('renew m1;reboot')).toContain('is not a cluster or node name');
+    // As Slack sends it (split on spaces by the slash-command handler): refused at the first hostile word, before any job.
+    expect(err("renew prod 'n1;rm -rf /'")).toBe(`"'n1;rm" is not a cluster or node name (lowercase letters, digits, "-" and "." only)`);
+    expect(err('renew prod $(reboot)')).toContain('"$(reboot)" is not a cluster or node name');
   });
 });
 
@@ -477,6 +487,38 @@ describe('the host scripts of a kubelet restart (run here by bash, with a system
     expect(readFileSync(p.certAside, 'utf8')).toBe('OLD CERT');
     expect(readFileSync(p.kubeconfigAside, 'utf8')).toBe('old kubeconfig');
     expect(readdirSync(p.asideDir).sort()).toEqual(['kubelet-client-current.pem.r1', 'kubelet-renew.r1', 'kubelet.conf.r1', 'member.lock']);
+  });
+
+  it('runs with only the commands the readiness check asks each host for (a host lacking one is refused at planning, not mid-step)', () => {
+    const p = host('j');
+    // A PATH holding exactly the step's tools (and the logging systemctl): a command the scripts use beyond them fails here.
+    const only = join(dir, 'only-bin');
+    mkdirSync(only, { recursive: true });
+    for (const tool of kubeletRebootstrapStep.hosts.tools) {
+      if (tool === 'systemctl') continue;
+      const at = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      expect(at, tool).not.toBe('');
+      symlinkSync(at, join(only, tool));
+    }
+    symlinkSync(join(bin, 'systemctl'), join(only, 'systemctl'));
+    const run = (script: string) => spawnSync('/bin/bash', ['--norc', '-c', script], { encoding: 'utf8', env: { PATH: only, HOME: dir } });
+    const read = run(checkedReadScript(p.bootstrapConfig));
+    expect(read.status, `${read.stdout}${read.stderr}`).toBe(0);
+    const aside = run(locked(p, kubeletAsideScript(p)));
+    expect(aside.status, `${aside.stdout}${aside.stderr}`).toBe(0);
+    expect(lstatSync(p.certAside).isSymbolicLink()).toBe(true);
+    const started = run(kubeletStartScript(p, 1));
+    expect(started.status, `${started.stdout}${started.stderr}`).toBe(0);
+    expect(kubeletDown(started.stdout)).toBeNull();
+    // The put-back of a cut-off attempt, too.
+    const q = host('k');
+    mkdirSync(q.asideDir);
+    writeFileSync(begunOf(q), 'begun');
+    spawnSync('mv', [q.cert, q.certAside]);
+    const back = run(locked(q, kubeletPutBackScript(q)));
+    expect(back.status, `${back.stdout}${back.stderr}`).toBe(0);
+    expect(back.stderr).toContain('nothing was renewed on this node');
+    expect(existsSync(begunOf(q))).toBe(false);
   });
 
   it('refuses, stopping and moving nothing, a node without a bootstrap kubeconfig', () => {
