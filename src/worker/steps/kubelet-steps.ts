@@ -169,7 +169,9 @@ function placeOf(step: StepOf<'kubelet-rebootstrap'>): KubeletPlace {
  * The kubelet-rebootstrap step: the aside script, then the start script, each
  * under the host's lock. A worker that dies between the two leaves the kubelet
  * stopped with its files aside; the step run again moves nothing (the marker)
- * and starts it.
+ * and starts it. One that dies inside the aside script leaves its begun file:
+ * the step run again goes on, or, when the checks now refuse, puts back what
+ * was moved and starts the kubelet before it fails, saying so.
  */
 export async function rebootstrapKubelet(ctx: HostStepContext, step: StepOf<'kubelet-rebootstrap'>, signal?: AbortSignal, later: KubeletPlace[] = []): Promise<StepResult> {
   const p = placeOf(step);
