@@ -482,6 +482,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       killAtFault('mid-cert'); // tests only: the worker dies with a certificate signed and not yet on the host
     }
   }
+  if (signed.length) killAtFault('certs-signed'); // tests only: the worker dies with every certificate signed, nothing installed yet
   const otherInstalls = (p.cas ?? []).filter((o) => plan.casMissing.includes(o.name)).map((o) => ({ ...o, pem: otherPems[o.name]! }));
   const out = await runScript(target, underMemberLock(lock, installScript(p, plan.caInPlace ? null : caPem, [...plan.install, ...signed], otherInstalls)), { signal, timeoutMs });
   lines.push(out);
