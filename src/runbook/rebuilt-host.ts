@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { otherCasOf, platformOf, type MemberCert } from '../platform/index.js';
 
@@ -134,20 +135,28 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
         return { ok: false, reason: `${target.name}'s etcd certificates cannot be checked or issued: ${look.certsUnknown}. Set etcdDnsName for ${target.name} in the inventory (its etcd-N DNS name), or put ETCD_DNS_NAME=<that name> in that file (the discovery init container writes it), or its certificates into ${paths.pkiDir} under the names its manifest gives, then ask again. Nothing was changed.` };
       }
       if (!signer && needed.length) {
-        const lacking = needed.filter((o) => !peers.some((p) => holds(p, o)));
-        const where = (p: (typeof peers)[number], o: { name: string; caKey: string }) => p.l.cas?.[o.name]?.caKey ?? o.caKey;
+        // What each master lacks, and what to put where on the one closest to signing (the first holding the etcd CA key).
+        type Peer = (typeof peers)[number];
+        const at = (p: Peer, o: (typeof needed)[number]) => ({ cert: p.l.cas?.[o.name]?.caCert ?? o.caCert, key: p.l.cas?.[o.name]?.caKey ?? o.caKey });
+        const lacks = (p: Peer): string[] => [
+          ...(etcdSigner(p) ? [] : [!p.l.hasCaKey ? 'no etcd CA key' : !p.l.hasCaCert ? 'no etcd CA certificate' : 'another etcd CA']),
+          ...needed.flatMap((o) => {
+            if (holds(p, o)) return [];
+            const seen = p.l.cas?.[o.name]?.sha256;
+            return [!seen ? `no ${o.what} certificate at ${at(p, o).cert}` : seen !== cas[o.name]!.sha256 ? `another ${o.what}` : `no ${o.what} key at ${at(p, o).key}`];
+          }),
+        ];
+        const detail = peers.map((p) => `${p.m.name}: ${lacks(p).join(', ')}`).join('; ');
         const first = peers.find(etcdSigner) ?? peers[0];
-        const detail = peers
-          .map((p) => `${p.m.name}: ${[...(etcdSigner(p) ? [] : [!p.l.hasCaKey ? 'no etcd CA key' : !p.l.hasCaCert ? 'no etcd CA certificate' : 'another etcd CA']), ...needed.flatMap((o) => (holds(p, o) ? [] : [!p.l.cas?.[o.name]?.sha256 ? `no ${o.what} certificate at ${p.l.cas?.[o.name]?.caCert ?? o.caCert}` : p.l.cas[o.name]!.sha256 !== cas[o.name]!.sha256 ? `another ${o.what}` : `no ${o.what} key at ${where(p, o)}`]))].join(', ') || 'holds them all'}`)
-          .join('; ');
+        const put = first && [
+          ...(etcdSigner(first) ? [] : [`the etcd CA key at ${platform.pki(first.m).caKey}`]),
+          ...needed.filter((o) => !holds(first, o)).map((o) => `the ${o.what}'s key (${basename(o.caKey)}, the key of the CA in ${at(first, o).cert}, sha256 ${cas[o.name]!.sha256.slice(0, 23)}…) at ${at(first, o).key}`),
+        ];
         return {
           ok: false,
           reason:
             `${why}, and no healthy master holds both the etcd CA key and ${needed.map((o) => `the ${o.what}'s key`).join(' and ')} to sign them (${detail || 'none was reachable over SSH'}). ` +
-            (first
-              ? `Put ${[...(etcdSigner(first) ? [] : [`the etcd CA key at ${platform.pki(first.m).caKey}`]), ...needed.filter((o) => !holds(first, o)).map((o) => `the ${o.what}'s key (${o.caKey.split('/').pop()}, the key of the CA in ${(first.l.cas?.[o.name]?.caCert ?? o.caCert)}, sha256 ${cas[o.name]!.sha256.slice(0, 23)}…) at ${where(first, o)}`)].join(' and ')} on ${first.m.name}`
-              : 'Make a healthy master reachable') +
-            `${lacking.length ? ` (${lacking.map((o) => `no healthy master has the ${o.what}'s key now`).join('; ')})` : ''}, or issue ${target.name}'s certificates by hand from those CAs into ${paths.pkiDir}, then ask again. Nothing was changed.`,
+            `${first ? `Put ${put!.join(' and ')} on ${first.m.name}` : 'Make a healthy master reachable'}, or issue ${target.name}'s certificates by hand from those CAs into ${paths.pkiDir}, then ask again. Nothing was changed.`,
         };
       }
       if (!signer) {
