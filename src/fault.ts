@@ -7,7 +7,8 @@
  * - `step-ended`: once a destructive step's signed end is on the timeline, before the run records it;
  * - `kubelet-aside`: once a kubelet's files are moved aside, before it is started again.
  * - `mid-cert`: once a member's certificate is signed by the CA, before it is written on the member's host.
+ * - `certs-signed`: once every certificate a step signs is signed (each by its own CA), before any CA certificate or pair is written on the member's host.
  */
-export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended' | 'kubelet-aside' | 'mid-cert'): void {
+export function killAtFault(point: 'mid-snapshot' | 'gate-opened' | 'step-ended' | 'kubelet-aside' | 'mid-cert' | 'certs-signed'): void {
   if (process.env.MEDIC_FAULT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }

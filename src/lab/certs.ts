@@ -26,16 +26,19 @@ export async function makeCert(
   ca: { cert: string; key: string },
   ips: string[],
   validity: Validity = { days: 30 },
+  /** A subject other than CN=<name> (openssl's -subj, `/O=…/CN=…`), and DNS names beside the IPs. */
+  more: { subj?: string; dns?: string[] } = {},
 ): Promise<{ cert: string; key: string }> {
   mkdirSync(dir, { recursive: true });
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const cert = join(dir, `${name}.crt`);
   const ext = join(dir, `${name}.ext`);
-  const san = ips.length ? `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n` : '';
+  const alt = [...(more.dns ?? []).map((d) => `DNS:${d}`), ...ips.map((ip) => `IP:${ip}`)];
+  const san = alt.length ? `subjectAltName=${alt.join(',')}\n` : '';
   writeFileSync(ext, `${san}extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n`);
   await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-  await run('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${name}`, '-out', csr]);
+  await run('openssl', ['req', '-new', '-key', key, '-subj', more.subj ?? `/CN=${name}`, '-out', csr]);
   if ('days' in validity) {
     await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', String(validity.days), '-sha256', '-extfile', ext, '-out', cert]);
   } else {

@@ -76,6 +76,8 @@ export interface LabHost {
 export class Lab {
   /** The Kubernetes side, when the lab was started with `kube`. */
   kube: KubeLab | null = null;
+  /** The etcd metric signer's CA (certificate and key in the lab's dir), where the layout's masters have one (OpenShift 4.1–4.3). */
+  metricCa: { cert: string; key: string } | null = null;
 
   constructor(
     readonly opts: Required<Omit<LabOptions, 'log'>> & { log: (s: string) => void },
@@ -277,6 +279,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const caDir = join(root, 'ca');
   const ca = await makeCa(caDir);
   const client = await makeCert(caDir, 'etcd-medic-client', ca, []);
+  // A second CA where the layout's masters have one (OpenShift 4.1–4.3's etcd metric signer); its key stays in the lab's dir.
+  const metricCa = layout.metricCaFile ? await makeCa(join(root, 'metric-ca'), 'etcd-metric-signer') : null;
   const sshKey = join(root, 'ssh', 'id_ed25519');
   mkdirSync(join(root, 'ssh'), { recursive: true });
   await makeSshKey(sshKey, 'etcd-medic-lab');
@@ -311,6 +315,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       copyFileSync(c.cert, join(pkiDir, layout.certFile?.(name, kind, 'crt') ?? `${kind}.crt`));
       copyFileSync(c.key, join(pkiDir, layout.certFile?.(name, kind, 'key') ?? `${kind}.key`));
     }
+    if (metricCa && layout.metricCaFile && layout.metricSubject && layout.certFile) {
+      copyFileSync(metricCa.cert, join(pkiDir, layout.metricCaFile));
+      const subject = layout.metricSubject(name);
+      const c = await makeCert(join(hostRoot, 'tmp'), `${name}-metric`, metricCa, [ip], { days: 30 }, subject);
+      copyFileSync(c.cert, join(pkiDir, layout.certFile(name, 'metric', 'crt')));
+      copyFileSync(c.key, join(pkiDir, layout.certFile(name, 'metric', 'key')));
+    }
     const host: NewHost = { name, ip, root: hostRoot, platform: layout.platform, layout, ...paths, parkedDir, logDir, binDir, clientUrl: endpoints[i]!, peerUrl: `https://${ip}:${opts.peerPort}` };
     const installed = layout.install(host, { initialCluster, token, clientPort: opts.clientPort, peerPort: opts.peerPort, endpoints, clientTls, masters, etcdFlags: opts.etcdFlags });
     const ssh = await startSshd(join(hostRoot, 'ssh'), ip, opts.sshPort, authorizedKeys, { binDir });
@@ -336,6 +347,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   writeFileSync(inventoryPath, labInventory(opts.clusterName, hosts, workers, clientTls, sshKey, opts.sshPort, join(root, 'backups'), kubeconfig));
 
   const lab = new Lab(opts, hosts, workers, clientTls, sshKey, inventoryPath);
+  lab.metricCa = metricCa;
   for (const h of hosts) h.supervisor.start();
   try {
     await lab.waitHealthy(60_000);

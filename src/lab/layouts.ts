@@ -54,7 +54,15 @@ export interface HostLayout {
   /** kubeadm leaves the etcd CA's key on every master; openshift-ansible does not. */
   readonly caKeyOnHost: boolean;
   /** The member's certificate file in its pki dir (`server.crt`, `peer.key` unless the layout names them otherwise). */
-  certFile?(name: string, kind: 'server' | 'peer', ext: 'crt' | 'key'): string;
+  certFile?(name: string, kind: 'server' | 'peer' | 'metric', ext: 'crt' | 'key'): string;
+  /**
+   * The etcd metric signer's certificate file in every master's pki dir, where
+   * the layout's masters have one (OpenShift 4.1–4.3: `metric-ca.crt`, beside
+   * each master's `metric` pair signed by it); absent: no metric CA.
+   */
+  readonly metricCaFile?: string;
+  /** The metric pair's subject and DNS names as the layout's signer issues it (with metricCaFile). */
+  metricSubject?(name: string): { subj: string; dns: string[] };
   /** Writes the host's etcd configuration and makes what will run it (started later by the harness). */
   install(h: NewHost, c: ClusterParams): { supervisor: HostSupervisor; units?: UnitSupervisor };
   /** The cluster's `platform` section of the inventory (real hosts' paths). */
@@ -126,6 +134,9 @@ const openshift4: HostLayout = {
   caKeyOnHost: false,
   // The names the 4.1–4.3 signer gives them, by the member's etcd DNS name (what its manifest's flags name).
   certFile: (name, kind, ext) => ocp4CertFile(kind, labEtcdDnsName(name), ext),
+  // The etcd metric signer's CA, which signs each master's system:etcd-metric:<dns> pair for the etcd-metrics proxy.
+  metricCaFile: 'metric-ca.crt',
+  metricSubject: (name) => ({ subj: `/O=system:etcd-metrics/CN=system:etcd-metric:${labEtcdDnsName(name)}`, dns: [labEtcdDnsName(name)] }),
   paths: (root) => ({
     manifestsDir: join(root, 'etc/kubernetes/manifests'),
     pkiDir: join(root, 'etc/ssl/etcd'),
@@ -163,6 +174,9 @@ const openshift44: HostLayout = {
   ...openshift4,
   // The lab's 4.4+ pod names the plain server/peer pairs (see etcdPodManifest): not 4.1–4.3's per-DNS-name files.
   certFile: undefined,
+  // Its pod's metrics proxy serves with the peer pair (see etcdPodManifest): no metric CA.
+  metricCaFile: undefined,
+  metricSubject: undefined,
   apiManifest: 'kube-apiserver-pod.yaml',
   etcdOperator: true,
   install(h, c) {

@@ -34,8 +34,14 @@ export function ocp4CertFile(kind: 'server' | 'peer' | 'metric', dnsName: string
  * master has them (the recovery script patches ETCD_INITIAL_CLUSTER and the
  * member's name into env). The lab's /bin/sh is dash: `.` for `source`, no
  * pipefail. Listen URLs are the host's own address (three members share this
- * machine), where a real master listens on 0.0.0.0. The certificates are
- * named by ETCD_DNS_NAME as on a real master (`system:etcd-peer:<dns>.crt`).
+ * machine), where a real master listens on 0.0.0.0 (and its metrics proxy on
+ * 127.0.0.1:9977). The certificates are named by ETCD_DNS_NAME as on a real
+ * master (`system:etcd-peer:<dns>.crt`); the etcd-metrics container's
+ * grpc-proxy serves metrics with the metric pair (`system:etcd-metric:<dns>`,
+ * signed by the etcd metric signer, `metric-ca.crt`) and reaches etcd with the
+ * peer pair. The lab's kubelet runs a pod's first container only: the proxy
+ * is written, not run (its endpoint is the DNS name, which the lab does not
+ * resolve).
  */
 export function etcdMemberManifest(p: EtcdMemberParams): string {
   const client = p.clientPort ?? 2379;
@@ -76,6 +82,7 @@ spec:
         --advertise-client-urls=https://\${ETCD_IPV4_ADDRESS}:${client} \\
         --listen-client-urls=https://${p.ip}:${client} \\
         --listen-peer-urls=https://${p.ip}:${peer} \\
+        --listen-metrics-urls=https://${p.ip}:9978 \\
         --snapshot-count=10000 \\
         --logger=zap
     env:
@@ -102,6 +109,37 @@ spec:
       mountPath: /etc/ssl/etcd/
     - name: data-dir
       mountPath: /var/lib/etcd/
+  - name: etcd-metrics
+    image: "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:etcd"
+    command:
+    - /bin/sh
+    - -c
+    - |
+      #!/bin/sh
+      set -eu
+
+      . ${p.environmentFile}
+
+      exec etcd grpc-proxy start \\
+        --endpoints https://\${ETCD_DNS_NAME}:9978 \\
+        --metrics-addr https://${p.ip}:9979 \\
+        --listen-addr ${p.ip}:9977 \\
+        --key ${p.pkiDir}/system:etcd-peer:\${ETCD_DNS_NAME}.key \\
+        --key-file ${p.pkiDir}/system:etcd-metric:\${ETCD_DNS_NAME}.key \\
+        --cert ${p.pkiDir}/system:etcd-peer:\${ETCD_DNS_NAME}.crt \\
+        --cert-file ${p.pkiDir}/system:etcd-metric:\${ETCD_DNS_NAME}.crt \\
+        --cacert ${p.pkiDir}/ca.crt \\
+        --trusted-ca-file ${p.pkiDir}/metric-ca.crt
+    ports:
+    - name: metric
+      containerPort: 9979
+      protocol: TCP
+    terminationMessagePolicy: FallbackToLogsOnError
+    volumeMounts:
+    - name: discovery
+      mountPath: /run/etcd/
+    - name: certs
+      mountPath: /etc/ssl/etcd/
   hostNetwork: true
   priority: 2000000000
   tolerations:

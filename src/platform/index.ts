@@ -6,8 +6,9 @@ import { statefulsetPlatform } from './statefulset.js';
 import { systemdPlatform } from './systemd.js';
 import type { ConfigPlace, MemberPaths, Platform } from './types.js';
 
-export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, PkiClues, Platform, WorkloadPlace } from './types.js';
+export type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, MemberCert, MemberPaths, MemberPki, OtherCa, PkiClues, Platform, WorkloadPlace } from './types.js';
 export type { KubeletPlace } from './kubelet.js';
+export { otherCaOn, otherCasOf } from './other-ca.js';
 
 /** The profile of how etcd runs on a cluster's masters: the one place that reads `platform.kind`. */
 export function platformOf(cluster: ClusterConfig): Platform {

@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import type { MemberConfig } from '../config/schema.js';
 import { memberSans } from './member-pki.js';
+import { proxyFlag } from './metrics-proxy.js';
 import { podFlag } from './pod-manifest.js';
-import type { MemberCert, MemberPki, PkiClues } from './types.js';
+import type { MemberCert, MemberPki, OtherCa, PkiClues } from './types.js';
 
 /**
  * OpenShift 4.1–4.3 masters name etcd's certificates by the member's etcd DNS
@@ -33,6 +34,31 @@ export function manifestCertPaths(manifest: string, pkiDir: string): { caCert: s
     key: of(ROLE_FLAGS[role].key, `${pkiDir}/system:etcd-${role}:\${${DNS_VAR}}.key`),
   });
   return { caCert: of('trusted-ca-file', `${pkiDir}/ca.crt`), server: paths('server'), peer: paths('peer') };
+}
+
+/**
+ * The metric pair as the etcd-metrics container's grpc-proxy names it
+ * (`--cert-file`/`--key-file`, `--trusted-ca-file` the metric signer's CA),
+ * `${ETCD_DNS_NAME}` still in them. Where the pod runs no proxy naming them,
+ * the 4.1–4.3 names in its pki dir when the host's files show a metric CA;
+ * null when the cluster has none (then no metric pair is issued).
+ */
+export function manifestMetricPaths(manifest: string | null, pkiDir: string, files: string[]): { caCert: string; cert: string; key: string } | null {
+  const cert = manifest ? proxyFlag(manifest, 'cert-file') : undefined;
+  const key = manifest ? proxyFlag(manifest, 'key-file') : undefined;
+  if (cert && key) return { cert, key, caCert: proxyFlag(manifest!, 'trusted-ca-file') ?? `${pkiDir}/${METRIC_CA_CERT}` };
+  if (!files.some((f) => f === METRIC_CA_CERT || /^system:etcd-metric:/.test(f))) return null;
+  return { caCert: `${pkiDir}/${METRIC_CA_CERT}`, cert: `${pkiDir}/system:etcd-metric:\${${DNS_VAR}}.crt`, key: `${pkiDir}/system:etcd-metric:\${${DNS_VAR}}.key` };
+}
+
+/** The etcd metric signer's files as a 4.1–4.3 master keeps its certificate (and, on the master that signs, its key) in the pki dir. */
+export const METRIC_CA_CERT = 'metric-ca.crt';
+export const METRIC_CA_KEY = 'metric-ca.key';
+
+/** ETCD_IPV4_ADDRESS as the discovery output sets it: the member's address, which its metric certificate names. */
+export function ipInEnvironment(env: string | null): string | null {
+  const m = env?.match(/^[ \t]*(?:export[ \t]+)?ETCD_IPV4_ADDRESS=["']?([0-9A-Fa-f.:]+)["']?[ \t]*$/m);
+  return m && isIP(m[1]!) ? m[1]! : null;
 }
 
 /** The file the manifest's script sources (`. /run/etcd/environment`, `source …`): where the member's ETCD_DNS_NAME is. */
@@ -105,6 +131,19 @@ export function ocp4MemberPki(m: MemberConfig, pkiDir: string, caKey: string, cl
       usages: ['serverAuth', 'clientAuth'],
       sans: { dns: [...new Set([...(dns ? [dns] : []), ...sans.dns])], ips: sans.ips },
     });
+  }
+  // The metric pair, where the cluster has a metric CA: signed by it (not the etcd CA), for the server's names and the
+  // member's address, as the signer issues it for the etcd-metrics proxy. Optional: issued only where a healthy master has that CA.
+  const metric = manifestMetricPaths(clues.manifest, pkiDir, clues.files);
+  if (metric && dns) {
+    const cert = expand(metric.cert);
+    const key = expand(metric.key);
+    const metricCa = expand(metric.caCert);
+    if (!cert || !key || !metricCa) return { problem: `${m.name}'s manifest names its metric certificate by a variable other than ${DNS_VAR} (${metric.cert}): where it is cannot be told from here` };
+    const server = certs.find((c) => c.role === 'server')!;
+    const ip = ipInEnvironment(clues.environment) ?? (isIP(m.host) ? m.host : null);
+    const signedBy: OtherCa = { name: 'metric', what: 'etcd metric CA', caCert: metricCa, caKey: `${pkiDir}/${METRIC_CA_KEY}` };
+    certs.push({ role: 'metric', cert, key, subject: { cn: `system:etcd-metric:${dns}`, o: 'system:etcd-metrics' }, usages: ['serverAuth', 'clientAuth'], sans: { dns: server.sans.dns, ips: ip ? [ip] : [] }, optional: true, signedBy });
   }
   const caCert = expand(named.caCert) ?? `${pkiDir}/ca.crt`;
   return { pki: { caCert, caKey, certs } };

@@ -8,6 +8,7 @@ import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, Pki
 import { adaptedFlags } from './adapt-config.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
 import { ocp4MemberPki } from './ocp4-certs.js';
+import { withProxyPkiDir } from './metrics-proxy.js';
 
 type Openshift4Config = Extract<ClusterConfig['platform'], { kind: 'openshift4' }>;
 
@@ -165,7 +166,8 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
       // A flag whose value stays as the peer has it is not written again: written again, a word with an expansion
       // (https://\${ETCD_IPV4_ADDRESS}:2380) would be quoted as a literal and reach etcd unexpanded.
       const changed = Object.entries(adaptedFlags((f) => podFlag(peerConfig, f), from, to, pkiFlags)).filter(([f, v]) => v !== (podFlag(peerConfig, f) ?? null));
-      return withPodFlags(perHostPkiMoved(peerConfig, from.pkiDir, to.pkiDir), Object.fromEntries(changed));
+      // The metrics proxy's files (4.1–4.3's etcd-metrics container) move with etcd's: this member's, in its pki dir.
+      return withPodFlags(withProxyPkiDir(perHostPkiMoved(peerConfig, from.pkiDir, to.pkiDir), from.pkiDir, to.pkiDir), Object.fromEntries(changed));
     },
   };
 }

@@ -183,6 +183,25 @@ export interface MemberCert {
   sans: { dns: string[]; ips: string[] };
   /** Issued only where the other masters have one too (kubeadm's healthcheck-client). */
   optional?: boolean;
+  /** Signed by another CA than the etcd CA (OpenShift 4.1–4.3's metric pair, by the etcd metric signer); absent: the etcd CA. */
+  signedBy?: OtherCa;
+}
+
+/**
+ * A CA beside the etcd CA that signs some of a member's certificates. Its
+ * certificate is on every master (the member's pods trust it); its key, like
+ * the etcd CA's, on the master that signs, in that master's pki dir under
+ * the same name as `caKey` here.
+ */
+export interface OtherCa {
+  /** A short name for params and file labels: "metric". */
+  name: string;
+  /** How a plan calls it: "etcd metric CA". */
+  what: string;
+  /** Its certificate on the member's host (metric-ca.crt), installed there when missing or another. */
+  caCert: string;
+  /** Where its key is on a master that signs, as this member's pki dir would hold it (metric-ca.key). */
+  caKey: string;
 }
 
 export interface MemberPaths {

@@ -1,5 +1,5 @@
-import type { ClusterConfig, Inventory } from '../config/schema.js';
-import { memberPlace, platformOf } from '../platform/index.js';
+import type { ClusterConfig, Inventory, MemberConfig } from '../config/schema.js';
+import { memberPlace, otherCaOn, otherCasOf, platformOf } from '../platform/index.js';
 import { workloadReplaceSteps } from './replace-workload-steps.js';
 import type { MemberRow, StatusReport } from '../status/assess.js';
 import { afterRemoval, findMember, hostOfUrl, listenAddrsOf, peerHostMismatch } from '../status/members.js';
@@ -134,9 +134,24 @@ export function planReplace(
   const { template, certs } = rebuilt.choice;
   const rationale = [failedWhy && `${conf.name} answers, but ${failedWhy}: it is replaced as a failed member.`, rebuilt.choice.rationale].filter(Boolean).join(' ') || undefined;
   const platform = platformOf(cluster);
+  // Where each master keeps the other CAs the certificates name (the metric signer's), in its own pki dir.
+  const othersOn = (m: MemberConfig) => (certs ? otherCasOf(certs.certs).map((o) => otherCaOn(o, paths.pkiDir, platform.paths(m).pkiDir)) : []);
   const issue =
     certs &&
-    issueCertsStep.spec({ cluster, member: conf, signer: certs.signer, runId: req.runId, asideDir: paths.asideDir, caCert: platform.pki(conf).caCert, signerCa: { cert: platform.pki(certs.signer).caCert, key: platform.pki(certs.signer).caKey }, fallbacks: certs.fallbacks.map((m) => ({ member: m, cert: platform.pki(m).caCert, key: platform.pki(m).caKey })), certs: certs.certs, why: certs.why, caSha256: certs.caSha256 });
+    issueCertsStep.spec({
+      cluster,
+      member: conf,
+      signer: certs.signer,
+      runId: req.runId,
+      asideDir: paths.asideDir,
+      caCert: platform.pki(conf).caCert,
+      signerCa: { cert: platform.pki(certs.signer).caCert, key: platform.pki(certs.signer).caKey, others: othersOn(certs.signer) },
+      fallbacks: certs.fallbacks.map((m) => ({ member: m, cert: platform.pki(m).caCert, key: platform.pki(m).caKey, others: othersOn(m) })),
+      certs: certs.certs,
+      why: certs.why,
+      caSha256: certs.caSha256,
+      otherCaSha256: certs.otherCaSha256,
+    });
   const steps: StepSpec[] = [
     snapshotStep.spec({ runbook: 'replace', from: source.name, fromUrl: sourceUrl, backupId: backupId(now), store: `${inventory.backups.dir}/${cluster.name}`, forced: req.force ? name : undefined }),
   ];

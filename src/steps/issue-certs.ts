@@ -7,6 +7,13 @@ import { LOCKED, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
 import type { Step, StepDefinition } from './types.js';
 
+/** Where one master keeps a CA other than the etcd CA (see MemberCert.signedBy): its name, certificate and key there. */
+export interface SignerCaPlace {
+  name: string;
+  caCert: string;
+  caKey: string;
+}
+
 /** How long an issued certificate is valid, in days: kubeadm's one year. */
 export const CERT_DAYS = 365;
 
@@ -22,7 +29,21 @@ const cert = z.object({
   usages: z.array(z.enum(['serverAuth', 'clientAuth'])).min(1),
   dns: z.array(z.string()),
   ips: z.array(z.string()),
+  /** The name of the other CA (`cas`) that signs it; absent: the etcd CA (and in runs planned before). */
+  ca: z.string().optional(),
 });
+
+/** A CA beside the etcd CA (OpenShift 4.1–4.3's etcd metric signer): its certificate on the member's host, as the plan judged it. */
+const otherCa = z.object({
+  name: z.string(),
+  /** How the step's output calls it: "etcd metric CA". */
+  what: z.string(),
+  caCert: z.string(),
+  caAside: z.string(),
+  caSha256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
+});
+/** Where one master keeps another CA's certificate and key (in its own pki dir). */
+const caPlace = z.object({ name: z.string(), caCert: z.string(), caKey: z.string() });
 
 const params = z.object({
   name: z.string(),
@@ -41,7 +62,10 @@ const params = z.object({
    * The other surviving masters, in the order they are asked when `signer` cannot sign (its CA key gone or unreadable,
    * another CA there, the host not answering): the key may sit on one master only. Absent in runs planned before.
    */
-  fallbackSigners: z.array(z.object({ name: z.string(), caCert: z.string(), caKey: z.string() })).optional(),
+  fallbackSigners: z.array(z.object({ name: z.string(), caCert: z.string(), caKey: z.string(), cas: z.array(caPlace).optional() })).optional(),
+  /** The other CAs that sign some of `certs`, and where the planned signer keeps each: it must hold them all. Absent in runs planned before. */
+  cas: z.array(otherCa).optional(),
+  signerCas: z.array(caPlace).optional(),
   /** The CA the plan judged the member's certificates against (sha256 fingerprint, as Node prints it): the signer must still hold it. */
   caSha256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
   days: z.number().int().positive(),
@@ -63,13 +87,38 @@ const SIGNER_TOOLS = ['bash', 'cat', 'wc', 'sha256sum', 'cut', 'openssl', 'base6
 export const issueCertsStep = {
   kind: 'issue-certs',
   params,
-  spec(i: { cluster: ClusterConfig; member: MemberConfig; signer: MemberConfig; runId: string; asideDir: string; caCert: string; signerCa: { cert: string; key: string }; fallbacks?: { member: MemberConfig; cert: string; key: string }[]; certs: MemberCert[]; why: string; caSha256: string }): IssueCertsStep {
+  spec(i: {
+    cluster: ClusterConfig;
+    member: MemberConfig;
+    signer: MemberConfig;
+    runId: string;
+    asideDir: string;
+    caCert: string;
+    signerCa: { cert: string; key: string; others?: SignerCaPlace[] };
+    fallbacks?: { member: MemberConfig; cert: string; key: string; others?: SignerCaPlace[] }[];
+    certs: MemberCert[];
+    why: string;
+    caSha256: string;
+    /** The fingerprint of each other CA the certs name (signedBy), by its name, as the plan judged them. */
+    otherCaSha256?: Record<string, string>;
+  }): IssueCertsStep {
     const aside = (path: string) => `${i.asideDir}/${basename(path)}.${i.runId}`;
     const staging = `${i.asideDir}/certs-${i.runId}`;
     const sans = (c: MemberCert) => [...c.sans.dns.map((d) => `DNS:${d}`), ...c.sans.ips.map((ip) => `IP:${ip}`)].join(',');
     const fallbacks = (i.fallbacks ?? []).filter((f) => f.member.name !== i.signer.name && f.member.name !== i.member.name);
     const orElse = fallbacks.length ? ` (if ${i.signer.name} cannot sign, its CA key gone or another CA there, the same on ${fallbacks.map((f) => `${f.member.name}, with ${f.key}`).join('; then ')})` : '';
-    const each = i.certs.map((c) => `${c.role} (CN=${c.subject.cn}${c.subject.o ? `, O=${c.subject.o}` : ''}${sans(c) ? `, ${sans(c)}` : ''}; ${c.usages.join('+')}) → ${c.cert}`).join('; ');
+    const others = [...new Map(i.certs.flatMap((c) => (c.signedBy ? [[c.signedBy.name, c.signedBy] as const] : []))).values()];
+    for (const o of others) if (!i.otherCaSha256?.[o.name]) throw new Error(`the ${o.what} that signs ${i.member.name}'s ${o.name} certificate was not judged: no fingerprint for it`);
+    const placeOf = (list: SignerCaPlace[] | undefined, name: string, who: string) => {
+      const found = list?.find((x) => x.name === name);
+      if (!found) throw new Error(`where ${who} keeps the ${name} CA was not given`);
+      return found;
+    };
+    const each = i.certs.map((c) => `${c.role} (CN=${c.subject.cn}${c.subject.o ? `, O=${c.subject.o}` : ''}${sans(c) ? `, ${sans(c)}` : ''}; ${c.usages.join('+')}${c.signedBy ? `; signed by the ${c.signedBy.what}` : ''}) → ${c.cert}`).join('; ');
+    const otherText = others.map((o) => {
+      const at = placeOf(i.signerCa.others, o.name, i.signer.name);
+      return `; the ${o.name} certificate's CSR signed there with the ${o.what} ${at.caCert} and its key ${at.caKey}, which never leaves ${i.signer.name} either (the ${o.what}, sha256 ${i.otherCaSha256![o.name]!.slice(0, 23)}…, put at ${o.caCert} as well)`;
+    }).join('');
     return {
       kind: 'issue-certs',
       title: `Issue ${i.member.name}'s etcd certificates from the cluster's CA`,
@@ -77,7 +126,7 @@ export const issueCertsStep = {
       host: i.member.name,
       operation:
         `${i.why}. On ${sshText(i.cluster, i.member.name)}: openssl genpkey (RSA 2048) in ${staging}, the keys never leave ${i.member.name}; ` +
-        `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name}${orElse} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
+        `their CSRs signed on ${sshText(i.cluster, i.signer.name)} with the etcd CA ${i.signerCa.cert} and its key ${i.signerCa.key}, which never leaves ${i.signer.name}${otherText}${orElse} (openssl x509 -req, ${CERT_DAYS} days): ${each}; ` +
         `the CA certificate (sha256 ${i.caSha256.slice(0, 23)}…, the one the plan was made against; another there refuses the step) put at ${i.caCert}; whatever is at those paths moved to ${i.asideDir}/<file>.${i.runId}. A certificate already valid there is kept`,
       params: {
         name: i.member.name,
@@ -89,10 +138,16 @@ export const issueCertsStep = {
         signer: i.signer.name,
         signerCaCert: i.signerCa.cert,
         signerCaKey: i.signerCa.key,
-        ...(fallbacks.length ? { fallbackSigners: fallbacks.map((f) => ({ name: f.member.name, caCert: f.cert, caKey: f.key })) } : {}),
+        ...(fallbacks.length ? { fallbackSigners: fallbacks.map((f) => ({ name: f.member.name, caCert: f.cert, caKey: f.key, ...(others.length ? { cas: others.map((o) => ({ ...placeOf(f.others, o.name, f.member.name), name: o.name })) } : {}) })) } : {}),
+        ...(others.length
+          ? {
+              cas: others.map((o) => ({ name: o.name, what: o.what, caCert: o.caCert, caAside: aside(o.caCert), caSha256: i.otherCaSha256![o.name]! })),
+              signerCas: others.map((o) => ({ ...placeOf(i.signerCa.others, o.name, i.signer.name), name: o.name })),
+            }
+          : {}),
         caSha256: i.caSha256,
         days: CERT_DAYS,
-        certs: i.certs.map((c) => ({ role: c.role, cert: c.cert, key: c.key, certAside: aside(c.cert), keyAside: aside(c.key), cn: c.subject.cn, ...(c.subject.o ? { o: c.subject.o } : {}), usages: c.usages, dns: c.sans.dns, ips: c.sans.ips })),
+        certs: i.certs.map((c) => ({ role: c.role, cert: c.cert, key: c.key, certAside: aside(c.cert), keyAside: aside(c.key), cn: c.subject.cn, ...(c.subject.o ? { o: c.subject.o } : {}), usages: c.usages, dns: c.sans.dns, ips: c.sans.ips, ...(c.signedBy ? { ca: c.signedBy.name } : {}) })),
       },
     };
   },

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { memberCertProblem, reachedAt } from '../certs/member-cert.js';
-import { platformOf } from '../platform/index.js';
+import { otherCaOn, otherCasOf, platformOf } from '../platform/index.js';
 import type { PeerLook, ReplaceHosts, TargetLook } from '../runbook/rebuilt-host.js';
 import type { StatusReport } from '../status/assess.js';
 import { findMember } from '../status/members.js';
@@ -102,7 +102,7 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     const learned = platform.pkiOnHost(conf, { manifest, environment: envOut === null ? null : parseClueLook(envOut).environment, files: clues.files, peerURLs });
     if ('pki' in learned) {
       mine = learned.pki;
-      const certOut = await look(conf, pkiLookLines(pkiFiles(mine, mine.certs)));
+      const certOut = await look(conf, pkiLookLines(pkiFiles({ ...mine, cas: otherCasOf(mine.certs) }, mine.certs)));
       t = certOut === null ? null : `${first}\n${certOut}`;
     } else {
       certsUnknown = learned.problem;
@@ -112,6 +112,38 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     }
   }
   const caPem = found.find((p) => p.peer.hasCaKey && p.ca)?.ca ?? found.find((p) => p.ca)?.ca ?? null;
+
+  // The other CAs the member's certificates name (4.1–4.3's etcd metric signer): each healthy master's copy of each, and
+  // whether it holds that CA's key, where it keeps them in its own pki dir. The cluster's is the one a master with the key holds.
+  const others = otherCasOf(mine.certs);
+  const otherPems: Record<string, string> = {};
+  const held: { at: number; name: string; hasKey: boolean; pem: string }[] = [];
+  if (others.length) {
+    await Promise.all(
+      found.map(async (f) => {
+        const places = others.map((o) => ({ o, at: otherCaOn(o, confPaths.pkiDir, platform.paths(f.member).pkiDir) }));
+        const out = await look(f.member, [
+          ...pkiLookLines(places.map(({ o, at }) => ({ label: `ca:${o.name}`, path: at.caCert, kind: 'cert' as const }))),
+          ...places.map(({ o, at }) => sh`if [ -r ${at.caKey} ] && [ -s ${at.caKey} ]; then echo ${`cakey:${o.name}=1`}; fi`),
+        ]);
+        if (out === null) return;
+        const files = parsePkiLook(out);
+        f.peer.cas = Object.fromEntries(
+          places.map(({ o, at }) => {
+            const pem = parsedCert(pemBlock(files.get(`ca:${o.name}`), 'CERTIFICATE'));
+            const hasKey = new RegExp(`^cakey:${o.name}=1$`, 'm').test(out);
+            if (pem) held.push({ at: found.indexOf(f), name: o.name, hasKey, pem });
+            return [o.name, { caCert: at.caCert, caKey: at.caKey, sha256: pem && new X509Certificate(pem).fingerprint256, hasKey }];
+          }),
+        );
+      }),
+    );
+    for (const o of others) {
+      const holders = held.filter((h) => h.name === o.name).sort((a, b) => a.at - b.at);
+      const pem = (holders.find((h) => h.hasKey) ?? holders[0])?.pem;
+      if (pem) otherPems[o.name] = pem;
+    }
+  }
 
   let targetLook: TargetLook | null = null;
   if (t !== null) {
@@ -123,14 +155,35 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     // config keeps what it has, as before; a rebuilt one gets the step, and the readiness check asks for openssl.
     const keysUnread = !/^openssl=1$/m.test(t);
     if (caPem && keysUnread && !hasConfig) {
-      pki = { ca: null, certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])), caSha256: new X509Certificate(caPem).fingerprint256 };
+      pki = {
+        ca: null,
+        certs: Object.fromEntries(mine.certs.map((c) => [c.role, `not checked: openssl is not on ${conf.name}`])),
+        caSha256: new X509Certificate(caPem).fingerprint256,
+        cas: Object.fromEntries(Object.entries(otherPems).map(([name, pem]) => [name, { problem: `not checked: openssl is not on ${conf.name}`, sha256: new X509Certificate(pem).fingerprint256 }])),
+      };
     } else if (caPem && !keysUnread) {
       const theirs = pemBlock(files.get('ca'), 'CERTIFICATE');
       const sameCa = theirs !== null && parsedCert(theirs) !== null && new X509Certificate(theirs).fingerprint256 === new X509Certificate(caPem).fingerprint256;
       pki = {
         ca: theirs === null ? `no ${mine.caCert}` : sameCa ? null : `${mine.caCert} is another CA than the cluster's`,
         caSha256: new X509Certificate(caPem).fingerprint256,
-        certs: Object.fromEntries(mine.certs.map((c) => [c.role, certsUnknown ?? memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, caPem, c, now, reachedAt(conf.host, c))])),
+        certs: Object.fromEntries(
+          mine.certs.map((c) => {
+            // A certificate another CA signs is judged against that CA, as a healthy master has it; none has it: not judged here.
+            const judge = c.signedBy ? otherPems[c.signedBy.name] : caPem;
+            if (!judge) return [c.role, certsUnknown ?? `not checked: no healthy master has the ${c.signedBy!.what}`];
+            return [c.role, certsUnknown ?? memberCertProblem(pemBlock(files.get(`cert:${c.role}`), 'CERTIFICATE'), files.get(`key:${c.role}`) ?? null, judge, c, now, reachedAt(conf.host, c))];
+          }),
+        ),
+        cas: Object.fromEntries(
+          others.flatMap((o) => {
+            const pem = otherPems[o.name];
+            if (!pem) return [];
+            const sha256 = new X509Certificate(pem).fingerprint256;
+            const theirs = parsedCert(pemBlock(files.get(`ca:${o.name}`), 'CERTIFICATE'));
+            return [[o.name, { problem: theirs === null ? `no ${o.caCert}` : new X509Certificate(theirs).fingerprint256 === sha256 ? null : `${o.caCert} is another ${o.what} than the cluster's`, sha256 }]];
+          }),
+        ),
       };
     }
     targetLook = { name: conf.name, hasConfig, pki, ...(platform.pkiOnHost ? (certsUnknown ? { certsUnknown } : { certs: mine.certs }) : {}) };

@@ -155,7 +155,14 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
     expect(got.pki.certs.map((c) => [c.role, c.cert, c.key, c.subject.cn, c.subject.o])).toEqual([
       ['peer', `/etc/ssl/etcd/system:etcd-peer:${DNS}.crt`, `/etc/ssl/etcd/system:etcd-peer:${DNS}.key`, `system:etcd-peer:${DNS}`, 'system:etcd-peers'],
       ['server', `/etc/ssl/etcd/system:etcd-server:${DNS}.crt`, `/etc/ssl/etcd/system:etcd-server:${DNS}.key`, `system:etcd-server:${DNS}`, 'system:etcd-servers'],
+      ['metric', `/etc/ssl/etcd/system:etcd-metric:${DNS}.crt`, `/etc/ssl/etcd/system:etcd-metric:${DNS}.key`, `system:etcd-metric:${DNS}`, 'system:etcd-metrics'],
     ]);
+    // The metric pair is the etcd metric signer's, named by the metrics proxy's --cert-file/--key-file, for the server's names and the member's address.
+    const metric = got.pki.certs.find((c) => c.role === 'metric')!;
+    expect(metric.signedBy).toEqual({ name: 'metric', what: 'etcd metric CA', caCert: '/etc/ssl/etcd/metric-ca.crt', caKey: '/etc/ssl/etcd/metric-ca.key' });
+    expect(metric.optional).toBe(true);
+    expect(metric.sans).toEqual({ dns: got.pki.certs.find((c) => c.role === 'server')!.sans.dns, ips: ['10.0.0.3'] });
+    expect(got.pki.certs.filter((c) => c.role !== 'metric').every((c) => c.signedBy === undefined)).toBe(true);
     for (const c of got.pki.certs) {
       expect(c.sans.dns[0]).toBe(DNS);
       expect(c.sans.ips).toContain('10.0.0.3');
@@ -194,8 +201,13 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
     expect(ocp4.flag(moved, 'key-file')).toBe('/srv/m3/pki/system:etcd-server:${ETCD_DNS_NAME}.key');
     expect(moved).toContain('--peer-key-file=/srv/m3/pki/system:etcd-peer:${ETCD_DNS_NAME}.key \\\n');
     expect(ocp4.flag(moved, 'trusted-ca-file')).toBe('/srv/m3/pki/ca.crt');
-    // The metrics proxy's own pair and the certs init container are not etcd's flags: as they were.
-    expect(moved).toContain('--cert-file /etc/ssl/etcd/system:etcd-metric:${ETCD_DNS_NAME}.crt');
+    // The metrics proxy's files move with etcd's (the member's metric pair is issued in its own pki dir); the certs init container stays as it was.
+    expect(moved).toContain('--cert-file /srv/m3/pki/system:etcd-metric:${ETCD_DNS_NAME}.crt');
+    expect(moved).toContain('--trusted-ca-file /srv/m3/pki/metric-ca.crt');
+    expect(moved).not.toContain('--key-file /etc/ssl/etcd/');
+    expect(moved).toContain('--assetsdir=/etc/ssl/etcd');
+    const learned = ocp4.pkiOnHost!(m3, { manifest: moved, environment: `ETCD_DNS_NAME=${DNS}`, files: [], peerURLs: [] });
+    expect('pki' in learned && learned.pki.certs.map((c) => c.cert)).toEqual([`/srv/m3/pki/system:etcd-peer:${DNS}.crt`, `/srv/m3/pki/system:etcd-server:${DNS}.crt`, `/srv/m3/pki/system:etcd-metric:${DNS}.crt`]);
     // The same dir on both (every real master's /etc/ssl/etcd): the certificate flags as the peer has them.
     const same = ocp4.adaptConfig(MEMBER_YAML, side('m1', '10.0.0.1', '/etc/ssl/etcd'), side('m3', '10.0.0.3', '/etc/ssl/etcd'));
     expect(ocp4.flag(same, 'peer-cert-file')).toBe('/etc/ssl/etcd/system:etcd-peer:${ETCD_DNS_NAME}.crt');

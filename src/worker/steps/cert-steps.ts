@@ -129,10 +129,11 @@ export function csrScript(staging: string, certs: CertParams[]): string {
  * the CA there (a random serial, nothing written on that host). Only the
  * certificate comes back.
  */
-export function signScript(p: { caCert: string; caKey: string; days: number }, c: CertParams, csrPem: string, serialHex: string): string {
+export function signScript(p: { caCert: string; caKey: string; days: number; what?: string }, c: CertParams, csrPem: string, serialHex: string): string {
+  const what = p.what ?? 'etcd CA';
   return [
-    sh`if [ ! -r ${p.caKey} ]; then echo ${`there is no etcd CA key at ${p.caKey} on this host: it cannot sign`} >&2; exit 20; fi`,
-    sh`if [ ! -r ${p.caCert} ]; then echo ${`there is no etcd CA certificate at ${p.caCert} on this host`} >&2; exit 21; fi`,
+    sh`if [ ! -r ${p.caKey} ]; then echo ${`there is no ${what} key at ${p.caKey} on this host: it cannot sign`} >&2; exit 20; fi`,
+    sh`if [ ! -r ${p.caCert} ]; then echo ${`there is no ${what} certificate at ${p.caCert} on this host`} >&2; exit 21; fi`,
     sh`csr=$(printf '%s' ${b64(csrPem)} | base64 -d)`,
     `if ! printf '%s\\n' "$csr" | openssl req -noout -verify >/dev/null 2>&1; then echo "the CSR's own signature does not verify: not signed" >&2; exit 22; fi`,
     sh`if crt=$(printf '%s\n' "$csr" | openssl x509 -req -CA ${p.caCert} -CAkey ${p.caKey} -set_serial ${`0x${serialHex}`} -days ${p.days} -sha256 -extfile <(printf '%s' ${b64(extensionsOf(c))} | base64 -d) 2>&1); then`,
@@ -159,12 +160,23 @@ function asideLines(path: string, aside: string, staged: string): string[] {
  * beside its key, what was there moved aside. A role whose files already are
  * the staged ones is left alone.
  */
-export function installScript(p: { staging: string; caCert: string; caAside: string }, caPem: string | null, certs: { c: CertParams; pem: string }[]): string {
+export function installScript(p: { staging: string; caCert: string; caAside: string }, caPem: string | null, certs: { c: CertParams; pem: string }[], otherCas: OtherCaInstall[] = []): string {
   const caStaged = `${p.staging}/ca.crt`;
   return [
     'umask 077',
     SAME,
     sh`mkdir -p ${p.staging}`,
+    // Another CA's certificate (metric-ca.crt) the same way as the etcd CA's, staged under its own name.
+    ...otherCas.flatMap((o) => {
+      const staged = `${p.staging}/ca-${o.name}.crt`;
+      return [
+        sh`printf '%s' ${b64(o.pem)} | base64 -d > ${`${staged}.medic-tmp`}; mv ${`${staged}.medic-tmp`} ${staged}`,
+        sh`if medic_same ${staged} ${o.caCert}; then echo ${`the ${o.what} certificate is in place at ${o.caCert}`}; else`,
+        sh`  mkdir -p ${dirname(o.caCert)}`,
+        ...asideLines(o.caCert, o.caAside, staged),
+        sh`  cp ${staged} ${`${o.caCert}.medic-tmp`}; chmod 644 ${`${o.caCert}.medic-tmp`}; mv ${`${o.caCert}.medic-tmp`} ${o.caCert}; echo ${`installed the ${o.what} certificate of the cluster at ${o.caCert}`}; fi`,
+      ];
+    }),
     ...(caPem
       ? [
           sh`printf '%s' ${b64(caPem)} | base64 -d > ${`${caStaged}.medic-tmp`}; mv ${`${caStaged}.medic-tmp`} ${caStaged}`,
@@ -193,10 +205,20 @@ export function installScript(p: { staging: string; caCert: string; caAside: str
   ].join('\n');
 }
 
-/** The files of a member's pki a look reads: the CA certificate, each certificate and key in place and staged. */
-export function pkiFiles(p: { caCert: string; staging?: string }, certs: { role: string; cert: string; key: string }[]): PkiFile[] {
+/** Another CA's certificate as the install puts it on the member's host. */
+export interface OtherCaInstall {
+  name: string;
+  what: string;
+  caCert: string;
+  caAside: string;
+  pem: string;
+}
+
+/** The files of a member's pki a look reads: the CA certificate (and any other CA's, as `ca:<name>`), each certificate and key in place and staged. */
+export function pkiFiles(p: { caCert: string; staging?: string; cas?: { name: string; caCert: string }[] }, certs: { role: string; cert: string; key: string }[]): PkiFile[] {
   return [
     { label: 'ca', path: p.caCert, kind: 'cert' },
+    ...(p.cas ?? []).map((o) => ({ label: `ca:${o.name}`, path: o.caCert, kind: 'cert' as const })),
     ...certs.flatMap((c) => [
       { label: `cert:${c.role}`, path: c.cert, kind: 'cert' as const },
       { label: `key:${c.role}`, path: c.key, kind: 'key' as const },
@@ -208,6 +230,14 @@ export function pkiFiles(p: { caCert: string; staging?: string }, certs: { role:
         : []),
     ]),
   ];
+}
+
+/** The CA that signs a certificate of the step's: its own (`ca`, by name), else the etcd CA. */
+export function caOfCert(c: CertParams, etcdCaPem: string, otherPems: Record<string, string>): string {
+  if (!c.ca) return etcdCaPem;
+  const pem = otherPems[c.ca];
+  if (!pem) throw new Error(`the ${c.ca} CA that signs ${c.role} was not read from the signing master`);
+  return pem;
 }
 
 /** Whether two PEM certificates are the same certificate. */
@@ -222,6 +252,8 @@ function sameCert(a: string | undefined, b: string): boolean {
 /** What each of a member's certificates needs, from a look at its host against the CA. */
 export interface CertPlan {
   caInPlace: boolean;
+  /** The other CAs (by name) whose certificate on the host is missing or another. */
+  casMissing: string[];
   /** Valid where they are: kept. */
   inPlace: string[];
   /** A staged certificate of this run, valid for its staged key: installed without a new signing. */
@@ -236,10 +268,13 @@ export interface CertPlan {
  * `address`: the member's host; a certificate in place that names it is kept
  * (see reachedAt); one staged by this run must carry every name it was issued for.
  */
-export function certPlanOf(look: Map<string, string>, caPem: string, certs: CertParams[], address: string, now: Date): CertPlan {
-  const plan: CertPlan = { caInPlace: sameCert(look.get('ca'), caPem), inPlace: [], install: [], sign: [], why: [] };
+export function certPlanOf(look: Map<string, string>, caPemEtcd: string, certs: CertParams[], address: string, now: Date, otherPems: Record<string, string> = {}): CertPlan {
+  const casMissing = Object.entries(otherPems).flatMap(([name, pem]) => (sameCert(look.get(`ca:${name}`), pem) ? [] : [name]));
+  const plan: CertPlan = { caInPlace: sameCert(look.get('ca'), caPemEtcd), casMissing, inPlace: [], install: [], sign: [], why: [] };
   for (const c of certs) {
     const want = wantOf(c);
+    // A certificate another CA signs (the metric pair) is judged against that CA, never the etcd CA.
+    const caPem = caOfCert(c, caPemEtcd, otherPems);
     const problem = memberCertProblem(pemBlock(look.get(`cert:${c.role}`), 'CERTIFICATE'), look.get(`key:${c.role}`) ?? null, caPem, want, now, reachedAt(address, want));
     if (!problem) {
       plan.inPlace.push(c.role);
@@ -308,16 +343,17 @@ export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 's
   return caPem;
 }
 
-/** A master that may sign: its name and where its etcd CA certificate and key are. */
+/** A master that may sign: its name and where its etcd CA certificate and key are (and those of the step's other CAs). */
 export interface SignerPlace {
   name: string;
   caCert: string;
   caKey: string;
+  cas?: { name: string; caCert: string; caKey: string }[];
 }
 
 /** The planned signer first, then the step's fallbacks (the other surviving masters), each once, never the member itself. */
-export function signerPlaces(p: Pick<IssueCerts['params'], 'name' | 'signer' | 'signerCaCert' | 'signerCaKey' | 'fallbackSigners'>): SignerPlace[] {
-  const all = [{ name: p.signer, caCert: p.signerCaCert, caKey: p.signerCaKey }, ...(p.fallbackSigners ?? [])];
+export function signerPlaces(p: Pick<IssueCerts['params'], 'name' | 'signer' | 'signerCaCert' | 'signerCaKey' | 'fallbackSigners' | 'signerCas'>): SignerPlace[] {
+  const all: SignerPlace[] = [{ name: p.signer, caCert: p.signerCaCert, caKey: p.signerCaKey, ...(p.signerCas ? { cas: p.signerCas } : {}) }, ...(p.fallbackSigners ?? [])];
   return all.filter((s, i) => s.name !== p.name && all.findIndex((x) => x.name === s.name) === i);
 }
 
@@ -326,6 +362,10 @@ export function signerLookScript(s: SignerPlace): string {
   return [
     ...pkiLookLines([{ label: 'ca', path: s.caCert, kind: 'cert' }]),
     sh`if [ -r ${s.caKey} ] && [ -s ${s.caKey} ]; then echo medic-ca-key present; elif [ -e ${s.caKey} ]; then echo medic-ca-key unreadable; else echo medic-ca-key absent; fi`,
+    ...(s.cas ?? []).flatMap((o) => [
+      ...pkiLookLines([{ label: `ca:${o.name}`, path: o.caCert, kind: 'cert' }]),
+      sh`if [ -r ${o.caKey} ] && [ -s ${o.caKey} ]; then echo ${`medic-ca-key:${o.name} present`}; elif [ -e ${o.caKey} ]; then echo ${`medic-ca-key:${o.name} unreadable`}; else echo ${`medic-ca-key:${o.name} absent`}; fi`,
+    ]),
   ].join('\n');
 }
 
@@ -333,18 +373,31 @@ export function signerLookScript(s: SignerPlace): string {
  * Why a master cannot sign (null: it can), from what signerLookScript printed:
  * no CA certificate, another CA than the planned one, no CA key. Pure.
  */
-export function signerProblem(out: string, s: SignerPlace, caSha256: string): string | null {
-  const caPem = pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE');
-  let seen: string | null = null;
-  try {
-    seen = caPem && new X509Certificate(caPem).fingerprint256;
-  } catch {
-    seen = null;
-  }
-  if (!caPem || !seen) return `no etcd CA certificate at ${s.caCert}`;
+export function signerProblem(out: string, s: SignerPlace, caSha256: string, cas: { name: string; what: string; caSha256: string }[] = []): string | null {
+  const files = parsePkiLook(out);
+  const fingerprint = (label: string) => {
+    const pem = pemBlock(files.get(label), 'CERTIFICATE');
+    try {
+      return pem && new X509Certificate(pem).fingerprint256;
+    } catch {
+      return null;
+    }
+  };
+  const seen = fingerprint('ca');
+  if (!seen) return `no etcd CA certificate at ${s.caCert}`;
   if (seen !== caSha256) return `its CA at ${s.caCert} is another one (sha256 ${seen.slice(0, 23)}…) than the one planned against`;
   const key = /^medic-ca-key (\w+)$/m.exec(out)?.[1];
   if (key !== 'present') return key === 'unreadable' ? `the etcd CA key at ${s.caKey} is not readable` : `no etcd CA key at ${s.caKey}`;
+  // Every other CA the step signs with must be here too: one master signs the whole set.
+  for (const o of cas) {
+    const place = s.cas?.find((x) => x.name === o.name);
+    if (!place) return `where it keeps the ${o.what} was not planned`;
+    const other = fingerprint(`ca:${o.name}`);
+    if (!other) return `no ${o.what} certificate at ${place.caCert}`;
+    if (other !== o.caSha256) return `its ${o.what} at ${place.caCert} is another one (sha256 ${other.slice(0, 23)}…) than the one planned against`;
+    const k = new RegExp(`^medic-ca-key:${o.name} (\\w+)$`, 'm').exec(out)?.[1];
+    if (k !== 'present') return k === 'unreadable' ? `the ${o.what} key at ${place.caKey} is not readable` : `no ${o.what} key at ${place.caKey}`;
+  }
   return null;
 }
 
@@ -355,7 +408,7 @@ export function signerProblem(out: string, s: SignerPlace, caSha256: string): st
  * is asked only for its CA certificate and whether its key is there; the key
  * never leaves it. None can: refused, naming every place looked at.
  */
-export async function pickSigner(ctx: HostStepContext, p: IssueCerts['params'], signal?: AbortSignal): Promise<{ signer: SignerPlace; caPem: string; passedOver: string[] }> {
+export async function pickSigner(ctx: HostStepContext, p: IssueCerts['params'], signal?: AbortSignal): Promise<{ signer: SignerPlace; caPem: string; otherPems: Record<string, string>; passedOver: string[] }> {
   const passedOver: string[] = [];
   for (const s of signerPlaces(p)) {
     let out: string;
@@ -366,15 +419,18 @@ export async function pickSigner(ctx: HostStepContext, p: IssueCerts['params'], 
       passedOver.push(`${s.name}: could not be asked (${(err as Error).message.slice(0, 200)})`);
       continue;
     }
-    const problem = signerProblem(out, s, p.caSha256);
+    const problem = signerProblem(out, s, p.caSha256, p.cas);
     if (problem) {
       passedOver.push(`${s.name}: ${problem}`);
       continue;
     }
-    return { signer: s, caPem: pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE')!, passedOver };
+    const files = parsePkiLook(out);
+    const otherPems = Object.fromEntries((p.cas ?? []).map((o) => [o.name, pemBlock(files.get(`ca:${o.name}`), 'CERTIFICATE')!]));
+    return { signer: s, caPem: pemBlock(files.get('ca'), 'CERTIFICATE')!, otherPems, passedOver };
   }
+  const others = (p.cas ?? []).map((o) => ` and the ${o.what}'s key (sha256 ${o.caSha256.slice(0, 23)}…)`).join('');
   throw new Error(
-    `no surviving master can sign ${p.name}'s etcd certificates: looked on ${passedOver.join('; ')}. Nothing was issued and nothing changed on ${p.name}. Put the cluster's etcd CA key (the one of sha256 ${p.caSha256.slice(0, 23)}…) back at its path on one of them, or issue ${p.name}'s certificates by hand from it, then approve again.`,
+    `no surviving master can sign ${p.name}'s etcd certificates: looked on ${passedOver.join('; ')}. Nothing was issued and nothing changed on ${p.name}. Put the cluster's etcd CA key (the one of sha256 ${p.caSha256.slice(0, 23)}…)${others} back at ${others ? 'their paths on one of them (the same master)' : 'its path on one of them'}, or issue ${p.name}'s certificates by hand from it, then approve again.`,
   );
 }
 
@@ -388,12 +444,12 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   const target = ctx.target(step.host!);
   // The cluster's CA is the one the signing master holds: what every member trusts and what signs.
   const picked = await pickSigner(ctx, p, signal);
-  const { caPem } = picked;
+  const { caPem, otherPems } = picked;
   const signerName = picked.signer.name;
   const signer = ctx.target(signerName);
   const files = pkiFiles(p, p.certs);
-  const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date());
-  if (plan.caInPlace && !plan.install.length && !plan.sign.length) {
+  const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date(), otherPems);
+  if (plan.caInPlace && !plan.casMissing.length && !plan.install.length && !plan.sign.length) {
     return { skipped: true, summary: `${p.name}'s certificates (${plan.inPlace.join(', ')}) are in place and valid, signed by the cluster's etcd CA: nothing issued` };
   }
 
@@ -413,27 +469,33 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       const wrong = csrProblem(csr, pub, c);
       if (wrong) throw new Error(`the CSR ${p.name} made for ${c.role} is not the one planned (${wrong}): nothing was signed`);
       const serial = randomBytes(16).toString('hex');
-      const out2 = await runScript(signer, signScript({ caCert: picked.signer.caCert, caKey: picked.signer.caKey, days: p.days }, c, csr, serial), { signal });
+      // Each certificate signed by its own CA on the signer: the metric pair by the metric CA there, the rest by the etcd CA.
+      const other = c.ca ? { ...picked.signer.cas!.find((x) => x.name === c.ca)!, what: p.cas!.find((x) => x.name === c.ca)!.what } : null;
+      const ca = other ? { caCert: other.caCert, caKey: other.caKey, what: other.what } : { caCert: picked.signer.caCert, caKey: picked.signer.caKey };
+      const out2 = await runScript(signer, signScript({ ...ca, days: p.days }, c, csr, serial), { signal });
       const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
       if (!pem) throw new Error(`${signerName} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
-      const problem = signedCertProblem(pem, pub, caPem, c, serial, new Date());
+      const problem = signedCertProblem(pem, pub, caOfCert(c, caPem, otherPems), c, serial, new Date());
       if (problem) throw new Error(`the certificate ${signerName} signed for ${c.role} is not right (${problem}): not installed`);
       signed.push({ c, pem });
-      lines.push(`${c.role}: signed on ${signerName} by the etcd CA, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
+      lines.push(`${c.role}: signed on ${signerName} by the ${other?.what ?? 'etcd CA'}, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
       killAtFault('mid-cert'); // tests only: the worker dies with a certificate signed and not yet on the host
     }
   }
-  const out = await runScript(target, underMemberLock(lock, installScript(p, plan.caInPlace ? null : caPem, [...plan.install, ...signed])), { signal, timeoutMs });
+  if (signed.length) killAtFault('certs-signed'); // tests only: the worker dies with every certificate signed, nothing installed yet
+  const otherInstalls = (p.cas ?? []).filter((o) => plan.casMissing.includes(o.name)).map((o) => ({ ...o, pem: otherPems[o.name]! }));
+  const out = await runScript(target, underMemberLock(lock, installScript(p, plan.caInPlace ? null : caPem, [...plan.install, ...signed], otherInstalls)), { signal, timeoutMs });
   lines.push(out);
 
   // Looked at again: what is on the host now is what the member starts with.
-  const after = certPlanOf(await lookAtPki(target, pkiFiles({ caCert: p.caCert }, p.certs), signal), caPem, p.certs, p.address, new Date());
-  if (!after.caInPlace || after.inPlace.length !== p.certs.length) {
-    throw new Error(`after installing, ${p.name}'s certificates are still not right: ${after.caInPlace ? '' : `${p.caCert} is not the cluster's CA; `}${after.why.join('; ')}`);
+  const after = certPlanOf(await lookAtPki(target, pkiFiles({ caCert: p.caCert, cas: p.cas }, p.certs), signal), caPem, p.certs, p.address, new Date(), otherPems);
+  if (!after.caInPlace || after.casMissing.length || after.inPlace.length !== p.certs.length) {
+    const casWrong = (p.cas ?? []).filter((o) => after.casMissing.includes(o.name)).map((o) => `${o.caCert} is not the cluster's ${o.what}; `).join('');
+    throw new Error(`after installing, ${p.name}'s certificates are still not right: ${after.caInPlace ? '' : `${p.caCert} is not the cluster's CA; `}${casWrong}${after.why.join('; ')}`);
   }
   const installed = [...plan.install, ...signed].map((x) => x.c.role);
   return {
-    summary: `${installed.length ? `issued ${installed.join(', ')} for ${p.name}${signed.length ? ` (signed on ${signerName}${picked.passedOver.length ? `, not ${p.signer} as planned: ${picked.passedOver[0]}` : ''}; the CA key stayed there, the keys on ${p.name})` : ' (signed earlier in this run)'}` : `the cluster's CA certificate installed on ${p.name}`}${plan.inPlace.length ? `; ${plan.inPlace.join(', ')} already valid, kept` : ''}; anything replaced kept in ${p.asideDir}`,
+    summary: `${installed.length ? `issued ${installed.join(', ')} for ${p.name}${signed.length ? ` (signed on ${signerName}${picked.passedOver.length ? `, not ${p.signer} as planned: ${picked.passedOver[0]}` : ''}; the CA key stayed there, the keys on ${p.name})` : ' (signed earlier in this run)'}` : `the cluster's CA certificate installed on ${p.name}`}${otherInstalls.length ? `; ${otherInstalls.map((o) => `the ${o.what} certificate installed at ${o.caCert}`).join(', ')}` : ''}${plan.inPlace.length ? `; ${plan.inPlace.join(', ')} already valid, kept` : ''}; anything replaced kept in ${p.asideDir}`,
     output: lines.join('\n'),
   };
 }
