@@ -1,4 +1,5 @@
-import { AlarmAction, AlarmType, type Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { listAlarms } from '../../etcd/alarms.js';
 import type { StepResult } from '../../runbook/engine.js';
 import type { StepOf } from '../../runbook/types.js';
 import { formatBytes, type MemberRow } from '../../status/assess.js';
@@ -166,12 +167,7 @@ export async function defragMember(ctx: DefragStepContext, step: StepOf<'defrag-
   };
 }
 
-const isNospace = (a: { alarm: unknown }) => String(a.alarm).toUpperCase() === 'NOSPACE';
-
-async function listAlarms(client: Etcd3): Promise<{ memberID: string; alarm: string }[]> {
-  const res = await client.maintenance.alarm({ action: AlarmAction.Get, memberID: 0, alarm: AlarmType.None });
-  return res.alarms.map((a) => ({ memberID: a.memberID, alarm: String(a.alarm).toUpperCase() }));
-}
+const isNospace = (a: { alarm: string }) => a.alarm === 'NOSPACE';
 
 export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-disarm'>): Promise<StepResult> {
   const quota = Number(step.params.quotaBytes);
@@ -187,10 +183,10 @@ export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-di
     );
   }
   const nameOf = (id: string) => view.report.members.find((m) => m.status?.memberId === id)?.name ?? BigInt(id).toString(16);
-  for (const a of raised) await client.maintenance.alarm({ action: AlarmAction.Deactivate, memberID: a.memberID, alarm: AlarmType.Nospace });
+  for (const a of raised) await client.maintenance.alarm({ action: 'Deactivate', memberID: a.memberId, alarm: 'Nospace' });
   const left = (await listAlarms(client)).filter(isNospace);
-  if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberID)).join(', ')} after the disarm: a write filled a database again meanwhile`);
-  return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberID)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
+  if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberId)).join(', ')} after the disarm: a write filled a database again meanwhile`);
+  return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberId)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
 }
 
 export async function writeCheck(ctx: DefragStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
