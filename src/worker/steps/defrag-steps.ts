@@ -189,21 +189,57 @@ export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-di
   return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberId)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
 }
 
+/**
+ * Deletes the write check's key, asking the member the check wrote through first and then
+ * each other endpoint (a delete goes through raft, so any member with a leader takes it):
+ * how many keys it deleted, or why every member refused.
+ */
+async function deleteCheckKey(ctx: DefragStepContext, first: string, key: string): Promise<{ deleted: number } | { error: string }> {
+  const errors: string[] = [];
+  for (const endpoint of [first, ...ctx.cluster.etcd.endpoints.filter((e) => e !== first)]) {
+    try {
+      const res = await ctx.pool.client(ctx.cluster, endpoint).delete().key(key);
+      return { deleted: Number(res.deleted) };
+    } catch (err) {
+      errors.push(`${endpoint}: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+    }
+  }
+  return { error: errors.join('; ') };
+}
+
 export async function writeCheck(ctx: DefragStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
   const key = step.params.key;
   const view = await waitReady(ctx, 'for the write check');
   const voters = view.report.members.filter((m) => !m.learner).length;
   if (voters !== step.params.voters) throw new Error(`${voters} voters answer, the plan had ${step.params.voters}`);
-  const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
+  const endpoint = view.healthyEndpoint!;
+  const client = ctx.pool.client(ctx.cluster, endpoint);
   const value = `written by etcd-medic at ${new Date().toISOString()}`;
+  let failed: Error | null = null;
   try {
-    await client.put(key).value(value);
+    try {
+      await client.put(key).value(value);
+    } catch (err) {
+      throw new Error(`a write still fails: ${(err as Error).message}`);
+    }
+    let read: string | null;
+    try {
+      read = await client.get(key).string();
+    } catch (err) {
+      throw new Error(`${key} was written but reading it back failed: ${(err as Error).message}`);
+    }
+    if (read !== value) throw new Error(`${key} read back as ${JSON.stringify(read)}, not what was written`);
   } catch (err) {
-    throw new Error(`a write still fails: ${(err as Error).message}`);
+    failed = err as Error;
   }
-  const read = await client.get(key).string();
-  if (read !== value) throw new Error(`${key} read back as ${JSON.stringify(read)}, not what was written`);
-  await client.delete().key(key);
+  // Deleted whatever happened above: a put whose answer was lost, or one not read back, may still have left the key in etcd.
+  const removed = await deleteCheckKey(ctx, endpoint, key);
+  const left = 'error' in removed ? `${key} may be left in etcd: deleting it failed (${removed.error}). Remove it with \`etcdctl del ${key}\`` : null;
+  if (failed) {
+    const cleanup = 'error' in removed ? left : removed.deleted > 0 ? `${key} was deleted again` : `${key} is not in etcd`;
+    throw new Error(`${failed.message}. ${cleanup}`);
+  }
+  if (left) throw new Error(`a write went through and read back, but ${left}`);
   const alarms = await listAlarms(client);
   if (alarms.length) throw new Error(`writes work, but alarms are raised: ${alarms.map((a) => a.alarm).join(', ')}`);
   return {
