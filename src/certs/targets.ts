@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ClusterConfig } from '../config/schema.js';
+import { hostPortOf } from '../host-port.js';
 import { APISERVER_PORT, KUBELET_PORT } from '../kube/ports.js';
 import { readPemCertFile, readServingCert, URGENT_DAYS, type CertReading } from './expiry.js';
 
@@ -20,16 +21,6 @@ export interface CertTargets {
 export interface ListedMember {
   name: string;
   peerURLs: string[];
-}
-
-function hostPortOf(url: string): { host: string; port: number; https: boolean } | null {
-  try {
-    const u = new URL(url);
-    const https = u.protocol === 'https:';
-    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (https ? 443 : 80)), https };
-  } catch {
-    return null;
-  }
 }
 
 /**

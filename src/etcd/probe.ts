@@ -1,4 +1,5 @@
 import type { ClusterConfig } from '../config/schema.js';
+import { listAlarms, type AlarmEntry } from './alarms.js';
 import { classifyError, type EndpointErrorKind, type EtcdPool } from './pool.js';
 
 /** What one member said about itself, numbers as etcd gives them (decimal strings made numbers). */
@@ -29,11 +30,6 @@ export interface ProbedMember {
 export type EndpointProbe =
   | { endpoint: string; ok: true; status: EndpointStatus; members: ProbedMember[] | null; tookMs: number }
   | { endpoint: string; ok: false; error: { kind: EndpointErrorKind; message: string }; tookMs: number };
-
-export interface AlarmEntry {
-  memberId: string;
-  alarm: string;
-}
 
 export interface ClusterProbe {
   cluster: string;
@@ -98,9 +94,7 @@ export async function probeCluster(
 
 async function readAlarms(pool: EtcdPool, cluster: ClusterConfig, endpoint: string, deadline: number): Promise<AlarmEntry[] | null> {
   try {
-    const res = await pool.client(cluster, endpoint).maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline });
-    // The client names alarms after its enum ("Nospace"); etcdctl, etcd's docs and operators say NOSPACE, CORRUPT.
-    return res.alarms.map((a) => ({ memberId: a.memberID, alarm: String(a.alarm).toUpperCase() }));
+    return await listAlarms(pool.client(cluster, endpoint), deadline);
   } catch {
     return null;
   }

@@ -8,9 +8,10 @@ import type { HostLayout } from './layouts.js';
 import { startKube, type KubeLab, type KubeLabOptions } from './kube/index.js';
 import { kubeletInventoryPaths } from './kube/kubelet-host.js';
 import { layoutOf, type LabPlatform, type NewHost, type OcpVersion } from './layouts.js';
-import { run, waitFor, type RunResult } from './proc.js';
+import { waitFor, type RunResult } from './proc.js';
 import { makeSshKey, startSshd, type SshdChange, type SshHost } from './sshd.js';
 import type { UnitSupervisor } from './unit-supervisor.js';
+import { labEtcdctl, parseMemberList } from './etcdctl.js';
 
 export interface LabOptions {
   /** Everything the lab writes lives below this directory; it is wiped at start. */
@@ -108,24 +109,14 @@ export class Lab {
 
   /** etcdctl with the lab's client cert, against the given endpoints (all by default). */
   etcdctl(args: string[], endpoints: string[] = this.endpoints, allowFail = false): Promise<RunResult> {
-    return run(
-      'etcdctl',
-      [`--endpoints=${endpoints.join(',')}`, `--cacert=${this.tls.ca}`, `--cert=${this.tls.cert}`, `--key=${this.tls.key}`, '--command-timeout=5s', '--dial-timeout=2s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, allowFail, timeoutMs: 30_000 },
-    );
+    return labEtcdctl(this.tls, endpoints, args, allowFail);
   }
 
   /** The member list exactly as `etcdctl member list` prints it (IDs in hex). */
   async memberList(): Promise<{ id: string; status: string; name: string; peer: string; client: string; learner: boolean }[]> {
     const healthy = await this.firstAnswering();
     const { stdout } = await this.etcdctl(['member', 'list'], [healthy]);
-    return stdout
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const [id, status, name, peer, client, learner] = line.split(', ');
-        return { id: id!, status: status!, name: name!, peer: peer!, client: client!, learner: learner === 'true' };
-      });
+    return parseMemberList(stdout);
   }
 
   /** The hex ID of the leader, from `etcdctl endpoint status`. */

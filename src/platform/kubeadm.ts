@@ -3,11 +3,11 @@ import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { sh } from '../ssh/shell.js';
 import { adaptedFlags, withUrlHost } from './adapt-config.js';
-import { moveConfigAsideLines } from './config-aside.js';
+import { staticPodEtcd } from './static-pod-etcd.js';
 import { flagOf, setFlag, withoutFlag } from './flags.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
-import type { ApiserverPlace, ConfigPlace, ConfigSide, Platform } from './types.js';
+import type { ApiserverPlace, ConfigSide, Platform } from './types.js';
 
 type KubeadmConfig = Extract<ClusterConfig['platform'], { kind: 'kubeadm' }>;
 
@@ -48,15 +48,8 @@ export function kubeadmPlatform(conf: KubeadmConfig): Platform {
   };
   return {
     kind: 'kubeadm',
-    configNoun: 'manifest',
-    tools: [],
+    ...staticPodEtcd,
     paths,
-
-    stopLines: (c: ConfigPlace) => moveConfigAsideLines(c, 'manifest'),
-    stopText: (c) => `mv ${c.config} ${c.configAside}`,
-    // The kubelet starts (or restarts) the pod as soon as the manifest is there or changed.
-    startLines: () => [],
-    startText: (mode) => (mode === 'start' ? 'the kubelet starts etcd' : 'the kubelet restarts etcd on the changed manifest'),
 
     // A manifest is YAML written by the yaml library: it quotes whatever a value holds.
     flagValueProblem: (value) => (/[\0]/.test(value) ? 'it has a NUL in it' : null),

@@ -1,10 +1,10 @@
 import { dirname } from 'node:path';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { quote, sh } from '../ssh/shell.js';
-import { moveConfigAsideLines } from './config-aside.js';
+import { staticPodEtcd } from './static-pod-etcd.js';
 import { kubeletPlaceOf } from './kubelet.js';
 import { podFlag, podValueProblem, withPodFlags } from './pod-manifest.js';
-import type { ApiserverPlace, ConfigPlace, ConfigSide, EtcdOperatorResource, PkiClues, Platform } from './types.js';
+import type { ApiserverPlace, ConfigSide, EtcdOperatorResource, PkiClues, Platform } from './types.js';
 import { adaptedFlags } from './adapt-config.js';
 import { etcdPkiFiles, etcdPkiFlags, servingCerts } from './member-pki.js';
 import { ocp4MemberPki } from './ocp4-certs.js';
@@ -47,15 +47,8 @@ export function openshift4Platform(conf: Openshift4Config, members: MemberConfig
   const operated = [conf.manifestFile, ...members.map((m) => m.manifestFile)].includes(OPERATOR_MANIFEST);
   return {
     kind: 'openshift4',
-    configNoun: 'manifest',
-    tools: [],
+    ...staticPodEtcd,
     paths,
-
-    stopLines: (c: ConfigPlace) => moveConfigAsideLines(c, 'manifest'),
-    stopText: (c) => `mv ${c.config} ${c.configAside}`,
-    // The kubelet starts (or restarts) the pod as soon as the manifest is there or changed.
-    startLines: () => [],
-    startText: (mode) => (mode === 'start' ? 'the kubelet starts etcd' : 'the kubelet restarts etcd on the changed manifest'),
 
     flag: podFlag,
     flagValueProblem: podValueProblem,

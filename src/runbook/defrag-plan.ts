@@ -84,7 +84,7 @@ export function planDefrag(inventory: Inventory, cluster: ClusterConfig, report:
   const sizes = order.map((m) => `${m.name} ${formatBytes(m.status!.dbSize)} (${formatBytes(m.status!.dbSizeInUse)} in use)`).join(', ');
   const rationale =
     `${nospace ? 'NOSPACE is raised: the cluster takes only reads and deletes.' : 'No alarm is raised; this frees space before the quota is reached.'} ` +
-    `Databases: ${sizes}; quota ${formatBytes(cluster.etcd.quotaBytes)}. Compacting drops the history before revision ${state.revision} (the only step that needs approval: it cannot be undone); ` +
+    `Databases: ${sizes}; quota ${formatBytes(cluster.etcd.quotaBytes)} as the inventory says (the alarm is disarmed against the quota each member runs with, asked of it then). Compacting drops the history before revision ${state.revision} (the only step that needs approval: it cannot be undone); ` +
     `each defragment then blocks one member for its duration, so they run one at a time, ${leader.name} (the leader) last, the cluster checked healthy before and after each.`;
   const run = newRun(
     inventory,

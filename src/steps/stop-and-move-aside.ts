@@ -3,20 +3,13 @@ import type { ClusterConfig } from '../config/schema.js';
 import { platformOf } from '../platform/index.js';
 import { stopAndMoveAside } from '../worker/steps/host-steps.js';
 import { MOVE_ASIDE, uniq } from './host-tools.js';
+import { hostPlace } from './places.js';
 import { sshText } from './plan-text.js';
 import { stoppedLeftBehind } from './stopped-left.js';
 import type { Step, StepDefinition } from './types.js';
 
-const params = z.object({
-  config: z.string(),
-  configAside: z.string(),
-  asideDir: z.string(),
-  dataDir: z.string(),
-  dataAside: z.string(),
-  clientHost: z.string(),
-  /** host:port where its etcd may still be found (client and peer URLs). */
-  listen: z.array(z.string()),
-});
+// `listen`: host:port where its etcd may still be found (client and peer URLs).
+const params = hostPlace.pick({ config: true, configAside: true, asideDir: true, dataDir: true, dataAside: true, clientHost: true, listen: true });
 export type StopAndMoveAsideStep = Step<'stop-and-move-aside', z.infer<typeof params>> & { host: string };
 
 /** The failed member stopped the platform's way, and its data dir moved aside under a name tied to the run. */

@@ -1,4 +1,5 @@
 import type { ClusterConfig } from '../config/schema.js';
+import { hostPortOf } from '../host-port.js';
 import type { KubeCluster } from '../kube/client.js';
 import { probeEndpoint, type EndpointProbe } from '../kube/lb-probe.js';
 import { APISERVER_PORT } from '../kube/ports.js';
@@ -17,12 +18,6 @@ export interface LbResult {
   summary: string;
   lines: string[];
   caveat?: string;
-}
-
-/** host and port of a URL (https: 443 when none is written). */
-function hostPortOf(url: string): { host: string; port: number } {
-  const u = new URL(url);
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'http:' ? 80 : 443)) };
 }
 
 function parseBackend(b: string): { host: string; port: number } {
@@ -49,7 +44,9 @@ export async function lookAtLoadBalancer(
 ): Promise<LbResult> {
   const probe = opts.probe ?? ((hp) => probeEndpoint(k, hp));
   const url = cluster.apiLoadBalancer?.url ?? k.server;
-  const lb = hostPortOf(url);
+  const at = hostPortOf(url);
+  if (!at) throw new Error(`the API load balancer's URL ${url} is not a URL`);
+  const lb = { host: at.host, port: at.port };
   const lbText = `${lb.host.includes(':') ? `[${lb.host}]` : lb.host}:${lb.port}`;
   const masters = cluster.members.map((m) => ({ name: m.name, host: m.host }));
   const own = masters.find((m) => m.host.toLowerCase() === lb.host.toLowerCase());

@@ -13,6 +13,7 @@ import { run, waitFor, type RunResult } from '../proc.js';
 import { StatefulSetController } from './controller.js';
 import { PodRunner } from './pod-runner.js';
 import { etcdPdb, etcdStatefulSet, CERTS_SECRET } from './objects.js';
+import { labEtcdctl, parseMemberList } from '../etcdctl.js';
 
 const PODS = resourceType('pods', '')!;
 const GIT_VERSION = 'v1.32.4';
@@ -97,11 +98,7 @@ export class StatefulSetLab {
   }
 
   etcdctl(args: string[], endpoints: string[] = this.endpoints, allowFail = false): Promise<RunResult> {
-    return run(
-      'etcdctl',
-      [`--endpoints=${endpoints.join(',')}`, `--cacert=${this.tls.ca}`, `--cert=${this.tls.cert}`, `--key=${this.tls.key}`, '--command-timeout=5s', '--dial-timeout=2s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, allowFail, timeoutMs: 30_000 },
-    );
+    return labEtcdctl(this.tls, endpoints, args, allowFail);
   }
 
   /** `etcdctl member list` through the first member that answers: IDs in hex. */
@@ -110,13 +107,7 @@ export class StatefulSetLab {
     for (const e of this.endpoints) if (await portOpen(new URL(e).hostname, 2379)) (first ??= e);
     if (!first) throw new Error('no etcd pod is listening');
     const { stdout } = await this.etcdctl(['member', 'list'], [first]);
-    return stdout
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const [id, status, name, peer, client, learner] = line.split(', ');
-        return { id: id!, status: status!, name: name!, peer: peer!, client: client!, learner: learner === 'true' };
-      });
+    return parseMemberList(stdout);
   }
 
   async waitHealthy(timeoutMs = 30_000): Promise<void> {

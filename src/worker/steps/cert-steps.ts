@@ -324,6 +324,16 @@ export function signedCertProblem(certPem: string, keyPublic: string, caPem: str
   }
 }
 
+/** A certificate's SHA-256 fingerprint (as node:crypto writes it); null for no PEM or one that does not parse. */
+function fingerprintOf(pem: string | null): string | null {
+  if (!pem) return null;
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The CA certificate the signing master holds, as it read it: refused when
  * there is none, or when it is not the CA the plan was made against (rotated
@@ -332,12 +342,7 @@ export function signedCertProblem(certPem: string, keyPublic: string, caPem: str
  */
 export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 'signer' | 'signerCaCert' | 'caSha256'>): string {
   const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
-  let seen: string | null = null;
-  try {
-    seen = caPem && new X509Certificate(caPem).fingerprint256;
-  } catch {
-    seen = null;
-  }
+  const seen = fingerprintOf(caPem);
   if (!caPem || !seen) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
   if (seen !== p.caSha256) throw new Error(`the etcd CA at ${p.signerCaCert} on ${p.signer} is not the one this plan was made against (sha256 ${seen}, planned ${p.caSha256}): nothing was issued. Look at the masters' CAs, then plan the replace again`);
   return caPem;
@@ -375,14 +380,7 @@ export function signerLookScript(s: SignerPlace): string {
  */
 export function signerProblem(out: string, s: SignerPlace, caSha256: string, cas: { name: string; what: string; caSha256: string }[] = []): string | null {
   const files = parsePkiLook(out);
-  const fingerprint = (label: string) => {
-    const pem = pemBlock(files.get(label), 'CERTIFICATE');
-    try {
-      return pem && new X509Certificate(pem).fingerprint256;
-    } catch {
-      return null;
-    }
-  };
+  const fingerprint = (label: string) => fingerprintOf(pemBlock(files.get(label), 'CERTIFICATE'));
   const seen = fingerprint('ca');
   if (!seen) return `no etcd CA certificate at ${s.caCert}`;
   if (seen !== caSha256) return `its CA at ${s.caCert} is another one (sha256 ${seen.slice(0, 23)}…) than the one planned against`;

@@ -1,4 +1,6 @@
-import { AlarmAction, AlarmType, type Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { listAlarms } from '../../etcd/alarms.js';
+import { readMemberQuota } from '../../etcd/quota.js';
 import type { StepResult } from '../../runbook/engine.js';
 import type { StepOf } from '../../runbook/types.js';
 import { formatBytes, type MemberRow } from '../../status/assess.js';
@@ -166,31 +168,81 @@ export async function defragMember(ctx: DefragStepContext, step: StepOf<'defrag-
   };
 }
 
-const isNospace = (a: { alarm: unknown }) => String(a.alarm).toUpperCase() === 'NOSPACE';
+const isNospace = (a: { alarm: string }) => a.alarm === 'NOSPACE';
 
-async function listAlarms(client: Etcd3): Promise<{ memberID: string; alarm: string }[]> {
-  const res = await client.maintenance.alarm({ action: AlarmAction.Get, memberID: 0, alarm: AlarmType.None });
-  return res.alarms.map((a) => ({ memberID: a.memberID, alarm: String(a.alarm).toUpperCase() }));
+/** The quota one member runs with, and where it was learned. */
+export interface MemberQuota {
+  name: string;
+  /** Infinity: the member runs with no quota. */
+  bytes: number;
+  /** Where it came from: the member itself, or (it would not say) the inventory's etcd.quotaBytes, and why. */
+  from: { member: true } | { member: false; why: string };
+}
+
+/** Each member's quota as it says itself (see readMemberQuota); the inventory's where it does not, with the reason. */
+export async function memberQuotas(ctx: DefragStepContext, members: MemberRow[], inventoryBytes: number): Promise<MemberQuota[]> {
+  return Promise.all(
+    members.map(async (m): Promise<MemberQuota> => {
+      try {
+        return { name: m.name, bytes: await readMemberQuota(ctx.cluster, clientUrlOf(ctx.cluster, m)), from: { member: true } };
+      } catch (err) {
+        return { name: m.name, bytes: inventoryBytes, from: { member: false, why: (err as Error).message.replace(/\s+/g, ' ').slice(0, 200) } };
+      }
+    }),
+  );
+}
+
+/** A quota in words, with where it came from: "6 MB, as m1 runs with" or "2 GB, etcd.quotaBytes in the inventory: m1's own could not be read (…)". */
+export function quotaText(q: MemberQuota): string {
+  const size = q.bytes === Infinity ? 'no quota' : formatBytes(q.bytes);
+  return q.from.member ? `${size}, as ${q.name} runs with` : `${size}, etcd.quotaBytes in the inventory: ${q.name}'s own could not be read (${q.from.why})`;
 }
 
 export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-disarm'>): Promise<StepResult> {
-  const quota = Number(step.params.quotaBytes);
+  const inventoryQuota = Number(step.params.quotaBytes);
   const view = await waitReady(ctx, 'before disarming the alarm');
   const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
   const raised = (await listAlarms(client)).filter(isNospace);
   if (raised.length === 0) return { skipped: true, summary: 'no NOSPACE alarm is raised: nothing to disarm' };
+  // Each member raises NOSPACE against the quota it runs with (--quota-backend-bytes), which the inventory may not know.
+  const quotas = await memberQuotas(ctx, view.report.members, inventoryQuota);
+  const quotaOf = (m: MemberRow) => quotas.find((q) => q.name === m.name)!;
   // Disarmed while a database is still over the quota, the next write raises it again: say why instead.
-  const over = view.report.members.filter((m) => m.status!.dbSize >= quota);
+  const over = view.report.members.filter((m) => m.status!.dbSize >= quotaOf(m).bytes);
   if (over.length) {
     throw new Error(
-      `${over.map(dbLine).join(', ')} still over the quota of ${formatBytes(quota)}: the data itself is too big, so the alarm was left raised. Delete keys or raise --quota-backend-bytes (and etcd.quotaBytes in the inventory), then \`/etcd defrag\` again`,
+      `${over.map((m) => `${dbLine(m)} is still over its quota of ${quotaText(quotaOf(m))}`).join('; ')}: the data itself is too big, so the alarm was left raised. Delete keys or raise --quota-backend-bytes (and etcd.quotaBytes in the inventory), then \`/etcd defrag\` again`,
     );
   }
   const nameOf = (id: string) => view.report.members.find((m) => m.status?.memberId === id)?.name ?? BigInt(id).toString(16);
-  for (const a of raised) await client.maintenance.alarm({ action: AlarmAction.Deactivate, memberID: a.memberID, alarm: AlarmType.Nospace });
+  for (const a of raised) await client.maintenance.alarm({ action: 'Deactivate', memberID: a.memberId, alarm: 'Nospace' });
   const left = (await listAlarms(client)).filter(isNospace);
-  if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberID)).join(', ')} after the disarm: a write filled a database again meanwhile`);
-  return { summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberID)).join(', ')}; every database is under the quota of ${formatBytes(quota)}`, output: view.report.members.map(dbLine).join('\n') };
+  if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberId)).join(', ')} after the disarm: a write filled a database again meanwhile`);
+  // The inventory's quota is what /etcd status warns against: a member that runs with another one is worth a line.
+  const differ = quotas.filter((q) => q.from.member && q.bytes !== inventoryQuota);
+  const note = differ.length ? [`etcd.quotaBytes in the inventory says ${formatBytes(inventoryQuota)}, but ${differ.map((q) => `${q.name} runs with ${q.bytes === Infinity ? 'no quota' : formatBytes(q.bytes)}`).join(', ')}: set it to what the members run with, so that /etcd status warns before the next NOSPACE`] : [];
+  return {
+    summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberId)).join(', ')}; every database is under its quota (${quotas.map(quotaText).join('; ')})`,
+    output: [...view.report.members.map(dbLine), ...note].join('\n'),
+  };
+}
+
+/**
+ * Deletes the write check's key, asking the member the check wrote through first and then
+ * each other endpoint (a delete goes through raft, so any member with a leader takes it):
+ * how many keys it deleted, or why every member refused.
+ */
+async function deleteCheckKey(ctx: DefragStepContext, first: string, key: string): Promise<{ deleted: number } | { error: string }> {
+  const errors: string[] = [];
+  for (const endpoint of [first, ...ctx.cluster.etcd.endpoints.filter((e) => e !== first)]) {
+    try {
+      const res = await ctx.pool.client(ctx.cluster, endpoint).delete().key(key);
+      return { deleted: Number(res.deleted) };
+    } catch (err) {
+      errors.push(`${endpoint}: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+    }
+  }
+  return { error: errors.join('; ') };
 }
 
 export async function writeCheck(ctx: DefragStepContext, step: StepOf<'write-check'>): Promise<StepResult> {
@@ -198,16 +250,34 @@ export async function writeCheck(ctx: DefragStepContext, step: StepOf<'write-che
   const view = await waitReady(ctx, 'for the write check');
   const voters = view.report.members.filter((m) => !m.learner).length;
   if (voters !== step.params.voters) throw new Error(`${voters} voters answer, the plan had ${step.params.voters}`);
-  const client = ctx.pool.client(ctx.cluster, view.healthyEndpoint!);
+  const endpoint = view.healthyEndpoint!;
+  const client = ctx.pool.client(ctx.cluster, endpoint);
   const value = `written by etcd-medic at ${new Date().toISOString()}`;
+  let failed: Error | null = null;
   try {
-    await client.put(key).value(value);
+    try {
+      await client.put(key).value(value);
+    } catch (err) {
+      throw new Error(`a write still fails: ${(err as Error).message}`);
+    }
+    let read: string | null;
+    try {
+      read = await client.get(key).string();
+    } catch (err) {
+      throw new Error(`${key} was written but reading it back failed: ${(err as Error).message}`);
+    }
+    if (read !== value) throw new Error(`${key} read back as ${JSON.stringify(read)}, not what was written`);
   } catch (err) {
-    throw new Error(`a write still fails: ${(err as Error).message}`);
+    failed = err as Error;
   }
-  const read = await client.get(key).string();
-  if (read !== value) throw new Error(`${key} read back as ${JSON.stringify(read)}, not what was written`);
-  await client.delete().key(key);
+  // Deleted whatever happened above: a put whose answer was lost, or one not read back, may still have left the key in etcd.
+  const removed = await deleteCheckKey(ctx, endpoint, key);
+  const left = 'error' in removed ? `${key} may be left in etcd: deleting it failed (${removed.error}). Remove it with \`etcdctl del ${key}\`` : null;
+  if (failed) {
+    const cleanup = 'error' in removed ? left : removed.deleted > 0 ? `${key} was deleted again` : `${key} is not in etcd`;
+    throw new Error(`${failed.message}. ${cleanup}`);
+  }
+  if (left) throw new Error(`a write went through and read back, but ${left}`);
   const alarms = await listAlarms(client);
   if (alarms.length) throw new Error(`writes work, but alarms are raised: ${alarms.map((a) => a.alarm).join(', ')}`);
   return {

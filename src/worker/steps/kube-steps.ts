@@ -11,6 +11,7 @@ import type { StepResult } from '../../runbook/engine.js';
 import { param } from '../../runbook/params.js';
 import type { CommandOffer, StepOf } from '../../runbook/types.js';
 import { lookAtLoadBalancer } from '../lb-check.js';
+import { pauseOrStop } from './pause-or-stop.js';
 
 export interface KubeStepContext {
   cluster: ClusterConfig;
@@ -50,21 +51,7 @@ function openKube(c: ClusterConfig, notConfigured: string): KubeCluster | StepRe
   }
 }
 
-/** Sleeps, or ends early with an error when the run is asked to stop. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('stopped while waiting for Kubernetes'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error('stopped while waiting for Kubernetes'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+const pause = (ms: number, signal?: AbortSignal) => pauseOrStop(ms, 'Kubernetes', signal);
 
 /** One line per master for the thread: its kube-apiserver's /readyz and its Node. */
 function details(v: ControlPlaneView, now: Date): string {

@@ -14,6 +14,7 @@ import { lockWaitSeconds, runScript, type HostStepContext } from './host-steps.j
 import type { KubeStepContext } from './kube-steps.js';
 import { begunOf, KubeletRefusal, kubeletPreflight, lookAtBootstrap, traceOnHost } from './kubelet-preflight.js';
 import { memberLockPath, underMemberLock } from './member-lock.js';
+import { pauseOrStop } from './pause-or-stop.js';
 
 /** Exit status of the aside script when the node cannot bootstrap: it refused before it changed anything. */
 export const NO_BOOTSTRAP_EXIT = 3;
@@ -238,20 +239,7 @@ const SERVING_GRACE_MS = 10_000;
 /** CSRs filed this long before the run began still count as its own (clocks of the bot and the API server differ). */
 const CLOCK_SKEW_MS = 60_000;
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('stopped while waiting for the kubelets'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error('stopped while waiting for the kubelets'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+const pause = (ms: number, signal?: AbortSignal) => pauseOrStop(ms, 'the kubelets', signal);
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
