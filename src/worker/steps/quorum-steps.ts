@@ -67,14 +67,33 @@ export async function fence(ctx: QuorumStepContext, step: StepOf<'fence'>, signa
       return `${p.name}: ${out.replace(/\n/g, '; ')}`;
     }),
   );
-  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [`${places[i]!.name}: ${(r.reason as Error).message}`] : []));
-  if (failed.length) {
-    const fenced = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    throw new Error(`fencing failed on ${failed.join('; ')}${fenced.length ? ` (done meanwhile: ${fenced.join(' | ')})` : ''}`);
-  }
+  if (settled.some((r) => r.status === 'rejected')) throw new Error(fenceFailure(places.map((p, i) => ({ name: p.name, outcome: settled[i]! }))));
   const lines = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
   return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
 }
+
+/**
+ * Why a fence failed, host by host, first what each host was left as: one that
+ * refused before it changed anything there (etcd still runs, the member lock
+ * held by another execution, no flock) is said to be left as it was; every
+ * other one (fenced, or failed partway) may be fenced. The run's put-back
+ * reads these lines (fenceUntouched, src/steps/fence.ts) to name the hosts
+ * this fence left stopped, so they are said whatever the others did.
+ */
+export function fenceFailure(hosts: { name: string; outcome: PromiseSettledResult<string> }[]): string {
+  const bad = hosts.filter((h) => h.outcome.status === 'rejected');
+  const lines = hosts.map(({ name, outcome }) => {
+    if (outcome.status === 'fulfilled') return `• ${outcome.value}`;
+    const why = (outcome.reason as Error).message;
+    return REFUSED_BEFORE_ACTING.test(why) ? `• ${name}${UNTOUCHED}: ${why}` : `• ${name}, failed partway (it may be fenced): ${why}`;
+  });
+  return `fencing failed on ${bad.map((h) => h.name).join(', ')} of ${hosts.map((h) => h.name).join(', ')}:\n${lines.join('\n')}`;
+}
+
+/** What a fence script prints when it refused before it changed anything on its host. */
+const REFUSED_BEFORE_ACTING = /refusing to fence it|nothing was done by this one|the member lock cannot be taken, nothing was done/;
+/** How fenceFailure marks a host it left as it was. */
+export const UNTOUCHED = ', left as it was (refused before changing anything there)';
 
 async function readConfig(target: SshTarget, path: string, signal?: AbortSignal): Promise<string> {
   return (await readRemote(target, path, signal)) ?? '';
