@@ -200,14 +200,36 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepOf<'forc
  * line that marks where it starts (the lock may say it waited, before it).
  */
 async function keepAsideAndRead(target: SshTarget, lock: MemberLock, asideDir: string, config: string, configAside: string, signal?: AbortSignal): Promise<string | null> {
-  const mark = 'medic-checked-read-follows';
-  const script = underMemberLock(lock, [sh`mkdir -p ${asideDir}`, sh`if [ ! -e ${configAside} ]; then cp ${config} ${configAside}; fi`, sh`echo ${mark}`, checkedReadScript(configAside)].join('\n'));
+  const mark = KEPT_READ_MARK;
+  const script = underMemberLock(lock, keepAsideScript(asideDir, config, configAside));
   const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sessionWatchLines()}\n${script}`)}`, { commandTimeoutMs: 60_000 + lock.waitSeconds * 1000, maxOutputBytes: 4 * 1024 * 1024, signal });
   if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${`${r.stdout}\n${r.stderr}`.trim().slice(0, 800)}`);
   if (r.truncated) throw new Error(`on ${target.host}: ${configAside} is larger than the bot reads (4 MiB): not trusted`);
   const at = r.stdout.indexOf(`${mark}\n`);
   if (at < 0) throw new Error(`on ${target.host}: keeping ${config} aside gave output the bot does not recognise (${JSON.stringify(r.stdout.slice(0, 80))}): not trusted`);
   return parseCheckedRead(configAside, r.stdout.slice(at + mark.length + 1));
+}
+
+const KEPT_READ_MARK = 'medic-checked-read-follows';
+
+/**
+ * The host side of keepAsideAndRead (run under the member lock): the config
+ * copied to its aside name unless a copy is there, then that copy printed
+ * checked, after KEPT_READ_MARK. The copy goes to a temporary name first and
+ * takes the aside name whole (mv): a copy cut short (the worker killed, its
+ * script with it) is never there to be found by the next execution, which
+ * would take it for the original and start etcd from half a config.
+ */
+export function keepAsideScript(asideDir: string, config: string, configAside: string): string {
+  const tmp = `${configAside}.medic-tmp`;
+  return [
+    'set -euo pipefail',
+    sh`mkdir -p ${asideDir}`,
+    // No config to keep: nothing is copied, and the read says it is absent.
+    sh`if [ ! -e ${configAside} ] && [ -e ${config} ]; then cp ${config} ${tmp}; mv ${tmp} ${configAside}; fi`,
+    sh`echo ${KEPT_READ_MARK}`,
+    checkedReadScript(configAside),
+  ].join('\n');
 }
 
 export async function verifyBackup(ctx: QuorumStepContext, step: StepOf<'verify-backup'>): Promise<StepResult> {
