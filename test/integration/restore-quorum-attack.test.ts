@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/lab/proc.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
 import { approveUntilEnded, asideDirs, WorkerChain } from '../support/crash-workers.js';
-import { approveStep, latest, planRun, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
+import { approveStep, latest, planRun, takeBackup, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
 const LAB_SUBNET = 166;
@@ -120,6 +120,37 @@ describe('restore-quorum under attack: its fence, its hosts', () => {
       }
       await chain.stop();
       chain = null;
+    }
+  }, 420_000);
+
+  it('a survivor whose shell warns on stderr at every start (a locale it lacks) is restored from the snapshot: the warning is not taken for the restore already done', async () => {
+    chain = new WorkerChain(t.env, []);
+    try {
+      // The fault: every bash on m1 prints "bash: warning: setlocale: LC_ALL: cannot change locale" on stderr first.
+      await t.lab.restartSshd('m1', { env: { LC_ALL: 'xx_XX.UTF-8' } });
+      const { id } = await takeBackup(t);
+      for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/attack-after/k${i}`, `v${i}`]);
+      await loseMajority();
+      const before = asideDirs(t.lab);
+      const { ts, runId } = await plan(`restore-quorum --snapshot ${id}`);
+      expect(textOf(latest(t.slack, ts))).toContain(`snapshot path: backup ${id}`);
+      const header = await approveUntilEnded(t, ts, 'UBOB', 300_000, () => chain!.output());
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(header, `${thread}\n${chain.output()}`).toBe('Restore quorum of lab: DONE');
+      expect(thread).not.toContain('snapshot already restored and verified on the host');
+      expect(thread).toMatch(/restored onto m1 \(revision \d+, checked offline, KV hash \d+ as recorded\)/);
+      // m1's data dir was moved aside (and a restored one put in its place) by this run, once.
+      expect(asideDirs(t.lab).m1!.filter((d) => !before.m1!.includes(d))).toEqual([`etcd.before-${runId}`]);
+      const members = await t.lab.memberList();
+      expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
+      const after = await t.lab.etcdctl(['get', '/attack-after/', '--prefix', '--keys-only', '--consistency=s'], [t.lab.host('m2').clientUrl]);
+      expect(after.stdout.trim()).toBe('');
+      const kept = await t.lab.etcdctl(['get', '/attack/', '--prefix', '--keys-only', '--consistency=s'], [t.lab.host('m2').clientUrl]);
+      expect(kept.stdout.split('\n').filter(Boolean)).toHaveLength(20);
+    } finally {
+      await chain.stop();
+      chain = null;
+      await t.lab.restartSshd('m1', {});
     }
   }, 420_000);
 });

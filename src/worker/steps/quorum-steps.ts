@@ -12,7 +12,7 @@ import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, parseCheckedRead, readRemote, runScript, writeRemote } from './host-steps.js';
+import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, parseCheckedRead, pathExists, readRemote, runScript, writeRemote } from './host-steps.js';
 import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
@@ -262,7 +262,8 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'rest
   // One member alone (restore-quorum), or every member from the same snapshot (restore).
   const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
 
-  let done = !!(await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`, { signal }));
+  // Asked of stdout alone: a warning the host's shell prints on stderr is not a marker.
+  let done = await pathExists(target, marker, signal);
   if (!done) {
     await reverifyBackup(ctx.store, facts);
     const pl = place(step);
