@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +151,45 @@ describe('restore-quorum under attack: its fence, its hosts', () => {
       await chain.stop();
       chain = null;
       await t.lab.restartSshd('m1', {});
+    }
+  }, 420_000);
+
+  it('a worker killed while force-new-cluster copies the survivor\'s manifest aside (a slow disk): the next worker copies it whole and starts from the original, not from half of it', async () => {
+    chain = new WorkerChain(t.env, []);
+    const m1 = t.lab.host('m1');
+    const slowCp = join(m1.binDir, 'cp');
+    const stalled = join(m1.root, 'cp-stalled');
+    try {
+      await loseMajority();
+      const original = readFileSync(join(m1.manifestsDir, 'etcd.yaml'), 'utf8');
+      // The fault: on m1, cp writes half of the file, then stalls (a slow disk) until its script is killed.
+      mkdirSync(m1.binDir, { recursive: true });
+      writeFileSync(slowCp, `#!/bin/bash\nsrc="\${@: -2:1}"; dst="\${@: -1}"\nhead -c $(( $(wc -c < "$src") / 2 )) "$src" > "$dst"\ntouch ${stalled}\nexec sleep 600\n`);
+      chmodSync(slowCp, 0o755);
+      const { ts, runId } = await plan('restore-quorum');
+      expect(textOf(latest(t.slack, ts))).toContain('force-new-cluster path: m1');
+      const first = chain.current!;
+      const ended = approveUntilEnded(t, ts, 'UBOB', 300_000, () => chain!.output());
+      await waitFor('the copy of m1\'s manifest stalled halfway', async () => existsSync(stalled), 120_000, 100);
+      // The fault: the worker dies mid-copy (SIGKILL); the disk is well again for the next one.
+      first.child.kill('SIGKILL');
+      await first.exit;
+      rmSync(slowCp);
+      const header = await ended;
+      const thread = threadOf(t.slack, ts).join('\n');
+      expect(header, `${thread}\n${chain.output()}`).toBe('Restore quorum of lab: DONE');
+      expect(thread).toMatch(/Step 3 \([^)]*\) was interrupted; resuming/);
+      // The copy the run keeps is the manifest as it was, whole; the manifest etcd runs on has the original's flags, without --force-new-cluster.
+      expect(readFileSync(join(asideDir('m1'), `etcd.yaml.${runId}`), 'utf8')).toBe(original);
+      const now = readFileSync(join(m1.manifestsDir, 'etcd.yaml'), 'utf8');
+      expect(now).not.toContain('force-new-cluster');
+      expect(now).toContain(`--data-dir=${m1.dataDir}`);
+      const members = await t.lab.memberList();
+      expect(members.map((m) => `${m.name} ${m.status} ${m.learner ? 'learner' : 'voter'}`).sort()).toEqual(['m1 started voter', 'm2 started voter', 'm3 started voter']);
+    } finally {
+      rmSync(slowCp, { force: true });
+      await chain.stop();
+      chain = null;
     }
   }, 420_000);
 });
