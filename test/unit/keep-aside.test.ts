@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCheckedRead } from '../../src/worker/steps/host-steps.js';
+import { keepCopyLine, parseCheckedRead } from '../../src/worker/steps/host-steps.js';
 import { keepAsideScript } from '../../src/worker/steps/quorum-steps.js';
 
 // The script force-new-cluster sends over SSH to keep the survivor's config and read it back, run here by the same bash.
@@ -83,5 +83,23 @@ describe('keeping the survivor\'s config aside and reading it back', () => {
     writeFileSync(config, `${manifest}    - --force-new-cluster=true\n`);
     const r = bash(keepAsideScript(join(root, 'aside'), config, aside));
     expect(readBack(aside, r.stdout)).toBe(manifest);
+  });
+
+  it('the original of a file a run rewrites (master-config.yaml, etcd.conf) is kept whole, with its times, even when the first copy was cut short', () => {
+    const root = join(dir, 'refs');
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    const src = join(root, 'master-config.yaml');
+    writeFileSync(src, manifest);
+    utimesSync(src, new Date('2026-01-02T03:04:05Z'), new Date('2026-01-02T03:04:05Z'));
+    const aside = join(root, 'aside/master-config.yaml.r-1');
+    mkdirSync(join(root, 'aside'));
+    // The fault: cp has written half when its script dies.
+    writeFileSync(join(root, 'bin/cp'), '#!/bin/bash\nsrc="${@: -2:1}"; dst="${@: -1}"\nhead -c $(( $(wc -c < "$src") / 2 )) "$src" > "$dst"\nkill -KILL $PPID\n');
+    chmodSync(join(root, 'bin/cp'), 0o755);
+    expect(bash(`set -euo pipefail\n${keepCopyLine(src, aside, { preserve: true })}`, { PATH: `${join(root, 'bin')}:${process.env.PATH}` }).code).not.toBe(0);
+    expect(existsSync(aside)).toBe(false);
+    expect(bash(`set -euo pipefail\n${keepCopyLine(src, aside, { preserve: true })}`).code).toBe(0);
+    expect(readFileSync(aside, 'utf8')).toBe(manifest);
+    expect(statSync(aside).mtime.toISOString()).toBe('2026-01-02T03:04:05.000Z');
   });
 });

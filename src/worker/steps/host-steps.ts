@@ -63,6 +63,20 @@ export async function runScript(target: SshTarget, script: string, opts: { input
 }
 
 /**
+ * A line that keeps a copy of `src` at `aside` unless a copy is there already
+ * (kept by an earlier execution: the original). The copy goes to a temporary
+ * name first and takes the aside name whole (mv), so a copy cut short (its
+ * script killed with a dying worker) is never found there and taken for the
+ * original. Nothing is copied when `src` does not exist. `preserve`: cp -p.
+ */
+export function keepCopyLine(src: string, aside: string, opts: { preserve?: boolean } = {}): string {
+  const tmp = `${aside}.medic-tmp`;
+  return opts.preserve
+    ? sh`if [ ! -e ${aside} ] && [ -e ${src} ]; then cp -p ${src} ${tmp}; mv ${tmp} ${aside}; fi`
+    : sh`if [ ! -e ${aside} ] && [ -e ${src} ]; then cp ${src} ${tmp}; mv ${tmp} ${aside}; fi`;
+}
+
+/**
  * Whether a path exists on a host, from what the host prints on stdout alone,
  * and only when it is one of the two words asked for: a host whose shell warns
  * on stderr at every start (a locale it lacks, a noisy rc file) must not read

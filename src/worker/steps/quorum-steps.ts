@@ -12,7 +12,7 @@ import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, parseCheckedRead, pathExists, readRemote, runScript, writeRemote } from './host-steps.js';
+import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, keepCopyLine, parseCheckedRead, pathExists, readRemote, runScript, writeRemote } from './host-steps.js';
 import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
@@ -215,18 +215,16 @@ const KEPT_READ_MARK = 'medic-checked-read-follows';
 /**
  * The host side of keepAsideAndRead (run under the member lock): the config
  * copied to its aside name unless a copy is there, then that copy printed
- * checked, after KEPT_READ_MARK. The copy goes to a temporary name first and
- * takes the aside name whole (mv): a copy cut short (the worker killed, its
- * script with it) is never there to be found by the next execution, which
- * would take it for the original and start etcd from half a config.
+ * checked, after KEPT_READ_MARK. The copy is made whole or not at all
+ * (keepCopyLine): a copy cut short would be taken for the original by the
+ * next execution, which would start etcd from half a config.
  */
 export function keepAsideScript(asideDir: string, config: string, configAside: string): string {
-  const tmp = `${configAside}.medic-tmp`;
   return [
     'set -euo pipefail',
     sh`mkdir -p ${asideDir}`,
     // No config to keep: nothing is copied, and the read says it is absent.
-    sh`if [ ! -e ${configAside} ] && [ -e ${config} ]; then cp ${config} ${tmp}; mv ${tmp} ${configAside}; fi`,
+    keepCopyLine(config, configAside),
     sh`echo ${KEPT_READ_MARK}`,
     checkedReadScript(configAside),
   ].join('\n');
