@@ -24,6 +24,8 @@ export interface SshdChange {
   withoutTools?: string[];
   /** The host's own tools, first on its sessions' PATH (a fault can put a broken one there). */
   binDir?: string;
+  /** More variables in its sessions' environment: a locale the host lacks makes every bash warn on stderr, as on many real hosts. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function startSshd(dir: string, address: string, port: number, auth
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
       // The host's own tools first (a fault can put a broken one there), then the usual PATH, less any tools a fault hides.
-      `SetEnv PATH=${[change.binDir, change.withoutTools?.length ? pathWithout(dir, change.withoutTools) : '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':')}`,
+      `SetEnv PATH=${[change.binDir, change.withoutTools?.length ? pathWithout(dir, change.withoutTools) : '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':')}${Object.entries(change.env ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')}`,
       '',
     ].join('\n'),
   );

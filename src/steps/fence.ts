@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema.js';
 import { platformOf } from '../platform/index.js';
-import { fence } from '../worker/steps/quorum-steps.js';
+import { fence, UNTOUCHED } from '../worker/steps/quorum-steps.js';
 import { MOVE_ASIDE, uniq } from './host-tools.js';
 import { sshText } from './plan-text.js';
 import { hostPlace, type HostPlace } from './places.js';
@@ -66,5 +66,19 @@ export const fenceStep = {
     down: (step) => step.params.unconfirmed,
   },
   // Ended before the run started them again (a restore cancelled or failed midway): where their configs and data are.
-  leftBehind: (run, index, step) => stoppedLeftBehind(run, index, step.params.hosts.filter((h) => !step.params.unconfirmed.includes(h.name))),
+  leftBehind: (run, index, step) => {
+    const hosts = step.params.hosts.filter((h) => !step.params.unconfirmed.includes(h.name));
+    return stoppedLeftBehind(run, index, hosts, (error) => fenceUntouched(error, hosts.map((h) => h.name)));
+  },
 } satisfies StepDefinition<'fence'>;
+
+/**
+ * The hosts a failed fence left as they were, from its error: each line of
+ * fenceFailure that says so. An error of another shape (recorded before the
+ * fence said each host's outcome) is read as it was then: a refusal, all hosts
+ * untouched.
+ */
+export function fenceUntouched(error: string, names: string[]): string[] {
+  if (!error.startsWith('fencing failed on ')) return /refusing to fence|nothing was done by this one/.test(error) ? names : [];
+  return names.filter((n) => error.includes(`\n• ${n}${UNTOUCHED}: `));
+}

@@ -23,12 +23,14 @@ function startedAgain(run: Run, index: number, name: string): boolean {
  * config and data are, and what carries on or goes back. One line for the
  * thread; null when every member it stopped runs again (or it stopped none).
  */
-export function stoppedLeftBehind(run: Run, index: number, members: Stopped[]): LeftBehind | null {
+export function stoppedLeftBehind(run: Run, index: number, members: Stopped[], untouched?: (error: string) => string[]): LeftBehind | null {
   const status = run.records[index]?.status ?? '';
   if (!['done', 'skipped', 'running', 'failed'].includes(status)) return null;
-  // Refused before it changed anything on the host (etcd found still running, the lock busy).
-  if (status === 'failed' && /refusing to fence|nothing was done by this one/.test(run.records[index]?.error ?? '')) return null;
-  const left = members.filter((m) => !startedAgain(run, index, m.name));
+  const error = run.records[index]?.error ?? '';
+  // Refused before it changed anything on the host (etcd found still running, the lock busy). A step on several
+  // hosts says which (`untouched`): one host's refusal does not make the others' stop unsaid.
+  const asIs = status !== 'failed' ? [] : untouched ? untouched(error) : /refusing to fence|nothing was done by this one/.test(error) ? members.map((m) => m.name) : [];
+  const left = members.filter((m) => !asIs.includes(m.name) && !startedAgain(run, index, m.name));
   if (left.length === 0) return null;
   const names = left.map((m) => m.name).join(', ');
   const may = FINISHED.includes(status) ? '' : ' (its step did not finish: each may be stopped, or still running)';

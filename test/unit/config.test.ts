@@ -80,6 +80,16 @@ describe('inventory', () => {
     expect(parseInventory(good.replace('    members:', '    watch: { intervalSeconds: 60, channel: CWATCH }\n    members:'), 'x.yaml').clusters[0]!.watch!.channel).toBe('CWATCH');
   });
 
+  it('refuses a member data dir or manifests dir with spaces, quotes or shell syntax, before any script could carry it to a host', () => {
+    const withPath = (key: string, v: string) => good.replace('        host: 10.0.0.1\n', `        host: 10.0.0.1\n        ${key}: ${JSON.stringify(v)}\n`);
+    expect(parseInventory(withPath('dataDir', '/data/etcd-1'), 'x.yaml').clusters[0]!.members[0]!.dataDir).toBe('/data/etcd-1');
+    for (const hostile of ['/var/lib/etcd data', "/var/lib/etcd'; rm -rf /'", '/var/lib/$(touch x)', '/var/lib/`id`', '/var/lib/etcd\nmv']) {
+      expect(errorOf(withPath('dataDir', hostile))).toBe('/etc/medic/inventory.yaml: clusters[0].members[0].dataDir: expected an absolute path of letters, digits, ".", "_", "-" and "/"');
+    }
+    expect(errorOf(withPath('manifestsDir', '/etc/kubernetes/my manifests'))).toContain('clusters[0].members[0].manifestsDir: expected an absolute path of letters');
+    expect(errorOf(withPath('dataDir', '/var/lib/../etcd'))).toContain('clusters[0].members[0].dataDir: expected a path without ".."');
+  });
+
   it('takes a kubeconfig path or "in-cluster", and nothing else', () => {
     const withKube = (v: string) => good.replace('    members:', `    kubeconfig: ${v}\n    members:`);
     expect(parseInventory(withKube('/etc/medic/kubeconfig'), 'x.yaml').clusters[0]!.kubeconfig).toBe('/etc/medic/kubeconfig');

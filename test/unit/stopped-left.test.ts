@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Run, StepStatus } from '../../src/runbook/types.js';
 import { leftBehind } from '../../src/steps/index.js';
 import type { StepSpec } from '../../src/steps/types.js';
+import { fenceFailure } from '../../src/worker/steps/quorum-steps.js';
 
 const place = (n: number) => ({
   name: `m${n}`,
@@ -45,5 +46,29 @@ describe('members a run stopped and left stopped', () => {
     expect(text).not.toContain('m3');
     const before = leftBehind(run('restore-quorum', steps, ['done', 'not_run', 'not_run']))!.text;
     expect(before).toContain('`/etcd restore-quorum prod` carries on');
+  });
+
+  it('a fence that fails on one host while another is fenced names the fenced one and where its data is; the one that refused before acting is not named', () => {
+    // The fault: m3 still runs, so its script refuses before it changes anything, while m2's script fences m2.
+    const error = fenceFailure([
+      { name: 'm2', outcome: { status: 'fulfilled', value: 'm2: manifest moved to /etc/kubernetes/etcd-medic-aside/etcd-member.yaml.r-1; etcd is stopped; data dir moved to /var/lib/etcd.before-r-1' } },
+      { name: 'm3', outcome: { status: 'rejected', reason: new Error('on 10.0.0.3: exit 6: etcd of m3 still listens on 10.0.0.3:2380: it is not dead, refusing to fence it') } },
+    ]);
+    const failed = { ...run('restore-quorum', [fence([2, 3]), force], ['failed', 'not_run'], 'failed'), records: [{ status: 'failed', error }, { status: 'not_run' }] } as unknown as Run;
+    const text = leftBehind(failed)!.text;
+    expect(text).toContain('etcd of m2 fenced by this run and not started again (its step did not finish: each may be stopped, or still running): m2: /etc/kubernetes/manifests/etcd-member.yaml kept at');
+    expect(text).toContain('`/etcd restore-quorum prod` carries on');
+    expect(text).not.toContain('m3');
+    // A host that failed partway (its connection lost mid-script) may be fenced: named too.
+    const partway = fenceFailure([
+      { name: 'm2', outcome: { status: 'rejected', reason: new Error('on 10.0.0.2: exit 255: connection lost') } },
+      { name: 'm3', outcome: { status: 'rejected', reason: new Error('on 10.0.0.3: exit 6: etcd of m3 still runs: it is not dead, refusing to fence it') } },
+    ]);
+    const both = leftBehind({ ...failed, records: [{ status: 'failed', error: partway }, { status: 'not_run' }] } as unknown as Run)!.text;
+    expect(both).toContain('etcd of m2 fenced by this run');
+    expect(both).not.toContain('m3:');
+    // Every host refused before acting: nothing is said.
+    const none = fenceFailure(['m2', 'm3'].map((n) => ({ name: n, outcome: { status: 'rejected', reason: new Error(`etcd of ${n} still runs: it is not dead, refusing to fence it`) } as PromiseSettledResult<string> })));
+    expect(leftBehind({ ...failed, records: [{ status: 'failed', error: none }, { status: 'not_run' }] } as unknown as Run)).toBeNull();
   });
 });

@@ -11,6 +11,7 @@ import { afterRemoval, hostOfUrl } from '../../status/members.js';
 import type { Logger } from '../../log.js';
 import type { HostLookup } from '../dns-lookup.js';
 import { lookAtPeerNames } from '../peer-names.js';
+import { caughtUpLook } from './caught-up.js';
 
 export interface EtcdStepContext {
   cluster: ClusterConfig;
@@ -157,20 +158,10 @@ export async function waitCaughtUp(ctx: EtcdStepContext, step: StepOf<'wait-caug
       }
       lookedAt = Date.now();
       const view = await viewCluster(ctx.cluster, ctx.pool);
-      const m = view.report.members.find((x) => x.peerURLs.includes(peerUrl));
-      const leaderIndex = Math.max(0, ...view.report.members.filter((x) => x.isLeader).map((x) => x.status?.raftIndex ?? 0));
-      if (!m) throw new Error(`no member with peer URL ${peerUrl} in the member list any more`);
       // Its raft index as it told the view, or as it told the watch (the same member: its ID checked).
-      const raftIndex = m.status?.raftIndex ?? (own && m.idHex && hexId(own.header.member_id) === m.idHex ? Number(own.raftIndex) : null);
-      if (m.started && raftIndex !== null) {
-        const lag = leaderIndex - raftIndex;
-        if (lag <= ctx.cluster.etcd.lagWarnEntries) {
-          return { summary: `${m.name} (${m.idHex}) is started at raft index ${raftIndex}, ${Math.max(0, lag)} behind the leader` };
-        }
-        last = `started, ${lag} entries behind`;
-      } else {
-        last = m.started ? `started but not answering (${m.error?.message})` : 'not started yet';
-      }
+      const look = caughtUpLook(view.report.members, peerUrl, own ? { idHex: hexId(own.header.member_id), raftIndex: Number(own.raftIndex) } : null, ctx.cluster.etcd.lagWarnEntries);
+      if (look.caughtUp) return { summary: look.summary };
+      last = look.last;
       await new Promise((r) => setTimeout(r, own ? 100 : 200));
     }
   } finally {

@@ -62,6 +62,35 @@ export async function runScript(target: SshTarget, script: string, opts: { input
   return out;
 }
 
+/**
+ * A line that keeps a copy of `src` at `aside` unless a copy is there already
+ * (kept by an earlier execution: the original). The copy goes to a temporary
+ * name first and takes the aside name whole (mv), so a copy cut short (its
+ * script killed with a dying worker) is never found there and taken for the
+ * original. Nothing is copied when `src` does not exist. `preserve`: cp -p.
+ */
+export function keepCopyLine(src: string, aside: string, opts: { preserve?: boolean } = {}): string {
+  const tmp = `${aside}.medic-tmp`;
+  return opts.preserve
+    ? sh`if [ ! -e ${aside} ] && [ -e ${src} ]; then cp -p ${src} ${tmp}; mv ${tmp} ${aside}; fi`
+    : sh`if [ ! -e ${aside} ] && [ -e ${src} ]; then cp ${src} ${tmp}; mv ${tmp} ${aside}; fi`;
+}
+
+/**
+ * Whether a path exists on a host, from what the host prints on stdout alone,
+ * and only when it is one of the two words asked for: a host whose shell warns
+ * on stderr at every start (a locale it lacks, a noisy rc file) must not read
+ * as "it exists", nor as "it does not".
+ */
+export async function pathExists(target: SshTarget, path: string, signal?: AbortSignal): Promise<boolean> {
+  const r = await sshExec(target, `bash -c ${quoteScript(sh`if [ -e ${path} ]; then echo present; else echo absent; fi`)}`, { commandTimeoutMs: 60_000, signal });
+  const said = r.stdout.trim();
+  if (r.code !== 0 || (said !== 'present' && said !== 'absent')) {
+    throw new Error(`on ${target.host}: looking for ${path} gave exit ${r.code}${r.signal ? ` (${r.signal})` : ''} and ${JSON.stringify(`${r.stdout}${r.stderr}`.trim().slice(0, 300))}, not present or absent`);
+  }
+  return said === 'present';
+}
+
 /** Where a member's etcd may still be found on its host: the addresses the plan named (`listen`), its data dir, its configs. */
 export function aliveCheckOf(place: { listen: string[]; clientHost: string; dataDir: string; config: string; configAside: string }): AliveCheck {
   return { addrs: place.listen, dataDir: place.dataDir, configs: [place.config, place.configAside], host: place.clientHost };

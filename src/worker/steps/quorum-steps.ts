@@ -12,7 +12,7 @@ import { sshExec, type SshTarget } from '../../ssh/exec.js';
 import { sessionWatchLines } from '../../ssh/session-watch.js';
 import { quoteScript, sh } from '../../ssh/shell.js';
 import { aliveFunction } from '../etcd-alive.js';
-import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, parseCheckedRead, readRemote, runScript, writeRemote } from './host-steps.js';
+import { aliveCheckOf, checkedReadScript, configPlaceOf, lockWaitSeconds, memberLockOf, moveAsideScript, keepCopyLine, parseCheckedRead, pathExists, readRemote, runScript, writeRemote } from './host-steps.js';
 import { memberLockLines, memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 export interface QuorumStepContext {
@@ -67,14 +67,33 @@ export async function fence(ctx: QuorumStepContext, step: StepOf<'fence'>, signa
       return `${p.name}: ${out.replace(/\n/g, '; ')}`;
     }),
   );
-  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [`${places[i]!.name}: ${(r.reason as Error).message}`] : []));
-  if (failed.length) {
-    const fenced = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    throw new Error(`fencing failed on ${failed.join('; ')}${fenced.length ? ` (done meanwhile: ${fenced.join(' | ')})` : ''}`);
-  }
+  if (settled.some((r) => r.status === 'rejected')) throw new Error(fenceFailure(places.map((p, i) => ({ name: p.name, outcome: settled[i]! }))));
   const lines = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
   return { summary: `fenced ${places.map((p) => p.name).join(', ')}`, output: lines.join('\n') };
 }
+
+/**
+ * Why a fence failed, host by host, first what each host was left as: one that
+ * refused before it changed anything there (etcd still runs, the member lock
+ * held by another execution, no flock) is said to be left as it was; every
+ * other one (fenced, or failed partway) may be fenced. The run's put-back
+ * reads these lines (fenceUntouched, src/steps/fence.ts) to name the hosts
+ * this fence left stopped, so they are said whatever the others did.
+ */
+export function fenceFailure(hosts: { name: string; outcome: PromiseSettledResult<string> }[]): string {
+  const bad = hosts.filter((h) => h.outcome.status === 'rejected');
+  const lines = hosts.map(({ name, outcome }) => {
+    if (outcome.status === 'fulfilled') return `• ${outcome.value}`;
+    const why = (outcome.reason as Error).message;
+    return REFUSED_BEFORE_ACTING.test(why) ? `• ${name}${UNTOUCHED}: ${why}` : `• ${name}, failed partway (it may be fenced): ${why}`;
+  });
+  return `fencing failed on ${bad.map((h) => h.name).join(', ')} of ${hosts.map((h) => h.name).join(', ')}:\n${lines.join('\n')}`;
+}
+
+/** What a fence script prints when it refused before it changed anything on its host. */
+const REFUSED_BEFORE_ACTING = /refusing to fence it|nothing was done by this one|the member lock cannot be taken, nothing was done/;
+/** How fenceFailure marks a host it left as it was. */
+export const UNTOUCHED = ', left as it was (refused before changing anything there)';
 
 async function readConfig(target: SshTarget, path: string, signal?: AbortSignal): Promise<string> {
   return (await readRemote(target, path, signal)) ?? '';
@@ -181,14 +200,34 @@ export async function forceNewCluster(ctx: QuorumStepContext, step: StepOf<'forc
  * line that marks where it starts (the lock may say it waited, before it).
  */
 async function keepAsideAndRead(target: SshTarget, lock: MemberLock, asideDir: string, config: string, configAside: string, signal?: AbortSignal): Promise<string | null> {
-  const mark = 'medic-checked-read-follows';
-  const script = underMemberLock(lock, [sh`mkdir -p ${asideDir}`, sh`if [ ! -e ${configAside} ]; then cp ${config} ${configAside}; fi`, sh`echo ${mark}`, checkedReadScript(configAside)].join('\n'));
+  const mark = KEPT_READ_MARK;
+  const script = underMemberLock(lock, keepAsideScript(asideDir, config, configAside));
   const r = await sshExec(target, `bash -c ${quoteScript(`set -euo pipefail\n${sessionWatchLines()}\n${script}`)}`, { commandTimeoutMs: 60_000 + lock.waitSeconds * 1000, maxOutputBytes: 4 * 1024 * 1024, signal });
   if (r.code !== 0) throw new Error(`on ${target.host}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${`${r.stdout}\n${r.stderr}`.trim().slice(0, 800)}`);
   if (r.truncated) throw new Error(`on ${target.host}: ${configAside} is larger than the bot reads (4 MiB): not trusted`);
   const at = r.stdout.indexOf(`${mark}\n`);
   if (at < 0) throw new Error(`on ${target.host}: keeping ${config} aside gave output the bot does not recognise (${JSON.stringify(r.stdout.slice(0, 80))}): not trusted`);
   return parseCheckedRead(configAside, r.stdout.slice(at + mark.length + 1));
+}
+
+const KEPT_READ_MARK = 'medic-checked-read-follows';
+
+/**
+ * The host side of keepAsideAndRead (run under the member lock): the config
+ * copied to its aside name unless a copy is there, then that copy printed
+ * checked, after KEPT_READ_MARK. The copy is made whole or not at all
+ * (keepCopyLine): a copy cut short would be taken for the original by the
+ * next execution, which would start etcd from half a config.
+ */
+export function keepAsideScript(asideDir: string, config: string, configAside: string): string {
+  return [
+    'set -euo pipefail',
+    sh`mkdir -p ${asideDir}`,
+    // No config to keep: nothing is copied, and the read says it is absent.
+    keepCopyLine(config, configAside),
+    sh`echo ${KEPT_READ_MARK}`,
+    checkedReadScript(configAside),
+  ].join('\n');
 }
 
 export async function verifyBackup(ctx: QuorumStepContext, step: StepOf<'verify-backup'>): Promise<StepResult> {
@@ -221,7 +260,8 @@ export async function restoreSnapshot(ctx: QuorumStepContext, step: StepOf<'rest
   // One member alone (restore-quorum), or every member from the same snapshot (restore).
   const initial = step.params.initialCluster ? p('initialCluster') : `${p('name')}=${p('peerUrl')}`;
 
-  let done = !!(await runScript(target, sh`if [ -e ${marker} ]; then echo yes; fi`, { signal }));
+  // Asked of stdout alone: a warning the host's shell prints on stderr is not a marker.
+  let done = await pathExists(target, marker, signal);
   if (!done) {
     await reverifyBackup(ctx.store, facts);
     const pl = place(step);

@@ -1,7 +1,7 @@
 import type { StepResult } from '../../runbook/engine.js';
 import { sh } from '../../ssh/shell.js';
 import type { StepOf } from '../../steps/types.js';
-import { lockWaitSeconds, readRemote, runScript, writeRemote, type HostStepContext } from './host-steps.js';
+import { keepCopyLine, lockWaitSeconds, readRemote, runScript, writeRemote, type HostStepContext } from './host-steps.js';
 import { memberLockPath, underMemberLock, type MemberLock } from './member-lock.js';
 
 const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -34,7 +34,8 @@ export async function rewriteReferences(ctx: HostStepContext, step: StepOf<'rewr
     } else if (!same(now, f.from)) {
       throw new Error(`${f.path} on ${m.name} changed since planning: it names ${now.join(', ') || 'nothing'}, the plan saw ${f.from.join(', ') || 'nothing'}. Nothing was rewritten there; plan again`);
     } else {
-      await runScript(target, underMemberLock(lock, [sh`mkdir -p ${step.params.asideDir}`, sh`if [ ! -e ${aside} ]; then cp -p ${f.path} ${aside}; fi`].join('\n')), { timeoutMs: 60_000 + lock.waitSeconds * 1000, signal });
+      // Whole or not at all: a copy cut short by a dying worker would be kept as "the original".
+      await runScript(target, underMemberLock(lock, [sh`mkdir -p ${step.params.asideDir}`, keepCopyLine(f.path, aside, { preserve: true })].join('\n')), { timeoutMs: 60_000 + lock.waitSeconds * 1000, signal });
       out.push(await writeRemote(target, f.path, ref.rewrite(text, f.to), [], { lock, signal }));
       out.push(`${f.path}: ${f.what} now ${f.to.join(', ')} (the original kept at ${aside})`);
     }
