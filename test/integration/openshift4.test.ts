@@ -5,6 +5,7 @@ import type { LabHost } from '../../src/lab/harness.js';
 import { CONTROL_PLANE_PODS, labEtcdDnsName } from '../../src/lab/openshift4.js';
 import { platformOf } from '../../src/platform/index.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { controlPlaneBack as controlPlaneBackOf, etcdStartedWith } from '../support/static-pods.js';
 import { approveStep, latest, planRun, takeBackup, textOf, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
@@ -41,30 +42,8 @@ describe('runbooks on an openshift4 cluster', () => {
   const platform = () => platformOf(t.config.inventory.clusters[0]!);
   const flag = (h: LabHost, name: string) => platform().flag(manifest(h), name);
 
-  /** What the running etcd was started with: its command line and its ETCD_* environment, from /proc. */
-  function started(h: LabHost): { args: string[]; env: Record<string, string> } {
-    const pid = h.supervisor.pid();
-    if (!pid) throw new Error(`no etcd runs on ${h.name}`);
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    const env = Object.fromEntries(
-      readFileSync(`/proc/${pid}/environ`, 'utf8')
-        .split('\0')
-        .filter((e) => e.startsWith('ETCD_'))
-        .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-    );
-    return { args, env };
-  }
-
-  /** The control-plane pods not running on their master (manifest away, or the kubelet not running it): none once all are back. */
-  function controlPlaneDown(): string[] {
-    return t.lab.hosts.flatMap((h) => CONTROL_PLANE_PODS.filter((f) => !existsSync(join(h.manifestsDir, f)) || h.supervisor.pid(f) === null).map((f) => `${h.name} ${f}${existsSync(join(h.manifestsDir, f)) ? ' (not running)' : ''}`));
-  }
-  /** Every control-plane pod of every master back: the manifests in place and the kubelet running them (it looks every 200 ms). */
-  async function controlPlaneBack(): Promise<string[]> {
-    const deadline = Date.now() + 5000;
-    while (controlPlaneDown().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    return controlPlaneDown();
-  }
+  const started = etcdStartedWith;
+  const controlPlaneBack = () => controlPlaneBackOf(t.lab);
   const controlPlanePids = () => t.lab.hosts.flatMap((h) => CONTROL_PLANE_PODS.map((f) => h.supervisor.pid(f)));
 
   /** Watches, while a run goes on, whether each master's control-plane pods were all away from the kubelet at some point. */

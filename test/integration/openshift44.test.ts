@@ -8,6 +8,7 @@ import { platformOf } from '../../src/platform/index.js';
 import { forceRedeploymentStep } from '../../src/steps/force-redeployment.js';
 import { forceRedeployment } from '../../src/worker/steps/kube-steps.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { etcdOperator, etcdStartedWith } from '../support/static-pods.js';
 import { approveStep, planRun, takeBackup, threadOf, waitForRunStatus } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'], operate: ['UALICE'] };
@@ -36,21 +37,9 @@ describe('a restore on OpenShift 4.4 masters (etcd-pod.yaml, the etcd operator)'
   const cluster = () => t.config.inventory.clusters[0]!;
   const flag = (h: LabHost, name: string) => platformOf(cluster()).flag(manifest(h), name);
   const initialCluster = () => t.lab.hosts.map((h) => `${h.name}=${h.peerUrl}`).join(',');
-  const operator = async () => JSON.parse((await t.lab.kube!.kubectl(['get', 'etcd', 'cluster', '-o', 'json'])).stdout) as { metadata: { resourceVersion: string }; spec: { forceRedeploymentReason?: string } };
+  const operator = () => etcdOperator(t.lab);
 
-  /** What the running etcd was started with: its command line and its ETCD_* environment, from /proc. */
-  function started(h: LabHost): { args: string[]; env: Record<string, string> } {
-    const pid = h.supervisor.pid();
-    if (!pid) throw new Error(`no etcd runs on ${h.name}`);
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    const env = Object.fromEntries(
-      readFileSync(`/proc/${pid}/environ`, 'utf8')
-        .split('\0')
-        .filter((e) => e.startsWith('ETCD_'))
-        .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-    );
-    return { args, env };
-  }
+  const started = etcdStartedWith;
 
   it("runs etcd from the operator's script: the initial cluster discovered (empty: each member starts from its data dir), the name from the node's variable; kubectl reads the operator's resource", async () => {
     for (const h of t.lab.hosts) {
