@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig, parseInventory } from '../../src/config/load.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseInventory } from '../../src/config/load.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
 import { DirectoryBackupStore } from '../../src/backup/store.js';
 import { EtcdPool } from '../../src/etcd/pool.js';
@@ -15,14 +13,13 @@ import { KubeCluster } from '../../src/kube/client.js';
 import { deletePdb } from '../../src/kube/pdbs.js';
 import { resourceType } from '../../src/lab/kube/store.js';
 import { waitFor } from '../../src/lab/proc.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
-import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+import type { StatefulSetLab } from '../../src/lab/statefulset/index.js';
 import { createLogger } from '../../src/log.js';
 import { platformOf } from '../../src/platform/index.js';
 import type { Run, StepOf } from '../../src/runbook/types.js';
-import { startMedic, type Medic } from '../../src/runtime.js';
 import { drain, pdbDelete, pdbRestore, stsInitialState, undoInitialState, undoPdbDelete, type WorkloadStepContext } from '../../src/worker/steps/workload-steps.js';
 import { answerAt, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { startStatefulSetMedic, type StatefulSetMedic } from '../support/statefulset-medic.js';
 
 const NS = 'user1';
 
@@ -32,22 +29,17 @@ const NS = 'user1';
  * template that someone else changed while the run had them.
  */
 describe('the statefulset replace against what the admin cluster can do to it', () => {
+  let t: StatefulSetMedic;
   let lab: StatefulSetLab;
   let slack: FakeSlack;
-  let medic: Medic;
-  let secret: string;
-  let eventsUrl: string;
   let cluster: ClusterConfig;
-  let n = 0;
   const pool = new EtcdPool();
   const kubectlJson = async (...args: string[]) => JSON.parse((await lab.kubectl([...args, '-o', 'json'])).stdout);
   const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
-  const command = async (text: string, user = 'UALICE') => postSigned(eventsUrl, secret, slashCommandBody({ text, userId: user, channelId: 'CINCIDENT', responseUrl: slack.responseUrl(`cmd-${++n}`) }));
+  const command = (text: string, user = 'UALICE') => t.command(text, user);
   const approve = async (ts: string, step: number) => {
     const g = await waitForGate(slack, ts, step);
-    const responseUrl = slack.responseUrl(`click-${++n}`);
-    await postSigned(eventsUrl, secret, blockActionsBody({ userId: 'UBOB', channelId: 'CINCIDENT', messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve, responseUrl }));
-    return answerAt(slack, responseUrl);
+    return answerAt(slack, (await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
   };
   const planFor = async (member: string) => {
     const since = slack.lastSeq;
@@ -63,39 +55,15 @@ describe('the statefulset replace against what the admin cluster can do to it', 
   const unschedulable = async (node: string) => !!(await kubectlJson('get', 'node', node)).spec.unschedulable;
 
   beforeAll(async () => {
-    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset-attack'), subnet: 135 });
-    const inv = parse(readFileSync(lab.inventoryPath, 'utf8'));
-    inv.workspace.teamId = 'TLAB';
-    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
     // A drain here ends only when it is done or stopped: far past any wait of these tests.
-    inv.clusters[0].platform.drainTimeoutSeconds = 600;
-    writeFileSync(lab.inventoryPath, stringify(inv));
+    // The sweeper looks every second: a put-back that failed is tried again soon after the API is back.
+    t = await startStatefulSetMedic('statefulset-attack', 135, { drainTimeoutSeconds: 600, env: { MEDIC_SWEEP_MS: '1000' } });
+    ({ lab, slack } = t);
     cluster = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath).clusters[0]!;
-    slack = new FakeSlack();
-    await slack.start();
-    secret = randomBytes(16).toString('hex');
-    const env = {
-      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
-      REDIS_URL: inject('redisUrl'),
-      QUEUE_PREFIX: `t-sts-attack-${randomBytes(3).toString('hex')}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
-      SLACK_SIGNING_SECRET: secret,
-      SLACK_API_URL: slack.apiUrl,
-      LOG_LEVEL: 'warn',
-      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
-      // The sweeper looks every second: a put-back that failed is tried again soon after the API is back.
-      MEDIC_SWEEP_MS: '1000',
-    };
-    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: true });
-    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
   }, 120_000);
   afterAll(async () => {
     await pool.close?.();
-    await medic?.stop();
-    await slack?.stop();
-    await lab?.stop();
+    await t?.stop();
   });
 
   const PDBS = resourceType('poddisruptionbudgets', 'policy')!;

@@ -1,59 +1,30 @@
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
 import { resourceType, type EventType, type KubeObject } from '../../src/lab/kube/store.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
-import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
-import { createLogger } from '../../src/log.js';
-import { startMedic, type Medic } from '../../src/runtime.js';
+import type { StatefulSetLab } from '../../src/lab/statefulset/index.js';
 import { approveUntilEnded, killAfterEach, WorkerChain } from '../support/crash-workers.js';
 import { latest, textOf, threadOf } from '../support/slack-view.js';
+import { startStatefulSetMedic, type StatefulSetMedic } from '../support/statefulset-medic.js';
 
 const NS = 'user1';
 // Every step of the statefulset replace of a listed member, in plan order: worker k dies right after step k acts.
 const STEPS = ['workload-check', 'pdb-delete', 'snapshot', 'sts-initial-state', 'drain', 'member-remove', 'wipe-claim', 'member-add-learner', 'uncordon', 'wait-caught-up', 'promote', 'verify', 'sts-initial-state', 'pdb-restore'];
 
 describe('the statefulset replace with a worker killed right after every step', () => {
+  let t: StatefulSetMedic;
   let lab: StatefulSetLab;
   let slack: FakeSlack;
-  let medic: Medic;
   let chain: WorkerChain | null = null;
-  let env: Record<string, string>;
-  let eventsUrl: string;
-  let n = 0;
   // What the admin cluster's API saw happen, from its own store's watch: each write once, whoever made it.
   const seen: string[] = [];
   const unwatch: (() => void)[] = [];
 
   beforeAll(async () => {
-    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset-crash'), subnet: 127 });
-    const inv = parse(readFileSync(lab.inventoryPath, 'utf8'));
-    inv.workspace.teamId = 'TLAB';
-    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
-    inv.clusters[0].platform.drainTimeoutSeconds = 20;
-    writeFileSync(lab.inventoryPath, stringify(inv));
-    slack = new FakeSlack();
-    await slack.start();
-    const secret = randomBytes(16).toString('hex');
-    env = {
-      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
-      REDIS_URL: inject('redisUrl'),
-      QUEUE_PREFIX: `t-sts-crash-${randomBytes(3).toString('hex')}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
-      SLACK_SIGNING_SECRET: secret,
-      SLACK_API_URL: slack.apiUrl,
-      LOG_LEVEL: 'warn',
-      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
-    };
     // The bot runs here; workers run as their own processes so that each can die.
-    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: false });
-    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+    t = await startStatefulSetMedic('statefulset-crash', 127, { drainTimeoutSeconds: 20, botOnly: true });
+    ({ lab, slack } = t);
     for (let i = 0; i < 40; i++) await lab.etcdctl(['put', `/sts-crash/k${i}`, `v${i}`]);
     const watch = (resource: string, group: string, say: (type: EventType, o: KubeObject) => string | null) => {
       unwatch.push(lab.store.watch(resourceType(resource, group)!, undefined, lab.store.resourceVersion, (type, o) => {
@@ -75,29 +46,21 @@ describe('the statefulset replace with a worker killed right after every step', 
   afterAll(async () => {
     for (const u of unwatch) u();
     await chain?.stop();
-    await medic?.stop();
-    await slack?.stop();
-    await lab?.stop();
+    await t?.stop();
   });
-
-  const click = async (p: { user: string; messageTs: string; actionId: string; blockId: string; value: string }) => {
-    const responseUrl = slack.responseUrl(`click-${++n}`);
-    await postSigned(eventsUrl, env.SLACK_SIGNING_SECRET!, blockActionsBody({ ...p, userId: p.user, channelId: 'CINCIDENT', responseUrl }));
-    return { responseUrl };
-  };
 
   it('resumed after each of its 14 steps: the PDB deleted and made again once, one member removed, the claim data moved aside once, healthy, every key on the new member', async () => {
     const before = new Map((await lab.memberList()).map((m) => [m.name, m.id]));
     await lab.failReplica(1);
     const claimBefore = readdirSync(lab.claimDir('data-kube-etcd-1')).filter((f) => f.startsWith('before-'));
-    chain = new WorkerChain(env, killAfterEach(STEPS));
+    chain = new WorkerChain(t.env, killAfterEach(STEPS));
 
     const since = slack.lastSeq;
-    await postSigned(eventsUrl, env.SLACK_SIGNING_SECRET!, slashCommandBody({ text: 'replace kube-etcd-1', userId: 'UALICE', channelId: 'CINCIDENT', responseUrl: slack.responseUrl(`cmd-${++n}`) }));
+    await t.command('replace kube-etcd-1');
     const plan = await slack.waitFor((r) => r.method === 'chat.postMessage' && /^Replace kube-etcd-1 in user1/.test(String(r.body.text)), 60_000, since);
     const ts = plan.ts!;
     const runId = /run (r-[0-9a-f]{8})/.exec(String(plan.body.text))![1]!;
-    const header = await approveUntilEnded({ slack, click }, ts, 'UBOB', 150_000, () => chain!.output());
+    const header = await approveUntilEnded(t, ts, 'UBOB', 150_000, () => chain!.output());
 
     const thread = threadOf(slack, ts).join('\n');
     const why = `${textOf(latest(slack, ts))}\n--- thread ---\n${thread}\n${chain.output()}`;

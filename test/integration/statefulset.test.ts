@@ -1,15 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { parse as parseYaml2, stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeSlack } from '../../src/lab/fake-slack.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../../src/lab/signed-requests.js';
 import { createLogger } from '../../src/log.js';
-import { startMedic, type Medic } from '../../src/runtime.js';
 import { parseInventory } from '../../src/config/load.js';
 import { DirectoryBackupStore } from '../../src/backup/store.js';
 import { EtcdPool } from '../../src/etcd/pool.js';
@@ -17,9 +11,10 @@ import { planReplace } from '../../src/runbook/replace-plan.js';
 import { viewCluster } from '../../src/worker/cluster-view.js';
 import { stepExecutors } from '../../src/worker/executors.js';
 import { answerAt, latest, textOf, threadOf, waitForGate, waitForRunStatus } from '../support/slack-view.js';
+import { startStatefulSetMedic, type StatefulSetMedic } from '../support/statefulset-medic.js';
 import { portOpen } from '../../src/lab/harness.js';
 import { waitFor } from '../../src/lab/proc.js';
-import { startStatefulSetLab, type StatefulSetLab } from '../../src/lab/statefulset/index.js';
+import type { StatefulSetLab } from '../../src/lab/statefulset/index.js';
 import type { ClusterConfig } from '../../src/config/schema.js';
 import { KubeCluster } from '../../src/kube/client.js';
 import { drainNode, setUnschedulable } from '../../src/kube/drain.js';
@@ -36,22 +31,14 @@ describe('etcd as a StatefulSet in an admin cluster (GKE on-prem kubeception): t
   const ready = (p: any) => (p?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
-  // The bot and a worker on the lab's inventory, a fake Slack, signed requests: as test/support/medic-lab.ts does for the SSH labs.
+  // The bot and a worker on the lab's inventory, a fake Slack, signed requests.
+  let t: StatefulSetMedic;
   let slack: FakeSlack;
-  let medic: Medic;
-  let secret: string;
-  let eventsUrl: string;
-  let n = 0;
-  const command = async (text: string, user = 'UALICE') => {
-    const responseUrl = slack.responseUrl(`cmd-${++n}`);
-    return { ...(await postSigned(eventsUrl, secret, slashCommandBody({ text, userId: user, channelId: 'CINCIDENT', responseUrl }))), responseUrl };
-  };
+  const command = (text: string, user = 'UALICE') => t.command(text, user);
   const gateClick = async (user: string, ts: string, step: number, which: 'approve' | 'reject') => {
     const g = await waitForGate(slack, ts, step);
-    const responseUrl = slack.responseUrl(`click-${++n}`);
-    const body = blockActionsBody({ userId: user, channelId: 'CINCIDENT', messageTs: ts, actionId: which === 'approve' ? 'medic_approve' : 'medic_reject', blockId: g.blockId, value: which === 'approve' ? g.approve : g.reject, responseUrl });
-    await postSigned(eventsUrl, secret, body);
-    return answerAt(slack, responseUrl);
+    const c = await t.click({ user, messageTs: ts, actionId: which === 'approve' ? 'medic_approve' : 'medic_reject', blockId: g.blockId, value: which === 'approve' ? g.approve : g.reject });
+    return answerAt(slack, c.responseUrl);
   };
   const planFor = async (member: string) => {
     const since = slack.lastSeq;
@@ -61,35 +48,12 @@ describe('etcd as a StatefulSet in an admin cluster (GKE on-prem kubeception): t
   };
 
   beforeAll(async () => {
-    lab = await startStatefulSetLab({ root: join(inject('labRoot'), 'statefulset'), subnet: 114 });
-    const inv = parseYaml2(readFileSync(lab.inventoryPath, 'utf8'));
-    inv.workspace.teamId = 'TLAB';
-    inv.workspace.roles = { read: ['*'], operate: ['*'], destroy: ['UALICE'], approve: ['UBOB'] };
     // Drains here take well under a second; the bound is short so a drain that cannot finish fails fast.
-    inv.clusters[0].platform.drainTimeoutSeconds = 5;
-    writeFileSync(lab.inventoryPath, stringify(inv));
-    slack = new FakeSlack();
-    await slack.start();
-    secret = randomBytes(16).toString('hex');
-    const env = {
-      ETCD_MEDIC_INVENTORY: lab.inventoryPath,
-      REDIS_URL: inject('redisUrl'),
-      QUEUE_PREFIX: `t-statefulset-${randomBytes(3).toString('hex')}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      SLACK_BOT_TOKEN: `xoxb-test-${randomBytes(8).toString('hex')}`,
-      SLACK_SIGNING_SECRET: secret,
-      SLACK_API_URL: slack.apiUrl,
-      LOG_LEVEL: 'warn',
-      ETCD_MEDIC_HMAC_KEY: randomBytes(32).toString('hex'),
-    };
-    medic = await startMedic(loadConfig(env), createLogger(env.LOG_LEVEL), { bot: true, worker: true });
-    eventsUrl = `http://127.0.0.1:${medic.bot!.port}/slack/events`;
+    t = await startStatefulSetMedic('statefulset', 114, { drainTimeoutSeconds: 5 });
+    ({ lab, slack } = t);
   }, 90_000);
   afterAll(async () => {
-    await medic?.stop();
-    await slack?.stop();
-    await lab?.stop();
+    await t?.stop();
   });
 
   it('runs each kube-etcd pod as etcd on its own address with the template arguments, its name substituted, its claim a directory', async () => {
