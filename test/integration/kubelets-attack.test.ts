@@ -6,11 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeletFiles } from '../../src/lab/kube/kubelet-host.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { approveUntilEnded, WorkerChain } from '../support/crash-workers.js';
-import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { kubeletAsideDir, startKubeletsLab } from '../support/kubelets-lab.js';
+import type { MedicLab } from '../support/medic-lab.js';
 import { planRun, threadOf } from '../support/slack-view.js';
-
-// Alice asks for the renewal; Bob approves its steps.
-const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
 
 describe('/etcd kubelets renew under attack: workers killed mid-script, tokens expiring after the check, hostile CSRs mid-wave (lab: three kubeadm masters and a worker node)', () => {
   let t: MedicLab;
@@ -18,15 +16,8 @@ describe('/etcd kubelets renew under attack: workers killed mid-script, tokens e
 
   beforeAll(async () => {
     // The bot runs here; workers run as their own processes, so that one can die mid-step.
-    t = await startMedicLab('kubelets-attack', 169, {
-      roles: ROLES,
-      botOnly: true,
-      lab: { kube: true, workers: 1 },
-      editInventory(inv) {
-        // Short: a run that wrongly waits for a kubelet that cannot come back ends within the test's bound, and fails its assertions.
-        inv.clusters[0].kubeReadyWaitSeconds = 30;
-      },
-    });
+    // A short bound: a run that wrongly waits for a kubelet that cannot come back ends within the test's bound, and fails its assertions.
+    t = await startKubeletsLab('kubelets-attack', 169, { readyWaitSeconds: 30, botOnly: true });
   }, 120_000);
   afterAll(async () => {
     await chain?.stop();
@@ -35,7 +26,7 @@ describe('/etcd kubelets renew under attack: workers killed mid-script, tokens e
 
   const kube = () => t.lab.kube!;
   const files = (node: string) => kubeletFiles(t.lab.node(node).root);
-  const asideDir = (node: string) => join(t.lab.node(node).root, 'etc/kubernetes/etcd-medic-aside');
+  const asideDir = (node: string) => kubeletAsideDir(t, node);
   const asideOf = (node: string, runId: string) => (existsSync(asideDir(node)) ? readdirSync(asideDir(node)).filter((f) => f.includes(`.${runId}`)).sort() : []);
   const there = (path: string) => {
     try {

@@ -4,24 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeletFiles } from '../../src/lab/kube/kubelet-host.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
-import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { kubeletAsideDir, startKubeletsLab } from '../support/kubelets-lab.js';
+import type { MedicLab } from '../support/medic-lab.js';
 import { planRun, threadOf } from '../support/slack-view.js';
-
-// Alice asks for the renewal; Bob approves its steps.
-const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
 
 describe('/etcd kubelets renew refuses before it stops a kubelet that could not come back, and names one that does not at once (lab: three kubeadm masters and a worker node)', () => {
   let t: MedicLab;
 
   beforeAll(async () => {
-    t = await startMedicLab('kubelets-preflight', 140, {
-      roles: ROLES,
-      lab: { kube: true, workers: 1 },
-      editInventory(inv) {
-        // A bound far above what any of these runs takes: a kubelet that does not come back must be named long before it.
-        inv.clusters[0].kubeReadyWaitSeconds = 600;
-      },
-    });
+    // A bound far above what any of these runs takes: a kubelet that does not come back must be named long before it.
+    t = await startKubeletsLab('kubelets-preflight', 140, { readyWaitSeconds: 600 });
   }, 120_000);
   afterAll(async () => {
     await t?.stop();
@@ -31,7 +23,7 @@ describe('/etcd kubelets renew refuses before it stops a kubelet that could not 
   const files = (node: string) => kubeletFiles(t.lab.node(node).root);
   /** What an SRE looks at on a node the bot must not have touched: the kubelet's unit, its certificate's file, its kubeconfig, no marker of the run. */
   const untouched = (node: string) => ({ unit: kube().kubelet(node).units.state('kubelet'), cert: realpathSync(files(node).cert), kubeconfig: existsSync(files(node).kubeconfig) });
-  const markerOf = (node: string, runId: string) => join(t.lab.node(node).root, 'etc/kubernetes/etcd-medic-aside', `kubelet-renew.${runId}`);
+  const markerOf = (node: string, runId: string) => join(kubeletAsideDir(t, node), `kubelet-renew.${runId}`);
   const ready = async (node: string) => (await kube().kubectl(['get', 'node', node, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout.trim();
 
   it('the Kubernetes API down: the first step refuses before any kubelet is stopped, saying so and what to do', async () => {

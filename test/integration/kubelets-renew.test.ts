@@ -6,11 +6,9 @@ import { kubeletFiles } from '../../src/lab/kube/kubelet-host.js';
 import { waitFor } from '../../src/lab/proc.js';
 import { ackText } from '../../src/lab/signed-requests.js';
 import { approveUntilEnded, WorkerChain } from '../support/crash-workers.js';
-import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { kubeletAsideDir, startKubeletsLab } from '../support/kubelets-lab.js';
+import type { MedicLab } from '../support/medic-lab.js';
 import { planRun, threadOf } from '../support/slack-view.js';
-
-// Alice asks for the renewal; Bob approves its steps.
-const ROLES = { read: ['*'], operate: ['UALICE'], destroy: ['UALICE'], approve: ['UBOB'] };
 
 describe('/etcd kubelets renew (lab: three kubeadm masters and a worker node, each kubelet a unit of its host)', () => {
   let t: MedicLab;
@@ -18,14 +16,7 @@ describe('/etcd kubelets renew (lab: three kubeadm masters and a worker node, ea
 
   beforeAll(async () => {
     // The bot runs here; workers run as their own processes, so that one can die mid-step.
-    t = await startMedicLab('kubelets-renew', 109, {
-      roles: ROLES,
-      botOnly: true,
-      lab: { kube: true, workers: 1 },
-      editInventory(inv) {
-        inv.clusters[0].kubeReadyWaitSeconds = 60;
-      },
-    });
+    t = await startKubeletsLab('kubelets-renew', 109, { readyWaitSeconds: 60, botOnly: true });
   }, 120_000);
   afterAll(async () => {
     await chain?.stop();
@@ -33,7 +24,7 @@ describe('/etcd kubelets renew (lab: three kubeadm masters and a worker node, ea
   });
 
   const kube = () => t.lab.kube!;
-  const asideDir = (node: string) => join(t.lab.node(node).root, 'etc/kubernetes/etcd-medic-aside');
+  const asideDir = (node: string) => kubeletAsideDir(t, node);
   const asideOf = (node: string, runId: string) => readdirSync(asideDir(node)).filter((f) => f.endsWith(`.${runId}`)).sort();
   /** The certificate (PEM) kubelet-client-current.pem leads to on a host, and where it leads. */
   const currentCert = (node: string) => {
