@@ -3,7 +3,7 @@ import { statusCertLine, statusCertReadings, STATUS_CERT_GRACE_MS } from '../cer
 import type { TargetReading } from '../certs/targets.js';
 import { KubeCluster } from '../kube/client.js';
 import { listPendingCsrs } from '../kube/csrs.js';
-import { csrsOfNode } from '../kube/node-csrs.js';
+import { csrsOfNodes } from '../kube/node-csrs.js';
 import type { StatusReport } from '../status/assess.js';
 import { diagnose, type Diagnosis, type PendingCsr } from '../status/diagnose.js';
 
@@ -18,7 +18,8 @@ export async function statusPendingCsrs(cluster: ClusterConfig, view: Promise<un
   const list = (async () => {
     const k = KubeCluster.forCluster(cluster, { timeoutMs: cluster.etcd.callTimeoutMs });
     const pending = await listPendingCsrs(k);
-    return cluster.members.flatMap((m) => csrsOfNode(pending, m.name).map((c) => ({ name: c.metadata?.name ?? '?', node: m.name })));
+    const ofNode = csrsOfNodes(pending, cluster.members.map((m) => m.name));
+    return cluster.members.flatMap((m) => ofNode.get(m.name)!.map((c) => ({ name: c.metadata?.name ?? '?', node: m.name })));
   })().catch(() => null);
   await view.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
