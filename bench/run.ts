@@ -15,7 +15,8 @@ import { openshift4ReplaceBench } from './replace-openshift4.js';
 import { statefulsetReplaceBench } from './replace-statefulset.js';
 import { printTable, summarize, type Summary } from './stats.js';
 import { csrBench } from './csr.js';
-import { statusCertCost } from './status-certs.js';
+import { filePendingCsrs, statusCertCost } from './status-certs.js';
+import { statusParts } from './status-parts.js';
 import { statusFrozenBench } from './status-frozen.js';
 import { printMetricsView } from './metrics-view.js';
 import { defragBench } from './defrag.js';
@@ -41,6 +42,8 @@ const CSR_APPROVE_ALL = Number(process.env.BENCH_CSR_APPROVE_ALL ?? 50);
 const CSR_ROUNDS = Number(process.env.BENCH_CSR_ROUNDS ?? 3);
 const CERT_RUNS = Number(process.env.BENCH_CERT_RUNS ?? 20);
 const FROZEN_RUNS = Number(process.env.BENCH_FROZEN_RUNS ?? 5);
+/** Pending kubelet CSRs (filed with the bootstrap token, as after a rebuild) for the status row that lists them. */
+const PENDING_CSRS = Number(process.env.BENCH_PENDING_CSRS ?? 30);
 /**
  * `BENCH_ONLY=backup-memory` runs only the big-database backup case; `BENCH_ONLY=csr` only the CSR cases;
  * `BENCH_ONLY=status` only the status cases; `BENCH_ONLY=replace-systemd` only the replace on systemd masters,
@@ -49,7 +52,9 @@ const FROZEN_RUNS = Number(process.env.BENCH_FROZEN_RUNS ?? 5);
  * (`BENCH_DEFRAG_RUNS`, `BENCH_DEFRAG_QUOTA_MB`); `BENCH_ONLY=status-frozen` only the first message
  * and verdict of a status with two members frozen, on a fresh worker each run; `BENCH_ONLY=snapshot` only the
  * snapshot throughput (API stream vs etcdctl) and `BENCH_ONLY=quorum` only restore-quorum against its script,
- * each on a filled database. `BENCH_SUBNET=N` puts the main lab on 127.0.N.x (default 40).
+ * each on a filled database; `BENCH_ONLY=status-parts` only what each part of the status job costs apart
+ * (the view, the certificate handshakes by kind, the CSR list and its decoding; `BENCH_PENDING_CSRS` of them pending).
+ * `BENCH_SUBNET=N` puts the main lab on 127.0.N.x (default 40).
  */
 const ONLY = process.env.BENCH_ONLY;
 /** The loopback subnet (127.0.N.x) of the main lab: BENCH_SUBNET keeps two bench runs on one machine apart. */
@@ -110,6 +115,7 @@ async function main(): Promise<void> {
     console.log(note);
     return;
   }
+  if (ONLY === 'status-parts') return statusParts(join(tmpdir(), `etcd-medic-bench-parts-${SUBNET}`), SUBNET, { runs: CERT_RUNS, pendingCsrs: PENDING_CSRS }, (s) => console.error(`[lab] ${s}`));
   if (ONLY === 'status-frozen') return statusFrozenBench(join(tmpdir(), 'etcd-medic-bench-frozen'), 148, FROZEN_RUNS, (s) => console.error(`[lab] ${s}`));
   const root = join(tmpdir(), SUBNET === 40 ? 'etcd-medic-bench' : `etcd-medic-bench-${SUBNET}`);
   // With the Kubernetes stand-in: status then reads kube-apiserver and kubelet certificates too, as it does for a cluster with a kubeconfig.
@@ -237,6 +243,13 @@ async function main(): Promise<void> {
     process.kill(m3pid, 'SIGCONT');
   }
   await stack.lab.waitHealthy();
+  // After a rebuild: kubelet CSRs wait for approval, each naming its master only inside its request.
+  const unfile = await filePendingCsrs(stack, PENDING_CSRS);
+  try {
+    await certRow(`${PENDING_CSRS} pending CSRs`, 'p');
+  } finally {
+    await unfile();
+  }
 
   const concurrent = await burst(BURST);
   rows.push([`${BURST} concurrent status: ack`, concurrent.ack, concurrent.bare]);

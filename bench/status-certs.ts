@@ -43,3 +43,24 @@ export async function statusCertCost(stack: LabStack, inventory: Inventory, clus
   }
   return { withCerts: summarize(withCerts), without: summarize(without), lines };
 }
+
+const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+/**
+ * What a master rebuild or a wave of kubelet re-bootstraps leaves for status to list: `n`
+ * client CSRs filed with the bootstrap token (so each names its node only inside its PKCS#10
+ * request), pending. Resolves with a function that deletes them again.
+ */
+export async function filePendingCsrs(stack: LabStack, n: number): Promise<() => Promise<void>> {
+  const kube = stack.lab.kube;
+  if (!kube) throw new Error('pending CSRs need the lab with its Kubernetes stand-in');
+  const names: string[] = [];
+  const masters = stack.lab.hosts.map((h) => h.name);
+  for (let i = 0; i < n; i++) {
+    const csr = await kube.fileCsr({ as: 'bootstrap', subject: { cn: `system:node:${masters[i % masters.length]}`, o: ['system:nodes'] } });
+    names.push(csr.metadata.name as string);
+  }
+  return async () => {
+    for (const name of names) await kube.request('DELETE', `${CSR_PATH}/${name}`);
+  };
+}

@@ -22,23 +22,32 @@ export interface StatusCertOptions {
  * The certificate readings `/etcd status` warns about, read while the etcd view is
  * taken: every target the inventory names (client URLs, the bot's own cert,
  * kube-apiserver and kubelet) from the start, the peer URLs once the view has the
- * member list. It waits no longer than the view plus a short grace, and never past
- * the deadline; what was not read by then is not a warning (`/etcd certs` says why).
+ * member list (or from the start, when the last member list named them). It waits
+ * no longer than the view plus a short grace, and never past the deadline; what was
+ * not read by then is not a warning (`/etcd certs` says why).
  */
 export async function statusCertReadings(cluster: ClusterConfig, view: Promise<{ report: StatusReport }>, opts: StatusCertOptions = {}): Promise<TargetReading[]> {
   const now = opts.now ?? Date.now;
   const t0 = now();
   const deadlineAt = t0 + (opts.deadlineMs ?? cluster.etcd.callTimeoutMs);
   const got: TargetReading[] = [];
-  const readEach = (targets: CertTarget[], timeoutMs: number) => Promise.all(readShared(cluster, targets, timeoutMs).map((p) => p.then((r) => void got.push(r))));
+  const collect = (ps: Promise<TargetReading>[]) => Promise.all(ps.map((p) => p.then((r) => void got.push(r))));
 
-  const early = readEach(certTargets(cluster, null).targets, deadlineAt - t0);
+  // The peer URLs the last member list named are read from the start too, so that they are not a
+  // handshake after the view; a reading counts only if the member list of this view names its URL again.
+  const named = certTargets(cluster, null).targets;
+  const prior = lastPeers.get(cluster.name) ?? [];
+  const first = readShared(cluster, [...named, ...prior], deadlineAt - t0);
+  const early = collect(first.slice(0, named.length));
+  const guessed = new Map(prior.map((t, i) => [t.label, first[named.length + i]!]));
   const { report } = await view;
   const cutoff = Math.min(deadlineAt, now() + (opts.graceMs ?? STATUS_CERT_GRACE_MS));
   const listed = listedMembers(report);
   const peers = listed ? certTargets(cluster, listed).targets.filter((t) => t.kind === 'etcd-peer') : [];
+  if (listed) lastPeers.set(cluster.name, peers);
   const left = cutoff - now();
-  const late = left >= 20 ? readEach(peers, left) : Promise.resolve([]);
+  const unread = left >= 20 ? peers.filter((t) => !guessed.has(t.label)) : [];
+  const late = collect([...peers.flatMap((t) => guessed.get(t.label) ?? []), ...readShared(cluster, unread, left)]);
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all([early, late]), new Promise((r) => (timer = setTimeout(r, Math.max(0, cutoff - now()))))]);
   clearTimeout(timer);
@@ -53,6 +62,9 @@ export async function statusCertReadings(cluster: ClusterConfig, view: Promise<{
  * asked after another has finished reads afresh.
  */
 const inflight = new Map<string, Promise<TargetReading>>();
+
+/** The peer targets the last member list of each cluster named (what the next status reads from its start). */
+const lastPeers = new Map<string, CertTarget[]>();
 
 function readShared(cluster: ClusterConfig, targets: CertTarget[], timeoutMs: number): Promise<TargetReading>[] {
   const key = (t: CertTarget) => `${cluster.name}\u0000${t.label}`;

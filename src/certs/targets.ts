@@ -85,11 +85,10 @@ export async function readTargets(cluster: ClusterConfig, targets: CertTarget[],
 /** As readTargets, one promise per target, each settling as soon as its own handshake is done. */
 export function readEachTarget(cluster: ClusterConfig, targets: CertTarget[], opts: { timeoutMs?: number; now?: Date } = {}): Promise<TargetReading>[] {
   const tls = cluster.etcd.tls;
-  // One context for every etcd handshake of this call: building one (key, cert and CA parsed) costs about half a handshake.
   let etcdTls: { secureContext?: SecureContext } = {};
   if (tls && targets.some((t) => t.kind === 'etcd-client' || t.kind === 'etcd-peer')) {
     try {
-      etcdTls = { secureContext: createSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca) }) };
+      etcdTls = { secureContext: etcdContext(tls) };
     } catch {
       // Unreadable files: the bot-client target reports it; handshakes go on without them.
     }
@@ -99,6 +98,28 @@ export function readEachTarget(cluster: ClusterConfig, targets: CertTarget[], op
     const etcd = target.kind === 'etcd-client' || target.kind === 'etcd-peer';
     return { target, ...(await readServingCert(target.host, target.port, { timeoutMs: opts.timeoutMs, now: opts.now, ...(etcd ? etcdTls : {}) })) };
   });
+}
+
+/** The last context made from each set of etcd TLS files, with the bytes it was made from. */
+const etcdContexts = new Map<string, { pems: Buffer[]; context: SecureContext }>();
+
+/**
+ * The bot's etcd client certificate, key and CA as one TLS context for the etcd
+ * handshakes. Making one (key, certificate and CA parsed) costs about half a
+ * handshake, and status reads six etcd certificates each time it is asked, so the
+ * context is kept while the three files hold the same bytes. They are read every
+ * time (a fraction of a millisecond): a renewed client certificate is presented
+ * from the next reading on.
+ */
+export function etcdContext(tls: { cert: string; key: string; ca: string }): SecureContext {
+  const files = [tls.cert, tls.key, tls.ca];
+  const pems = files.map((f) => readFileSync(f));
+  const k = files.join('\u0000');
+  const known = etcdContexts.get(k);
+  if (known && known.pems.every((p, i) => p.equals(pems[i]!))) return known.context;
+  const context = createSecureContext({ cert: pems[0], key: pems[1], ca: pems[2] });
+  etcdContexts.set(k, { pems, context });
+  return context;
 }
 
 /** The readings `/etcd status` warns about: unreadable is not among them (that is `/etcd certs`' to say), expired or within `days` is. */

@@ -1,4 +1,5 @@
-import type { RequestOptions } from 'node:https';
+import { createHash } from 'node:crypto';
+import { Agent as HttpsAgent, type AgentOptions, type RequestOptions } from 'node:https';
 import {
   AppsV1Api,
   CertificatesV1Api,
@@ -26,17 +27,58 @@ export const DEFAULT_KUBE_TIMEOUT_MS = 5000;
  * the wait for headers and not the streamed body that follows.
  */
 class BoundedKubeConfig extends KubeConfig {
-  constructor(private readonly headersTimeoutMs: number) {
+  constructor(
+    private readonly headersTimeoutMs: number,
+    private readonly keepAlive = false,
+  ) {
     super();
   }
 
   override async applyToFetchOptions(opts: RequestOptions) {
     return super.applyToFetchOptions({ ...opts, timeout: opts.timeout ?? this.headersTimeoutMs });
   }
+
+  override async applySecurityAuthentication(context: RequestContext) {
+    await super.applySecurityAuthentication(context);
+    // client-node makes a new agent, so a new TLS connection, for every call; with keepAlive, calls with the
+    // same server and credentials share one agent. A proxy's agent (another class) is left as it is.
+    const made = context.getAgent();
+    if (this.keepAlive && made && made.constructor === HttpsAgent) context.setAgent(keptAgent(this.getCurrentCluster()?.server ?? '', (made as HttpsAgent).options));
+  }
+}
+
+/**
+ * How long an idle connection of a keep-alive KubeCluster stays open. Shorter than a
+ * kube-apiserver keeps one (90 s) and than the idle timeouts load balancers in front
+ * of it commonly have, so the API server's side is still there when it is used again.
+ * A server that announces a shorter one (`Keep-Alive: timeout=5`) is believed.
+ */
+export const KEEP_ALIVE_IDLE_MS = 15_000;
+
+/** Agents by server and credentials (digested: the key of a client certificate is part of what tells them apart). */
+const keptAgents = new Map<string, HttpsAgent>();
+
+function keptAgent(server: string, o: AgentOptions): HttpsAgent {
+  const h = createHash('sha256');
+  for (const part of [server, o.ca, o.cert, o.key, o.pfx, o.passphrase, String(o.rejectUnauthorized), o.servername]) {
+    h.update(JSON.stringify(part === undefined ? null : Buffer.isBuffer(part) ? part.toString('base64') : part));
+  }
+  const k = h.digest('hex');
+  let agent = keptAgents.get(k);
+  if (!agent) {
+    agent = new HttpsAgent({ ...o, keepAlive: true, timeout: KEEP_ALIVE_IDLE_MS, maxFreeSockets: 2 });
+    keptAgents.set(k, agent);
+  }
+  return agent;
 }
 
 export interface KubeClusterOptions {
   timeoutMs?: number;
+  /**
+   * Reuse connections between calls (idle ones closed after KEEP_ALIVE_IDLE_MS): for reads asked
+   * often, like the pending CSRs of every `/etcd status`, which otherwise open a TLS connection each.
+   */
+  keepAlive?: boolean;
 }
 
 /**
@@ -90,7 +132,7 @@ export class KubeCluster {
         `cluster ${cluster.name} has no Kubernetes access configured: set clusters[].kubeconfig in the inventory to a kubeconfig file (or "in-cluster" when the bot runs in that cluster)`,
       );
     }
-    const kc = new BoundedKubeConfig(timeoutMs);
+    const kc = new BoundedKubeConfig(timeoutMs, opts.keepAlive);
     if (source === IN_CLUSTER) {
       // The same variables client-node's loadFromCluster reads (with the service account's token and CA files).
       const env = process.env;

@@ -1,4 +1,4 @@
-import { decodeCsrRequest } from './csr-decode.js';
+import { csrSubjects } from './csr-subject-memo.js';
 import { KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, NODE_USER_PREFIX } from './csr-policy.js';
 import { APPROVE_REASON, csrState, type Csr } from './csrs.js';
 
@@ -8,16 +8,30 @@ import { APPROVE_REASON, csrState, type Csr } from './csrs.js';
  * oldest first. What a master brought back by a replace waits for.
  */
 export function csrsOfNode(csrs: Csr[], node: string): Csr[] {
-  const user = `${NODE_USER_PREFIX}${node}`;
-  return csrs
-    .filter((c) => {
-      const signer = c.spec?.signerName;
-      if (signer !== KUBELET_CLIENT_SIGNER && signer !== KUBELET_SERVING_SIGNER) return false;
-      if (c.spec?.username === user) return true;
-      const d = decodeCsrRequest(c.spec?.request);
-      return d.ok && d.csr.subject.commonName === user;
-    })
-    .sort((a, b) => created(a) - created(b));
+  return csrsOfNodes(csrs, [node]).get(node)!;
+}
+
+/**
+ * csrsOfNode for several nodes in one pass over the list: each CSR is looked at
+ * once, not once per node, and its request is decoded at most once (remembered
+ * by its content). A CSR filed by one node that names another is in both lists,
+ * as csrsOfNode says of each.
+ */
+export function csrsOfNodes(csrs: Csr[], nodes: string[]): Map<string, Csr[]> {
+  const out = new Map(nodes.map((n) => [n, [] as Csr[]]));
+  const byUser = new Map(nodes.map((n) => [`${NODE_USER_PREFIX}${n}`, n]));
+  for (const c of csrs) {
+    const signer = c.spec?.signerName;
+    if (signer !== KUBELET_CLIENT_SIGNER && signer !== KUBELET_SERVING_SIGNER) continue;
+    const filer = byUser.get(c.spec?.username ?? '');
+    if (filer !== undefined) out.get(filer)!.push(c);
+    // The request is read only when some other node of the list could be the one it names.
+    if (filer !== undefined && out.size === 1) continue;
+    const named = byUser.get(csrSubjects.commonName(c.spec?.request) ?? '');
+    if (named !== undefined && named !== filer) out.get(named)!.push(c);
+  }
+  for (const list of out.values()) list.sort((a, b) => created(a) - created(b));
+  return out;
 }
 
 const created = (c: Csr): number => (c.metadata?.creationTimestamp ? new Date(c.metadata.creationTimestamp).getTime() : 0);

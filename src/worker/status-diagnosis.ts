@@ -2,8 +2,9 @@ import type { ClusterConfig } from '../config/schema.js';
 import { statusCertLine, statusCertReadings, STATUS_CERT_GRACE_MS } from '../certs/status-check.js';
 import type { TargetReading } from '../certs/targets.js';
 import { KubeCluster } from '../kube/client.js';
+import { KubeError } from '../kube/errors.js';
 import { listPendingCsrs } from '../kube/csrs.js';
-import { csrsOfNode } from '../kube/node-csrs.js';
+import { csrsOfNodes } from '../kube/node-csrs.js';
 import type { StatusReport } from '../status/assess.js';
 import { diagnose, type Diagnosis, type PendingCsr } from '../status/diagnose.js';
 
@@ -16,9 +17,15 @@ import { diagnose, type Diagnosis, type PendingCsr } from '../status/diagnose.js
 export async function statusPendingCsrs(cluster: ClusterConfig, view: Promise<unknown>, graceMs = STATUS_CERT_GRACE_MS): Promise<PendingCsr[] | null> {
   if (!cluster.kubeconfig) return null;
   const list = (async () => {
-    const k = KubeCluster.forCluster(cluster, { timeoutMs: cluster.etcd.callTimeoutMs });
-    const pending = await listPendingCsrs(k);
-    return cluster.members.flatMap((m) => csrsOfNode(pending, m.name).map((c) => ({ name: c.metadata?.name ?? '?', node: m.name })));
+    // Statuses asked within seconds of each other share a kept connection instead of a TLS handshake each.
+    const k = KubeCluster.forCluster(cluster, { timeoutMs: cluster.etcd.callTimeoutMs, keepAlive: true });
+    // A kept connection the server (or a load balancer) closed just as it was used fails at once: ask once more.
+    const pending = await listPendingCsrs(k).catch((err) => {
+      if (err instanceof KubeError && err.kind === 'refused') return listPendingCsrs(k);
+      throw err;
+    });
+    const ofNode = csrsOfNodes(pending, cluster.members.map((m) => m.name));
+    return cluster.members.flatMap((m) => ofNode.get(m.name)!.map((c) => ({ name: c.metadata?.name ?? '?', node: m.name })));
   })().catch(() => null);
   await view.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;

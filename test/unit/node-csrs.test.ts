@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER } from '../../src/kube/csr-policy.js';
 import type { Csr } from '../../src/kube/csrs.js';
-import { approvedByText, approverOf, csrsOfNode, servingCsrExpected } from '../../src/kube/node-csrs.js';
+import { decodeCsrRequest } from '../../src/kube/csr-decode.js';
+import { CsrSubjectMemo } from '../../src/kube/csr-subject-memo.js';
+import { approvedByText, approverOf, csrsOfNode, csrsOfNodes, servingCsrExpected } from '../../src/kube/node-csrs.js';
 import { asRequest, opensslCsr } from '../support/csr-pem.js';
 
 const BOOTSTRAP = 'system:bootstrap:abcdef';
@@ -73,5 +75,54 @@ describe("a master's kubelet CSRs", () => {
     expect(approvedByText([client, client])).toBe('CSRs approved by <@UBOB>');
     expect(approvedByText([client, serving, denied])).toBe('CSRs approved by <@UBOB>, kubectl');
     expect(approvedByText([pending, denied])).toBeNull();
+  });
+
+  it('lists several nodes in one pass exactly as csrsOfNode lists each, a CSR filed by one node naming another in both', () => {
+    const all = [
+      csr('serving-m3', { pem: 'm3', signer: KUBELET_SERVING_SIGNER, user: 'system:node:m3', at: 20 }),
+      csr('client-m2', { pem: 'm2', signer: KUBELET_CLIENT_SIGNER, user: BOOTSTRAP, at: 5 }),
+      csr('client-m3', { pem: 'm3', signer: KUBELET_CLIENT_SIGNER, user: BOOTSTRAP, at: 10 }),
+      // m3 files a request in m2's name: whoever looks at either node must see it.
+      csr('m3-as-m2', { pem: 'm2', signer: KUBELET_CLIENT_SIGNER, user: 'system:node:m3', at: 7 }),
+      csr('other-m3', { pem: 'm3', signer: 'example.com/custom', user: 'system:node:m3', at: 1 }),
+      csr('admin', { pem: 'admin', signer: KUBELET_CLIENT_SIGNER, user: BOOTSTRAP, at: 2 }),
+    ];
+    const names = (l: Csr[]) => l.map((c) => c.metadata!.name);
+    const together = csrsOfNodes(all, ['m1', 'm2', 'm3']);
+    for (const n of ['m1', 'm2', 'm3']) expect(names(together.get(n)!)).toEqual(names(csrsOfNode(all, n)));
+    expect(names(together.get('m2')!)).toEqual(['client-m2', 'm3-as-m2']);
+    expect(names(together.get('m3')!)).toEqual(['m3-as-m2', 'client-m3', 'serving-m3']);
+    expect(together.get('m1')).toEqual([]);
+  });
+});
+
+describe('the remembered CN of a CSR request', () => {
+  it('gives what decoding the request gives, decoding each distinct request once', () => {
+    let decodes = 0;
+    const memo = new CsrSubjectMemo(16, (r) => {
+      decodes++;
+      const d = decodeCsrRequest(r);
+      return d.ok ? (d.csr.subject.commonName ?? null) : null;
+    });
+    for (let i = 0; i < 3; i++) {
+      expect(memo.commonName(pems.m3)).toBe('system:node:m3');
+      expect(memo.commonName(pems.admin)).toBe('kubernetes-admin');
+      // Not a request at all: no name, remembered as such.
+      expect(memo.commonName(Buffer.from('not a csr').toString('base64'))).toBeNull();
+    }
+    expect(memo.commonName(undefined)).toBeNull();
+    expect(decodes).toBe(3);
+  });
+
+  it('keeps at most its bound, forgetting the oldest first', () => {
+    const asked: string[] = [];
+    const memo = new CsrSubjectMemo(2, (r) => (asked.push(r), `cn-${r}`));
+    memo.commonName('a');
+    memo.commonName('b');
+    memo.commonName('c'); // a is forgotten
+    expect(memo.size).toBe(2);
+    expect(memo.commonName('b')).toBe('cn-b');
+    expect(memo.commonName('a')).toBe('cn-a');
+    expect(asked).toEqual(['a', 'b', 'c', 'a']);
   });
 });

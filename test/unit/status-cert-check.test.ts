@@ -94,4 +94,22 @@ describe('the certificate readings of /etcd status', () => {
     await statusCertReadings(c, viewAfter(50), { graceMs: 100 });
     expect((connections.get(expiredPort) ?? 0) - before).toBe(2);
   });
+
+  it('reads the peer URLs the last member list named from its start, and counts them only while the member list still names them', async () => {
+    const c = cluster('d');
+    const peerPorts = (rs: Awaited<ReturnType<typeof statusCertReadings>>) => rs.filter((r) => r.target.kind === 'etcd-peer').map((r) => (r.target.kind === 'etcd-peer' ? r.target.port : 0));
+    // No grace after the view: the first status has no time left to read the peer it just learned of.
+    const first = await statusCertReadings(c, viewAfter(100), { graceMs: 0 });
+    expect(peerPorts(first)).toEqual([]);
+    // The next one read it while the members were asked.
+    const second = await statusCertReadings(c, viewAfter(100), { graceMs: 0 });
+    expect(peerPorts(second)).toEqual([soonPort]);
+    expect(second.find((r) => r.target.kind === 'etcd-peer')).toMatchObject({ ok: true, expiry: { level: 'warn' } });
+    // The member list changed (m1's peer URL moved): what was read at the old URL is not shown.
+    const moved = new Promise<{ report: StatusReport }>((r) =>
+      setTimeout(() => r({ report: { members: [{ name: 'm1', started: true, idHex: 'a1', peerURLs: [`https://127.0.0.1:${expiredPort}`] }] } as unknown as StatusReport }), 100),
+    );
+    const third = await statusCertReadings(c, moved, { graceMs: 0 });
+    expect(peerPorts(third)).toEqual([]);
+  });
 });
