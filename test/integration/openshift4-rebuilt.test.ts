@@ -6,8 +6,9 @@ import { discoveryEnvironment, labEtcdDnsName } from '../../src/lab/openshift4.j
 import { run, waitFor } from '../../src/lab/proc.js';
 import { platformOf } from '../../src/platform/index.js';
 import { proxyFlag } from '../../src/platform/metrics-proxy.js';
+import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, latest, planRun, textOf, threadOf, waitForGate } from '../support/slack-view.js';
+import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
 const ETCD = 'etcd-member.yaml';
@@ -117,21 +118,7 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master: certificates i
     expect(planned).toContain(`put at ${m3.pkiDir}/metric-ca.crt as well`);
 
     // Approve each gate as it appears (issue certs, member remove, stop), until the run ends.
-    const approved = new Set<number>();
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const header = textOf(latest(t.slack, ts)).split('\n')[0]!;
-      if (/: (DONE|FAILED|CANCELLED|REJECTED)/.test(header)) break;
-      for (const step of [1, 2, 3, 4]) {
-        if (approved.has(step)) continue;
-        const g = await waitForGate(t.slack, ts, step, 1, 200).catch(() => null);
-        if (!g) continue;
-        approved.add(step);
-        await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
-      }
-      if (Date.now() > deadline) throw new Error(`run not done in time:\n${textOf(latest(t.slack, ts))}\n${threadOf(t.slack, ts).join('\n')}`);
-      await t.slack.waitFor(() => true, 500, t.slack.lastSeq).catch(() => undefined);
-    }
+    await approveUntilEnded(t, ts, 'UBOB', 120_000);
     const thread = threadOf(t.slack, ts).join('\n');
     expect(textOf(latest(t.slack, ts)).split('\n')[0], thread).toBe('Replace m3 in named: DONE');
 

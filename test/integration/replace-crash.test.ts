@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepKind } from '../../src/runbook/types.js';
+import { approveUntilEnded } from '../support/crash-workers.js';
 import { startWorker, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
-import { answerAt, latest, textOf, threadOf, waitForGate } from '../support/slack-view.js';
+import { latest, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
 
@@ -62,21 +63,7 @@ describe('a worker killed at each step boundary of a replace', () => {
     const ts = plan.ts!;
 
     // Approve each gate as it appears, until the run ends.
-    const approved = new Set<number>();
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const header = textOf(latest(t.slack, ts)).split('\n')[0]!;
-      if (/: (DONE|FAILED|CANCELLED|REJECTED)$/.test(header)) break;
-      for (const step of [1, 2]) {
-        if (approved.has(step)) continue;
-        const g = await waitForGate(t.slack, ts, step, 1, 200).catch(() => null);
-        if (!g) continue;
-        approved.add(step);
-        await answerAt(t.slack, (await t.click({ user: 'UBOB', messageTs: ts, actionId: 'medic_approve', blockId: g.blockId, value: g.approve })).responseUrl);
-      }
-      if (Date.now() > deadline) throw new Error(`run not done in time:\n${textOf(latest(t.slack, ts))}\n${threadOf(t.slack, ts).join('\n')}`);
-      await t.slack.waitFor(() => true, 500, t.slack.lastSeq).catch(() => undefined);
-    }
+    await approveUntilEnded(t, ts, 'UBOB', 120_000);
 
     const message = textOf(latest(t.slack, ts));
     const thread = threadOf(t.slack, ts).join('\n');
