@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, waitFor } from '../../src/lab/proc.js';
@@ -53,6 +53,25 @@ describe('issue-certs: a master that cannot really sign (its CA key not the CA c
     } finally {
       unpark(signer);
       await t.lab.restartSshd(other, {});
+    }
+  }, 150_000);
+
+  it('installs nothing when the signer hands back a certificate that lives longer than the days the plan approved', async () => {
+    const plan = await planRun(t, 'replace m3', /^Replace m3 in lab/, 'UALICE');
+    const signer = signerOf(textOf(latest(t.slack, plan.ts)));
+    // The fault: the signing master's openssl (first on its PATH) signs for ten years whatever -days it is given.
+    const wrapper = join(t.lab.host(signer).binDir, 'openssl');
+    writeFileSync(wrapper, '#!/bin/bash\nargs=(); prev=\nfor a in "$@"; do if [ "$prev" = -days ]; then a=3650; fi; args+=("$a"); prev=$a; done\nexec /usr/bin/openssl "${args[@]}"\n', { mode: 0o755 });
+    try {
+      const header = await approveUntilEnded(t, plan.ts, 'UBOB', 90_000);
+      const thread = threadOf(t.slack, plan.ts).join('\n');
+      expect(header, thread).toMatch(/: FAILED$/);
+      expect(thread).toMatch(new RegExp(`the certificate ${signer} signed for (peer|server) is not right \\(it is valid until \\d{4}-[^,]+, longer than the 365 days asked\\): not installed`));
+      // Nothing reached m3's pki dir, and m3 is still listed (no membership change happened).
+      for (const f of ['peer.crt', 'server.crt', 'peer.key', 'server.key']) expect(existsSync(join(t.lab.host('m3').pkiDir, f)), f).toBe(false);
+      expect((await t.lab.memberList()).map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3']);
+    } finally {
+      rmSync(wrapper, { force: true });
     }
   }, 150_000);
 

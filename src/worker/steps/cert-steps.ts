@@ -314,12 +314,13 @@ export function csrProblem(csrPem: string, keyPublic: string, c: CertParams): st
 /**
  * Why a certificate the signing master gave back is not the one to install
  * (null: it is): signed by the cluster's CA, valid now, for the staged key,
- * and exactly what was asked (subject, names, usages, not a CA, the serial sent).
+ * and exactly what was asked (subject, names, usages, not a CA, the serial sent,
+ * given `days`: valid from now for those days and no longer).
  */
-export function signedCertProblem(certPem: string, keyPublic: string, caPem: string, c: CertParams, serialHex: string, now: Date): string | null {
+export function signedCertProblem(certPem: string, keyPublic: string, caPem: string, c: CertParams, serialHex: string, now: Date, days?: number): string | null {
   try {
     if (!certMatchesKey(certPem, keyPublic)) return `it is not for the key staged on the member's host`;
-    return memberCertProblem(certPem, keyPublic, caPem, wantOf(c), now) ?? issuedCertProblem(certPem, wantOf(c), serialHex);
+    return memberCertProblem(certPem, keyPublic, caPem, wantOf(c), now) ?? issuedCertProblem(certPem, wantOf(c), serialHex, days === undefined ? undefined : { days, now });
   } catch (err) {
     return `it is not a certificate Node reads (${(err as Error).message})`;
   }
@@ -492,7 +493,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       const out2 = await runScript(signer, signScript({ ...ca, days: p.days }, c, csr, serial), { signal });
       const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
       if (!pem) throw new Error(`${signerName} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
-      const problem = signedCertProblem(pem, pub, caOfCert(c, caPem, otherPems), c, serial, new Date());
+      const problem = signedCertProblem(pem, pub, caOfCert(c, caPem, otherPems), c, serial, new Date(), p.days);
       if (problem) throw new Error(`the certificate ${signerName} signed for ${c.role} is not right (${problem}): not installed`);
       signed.push({ c, pem });
       lines.push(`${c.role}: signed on ${signerName} by the ${other?.what ?? 'etcd CA'}, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
