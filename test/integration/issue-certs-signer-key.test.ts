@@ -99,4 +99,37 @@ describe('issue-certs: a master that cannot really sign (its CA key not the CA c
       unpark(signer);
     }
   }, 150_000);
+
+  it('plans the signing on a master that has openssl when another holding the CA key lacks it: m3 rejoins', async () => {
+    // The fault: m3's machine is reinstalled again, and m1's sessions have no openssl (its CA key is in place).
+    await t.lab.wipeMember('m3');
+    await waitFor('a leader other than m3', async () => {
+      const leader = await t.lab.leaderHex().catch(() => null);
+      const m3 = (await t.lab.memberList()).find((m) => m.name === 'm3')?.id;
+      return leader !== null && leader !== '0' && leader !== m3;
+    }, 20_000, 200);
+    // m1 leads, so it is the healthy master asked first.
+    const members = await t.lab.memberList();
+    const m1 = members.find((m) => m.name === 'm1')!.id;
+    const leader = await t.lab.leaderHex();
+    if (leader !== m1) await t.lab.etcdctl(['move-leader', m1], [members.find((m) => m.id === leader)!.client]);
+    await waitFor('m1 the leader', async () => (await t.lab.leaderHex().catch(() => null)) === m1, 20_000, 200);
+    await t.lab.restartSshd('m1', { withoutTools: ['openssl'] });
+    try {
+      const plan = await planRun(t, 'replace m3', /^Replace m3 in lab/, 'UALICE');
+      // The issue-certs step signs on m2, m1 kept as the fallback it looks at again when the step runs.
+      const planned = textOf(latest(t.slack, plan.ts));
+      expect(/with the etcd CA \S+ and its key \S+, which never leaves (m\d)/.exec(planned)?.[1], planned).toBe('m2');
+      expect(planned).toContain(`(if m2 cannot sign, its CA key gone or another CA there, the same on m1, with ${caKey('m1')})`);
+      const header = await approveUntilEnded(t, plan.ts, 'UBOB', 120_000);
+      expect(header, threadOf(t.slack, plan.ts).join('\n')).toMatch(/: DONE$/);
+      for (const role of ['peer', 'server']) {
+        const cert = join(t.lab.host('m3').pkiDir, `${role}.crt`);
+        expect((await run('openssl', ['verify', '-CAfile', t.lab.tls.ca, cert])).stdout.trim()).toBe(`${cert}: OK`);
+      }
+      await waitFor('m3 a started voter', async () => (await t.lab.memberList()).filter((m) => m.status === 'started' && !m.learner).length === 3, 30_000, 250);
+    } finally {
+      await t.lab.restartSshd('m1', {});
+    }
+  }, 180_000);
 });
