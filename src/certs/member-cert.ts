@@ -83,13 +83,21 @@ export function subjectText(s: { cn: string; o?: string }): string {
  * Why a certificate just signed for a member is not exactly the one asked for
  * (null: it is), beyond memberCertProblem: its subject is the planned one and
  * nothing more, its names are the planned ones and no others, its usages are
- * the planned ones, it is not a CA, and it carries the serial the worker sent
- * (not an older certificate handed back). The signing master's openssl copies
+ * the planned ones, it is not a CA, it carries the serial the worker sent
+ * (not an older certificate handed back) and, given `validity`, it is valid
+ * from now for the days asked and no longer. The signing master's openssl copies
  * the request's subject and sets the extensions from the worker's file; what
  * comes back is checked, not trusted.
  */
-export function issuedCertProblem(certPem: string, want: MemberCert, serialHex: string): string | null {
+export function issuedCertProblem(certPem: string, want: MemberCert, serialHex: string, validity?: { days: number; now: Date }): string | null {
   const cert = new X509Certificate(certPem);
+  if (validity) {
+    // The plan approved certificates for `days`: one that lives longer, or was dated back, is not the one asked for (a day of leeway for clocks).
+    const day = 86_400_000;
+    const until = validity.now.getTime() + (validity.days + 1) * day;
+    if (Date.parse(cert.validTo) > until) return `it is valid until ${new Date(cert.validTo).toISOString()}, longer than the ${validity.days} days asked`;
+    if (Date.parse(cert.validFrom) < validity.now.getTime() - day) return `it is dated back to ${new Date(cert.validFrom).toISOString()}`;
+  }
   const subject = cert.subject.split('\n').join(', ');
   if (subject !== subjectText(want.subject)) return `it names ${subject}, not ${subjectText(want.subject)}`;
   if (cert.ca) return 'it is a CA certificate';

@@ -67,13 +67,38 @@ export function environmentFileOf(manifest: string | null): string {
   return m?.[1] ?? DEFAULT_ENVIRONMENT;
 }
 
-/** ETCD_DNS_NAME as the discovery output sets it (`ETCD_DNS_NAME=etcd-1.example.com`, quoted or not). */
-export function dnsNameInEnvironment(env: string | null): string | null {
-  const m = env?.match(new RegExp(`^[ \\t]*(?:export[ \\t]+)?${DNS_VAR}=["']?([A-Za-z0-9.-]+)["']?[ \\t]*$`, 'm'));
-  return m?.[1] ?? null;
+/**
+ * Whether a name is a plain DNS name (dot-separated labels of letters, digits
+ * and inner hyphens): the etcd DNS name ends up in file paths, in openssl's
+ * -subj and in the subjectAltName line the signer reads, so nothing else is
+ * taken from the host or the member list (no `$(…)`, `;`, quote, comma or `..`).
+ */
+export function isDnsName(name: string): boolean {
+  return name.length <= 253 && name.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }
 
-/** The etcd DNS name a member's peer URL carries (`https://etcd-1.example.com:2380`), as the member list has it; null for IP literals. */
+/**
+ * ETCD_DNS_NAME as the discovery output sets it (`ETCD_DNS_NAME=etcd-1.example.com`, quoted or not): the last
+ * assignment, as the script's shell keeps it. `unreadable`: the file sets it, but to something other than a plain
+ * DNS name (`$(hostname)`, `x;rm -rf /`): what the script expands then cannot be told from here, and no other
+ * clue is a safe guess for it.
+ */
+export function dnsNameOfEnvironment(env: string | null): { dns: string } | { unreadable: string } | null {
+  const lines = [...(env ?? '').matchAll(new RegExp(`^[ \\t]*(?:export[ \\t]+)?${DNS_VAR}=(.*)$`, 'gm'))];
+  const last = lines.at(-1)?.[1]?.trim();
+  // Set to nothing (discovery has not run yet): as if unset.
+  if (last === undefined || last === '' || last === '""' || last === "''") return null;
+  const bare = /^(["'])(.*)\1$/.exec(last)?.[2] ?? last;
+  return isDnsName(bare) ? { dns: bare } : { unreadable: last };
+}
+
+/** ETCD_DNS_NAME as the discovery output sets it, when it is a plain DNS name (see dnsNameOfEnvironment). */
+export function dnsNameInEnvironment(env: string | null): string | null {
+  const got = dnsNameOfEnvironment(env);
+  return got && 'dns' in got ? got.dns : null;
+}
+
+/** The etcd DNS name a member's peer URL carries (`https://etcd-1.example.com:2380`), as the member list has it; null for IP literals and for hosts that are not plain DNS names. */
 export function dnsNameInPeerUrls(peerURLs: string[]): string | null {
   for (const u of peerURLs) {
     let host: string;
@@ -82,14 +107,15 @@ export function dnsNameInPeerUrls(peerURLs: string[]): string | null {
     } catch {
       continue;
     }
-    if (host && isIP(host) === 0) return host;
+    // A URL's host may hold `$`, `'`, `;`, `,` and more: such a peer URL says nothing usable about the DNS name.
+    if (host && isIP(host) === 0 && isDnsName(host)) return host;
   }
   return null;
 }
 
 /** The etcd DNS name in the member's certificate files already on its host (`system:etcd-peer:<dns>.crt`), when there is exactly one. */
 export function dnsNameInFiles(files: string[]): string | null {
-  const names = new Set(files.flatMap((f) => [...(f.split('/').pop() ?? '').matchAll(/^system:etcd-(?:peer|server):([A-Za-z0-9.-]+)\.crt$/g)].map((x) => x[1]!)));
+  const names = new Set(files.flatMap((f) => [...(f.split('/').pop() ?? '').matchAll(/^system:etcd-(?:peer|server):([A-Za-z0-9.-]+)\.crt$/g)].map((x) => x[1]!).filter(isDnsName)));
   return names.size === 1 ? [...names][0]! : null;
 }
 
@@ -109,7 +135,12 @@ export function expandDnsName(path: string, dns: string): string | null {
  */
 export function ocp4MemberPki(m: MemberConfig, pkiDir: string, caKey: string, clues: PkiClues): { pki: MemberPki } | { problem: string } {
   const named = manifestCertPaths(clues.manifest ?? '', pkiDir);
-  const dns = m.etcdDnsName ?? dnsNameInEnvironment(clues.environment) ?? dnsNameInPeerUrls(clues.peerURLs) ?? dnsNameInFiles(clues.files);
+  const env = dnsNameOfEnvironment(clues.environment);
+  if (!m.etcdDnsName && env && 'unreadable' in env) {
+    // The script sources that file: the paths expand to whatever it sets, which a guess from elsewhere may not be.
+    return { problem: `${m.name}'s discovery output (${environmentFileOf(clues.manifest)} on its host) sets ${DNS_VAR} to ${JSON.stringify(env.unreadable.slice(0, 80))}, not a plain DNS name: where its manifest's certificates are cannot be told from here. Set etcdDnsName for ${m.name} in the inventory, or put ${DNS_VAR}=<its etcd-N DNS name> in that file` };
+  }
+  const dns = m.etcdDnsName ?? (env && 'dns' in env ? env.dns : null) ?? dnsNameInPeerUrls(clues.peerURLs) ?? dnsNameInFiles(clues.files);
   const perHost = [named.caCert, named.server.cert, named.server.key, named.peer.cert, named.peer.key].some((p) => p.includes('$'));
   if (!dns && perHost) {
     return {

@@ -43,6 +43,8 @@ export interface PeerLook {
   /** The etcd CA's certificate and key are readable at the profile's paths. */
   hasCaCert: boolean;
   hasCaKey: boolean;
+  /** openssl is not on its PATH: it cannot sign (absent: it is, or looks planned before it was asked). */
+  noOpenssl?: boolean;
   /** The sha256 fingerprint of its CA certificate (null: none read). */
   caSha256: string | null;
   /** The roles of the member certificates it has (an optional one is issued only where the peers have it). */
@@ -126,7 +128,9 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
     // The other CAs the step needs to sign with or install: those whose certificate or whose CA file on the host is not right.
     const needed = others.filter((o) => cas[o.name]?.problem || wanted.some((c) => c.signedBy?.name === o.name && wrongOf(c)));
     const holds = (p: (typeof peers)[number], o: { name: string }) => !!p.l.cas?.[o.name]?.hasKey && p.l.cas[o.name]!.sha256 === cas[o.name]!.sha256;
-    const etcdSigner = (p: (typeof peers)[number]) => p.l.hasCaKey && p.l.hasCaCert && p.l.caSha256 === caSha256;
+    // openssl signs there: a master without it holds the key but cannot use it.
+    const etcdSigner = (p: (typeof peers)[number]) => p.l.hasCaKey && p.l.hasCaCert && p.l.caSha256 === caSha256 && !p.l.noOpenssl;
+    const noSign = (p: (typeof peers)[number]) => (!p.l.hasCaKey ? 'no etcd CA key' : !p.l.hasCaCert ? 'no etcd CA certificate' : p.l.caSha256 !== caSha256 ? 'another etcd CA' : 'no openssl (the openssl package) to sign with');
     // One master signs the whole set: it must hold the etcd CA and every other CA needed.
     const signer = peers.find((p) => etcdSigner(p) && needed.every((o) => holds(p, o)));
     if (wrong.length) {
@@ -139,7 +143,7 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
         type Peer = (typeof peers)[number];
         const at = (p: Peer, o: (typeof needed)[number]) => ({ cert: p.l.cas?.[o.name]?.caCert ?? o.caCert, key: p.l.cas?.[o.name]?.caKey ?? o.caKey });
         const lacks = (p: Peer): string[] => [
-          ...(etcdSigner(p) ? [] : [!p.l.hasCaKey ? 'no etcd CA key' : !p.l.hasCaCert ? 'no etcd CA certificate' : 'another etcd CA']),
+          ...(etcdSigner(p) ? [] : [noSign(p)]),
           ...needed.flatMap((o) => {
             if (holds(p, o)) return [];
             const seen = p.l.cas?.[o.name]?.sha256;
@@ -162,7 +166,7 @@ export function rebuiltChoice(cluster: ClusterConfig, target: MemberConfig, host
       if (!signer) {
         return {
           ok: false,
-          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})`}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${wanted[0]!.subject.cn}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
+          reason: `${why}, and no healthy master holds the etcd CA key at ${pki.caKey} to sign new ones (${peers.map((p) => `${p.m.name}: ${!p.l.hasCaKey ? 'no CA key' : !p.l.hasCaCert ? 'no CA certificate' : p.l.caSha256 !== caSha256 ? `another CA (sha256 ${p.l.caSha256}) than the one the others trust (sha256 ${caSha256})` : 'no openssl (the openssl package) to sign with'}`).join(', ') || 'none was reachable over SSH'}). Issue its certificates by hand from the etcd CA (CN ${wanted[0]!.subject.cn}, SANs ${[...wanted[0]!.sans.dns, ...wanted[0]!.sans.ips].join(', ')}) into ${paths.pkiDir}, then ask again. Nothing was changed.`,
         };
       }
       // Every other healthy master is a fallback, whatever was seen now: the step looks again at each before it signs there.

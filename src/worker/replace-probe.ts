@@ -66,6 +66,8 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     const out = await look(m, [
       sh`if [ -e ${platform.paths(m).config} ]; then echo config=1; else echo config=0; fi`,
       sh`if [ -r ${pki.caKey} ]; then echo cakey=1; else echo cakey=0; fi`,
+      // The signing runs openssl there: a master without it is not planned to sign.
+      'if command -v openssl >/dev/null 2>&1; then echo openssl=1; else echo openssl=0; fi',
       ...pki.certs.map((c) => sh`if [ -f ${c.cert} ]; then echo ${`role=${c.role}`}; fi`),
       ...pkiLookLines([{ label: 'ca', path: pki.caCert, kind: 'cert' }]),
       // A rebuilt master's manifest is built from a peer's: the certificate paths it will run with are that one's.
@@ -73,7 +75,7 @@ export async function probeForReplace(cluster: ClusterConfig, report: StatusRepo
     ]);
     if (out === null) return null;
     const ca = parsedCert(pemBlock(parsePkiLook(out).get('ca'), 'CERTIFICATE'));
-    const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, caSha256: ca && new X509Certificate(ca).fingerprint256, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!) };
+    const peer: PeerLook = { name: m.name, hasConfig: /^config=1$/m.test(out), hasCaKey: /^cakey=1$/m.test(out), hasCaCert: ca !== null, caSha256: ca && new X509Certificate(ca).fingerprint256, roles: [...out.matchAll(/^role=(\S+)$/gm)].map((x) => x[1]!), ...(/^openssl=0$/m.test(out) ? { noOpenssl: true } : {}) };
     return { peer, ca, member: m, manifest: parseClueLook(out).manifest };
   });
   // A peer's manifest as the write-manifest step would make it this member's (its pki dir, where the inventory gives another).

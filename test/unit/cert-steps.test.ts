@@ -201,6 +201,24 @@ describe('what the member\'s host and the signing master hand back is checked, n
     const other = csrWith('other', '/CN=m3');
     expect(signedCertProblem(more, other.pub, caPem, c, '0b', new Date())).toBe("it is not for the key staged on the member's host");
   });
+
+  it('a certificate back from the signer that lives longer than the days the plan asked, or was made days before, is not installed', () => {
+    const req = csrWith('validity', '/CN=m3');
+    const signed = bash(signScript({ caCert: ca.cert, caKey: ca.key, days: 30 }, c, req.csr, '0d'));
+    expect(signed.code, signed.out).toBe(0);
+    const asked = pemBlock(parsePkiLook(signed.out).get('cert:peer'), 'CERTIFICATE')!;
+    expect(signedCertProblem(asked, req.pub, caPem, c, '0d', new Date(), 30)).toBeNull();
+    // The fault: a signing master whose openssl is told 10 years, not the 30 days sent.
+    const csrFile = join(tampered, 'validity.csr');
+    writeFileSync(csrFile, req.csr);
+    writeFileSync(join(tampered, 'ext-validity'), extensionsOf(c));
+    const r = bash(`openssl x509 -req -in ${csrFile} -CA ${ca.cert} -CAkey ${ca.key} -set_serial 0x0d -days 3650 -extfile ${join(tampered, 'ext-validity')} 2>/dev/null`);
+    expect(r.code, r.out).toBe(0);
+    const long = pemBlock(r.out, 'CERTIFICATE')!;
+    expect(signedCertProblem(long, req.pub, caPem, c, '0d', new Date(), 30)).toMatch(/^it is valid until \d{4}-\d\d-\d\dT[\d:.]+Z, longer than the 30 days asked$/);
+    // A certificate made two days before this signing (handed back again with the serial guessed): judged two days later.
+    expect(signedCertProblem(asked, req.pub, caPem, c, '0d', new Date(Date.now() + 2 * 86_400_000), 30)).toMatch(/^it is dated back to \d{4}-/);
+  });
 });
 
 describe('the signing master\'s CA at execution', () => {

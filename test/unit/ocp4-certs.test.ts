@@ -194,6 +194,26 @@ describe('OpenShift 4.1–4.3 certificate paths, from the manifest the kubelet r
     );
   });
 
+  it('takes no etcd DNS name with shell or SAN characters from the member list, and refuses a discovery output that sets it to something else than a plain DNS name', () => {
+    // Hostile peer URLs: hosts a URL parser accepts that are no DNS name (they would land in file paths, -subj and the SAN line).
+    for (const host of ['x$(id);y', "a'b", 'a*b!~&c', 'a,b.example.com', '..']) expect(dnsNameInPeerUrls([`https://${host}:2380`]), host).toBeNull();
+    expect(dnsNameInPeerUrls(['https://x$(id);y:2380', `https://${DNS}:2380`])).toBe(DNS);
+    const byUrl = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: null, files: [], peerURLs: ['https://etcd-1.x$(touch${IFS}pwned).com:2380'] });
+    expect('problem' in byUrl && byUrl.problem).toMatch(/^m3's etcd DNS name \(ETCD_DNS_NAME, which its manifest's certificate paths are named by\) could not be learned/);
+    // The discovery output, tampered with: the script would expand something the bot cannot tell, so no guess from the peer URL is made.
+    for (const env of ['ETCD_DNS_NAME=x;rm -rf /', 'ETCD_DNS_NAME=$(hostname)', `ETCD_DNS_NAME=${DNS}\nETCD_DNS_NAME="\`id\`"`, 'export ETCD_DNS_NAME=..']) {
+      const got = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: env, files: [], peerURLs: [`https://${DNS}:2380`] });
+      expect('problem' in got && got.problem, env).toMatch(/^m3's discovery output \(\/run\/etcd\/environment on its host\) sets ETCD_DNS_NAME to ".*", not a plain DNS name: where its manifest's certificates are cannot be told from here\. Set etcdDnsName for m3 in the inventory/);
+    }
+    // The last assignment is the one the script keeps; quotes are fine; the inventory's word still comes first.
+    const last = ocp4.pkiOnHost!(m3, { manifest: MEMBER_YAML, environment: `ETCD_DNS_NAME=etcd-9.x.com\nexport ETCD_DNS_NAME="${DNS}"`, files: [], peerURLs: [] });
+    expect('pki' in last && last.pki.certs[0]!.cert).toBe(`/etc/ssl/etcd/system:etcd-peer:${DNS}.crt`);
+    const stated = ocp4.pkiOnHost!({ ...m3, etcdDnsName: DNS }, { manifest: MEMBER_YAML, environment: 'ETCD_DNS_NAME=$(hostname)', files: [], peerURLs: [] });
+    expect('pki' in stated && stated.pki.certs[0]!.cert).toBe(`/etc/ssl/etcd/system:etcd-peer:${DNS}.crt`);
+    // A name in the pki dir's files that is no DNS name is not taken either.
+    expect(dnsNameInFiles(['system:etcd-peer:...crt'])).toBeNull();
+  });
+
   it("a peer's manifest adapted to a member with another pki dir names its own dir, ${ETCD_DNS_NAME} kept for its script to expand", () => {
     const side = (name: string, host: string, pkiDir: string) => ({ name, host, dataDir: '/var/lib/etcd', pkiDir });
     const moved = ocp4.adaptConfig(MEMBER_YAML, side('m1', '10.0.0.1', '/etc/ssl/etcd'), side('m3', '10.0.0.3', '/srv/m3/pki'));

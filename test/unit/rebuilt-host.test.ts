@@ -113,6 +113,18 @@ describe('a replace of a member whose host was rebuilt', () => {
     expect(!none.ok && none.reason).toMatch(/\(m1: another CA \(sha256 EF:EF:.*:01\) than the one the others trust \(sha256 AB:AB:.*:CD\), m2: no CA key\)/);
   });
 
+  it('a master without openssl is not planned to sign (the readiness check would refuse the whole replace for it): another one holding the key is', () => {
+    // The fault: the leader (asked first) has the CA key but no openssl on its PATH.
+    const out = plan(hosts(wiped, [peer('m1', { noOpenssl: true }), peer('m2')]));
+    if (!out.ok) throw new Error(out.reason);
+    const issue = stepOf(out.run.steps[1], 'issue-certs');
+    expect(issue.params.signer).toBe('m2');
+    // It stays a fallback: the step looks there again when it runs and passes it over while openssl is missing.
+    expect(issue.params.fallbackSigners?.map((f) => f.name)).toEqual(['m1']);
+    const none = plan(hosts(wiped, [peer('m1', { noOpenssl: true }), peer('m2', { hasCaKey: false })]));
+    expect(!none.ok && none.reason).toMatch(/\(m1: no openssl \(the openssl package\) to sign with, m2: no CA key\)/);
+  });
+
   it('refuses, before any step, when no healthy master holds the CA key or a manifest to lend', () => {
     const noKey = plan(hosts(wiped, [peer('m1', { hasCaKey: false }), peer('m2', { hasCaKey: false })]));
     expect(noKey.ok).toBe(false);

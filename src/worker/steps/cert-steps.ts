@@ -132,6 +132,7 @@ export function csrScript(staging: string, certs: CertParams[]): string {
 export function signScript(p: { caCert: string; caKey: string; days: number; what?: string }, c: CertParams, csrPem: string, serialHex: string): string {
   const what = p.what ?? 'etcd CA';
   return [
+    'if ! command -v openssl >/dev/null 2>&1; then echo "openssl is not on this host\'s PATH: it cannot sign" >&2; exit 24; fi',
     sh`if [ ! -r ${p.caKey} ]; then echo ${`there is no ${what} key at ${p.caKey} on this host: it cannot sign`} >&2; exit 20; fi`,
     sh`if [ ! -r ${p.caCert} ]; then echo ${`there is no ${what} certificate at ${p.caCert} on this host`} >&2; exit 21; fi`,
     sh`csr=$(printf '%s' ${b64(csrPem)} | base64 -d)`,
@@ -313,12 +314,13 @@ export function csrProblem(csrPem: string, keyPublic: string, c: CertParams): st
 /**
  * Why a certificate the signing master gave back is not the one to install
  * (null: it is): signed by the cluster's CA, valid now, for the staged key,
- * and exactly what was asked (subject, names, usages, not a CA, the serial sent).
+ * and exactly what was asked (subject, names, usages, not a CA, the serial sent,
+ * given `days`: valid from now for those days and no longer).
  */
-export function signedCertProblem(certPem: string, keyPublic: string, caPem: string, c: CertParams, serialHex: string, now: Date): string | null {
+export function signedCertProblem(certPem: string, keyPublic: string, caPem: string, c: CertParams, serialHex: string, now: Date, days?: number): string | null {
   try {
     if (!certMatchesKey(certPem, keyPublic)) return `it is not for the key staged on the member's host`;
-    return memberCertProblem(certPem, keyPublic, caPem, wantOf(c), now) ?? issuedCertProblem(certPem, wantOf(c), serialHex);
+    return memberCertProblem(certPem, keyPublic, caPem, wantOf(c), now) ?? issuedCertProblem(certPem, wantOf(c), serialHex, days === undefined ? undefined : { days, now });
   } catch (err) {
     return `it is not a certificate Node reads (${(err as Error).message})`;
   }
@@ -362,21 +364,38 @@ export function signerPlaces(p: Pick<IssueCerts['params'], 'name' | 'signer' | '
   return all.filter((s, i) => s.name !== p.name && all.findIndex((x) => x.name === s.name) === i);
 }
 
-/** On a master that may sign: its CA certificate printed, and whether its CA key is there and readable (the key itself never printed). */
+/**
+ * A line that prints `<label> present` when the CA key is there, readable and
+ * the key of the CA certificate beside it (compared on the master by their
+ * public halves), else `<label> other | unreadable | absent`. A key that is not
+ * the certificate's signs certificates nobody trusts: that master is passed
+ * over before a CSR is sent to it. Only a word leaves the master.
+ */
+function caKeyLine(label: string, caCert: string, caKey: string): string {
+  return sh`if [ -r ${caKey} ] && [ -s ${caKey} ]; then kp=$(openssl pkey -in ${caKey} -pubout -passin pass: </dev/null 2>/dev/null) || kp=; cpub=$(openssl x509 -in ${caCert} -noout -pubkey </dev/null 2>/dev/null) || cpub=; if [ -z "$kp" ]; then echo ${`${label} unreadable`}; elif [ "$kp" != "$cpub" ]; then echo ${`${label} other`}; else echo ${`${label} present`}; fi; elif [ -e ${caKey} ]; then echo ${`${label} unreadable`}; else echo ${`${label} absent`}; fi`;
+}
+
+/** On a master that may sign: whether openssl is there, its CA certificate printed, and whether its CA key is there, readable and that CA's (the key itself never printed). */
 export function signerLookScript(s: SignerPlace): string {
   return [
+    // The signing runs openssl there: a master without it is passed over, not sent a CSR it cannot sign.
+    'if ! command -v openssl >/dev/null 2>&1; then echo medic-openssl absent; fi',
     ...pkiLookLines([{ label: 'ca', path: s.caCert, kind: 'cert' }]),
-    sh`if [ -r ${s.caKey} ] && [ -s ${s.caKey} ]; then echo medic-ca-key present; elif [ -e ${s.caKey} ]; then echo medic-ca-key unreadable; else echo medic-ca-key absent; fi`,
-    ...(s.cas ?? []).flatMap((o) => [
-      ...pkiLookLines([{ label: `ca:${o.name}`, path: o.caCert, kind: 'cert' }]),
-      sh`if [ -r ${o.caKey} ] && [ -s ${o.caKey} ]; then echo ${`medic-ca-key:${o.name} present`}; elif [ -e ${o.caKey} ]; then echo ${`medic-ca-key:${o.name} unreadable`}; else echo ${`medic-ca-key:${o.name} absent`}; fi`,
-    ]),
+    caKeyLine('medic-ca-key', s.caCert, s.caKey),
+    ...(s.cas ?? []).flatMap((o) => [...pkiLookLines([{ label: `ca:${o.name}`, path: o.caCert, kind: 'cert' }]), caKeyLine(`medic-ca-key:${o.name}`, o.caCert, o.caKey)]),
   ].join('\n');
+}
+
+/** What a key line of signerLookScript says, as words for the output. */
+function keyWords(word: string | undefined, what: string, caKey: string): string {
+  if (word === 'other') return `the ${what} key at ${caKey} is not the key of its CA certificate`;
+  return word === 'unreadable' ? `the ${what} key at ${caKey} is not readable` : `no ${what} key at ${caKey}`;
 }
 
 /**
  * Why a master cannot sign (null: it can), from what signerLookScript printed:
- * no CA certificate, another CA than the planned one, no CA key. Pure.
+ * no CA certificate, another CA than the planned one, no openssl, no CA key
+ * or one that is not the CA certificate's. Pure.
  */
 export function signerProblem(out: string, s: SignerPlace, caSha256: string, cas: { name: string; what: string; caSha256: string }[] = []): string | null {
   const files = parsePkiLook(out);
@@ -384,8 +403,9 @@ export function signerProblem(out: string, s: SignerPlace, caSha256: string, cas
   const seen = fingerprint('ca');
   if (!seen) return `no etcd CA certificate at ${s.caCert}`;
   if (seen !== caSha256) return `its CA at ${s.caCert} is another one (sha256 ${seen.slice(0, 23)}…) than the one planned against`;
+  if (/^medic-openssl absent$/m.test(out)) return 'openssl is not on its PATH, it cannot sign';
   const key = /^medic-ca-key (\w+)$/m.exec(out)?.[1];
-  if (key !== 'present') return key === 'unreadable' ? `the etcd CA key at ${s.caKey} is not readable` : `no etcd CA key at ${s.caKey}`;
+  if (key !== 'present') return keyWords(key, 'etcd CA', s.caKey);
   // Every other CA the step signs with must be here too: one master signs the whole set.
   for (const o of cas) {
     const place = s.cas?.find((x) => x.name === o.name);
@@ -394,7 +414,7 @@ export function signerProblem(out: string, s: SignerPlace, caSha256: string, cas
     if (!other) return `no ${o.what} certificate at ${place.caCert}`;
     if (other !== o.caSha256) return `its ${o.what} at ${place.caCert} is another one (sha256 ${other.slice(0, 23)}…) than the one planned against`;
     const k = new RegExp(`^medic-ca-key:${o.name} (\\w+)$`, 'm').exec(out)?.[1];
-    if (k !== 'present') return k === 'unreadable' ? `the ${o.what} key at ${place.caKey} is not readable` : `no ${o.what} key at ${place.caKey}`;
+    if (k !== 'present') return keyWords(k, o.what, place.caKey);
   }
   return null;
 }
@@ -473,7 +493,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
       const out2 = await runScript(signer, signScript({ ...ca, days: p.days }, c, csr, serial), { signal });
       const pem = pemBlock(parsePkiLook(out2).get(`cert:${c.role}`), 'CERTIFICATE');
       if (!pem) throw new Error(`${signerName} gave back no certificate for ${p.name}'s ${c.role}: ${out2.slice(0, 300)}`);
-      const problem = signedCertProblem(pem, pub, caOfCert(c, caPem, otherPems), c, serial, new Date());
+      const problem = signedCertProblem(pem, pub, caOfCert(c, caPem, otherPems), c, serial, new Date(), p.days);
       if (problem) throw new Error(`the certificate ${signerName} signed for ${c.role} is not right (${problem}): not installed`);
       signed.push({ c, pem });
       lines.push(`${c.role}: signed on ${signerName} by the ${other?.what ?? 'etcd CA'}, serial ${new X509Certificate(pem).serialNumber.toLowerCase()}`);
