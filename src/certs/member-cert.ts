@@ -55,7 +55,8 @@ export function memberCertProblem(certPem: string | null, keyPublic: string | nu
     return `${want.cert} is not a PEM certificate`;
   }
   const ca = new X509Certificate(caPem);
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return `${want.cert} is not signed by the cluster's etcd CA (issuer ${cert.issuer.replace(/\n/g, ', ')}, the CA is ${ca.subject.replace(/\n/g, ', ')})`;
+  // The metric pair of OpenShift 4.1–4.3 is judged against the metric signer: the message names the CA it was judged against.
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return `${want.cert} is not signed by the cluster's ${want.signedBy?.what ?? 'etcd CA'} (issuer ${cert.issuer.replace(/\n/g, ', ')}, the CA is ${ca.subject.replace(/\n/g, ', ')})`;
   // Five minutes of leeway: the signing master's clock may run a little ahead of the worker's.
   if (Date.parse(cert.validFrom) > now.getTime() + 5 * 60_000) return `${want.cert} is not valid before ${new Date(cert.validFrom).toISOString()}`;
   if (Date.parse(cert.validTo) < now.getTime() + minDays * 86_400_000) return `${want.cert} ends ${new Date(cert.validTo).toISOString()}`;

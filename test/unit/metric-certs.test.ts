@@ -204,6 +204,15 @@ describe('the step signs the metric pair with the metric CA and installs metric-
     expect(existsSync(join(pki, 'metric.key'))).toBe(true);
   });
 
+  it('says which CA a certificate is not signed by: one of the etcd CA where the metric pair belongs is "not signed by the cluster\'s etcd metric CA"', () => {
+    const misplaced = { ...want('metric', 'metric'), cert: join(pki, 'peer.crt'), key: join(pki, 'peer.key') };
+    const lookAt = (c: CertParams) => parsePkiLook(bash(pkiLookLines(pkiFiles(place, [c])).join('\n')).out);
+    const plan = certPlanOf(lookAt(misplaced), pems.etcd!, [misplaced], '10.0.0.3', new Date(), { metric: pems.metric! }, place.cas);
+    expect(plan.why[0]).toMatch(/^metric: .*peer\.crt is not signed by the cluster's etcd metric CA \(issuer /);
+    const peer = certPlanOf(lookAt(want('peer')), pems.metric!, [want('peer')], '10.0.0.3', new Date(), {}, place.cas);
+    expect(peer.why[0]).toMatch(/^peer: .*peer\.crt is not signed by the cluster's etcd CA \(issuer /);
+  });
+
   it('a master signs only when it holds every CA of the step: the metric CA too, the planned one', () => {
     const s = { name: 'm1', caCert: '/pki/ca.crt', caKey: '/pki/ca.key', cas: [{ name: 'metric', caCert: '/pki/metric-ca.crt', caKey: '/pki/metric-ca.key' }] };
     const sha = (pem: string) => new X509Certificate(pem).fingerprint256;

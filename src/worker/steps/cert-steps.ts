@@ -33,8 +33,10 @@ export type CertParams = IssueCerts['params']['certs'][number];
  */
 
 /** A certificate's wishes as the platform describes them, from the step's params. */
-export function wantOf(c: CertParams): MemberCert {
-  return { role: c.role, cert: c.cert, key: c.key, subject: { cn: c.cn, o: c.o }, usages: c.usages, sans: { dns: c.dns, ips: c.ips } };
+export function wantOf(c: CertParams, cas: { name: string; what: string }[] = []): MemberCert {
+  // The CA that signs it, by the words the plan used ("etcd metric CA"), so that what is said of it names that CA.
+  const other = c.ca ? cas.find((x) => x.name === c.ca) : undefined;
+  return { role: c.role, cert: c.cert, key: c.key, subject: { cn: c.cn, o: c.o }, usages: c.usages, sans: { dns: c.dns, ips: c.ips }, ...(other ? { signedBy: { name: other.name, what: other.what, caCert: '', caKey: '' } } : {}) };
 }
 
 export const stagedKey = (staging: string, role: string) => `${staging}/${role}.key`;
@@ -269,11 +271,11 @@ export interface CertPlan {
  * `address`: the member's host; a certificate in place that names it is kept
  * (see reachedAt); one staged by this run must carry every name it was issued for.
  */
-export function certPlanOf(look: Map<string, string>, caPemEtcd: string, certs: CertParams[], address: string, now: Date, otherPems: Record<string, string> = {}): CertPlan {
+export function certPlanOf(look: Map<string, string>, caPemEtcd: string, certs: CertParams[], address: string, now: Date, otherPems: Record<string, string> = {}, cas: { name: string; what: string }[] = []): CertPlan {
   const casMissing = Object.entries(otherPems).flatMap(([name, pem]) => (sameCert(look.get(`ca:${name}`), pem) ? [] : [name]));
   const plan: CertPlan = { caInPlace: sameCert(look.get('ca'), caPemEtcd), casMissing, inPlace: [], install: [], sign: [], why: [] };
   for (const c of certs) {
-    const want = wantOf(c);
+    const want = wantOf(c, cas);
     // A certificate another CA signs (the metric pair) is judged against that CA, never the etcd CA.
     const caPem = caOfCert(c, caPemEtcd, otherPems);
     const problem = memberCertProblem(pemBlock(look.get(`cert:${c.role}`), 'CERTIFICATE'), look.get(`key:${c.role}`) ?? null, caPem, want, now, reachedAt(address, want));
@@ -466,7 +468,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   const signerName = picked.signer.name;
   const signer = ctx.target(signerName);
   const files = pkiFiles(p, p.certs);
-  const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date(), otherPems);
+  const plan = certPlanOf(await lookAtPki(target, files, signal), caPem, p.certs, p.address, new Date(), otherPems, p.cas);
   if (plan.caInPlace && !plan.casMissing.length && !plan.install.length && !plan.sign.length) {
     return { skipped: true, summary: `${p.name}'s certificates (${plan.inPlace.join(', ')}) are in place and valid, signed by the cluster's etcd CA: nothing issued` };
   }
@@ -506,7 +508,7 @@ export async function issueCerts(ctx: HostStepContext, step: IssueCerts, signal?
   lines.push(out);
 
   // Looked at again: what is on the host now is what the member starts with.
-  const after = certPlanOf(await lookAtPki(target, pkiFiles({ caCert: p.caCert, cas: p.cas }, p.certs), signal), caPem, p.certs, p.address, new Date(), otherPems);
+  const after = certPlanOf(await lookAtPki(target, pkiFiles({ caCert: p.caCert, cas: p.cas }, p.certs), signal), caPem, p.certs, p.address, new Date(), otherPems, p.cas);
   if (!after.caInPlace || after.casMissing.length || after.inPlace.length !== p.certs.length) {
     const casWrong = (p.cas ?? []).filter((o) => after.casMissing.includes(o.name)).map((o) => `${o.caCert} is not the cluster's ${o.what}; `).join('');
     throw new Error(`after installing, ${p.name}'s certificates are still not right: ${after.caInPlace ? '' : `${p.caCert} is not the cluster's CA; `}${casWrong}${after.why.join('; ')}`);
