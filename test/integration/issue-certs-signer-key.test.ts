@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, waitFor } from '../../src/lab/proc.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { caKeyParking, waitForLeaderOtherThan } from '../support/rebuilt-master.js';
 import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -16,22 +17,13 @@ describe('issue-certs: a master that cannot really sign (its CA key not the CA c
     for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/signer-key/k${i}`, `v${i}`]);
     // The fault: m3's machine is reinstalled (data dir, manifest and pki gone); m1 and m2 lead on without it.
     await t.lab.wipeMember('m3');
-    await waitFor('a leader other than m3', async () => {
-      const leader = await t.lab.leaderHex().catch(() => null);
-      const m3 = (await t.lab.memberList()).find((m) => m.name === 'm3')?.id;
-      return leader !== null && leader !== '0' && leader !== m3;
-    }, 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
   }, 120_000);
   afterAll(async () => {
     await t?.stop();
   });
 
-  const caKey = (name: string) => join(t.lab.host(name).pkiDir, 'ca.key');
-  const parked = (name: string) => join(t.lab.host(name).root, 'tmp-ca.key.parked');
-  const park = (name: string) => renameSync(caKey(name), parked(name));
-  const unpark = (name: string) => {
-    if (existsSync(parked(name))) renameSync(parked(name), caKey(name));
-  };
+  const { caKey, park, unpark } = caKeyParking(() => t.lab);
   const signerOf = (planned: string) => /maintenance\.snapshot\(\) from (m\d) /.exec(planned)![1]!;
 
   it('refuses, naming the missing openssl, when the planned signer lost its CA key and the other master has no openssl; nothing is signed and m3 stays listed', async () => {
@@ -103,11 +95,7 @@ describe('issue-certs: a master that cannot really sign (its CA key not the CA c
   it('plans the signing on a master that has openssl when another holding the CA key lacks it: m3 rejoins', async () => {
     // The fault: m3's machine is reinstalled again, and m1's sessions have no openssl (its CA key is in place).
     await t.lab.wipeMember('m3');
-    await waitFor('a leader other than m3', async () => {
-      const leader = await t.lab.leaderHex().catch(() => null);
-      const m3 = (await t.lab.memberList()).find((m) => m.name === 'm3')?.id;
-      return leader !== null && leader !== '0' && leader !== m3;
-    }, 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
     // m1 leads, so it is the healthy master asked first.
     const members = await t.lab.memberList();
     const m1 = members.find((m) => m.name === 'm1')!.id;

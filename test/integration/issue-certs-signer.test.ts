@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, waitFor } from '../../src/lab/proc.js';
+import { run } from '../../src/lab/proc.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { caKeyParking, waitForLeaderOtherThan } from '../support/rebuilt-master.js';
 import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -25,23 +26,14 @@ describe('issue-certs on a rebuilt master: the etcd CA key looked for on every s
     for (let i = 0; i < 5; i++) await t.lab.etcdctl(['put', `/signer/k${i}`, `v${i}`]);
     // The fault: m3's machine is reinstalled (data dir, manifest and pki gone); m1 and m2 lead on without it.
     await t.lab.wipeMember('m3');
-    await waitFor('a leader other than m3', async () => {
-      const leader = await t.lab.leaderHex().catch(() => null);
-      const m3 = (await t.lab.memberList()).find((m) => m.name === 'm3')?.id;
-      return leader !== null && leader !== '0' && leader !== m3;
-    }, 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
   }, 120_000);
   afterAll(async () => {
     await t?.stop();
   });
 
-  const caKey = (name: string) => join(t.lab.host(name).pkiDir, 'ca.key');
-  const parked = (name: string) => join(t.lab.host(name).root, 'tmp-ca.key.parked');
   /** Fault: the etcd CA key is taken off a master (moved out of the pki dir, as when only one master kept a copy). */
-  const takeKey = (name: string) => renameSync(caKey(name), parked(name));
-  const giveKeyBack = (name: string) => {
-    if (existsSync(parked(name))) renameSync(parked(name), caKey(name));
-  };
+  const { caKey, park: takeKey, unpark: giveKeyBack } = caKeyParking(() => t.lab);
   const signerOf = (planned: string) => /maintenance\.snapshot\(\) from (m\d) /.exec(planned)![1]!;
 
   it('refuses when no surviving master holds the CA key once the step runs, naming each place it looked; nothing changed on m3 and m3 still in the member list', async () => {

@@ -3,10 +3,11 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoveryEnvironment, labEtcdDnsName } from '../../src/lab/openshift4.js';
-import { run, waitFor } from '../../src/lab/proc.js';
+import { run } from '../../src/lab/proc.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startWorker, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { waitForLeaderOtherThan } from '../support/rebuilt-master.js';
 import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -64,7 +65,6 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master whose worker di
     // Both CA keys, which 4.1–4.3 masters do not keep, put on m1 for the run.
     copyFileSync(join(dirname(t.lab.tls.ca), 'ca.key'), join(m1.pkiDir, 'ca.key'));
     copyFileSync(metricCa.key, join(m1.pkiDir, 'metric-ca.key'));
-    const m3Id = (await t.lab.memberList()).find((m) => m.name === 'm3')!.id;
     // The fault: m3's machine is reinstalled (data dir, pki dir, manifest gone); its discovery output is back, and so is
     // a metric-ca.crt of another signer, left by whatever reinstalled it.
     await t.lab.wipeMember('m3');
@@ -73,7 +73,7 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master whose worker di
     writeFileSync(join(m3.root, 'run/etcd/environment'), discoveryEnvironment(m3.ip, 'm3'));
     mkdirSync(m3.pkiDir, { recursive: true });
     copyFileSync(t.lab.tls.ca, join(m3.pkiDir, 'metric-ca.crt'));
-    await waitFor('a leader other than m3', async () => ![null, '0', m3Id].includes(await t.lab.leaderHex().catch(() => null)), 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
 
     // The fault: this worker kills itself (SIGKILL) once every certificate is signed, before any reaches m3.
     const doomed = worker({ MEDIC_FAULT_KILL_AT: 'certs-signed' });

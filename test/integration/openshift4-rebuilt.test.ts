@@ -3,11 +3,12 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoveryEnvironment, labEtcdDnsName } from '../../src/lab/openshift4.js';
-import { run, waitFor } from '../../src/lab/proc.js';
+import { run } from '../../src/lab/proc.js';
 import { platformOf } from '../../src/platform/index.js';
 import { proxyFlag } from '../../src/platform/metrics-proxy.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { waitForLeaderOtherThan } from '../support/rebuilt-master.js';
 import { latest, planRun, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -51,11 +52,10 @@ describe('a replace onto a rebuilt openshift4 (4.1–4.3) master: certificates i
     const m1 = t.lab.host('m1');
     // The etcd CA key, which a 4.1–4.3 master does not keep, put on m1 for the signing.
     copyFileSync(join(dirname(t.lab.tls.ca), 'ca.key'), join(m1.pkiDir, 'ca.key'));
-    const m3Id = (await t.lab.memberList()).find((m) => m.name === 'm3')!.id;
     // The fault: m3's machine is reinstalled: data dir, pki dir, manifest and /run gone.
     await t.lab.wipeMember('m3');
     for (const f of [join(m3.manifestsDir, ETCD), join(m3.parkedDir, ETCD), dirname(environmentOf('m3'))]) rmSync(f, { recursive: true, force: true });
-    await waitFor('a leader other than m3', async () => ![null, '0', m3Id].includes(await t.lab.leaderHex().catch(() => null)), 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
 
     const { msg } = await planRun(t, 'replace m3', /refused|^Replace m3 in lab/);
     const text = textOf(msg);

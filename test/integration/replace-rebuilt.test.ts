@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { makeCa, makeCert } from '../../src/lab/certs.js';
-import { run, waitFor } from '../../src/lab/proc.js';
+import { run } from '../../src/lab/proc.js';
 import { approveUntilEnded } from '../support/crash-workers.js';
 import { startWorker, type MainProcess } from '../support/main-process.js';
 import { startMedicLab, type MedicLab } from '../support/medic-lab.js';
+import { waitForLeaderOtherThan } from '../support/rebuilt-master.js';
 import { latest, textOf, threadOf } from '../support/slack-view.js';
 
 const ROLES = { destroy: ['UALICE'], approve: ['UBOB'] };
@@ -53,7 +54,7 @@ describe('a replace onto a rebuilt master (kubeadm): certificates issued from th
     if (leader0 !== m3Id) await t.lab.etcdctl(['move-leader', m3Id], [members0.find((m) => m.id === leader0)!.client]);
     await t.lab.wipeMember('m3');
     // The others elect a new leader before the replace is asked for.
-    await waitFor('a leader other than m3', async () => ![null, '0', m3Id].includes(await t.lab.leaderHex().catch(() => null)), 20_000, 200);
+    await waitForLeaderOtherThan(t.lab, 'm3');
     const stranger = await makeCa(join(m3.root, 'tmp', 'stranger'), 'stranger-ca');
     const foreign = await makeCert(join(m3.root, 'tmp', 'stranger'), 'm3-peer', stranger, [m3.ip, '127.0.0.1']);
     mkdirSync(m3.pkiDir, { recursive: true });
