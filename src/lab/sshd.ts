@@ -73,7 +73,11 @@ export async function startSshd(dir: string, address: string, port: number, auth
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
       // The host's own tools first (a fault can put a broken one there), then the usual PATH, less any tools a fault hides.
-      `SetEnv PATH=${[change.binDir, change.withoutTools?.length ? pathWithout(dir, change.withoutTools) : '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':')}${Object.entries(change.env ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')}`,
+      // SHLVL=1: the login shell of a session counts itself nested, so it does not run the machine's root ~/.bashrc (bash
+      // does for a top-level shell started by sshd). A lab host's sessions are then the same on every machine: that rc
+      // file is this machine's, not the host's (here it prepends its own PATH and costs ~0.1 s of CPU per session). A
+      // host whose shell prints on stderr is a fault the tests set on purpose (`env`).
+      `SetEnv PATH=${[change.binDir, change.withoutTools?.length ? pathWithout(dir, change.withoutTools) : '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':')} SHLVL=1${Object.entries(change.env ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')}`,
       '',
     ].join('\n'),
   );

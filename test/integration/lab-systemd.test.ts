@@ -35,6 +35,11 @@ describe('lab with systemd masters', () => {
     await lab?.stop();
   });
 
+  it("a session on a lab host has the lab's PATH alone, whatever this machine's root ~/.bashrc adds (it is not run there)", async () => {
+    const r = await ssh('m3', 'echo "$PATH"');
+    expect(r).toMatchObject({ code: 0, stdout: `${m3.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n`, stderr: '' });
+  });
+
   it('comes up healthy, etcd and the master API units active and enabled, etcd configured only from etcd.conf, with an inventory the bot accepts', async () => {
     const health = await lab.etcdctl(['endpoint', 'health']);
     for (const url of lab.endpoints) expect(health.stdout + health.stderr).toContain(`${url} is healthy`);
