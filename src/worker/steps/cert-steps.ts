@@ -157,6 +157,17 @@ function asideLines(path: string, aside: string, staged: string): string[] {
   ];
 }
 
+/** Lines that install a CA certificate at `caCert` from `pem` (staged at `staged` first), what was there moved aside; left alone when it is that one already. */
+function caInstallLines(staged: string, caCert: string, caAside: string, pem: string, what: string): string[] {
+  return [
+    sh`printf '%s' ${b64(pem)} | base64 -d > ${`${staged}.medic-tmp`}; mv ${`${staged}.medic-tmp`} ${staged}`,
+    sh`if medic_same ${staged} ${caCert}; then echo ${`the ${what} certificate is in place at ${caCert}`}; else`,
+    sh`  mkdir -p ${dirname(caCert)}`,
+    ...asideLines(caCert, caAside, staged),
+    sh`  cp ${staged} ${`${caCert}.medic-tmp`}; chmod 644 ${`${caCert}.medic-tmp`}; mv ${`${caCert}.medic-tmp`} ${caCert}; echo ${`installed the ${what} certificate of the cluster at ${caCert}`}; fi`,
+  ];
+}
+
 /**
  * On the member's host, under its lock: the CA certificate (when it differs)
  * and each signed certificate written into the staging dir, then installed
@@ -164,31 +175,13 @@ function asideLines(path: string, aside: string, staged: string): string[] {
  * the staged ones is left alone.
  */
 export function installScript(p: { staging: string; caCert: string; caAside: string }, caPem: string | null, certs: { c: CertParams; pem: string }[], otherCas: OtherCaInstall[] = []): string {
-  const caStaged = `${p.staging}/ca.crt`;
   return [
     'umask 077',
     SAME,
     sh`mkdir -p ${p.staging}`,
-    // Another CA's certificate (metric-ca.crt) the same way as the etcd CA's, staged under its own name.
-    ...otherCas.flatMap((o) => {
-      const staged = `${p.staging}/ca-${o.name}.crt`;
-      return [
-        sh`printf '%s' ${b64(o.pem)} | base64 -d > ${`${staged}.medic-tmp`}; mv ${`${staged}.medic-tmp`} ${staged}`,
-        sh`if medic_same ${staged} ${o.caCert}; then echo ${`the ${o.what} certificate is in place at ${o.caCert}`}; else`,
-        sh`  mkdir -p ${dirname(o.caCert)}`,
-        ...asideLines(o.caCert, o.caAside, staged),
-        sh`  cp ${staged} ${`${o.caCert}.medic-tmp`}; chmod 644 ${`${o.caCert}.medic-tmp`}; mv ${`${o.caCert}.medic-tmp`} ${o.caCert}; echo ${`installed the ${o.what} certificate of the cluster at ${o.caCert}`}; fi`,
-      ];
-    }),
-    ...(caPem
-      ? [
-          sh`printf '%s' ${b64(caPem)} | base64 -d > ${`${caStaged}.medic-tmp`}; mv ${`${caStaged}.medic-tmp`} ${caStaged}`,
-          sh`if medic_same ${caStaged} ${p.caCert}; then echo the etcd CA certificate is in place at ${p.caCert}; else`,
-          sh`  mkdir -p ${dirname(p.caCert)}`,
-          ...asideLines(p.caCert, p.caAside, caStaged),
-          sh`  cp ${caStaged} ${`${p.caCert}.medic-tmp`}; chmod 644 ${`${p.caCert}.medic-tmp`}; mv ${`${p.caCert}.medic-tmp`} ${p.caCert}; echo installed the etcd CA certificate of the cluster at ${p.caCert}; fi`,
-        ]
-      : []),
+    // The etcd CA's certificate when it differs, and another CA's (metric-ca.crt) the same way, staged under its own name.
+    ...otherCas.flatMap((o) => caInstallLines(`${p.staging}/ca-${o.name}.crt`, o.caCert, o.caAside, o.pem, o.what)),
+    ...(caPem ? caInstallLines(`${p.staging}/ca.crt`, p.caCert, p.caAside, caPem, 'etcd CA') : []),
     ...certs.flatMap(({ c, pem }) => {
       const sk = stagedKey(p.staging, c.role);
       const sc = stagedCert(p.staging, c.role);
@@ -336,20 +329,6 @@ function fingerprintOf(pem: string | null): string | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The CA certificate the signing master holds, as it read it: refused when
- * there is none, or when it is not the CA the plan was made against (rotated
- * or put back by hand from elsewhere since): certificates from it would not be
- * the ones approved, nor ones the other members trust.
- */
-export function signerCa(caText: string | null, p: Pick<IssueCerts['params'], 'signer' | 'signerCaCert' | 'caSha256'>): string {
-  const caPem = pemBlock(caText ?? '', 'CERTIFICATE');
-  const seen = fingerprintOf(caPem);
-  if (!caPem || !seen) throw new Error(`${p.signer} has no etcd CA certificate at ${p.signerCaCert}: nothing was issued`);
-  if (seen !== p.caSha256) throw new Error(`the etcd CA at ${p.signerCaCert} on ${p.signer} is not the one this plan was made against (sha256 ${seen}, planned ${p.caSha256}): nothing was issued. Look at the masters' CAs, then plan the replace again`);
-  return caPem;
 }
 
 /** A master that may sign: its name and where its etcd CA certificate and key are (and those of the step's other CAs). */
