@@ -26,7 +26,7 @@ export function withUrlHost(urls: string, from: string, to: string): string {
 }
 
 /** `path` moved from under `fromDir` to under `toDir`; undefined when it is not under `fromDir`. */
-function rebased(path: string, fromDir: string, toDir: string): string | undefined {
+export function rebased(path: string, fromDir: string, toDir: string): string | undefined {
   const f = fromDir.replace(/\/+$/, '');
   if (path === f) return toDir;
   return path.startsWith(`${f}/`) ? `${toDir.replace(/\/+$/, '')}${path.slice(f.length)}` : undefined;

@@ -1,4 +1,6 @@
-import { isMap, isScalar, isSeq, parseDocument, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isSeq, parseDocument, type Scalar, type YAMLMap } from 'yaml';
+import { rebased } from './adapt-config.js';
+import { scriptOf } from './pod-manifest.js';
 import { scriptFlag } from './pod-script.js';
 
 /**
@@ -15,25 +17,13 @@ import { scriptFlag } from './pod-script.js';
 /** The flags of the proxy's that name files in the pki dir. */
 export const PROXY_PKI_FLAGS = ['key', 'key-file', 'cert', 'cert-file', 'cacert', 'trusted-ca-file'] as const;
 
-const SHELLS = /(^|\/)(ba)?sh$/;
-
-/** The `/bin/sh -c` script scalar of a container (command, or args). */
-function scriptNode(container: YAMLMap): Scalar | null {
-  const words = [container.get('command', true), container.get('args', true)].flatMap((s) => (isSeq(s) ? (s as YAMLSeq).items : []));
-  for (let i = 0; i + 2 < words.length; i++) {
-    const [shell, opt, script] = [words[i], words[i + 1], words[i + 2]];
-    if (isScalar(shell) && SHELLS.test(String(shell.value)) && isScalar(opt) && /^-[a-z]*c[a-z]*$/.test(String(opt.value)) && isScalar(script) && typeof script.value === 'string') return script;
-  }
-  return null;
-}
-
 /** The proxy container's script node: the container named etcd-metrics, else one whose script runs `etcd grpc-proxy`; null when the pod has none. */
 function proxyScript(manifest: string): Scalar | null {
   const doc = parseDocument(manifest);
   if (doc.errors.length) return null;
   const containers = doc.getIn(['spec', 'containers'], true);
   if (!isSeq(containers)) return null;
-  const scripts = (containers.items.filter(isMap) as YAMLMap[]).map((c) => ({ name: c.get('name'), node: scriptNode(c) }));
+  const scripts = (containers.items.filter(isMap) as YAMLMap[]).map((c) => ({ name: c.get('name'), node: scriptOf(c) }));
   const runsProxy = (s: Scalar | null) => !!s && /(^|\s)(\S*\/)?etcd\s+(\\\n\s*)?grpc-proxy(\s|$)/m.test(String(s.value));
   return (scripts.find((c) => c.name === 'etcd-metrics' && runsProxy(c.node)) ?? scripts.find((c) => runsProxy(c.node)))?.node ?? null;
 }
@@ -65,7 +55,7 @@ export function withProxyPkiDir(manifest: string, fromDir: string, toDir: string
   const out = manifest.slice(0, s) + manifest.slice(s, e).split(`${from}/`).join(`${to}/`) + manifest.slice(e);
   for (const f of PROXY_PKI_FLAGS) {
     const before = proxyFlag(manifest, f);
-    const want = before?.startsWith(`${from}/`) ? `${to}/${before.slice(from.length + 1)}` : before;
+    const want = before === undefined ? before : (rebased(before, from, to) ?? before);
     if (proxyFlag(out, f) !== want) throw new Error(`moving the etcd-metrics container's --${f} to ${to} did not hold (it reads ${JSON.stringify(proxyFlag(out, f))}): not written`);
   }
   return out;

@@ -1,3 +1,4 @@
+import { rebased } from './adapt-config.js';
 import type { OtherCa } from './types.js';
 
 /**
@@ -8,9 +9,7 @@ import type { OtherCa } from './types.js';
  * it is. Real masters share one pki dir (/etc/ssl/etcd): the same paths.
  */
 export function otherCaOn(ca: OtherCa, memberPkiDir: string, masterPkiDir: string): { name: string; caCert: string; caKey: string } {
-  const from = memberPkiDir.replace(/\/+$/, '');
-  const to = masterPkiDir.replace(/\/+$/, '');
-  const moved = (p: string) => (p.startsWith(`${from}/`) ? `${to}${p.slice(from.length)}` : p);
+  const moved = (p: string) => rebased(p, memberPkiDir, masterPkiDir) ?? p;
   return { name: ca.name, caCert: moved(ca.caCert), caKey: moved(ca.caKey) };
 }
 

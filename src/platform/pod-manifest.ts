@@ -71,7 +71,7 @@ function etcdPodOf(text: string, what = 'the manifest'): EtcdPod {
 }
 
 /** The scalar holding the script of `command: [/bin/sh, -c, …]` (or of its `args`). */
-function scriptOf(container: YAMLMap): Scalar | null {
+export function scriptOf(container: YAMLMap): Scalar | null {
   const words = [container.get('command', true), container.get('args', true)].flatMap((s) => (isSeq(s) ? (s as YAMLSeq).items : []));
   for (let i = 0; i + 2 < words.length + 1; i++) {
     const shell = words[i];
