@@ -44,6 +44,16 @@ export function begunOf(p: KubeletPlace): string {
   return `${p.marker}.begun`;
 }
 
+/** A shell test: a copy this run moved aside (the certificate or the kubeconfig, file or link) is there. */
+export function asideCopyTest(p: KubeletPlace): string {
+  return sh`[ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]`;
+}
+
+/** A shell test: an attempt of this run began on the host (its begun file, or a copy it moved aside). */
+export function begunTest(p: KubeletPlace): string {
+  return `${sh`[ -e ${begunOf(p)} ]`} || ${asideCopyTest(p)}`;
+}
+
 /** A refusal before a kubelet is stopped: why, and what to do about it (the step words it for what it finds on the host). */
 export class KubeletRefusal extends Error {
   constructor(
@@ -158,7 +168,7 @@ export async function kubeletPreflight(ctx: HostStepContext, places: KubeletPlac
 export async function traceOnHost(ctx: HostStepContext, p: KubeletPlace, signal?: AbortSignal): Promise<'marker' | 'begun' | null> {
   const out = await runScript(
     ctx.target(p.node),
-    sh`if [ -e ${p.marker} ]; then echo medic-marker; elif [ -e ${begunOf(p)} ] || [ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]; then echo medic-begun; fi`,
+    `${sh`if [ -e ${p.marker} ]; then echo medic-marker; elif`} ${begunTest(p)}; then echo medic-begun; fi`,
     { signal },
   );
   return /^medic-marker$/m.test(out) ? 'marker' : /^medic-begun$/m.test(out) ? 'begun' : null;

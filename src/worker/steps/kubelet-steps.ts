@@ -12,7 +12,7 @@ import type { Run, StepOf } from '../../runbook/types.js';
 import { sh } from '../../ssh/shell.js';
 import { lockWaitSeconds, runScript, type HostStepContext } from './host-steps.js';
 import type { KubeStepContext } from './kube-steps.js';
-import { begunOf, KubeletRefusal, kubeletPreflight, lookAtBootstrap, traceOnHost } from './kubelet-preflight.js';
+import { asideCopyTest, begunOf, begunTest, KubeletRefusal, kubeletPreflight, lookAtBootstrap, traceOnHost } from './kubelet-preflight.js';
 import { memberLockPath, underMemberLock } from './member-lock.js';
 import { pauseOrStop } from './pause-or-stop.js';
 
@@ -26,7 +26,7 @@ export const NO_BOOTSTRAP_EXIT = 3;
  * left; the begun file goes with the last copy.
  */
 function putBackFunction(p: KubeletPlace): string[] {
-  const asideLeft = sh`{ [ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]; }`;
+  const asideLeft = `{ ${asideCopyTest(p)}; }`;
   return [
     'medic_kubelet_put_back() {',
     ...putBack(p.certAside, p.cert),
@@ -61,7 +61,7 @@ export function kubeletAsideScript(p: KubeletPlace): string {
     sh`else echo no ${from} on this host: nothing to move; fi`,
   ];
   const begun = begunOf(p);
-  const earlier = sh`{ [ -e ${begun} ] || [ -e ${p.certAside} ] || [ -L ${p.certAside} ] || [ -e ${p.kubeconfigAside} ] || [ -L ${p.kubeconfigAside} ]; }`;
+  const earlier = `{ ${begunTest(p)}; }`;
   const noBootstrap = `there is no bootstrap kubeconfig at ${p.bootstrapConfig}: without its client certificate the kubelet could not bootstrap`;
   const todo = "Put one there '(kubeadm: kubeadm token create, then a kubeconfig with that token; OpenShift: the node-bootstrapper)' and approve again";
   return [
