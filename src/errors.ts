@@ -61,3 +61,8 @@ export class SshFailed extends MedicError {
     super(ErrorCode.SshFailed, message);
   }
 }
+
+/** Another system's message quoted inside one of ours: on one line, at most `max` characters. */
+export function oneLine(text: string, max = 200): string {
+  return text.replace(/\s+/g, ' ').slice(0, max);
+}

@@ -1,4 +1,4 @@
-import { ErrorCode, MedicError } from '../errors.js';
+import { ErrorCode, MedicError, oneLine } from '../errors.js';
 
 /** What went wrong talking to a Kubernetes API server, sorted by what an operator does about it. */
 export type KubeErrorKind =
@@ -96,7 +96,7 @@ export function toKubeError(err: unknown, where: string, timeoutMs: number): Kub
   if (code === 'ECONNRESET' || /socket hang up/i.test(message)) return new KubeError('refused', `connection reset by ${where}`);
   if (code === 'ENOENT' || code === 'EACCES') return new KubeError('not-configured', `cannot read a file the kubeconfig names: ${message}`);
   if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/.test(code) || /certificate|SSL|TLS|handshake/i.test(message)) {
-    return new KubeError('tls', `TLS with ${where} failed: ${message.replace(/\s+/g, ' ').slice(0, 200)}`);
+    return new KubeError('tls', `TLS with ${where} failed: ${oneLine(message)}`);
   }
-  return new KubeError('error', `${where}: ${message.replace(/\s+/g, ' ').slice(0, 200)}`);
+  return new KubeError('error', `${where}: ${oneLine(message)}`);
 }

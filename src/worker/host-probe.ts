@@ -1,4 +1,5 @@
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
+import { oneLine } from '../errors.js';
 import { platformOf } from '../platform/index.js';
 import { listenAddrsOf } from '../status/members.js';
 import { sshExec } from '../ssh/exec.js';
@@ -37,7 +38,7 @@ export async function probeHost(cluster: ClusterConfig, m: MemberConfig, rows: {
     const kv = new Map(r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
     if (r.code !== 0 || !kv.has('listening')) {
       // Reached but not understood: unsure counts as running, never as "confirmed down".
-      const why = `may run (cannot tell: the look at the host failed with exit ${r.code}: ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ').slice(0, 200)})`;
+      const why = `may run (cannot tell: the look at the host failed with exit ${r.code}: ${oneLine((r.stderr || r.stdout).trim())})`;
       return { name: m.name, reachable: true, listening: true, why, hasConfig: false, hasData: false, offlineRevision: null };
     }
     const rev = /"revision":(\d+)/.exec(kv.get('status') ?? '');

@@ -1,4 +1,5 @@
 import type { Etcd3 } from 'etcd3';
+import { oneLine } from '../../errors.js';
 import { listAlarms } from '../../etcd/alarms.js';
 import { readMemberQuota } from '../../etcd/quota.js';
 import type { StepResult } from '../../runbook/engine.js';
@@ -186,15 +187,18 @@ export async function memberQuotas(ctx: DefragStepContext, members: MemberRow[],
       try {
         return { name: m.name, bytes: await readMemberQuota(ctx.cluster, clientUrlOf(ctx.cluster, m)), from: { member: true } };
       } catch (err) {
-        return { name: m.name, bytes: inventoryBytes, from: { member: false, why: (err as Error).message.replace(/\s+/g, ' ').slice(0, 200) } };
+        return { name: m.name, bytes: inventoryBytes, from: { member: false, why: oneLine((err as Error).message) } };
       }
     }),
   );
 }
 
+/** A quota's size in words: "6.0 MB", or "no quota" for a member that runs without one. */
+const quotaSize = (bytes: number) => (bytes === Infinity ? 'no quota' : formatBytes(bytes));
+
 /** A quota in words, with where it came from: "6 MB, as m1 runs with" or "2 GB, etcd.quotaBytes in the inventory: m1's own could not be read (…)". */
 export function quotaText(q: MemberQuota): string {
-  const size = q.bytes === Infinity ? 'no quota' : formatBytes(q.bytes);
+  const size = quotaSize(q.bytes);
   return q.from.member ? `${size}, as ${q.name} runs with` : `${size}, etcd.quotaBytes in the inventory: ${q.name}'s own could not be read (${q.from.why})`;
 }
 
@@ -220,7 +224,7 @@ export async function alarmDisarm(ctx: DefragStepContext, step: StepOf<'alarm-di
   if (left.length) throw new Error(`NOSPACE is still raised on ${left.map((a) => nameOf(a.memberId)).join(', ')} after the disarm: a write filled a database again meanwhile`);
   // The inventory's quota is what /etcd status warns against: a member that runs with another one is worth a line.
   const differ = quotas.filter((q) => q.from.member && q.bytes !== inventoryQuota);
-  const note = differ.length ? [`etcd.quotaBytes in the inventory says ${formatBytes(inventoryQuota)}, but ${differ.map((q) => `${q.name} runs with ${q.bytes === Infinity ? 'no quota' : formatBytes(q.bytes)}`).join(', ')}: set it to what the members run with, so that /etcd status warns before the next NOSPACE`] : [];
+  const note = differ.length ? [`etcd.quotaBytes in the inventory says ${formatBytes(inventoryQuota)}, but ${differ.map((q) => `${q.name} runs with ${quotaSize(q.bytes)}`).join(', ')}: set it to what the members run with, so that /etcd status warns before the next NOSPACE`] : [];
   return {
     summary: `disarmed NOSPACE on ${raised.map((a) => nameOf(a.memberId)).join(', ')}; every database is under its quota (${quotas.map(quotaText).join('; ')})`,
     output: [...view.report.members.map(dbLine), ...note].join('\n'),
@@ -239,7 +243,7 @@ async function deleteCheckKey(ctx: DefragStepContext, first: string, key: string
       const res = await ctx.pool.client(ctx.cluster, endpoint).delete().key(key);
       return { deleted: Number(res.deleted) };
     } catch (err) {
-      errors.push(`${endpoint}: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+      errors.push(`${endpoint}: ${oneLine((err as Error).message)}`);
     }
   }
   return { error: errors.join('; ') };
